@@ -1,0 +1,271 @@
+//===- AmpOps.cpp - amp dialect, verifiers, shape inference, folders ------===//
+
+#include "dialects/Amp/AmpOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+
+#include "dialects/Amp/AmpDialect.cpp.inc"
+#include "dialects/Amp/AmpEnums.cpp.inc"
+#include "dialects/Amp/AmpInterfaces.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Amp/AmpAttrs.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Amp/AmpOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Dialect
+//===----------------------------------------------------------------------===//
+
+void AmpDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/Amp/AmpAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Amp/AmpOps.cpp.inc"
+      >();
+}
+
+Operation *AmpDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                           Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, elements);
+}
+
+//===----------------------------------------------------------------------===//
+// Shared verification helpers
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType tensorType(Value value) {
+  return cast<RankedTensorType>(value.getType());
+}
+
+/// Checks each result shape against the op's own shape inference, so the
+/// verifier and the batch-size pass apply one rule.
+template <typename OpTy>
+static LogicalResult verifyInferredShapes(OpTy op) {
+  SmallVector<ShapedTypeComponents> inferred;
+  typename OpTy::Adaptor adaptor(op);
+  if (failed(OpTy::inferReturnTypeComponents(op.getContext(), op.getLoc(),
+                                             adaptor, inferred)))
+    return op.emitOpError("has operands of incompatible shapes");
+  for (auto [result, components] : llvm::zip(op->getResults(), inferred)) {
+    auto actual = tensorType(result).getShape();
+    if (failed(verifyCompatibleShape(actual, components.getDims())))
+      return op.emitOpError() << "result shape ["
+                              << llvm::make_range(actual.begin(), actual.end())
+                              << "] does not match the inferred shape ["
+                              << components.getDims() << "]";
+  }
+  return success();
+}
+
+static LogicalResult sameShapeComponents(ValueRange values,
+                                         SmallVectorImpl<ShapedTypeComponents> &out) {
+  for (Value v : values)
+    out.emplace_back(tensorType(v).getShape());
+  return success();
+}
+
+static LogicalResult emitShapeError(std::optional<Location> loc, StringRef op,
+                                    const std::string &why) {
+  return emitOptionalError(loc, "'amp.", op, "' op ", why);
+}
+
+//===----------------------------------------------------------------------===//
+// ConstantOp
+//===----------------------------------------------------------------------===//
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+//===----------------------------------------------------------------------===//
+// MatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  std::string error;
+  auto shape = matmulShape(tensorType(adaptor.getLhs()).getShape(),
+                           tensorType(adaptor.getRhs()).getShape(),
+                           adaptor.getTransposeLhs(), adaptor.getTransposeRhs(), error);
+  if (failed(shape))
+    return emitShapeError(loc, "matmul", error);
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+LogicalResult MatmulOp::verify() {
+  Type lhsElement = getLhs().getType().getElementType();
+  Type resultElement = getResult().getType().getElementType();
+  if (lhsElement != getRhs().getType().getElementType())
+    return emitOpError("operands must share an element type");
+  if (resultElement != lhsElement && !resultElement.isF32())
+    return emitOpError("result element type must equal the operands' or be f32");
+  return verifyInferredShapes(*this);
+}
+
+//===----------------------------------------------------------------------===//
+// Broadcasting binary ops
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+static LogicalResult inferBroadcast(std::optional<Location> loc, Value lhs, Value rhs,
+                                    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto shape = broadcastShapes(tensorType(lhs).getShape(), tensorType(rhs).getShape());
+  if (failed(shape))
+    return emitShapeError(loc, OpTy::getOperationName().drop_front(4),
+                          "operand shapes do not broadcast");
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+template <typename OpTy>
+static LogicalResult verifyBroadcast(OpTy op) {
+  Type element = op.getResult().getType().getElementType();
+  if (op.getLhs().getType().getElementType() != element ||
+      op.getRhs().getType().getElementType() != element)
+    return op.emitOpError("operands and result must share an element type");
+  return verifyInferredShapes(op);
+}
+
+#define AMP_BROADCAST_OP(OpTy)                                                 \
+  LogicalResult OpTy::inferReturnTypeComponents(                               \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<ShapedTypeComponents> &inferred) {                       \
+    return inferBroadcast<OpTy>(loc, adaptor.getLhs(), adaptor.getRhs(),       \
+                                inferred);                                     \
+  }                                                                            \
+  LogicalResult OpTy::verify() { return verifyBroadcast(*this); }
+AMP_BROADCAST_OP(AddOp)
+AMP_BROADCAST_OP(SubOp)
+AMP_BROADCAST_OP(MulOp)
+#undef AMP_BROADCAST_OP
+
+//===----------------------------------------------------------------------===//
+// Ops whose results take their operands' shapes
+//===----------------------------------------------------------------------===//
+
+#define AMP_SAME_SHAPE_OP(OpTy, ...)                                           \
+  LogicalResult OpTy::inferReturnTypeComponents(                               \
+      MLIRContext *, std::optional<Location>, Adaptor adaptor,                 \
+      SmallVectorImpl<ShapedTypeComponents> &inferred) {                       \
+    return sameShapeComponents(ValueRange{__VA_ARGS__}, inferred);             \
+  }
+AMP_SAME_SHAPE_OP(NegOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(ReluOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(ReluGradOp, adaptor.getGrad())
+AMP_SAME_SHAPE_OP(CastOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(SoftmaxCrossEntropyGradOp, adaptor.getLogits())
+AMP_SAME_SHAPE_OP(SgdUpdateOp, adaptor.getParam(), adaptor.getMomentumBuffer())
+AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
+                  adaptor.getExpAvgSq())
+#undef AMP_SAME_SHAPE_OP
+
+LogicalResult NegOp::verify() { return success(); }
+LogicalResult ReluOp::verify() { return success(); }
+LogicalResult ReluGradOp::verify() { return success(); }
+
+LogicalResult CastOp::verify() { return verifyInferredShapes(*this); }
+
+OpFoldResult CastOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  // cast(cast(x : T -> wider) -> T) == x: widening to f32 is exact.
+  if (auto inner = getInput().getDefiningOp<CastOp>())
+    if (inner.getInput().getType() == getType() &&
+        inner.getType().getElementType().isF32())
+      return inner.getInput();
+  return {};
+}
+
+LogicalResult SgdUpdateOp::verify() {
+  if (getLr().convertToDouble() < 0 || getMomentum().convertToDouble() < 0)
+    return emitOpError("learning rate and momentum must be non-negative");
+  return success();
+}
+
+LogicalResult AdamWUpdateOp::verify() {
+  if (getBeta1().convertToDouble() < 0 || getBeta1().convertToDouble() >= 1 ||
+      getBeta2().convertToDouble() < 0 || getBeta2().convertToDouble() >= 1)
+    return emitOpError("betas must lie in [0, 1)");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReshapeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReshapeOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("must keep the element type");
+  std::string error;
+  if (failed(reshapeShape(getInput().getType().getShape(), getType().getShape(), error)))
+    return emitOpError() << error;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReduceSumOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReduceSumOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  std::string error;
+  auto shape = reduceShape(tensorType(adaptor.getInput()).getShape(),
+                           adaptor.getAxes(), adaptor.getKeepDims(), error);
+  if (failed(shape))
+    return emitShapeError(loc, "reduce_sum", error);
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+LogicalResult ReduceSumOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("must keep the element type");
+  return verifyInferredShapes(*this);
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax cross-entropy
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyLogitsAndLabels(Operation *op, RankedTensorType logits,
+                                           RankedTensorType labels) {
+  if (logits.getRank() != 2 || labels.getRank() != 1)
+    return op->emitOpError("expects [N, C] logits and [N] labels");
+  if (failed(verifyCompatibleShape(logits.getDimSize(0), labels.getDimSize(0))))
+    return op->emitOpError() << "batch of logits (" << logits.getDimSize(0)
+                             << ") and labels (" << labels.getDimSize(0) << ") differ";
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location>, Adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  inferred.emplace_back(ArrayRef<int64_t>{});
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyOp::verify() {
+  return verifyLogitsAndLabels(*this, getLogits().getType(), getLabels().getType());
+}
+
+LogicalResult SoftmaxCrossEntropyGradOp::verify() {
+  if (getType() != getLogits().getType())
+    return emitOpError("result must have the logits' type");
+  return verifyLogitsAndLabels(*this, getLogits().getType(), getLabels().getType());
+}

@@ -1,0 +1,82 @@
+//===- AmpOps.h - amp dialect and operations --------------------*- C++ -*-===//
+#ifndef AMP_DIALECTS_AMP_AMPOPS_H
+#define AMP_DIALECTS_AMP_AMPOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/Amp/AmpDialect.h.inc"
+#include "dialects/Amp/AmpEnums.h.inc"
+#include "dialects/Amp/AmpInterfaces.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Amp/AmpAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/Amp/AmpOps.h.inc"
+
+namespace mlir::amp {
+
+//===----------------------------------------------------------------------===//
+// Shape rules shared by verifiers, shape inference and the importer
+//===----------------------------------------------------------------------===//
+
+/// Numpy broadcasting of two shapes; fails when a pair of static dims differs
+/// and neither is 1.
+FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> lhs,
+                                                ArrayRef<int64_t> rhs);
+
+/// Shape of op(lhs) x op(rhs) for 2-D operands; fails on rank or inner-dim
+/// mismatch. `error` receives the reason.
+FailureOr<SmallVector<int64_t>> matmulShape(ArrayRef<int64_t> lhs,
+                                            ArrayRef<int64_t> rhs,
+                                            bool transposeLhs, bool transposeRhs,
+                                            std::string &error);
+
+/// Resolves at most one dynamic dim of `target` from `input`'s element count;
+/// fails when both are static and their counts differ.
+FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,
+                                             ArrayRef<int64_t> target,
+                                             std::string &error);
+
+/// Shape after summing `axes` away (or to 1 with keepDims).
+FailureOr<SmallVector<int64_t>> reduceShape(ArrayRef<int64_t> input,
+                                            ArrayRef<int64_t> axes,
+                                            bool keepDims, std::string &error);
+
+/// Builds a tensor of `grad`'s values summed down to `targetType`'s shape,
+/// undoing numpy broadcasting (reduce_sum with kept dims, then reshape).
+Value sumToShape(OpBuilder &builder, Location loc, Value grad,
+                 RankedTensorType targetType);
+
+} // namespace mlir::amp
+
+#endif // AMP_DIALECTS_AMP_AMPOPS_H
+
+namespace mlir::amp {
+
+/// Roles of function arguments and results, as attribute names whose value
+/// is the tensor's user-facing name (ONNX value name, or derived from it).
+namespace role {
+inline constexpr llvm::StringLiteral kInput = "amp.input";   // batch input
+inline constexpr llvm::StringLiteral kLabel = "amp.label";   // int64 labels
+inline constexpr llvm::StringLiteral kParam = "amp.param";   // trainable parameter
+inline constexpr llvm::StringLiteral kState = "amp.state";   // optimizer state, step
+inline constexpr llvm::StringLiteral kOutput = "amp.output"; // forward output
+inline constexpr llvm::StringLiteral kLoss = "amp.loss";     // scalar loss
+inline constexpr llvm::StringLiteral kGrad = "amp.grad";     // gradient of a parameter
+/// Initial value of a parameter (dense elements); absent means zeros.
+inline constexpr llvm::StringLiteral kInit = "amp.init";
+inline constexpr llvm::StringLiteral kAll[] = {kInput, kLabel, kParam, kState,
+                                               kOutput, kLoss, kGrad};
+} // namespace role
+
+/// The role attribute (one of role::kAll) in `attrs`, with its name.
+std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);
+
+} // namespace mlir::amp

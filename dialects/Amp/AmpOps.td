@@ -1,0 +1,314 @@
+//===- AmpOps.td - amp dialect operations ------------------*- tablegen -*-===//
+//
+// Forward ops (imported from ONNX), gradient helper ops (added by autodiff),
+// precision ops and optimizer updates. Shape rules live in AmpShapes.cpp and
+// are shared by verifiers and shape inference; gradient rules live in
+// AmpGradients.cpp behind GradientOpInterface.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef AMP_OPS_TD
+#define AMP_OPS_TD
+
+include "AmpBase.td"
+include "AmpInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+
+class Amp_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Amp_Dialect, mnemonic, !listconcat([Pure], traits)>;
+
+/// Ops whose result shape follows from their operands: the batch-size pass
+/// re-runs this inference after it fixes a dynamic batch dimension.
+class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
+    : Amp_Op<mnemonic, !listconcat([InferShapedTypeOpAdaptor], traits)> {
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// ConstantOp
+//===----------------------------------------------------------------------===//
+
+def Amp_ConstantOp : Amp_Op<"constant",
+    [ConstantLike, AllTypesMatch<["value", "output"]>]> {
+  let summary = "a constant tensor";
+  let description = [{
+    A tensor known at compile time (ONNX Constant nodes and non-trainable
+    initializers).
+
+    Example:
+    ```mlir
+    %c = amp.constant dense<1.0> : tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// MatmulOp
+//===----------------------------------------------------------------------===//
+
+def Amp_MatmulOp : Amp_ShapedOp<"matmul",
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "2-D matrix product with transpose flags";
+  let description = [{
+    `result = op(lhs) x op(rhs)` where `op` transposes when the flag is set.
+    Operands share an element type; the result may be wider (bf16 operands,
+    f32 result means FP32 accumulation and output).
+
+    Example:
+    ```mlir
+    %y = amp.matmul %x, %w {transpose_rhs} : tensor<8x784xf32>, tensor<512x784xf32> -> tensor<8x512xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$lhs, Amp_FloatTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops
+//===----------------------------------------------------------------------===//
+
+class Amp_BroadcastBinaryOp<string mnemonic, string formula>
+    : Amp_ShapedOp<mnemonic, [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "elementwise " # formula # " with numpy broadcasting";
+  let description = [{
+    Elementwise `}] # formula # [{` with numpy-style (ONNX multidirectional)
+    broadcasting. Operands and result share an element type.
+
+    Example:
+    ```mlir
+    %c = amp.}] # mnemonic # [{ %a, %b : (tensor<8x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$lhs, Amp_FloatTensor:$rhs);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs">;
+def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
+def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
+
+class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
+    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType], traits)> {
+  let arguments = (ins Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Amp_NegOp : Amp_UnaryOp<"neg", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "elementwise negation";
+  let description = [{
+    Example:
+    ```mlir
+    %y = amp.neg %x : tensor<4xf32>
+    ```
+  }];
+}
+
+def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "rectified linear unit, max(x, 0)";
+  let description = [{
+    Example:
+    ```mlir
+    %y = amp.relu %x : tensor<8x512xf32>
+    ```
+  }];
+}
+
+def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType]> {
+  let summary = "gradient of relu: grad where input > 0, else 0";
+  let description = [{
+    Example:
+    ```mlir
+    %dx = amp.relu_grad %dy, %x : tensor<8x512xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` type($grad)";
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+// The result shape is part of the op (not a function of the operand), so
+// reshape verifies with reshapeShape instead of shape inference.
+def Amp_ReshapeOp : Amp_Op<"reshape",
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let hasVerifier = 1;
+  let summary = "reinterprets a tensor with a new shape of equal size";
+  let description = [{
+    The result has the same element type and element count. At most one
+    result dimension may be dynamic when the input is static; shape inference
+    then resolves it from the element count.
+
+    Example:
+    ```mlir
+    %y = amp.reshape %x : tensor<8x1x28x28xf32> -> tensor<8x784xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_CastOp : Amp_ShapedOp<"cast",
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "converts a tensor to another float element type";
+  let description = [{
+    Round-to-nearest-even conversion between f32, bf16 and f16.
+
+    Example:
+    ```mlir
+    %y = amp.cast %x : tensor<4xf32> to tensor<4xbf16>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum"> {
+  let summary = "sums over the given axes";
+  let description = [{
+    Sums `input` over `axes` (sorted, unique, in range). With `keep_dims` the
+    reduced axes stay with size 1. Autodiff uses it to undo broadcasting.
+
+    Example:
+    ```mlir
+    %b = amp.reduce_sum %g axes = [0] : tensor<8x4xf32> -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$axes,
+                       UnitAttr:$keep_dims);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `axes` `=` $axes attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "softmax cross-entropy of logits against integer labels";
+  let description = [{
+    `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
+    `[N, C]` logits and `[N]` int64 labels; `reduction` is mean or sum.
+
+    Example:
+    ```mlir
+    %l = amp.softmax_cross_entropy %logits, %labels {reduction = #amp<reduction mean>} : tensor<8x10xf32>, tensor<8xi64> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$logits, Amp_LabelTensor:$labels,
+                       Amp_LossReductionAttr:$reduction);
+  let results = (outs Amp_ScalarF32:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` type($logits) `,` type($labels) `->` type($loss)
+  }];
+}
+
+def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad"> {
+  let summary = "gradient of softmax cross-entropy with respect to the logits";
+  let description = [{
+    `dlogits[n, c] = scale * grad * (softmax(logits)[n, c] - (c == labels[n]))`
+    with `scale = 1/N` for mean reduction and 1 for sum.
+
+    Example:
+    ```mlir
+    %d = amp.softmax_cross_entropy_grad %g, %logits, %labels {reduction = #amp<reduction mean>} : tensor<f32>, tensor<8x10xf32>, tensor<8xi64> -> tensor<8x10xf32>
+    ```
+  }];
+  let arguments = (ins Amp_ScalarF32:$grad, Amp_FloatTensor:$logits,
+                       Amp_LabelTensor:$labels, Amp_LossReductionAttr:$reduction);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $logits `,` $labels attr-dict `:` type($grad) `,` type($logits) `,` type($labels) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [AllTypesMatch<["param", "grad",
+    "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
+  let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
+  let description = [{
+    `g' = grad + weight_decay * param; buf' = momentum * buf + g';`
+    `param' = param - lr * (nesterov ? g' + momentum * buf' : buf')`.
+    Parameters, gradients and the momentum buffer are f32 master values.
+
+    Example:
+    ```mlir
+    %p1, %b1 = amp.sgd_update %p, %g, %b {lr = 0.01 : f64, momentum = 0.9 : f64, weight_decay = 0.0 : f64} : tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_F32Tensor:$param, Amp_F32Tensor:$grad,
+                       Amp_F32Tensor:$momentum_buffer,
+                       F64Attr:$lr, F64Attr:$momentum, F64Attr:$weight_decay,
+                       UnitAttr:$nesterov);
+  let results = (outs Amp_F32Tensor:$new_param, Amp_F32Tensor:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $momentum_buffer attr-dict `:` type($param)
+  }];
+}
+
+def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [AllTypesMatch<["param", "grad",
+    "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
+  let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
+  let description = [{
+    With `t = step + 1`: `param *= 1 - lr * weight_decay;`
+    `m' = beta1 m + (1 - beta1) g; v' = beta2 v + (1 - beta2) g^2;`
+    `param' = param - lr / (1 - beta1^t) * m' / (sqrt(v') / sqrt(1 - beta2^t) + eps)`.
+
+    Example:
+    ```mlir
+    %p1, %m1, %v1 = amp.adamw_update %p, %g, %m, %v, %step {lr = 1.0e-03 : f64, beta1 = 0.9 : f64, beta2 = 0.999 : f64, eps = 1.0e-08 : f64, weight_decay = 0.01 : f64} : tensor<4xf32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Amp_F32Tensor:$param, Amp_F32Tensor:$grad,
+                       Amp_F32Tensor:$exp_avg, Amp_F32Tensor:$exp_avg_sq,
+                       Amp_StepTensor:$step,
+                       F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2, F64Attr:$eps,
+                       F64Attr:$weight_decay);
+  let results = (outs Amp_F32Tensor:$new_param, Amp_F32Tensor:$new_exp_avg,
+                      Amp_F32Tensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $step attr-dict `:` type($param) `,` type($step)
+  }];
+}
+
+def Amp_IncrementOp : Amp_Op<"increment", [SameOperandsAndResultType]> {
+  let summary = "adds one to the optimizer step counter";
+  let description = [{
+    Example:
+    ```mlir
+    %s1 = amp.increment %s : tensor<i64>
+    ```
+  }];
+  let arguments = (ins Amp_StepTensor:$input);
+  let results = (outs Amp_StepTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+#endif // AMP_OPS_TD

@@ -1,0 +1,156 @@
+//===- AmpShapes.cpp - shape rules shared by verifiers and inference ------===//
+//
+// One helper per shape rule (stablehlo style): the verifier, shape inference
+// and the importer all call these, so the rules cannot drift apart.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Amp/AmpOps.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include <numeric>
+
+using namespace mlir;
+using namespace mlir::amp;
+
+static bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
+
+FailureOr<SmallVector<int64_t>> mlir::amp::broadcastShapes(ArrayRef<int64_t> lhs,
+                                                           ArrayRef<int64_t> rhs) {
+  size_t rank = std::max(lhs.size(), rhs.size());
+  SmallVector<int64_t> result(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t l = i < rank - lhs.size() ? 1 : lhs[i - (rank - lhs.size())];
+    int64_t r = i < rank - rhs.size() ? 1 : rhs[i - (rank - rhs.size())];
+    if (l == 1)
+      result[i] = r;
+    else if (r == 1)
+      result[i] = l;
+    else if (isDynamic(l))
+      result[i] = r;
+    else if (isDynamic(r) || l == r)
+      result[i] = l;
+    else
+      return failure();
+  }
+  return result;
+}
+
+FailureOr<SmallVector<int64_t>>
+mlir::amp::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
+                       bool transposeLhs, bool transposeRhs, std::string &error) {
+  if (lhs.size() != 2 || rhs.size() != 2) {
+    error = "expects 2-D operands";
+    return failure();
+  }
+  int64_t m = transposeLhs ? lhs[1] : lhs[0];
+  int64_t kl = transposeLhs ? lhs[0] : lhs[1];
+  int64_t kr = transposeRhs ? rhs[1] : rhs[0];
+  int64_t n = transposeRhs ? rhs[0] : rhs[1];
+  if (!isDynamic(kl) && !isDynamic(kr) && kl != kr) {
+    error = "inner dimensions differ (" + std::to_string(kl) + " vs " +
+            std::to_string(kr) + ")";
+    return failure();
+  }
+  return SmallVector<int64_t>{m, n};
+}
+
+static int64_t staticProduct(ArrayRef<int64_t> shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1},
+                         [](int64_t a, int64_t b) { return a * b; });
+}
+
+FailureOr<SmallVector<int64_t>> mlir::amp::reshapeShape(ArrayRef<int64_t> input,
+                                                        ArrayRef<int64_t> target,
+                                                        std::string &error) {
+  SmallVector<int64_t> result(target);
+  bool inputStatic = llvm::none_of(input, isDynamic);
+  int64_t dynamicCount = llvm::count_if(target, isDynamic);
+  if (!inputStatic)
+    return result;
+  int64_t inputCount = staticProduct(input);
+  if (dynamicCount == 0) {
+    if (staticProduct(target) != inputCount) {
+      error = "element count changes (" + std::to_string(inputCount) +
+              " vs " + std::to_string(staticProduct(target)) + ")";
+      return failure();
+    }
+    return result;
+  }
+  if (dynamicCount > 1)
+    return result;
+  int64_t known = 1;
+  for (int64_t d : target)
+    if (!isDynamic(d))
+      known *= d;
+  if (known == 0 || inputCount % known != 0) {
+    error = "element count " + std::to_string(inputCount) +
+            " is not divisible by the static dims' product " +
+            std::to_string(known);
+    return failure();
+  }
+  for (int64_t &d : result)
+    if (isDynamic(d))
+      d = inputCount / known;
+  return result;
+}
+
+FailureOr<SmallVector<int64_t>> mlir::amp::reduceShape(ArrayRef<int64_t> input,
+                                                       ArrayRef<int64_t> axes,
+                                                       bool keepDims,
+                                                       std::string &error) {
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] < 0 || axes[i] >= static_cast<int64_t>(input.size())) {
+      error = "axis " + std::to_string(axes[i]) + " is out of range";
+      return failure();
+    }
+    if (i > 0 && axes[i] <= axes[i - 1]) {
+      error = "axes must be sorted and unique";
+      return failure();
+    }
+  }
+  SmallVector<int64_t> result;
+  for (int64_t i = 0, e = input.size(); i < e; ++i) {
+    if (!llvm::is_contained(axes, i))
+      result.push_back(input[i]);
+    else if (keepDims)
+      result.push_back(1);
+  }
+  return result;
+}
+
+Value mlir::amp::sumToShape(OpBuilder &builder, Location loc, Value grad,
+                            RankedTensorType targetType) {
+  auto gradType = cast<RankedTensorType>(grad.getType());
+  if (gradType.getShape() == targetType.getShape())
+    return grad;
+  // Broadcasting aligned trailing dims: leading extra dims and dims that were
+  // stretched from 1 are summed away.
+  int64_t lead = gradType.getRank() - targetType.getRank();
+  SmallVector<int64_t> axes;
+  for (int64_t i = 0; i < gradType.getRank(); ++i)
+    if (i < lead || (targetType.getDimSize(i - lead) == 1 &&
+                     gradType.getDimSize(i) != 1))
+      axes.push_back(i);
+  std::string error;
+  auto reducedShape = reduceShape(gradType.getShape(), axes, /*keepDims=*/true, error);
+  auto reducedType = RankedTensorType::get(*reducedShape, gradType.getElementType());
+  Value reduced = ReduceSumOp::create(builder, loc, reducedType, grad,
+                                      builder.getDenseI64ArrayAttr(axes),
+                                      /*keep_dims=*/true);
+  auto resultType = RankedTensorType::get(targetType.getShape(),
+                                          gradType.getElementType());
+  if (reducedType == resultType)
+    return reduced;
+  return ReshapeOp::create(builder, loc, resultType, reduced);
+}
+
+std::optional<std::pair<StringRef, StringRef>>
+mlir::amp::getRole(DictionaryAttr attrs) {
+  if (!attrs)
+    return std::nullopt;
+  for (StringRef role : role::kAll)
+    if (auto name = attrs.getAs<StringAttr>(role))
+      return std::make_pair(role, name.getValue());
+  return std::nullopt;
+}

@@ -1,0 +1,27 @@
+//===- AmpToPlan.h - lower a training step to a runtime plan ----*- C++ -*-===//
+#ifndef AMP_CONVERSION_AMPTOPLAN_H
+#define AMP_CONVERSION_AMPTOPLAN_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace amprt::proto {
+class Plan;
+}
+
+namespace mlir::amp {
+
+/// Lowers @train_step (if present) and @forward to `plan`: one buffer per
+/// tensor (aliases for reshapes), parameters and optimizer state as
+/// persistent state updated in place, everything else in a liveness-planned
+/// arena, one kernel per compute op. Requires static shapes; errors are
+/// emitted at the offending op's location.
+LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan);
+
+/// lowerToPlan, then the plan serialized (binary, or protobuf text format).
+LogicalResult writePlan(ModuleOp module, StringRef source, bool text,
+                        llvm::raw_ostream &os);
+
+} // namespace mlir::amp
+
+#endif // AMP_CONVERSION_AMPTOPLAN_H

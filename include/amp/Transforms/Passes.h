@@ -1,0 +1,49 @@
+//===- Passes.h - amp transformation passes ---------------------*- C++ -*-===//
+#ifndef AMP_TRANSFORMS_PASSES_H
+#define AMP_TRANSFORMS_PASSES_H
+
+#include "dialects/Amp/AmpOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::amp {
+
+#define GEN_PASS_DECL
+#include "amp/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "amp/Transforms/Passes.h.inc"
+
+/// Options of `--amp-pipeline`, the whole compile from imported forward
+/// graph to a static-shaped training step.
+struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
+  Option<std::string> precision{*this, "precision",
+                                llvm::cl::desc("fp32 (bf16 and fp16 arrive with autocast)"),
+                                llvm::cl::init("fp32")};
+  Option<std::string> loss{*this, "loss", llvm::cl::desc("cross-entropy or output:NAME"),
+                           llvm::cl::init("cross-entropy")};
+  Option<std::string> optimizer{*this, "optimizer", llvm::cl::desc("adamw, sgd or none"),
+                                llvm::cl::init("adamw")};
+  Option<double> lr{*this, "lr", llvm::cl::desc("learning rate"), llvm::cl::init(0.001)};
+  Option<double> momentum{*this, "momentum", llvm::cl::desc("SGD momentum"), llvm::cl::init(0.0)};
+  Option<bool> nesterov{*this, "nesterov", llvm::cl::desc("SGD Nesterov"), llvm::cl::init(false)};
+  Option<double> beta1{*this, "beta1", llvm::cl::desc("AdamW beta1"), llvm::cl::init(0.9)};
+  Option<double> beta2{*this, "beta2", llvm::cl::desc("AdamW beta2"), llvm::cl::init(0.999)};
+  Option<double> eps{*this, "eps", llvm::cl::desc("AdamW epsilon"), llvm::cl::init(1e-8)};
+  Option<double> weightDecay{*this, "weight-decay",
+                             llvm::cl::desc("negative: torch.optim's default"),
+                             llvm::cl::init(-1.0)};
+  Option<int64_t> batch{*this, "batch", llvm::cl::desc("fixes a dynamic batch dimension"),
+                        llvm::cl::init(0)};
+};
+
+/// Adds the passes of `--amp-pipeline` to `pm`; fails (with a diagnostic on
+/// stderr) on an option value it cannot honour.
+LogicalResult buildAmpPipeline(OpPassManager &pm, const PipelineOptions &options);
+
+/// Registers `--amp-pipeline` with the pass registry.
+void registerAmpPipeline();
+
+} // namespace mlir::amp
+
+#endif // AMP_TRANSFORMS_PASSES_H

@@ -1,0 +1,425 @@
+//===- AmpToPlan.cpp - lower a training step to a runtime plan ------------===//
+//
+// Bufferization, memory planning and kernel choice for the CPU runtime:
+//  - every SSA value gets a buffer; reshapes alias their operand's bytes;
+//  - parameters and optimizer state are persistent state tensors, and an
+//    update whose op is the last reader of the old value writes in place;
+//  - the rest share one arena, placed by liveness (MemoryPlanner);
+//  - each compute op becomes one kernel carrying its ONNX node name.
+//
+//===----------------------------------------------------------------------===//
+
+#include "amp/Conversion/AmpToPlan.h"
+#include "MemoryPlanner.h"
+#include "dialects/Amp/AmpOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include "plan.pb.h"
+#include <google/protobuf/text_format.h>
+
+using namespace mlir;
+using namespace mlir::amp;
+
+namespace {
+
+constexpr uint32_t kPlanFormatVersion = 1;
+
+FailureOr<amprt::proto::DType> dtypeOf(Type element) {
+  if (element.isF32())
+    return amprt::proto::F32;
+  if (element.isBF16())
+    return amprt::proto::BF16;
+  if (element.isF16())
+    return amprt::proto::F16;
+  if (element.isInteger(64))
+    return amprt::proto::I64;
+  return failure();
+}
+
+int64_t byteSize(RankedTensorType type) {
+  int64_t width = type.getElementType().isInteger(64) ? 8
+                  : type.getElementType().isF32()    ? 4
+                                                      : 2;
+  return type.getNumElements() * width;
+}
+
+/// The ONNX node name an op came from (its NameLoc), or "".
+std::string nodeName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (auto name = nodeName(inner); !name.empty())
+        return name;
+  return "";
+}
+
+/// Kernel name and numeric attributes of a compute op; failure for ops the
+/// CPU runtime has no kernel for.
+LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
+  auto &attrs = *kernel.mutable_attrs();
+  kernel.set_op(op->getName().stripDialect().str());
+  return TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](MatmulOp matmul) {
+        attrs["transpose_lhs"] = matmul.getTransposeLhs();
+        attrs["transpose_rhs"] = matmul.getTransposeRhs();
+        return success();
+      })
+      .Case([&](ReduceSumOp reduce) {
+        for (int64_t axis : reduce.getAxes())
+          kernel.add_axes(axis);
+        return success();
+      })
+      .Case([&](SoftmaxCrossEntropyOp ce) {
+        attrs["mean"] = ce.getReduction() == LossReduction::Mean;
+        return success();
+      })
+      .Case([&](SoftmaxCrossEntropyGradOp ce) {
+        attrs["mean"] = ce.getReduction() == LossReduction::Mean;
+        return success();
+      })
+      .Case([&](SgdUpdateOp sgd) {
+        attrs["lr"] = sgd.getLr().convertToDouble();
+        attrs["momentum"] = sgd.getMomentum().convertToDouble();
+        attrs["weight_decay"] = sgd.getWeightDecay().convertToDouble();
+        attrs["nesterov"] = sgd.getNesterov();
+        return success();
+      })
+      .Case([&](AdamWUpdateOp adam) {
+        attrs["lr"] = adam.getLr().convertToDouble();
+        attrs["beta1"] = adam.getBeta1().convertToDouble();
+        attrs["beta2"] = adam.getBeta2().convertToDouble();
+        attrs["eps"] = adam.getEps().convertToDouble();
+        attrs["weight_decay"] = adam.getWeightDecay().convertToDouble();
+        return success();
+      })
+      .Case<AddOp, SubOp, MulOp, NegOp, ReluOp, ReluGradOp, IncrementOp>(
+          [](Operation *) { return success(); })
+      .Default([&](Operation *) {
+        return op->emitError() << "'" << op->getName()
+                               << "' has no kernel in the CPU runtime";
+      });
+}
+
+/// Lowers one function to one program.
+class ProgramLowering {
+public:
+  ProgramLowering(func::FuncOp func, const llvm::StringMap<int> &stateIndex,
+                  amprt::proto::Program &program)
+      : func(func), stateIndex(stateIndex), program(program) {}
+
+  LogicalResult run();
+
+private:
+  struct ValueInfo {
+    int32_t buffer;   // index into program.buffers
+    Value root;       // the value whose bytes this one uses (self, or reshape source)
+  };
+
+  LogicalResult checkStatic();
+  int32_t addBuffer(RankedTensorType type, amprt::proto::Buffer::Kind kind,
+                    int64_t offset);
+  LogicalResult assignArguments();
+  LogicalResult addConstant(ConstantOp op);
+  void chooseInPlaceUpdates();
+  LogicalResult emitKernels();
+  void planArenaOffsets();
+  void bindResults();
+
+  func::FuncOp func;
+  const llvm::StringMap<int> &stateIndex;
+  amprt::proto::Program &program;
+  llvm::MapVector<Value, ValueInfo> values; // ordered: plans are deterministic
+  llvm::DenseMap<Operation *, int64_t> position;
+  /// Results written straight into a state tensor, and their state slots.
+  llvm::DenseMap<Value, int> inPlace;
+  /// Returned updates that need a final copy into their state slot.
+  SmallVector<std::pair<Value, int>> copyBack;
+};
+
+LogicalResult ProgramLowering::checkStatic() {
+  auto check = [&](Value v, Location loc) -> LogicalResult {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    if (!type)
+      return emitError(loc) << "expected a ranked tensor, got " << v.getType();
+    if (!type.hasStaticShape())
+      return emitError(loc) << "dynamic shape " << type
+                            << " remains; fix the batch size with batch=N";
+    if (failed(dtypeOf(type.getElementType())))
+      return emitError(loc) << "unsupported element type " << type.getElementType();
+    return success();
+  };
+  for (BlockArgument arg : func.getArguments())
+    if (failed(check(arg, func.getLoc())))
+      return failure();
+  WalkResult result = func.walk([&](Operation *op) {
+    for (Value r : op->getResults())
+      if (failed(check(r, op->getLoc())))
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
+}
+
+int32_t ProgramLowering::addBuffer(RankedTensorType type,
+                                   amprt::proto::Buffer::Kind kind, int64_t offset) {
+  auto *buffer = program.add_buffers();
+  buffer->set_kind(kind);
+  buffer->mutable_type()->set_dtype(*dtypeOf(type.getElementType()));
+  for (int64_t d : type.getShape())
+    buffer->mutable_type()->add_shape(d);
+  buffer->set_offset(offset);
+  return program.buffers_size() - 1;
+}
+
+LogicalResult ProgramLowering::assignArguments() {
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = cast<RankedTensorType>(arg.getType());
+    auto roleAttr = getRole(func.getArgAttrDict(arg.getArgNumber()));
+    if (!roleAttr)
+      return func.emitError() << "argument #" << arg.getArgNumber() << " has no role";
+    auto [roleName, name] = *roleAttr;
+    if (roleName == role::kParam || roleName == role::kState) {
+      auto it = stateIndex.find(name);
+      if (it == stateIndex.end())
+        return func.emitError() << "state '" << name << "' is unknown";
+      values[arg] = {addBuffer(type, amprt::proto::Buffer::STATE, it->second), arg};
+      continue;
+    }
+    int32_t buffer = addBuffer(type, amprt::proto::Buffer::ARENA, 0);
+    values[arg] = {buffer, arg};
+    auto *binding = program.add_inputs();
+    binding->set_name(name.str());
+    binding->set_role(roleName.drop_front(4).str());
+    binding->set_buffer(buffer);
+  }
+  return success();
+}
+
+LogicalResult ProgramLowering::addConstant(ConstantOp op) {
+  auto elements = dyn_cast<DenseElementsAttr>(op.getValue());
+  if (!elements)
+    return op.emitError("only dense constants can be lowered");
+  auto type = cast<RankedTensorType>(op.getType());
+  std::string bytes;
+  if (elements.isSplat()) {
+    ArrayRef<char> raw = elements.getRawData();
+    int64_t width = byteSize(type) / std::max<int64_t>(type.getNumElements(), 1);
+    for (int64_t i = 0; i < type.getNumElements(); ++i)
+      bytes.append(raw.data(), width);
+  } else {
+    bytes.assign(elements.getRawData().data(), elements.getRawData().size());
+  }
+  program.add_constants(bytes);
+  values[op.getResult()] = {
+      addBuffer(type, amprt::proto::Buffer::CONSTANT, program.constants_size() - 1),
+      op.getResult()};
+  return success();
+}
+
+void ProgramLowering::chooseInPlaceUpdates() {
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    auto roleAttr = getRole(func.getResultAttrDict(i));
+    if (!roleAttr || (roleAttr->first != role::kParam && roleAttr->first != role::kState))
+      continue;
+    int slot = stateIndex.lookup(roleAttr->second);
+    // The old value: the argument holding the same state tensor.
+    BlockArgument old;
+    for (BlockArgument arg : func.getArguments())
+      if (auto r = getRole(func.getArgAttrDict(arg.getArgNumber()));
+          r && r->second == roleAttr->second)
+        old = arg;
+    if (value == old)
+      continue; // unchanged
+    Operation *def = value.getDefiningOp();
+    bool safe = def && !isa<ReshapeOp, ConstantOp>(def) && old && value.hasOneUse() &&
+                !inPlace.count(value) &&
+                llvm::all_of(old.getUsers(), [&](Operation *user) {
+                  return position.lookup(user) <= position.lookup(def);
+                });
+    if (safe)
+      inPlace[value] = slot;
+    else
+      copyBack.emplace_back(value, slot);
+  }
+}
+
+LogicalResult ProgramLowering::emitKernels() {
+  Block &body = func.getBody().front();
+  for (Operation &op : body.without_terminator()) {
+    if (auto constant = dyn_cast<ConstantOp>(op)) {
+      if (failed(addConstant(constant)))
+        return failure();
+      continue;
+    }
+    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+      // Same bytes, new shape: an alias buffer of the operand's kind/offset.
+      ValueInfo source = values.lookup(reshape.getInput());
+      const auto &sourceBuffer = program.buffers(source.buffer);
+      int32_t buffer = addBuffer(reshape.getType(), sourceBuffer.kind(), sourceBuffer.offset());
+      values[reshape.getResult()] = {buffer, source.root};
+      continue;
+    }
+    auto *kernel = program.add_kernels();
+    if (failed(describeKernel(&op, *kernel)))
+      return failure();
+    kernel->set_node(nodeName(op.getLoc()));
+    for (Value operand : op.getOperands())
+      kernel->add_inputs(values.lookup(operand).buffer);
+    for (Value result : op.getResults()) {
+      auto type = cast<RankedTensorType>(result.getType());
+      auto slot = inPlace.find(result);
+      int32_t buffer = slot != inPlace.end()
+                           ? addBuffer(type, amprt::proto::Buffer::STATE, slot->second)
+                           : addBuffer(type, amprt::proto::Buffer::ARENA, 0);
+      values[result] = {buffer, result};
+      kernel->add_outputs(buffer);
+    }
+  }
+  for (auto [value, slot] : copyBack) {
+    auto *kernel = program.add_kernels();
+    kernel->set_op("copy");
+    kernel->add_inputs(values.lookup(value).buffer);
+    kernel->add_outputs(
+        addBuffer(cast<RankedTensorType>(value.getType()), amprt::proto::Buffer::STATE, slot));
+  }
+  return success();
+}
+
+void ProgramLowering::planArenaOffsets() {
+  // Live range of each arena root: from its definition (inputs: the start)
+  // to its last use through any alias; returned values live to the end.
+  int64_t end = position.size() + 1;
+  llvm::MapVector<Value, ArenaRequest> roots;
+  for (auto &[value, info] : values) {
+    if (program.buffers(info.buffer).kind() != amprt::proto::Buffer::ARENA)
+      continue;
+    Value root = info.root;
+    auto [it, inserted] = roots.try_emplace(root, ArenaRequest{0, 0, 0});
+    if (inserted) {
+      it->second.bytes = byteSize(cast<RankedTensorType>(root.getType()));
+      Operation *def = root.getDefiningOp();
+      it->second.firstUse = def ? position.lookup(def) : 0;
+      it->second.lastUse = it->second.firstUse;
+    }
+    for (Operation *user : value.getUsers())
+      it->second.lastUse = std::max(
+          it->second.lastUse, isa<func::ReturnOp>(user) ? end : position.lookup(user));
+  }
+  for (auto &[value, slot] : copyBack)
+    if (roots.count(values.lookup(value).root))
+      roots[values.lookup(value).root].lastUse = end;
+  std::vector<ArenaRequest> requests;
+  for (auto &entry : roots)
+    requests.push_back(entry.second);
+  int64_t arenaBytes = 0;
+  std::vector<int64_t> offsets = planArena(requests, arenaBytes);
+  llvm::DenseMap<Value, int64_t> rootOffset;
+  for (auto [i, entry] : llvm::enumerate(roots))
+    rootOffset[entry.first] = offsets[i];
+  for (auto &[value, info] : values)
+    if (program.buffers(info.buffer).kind() == amprt::proto::Buffer::ARENA)
+      program.mutable_buffers(info.buffer)->set_offset(rootOffset.lookup(info.root));
+  program.set_arena_bytes(arenaBytes);
+}
+
+void ProgramLowering::bindResults() {
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    auto roleAttr = getRole(func.getResultAttrDict(i));
+    if (!roleAttr || roleAttr->first == role::kParam || roleAttr->first == role::kState)
+      continue;
+    auto *binding = program.add_outputs();
+    binding->set_name(roleAttr->second.str());
+    binding->set_role(roleAttr->first.drop_front(4).str());
+    binding->set_buffer(values.lookup(value).buffer);
+  }
+}
+
+LogicalResult ProgramLowering::run() {
+  program.set_name(func.getName().str());
+  if (failed(checkStatic()) || failed(assignArguments()))
+    return failure();
+  int64_t index = 1;
+  for (Operation &op : func.getBody().front())
+    position[&op] = index++;
+  chooseInPlaceUpdates();
+  if (failed(emitKernels()))
+    return failure();
+  planArenaOffsets();
+  bindResults();
+  return success();
+}
+
+/// Persistent tensors from the function's parameter and state arguments;
+/// initial values come from @forward's `amp.init` attributes.
+void collectStates(func::FuncOp func, func::FuncOp forward, amprt::proto::Plan &plan,
+                   llvm::StringMap<int> &stateIndex) {
+  llvm::StringMap<DenseElementsAttr> inits;
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
+    if (auto r = getRole(forward.getArgAttrDict(i)); r && r->first == role::kParam)
+      if (auto init = forward.getArgAttrOfType<DenseElementsAttr>(i, role::kInit))
+        inits[r->second] = init;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    auto r = getRole(func.getArgAttrDict(i));
+    if (!r || (r->first != role::kParam && r->first != role::kState))
+      continue;
+    auto type = cast<RankedTensorType>(func.getArgument(i).getType());
+    auto *state = plan.add_states();
+    state->set_name(r->second.str());
+    state->set_role(r->first.drop_front(4).str());
+    state->mutable_type()->set_dtype(*dtypeOf(type.getElementType()));
+    for (int64_t d : type.getShape())
+      state->mutable_type()->add_shape(d);
+    if (auto init = inits.lookup(r->second)) {
+      if (init.isSplat()) {
+        ArrayRef<char> raw = init.getRawData();
+        std::string bytes;
+        for (int64_t e = 0; e < type.getNumElements(); ++e)
+          bytes.append(raw.data(), raw.size());
+        state->set_init(bytes);
+      } else {
+        state->set_init(std::string(init.getRawData().data(), init.getRawData().size()));
+      }
+    }
+    stateIndex[r->second] = plan.states_size() - 1;
+  }
+}
+
+} // namespace
+
+LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
+                                     amprt::proto::Plan &plan) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return module.emitError("no func.func @forward to lower");
+  auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
+  if (!trainStep)
+    return module.emitError("no func.func @train_step to lower; run --amp-pipeline first");
+  plan.set_format_version(kPlanFormatVersion);
+  plan.set_source(source.str());
+  plan.set_precision("fp32");
+  llvm::StringMap<int> stateIndex;
+  collectStates(trainStep, forward, plan, stateIndex);
+  if (failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run()))
+    return failure();
+  return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run();
+}
+
+LogicalResult mlir::amp::writePlan(ModuleOp module, StringRef source, bool text,
+                                   llvm::raw_ostream &os) {
+  amprt::proto::Plan plan;
+  if (failed(lowerToPlan(module, source, plan)))
+    return failure();
+  std::string bytes;
+  if (text)
+    google::protobuf::TextFormat::PrintToString(plan, &bytes);
+  else if (!plan.SerializeToString(&bytes))
+    return module.emitError("cannot serialize the plan");
+  os << bytes;
+  return success();
+}

@@ -1,0 +1,613 @@
+//===- OnnxImporter.cpp - ONNX ModelProto -> amp dialect ------------------===//
+//
+// One walk over the (checked, shape-inferred) graph. Each node is dispatched
+// on (domain, op_type) to an import rule; unsupported combinations, bad
+// attributes and shape mismatches become diagnostics that name the file, the
+// node and its op type. Result shapes are computed by the amp dialect's own
+// shape rules, so the importer and the verifiers agree.
+//
+//===----------------------------------------------------------------------===//
+
+#include "amp/Import/OnnxImporter.h"
+#include "dialects/Amp/AmpOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include "onnx/checker.h"
+#include "onnx/onnx_pb.h"
+#include "onnx/shape_inference/implementation.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+
+namespace {
+
+constexpr int64_t kMinOpset = 13;
+constexpr int64_t kMaxOpset = 17;
+
+/// A value of the graph: an SSA value, or a compile-time integer tensor
+/// (shape operands of Reshape) kept on the side.
+struct GraphValue {
+  Value value;
+  std::optional<SmallVector<int64_t>> integers;
+};
+
+class OnnxImporter {
+public:
+  OnnxImporter(StringRef path, MLIRContext *context)
+      : path(path.str()), context(context), builder(context) {}
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  using Rule = LogicalResult (OnnxImporter::*)(const onnx::NodeProto &);
+
+  // Diagnostics ---------------------------------------------------------------
+  Location fileLoc() { return FileLineColLoc::get(context, path, 0, 0); }
+  InFlightDiagnostic fileError() { return emitError(fileLoc()) << path << ": "; }
+  InFlightDiagnostic nodeError(const onnx::NodeProto &node) {
+    return emitError(nodeLoc(node)) << path << ": node '" << nodeName(node) << "' ("
+                                    << node.op_type() << "): ";
+  }
+  std::string nodeName(const onnx::NodeProto &node) {
+    return node.name().empty() ? node.op_type() + "_" + std::to_string(nodeIndex)
+                               : node.name();
+  }
+  Location nodeLoc(const onnx::NodeProto &node) {
+    return NameLoc::get(builder.getStringAttr(nodeName(node)), fileLoc());
+  }
+
+  // Model-level steps ---------------------------------------------------------
+  LogicalResult checkOpset(const onnx::ModelProto &model);
+  FailureOr<Type> elementType(int32_t onnxType);
+  FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
+  FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
+  LogicalResult importGraph(const onnx::GraphProto &graph);
+
+  // Operands and results ------------------------------------------------------
+  FailureOr<Value> input(const onnx::NodeProto &node, int index);
+  bool hasInput(const onnx::NodeProto &node, int index) {
+    return node.input_size() > index && !node.input(index).empty();
+  }
+  void define(const onnx::NodeProto &node, int index, Value value) {
+    if (node.output_size() > index && !node.output(index).empty())
+      values[node.output(index)] = GraphValue{value, std::nullopt};
+  }
+  const onnx::AttributeProto *attribute(const onnx::NodeProto &node, StringRef name);
+  int64_t intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
+  float floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
+  Value scalarLike(Value like, float value);
+  /// Reports a verifier failure of a freshly built op as the node's error.
+  LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
+
+  // Rules, one per ONNX op type ------------------------------------------------
+  LogicalResult importGemm(const onnx::NodeProto &node);
+  LogicalResult importMatMul(const onnx::NodeProto &node);
+  template <typename OpTy> LogicalResult importBinary(const onnx::NodeProto &node);
+  LogicalResult importRelu(const onnx::NodeProto &node);
+  LogicalResult importFlatten(const onnx::NodeProto &node);
+  LogicalResult importReshape(const onnx::NodeProto &node);
+  LogicalResult importConstant(const onnx::NodeProto &node);
+  LogicalResult importIdentity(const onnx::NodeProto &node);
+  LogicalResult importSoftmaxCrossEntropyLoss(const onnx::NodeProto &node);
+
+  std::string path;
+  MLIRContext *context;
+  OpBuilder builder;
+  llvm::StringMap<GraphValue> values;
+  llvm::StringMap<Rule> rules;
+  OwningOpRef<ModuleOp> module;
+  int nodeIndex = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Model-level steps
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
+  for (const auto &opset : model.opset_import()) {
+    if (!opset.domain().empty() && opset.domain() != "ai.onnx")
+      continue;
+    if (opset.version() < kMinOpset || opset.version() > kMaxOpset)
+      return fileError() << "unsupported opset " << opset.version()
+                         << " (supported: " << kMinOpset << " to " << kMaxOpset << ")";
+    return success();
+  }
+  return fileError() << "the model imports no default-domain opset";
+}
+
+FailureOr<Type> OnnxImporter::elementType(int32_t onnxType) {
+  switch (onnxType) {
+  case onnx::TensorProto::FLOAT:
+    return builder.getF32Type();
+  case onnx::TensorProto::FLOAT16:
+    return builder.getF16Type();
+  case onnx::TensorProto::BFLOAT16:
+    return builder.getBF16Type();
+  case onnx::TensorProto::INT64:
+    return builder.getI64Type();
+  default:
+    return failure();
+  }
+}
+
+FailureOr<RankedTensorType> OnnxImporter::valueType(const onnx::ValueInfoProto &info) {
+  if (!info.type().has_tensor_type() || !info.type().tensor_type().has_shape())
+    return fileError() << "value '" << info.name() << "' has no ranked tensor type";
+  const auto &tensor = info.type().tensor_type();
+  auto element = elementType(tensor.elem_type());
+  if (failed(element))
+    return fileError() << "value '" << info.name() << "' has unsupported element type "
+                       << onnx::TensorProto::DataType_Name(
+                              static_cast<onnx::TensorProto::DataType>(tensor.elem_type()));
+  SmallVector<int64_t> shape;
+  for (const auto &dim : tensor.shape().dim())
+    shape.push_back(dim.has_dim_value() ? dim.dim_value() : ShapedType::kDynamic);
+  return RankedTensorType::get(shape, *element);
+}
+
+FailureOr<DenseElementsAttr> OnnxImporter::tensorAttr(const onnx::TensorProto &tensor) {
+  if (tensor.data_location() == onnx::TensorProto::EXTERNAL)
+    return fileError() << "tensor '" << tensor.name()
+                       << "' uses external data, which is not supported";
+  auto element = elementType(tensor.data_type());
+  if (failed(element))
+    return fileError() << "tensor '" << tensor.name() << "' has unsupported element type";
+  SmallVector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
+  auto type = RankedTensorType::get(shape, *element);
+  int64_t count = type.getNumElements();
+  if (tensor.has_raw_data()) {
+    size_t width = element->isF32() ? 4 : element->isInteger(64) ? 8 : 2;
+    if (tensor.raw_data().size() != static_cast<size_t>(count) * width)
+      return fileError() << "tensor '" << tensor.name() << "' holds "
+                         << tensor.raw_data().size() << " bytes, expected "
+                         << count * width;
+    return DenseElementsAttr::getFromRawBuffer(
+        type, ArrayRef<char>(tensor.raw_data().data(), tensor.raw_data().size()));
+  }
+  if (element->isF32() && tensor.float_data_size() == count)
+    return DenseElementsAttr::get(
+        type, ArrayRef<float>(tensor.float_data().data(), tensor.float_data_size()));
+  if (element->isInteger(64) && tensor.int64_data_size() == count)
+    return DenseElementsAttr::get(
+        type, ArrayRef<int64_t>(tensor.int64_data().data(), tensor.int64_data_size()));
+  return fileError() << "tensor '" << tensor.name() << "' has no data of the expected size";
+}
+
+//===----------------------------------------------------------------------===//
+// Operands, attributes, helpers
+//===----------------------------------------------------------------------===//
+
+FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index) {
+  if (!hasInput(node, index))
+    return nodeError(node) << "missing input #" << index;
+  auto it = values.find(node.input(index));
+  if (it == values.end())
+    return nodeError(node) << "input '" << node.input(index)
+                           << "' is not defined by any graph input, initializer or "
+                              "earlier node (missing initializer?)";
+  if (!it->second.value)
+    return nodeError(node) << "input '" << node.input(index)
+                           << "' is an integer constant, which this op does not take";
+  return it->second.value;
+}
+
+const onnx::AttributeProto *OnnxImporter::attribute(const onnx::NodeProto &node,
+                                                    StringRef name) {
+  for (const auto &attr : node.attribute())
+    if (attr.name() == name)
+      return &attr;
+  return nullptr;
+}
+
+int64_t OnnxImporter::intAttr(const onnx::NodeProto &node, StringRef name,
+                              int64_t fallback) {
+  const auto *attr = attribute(node, name);
+  return attr ? attr->i() : fallback;
+}
+
+float OnnxImporter::floatAttr(const onnx::NodeProto &node, StringRef name,
+                              float fallback) {
+  const auto *attr = attribute(node, name);
+  return attr ? attr->f() : fallback;
+}
+
+Value OnnxImporter::scalarLike(Value like, float value) {
+  auto element = cast<RankedTensorType>(like.getType()).getElementType();
+  auto type = RankedTensorType::get({}, element);
+  return ConstantOp::create(builder, like.getLoc(),
+                            DenseElementsAttr::get(type, builder.getFloatAttr(element, value)));
+}
+
+LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *op) {
+  std::string message;
+  LogicalResult result = success();
+  {
+    ScopedDiagnosticHandler capture(context, [&](Diagnostic &diag) {
+      if (message.empty())
+        message = diag.str();
+      return success();
+    });
+    result = mlir::verify(op);
+  }
+  if (failed(result))
+    return nodeError(node) << message;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Rules
+//===----------------------------------------------------------------------===//
+
+/// Builds a broadcasting binary op with the shape the dialect's broadcast
+/// rule gives; fails when the operand shapes do not broadcast.
+template <typename OpTy>
+static FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, Value lhs, Value rhs) {
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto shape = broadcastShapes(lhsType.getShape(),
+                               cast<RankedTensorType>(rhs.getType()).getShape());
+  if (failed(shape))
+    return failure();
+  auto type = RankedTensorType::get(*shape, lhsType.getElementType());
+  return OpTy::create(b, loc, type, lhs, rhs).getResult();
+}
+
+LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
+  auto a = input(node, 0), b = input(node, 1);
+  if (failed(a) || failed(b))
+    return failure();
+  bool transA = intAttr(node, "transA", 0), transB = intAttr(node, "transB", 0);
+  float alpha = floatAttr(node, "alpha", 1.0f), beta = floatAttr(node, "beta", 1.0f);
+  auto aType = cast<RankedTensorType>(a->getType());
+  std::string error;
+  auto shape = matmulShape(aType.getShape(),
+                           cast<RankedTensorType>(b->getType()).getShape(), transA,
+                           transB, error);
+  if (failed(shape))
+    return nodeError(node) << error;
+  Location loc = nodeLoc(node);
+  Value result = MatmulOp::create(builder, loc,
+                                  RankedTensorType::get(*shape, aType.getElementType()),
+                                  *a, *b, transA, transB);
+  if (failed(verifyBuilt(node, result.getDefiningOp())))
+    return failure();
+  if (alpha != 1.0f)
+    result = MulOp::create(builder, loc, result.getType(), result,
+                           scalarLike(result, alpha));
+  if (hasInput(node, 2)) {
+    auto c = input(node, 2);
+    if (failed(c))
+      return failure();
+    Value bias = *c;
+    if (beta != 1.0f)
+      bias = MulOp::create(builder, loc, bias.getType(), bias, scalarLike(bias, beta));
+    auto sum = buildBroadcast<AddOp>(builder, loc, result, bias);
+    if (failed(sum))
+      return nodeError(node) << "bias C of type " << bias.getType()
+                             << " does not broadcast to the product " << result.getType();
+    result = *sum;
+  }
+  define(node, 0, result);
+  return success();
+}
+
+LogicalResult OnnxImporter::importMatMul(const onnx::NodeProto &node) {
+  auto a = input(node, 0), b = input(node, 1);
+  if (failed(a) || failed(b))
+    return failure();
+  auto aType = cast<RankedTensorType>(a->getType());
+  std::string error;
+  auto shape = matmulShape(aType.getShape(),
+                           cast<RankedTensorType>(b->getType()).getShape(), false,
+                           false, error);
+  if (failed(shape))
+    return nodeError(node) << error;
+  Value result = MatmulOp::create(builder, nodeLoc(node),
+                                  RankedTensorType::get(*shape, aType.getElementType()),
+                                  *a, *b, false, false);
+  if (failed(verifyBuilt(node, result.getDefiningOp())))
+    return failure();
+  define(node, 0, result);
+  return success();
+}
+
+template <typename OpTy>
+LogicalResult OnnxImporter::importBinary(const onnx::NodeProto &node) {
+  auto a = input(node, 0), b = input(node, 1);
+  if (failed(a) || failed(b))
+    return failure();
+  Type element = cast<RankedTensorType>(a->getType()).getElementType();
+  if (element != cast<RankedTensorType>(b->getType()).getElementType())
+    return nodeError(node) << "operands have different element types";
+  auto result = buildBroadcast<OpTy>(builder, nodeLoc(node), *a, *b);
+  if (failed(result))
+    return nodeError(node) << "shapes " << a->getType() << " and " << b->getType()
+                           << " do not broadcast";
+  define(node, 0, *result);
+  return success();
+}
+
+LogicalResult OnnxImporter::importRelu(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  define(node, 0, ReluOp::create(builder, nodeLoc(node), *x));
+  return success();
+}
+
+/// Reshape to `target` (which may hold one dynamic dim), resolved by the
+/// dialect's reshape rule.
+static FailureOr<Value> buildReshape(OpBuilder &b, Location loc, Value input,
+                                     ArrayRef<int64_t> target, std::string &error) {
+  auto type = cast<RankedTensorType>(input.getType());
+  auto shape = reshapeShape(type.getShape(), target, error);
+  if (failed(shape))
+    return failure();
+  return ReshapeOp::create(b, loc, RankedTensorType::get(*shape, type.getElementType()),
+                           input)
+      .getResult();
+}
+
+LogicalResult OnnxImporter::importFlatten(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  auto shape = cast<RankedTensorType>(x->getType()).getShape();
+  int64_t rank = shape.size();
+  int64_t axis = intAttr(node, "axis", 1);
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis > rank)
+    return nodeError(node) << "axis " << intAttr(node, "axis", 1)
+                           << " is out of range for rank " << rank;
+  auto product = [&](int64_t begin, int64_t end) {
+    int64_t p = 1;
+    for (int64_t i = begin; i < end; ++i) {
+      if (ShapedType::isDynamic(shape[i]))
+        return ShapedType::kDynamic;
+      p *= shape[i];
+    }
+    return p;
+  };
+  std::string error;
+  auto result = buildReshape(builder, nodeLoc(node), *x,
+                             {product(0, axis), product(axis, rank)}, error);
+  if (failed(result))
+    return nodeError(node) << error;
+  define(node, 0, *result);
+  return success();
+}
+
+LogicalResult OnnxImporter::importReshape(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  auto it = hasInput(node, 1) ? values.find(node.input(1)) : values.end();
+  if (it == values.end() || !it->second.integers)
+    return nodeError(node) << "the shape operand must be a constant int64 tensor";
+  if (intAttr(node, "allowzero", 0) != 0)
+    return nodeError(node) << "allowzero=1 is not supported";
+  auto inputShape = cast<RankedTensorType>(x->getType()).getShape();
+  SmallVector<int64_t> target;
+  for (auto [i, dim] : llvm::enumerate(*it->second.integers)) {
+    if (dim == 0 && i < inputShape.size())
+      target.push_back(inputShape[i]); // ONNX: 0 copies the input's dim.
+    else if (dim == -1)
+      target.push_back(ShapedType::kDynamic);
+    else if (dim > 0)
+      target.push_back(dim);
+    else
+      return nodeError(node) << "invalid target dimension " << dim;
+  }
+  if (llvm::count_if(*it->second.integers, [](int64_t d) { return d == -1; }) > 1)
+    return nodeError(node) << "at most one target dimension may be -1";
+  std::string error;
+  auto result = buildReshape(builder, nodeLoc(node), *x, target, error);
+  if (failed(result))
+    return nodeError(node) << "cannot reshape " << x->getType() << ": " << error;
+  define(node, 0, *result);
+  return success();
+}
+
+LogicalResult OnnxImporter::importConstant(const onnx::NodeProto &node) {
+  DenseElementsAttr value;
+  if (const auto *attr = attribute(node, "value")) {
+    auto parsed = tensorAttr(attr->t());
+    if (failed(parsed))
+      return nodeError(node) << "cannot read its value tensor";
+    value = *parsed;
+  } else if (const auto *attr = attribute(node, "value_float")) {
+    value = DenseElementsAttr::get(RankedTensorType::get({}, builder.getF32Type()), attr->f());
+  } else if (const auto *attr = attribute(node, "value_ints")) {
+    SmallVector<int64_t> ints(attr->ints().begin(), attr->ints().end());
+    value = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(ints.size())}, builder.getI64Type()),
+        ArrayRef<int64_t>(ints));
+  } else {
+    return nodeError(node) << "only value, value_float and value_ints are supported";
+  }
+  if (node.output_size() < 1)
+    return success();
+  if (value.getElementType().isInteger(64)) {
+    auto ints = llvm::to_vector(value.getValues<int64_t>());
+    values[node.output(0)] = GraphValue{Value(), SmallVector<int64_t>(ints)};
+    return success();
+  }
+  define(node, 0, ConstantOp::create(builder, nodeLoc(node), value));
+  return success();
+}
+
+LogicalResult OnnxImporter::importIdentity(const onnx::NodeProto &node) {
+  if (!hasInput(node, 0) || !values.count(node.input(0)))
+    return input(node, 0), failure();
+  if (node.output_size() > 0)
+    values[node.output(0)] = values[node.input(0)];
+  return success();
+}
+
+LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto &node) {
+  auto scores = input(node, 0), labels = input(node, 1);
+  if (failed(scores) || failed(labels))
+    return failure();
+  if (hasInput(node, 2))
+    return nodeError(node) << "class weights are not supported";
+  if (attribute(node, "ignore_index"))
+    return nodeError(node) << "ignore_index is not supported";
+  const auto *reductionAttr = attribute(node, "reduction");
+  std::string reduction = reductionAttr ? reductionAttr->s() : "mean";
+  if (reduction != "mean" && reduction != "sum")
+    return nodeError(node) << "reduction '" << reduction
+                           << "' is not supported (mean or sum)";
+  if (node.output_size() > 1 && !node.output(1).empty())
+    return nodeError(node) << "the log_prob output is not supported";
+  auto labelsType = cast<RankedTensorType>(labels->getType());
+  if (!labelsType.getElementType().isInteger(64))
+    return nodeError(node) << "labels must be int64";
+  auto op = SoftmaxCrossEntropyOp::create(
+      builder, nodeLoc(node), RankedTensorType::get({}, builder.getF32Type()), *scores,
+      *labels,
+      LossReductionAttr::get(context, reduction == "mean" ? LossReduction::Mean
+                                                          : LossReduction::Sum));
+  if (failed(verifyBuilt(node, op)))
+    return failure();
+  define(node, 0, op.getLoss());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Graph
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
+  rules = {
+      {"Gemm", &OnnxImporter::importGemm},
+      {"MatMul", &OnnxImporter::importMatMul},
+      {"Add", &OnnxImporter::importBinary<AddOp>},
+      {"Sub", &OnnxImporter::importBinary<SubOp>},
+      {"Mul", &OnnxImporter::importBinary<MulOp>},
+      {"Relu", &OnnxImporter::importRelu},
+      {"Flatten", &OnnxImporter::importFlatten},
+      {"Reshape", &OnnxImporter::importReshape},
+      {"Constant", &OnnxImporter::importConstant},
+      {"Identity", &OnnxImporter::importIdentity},
+      {"SoftmaxCrossEntropyLoss", &OnnxImporter::importSoftmaxCrossEntropyLoss},
+  };
+
+  // Initializers: floats are trainable parameters, integers compile-time data.
+  SmallVector<std::pair<std::string, DenseElementsAttr>> params;
+  llvm::StringMap<bool> isInitializer;
+  for (const auto &tensor : graph.initializer()) {
+    auto attr = tensorAttr(tensor);
+    if (failed(attr))
+      return failure();
+    isInitializer[tensor.name()] = true;
+    if (attr->getElementType().isInteger(64))
+      values[tensor.name()] =
+          GraphValue{Value(), llvm::to_vector(attr->getValues<int64_t>())};
+    else
+      params.emplace_back(tensor.name(), *attr);
+  }
+
+  SmallVector<Type> argTypes;
+  SmallVector<std::pair<StringLiteral, std::string>> argRoles;
+  SmallVector<Attribute> argInits;
+  for (const auto &info : graph.input()) {
+    if (isInitializer.count(info.name()))
+      continue; // Older exporters list initializers as inputs too.
+    auto type = valueType(info);
+    if (failed(type))
+      return failure();
+    argTypes.push_back(*type);
+    argRoles.emplace_back(role::kInput, info.name());
+    argInits.push_back(nullptr);
+  }
+  for (auto &[name, init] : params) {
+    argTypes.push_back(init.getType());
+    argRoles.emplace_back(role::kParam, name);
+    argInits.push_back(init);
+  }
+
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(builder, fileLoc(), "forward",
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  for (auto [i, arg] : llvm::enumerate(body->getArguments())) {
+    auto &[roleName, name] = argRoles[i];
+    func.setArgAttr(i, roleName, builder.getStringAttr(name));
+    if (argInits[i])
+      func.setArgAttr(i, role::kInit, argInits[i]);
+    values[name] = GraphValue{arg, std::nullopt};
+  }
+
+  builder.setInsertionPointToEnd(body);
+  for (const auto &node : graph.node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      return nodeError(node) << "unsupported domain '" << node.domain() << "'";
+    auto rule = rules.find(node.op_type());
+    if (rule == rules.end())
+      return nodeError(node) << "unsupported op type (supported: Gemm, MatMul, Add, "
+                                "Sub, Mul, Relu, Flatten, Reshape, Constant, Identity, "
+                                "SoftmaxCrossEntropyLoss)";
+    if (failed((this->*(rule->second))(node)))
+      return failure();
+    ++nodeIndex;
+  }
+
+  SmallVector<Value> results;
+  for (const auto &info : graph.output()) {
+    auto it = values.find(info.name());
+    if (it == values.end() || !it->second.value)
+      return fileError() << "graph output '" << info.name()
+                         << "' is not produced by any node";
+    results.push_back(it->second.value);
+  }
+  func::ReturnOp::create(builder, fileLoc(), results);
+  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, info] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, role::kOutput, builder.getStringAttr(info.name()));
+  return success();
+}
+
+OwningOpRef<ModuleOp> OnnxImporter::run() {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer) {
+    fileError() << "cannot read: " << buffer.getError().message();
+    return nullptr;
+  }
+  onnx::ModelProto model;
+  if (!model.ParseFromArray((*buffer)->getBufferStart(),
+                            static_cast<int>((*buffer)->getBufferSize()))) {
+    fileError() << "not a valid ONNX model (protobuf parse failed)";
+    return nullptr;
+  }
+  if (failed(checkOpset(model)))
+    return nullptr;
+  try {
+    onnx::checker::check_model(model);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(true, 1, false));
+  } catch (const std::exception &e) {
+    fileError() << "rejected by the ONNX checker: " << e.what();
+    return nullptr;
+  }
+  context->loadDialect<AmpDialect, func::FuncDialect>();
+  module = ModuleOp::create(fileLoc());
+  if (failed(importGraph(model.graph())))
+    return nullptr;
+  if (failed(mlir::verify(*module))) {
+    fileError() << "imported IR failed verification";
+    return nullptr;
+  }
+  return std::move(module);
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlir::amp::importOnnxFile(StringRef path, MLIRContext *context) {
+  return OnnxImporter(path, context).run();
+}

@@ -1,0 +1,295 @@
+//===- BuildTrainStep.cpp - forward + loss + autodiff + optimizer ---------===//
+//
+// Builds @train_step next to @forward. Autodiff is a generic reverse walk:
+// every rule comes from the op's GradientOpInterface (AmpGradients.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#include "amp/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace mlir::amp {
+#define GEN_PASS_DEF_AMPBUILDTRAINSTEP
+#include "amp/Transforms/Passes.h.inc"
+} // namespace mlir::amp
+
+using namespace mlir;
+using namespace mlir::amp;
+
+namespace {
+
+/// One function argument or result being assembled: type, role and name.
+struct Slot {
+  Type type;
+  StringLiteral role;
+  std::string name;
+};
+
+/// Grows a function signature alongside the block arguments that back it.
+class SignatureBuilder {
+public:
+  explicit SignatureBuilder(Block &block) : block(block) {}
+
+  Value addArgument(Type type, StringLiteral role, StringRef name, Location loc) {
+    args.push_back({type, role, name.str()});
+    return block.addArgument(type, loc);
+  }
+  void addResult(Value value, StringLiteral role, StringRef name) {
+    results.push_back({value.getType(), role, name.str()});
+    resultValues.push_back(value);
+  }
+
+  /// Installs the signature, its role attributes and the return.
+  void finish(func::FuncOp func, OpBuilder &builder, Location loc) {
+    func::ReturnOp::create(builder, loc, resultValues);
+    func.setType(builder.getFunctionType(block.getArgumentTypes(),
+                                         ValueRange(resultValues).getTypes()));
+    for (auto [i, slot] : llvm::enumerate(args))
+      func.setArgAttr(i, slot.role, builder.getStringAttr(slot.name));
+    for (auto [i, slot] : llvm::enumerate(results))
+      func.setResultAttr(i, slot.role, builder.getStringAttr(slot.name));
+  }
+
+private:
+  Block &block;
+  SmallVector<Slot> args, results;
+  SmallVector<Value> resultValues;
+};
+
+struct BuildTrainStepPass : public amp::impl::AmpBuildTrainStepBase<BuildTrainStepPass> {
+  using AmpBuildTrainStepBase::AmpBuildTrainStepBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward) {
+      module.emitError("amp-build-train-step: no func.func @forward to train");
+      return signalPassFailure();
+    }
+    if (module.lookupSymbol("train_step")) {
+      module.emitError("amp-build-train-step: @train_step already exists");
+      return signalPassFailure();
+    }
+    if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "none") {
+      module.emitError() << "unknown optimizer '" << optimizer
+                         << "' (expected adamw, sgd or none)";
+      return signalPassFailure();
+    }
+    if (failed(build(module, forward)))
+      return signalPassFailure();
+  }
+
+  LogicalResult build(ModuleOp module, func::FuncOp forward);
+  FailureOr<Value> buildLoss(OpBuilder &b, func::FuncOp forward,
+                             func::ReturnOp forwardReturn, IRMapping &mapping,
+                             SignatureBuilder &signature, Block &body);
+  LogicalResult differentiate(Block &body, Value loss, ArrayRef<Value> params,
+                              OpBuilder &b, SmallVectorImpl<Value> &paramGrads);
+};
+
+FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forward,
+                                               func::ReturnOp forwardReturn,
+                                               IRMapping &mapping,
+                                               SignatureBuilder &signature,
+                                               Block &body) {
+  auto outputName = [&](unsigned i) -> StringRef {
+    auto role = getRole(forward.getResultAttrDict(i));
+    return role ? role->second : StringRef();
+  };
+  StringRef spec = loss;
+  if (spec.consume_front("output:")) {
+    for (unsigned i = 0; i < forwardReturn.getNumOperands(); ++i) {
+      if (outputName(i) != spec)
+        continue;
+      Value value = mapping.lookup(forwardReturn.getOperand(i));
+      auto type = cast<RankedTensorType>(value.getType());
+      if (type.getRank() != 0 || !type.getElementType().isF32())
+        return forward.emitError() << "loss output '" << spec
+                                   << "' must be a scalar f32 tensor, got " << type;
+      return value;
+    }
+    return forward.emitError() << "loss=output:" << spec
+                               << " names no output of the model";
+  }
+  if (spec != "cross-entropy")
+    return forward.emitError() << "unknown loss '" << spec
+                               << "' (expected cross-entropy or output:NAME)";
+  if (forwardReturn.getNumOperands() != 1)
+    return forward.emitError() << "loss=cross-entropy needs exactly one model "
+                                  "output (the logits), found "
+                               << forwardReturn.getNumOperands();
+  Value logits = mapping.lookup(forwardReturn.getOperand(0));
+  auto logitsType = cast<RankedTensorType>(logits.getType());
+  if (logitsType.getRank() != 2)
+    return forward.emitError() << "loss=cross-entropy needs [N, C] logits, got "
+                               << logitsType;
+  Location loc = NameLoc::get(b.getStringAttr("loss"), forwardReturn.getLoc());
+  auto labelType = RankedTensorType::get({logitsType.getDimSize(0)}, b.getI64Type());
+  Value labels = signature.addArgument(labelType, role::kLabel, "labels", loc);
+  auto lossType = RankedTensorType::get({}, b.getF32Type());
+  return SoftmaxCrossEntropyOp::create(
+             b, loc, lossType, logits, labels,
+             LossReductionAttr::get(b.getContext(), LossReduction::Mean))
+      .getResult();
+}
+
+LogicalResult BuildTrainStepPass::differentiate(Block &body, Value loss,
+                                                ArrayRef<Value> params, OpBuilder &b,
+                                                SmallVectorImpl<Value> &paramGrads) {
+  // Forward sweep: which values depend on a parameter.
+  llvm::DenseSet<Value> needsGrad(params.begin(), params.end());
+  SmallVector<Operation *> tape;
+  for (Operation &op : body) {
+    tape.push_back(&op);
+    if (llvm::any_of(op.getOperands(), [&](Value v) { return needsGrad.contains(v); }))
+      needsGrad.insert(op.result_begin(), op.result_end());
+  }
+
+  // Reverse sweep, seeded with d(loss)/d(loss) = 1.
+  llvm::DenseMap<Value, Value> grads;
+  auto scalarType = RankedTensorType::get({}, b.getF32Type());
+  grads[loss] = ConstantOp::create(b, loss.getLoc(),
+                                   DenseElementsAttr::get(scalarType, 1.0f));
+  for (Operation *op : llvm::reverse(tape)) {
+    SmallVector<Value> resultGrads;
+    for (Value r : op->getResults())
+      resultGrads.push_back(grads.lookup(r));
+    bool reached = llvm::any_of(resultGrads, [](Value g) { return bool(g); });
+    bool differentiable =
+        llvm::any_of(op->getOperands(), [&](Value v) { return needsGrad.contains(v); });
+    if (!reached || !differentiable)
+      continue;
+    auto rule = dyn_cast<GradientOpInterface>(op);
+    if (!rule)
+      return op->emitError() << "'" << op->getName()
+                             << "' has no gradient rule, but a parameter's gradient flows through it";
+    SmallVector<Value> operandGrads;
+    if (failed(rule.buildGradients(b, resultGrads, operandGrads)))
+      return failure();
+    for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
+      if (!grad || !needsGrad.contains(operand))
+        continue;
+      Value &sum = grads[operand];
+      sum = sum ? AddOp::create(b, op->getLoc(), sum.getType(), sum, grad).getResult()
+                : grad;
+    }
+  }
+  for (Value param : params) {
+    Value grad = grads.lookup(param);
+    if (!grad) // The parameter does not reach the loss: its gradient is zero.
+      grad = ConstantOp::create(
+          b, param.getLoc(),
+          DenseElementsAttr::get(cast<ShapedType>(param.getType()), 0.0f));
+    paramGrads.push_back(grad);
+  }
+  return success();
+}
+
+LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
+  OpBuilder b(module.getContext());
+  b.setInsertionPointAfter(forward);
+  auto trainStep = func::FuncOp::create(b, forward.getLoc(), "train_step",
+                                        b.getFunctionType({}, {}));
+  Block &body = trainStep.getBody().emplaceBlock();
+  SignatureBuilder signature(body);
+  IRMapping mapping;
+
+  // Arguments: parameters, optimizer state, step, then batch inputs.
+  SmallVector<Value> params;
+  SmallVector<std::string> paramNames;
+  Block &forwardBody = forward.getBody().front();
+  for (BlockArgument arg : forwardBody.getArguments()) {
+    auto roleAttr = getRole(forward.getArgAttrDict(arg.getArgNumber()));
+    if (!roleAttr || roleAttr->first != role::kParam)
+      continue;
+    Value param = signature.addArgument(arg.getType(), role::kParam, roleAttr->second,
+                                        arg.getLoc());
+    mapping.map(arg, param);
+    params.push_back(param);
+    paramNames.push_back(roleAttr->second.str());
+  }
+  if (params.empty())
+    return forward.emitError("the model has no trainable parameters (float initializers)");
+
+  double decay = weightDecay >= 0 ? weightDecay.getValue()
+                                  : (optimizer == "adamw" ? 0.01 : 0.0);
+  SmallVector<SmallVector<Value>> states(params.size());
+  Value step;
+  for (auto [i, param] : llvm::enumerate(params)) {
+    Type type = param.getType();
+    Location loc = param.getLoc();
+    if (optimizer == "sgd") {
+      states[i].push_back(signature.addArgument(type, role::kState,
+                                                paramNames[i] + ".momentum_buffer", loc));
+    } else if (optimizer == "adamw") {
+      states[i].push_back(signature.addArgument(type, role::kState,
+                                                paramNames[i] + ".exp_avg", loc));
+      states[i].push_back(signature.addArgument(type, role::kState,
+                                                paramNames[i] + ".exp_avg_sq", loc));
+    }
+  }
+  if (optimizer == "adamw")
+    step = signature.addArgument(RankedTensorType::get({}, b.getI64Type()),
+                                 role::kState, "step", forward.getLoc());
+
+  for (BlockArgument arg : forwardBody.getArguments()) {
+    auto roleAttr = getRole(forward.getArgAttrDict(arg.getArgNumber()));
+    if (roleAttr && roleAttr->first == role::kParam)
+      continue;
+    if (!roleAttr || roleAttr->first != role::kInput)
+      return forward.emitError() << "argument #" << arg.getArgNumber()
+                                 << " of @forward has no amp.input or amp.param role";
+    mapping.map(arg, signature.addArgument(arg.getType(), role::kInput,
+                                           roleAttr->second, arg.getLoc()));
+  }
+
+  // Forward ops, then the loss.
+  b.setInsertionPointToEnd(&body);
+  for (Operation &op : forwardBody.without_terminator())
+    b.clone(op, mapping);
+  auto forwardReturn = cast<func::ReturnOp>(forwardBody.getTerminator());
+  FailureOr<Value> loss = buildLoss(b, forward, forwardReturn, mapping, signature, body);
+  if (failed(loss))
+    return failure();
+
+  SmallVector<Value> grads;
+  if (failed(differentiate(body, *loss, params, b, grads)))
+    return failure();
+
+  // Optimizer updates come last, so each may update its state in place.
+  for (auto [i, param] : llvm::enumerate(params)) {
+    Location loc = param.getLoc();
+    if (optimizer == "none") {
+      signature.addResult(grads[i], role::kGrad, paramNames[i]);
+      continue;
+    }
+    if (optimizer == "sgd") {
+      auto update = SgdUpdateOp::create(
+          b, loc, param.getType(), param.getType(), param, grads[i], states[i][0],
+          b.getF64FloatAttr(lr), b.getF64FloatAttr(momentum),
+          b.getF64FloatAttr(decay), nesterov ? b.getUnitAttr() : UnitAttr());
+      signature.addResult(update.getNewParam(), role::kParam, paramNames[i]);
+      signature.addResult(update.getNewMomentumBuffer(), role::kState,
+                          paramNames[i] + ".momentum_buffer");
+      continue;
+    }
+    auto update = AdamWUpdateOp::create(
+        b, loc, param.getType(), param.getType(), param.getType(), param, grads[i],
+        states[i][0], states[i][1], step, b.getF64FloatAttr(lr),
+        b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2), b.getF64FloatAttr(eps),
+        b.getF64FloatAttr(decay));
+    signature.addResult(update.getNewParam(), role::kParam, paramNames[i]);
+    signature.addResult(update.getNewExpAvg(), role::kState, paramNames[i] + ".exp_avg");
+    signature.addResult(update.getNewExpAvgSq(), role::kState,
+                        paramNames[i] + ".exp_avg_sq");
+  }
+  if (step)
+    signature.addResult(IncrementOp::create(b, step.getLoc(), step), role::kState, "step");
+  signature.addResult(*loss, role::kLoss, "loss");
+  signature.finish(trainStep, b, forward.getLoc());
+  return success();
+}
+
+} // namespace

@@ -1,0 +1,52 @@
+//===- Pipeline.cpp - the --amp-pipeline pass pipeline --------------------===//
+
+#include "amp/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+
+LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
+                                          const PipelineOptions &options) {
+  if (options.precision != "fp32") {
+    llvm::errs() << "error: --amp-pipeline: precision=" << options.precision
+                 << " is not supported (supported: fp32)\n";
+    return failure();
+  }
+  pm.addPass(createAmpSetBatchSize(AmpSetBatchSizeOptions{options.batch}));
+  AmpBuildTrainStepOptions step;
+  step.loss = options.loss;
+  step.optimizer = options.optimizer;
+  step.lr = options.lr;
+  step.momentum = options.momentum;
+  step.nesterov = options.nesterov;
+  step.beta1 = options.beta1;
+  step.beta2 = options.beta2;
+  step.eps = options.eps;
+  step.weightDecay = options.weightDecay;
+  pm.addPass(createAmpBuildTrainStep(step));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  return success();
+}
+
+void mlir::amp::registerAmpPipeline() {
+  registerPassPipeline(
+      "amp-pipeline",
+      "Imported forward graph -> static-shaped training step "
+      "(options: precision loss optimizer lr momentum nesterov beta1 beta2 eps "
+      "weight-decay batch)",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        PipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return errorHandler("invalid --amp-pipeline options: " + text);
+        return buildAmpPipeline(pm, options);
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> handler) {
+        handler(PipelineOptions());
+      });
+}

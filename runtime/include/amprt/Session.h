@@ -1,0 +1,101 @@
+//===- Session.h - train a compiled plan ------------------------*- C++ -*-===//
+//
+// The embeddable entry point of the runtime. A Session owns a plan's
+// persistent state (parameters, optimizer state, step counter) and one arena
+// per program; it depends on no MLIR and holds no globals.
+//
+//   std::unique_ptr<amprt::Session> session;
+//   if (auto s = amprt::Session::create("mlp.ampplan", {}, &session); !s)
+//     return fail(s.message());
+//   session->step({{"input", images, imageBytes}, {"labels", labels, labelBytes}});
+//   float loss = session->loss();
+//
+//===----------------------------------------------------------------------===//
+#ifndef AMPRT_SESSION_H
+#define AMPRT_SESSION_H
+
+#include "amprt/Status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace amprt {
+
+enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4 };
+size_t dtypeSize(DType dtype);
+const char *dtypeName(DType dtype);
+
+/// Describes a tensor the user can feed or read.
+struct TensorInfo {
+  std::string name;
+  std::string role; // "input", "label", "param", "state", "loss", "output", "grad"
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  int64_t numElements() const;
+  size_t bytes() const { return numElements() * dtypeSize(dtype); }
+};
+
+/// A tensor handed to the session by name; `bytes` must match exactly.
+struct Feed {
+  std::string name;
+  const void *data = nullptr;
+  size_t bytes = 0;
+};
+
+struct SessionOptions {
+  /// Threads for the CPU kernels; 0 keeps OpenMP's default.
+  int numThreads = 0;
+};
+
+enum class Program { Train, Eval };
+
+class Session {
+public:
+  /// Loads and validates the plan at `path` and allocates its memory.
+  static Status create(const std::string &path, const SessionOptions &options,
+                       std::unique_ptr<Session> *session);
+  /// Same, from a serialized plan held in memory.
+  static Status createFromBytes(const std::string &bytes, const std::string &name,
+                                const SessionOptions &options,
+                                std::unique_ptr<Session> *session);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  /// Batch tensors a program expects (train: inputs and labels).
+  const std::vector<TensorInfo> &inputs(Program program) const;
+  /// Tensors a program produces (train: loss, maybe gradients; eval: outputs).
+  const std::vector<TensorInfo> &outputs(Program program) const;
+  /// Persistent tensors: parameters first ("param"), then optimizer state.
+  const std::vector<TensorInfo> &states() const;
+  /// Bytes of each program's arena, as the plan's memory planner chose.
+  int64_t arenaBytes(Program program) const;
+
+  /// One training step: binds `feeds` (every train input), runs the step,
+  /// updates parameters and optimizer state in place.
+  Status step(const std::vector<Feed> &feeds);
+  /// The loss of the last step.
+  float loss() const;
+  /// Runs the forward (eval) program on `feeds`.
+  Status evaluate(const std::vector<Feed> &feeds);
+  /// Copies an output of the last run of `program` into `data`.
+  Status readOutput(Program program, const std::string &name, void *data,
+                    size_t bytes) const;
+
+  /// Copies a persistent tensor (parameter or optimizer state) out or in.
+  Status readState(const std::string &name, void *data, size_t bytes) const;
+  Status writeState(const std::string &name, const void *data, size_t bytes);
+
+  struct Impl;
+
+private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace amprt
+
+#endif // AMPRT_SESSION_H

@@ -1,0 +1,124 @@
+//===- amp-opt.cpp - mlir-opt for amp, reading .onnx and writing plans ----===//
+//
+// .mlir input without --emit=plan goes straight to MlirOptMain, so every
+// mlir-opt flag (-verify-diagnostics, -split-input-file, ...) works. .onnx
+// input is imported first; --emit=plan lowers the result to a runtime plan.
+// Output files are written atomically, and only on success.
+//
+//===----------------------------------------------------------------------===//
+
+#include "amp/Conversion/AmpToPlan.h"
+#include "amp/Import/OnnxImporter.h"
+#include "amp/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace {
+
+enum class Emit { MLIR, Plan, PlanText };
+
+llvm::cl::opt<Emit> emitKind(
+    "emit", llvm::cl::desc("What to write"), llvm::cl::init(Emit::MLIR),
+    llvm::cl::values(clEnumValN(Emit::MLIR, "mlir", "the IR after the passes (default)"),
+                     clEnumValN(Emit::Plan, "plan", "a runtime plan (binary protobuf)"),
+                     clEnumValN(Emit::PlanText, "plan-text",
+                                "a runtime plan in protobuf text format")));
+
+/// The custom path: import or parse, run the pipeline, emit.
+LogicalResult compile(StringRef input, StringRef output, DialectRegistry &registry,
+                      const MlirOptMainConfig &config) {
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module;
+  if (input.ends_with(".onnx")) {
+    module = amp::importOnnxFile(input, &context);
+  } else {
+    std::string error;
+    auto file = openInputFile(input, &error);
+    if (!file) {
+      llvm::errs() << "error: " << error << "\n";
+      return failure();
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+  if (!module)
+    return failure();
+
+  PassManager pm(&context, ModuleOp::getOperationName());
+  if (failed(applyPassManagerCLOptions(pm)) || failed(config.setupPassPipeline(pm)) ||
+      failed(pm.run(*module)))
+    return failure();
+
+  std::string bytes;
+  llvm::raw_string_ostream os(bytes);
+  if (emitKind == Emit::MLIR) {
+    module->print(os);
+    os << "\n";
+  } else if (failed(amp::writePlan(*module, input, emitKind == Emit::PlanText, os))) {
+    return failure();
+  }
+  // writeToOutput writes a temporary file and renames it: no half-written
+  // output, and nothing at all on failure.
+  if (auto error = llvm::writeToOutput(output, [&](llvm::raw_ostream &out) {
+        out << bytes;
+        return llvm::Error::success();
+      })) {
+    llvm::errs() << "error: cannot write " << output << ": "
+                 << llvm::toString(std::move(error)) << "\n";
+    return failure();
+  }
+  return success();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  DialectRegistry registry;
+  registry.insert<amp::AmpDialect, func::FuncDialect>();
+  amp::registerAmpPasses();
+  amp::registerAmpPipeline();
+  registerCanonicalizerPass();
+  registerCSEPass();
+
+  auto [input, output] = registerAndParseCLIOptions(
+      argc, argv, "amp-opt: ONNX/amp IR -> training step -> runtime plan\n", registry);
+  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
+
+  if (StringRef(input).ends_with(".onnx") || emitKind != Emit::MLIR)
+    return failed(compile(input, output, registry, config)) ? 1 : 0;
+
+  std::string error;
+  auto file = openInputFile(input, &error);
+  if (!file) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  auto out = openOutputFile(output, &error);
+  if (!out) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  if (failed(MlirOptMain(out->os(), std::move(file), registry, config)))
+    return 1;
+  out->keep();
+  return 0;
+}

@@ -1,0 +1,81 @@
+//===- Dataset.cpp - IDX image classification datasets --------------------===//
+
+#include "Dataset.h"
+
+#include <zlib.h>
+
+namespace amprun {
+
+using amprt::Status;
+
+namespace {
+
+/// Reads a whole file through zlib, which passes uncompressed files through.
+Status readMaybeGzip(const std::string &path, std::string *contents) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file)
+    return Status::error(path + ": cannot open");
+  char chunk[1 << 16];
+  int n;
+  while ((n = gzread(file, chunk, sizeof(chunk))) > 0)
+    contents->append(chunk, n);
+  bool failed = n < 0;
+  gzclose(file);
+  if (failed)
+    return Status::error(path + ": read or decompression failed");
+  return Status::ok();
+}
+
+uint32_t bigEndian(const std::string &data, size_t offset) {
+  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(data[offset + i])); };
+  return byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
+}
+
+/// Finds `stem` or `stem.gz` in `directory`.
+std::string locate(const std::string &directory, const std::string &stem) {
+  std::string plain = directory + "/" + stem;
+  if (gzFile f = gzopen(plain.c_str(), "rb")) {
+    gzclose(f);
+    return plain;
+  }
+  return plain + ".gz";
+}
+
+Status loadSplit(const std::string &directory, const std::string &prefix, Split *split) {
+  std::string imagesPath = locate(directory, prefix + "-images-idx3-ubyte");
+  std::string labelsPath = locate(directory, prefix + "-labels-idx1-ubyte");
+  std::string images, labels;
+  AMPRT_RETURN_IF_ERROR(readMaybeGzip(imagesPath, &images));
+  AMPRT_RETURN_IF_ERROR(readMaybeGzip(labelsPath, &labels));
+  if (images.size() < 16 || bigEndian(images, 0) != 0x803)
+    return Status::error(imagesPath + ": not an IDX3 image file");
+  if (labels.size() < 8 || bigEndian(labels, 0) != 0x801)
+    return Status::error(labelsPath + ": not an IDX1 label file");
+  int64_t count = bigEndian(images, 4);
+  int64_t pixels = int64_t{bigEndian(images, 8)} * bigEndian(images, 12);
+  if (static_cast<int64_t>(images.size()) != 16 + count * pixels)
+    return Status::error(imagesPath + ": size does not match its header");
+  if (bigEndian(labels, 4) != count || static_cast<int64_t>(labels.size()) != 8 + count)
+    return Status::error(labelsPath + ": label count does not match the images");
+  split->count = count;
+  split->pixels = pixels;
+  split->images.resize(count * pixels);
+  for (int64_t i = 0; i < count * pixels; ++i)
+    split->images[i] = static_cast<uint8_t>(images[16 + i]) / 255.0f;
+  split->labels.resize(count);
+  for (int64_t i = 0; i < count; ++i)
+    split->labels[i] = static_cast<uint8_t>(labels[8 + i]);
+  return Status::ok();
+}
+
+} // namespace
+
+Status loadIdxDataset(const std::string &directory, Dataset *dataset) {
+  AMPRT_RETURN_IF_ERROR(loadSplit(directory, "train", &dataset->train));
+  AMPRT_RETURN_IF_ERROR(loadSplit(directory, "t10k", &dataset->test));
+  if (dataset->train.pixels != dataset->test.pixels)
+    return Status::error(directory + ": train and test images differ in size");
+  return Status::ok();
+}
+
+} // namespace amprun

@@ -1,0 +1,107 @@
+//===- Npy.cpp - read and write NumPy .npy files --------------------------===//
+
+#include "Npy.h"
+
+#include <cstdio>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace amprun {
+
+using amprt::DType;
+using amprt::Status;
+
+namespace {
+
+const char kMagic[] = "\x93NUMPY";
+
+const char *descr(DType dtype) { return dtype == DType::I64 ? "<i8" : "<f4"; }
+
+} // namespace
+
+Status writeFileAtomically(const std::string &path, const std::string &contents) {
+  std::string temp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return Status::error(path + ": cannot create " + temp);
+  size_t written = 0;
+  while (written < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n <= 0) {
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return Status::error(path + ": write failed");
+    }
+    written += n;
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || std::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    return Status::error(path + ": cannot complete the write");
+  }
+  return Status::ok();
+}
+
+Status writeNpy(const std::string &path, const NpyArray &array) {
+  std::ostringstream header;
+  header << "{'descr': '" << descr(array.dtype) << "', 'fortran_order': False, 'shape': (";
+  for (size_t i = 0; i < array.shape.size(); ++i)
+    header << array.shape[i] << (array.shape.size() == 1 || i + 1 < array.shape.size() ? "," : "")
+           << (i + 1 < array.shape.size() ? " " : "");
+  header << "), }";
+  std::string text = header.str();
+  size_t total = 10 + text.size() + 1;
+  text.append((64 - total % 64) % 64, ' ');
+  text += '\n';
+  std::string contents(kMagic, 6);
+  contents += '\x01';
+  contents += '\x00';
+  contents += static_cast<char>(text.size() & 0xff);
+  contents += static_cast<char>(text.size() >> 8);
+  contents += text;
+  contents += array.bytes;
+  return writeFileAtomically(path, contents);
+}
+
+Status readNpy(const std::string &path, NpyArray *array) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return Status::error(path + ": cannot open");
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  std::string data = buffer.str();
+  if (data.size() < 10 || data.compare(0, 6, kMagic, 6) != 0 || data[6] != 1)
+    return Status::error(path + ": not a version 1 .npy file");
+  size_t headerSize = static_cast<uint8_t>(data[8]) | (static_cast<uint8_t>(data[9]) << 8);
+  if (data.size() < 10 + headerSize)
+    return Status::error(path + ": truncated header");
+  std::string header = data.substr(10, headerSize);
+  if (header.find("'fortran_order': False") == std::string::npos)
+    return Status::error(path + ": only C-ordered arrays are supported");
+  if (header.find("'<f4'") != std::string::npos)
+    array->dtype = DType::F32;
+  else if (header.find("'<i8'") != std::string::npos)
+    array->dtype = DType::I64;
+  else
+    return Status::error(path + ": only float32 and int64 arrays are supported");
+  size_t open = header.find('(', header.find("'shape'"));
+  size_t close = header.find(')', open);
+  if (open == std::string::npos || close == std::string::npos)
+    return Status::error(path + ": no shape in the header");
+  array->shape.clear();
+  std::stringstream dims(header.substr(open + 1, close - open - 1));
+  std::string item;
+  int64_t count = 1;
+  while (std::getline(dims, item, ','))
+    if (item.find_first_not_of(' ') != std::string::npos) {
+      array->shape.push_back(std::stoll(item));
+      count *= array->shape.back();
+    }
+  array->bytes = data.substr(10 + headerSize);
+  if (array->bytes.size() != count * amprt::dtypeSize(array->dtype))
+    return Status::error(path + ": data size does not match the shape");
+  return Status::ok();
+}
+
+} // namespace amprun

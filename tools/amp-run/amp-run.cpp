@@ -1,0 +1,425 @@
+//===- amp-run.cpp - train, step and benchmark a compiled plan ------------===//
+//
+//   amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]
+//                      [--metrics FILE] [--log-every N] [--max-steps N]
+//   amp-run step  PLAN --feed NAME=FILE.npy... [--steps N] --dump DIR
+//   amp-run bench PLAN [--steps N] [--warmup N] [--repeat N]
+//   amp-run info  PLAN
+//
+//===----------------------------------------------------------------------===//
+
+#include "Dataset.h"
+#include "Npy.h"
+#include "amprt/Session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using amprt::Feed;
+using amprt::Program;
+using amprt::Session;
+using amprt::Status;
+using amprt::TensorInfo;
+
+namespace {
+
+const char kUsage[] =
+    "usage:\n"
+    "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
+    "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
+    "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR\n"
+    "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
+    "  amp-run info  PLAN\n";
+
+/// Parsed command line: the command, the plan and --flag values.
+struct Args {
+  std::string command, plan;
+  std::multimap<std::string, std::string> flags;
+
+  std::string get(const std::string &name, const std::string &fallback = "") const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : it->second;
+  }
+  Status getInt(const std::string &name, int64_t fallback, int64_t *value) const {
+    std::string text = get(name);
+    if (text.empty()) {
+      *value = fallback;
+      return Status::ok();
+    }
+    char *end = nullptr;
+    *value = std::strtoll(text.c_str(), &end, 10);
+    if (*end != '\0' || *value < 0)
+      return Status::error("--" + name + " expects a non-negative integer, got '" + text + "'");
+    return Status::ok();
+  }
+};
+
+Status parseArgs(int argc, char **argv, Args *args) {
+  if (argc < 3)
+    return Status::error("missing command or plan");
+  args->command = argv[1];
+  args->plan = argv[2];
+  for (int i = 3; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag.rfind("--", 0) != 0)
+      return Status::error("unexpected argument '" + flag + "'");
+    flag = flag.substr(2);
+    if (flag == "quiet") {
+      args->flags.emplace(flag, "1");
+      continue;
+    }
+    auto eq = flag.find('=');
+    if (eq != std::string::npos && flag.rfind("feed", 0) != 0 && flag.rfind("data", 0) != 0) {
+      args->flags.emplace(flag.substr(0, eq), flag.substr(eq + 1));
+      continue;
+    }
+    if (i + 1 >= argc)
+      return Status::error("--" + flag + " needs a value");
+    args->flags.emplace(flag, argv[++i]);
+  }
+  return Status::ok();
+}
+
+const TensorInfo *findRole(const std::vector<TensorInfo> &infos, const std::string &role) {
+  for (const auto &info : infos)
+    if (info.role == role)
+      return &info;
+  return nullptr;
+}
+
+/// Batch geometry of a plan trained on an image dataset.
+struct Geometry {
+  std::string inputName, labelName;
+  int64_t batch = 0, pixels = 0;
+};
+
+Status imageGeometry(const Session &session, Program program, Geometry *geometry) {
+  const auto &inputs = session.inputs(program);
+  const TensorInfo *input = findRole(inputs, "input");
+  if (!input || input->shape.empty())
+    return Status::error("the plan has no batch input");
+  geometry->inputName = input->name;
+  geometry->batch = input->shape[0];
+  geometry->pixels = input->numElements() / geometry->batch;
+  if (program == Program::Train) {
+    const TensorInfo *label = findRole(inputs, "label");
+    if (!label)
+      return Status::error("the plan has no labels input (compile with loss=cross-entropy)");
+    geometry->labelName = label->name;
+  }
+  return Status::ok();
+}
+
+/// Test accuracy through the eval program; the last partial batch is padded
+/// and its padding ignored.
+Status testAccuracy(Session &session, const amprun::Split &test, double *accuracy) {
+  Geometry g;
+  AMPRT_RETURN_IF_ERROR(imageGeometry(session, Program::Eval, &g));
+  if (g.pixels != test.pixels)
+    return Status::error("the plan's input holds " + std::to_string(g.pixels) +
+                         " values per sample, the dataset " + std::to_string(test.pixels));
+  const auto &outputs = session.outputs(Program::Eval);
+  if (outputs.empty() || outputs[0].shape.size() != 2)
+    return Status::error("the eval program has no [N, C] output");
+  int64_t classes = outputs[0].shape[1];
+  std::vector<float> batch(g.batch * g.pixels), logits(g.batch * classes);
+  int64_t correct = 0;
+  for (int64_t start = 0; start < test.count; start += g.batch) {
+    int64_t n = std::min(g.batch, test.count - start);
+    std::fill(batch.begin(), batch.end(), 0.0f);
+    std::copy_n(test.images.begin() + start * g.pixels, n * g.pixels, batch.begin());
+    AMPRT_RETURN_IF_ERROR(
+        session.evaluate({{g.inputName, batch.data(), batch.size() * sizeof(float)}}));
+    AMPRT_RETURN_IF_ERROR(session.readOutput(Program::Eval, outputs[0].name, logits.data(),
+                                             logits.size() * sizeof(float)));
+    for (int64_t i = 0; i < n; ++i) {
+      const float *row = logits.data() + i * classes;
+      correct += std::max_element(row, row + classes) - row == test.labels[start + i];
+    }
+  }
+  *accuracy = static_cast<double>(correct) / test.count;
+  return Status::ok();
+}
+
+double seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+void drawProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, float loss,
+                  double samplesPerSecond) {
+  int width = 30, filled = static_cast<int>(width * step / std::max<int64_t>(steps, 1));
+  std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f  %.0f samples/s ",
+               (long long)epoch, (long long)epochs, std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), (long long)step, (long long)steps,
+               loss, samplesPerSecond);
+  std::fflush(stderr);
+}
+
+Status createSession(const Args &args, std::unique_ptr<Session> *session) {
+  int64_t threads;
+  AMPRT_RETURN_IF_ERROR(args.getInt("threads", 0, &threads));
+  amprt::SessionOptions options;
+  options.numThreads = static_cast<int>(threads);
+  return Session::create(args.plan, options, session);
+}
+
+Status train(const Args &args) {
+  std::string data = args.get("data");
+  if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
+    return Status::error("--data expects fashion-mnist=DIR (an IDX folder)");
+  int64_t epochs, seed, logEvery, maxSteps;
+  AMPRT_RETURN_IF_ERROR(args.getInt("epochs", 1, &epochs));
+  AMPRT_RETURN_IF_ERROR(args.getInt("seed", 0, &seed));
+  AMPRT_RETURN_IF_ERROR(args.getInt("log-every", 50, &logEvery));
+  AMPRT_RETURN_IF_ERROR(args.getInt("max-steps", 0, &maxSteps));
+  logEvery = std::max<int64_t>(logEvery, 1);
+
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  Geometry g;
+  AMPRT_RETURN_IF_ERROR(imageGeometry(*session, Program::Train, &g));
+  amprun::Dataset dataset;
+  AMPRT_RETURN_IF_ERROR(amprun::loadIdxDataset(data.substr(data.find('=') + 1), &dataset));
+  if (g.pixels != dataset.train.pixels)
+    return Status::error("the plan's input holds " + std::to_string(g.pixels) +
+                         " values per sample, the dataset " +
+                         std::to_string(dataset.train.pixels));
+
+  std::FILE *metrics = nullptr;
+  if (std::string path = args.get("metrics"); !path.empty()) {
+    metrics = std::fopen(path.c_str(), "w");
+    if (!metrics)
+      return Status::error(path + ": cannot open for writing");
+  }
+  auto closeMetrics = [&] {
+    if (metrics)
+      std::fclose(metrics);
+  };
+  bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
+
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::vector<int64_t> order(dataset.train.count);
+  std::vector<float> images(g.batch * g.pixels);
+  std::vector<int64_t> labels(g.batch);
+  int64_t stepsPerEpoch = dataset.train.count / g.batch; // the last partial batch is dropped
+  int64_t globalStep = 0;
+  double accuracy = 0;
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    for (int64_t i = 0; i < dataset.train.count; ++i)
+      order[i] = i;
+    for (int64_t i = dataset.train.count - 1; i > 0; --i) // Fisher-Yates, portable
+      std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
+    auto intervalStart = std::chrono::steady_clock::now();
+    int64_t intervalSamples = 0;
+    for (int64_t step = 0; step < stepsPerEpoch; ++step) {
+      if (maxSteps && globalStep >= maxSteps)
+        break;
+      for (int64_t i = 0; i < g.batch; ++i) {
+        int64_t sample = order[step * g.batch + i];
+        std::copy_n(dataset.train.images.begin() + sample * g.pixels, g.pixels,
+                    images.begin() + i * g.pixels);
+        labels[i] = dataset.train.labels[sample];
+      }
+      Status status = session->step({{g.inputName, images.data(), images.size() * 4},
+                                     {g.labelName, labels.data(), labels.size() * 8}});
+      if (!status.isOk()) {
+        closeMetrics();
+        return status;
+      }
+      ++globalStep;
+      intervalSamples += g.batch;
+      bool last = step + 1 == stepsPerEpoch;
+      if (globalStep % logEvery == 0 || last) {
+        double rate = intervalSamples / seconds(intervalStart);
+        if (progress)
+          drawProgress(epoch, epochs, step + 1, stepsPerEpoch, session->loss(), rate);
+        if (metrics && !last)
+          std::fprintf(metrics,
+                       "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": %.1f}\n",
+                       (long long)epoch, (long long)globalStep, session->loss(), rate);
+        if (!last) {
+          intervalStart = std::chrono::steady_clock::now();
+          intervalSamples = 0;
+        } else {
+          Status status = testAccuracy(*session, dataset.test, &accuracy);
+          if (!status.isOk()) {
+            closeMetrics();
+            return status;
+          }
+          if (metrics)
+            std::fprintf(metrics,
+                         "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": "
+                         "%.1f, \"test_accuracy\": %.4f}\n",
+                         (long long)epoch, (long long)globalStep, session->loss(), rate,
+                         accuracy);
+          if (progress)
+            std::fprintf(stderr, "test accuracy %.4f\n", accuracy);
+        }
+        if (metrics)
+          std::fflush(metrics);
+      }
+    }
+  }
+  closeMetrics();
+  std::printf("trained %lld steps; final loss %.4f; test_accuracy %.4f\n",
+              (long long)globalStep, session->loss(), accuracy);
+  return Status::ok();
+}
+
+std::string fileName(std::string name) {
+  std::replace(name.begin(), name.end(), '/', '_');
+  return name;
+}
+
+Status stepCommand(const Args &args) {
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  int64_t steps;
+  AMPRT_RETURN_IF_ERROR(args.getInt("steps", 1, &steps));
+  std::string dump = args.get("dump");
+  if (dump.empty())
+    return Status::error("--dump DIR is required");
+  std::vector<amprun::NpyArray> arrays;
+  std::vector<Feed> feeds;
+  auto range = args.flags.equal_range("feed");
+  for (auto it = range.first; it != range.second; ++it) {
+    auto eq = it->second.find('=');
+    if (eq == std::string::npos)
+      return Status::error("--feed expects NAME=FILE.npy");
+    arrays.emplace_back();
+    AMPRT_RETURN_IF_ERROR(amprun::readNpy(it->second.substr(eq + 1), &arrays.back()));
+  }
+  size_t index = 0;
+  for (auto it = range.first; it != range.second; ++it, ++index)
+    feeds.push_back({it->second.substr(0, it->second.find('=')), arrays[index].bytes.data(),
+                     arrays[index].bytes.size()});
+  for (int64_t s = 0; s < steps; ++s)
+    AMPRT_RETURN_IF_ERROR(session->step(feeds));
+  auto dumpTensor = [&](const TensorInfo &info, auto read) -> Status {
+    amprun::NpyArray array;
+    array.dtype = info.dtype;
+    array.shape = info.shape;
+    array.bytes.resize(info.bytes());
+    AMPRT_RETURN_IF_ERROR(read(array.bytes.data(), array.bytes.size()));
+    return amprun::writeNpy(dump + "/" + fileName(info.name) + ".npy", array);
+  };
+  for (const auto &info : session->outputs(Program::Train))
+    AMPRT_RETURN_IF_ERROR(dumpTensor(info, [&](void *data, size_t bytes) {
+      return session->readOutput(Program::Train, info.name, data, bytes);
+    }));
+  for (const auto &info : session->states())
+    AMPRT_RETURN_IF_ERROR(dumpTensor(info, [&](void *data, size_t bytes) {
+      return session->readState(info.name, data, bytes);
+    }));
+  std::printf("ran %lld steps; loss %.6f; wrote outputs and state to %s\n", (long long)steps,
+              session->loss(), dump.c_str());
+  return Status::ok();
+}
+
+Status bench(const Args &args) {
+  int64_t steps, warmup, repeat, seed;
+  AMPRT_RETURN_IF_ERROR(args.getInt("steps", 20, &steps));
+  AMPRT_RETURN_IF_ERROR(args.getInt("warmup", 5, &warmup));
+  AMPRT_RETURN_IF_ERROR(args.getInt("repeat", 5, &repeat));
+  AMPRT_RETURN_IF_ERROR(args.getInt("seed", 0, &seed));
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  // Random batches of the plan's shapes: speed does not depend on values.
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  std::vector<std::vector<char>> storage;
+  std::vector<Feed> feeds;
+  int64_t batch = 0;
+  for (const auto &info : session->inputs(Program::Train)) {
+    storage.emplace_back(info.bytes());
+    if (info.dtype == amprt::DType::I64) {
+      auto *labels = reinterpret_cast<int64_t *>(storage.back().data());
+      int64_t classes = 10;
+      for (const auto &out : session->outputs(Program::Eval))
+        if (out.shape.size() == 2)
+          classes = out.shape[1];
+      for (int64_t i = 0; i < info.numElements(); ++i)
+        labels[i] = static_cast<int64_t>(rng() % classes);
+    } else {
+      auto *values = reinterpret_cast<float *>(storage.back().data());
+      for (int64_t i = 0; i < info.numElements(); ++i)
+        values[i] = uniform(rng);
+    }
+    if (info.role == "input")
+      batch = info.shape.empty() ? 1 : info.shape[0];
+    feeds.push_back({info.name, storage.back().data(), storage.back().size()});
+  }
+  for (int64_t i = 0; i < warmup; ++i)
+    AMPRT_RETURN_IF_ERROR(session->step(feeds));
+  std::vector<double> rates;
+  for (int64_t r = 0; r < repeat; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i)
+      AMPRT_RETURN_IF_ERROR(session->step(feeds));
+    rates.push_back(steps * batch / seconds(start));
+  }
+  std::sort(rates.begin(), rates.end());
+  double median = rates.empty() ? 0 : rates[rates.size() / 2];
+  std::printf("{\"batch\": %lld, \"steps\": %lld, \"repeat\": %lld, \"median_samples_per_s\": "
+              "%.1f, \"min_samples_per_s\": %.1f, \"max_samples_per_s\": %.1f, "
+              "\"arena_bytes\": %lld}\n",
+              (long long)batch, (long long)steps, (long long)repeat, median,
+              rates.empty() ? 0 : rates.front(), rates.empty() ? 0 : rates.back(),
+              (long long)session->arenaBytes(Program::Train));
+  return Status::ok();
+}
+
+Status info(const Args &args) {
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  auto print = [](const char *title, const std::vector<TensorInfo> &infos) {
+    std::printf("%s:\n", title);
+    for (const auto &t : infos) {
+      std::printf("  %-40s %-6s %s [", t.name.c_str(), t.role.c_str(), amprt::dtypeName(t.dtype));
+      for (size_t i = 0; i < t.shape.size(); ++i)
+        std::printf("%s%lld", i ? ", " : "", (long long)t.shape[i]);
+      std::printf("]\n");
+    }
+  };
+  print("train inputs", session->inputs(Program::Train));
+  print("train outputs", session->outputs(Program::Train));
+  print("eval inputs", session->inputs(Program::Eval));
+  print("eval outputs", session->outputs(Program::Eval));
+  print("state", session->states());
+  std::printf("arena bytes: train %lld, eval %lld\n",
+              (long long)session->arenaBytes(Program::Train),
+              (long long)session->arenaBytes(Program::Eval));
+  return Status::ok();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args args;
+  Status status = parseArgs(argc, argv, &args);
+  if (status.isOk()) {
+    if (args.command == "train")
+      status = train(args);
+    else if (args.command == "step")
+      status = stepCommand(args);
+    else if (args.command == "bench")
+      status = bench(args);
+    else if (args.command == "info")
+      status = info(args);
+    else
+      status = Status::error("unknown command '" + args.command + "'");
+  }
+  if (!status.isOk()) {
+    std::fprintf(stderr, "amp-run: error: %s\n%s", status.message().c_str(),
+                 args.command.empty() || argc < 3 ? kUsage : "");
+    return 1;
+  }
+  return 0;
+}
