@@ -60,7 +60,8 @@ static LogicalResult verifyInferredShapes(OpTy op) {
   typename OpTy::Adaptor adaptor(op);
   if (failed(OpTy::inferReturnTypeComponents(op.getContext(), op.getLoc(),
                                              adaptor, inferred)))
-    return op.emitOpError("has operands of incompatible shapes");
+    return failure(); // inference has reported why, at the op
+
   for (auto [result, components] : llvm::zip(op->getResults(), inferred)) {
     auto actual = tensorType(result).getShape();
     if (failed(verifyCompatibleShape(actual, components.getDims())))
@@ -214,6 +215,15 @@ LogicalResult ReshapeOp::verify() {
   std::string error;
   if (failed(reshapeShape(getInput().getType().getShape(), getType().getShape(), error)))
     return emitOpError() << error;
+  if (auto spec = getShape()) {
+    if (spec->size() != static_cast<size_t>(getType().getRank()))
+      return emitOpError("shape must have the result's rank");
+    auto resolved = onnxReshapeTarget(getInput().getType().getShape(), *spec, error);
+    if (failed(resolved))
+      return emitOpError() << error;
+    if (failed(verifyCompatibleShape(*resolved, getType().getShape())))
+      return emitOpError("result type contradicts shape");
+  }
   return success();
 }
 

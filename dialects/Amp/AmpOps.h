@@ -44,6 +44,12 @@ FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,
                                              ArrayRef<int64_t> target,
                                              std::string &error);
 
+/// Resolves an ONNX Reshape target against `input`: 0 copies the input's
+/// dim, -1 becomes dynamic (then resolved by reshapeShape when possible).
+FailureOr<SmallVector<int64_t>> onnxReshapeTarget(ArrayRef<int64_t> input,
+                                                  ArrayRef<int64_t> spec,
+                                                  std::string &error);
+
 /// Shape after summing `axes` away (or to 1 with keepDims).
 FailureOr<SmallVector<int64_t>> reduceShape(ArrayRef<int64_t> input,
                                             ArrayRef<int64_t> axes,

@@ -149,18 +149,25 @@ def Amp_ReshapeOp : Amp_Op<"reshape",
   let hasVerifier = 1;
   let summary = "reinterprets a tensor with a new shape of equal size";
   let description = [{
-    The result has the same element type and element count. At most one
-    result dimension may be dynamic when the input is static; shape inference
-    then resolves it from the element count.
+    The result has the same element type and element count. While shapes
+    are dynamic, the optional `shape` keeps the ONNX target (0 copies the
+    input's dim, -1 is inferred from the element count) so that the
+    batch-size pass can resolve every dynamic result dim once the input is
+    static; without it, at most one dynamic result dim is resolved.
 
     Example:
     ```mlir
     %y = amp.reshape %x : tensor<8x1x28x28xf32> -> tensor<8x784xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input);
+  let arguments = (ins AnyRankedTensor:$input, OptionalAttr<DenseI64ArrayAttr>:$shape);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input), [{
+      build($_builder, $_state, result, input, ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
 }
 
 def Amp_CastOp : Amp_ShapedOp<"cast",

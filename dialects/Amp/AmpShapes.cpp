@@ -95,6 +95,29 @@ FailureOr<SmallVector<int64_t>> mlir::amp::reshapeShape(ArrayRef<int64_t> input,
   return result;
 }
 
+FailureOr<SmallVector<int64_t>>
+mlir::amp::onnxReshapeTarget(ArrayRef<int64_t> input, ArrayRef<int64_t> spec,
+                             std::string &error) {
+  SmallVector<int64_t> target;
+  if (llvm::count(spec, -1) > 1) {
+    error = "at most one target dimension may be -1";
+    return failure();
+  }
+  for (auto [i, dim] : llvm::enumerate(spec)) {
+    if (dim == 0 && i < input.size())
+      target.push_back(input[i]);
+    else if (dim == -1)
+      target.push_back(ShapedType::kDynamic);
+    else if (dim > 0)
+      target.push_back(dim);
+    else {
+      error = "invalid target dimension " + std::to_string(dim);
+      return failure();
+    }
+  }
+  return reshapeShape(input, target, error);
+}
+
 FailureOr<SmallVector<int64_t>> mlir::amp::reduceShape(ArrayRef<int64_t> input,
                                                        ArrayRef<int64_t> axes,
                                                        bool keepDims,

@@ -16,6 +16,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include "onnx/checker.h"
@@ -49,9 +50,10 @@ private:
 
   // Diagnostics ---------------------------------------------------------------
   Location fileLoc() { return FileLineColLoc::get(context, path, 0, 0); }
-  InFlightDiagnostic fileError() { return emitError(fileLoc()) << path << ": "; }
+  // The location names the file; the message names the node and op type.
+  InFlightDiagnostic fileError() { return emitError(fileLoc()); }
   InFlightDiagnostic nodeError(const onnx::NodeProto &node) {
-    return emitError(nodeLoc(node)) << path << ": node '" << nodeName(node) << "' ("
+    return emitError(nodeLoc(node)) << "node '" << nodeName(node) << "' ("
                                     << node.op_type() << "): ";
   }
   std::string nodeName(const onnx::NodeProto &node) {
@@ -64,6 +66,7 @@ private:
 
   // Model-level steps ---------------------------------------------------------
   LogicalResult checkOpset(const onnx::ModelProto &model);
+  LogicalResult checkDefinitions(const onnx::GraphProto &graph);
   FailureOr<Type> elementType(int32_t onnxType);
   FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
   FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
@@ -81,7 +84,7 @@ private:
   const onnx::AttributeProto *attribute(const onnx::NodeProto &node, StringRef name);
   int64_t intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
   float floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
-  Value scalarLike(Value like, float value);
+  Value scalarLike(Value like, float value, Location loc);
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
 
@@ -119,6 +122,29 @@ LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
     return success();
   }
   return fileError() << "the model imports no default-domain opset";
+}
+
+/// Every node input must come from a graph input, an initializer or an
+/// earlier node. Checked before the ONNX checker to give a precise message.
+LogicalResult OnnxImporter::checkDefinitions(const onnx::GraphProto &graph) {
+  llvm::StringSet<> defined;
+  for (const auto &input : graph.input())
+    defined.insert(input.name());
+  for (const auto &tensor : graph.initializer())
+    defined.insert(tensor.name());
+  nodeIndex = 0;
+  for (const auto &node : graph.node()) {
+    for (const auto &name : node.input())
+      if (!name.empty() && !defined.contains(name))
+        return nodeError(node) << "input '" << name
+                               << "' is not defined by any graph input, initializer or "
+                                  "earlier node (missing initializer?)";
+    for (const auto &name : node.output())
+      defined.insert(name);
+    ++nodeIndex;
+  }
+  nodeIndex = 0;
+  return success();
 }
 
 FailureOr<Type> OnnxImporter::elementType(int32_t onnxType) {
@@ -217,10 +243,10 @@ float OnnxImporter::floatAttr(const onnx::NodeProto &node, StringRef name,
   return attr ? attr->f() : fallback;
 }
 
-Value OnnxImporter::scalarLike(Value like, float value) {
+Value OnnxImporter::scalarLike(Value like, float value, Location loc) {
   auto element = cast<RankedTensorType>(like.getType()).getElementType();
   auto type = RankedTensorType::get({}, element);
-  return ConstantOp::create(builder, like.getLoc(),
+  return ConstantOp::create(builder, loc,
                             DenseElementsAttr::get(type, builder.getFloatAttr(element, value)));
 }
 
@@ -278,14 +304,14 @@ LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
     return failure();
   if (alpha != 1.0f)
     result = MulOp::create(builder, loc, result.getType(), result,
-                           scalarLike(result, alpha));
+                           scalarLike(result, alpha, loc));
   if (hasInput(node, 2)) {
     auto c = input(node, 2);
     if (failed(c))
       return failure();
     Value bias = *c;
     if (beta != 1.0f)
-      bias = MulOp::create(builder, loc, bias.getType(), bias, scalarLike(bias, beta));
+      bias = MulOp::create(builder, loc, bias.getType(), bias, scalarLike(bias, beta, loc));
     auto sum = buildBroadcast<AddOp>(builder, loc, result, bias);
     if (failed(sum))
       return nodeError(node) << "bias C of type " << bias.getType()
@@ -392,25 +418,19 @@ LogicalResult OnnxImporter::importReshape(const onnx::NodeProto &node) {
     return nodeError(node) << "the shape operand must be a constant int64 tensor";
   if (intAttr(node, "allowzero", 0) != 0)
     return nodeError(node) << "allowzero=1 is not supported";
-  auto inputShape = cast<RankedTensorType>(x->getType()).getShape();
-  SmallVector<int64_t> target;
-  for (auto [i, dim] : llvm::enumerate(*it->second.integers)) {
-    if (dim == 0 && i < inputShape.size())
-      target.push_back(inputShape[i]); // ONNX: 0 copies the input's dim.
-    else if (dim == -1)
-      target.push_back(ShapedType::kDynamic);
-    else if (dim > 0)
-      target.push_back(dim);
-    else
-      return nodeError(node) << "invalid target dimension " << dim;
-  }
-  if (llvm::count_if(*it->second.integers, [](int64_t d) { return d == -1; }) > 1)
-    return nodeError(node) << "at most one target dimension may be -1";
+  auto inputType = cast<RankedTensorType>(x->getType());
   std::string error;
-  auto result = buildReshape(builder, nodeLoc(node), *x, target, error);
-  if (failed(result))
-    return nodeError(node) << "cannot reshape " << x->getType() << ": " << error;
-  define(node, 0, *result);
+  auto shape = onnxReshapeTarget(inputType.getShape(), *it->second.integers, error);
+  if (failed(shape))
+    return nodeError(node) << "cannot reshape " << inputType << ": " << error;
+  auto resultType = RankedTensorType::get(*shape, inputType.getElementType());
+  // Keep the ONNX target while shapes are dynamic, so the batch size can
+  // resolve "0" (copy) dims later.
+  DenseI64ArrayAttr spec;
+  if (!resultType.hasStaticShape())
+    spec = builder.getDenseI64ArrayAttr(*it->second.integers);
+  Value result = ReshapeOp::create(builder, nodeLoc(node), resultType, *x, spec);
+  define(node, 0, result);
   return success();
 }
 
@@ -443,10 +463,11 @@ LogicalResult OnnxImporter::importConstant(const onnx::NodeProto &node) {
 }
 
 LogicalResult OnnxImporter::importIdentity(const onnx::NodeProto &node) {
-  if (!hasInput(node, 0) || !values.count(node.input(0)))
-    return input(node, 0), failure();
+  auto it = hasInput(node, 0) ? values.find(node.input(0)) : values.end();
+  if (it == values.end())
+    return nodeError(node) << "missing input #0";
   if (node.output_size() > 0)
-    values[node.output(0)] = values[node.input(0)];
+    values[node.output(0)] = it->second;
   return success();
 }
 
@@ -585,7 +606,7 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
     fileError() << "not a valid ONNX model (protobuf parse failed)";
     return nullptr;
   }
-  if (failed(checkOpset(model)))
+  if (failed(checkOpset(model)) || failed(checkDefinitions(model.graph())))
     return nullptr;
   try {
     onnx::checker::check_model(model);

@@ -9,6 +9,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::amp {
 #define GEN_PASS_DEF_AMPBUILDTRAINSTEP
@@ -260,7 +261,8 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
 
   // Optimizer updates come last, so each may update its state in place.
   for (auto [i, param] : llvm::enumerate(params)) {
-    Location loc = param.getLoc();
+    // Updates are named after their parameter, for errors and numerics checks.
+    Location loc = NameLoc::get(b.getStringAttr(paramNames[i] + ".update"), param.getLoc());
     if (optimizer == "none") {
       signature.addResult(grads[i], role::kGrad, paramNames[i]);
       continue;
@@ -289,6 +291,11 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
     signature.addResult(IncrementOp::create(b, step.getLoc(), step), role::kState, "step");
   signature.addResult(*loss, role::kLoss, "loss");
   signature.finish(trainStep, b, forward.getLoc());
+  // Gradient rules build every operand's gradient; drop those nobody needs
+  // (e.g. of batch inputs).
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
+    if (isOpTriviallyDead(&op))
+      op.erase();
   return success();
 }
 

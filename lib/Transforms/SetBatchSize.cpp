@@ -19,8 +19,10 @@ LogicalResult refineResults(Operation *op) {
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
     // A reshape's target shape lives in its result type.
     std::string error;
-    auto shape = reshapeShape(reshape.getInput().getType().getShape(),
-                              reshape.getType().getShape(), error);
+    auto input = reshape.getInput().getType().getShape();
+    auto shape = reshape.getShape()
+                     ? onnxReshapeTarget(input, *reshape.getShape(), error)
+                     : reshapeShape(input, reshape.getType().getShape(), error);
     if (failed(shape))
       return op->emitError() << "cannot reshape: " << error;
     shapes.push_back(*shape);

@@ -1,0 +1,164 @@
+"""Small ONNX models for the importer's lit tests, built with onnx.helper.
+
+usage: onnx_models.py NAME OUTPUT.onnx
+Values are deterministic so FileCheck can match them.
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+FLOAT = TensorProto.FLOAT
+INT64 = TensorProto.INT64
+
+
+def tensor(name, shape, start=0.0):
+    values = (np.arange(np.prod(shape), dtype=np.float32) * 0.25 + start).reshape(shape)
+    return numpy_helper.from_array(values, name)
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "test", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def value(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def gemm():
+    return model(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+        [value("x", FLOAT, ["batch", 4])],
+        [value("y", FLOAT, ["batch", 3])],
+        [tensor("w", [3, 4]), tensor("b", [3])])
+
+
+def gemm_alpha_beta():
+    return model(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="scaled", transA=1,
+                          alpha=0.5, beta=2.0)],
+        [value("x", FLOAT, [4, 2])],
+        [value("y", FLOAT, [2, 3])],
+        [tensor("w", [4, 3]), tensor("b", [1, 3])])
+
+
+def elementwise():
+    return model(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+         helper.make_node("Add", ["h", "b"], ["a"], name="add"),
+         helper.make_node("Sub", ["a", "x2"], ["s"], name="sub"),
+         helper.make_node("Mul", ["s", "scale"], ["m"], name="mul"),
+         helper.make_node("Relu", ["m"], ["r"], name="relu"),
+         helper.make_node("Identity", ["r"], ["y"], name="id")],
+        [value("x", FLOAT, [2, 4]), value("x2", FLOAT, [2, 1])],
+        [value("y", FLOAT, [2, 3])],
+        [tensor("w", [4, 3]), tensor("b", [3]), tensor("scale", [])])
+
+
+def flatten_reshape():
+    shape_node = helper.make_node(
+        "Constant", [], ["shape"], name="shape_const",
+        value=numpy_helper.from_array(np.array([0, -1], dtype=np.int64)))
+    return model(
+        [helper.make_node("Flatten", ["x"], ["f"], name="flatten", axis=2),
+         shape_node,
+         helper.make_node("Reshape", ["f", "shape"], ["r"], name="reshape"),
+         helper.make_node("Reshape", ["r", "target"], ["y"], name="reshape_init")],
+        [value("x", FLOAT, ["batch", 2, 3, 4])],
+        [value("y", FLOAT, ["batch", 24])],
+        [ints("target", [-1, 24])])
+
+
+def loss_output():
+    return model(
+        [helper.make_node("Gemm", ["x", "w"], ["logits"], name="fc", transB=1),
+         helper.make_node("SoftmaxCrossEntropyLoss", ["logits", "labels"], ["loss"],
+                          name="xent", reduction="mean")],
+        [value("x", FLOAT, [8, 4]), value("labels", INT64, [8])],
+        [value("loss", FLOAT, [])],
+        [tensor("w", [3, 4])])
+
+
+def constant_param():
+    return model(
+        [helper.make_node("Constant", [], ["c"], name="two", value_float=2.0),
+         helper.make_node("Mul", ["x", "c"], ["y"], name="double")],
+        [value("x", FLOAT, [2, 2])],
+        [value("y", FLOAT, [2, 2])])
+
+
+# Malformed models: each must be refused with a message naming file, node, reason.
+
+def unsupported_op():
+    return model(
+        [helper.make_node("Sigmoid", ["x"], ["y"], name="act")],
+        [value("x", FLOAT, [2, 2])],
+        [value("y", FLOAT, [2, 2])])
+
+
+def old_opset():
+    m = gemm()
+    m.opset_import[0].version = 11
+    return m
+
+
+def new_opset():
+    m = gemm()
+    m.opset_import[0].version = 18
+    return m
+
+
+def missing_initializer():
+    m = gemm()
+    del m.graph.initializer[0]  # drops "w"
+    return m
+
+
+def shape_mismatch():
+    return model(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)],
+        [value("x", FLOAT, [2, 4])],
+        [value("y", FLOAT, [2, 3])],
+        [tensor("w", [3, 5])])
+
+
+def broadcast_mismatch():
+    return model(
+        [helper.make_node("Add", ["x", "b"], ["y"], name="bias")],
+        [value("x", FLOAT, [2, 4])],
+        [value("y", FLOAT, [2, 4])],
+        [tensor("b", [3])])
+
+
+def unsupported_dtype():
+    return model(
+        [helper.make_node("Relu", ["x"], ["y"], name="act")],
+        [value("x", TensorProto.DOUBLE, [2, 2])],
+        [value("y", TensorProto.DOUBLE, [2, 2])])
+
+
+def loss_weights():
+    m = loss_output()
+    m.graph.node[1].input.append("weights")
+    m.graph.initializer.append(tensor("weights", [3]))
+    return m
+
+
+MODELS = {f.__name__: f for f in [
+    gemm, gemm_alpha_beta, elementwise, flatten_reshape, loss_output, constant_param,
+    unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
+    broadcast_mismatch, unsupported_dtype, loss_weights]}
+
+if __name__ == "__main__":
+    name, path = sys.argv[1], sys.argv[2]
+    if name == "garbage":
+        with open(path, "wb") as f:
+            f.write(b"\x08\x07this is not an onnx model\xff\xff\xff")
+    else:
+        onnx.save(MODELS[name](), path)
