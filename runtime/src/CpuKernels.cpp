@@ -149,8 +149,22 @@ void forEachBroadcast(const std::vector<int64_t> &outShape,
   }
 }
 
+/// True when `in` broadcasts (numpy rules, right-aligned) to `out`.
+bool broadcastsTo(const std::vector<int64_t> &in, const std::vector<int64_t> &out) {
+  if (in.size() > out.size())
+    return false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    int64_t dim = in[in.size() - 1 - i], outDim = out[out.size() - 1 - i];
+    if (dim != outDim && dim != 1)
+      return false;
+  }
+  return true;
+}
+
 Status buildBinary(const std::string &op, const TensorRef &a, const TensorRef &b,
                    const TensorRef &c, std::unique_ptr<CpuKernel> *result) {
+  if (!broadcastsTo(a.shape, c.shape) || !broadcastsTo(b.shape, c.shape))
+    return Status::error("operand shapes do not broadcast to the result");
   std::function<float(float, float)> fn;
   if (op == "add")
     fn = [](float x, float y) { return x + y; };
@@ -262,8 +276,10 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
                                 const TensorRef &labels, const TensorRef &loss,
                                 std::unique_ptr<CpuKernel> *result) {
   if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
-      labels.shape[0] != logits.shape[0] || labels.dtype != DType::I64)
-    return Status::error("expects [N, C] logits and [N] int64 labels");
+      labels.shape[0] != logits.shape[0] || labels.dtype != DType::I64 ||
+      logits.dtype != DType::F32 || loss.dtype != DType::F32 || loss.size() != 1 ||
+      logits.shape[1] < 1)
+    return Status::error("expects [N, C] f32 logits, [N] int64 labels, a scalar loss");
   int64_t n = logits.shape[0], classes = logits.shape[1];
   bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
   float *x = logits.f32(), *out = loss.f32();
@@ -287,8 +303,10 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
                                     const TensorRef &out,
                                     std::unique_ptr<CpuKernel> *result) {
   if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
-      labels.shape[0] != logits.shape[0] || out.shape != logits.shape)
-    return Status::error("expects [N, C] logits and [N] int64 labels");
+      labels.shape[0] != logits.shape[0] || out.shape != logits.shape ||
+      labels.dtype != DType::I64 || logits.dtype != DType::F32 || out.dtype != DType::F32 ||
+      grad.dtype != DType::F32 || grad.size() != 1 || logits.shape[1] < 1)
+    return Status::error("expects an f32 scalar gradient, [N, C] f32 logits, [N] int64 labels");
   int64_t n = logits.shape[0], classes = logits.shape[1];
   bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
   float *g = grad.f32(), *x = logits.f32(), *dx = out.f32();
@@ -321,12 +339,14 @@ double attr(const proto::Kernel &kernel, const std::string &name) {
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
   int64_t count = in[0].size();
-  for (int i = 1; i < 4; ++i)
-    if (in[i].size() != count)
-      return Status::error("parameter, gradient and moments differ in size");
+  for (int i = 0; i < 4; ++i)
+    if (in[i].size() != count || in[i].dtype != DType::F32)
+      return Status::error("parameter, gradient and moments must be f32 of one size");
+  if (in[4].dtype != DType::I64 || in[4].size() != 1)
+    return Status::error("the step counter must be one int64");
   for (const auto &o : out)
-    if (o.size() != count)
-      return Status::error("outputs differ in size from the parameter");
+    if (o.size() != count || o.dtype != DType::F32)
+      return Status::error("outputs must be f32 of the parameter's size");
   float *p = in[0].f32(), *g = in[1].f32(), *m = in[2].f32(), *v = in[3].f32();
   int64_t *step = in[4].i64();
   float *po = out[0].f32(), *mo = out[1].f32(), *vo = out[2].f32();
@@ -414,6 +434,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   if (op == "increment" || op == "copy") {
     if (in[0].size() != out[0].size() || in[0].dtype != out[0].dtype)
       return Status::error("input and output differ");
+    if (op == "increment" && (in[0].dtype != DType::I64 || in[0].size() != 1))
+      return Status::error("the step counter must be one int64");
     void *src = in[0].data, *dst = out[0].data;
     size_t bytes = in[0].size() * dtypeSize(in[0].dtype);
     if (op == "copy") {

@@ -23,15 +23,19 @@ AMPRT_HD inline float reluGrad(float dy, float x) { return x > 0.0f ? dy : 0.0f;
 
 /// Scalars of one AdamW step, computed once per step (as torch.optim does,
 /// in double, then used in float).
+/// (1 - beta) is formed in double before rounding, as torch.optim does:
+/// 1 - float(0.999) would be off by 1.3e-5 relative.
 struct AdamWScalars {
-  float beta1, beta2, eps, decayFactor, stepSize, bias2Sqrt;
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, decayFactor, stepSize, bias2Sqrt;
 };
 
 inline AdamWScalars adamwScalars(double lr, double beta1, double beta2, double eps,
                                  double weightDecay, int64_t step) {
   double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   double bias2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  return {static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+  return {static_cast<float>(beta1), static_cast<float>(beta2),
+          static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2),
+          static_cast<float>(eps),
           static_cast<float>(1.0 - lr * weightDecay), static_cast<float>(lr / bias1),
           static_cast<float>(std::sqrt(bias2))};
 }
@@ -40,8 +44,8 @@ inline AdamWScalars adamwScalars(double lr, double beta1, double beta2, double e
 AMPRT_HD inline void adamwElement(const AdamWScalars &s, float grad, float &param,
                                   float &expAvg, float &expAvgSq) {
   param *= s.decayFactor;
-  expAvg = expAvg * s.beta1 + grad * (1.0f - s.beta1);
-  expAvgSq = expAvgSq * s.beta2 + grad * grad * (1.0f - s.beta2);
+  expAvg = expAvg * s.beta1 + grad * s.oneMinusBeta1;
+  expAvgSq = expAvgSq * s.beta2 + grad * grad * s.oneMinusBeta2;
   float denom = std::sqrt(expAvgSq) / s.bias2Sqrt + s.eps;
   param -= s.stepSize * (expAvg / denom);
 }

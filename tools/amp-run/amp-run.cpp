@@ -302,13 +302,16 @@ Status stepCommand(const Args &args) {
                      arrays[index].bytes.size()});
   for (int64_t s = 0; s < steps; ++s)
     AMPRT_RETURN_IF_ERROR(session->step(feeds));
+  // Files are named after the tensors; gradients (named after their
+  // parameters) get a ".grad" suffix.
   auto dumpTensor = [&](const TensorInfo &info, auto read) -> Status {
     amprun::NpyArray array;
     array.dtype = info.dtype;
     array.shape = info.shape;
     array.bytes.resize(info.bytes());
     AMPRT_RETURN_IF_ERROR(read(array.bytes.data(), array.bytes.size()));
-    return amprun::writeNpy(dump + "/" + fileName(info.name) + ".npy", array);
+    std::string suffix = info.role == "grad" ? ".grad.npy" : ".npy";
+    return amprun::writeNpy(dump + "/" + fileName(info.name) + suffix, array);
   };
   for (const auto &info : session->outputs(Program::Train))
     AMPRT_RETURN_IF_ERROR(dumpTensor(info, [&](void *data, size_t bytes) {
@@ -404,7 +407,7 @@ Status info(const Args &args) {
 int main(int argc, char **argv) {
   Args args;
   Status status = parseArgs(argc, argv, &args);
-  if (status.isOk()) {
+  if (status.isOk()) try {
     if (args.command == "train")
       status = train(args);
     else if (args.command == "step")
@@ -415,6 +418,8 @@ int main(int argc, char **argv) {
       status = info(args);
     else
       status = Status::error("unknown command '" + args.command + "'");
+  } catch (const std::bad_alloc &) {
+    status = Status::error("out of memory (does the plan ask for more than this machine has?)");
   }
   if (!status.isOk()) {
     std::fprintf(stderr, "amp-run: error: %s\n%s", status.message().c_str(),

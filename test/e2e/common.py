@@ -1,0 +1,58 @@
+"""Shared helpers of the end-to-end tests: tools, model export, comparisons."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
+import mlp  # noqa: E402  (the model of the acceptance tests)
+
+
+def parse_args(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--bin", required=True, help="folder holding amp-opt and amp-run")
+    return parser.parse_args()
+
+
+def run(cmd, **kwargs):
+    """Runs a tool; on failure prints its output and raises."""
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}")
+    return result.stdout
+
+
+def compile_model(bin_dir, onnx_path, plan_path, pipeline):
+    run([os.path.join(bin_dir, "amp-opt"), onnx_path, f"--amp-pipeline={pipeline}",
+         "--emit=plan", "-o", plan_path])
+
+
+def relative_error(ours, reference):
+    ours = np.asarray(ours, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    return np.linalg.norm(ours - reference) / max(np.linalg.norm(reference), 1e-30)
+
+
+class Checker:
+    """Collects comparisons, prints a table, and fails the test at the end."""
+
+    def __init__(self):
+        self.failures = 0
+
+    def check(self, what, error, bound):
+        ok = error <= bound
+        self.failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what:<40} rel.err {error:.3e} (bound {bound:.0e})")
+
+    def finish(self):
+        if self.failures:
+            raise SystemExit(f"{self.failures} comparison(s) out of bounds")
+        print("all comparisons within bounds")
+
+
+def workdir():
+    return tempfile.TemporaryDirectory(prefix="amp-e2e-")

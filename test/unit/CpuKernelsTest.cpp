@@ -1,0 +1,182 @@
+//===- CpuKernelsTest.cpp - CPU kernels against FP64 references -----------===//
+
+#include "CpuKernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+using namespace amprt;
+
+namespace {
+
+/// A float tensor owned by the test, viewable as a TensorRef.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  explicit Tensor(std::vector<int64_t> s, unsigned seed = 0) : shape(std::move(s)) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    data.resize(n);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (float &x : data)
+      x = seed ? uniform(rng) : 0.0f;
+  }
+  TensorRef ref() { return {data.data(), DType::F32, shape}; }
+};
+
+struct Labels {
+  std::vector<int64_t> data;
+  TensorRef ref() { return {data.data(), DType::I64, {static_cast<int64_t>(data.size())}}; }
+};
+
+class CpuKernels : public ::testing::Test {
+protected:
+  Status run(const std::string &op, std::vector<TensorRef> in, std::vector<TensorRef> out,
+             std::map<std::string, double> attrs = {}, std::vector<int64_t> axes = {}) {
+    proto::Kernel kernel;
+    kernel.set_op(op);
+    kernel.set_node("test");
+    for (auto &[k, v] : attrs)
+      (*kernel.mutable_attrs())[k] = v;
+    for (int64_t a : axes)
+      kernel.add_axes(a);
+    std::unique_ptr<CpuKernel> built;
+    AMPRT_RETURN_IF_ERROR(buildCpuKernel(kernel, std::move(in), std::move(out), context, &built));
+    return built->run();
+  }
+  CpuContext context;
+};
+
+double at(const Tensor &t, int64_t r, int64_t c, bool transposed) {
+  int64_t cols = t.shape[1];
+  return transposed ? t.data[c * cols + r] : t.data[r * cols + c];
+}
+
+TEST_F(CpuKernels, MatmulAllTransposesMatchDoubleReference) {
+  const int64_t m = 7, k = 13, n = 5;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Tensor a(ta ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k}, 1);
+      Tensor b(tb ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n}, 2);
+      Tensor c({m, n});
+      ASSERT_TRUE(run("matmul", {a.ref(), b.ref()}, {c.ref()},
+                      {{"transpose_lhs", ta}, {"transpose_rhs", tb}}).isOk());
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double expected = 0;
+          for (int64_t p = 0; p < k; ++p)
+            expected += at(a, i, p, ta) * at(b, p, j, tb);
+          EXPECT_NEAR(c.data[i * n + j], expected, 1e-5) << ta << tb << " at " << i << "," << j;
+        }
+    }
+}
+
+TEST_F(CpuKernels, MatmulRejectsMismatchedShapes) {
+  Tensor a({2, 3}, 1), b({4, 5}, 2), c({2, 5});
+  Status s = run("matmul", {a.ref(), b.ref()}, {c.ref()});
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("node 'test'"), std::string::npos) << s.message();
+}
+
+TEST_F(CpuKernels, BroadcastBinaryOps) {
+  Tensor a({2, 3, 4}, 1), row({4}, 2), col({3, 1}, 3), c({2, 3, 4});
+  ASSERT_TRUE(run("add", {a.ref(), row.ref()}, {c.ref()}).isOk());
+  for (int64_t i = 0; i < 24; ++i)
+    EXPECT_FLOAT_EQ(c.data[i], a.data[i] + row.data[i % 4]);
+  ASSERT_TRUE(run("sub", {a.ref(), col.ref()}, {c.ref()}).isOk());
+  for (int64_t i = 0; i < 24; ++i)
+    EXPECT_FLOAT_EQ(c.data[i], a.data[i] - col.data[(i / 4) % 3]);
+  ASSERT_TRUE(run("mul", {col.ref(), a.ref()}, {c.ref()}).isOk());
+  for (int64_t i = 0; i < 24; ++i)
+    EXPECT_FLOAT_EQ(c.data[i], col.data[(i / 4) % 3] * a.data[i]);
+  Tensor wrong({3}, 4);
+  EXPECT_FALSE(run("add", {a.ref(), wrong.ref()}, {c.ref()}).isOk());
+}
+
+TEST_F(CpuKernels, ReduceSumOverAxes) {
+  Tensor x({3, 4, 5}, 1);
+  Tensor rows({4, 5}), middle({3, 1, 5}), all({});
+  ASSERT_TRUE(run("reduce_sum", {x.ref()}, {rows.ref()}, {}, {0}).isOk());
+  ASSERT_TRUE(run("reduce_sum", {x.ref()}, {middle.ref()}, {}, {1}).isOk());
+  ASSERT_TRUE(run("reduce_sum", {x.ref()}, {all.ref()}, {}, {0, 1, 2}).isOk());
+  double total = 0;
+  for (int64_t j = 0; j < 4; ++j)
+    for (int64_t k = 0; k < 5; ++k) {
+      double s = 0;
+      for (int64_t i = 0; i < 3; ++i)
+        s += x.data[(i * 4 + j) * 5 + k];
+      EXPECT_NEAR(rows.data[j * 5 + k], s, 1e-5);
+    }
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < 5; ++k) {
+      double s = 0;
+      for (int64_t j = 0; j < 4; ++j)
+        s += x.data[(i * 4 + j) * 5 + k];
+      EXPECT_NEAR(middle.data[i * 5 + k], s, 1e-5);
+      total += s;
+    }
+  EXPECT_NEAR(all.data[0], total, 1e-4);
+}
+
+/// Mean softmax cross-entropy in double.
+double crossEntropy(const std::vector<float> &logits, const std::vector<int64_t> &labels,
+                    int64_t classes) {
+  double total = 0;
+  int64_t n = labels.size();
+  for (int64_t i = 0; i < n; ++i) {
+    double mx = -1e300, sum = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      mx = std::max(mx, double(logits[i * classes + c]));
+    for (int64_t c = 0; c < classes; ++c)
+      sum += std::exp(logits[i * classes + c] - mx);
+    total += mx + std::log(sum) - logits[i * classes + labels[i]];
+  }
+  return total / n;
+}
+
+TEST_F(CpuKernels, CrossEntropyAndGradientMatchReferenceAndFiniteDifferences) {
+  const int64_t n = 6, classes = 4;
+  Tensor logits({n, classes}, 5);
+  for (float &x : logits.data)
+    x *= 8.0f; // large logits exercise the max-shifted log-sum-exp
+  Labels labels{{0, 3, 1, 2, 3, 0}};
+  Tensor loss({}), one({}), grad({n, classes});
+  one.data[0] = 1.0f;
+  ASSERT_TRUE(run("softmax_cross_entropy", {logits.ref(), labels.ref()}, {loss.ref()},
+                  {{"mean", 1}}).isOk());
+  EXPECT_NEAR(loss.data[0], crossEntropy(logits.data, labels.data, classes), 1e-5);
+  ASSERT_TRUE(run("softmax_cross_entropy_grad", {one.ref(), logits.ref(), labels.ref()},
+                  {grad.ref()}, {{"mean", 1}}).isOk());
+  // Central differences of the FP64 reference.
+  for (int64_t i = 0; i < n * classes; ++i) {
+    std::vector<float> plus = logits.data, minus = logits.data;
+    const float h = 1e-2f;
+    plus[i] += h;
+    minus[i] -= h;
+    double numeric = (crossEntropy(plus, labels.data, classes) -
+                      crossEntropy(minus, labels.data, classes)) / (2 * h);
+    EXPECT_NEAR(grad.data[i], numeric, 2e-4) << "logit " << i;
+  }
+}
+
+TEST_F(CpuKernels, CrossEntropyRejectsOutOfRangeLabels) {
+  Tensor logits({2, 3}, 1), loss({});
+  Labels labels{{0, 3}};
+  Status s = run("softmax_cross_entropy", {logits.ref(), labels.ref()}, {loss.ref()});
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("label 3 at row 1 is outside [0, 3)"), std::string::npos)
+      << s.message();
+}
+
+TEST_F(CpuKernels, UnknownKernelAndWrongArityAreErrors) {
+  Tensor x({2}, 1), y({2});
+  EXPECT_FALSE(run("conv", {x.ref()}, {y.ref()}).isOk());
+  EXPECT_FALSE(run("relu", {x.ref(), x.ref()}, {y.ref()}).isOk());
+}
+
+} // namespace

@@ -1,0 +1,77 @@
+//===- PlanLoaderTest.cpp - malformed plans are refused with reasons ------===//
+
+#include "PlanBuilder.h"
+
+#include <gtest/gtest.h>
+
+using namespace amprt;
+using amptest::serialize;
+using amptest::tinyPlan;
+
+namespace {
+
+std::string loadError(const proto::Plan &plan) {
+  proto::Plan loaded;
+  Status status = loadPlan(serialize(plan), "p.ampplan", &loaded);
+  return status.isOk() ? "" : status.message();
+}
+
+TEST(PlanLoader, AcceptsAValidPlan) { EXPECT_EQ(loadError(tinyPlan()), ""); }
+
+TEST(PlanLoader, RefusesGarbage) {
+  proto::Plan loaded;
+  Status status = loadPlan("\x0a\xff\xff\xff\xff garbage", "p.ampplan", &loaded);
+  ASSERT_FALSE(status.isOk());
+  EXPECT_EQ(status.message(), "p.ampplan: not a valid plan (protobuf parse failed)");
+}
+
+TEST(PlanLoader, RefusesOtherFormatVersions) {
+  auto plan = tinyPlan();
+  plan.set_format_version(99);
+  EXPECT_NE(loadError(plan).find("plan format version 99 is not supported"), std::string::npos);
+}
+
+TEST(PlanLoader, RefusesBuffersOutsideTheArena) {
+  auto plan = tinyPlan();
+  plan.mutable_eval()->mutable_buffers(3)->set_offset(4096);
+  EXPECT_NE(loadError(plan).find("eval program buffer #3 lies outside the arena"),
+            std::string::npos)
+      << loadError(plan);
+}
+
+TEST(PlanLoader, RefusesMisalignedArenaOffsets) {
+  auto plan = tinyPlan();
+  plan.mutable_eval()->mutable_buffers(2)->set_offset(8);
+  EXPECT_NE(loadError(plan).find("lies outside the arena"), std::string::npos);
+}
+
+TEST(PlanLoader, RefusesUnknownStateAndMismatchedSizes) {
+  auto plan = tinyPlan();
+  plan.mutable_eval()->mutable_buffers(0)->set_offset(7);
+  EXPECT_NE(loadError(plan).find("names an invalid state tensor"), std::string::npos);
+  plan = tinyPlan();
+  plan.mutable_eval()->mutable_buffers(0)->mutable_type()->set_shape(0, 3);
+  EXPECT_NE(loadError(plan).find("names an invalid state tensor"), std::string::npos);
+}
+
+TEST(PlanLoader, RefusesKernelsReferringToMissingBuffers) {
+  auto plan = tinyPlan();
+  plan.mutable_eval()->mutable_kernels(1)->set_inputs(0, 42);
+  EXPECT_NE(loadError(plan).find("kernel #1 (relu) refers to buffer 42, which does not exist"),
+            std::string::npos)
+      << loadError(plan);
+}
+
+TEST(PlanLoader, RefusesInitialValuesOfTheWrongSize) {
+  auto plan = tinyPlan();
+  plan.mutable_states(0)->set_init("abc");
+  EXPECT_NE(loadError(plan).find("initial value of 'w' has the wrong size"), std::string::npos);
+}
+
+TEST(PlanLoader, RefusesInvalidTypes) {
+  auto plan = tinyPlan();
+  plan.mutable_states(0)->mutable_type()->set_shape(0, -2);
+  EXPECT_NE(loadError(plan).find("invalid dimension -2"), std::string::npos);
+}
+
+} // namespace

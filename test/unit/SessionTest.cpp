@@ -1,0 +1,85 @@
+//===- SessionTest.cpp - the embeddable Session API -----------------------===//
+
+#include "PlanBuilder.h"
+
+#include <gtest/gtest.h>
+
+using namespace amprt;
+using amptest::serialize;
+using amptest::tinyPlan;
+
+namespace {
+
+std::unique_ptr<Session> makeSession(const proto::Plan &plan) {
+  std::unique_ptr<Session> session;
+  Status status = Session::createFromBytes(serialize(plan), "tiny", {}, &session);
+  EXPECT_TRUE(status.isOk()) << status.message();
+  return session;
+}
+
+TEST(Session, EvaluatesAgainstHandComputedValues) {
+  auto session = makeSession(tinyPlan());
+  ASSERT_TRUE(session);
+  float x[12] = {1, 2, 3, -1, -2, -3, 0, 0, 0, 2, 0, 1};
+  ASSERT_TRUE(session->evaluate({{"x", x, sizeof(x)}}).isOk());
+  float y[8];
+  ASSERT_TRUE(session->readOutput(Program::Eval, "y", y, sizeof(y)).isOk());
+  // W = [[1, 0, -1], [0.5, 0.5, 0.5]]; y = relu(x W^T).
+  const float expected[8] = {0, 3, 2, 0, 0, 0, 1, 1.5f};
+  for (int i = 0; i < 8; ++i)
+    EXPECT_FLOAT_EQ(y[i], expected[i]) << i;
+}
+
+TEST(Session, StepUpdatesStateInPlaceAndStateRoundTrips) {
+  auto session = makeSession(tinyPlan());
+  ASSERT_TRUE(session);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(session->step({}).isOk());
+  int64_t step = 0;
+  ASSERT_TRUE(session->readState("step", &step, sizeof(step)).isOk());
+  EXPECT_EQ(step, 3);
+  float w[6] = {0, 0, 0, 0, 0, 2};
+  ASSERT_TRUE(session->writeState("w", w, sizeof(w)).isOk());
+  float back[6];
+  ASSERT_TRUE(session->readState("w", back, sizeof(back)).isOk());
+  EXPECT_EQ(back[5], 2.0f);
+  ASSERT_EQ(session->states().size(), 2u);
+  EXPECT_EQ(session->states()[0].name, "w");
+  EXPECT_EQ(session->states()[0].role, "param");
+  EXPECT_EQ(session->arenaBytes(Program::Eval), 192);
+}
+
+TEST(Session, ReportsMisuseWithoutCrashing) {
+  auto session = makeSession(tinyPlan());
+  ASSERT_TRUE(session);
+  float x[12] = {};
+  Status s = session->evaluate({{"images", x, sizeof(x)}});
+  EXPECT_EQ(s.message(), "evaluate: no input named 'images'");
+  s = session->evaluate({{"x", x, 8}});
+  EXPECT_EQ(s.message(), "evaluate: input 'x' needs 48 bytes, got 8");
+  s = session->evaluate({});
+  EXPECT_EQ(s.message(), "evaluate: expects 1 inputs, got 0");
+  float w[2];
+  EXPECT_FALSE(session->readState("w", w, sizeof(w)).isOk());
+  EXPECT_FALSE(session->readState("missing", w, sizeof(w)).isOk());
+  EXPECT_FALSE(session->readOutput(Program::Eval, "z", w, sizeof(w)).isOk());
+}
+
+TEST(Session, RefusesKernelsThatDoNotFitTheirTensors) {
+  auto plan = tinyPlan();
+  // A relu whose output is smaller than its input.
+  plan.mutable_eval()->mutable_buffers(3)->mutable_type()->set_shape(1, 1);
+  std::unique_ptr<Session> session;
+  Status status = Session::createFromBytes(serialize(plan), "tiny", {}, &session);
+  ASSERT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("kernel 'relu'"), std::string::npos) << status.message();
+  EXPECT_FALSE(session);
+}
+
+TEST(Session, MissingFileIsAnError) {
+  std::unique_ptr<Session> session;
+  Status status = Session::create("/nonexistent/model.ampplan", {}, &session);
+  EXPECT_EQ(status.message(), "/nonexistent/model.ampplan: cannot open the plan");
+}
+
+} // namespace
