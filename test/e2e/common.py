@@ -19,7 +19,8 @@ def parse_args(description):
 
 def run(cmd, **kwargs):
     """Runs a tool; on failure prints its output and raises."""
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                            errors="replace", **kwargs)
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}")

@@ -45,7 +45,7 @@ def fuzz(label, seed_bytes, path, command, rng):
     for case in range(CASES):
         with open(path, "wb") as f:
             f.write(mutate(seed_bytes, rng))
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60,
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=60,
                                 preexec_fn=limit_memory)
         if result.returncode not in (0, 1):
             raise SystemExit(f"{label} case {case}: exit code {result.returncode}\n{result.stderr}")
