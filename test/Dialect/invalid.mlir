@@ -198,3 +198,27 @@ func.func @constant_type() -> tensor<3xf32> {
   %0 = "amp.constant"() {value = dense<1.0> : tensor<2xf32>} : () -> tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+
+// -----
+
+func.func @neg_types(%a: tensor<4xf32>) -> tensor<4xf16> {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %0 = "amp.neg"(%a) : (tensor<4xf32>) -> tensor<4xf16>
+  return %0 : tensor<4xf16>
+}
+
+// -----
+
+func.func @relu_grad_shapes(%g: tensor<4xf32>, %x: tensor<5xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %0 = "amp.relu_grad"(%g, %x) : (tensor<4xf32>, tensor<5xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @reshape_shape_rank(%a: tensor<?x12xf32>) -> tensor<?x12xf32> {
+  // expected-error @+1 {{shape must have the result's rank}}
+  %0 = amp.reshape %a {shape = array<i64: 0, 3, 4>} : tensor<?x12xf32> -> tensor<?x12xf32>
+  return %0 : tensor<?x12xf32>
+}
