@@ -397,15 +397,16 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("no func.func @forward to lower");
-  auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
-  if (!trainStep)
-    return module.emitError("no func.func @train_step to lower; run --amp-pipeline first");
   plan.set_format_version(kPlanFormatVersion);
   plan.set_source(source.str());
   plan.set_precision("fp32");
   llvm::StringMap<int> stateIndex;
-  collectStates(trainStep, forward, plan, stateIndex);
-  if (failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run()))
+  // Without @train_step (no --amp-pipeline) the plan is for inference only:
+  // its state is @forward's parameters and its train program stays empty.
+  auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
+  collectStates(trainStep ? trainStep : forward, forward, plan, stateIndex);
+  if (trainStep &&
+      failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run()))
     return failure();
   return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run();
 }

@@ -232,6 +232,9 @@ int64_t Session::arenaBytes(Program program) const {
 }
 
 Status Session::step(const std::vector<Feed> &feeds) {
+  if (impl_->plan.train().name().empty())
+    return Status::error(impl_->name + ": the plan has no training step (compile with "
+                                       "--amp-pipeline)");
   AMPRT_RETURN_IF_ERROR(impl_->run(impl_->train, feeds, "step"));
   auto it = impl_->train.outputBuffers.find("loss");
   if (it != impl_->train.outputBuffers.end())

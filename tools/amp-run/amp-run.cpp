@@ -3,6 +3,7 @@
 //   amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]
 //                      [--metrics FILE] [--log-every N] [--max-steps N]
 //   amp-run step  PLAN --feed NAME=FILE.npy... [--steps N] --dump DIR
+//   amp-run eval  PLAN --feed NAME=FILE.npy... --dump DIR
 //   amp-run bench PLAN [--steps N] [--warmup N] [--repeat N]
 //   amp-run info  PLAN
 //
@@ -35,6 +36,7 @@ const char kUsage[] =
     "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
     "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
     "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR\n"
+    "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
     "  amp-run info  PLAN\n";
 
@@ -278,6 +280,49 @@ std::string fileName(std::string name) {
   return name;
 }
 
+/// The --feed NAME=FILE.npy arguments, read into memory.
+struct Feeds {
+  std::vector<amprun::NpyArray> arrays;
+  std::vector<Feed> feeds;
+};
+
+Status readFeeds(const Args &args, Feeds *result) {
+  auto range = args.flags.equal_range("feed");
+  for (auto it = range.first; it != range.second; ++it)
+    if (it->second.find('=') == std::string::npos)
+      return Status::error("--feed expects NAME=FILE.npy");
+  result->arrays.resize(std::distance(range.first, range.second));
+  size_t index = 0;
+  for (auto it = range.first; it != range.second; ++it, ++index) {
+    auto eq = it->second.find('=');
+    AMPRT_RETURN_IF_ERROR(amprun::readNpy(it->second.substr(eq + 1), &result->arrays[index]));
+    result->feeds.push_back({it->second.substr(0, eq), result->arrays[index].bytes.data(),
+                             result->arrays[index].bytes.size()});
+  }
+  return Status::ok();
+}
+
+/// Writes `info`'s tensor, read through `read`, to DIR/NAME.npy; gradients
+/// (named after their parameters) get a ".grad" suffix.
+template <typename Read>
+Status dumpTensor(const std::string &dump, const TensorInfo &info, Read read) {
+  amprun::NpyArray array;
+  array.dtype = info.dtype;
+  array.shape = info.shape;
+  array.bytes.resize(info.bytes());
+  AMPRT_RETURN_IF_ERROR(read(array.bytes.data(), array.bytes.size()));
+  std::string suffix = info.role == "grad" ? ".grad.npy" : ".npy";
+  return amprun::writeNpy(dump + "/" + fileName(info.name) + suffix, array);
+}
+
+Status dumpOutputs(const Session &session, Program program, const std::string &dump) {
+  for (const auto &info : session.outputs(program))
+    AMPRT_RETURN_IF_ERROR(dumpTensor(dump, info, [&](void *data, size_t bytes) {
+      return session.readOutput(program, info.name, data, bytes);
+    }));
+  return Status::ok();
+}
+
 Status stepCommand(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
@@ -286,43 +331,31 @@ Status stepCommand(const Args &args) {
   std::string dump = args.get("dump");
   if (dump.empty())
     return Status::error("--dump DIR is required");
-  std::vector<amprun::NpyArray> arrays;
-  std::vector<Feed> feeds;
-  auto range = args.flags.equal_range("feed");
-  for (auto it = range.first; it != range.second; ++it) {
-    auto eq = it->second.find('=');
-    if (eq == std::string::npos)
-      return Status::error("--feed expects NAME=FILE.npy");
-    arrays.emplace_back();
-    AMPRT_RETURN_IF_ERROR(amprun::readNpy(it->second.substr(eq + 1), &arrays.back()));
-  }
-  size_t index = 0;
-  for (auto it = range.first; it != range.second; ++it, ++index)
-    feeds.push_back({it->second.substr(0, it->second.find('=')), arrays[index].bytes.data(),
-                     arrays[index].bytes.size()});
+  Feeds feeds;
+  AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
   for (int64_t s = 0; s < steps; ++s)
-    AMPRT_RETURN_IF_ERROR(session->step(feeds));
-  // Files are named after the tensors; gradients (named after their
-  // parameters) get a ".grad" suffix.
-  auto dumpTensor = [&](const TensorInfo &info, auto read) -> Status {
-    amprun::NpyArray array;
-    array.dtype = info.dtype;
-    array.shape = info.shape;
-    array.bytes.resize(info.bytes());
-    AMPRT_RETURN_IF_ERROR(read(array.bytes.data(), array.bytes.size()));
-    std::string suffix = info.role == "grad" ? ".grad.npy" : ".npy";
-    return amprun::writeNpy(dump + "/" + fileName(info.name) + suffix, array);
-  };
-  for (const auto &info : session->outputs(Program::Train))
-    AMPRT_RETURN_IF_ERROR(dumpTensor(info, [&](void *data, size_t bytes) {
-      return session->readOutput(Program::Train, info.name, data, bytes);
-    }));
+    AMPRT_RETURN_IF_ERROR(session->step(feeds.feeds));
+  AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Train, dump));
   for (const auto &info : session->states())
-    AMPRT_RETURN_IF_ERROR(dumpTensor(info, [&](void *data, size_t bytes) {
+    AMPRT_RETURN_IF_ERROR(dumpTensor(dump, info, [&](void *data, size_t bytes) {
       return session->readState(info.name, data, bytes);
     }));
   std::printf("ran %lld steps; loss %.6f; wrote outputs and state to %s\n", (long long)steps,
               session->loss(), dump.c_str());
+  return Status::ok();
+}
+
+Status evalCommand(const Args &args) {
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  std::string dump = args.get("dump");
+  if (dump.empty())
+    return Status::error("--dump DIR is required");
+  Feeds feeds;
+  AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
+  AMPRT_RETURN_IF_ERROR(session->evaluate(feeds.feeds));
+  AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Eval, dump));
+  std::printf("evaluated; wrote outputs to %s\n", dump.c_str());
   return Status::ok();
 }
 
@@ -412,6 +445,8 @@ int main(int argc, char **argv) {
       status = train(args);
     else if (args.command == "step")
       status = stepCommand(args);
+    else if (args.command == "eval")
+      status = evalCommand(args);
     else if (args.command == "bench")
       status = bench(args);
     else if (args.command == "info")

@@ -11,7 +11,8 @@ class Plan;
 
 namespace mlir::amp {
 
-/// Lowers @train_step (if present) and @forward to `plan`: one buffer per
+/// Lowers @train_step (if present; otherwise the plan is for inference
+/// only) and @forward to `plan`: one buffer per
 /// tensor (aliases for reshapes), parameters and optimizer state as
 /// persistent state updated in place, everything else in a liveness-planned
 /// arena, one kernel per compute op. Requires static shapes; errors are

@@ -1,0 +1,139 @@
+"""The importer and CPU kernels against ONNX's own backend node tests.
+
+Every node test of the op types we import (libonnx-testdata) is compiled to an
+inference plan by amp-opt and run by `amp-run eval` on the test's inputs; the
+outputs must match ONNX's reference outputs (rtol 1e-5, atol 1e-6). Tests of
+forms we do not support must be refused with the documented reason; any
+other outcome fails. Reshape's shape, a graph input in these tests, is frozen
+into an initializer from the test data: the importer takes constant shapes,
+as training graphs have.
+"""
+import glob
+import os
+import re
+import subprocess
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from common import parse_args, workdir
+
+NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
+OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|relu|flatten|reshape|identity|sce)(_|$)")
+
+# Forms we refuse on purpose, and the reason the error must give.
+EXPECTED_REFUSALS = [
+    (r"uint8", r"unsupported element type UINT8"),
+    (r"identity_(opt|sequence)", r"has no ranked tensor type"),
+    (r"matmul_[34]d", r"expects 2-D operands"),
+    (r"matmulinteger", r"unsupported op type"),
+    (r"allowzero", r"allowzero=1 is not supported"),
+    (r"sce_.*(weight|_ii|none|log_prob|3d|4d|NCd)",
+     r"class weights are not supported|ignore_index is not supported|"
+     r"reduction 'none' is not supported|log_prob output is not supported|"
+     r"expects \[N, C\] logits"),
+]
+
+
+def expected_refusal(name):
+    for pattern, reason in EXPECTED_REFUSALS:
+        if re.search(pattern, name):
+            return reason
+    return None
+
+
+def read_tensor(path):
+    tensor = onnx.TensorProto()
+    with open(path, "rb") as f:
+        tensor.ParseFromString(f.read())
+    return numpy_helper.to_array(tensor)
+
+
+def freeze_reshape_shapes(model, inputs):
+    """Turns int64 graph inputs feeding Reshape's shape into initializers."""
+    shape_inputs = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
+    for name in shape_inputs:
+        if name in inputs:
+            model.graph.initializer.append(numpy_helper.from_array(inputs.pop(name), name))
+            kept = [i for i in model.graph.input if i.name != name]
+            del model.graph.input[:]
+            model.graph.input.extend(kept)
+    return model
+
+
+def run_test(bin_dir, test_dir, tmp):
+    """Returns ("pass", detail), ("refused", message) or ("mismatch", detail)."""
+    name = os.path.basename(test_dir)
+    model = onnx.load(os.path.join(test_dir, "model.onnx"))
+    data = os.path.join(test_dir, "test_data_set_0")
+    try:
+        inputs = {model.graph.input[i].name: read_tensor(p) for i, p in
+                  enumerate(sorted(glob.glob(os.path.join(data, "input_*.pb"))))}
+        outputs = {model.graph.output[i].name: read_tensor(p) for i, p in
+                   enumerate(sorted(glob.glob(os.path.join(data, "output_*.pb"))))}
+    except ValueError:  # optional or sequence values, which are no tensors
+        inputs, outputs = {}, None
+    model = freeze_reshape_shapes(model, inputs)
+    work = os.path.join(tmp, name)
+    os.makedirs(work)
+    model_path = os.path.join(work, "model.onnx")
+    onnx.save(model, model_path)
+    plan = os.path.join(work, "model.ampplan")
+    compiled = subprocess.run([os.path.join(bin_dir, "amp-opt"), model_path, "--emit=plan",
+                               "-o", plan], capture_output=True, text=True, errors="replace")
+    if compiled.returncode != 0:
+        if compiled.returncode != 1 or os.path.exists(plan):
+            return "mismatch", f"amp-opt exit {compiled.returncode}: {compiled.stderr}"
+        return "refused", compiled.stderr.strip()
+    if outputs is None:
+        return "mismatch", "compiled a model whose test data are no tensors"
+    feeds = []
+    for input_name, value in inputs.items():
+        path = os.path.join(work, f"in{len(feeds)}.npy")
+        np.save(path, value)
+        feeds += ["--feed", f"{input_name}={path}"]
+    ran = subprocess.run([os.path.join(bin_dir, "amp-run"), "eval", plan, *feeds,
+                          "--dump", work], capture_output=True, text=True, errors="replace")
+    if ran.returncode != 0:
+        return "mismatch", f"amp-run failed: {ran.stderr}"
+    worst = 0.0
+    for output_name, expected in outputs.items():
+        ours = np.load(os.path.join(work, f"{output_name}.npy"))
+        if ours.shape != expected.shape:
+            return "mismatch", f"{output_name}: shape {ours.shape} vs {expected.shape}"
+        if not np.allclose(ours, expected, rtol=1e-5, atol=1e-6):
+            return "mismatch", f"{output_name}: max abs diff {np.abs(ours - expected).max()}"
+        worst = max(worst, float(np.abs(ours - expected).max()))
+    return "pass", f"max abs diff {worst:.1e}"
+
+
+def main():
+    args = parse_args(__doc__)
+    tests = sorted(d for d in glob.glob(os.path.join(NODE_TESTS, "test_*"))
+                   if OPS.match(os.path.basename(d)) and "expanded" not in d)
+    assert len(tests) > 40, f"only {len(tests)} node tests found in {NODE_TESTS}"
+    failures, passed, refused = [], 0, 0
+    with workdir() as tmp:
+        for test in tests:
+            name = os.path.basename(test)
+            outcome, detail = run_test(args.bin, test, tmp)
+            reason = expected_refusal(name)
+            if outcome == "pass" and reason is None:
+                passed += 1
+                print(f"pass     {name}: {detail}")
+            elif outcome == "refused" and reason and re.search(reason, detail):
+                refused += 1
+                print(f"refused  {name}: {detail.splitlines()[0]}")
+            else:
+                failures.append(name)
+                expected = f"refusal matching /{reason}/" if reason else "a pass"
+                print(f"FAIL     {name}: expected {expected}, got {outcome}: {detail}")
+    print(f"{passed} node tests match ONNX's reference outputs, {refused} refused as "
+          f"expected, {len(failures)} failed")
+    if failures:
+        raise SystemExit(f"failed: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+    main()
