@@ -88,6 +88,9 @@ private:
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
 
+  /// op(A) x op(B) of the node's first two inputs, shape-checked.
+  FailureOr<Value> buildMatmul(const onnx::NodeProto &node, bool transA, bool transB);
+
   // Rules, one per ONNX op type ------------------------------------------------
   LogicalResult importGemm(const onnx::NodeProto &node);
   LogicalResult importMatMul(const onnx::NodeProto &node);
@@ -283,12 +286,11 @@ static FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, Value lhs, Va
   return OpTy::create(b, loc, type, lhs, rhs).getResult();
 }
 
-LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
+FailureOr<Value> OnnxImporter::buildMatmul(const onnx::NodeProto &node, bool transA,
+                                           bool transB) {
   auto a = input(node, 0), b = input(node, 1);
   if (failed(a) || failed(b))
     return failure();
-  bool transA = intAttr(node, "transA", 0), transB = intAttr(node, "transB", 0);
-  float alpha = floatAttr(node, "alpha", 1.0f), beta = floatAttr(node, "beta", 1.0f);
   auto aType = cast<RankedTensorType>(a->getType());
   std::string error;
   auto shape = matmulShape(aType.getShape(),
@@ -296,12 +298,21 @@ LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
                            transB, error);
   if (failed(shape))
     return nodeError(node) << error;
-  Location loc = nodeLoc(node);
-  Value result = MatmulOp::create(builder, loc,
-                                  RankedTensorType::get(*shape, aType.getElementType()),
-                                  *a, *b, transA, transB);
-  if (failed(verifyBuilt(node, result.getDefiningOp())))
+  auto matmul = MatmulOp::create(builder, nodeLoc(node),
+                                 RankedTensorType::get(*shape, aType.getElementType()),
+                                 *a, *b, transA, transB);
+  if (failed(verifyBuilt(node, matmul)))
     return failure();
+  return matmul.getResult();
+}
+
+LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
+  auto product = buildMatmul(node, intAttr(node, "transA", 0), intAttr(node, "transB", 0));
+  if (failed(product))
+    return failure();
+  float alpha = floatAttr(node, "alpha", 1.0f), beta = floatAttr(node, "beta", 1.0f);
+  Location loc = nodeLoc(node);
+  Value result = *product;
   if (alpha != 1.0f)
     result = MulOp::create(builder, loc, result.getType(), result,
                            scalarLike(result, alpha, loc));
@@ -323,22 +334,10 @@ LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
 }
 
 LogicalResult OnnxImporter::importMatMul(const onnx::NodeProto &node) {
-  auto a = input(node, 0), b = input(node, 1);
-  if (failed(a) || failed(b))
+  auto product = buildMatmul(node, false, false);
+  if (failed(product))
     return failure();
-  auto aType = cast<RankedTensorType>(a->getType());
-  std::string error;
-  auto shape = matmulShape(aType.getShape(),
-                           cast<RankedTensorType>(b->getType()).getShape(), false,
-                           false, error);
-  if (failed(shape))
-    return nodeError(node) << error;
-  Value result = MatmulOp::create(builder, nodeLoc(node),
-                                  RankedTensorType::get(*shape, aType.getElementType()),
-                                  *a, *b, false, false);
-  if (failed(verifyBuilt(node, result.getDefiningOp())))
-    return failure();
-  define(node, 0, result);
+  define(node, 0, *product);
   return success();
 }
 
