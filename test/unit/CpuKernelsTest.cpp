@@ -1,6 +1,7 @@
 //===- CpuKernelsTest.cpp - CPU kernels against FP64 references -----------===//
 
 #include "CpuKernels.h"
+#include "KernelMath.h"
 
 #include <gtest/gtest.h>
 
@@ -27,6 +28,22 @@ struct Tensor {
       x = seed ? uniform(rng) : 0.0f;
   }
   TensorRef ref() { return {data.data(), DType::F32, shape}; }
+};
+
+/// A bf16 or f16 tensor holding the rounded values of a float tensor.
+struct LowTensor {
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint16_t> bits;
+  LowTensor(const Tensor &source, DType dtype) : dtype(dtype), shape(source.shape) {
+    for (float x : source.data)
+      bits.push_back(dtype == DType::BF16 ? math::floatToBf16(x) : math::floatToF16(x));
+  }
+  LowTensor(std::vector<int64_t> s, DType dtype) : LowTensor(Tensor(std::move(s)), dtype) {}
+  float value(size_t i) const {
+    return dtype == DType::BF16 ? math::bf16ToFloat(bits[i]) : math::f16ToFloat(bits[i]);
+  }
+  TensorRef ref() { return {bits.data(), dtype, shape}; }
 };
 
 struct Labels {
@@ -74,6 +91,80 @@ TEST_F(CpuKernels, MatmulAllTransposesMatchDoubleReference) {
           EXPECT_NEAR(c.data[i * n + j], expected, 1e-5) << ta << tb << " at " << i << "," << j;
         }
     }
+}
+
+/// Low-precision GEMMs multiply the rounded operands exactly enough that
+/// only accumulation order differs from FP64; the result is rounded on store.
+TEST_F(CpuKernels, LowPrecisionMatmulsAccumulateInFp32) {
+  const int64_t m = 9, k = 64, n = 7;
+  for (DType low : {DType::BF16, DType::F16})
+    for (DType out : {low, DType::F32}) {
+      Tensor a32({m, k}, 5), b32({n, k}, 6);
+      LowTensor a(a32, low), b(b32, low);
+      Tensor c32({m, n});
+      LowTensor cLow(std::vector<int64_t>{m, n}, low);
+      TensorRef c = out == DType::F32 ? c32.ref() : cLow.ref();
+      ASSERT_TRUE(run("matmul", {a.ref(), b.ref()}, {c}, {{"transpose_rhs", 1}}).isOk())
+          << dtypeName(low);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double expected = 0;
+          for (int64_t p = 0; p < k; ++p)
+            expected += double(a.value(i * k + p)) * b.value(j * k + p);
+          double got = out == DType::F32 ? c32.data[i * n + j] : cLow.value(i * n + j);
+          // f32 accumulation error, plus one rounding to the output type.
+          double tolerance = 1e-5 + (out == DType::F32 ? 0.0
+                                     : std::abs(expected) * (low == DType::BF16 ? 0x1p-8 : 0x1p-11));
+          EXPECT_NEAR(got, expected, tolerance) << dtypeName(low) << " -> " << dtypeName(out);
+        }
+    }
+}
+
+TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {
+  Tensor a32({4, 8}, 1), b32({8}, 2);
+  for (DType low : {DType::BF16, DType::F16}) {
+    LowTensor a(a32, low), b(b32, low), c(std::vector<int64_t>{4, 8}, low);
+    ASSERT_TRUE(run("add", {a.ref(), b.ref()}, {c.ref()}).isOk());
+    for (size_t i = 0; i < 32; ++i) {
+      float exact = a.value(i) + b.value(i % 8);
+      uint16_t rounded = low == DType::BF16 ? math::floatToBf16(exact) : math::floatToF16(exact);
+      EXPECT_EQ(c.bits[i], rounded) << dtypeName(low) << " at " << i;
+    }
+    LowTensor r(std::vector<int64_t>{4, 8}, low);
+    ASSERT_TRUE(run("relu", {a.ref()}, {r.ref()}).isOk());
+    for (size_t i = 0; i < 32; ++i)
+      EXPECT_EQ(r.value(i), std::max(a.value(i), 0.0f));
+  }
+}
+
+TEST_F(CpuKernels, CastsRoundToNearestEvenBothWays) {
+  Tensor x({100}, 9);
+  for (float &v : x.data)
+    v *= 1000.0f;
+  for (DType low : {DType::BF16, DType::F16}) {
+    LowTensor narrow(std::vector<int64_t>{100}, low);
+    ASSERT_TRUE(run("cast", {x.ref()}, {narrow.ref()}).isOk());
+    Tensor wide({100});
+    ASSERT_TRUE(run("cast", {narrow.ref()}, {wide.ref()}).isOk());
+    for (size_t i = 0; i < 100; ++i) {
+      uint16_t expected =
+          low == DType::BF16 ? math::floatToBf16(x.data[i]) : math::floatToF16(x.data[i]);
+      EXPECT_EQ(narrow.bits[i], expected);
+      EXPECT_EQ(wide.data[i], narrow.value(i)); // widening is exact
+    }
+  }
+}
+
+TEST_F(CpuKernels, SensitiveKernelsRefuseLowPrecisionInputs) {
+  LowTensor logits(std::vector<int64_t>{2, 3}, DType::BF16);
+  Labels labels{{0, 1}};
+  Tensor loss({});
+  Status s = run("softmax_cross_entropy", {logits.ref(), labels.ref()}, {loss.ref()});
+  EXPECT_FALSE(s.isOk());
+  Tensor out({3});
+  s = run("reduce_sum", {logits.ref()}, {out.ref()}, {}, {0});
+  EXPECT_NE(s.message().find("reduce_sum runs in f32 on the CPU, got bf16"), std::string::npos)
+      << s.message();
 }
 
 TEST_F(CpuKernels, MatmulRejectsMismatchedShapes) {

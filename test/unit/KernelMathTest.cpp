@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
 
 using namespace amprt;
 
@@ -65,6 +68,95 @@ TEST(KernelMath, ReluAndItsGradient) {
   EXPECT_EQ(math::reluGrad(3.0f, -0.1f), 0.0f);
   EXPECT_EQ(math::reluGrad(3.0f, 0.1f), 3.0f);
   EXPECT_EQ(math::reluGrad(3.0f, 0.0f), 0.0f); // torch's choice at 0
+}
+
+} // namespace
+
+namespace {
+
+// Reference conversions from the compiler: _Float16 rounds to nearest even.
+uint16_t referenceF16(float f) {
+  _Float16 h = static_cast<_Float16>(f);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
+float referenceF16ToFloat(uint16_t bits) {
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+}
+
+TEST(LowPrecision, F16WideningIsExactForEveryValue) {
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    float ours = math::f16ToFloat(static_cast<uint16_t>(bits));
+    float reference = referenceF16ToFloat(static_cast<uint16_t>(bits));
+    if (std::isnan(reference))
+      EXPECT_TRUE(std::isnan(ours)) << bits;
+    else
+      EXPECT_EQ(math::floatBits(ours), math::floatBits(reference)) << bits;
+  }
+}
+
+TEST(LowPrecision, F16NarrowingRoundsToNearestEven) {
+  // Every half value, every midpoint between neighbours (the ties), and a
+  // sweep of random floats across the whole exponent range.
+  std::vector<float> probes = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, 1e10f,
+                               -1e10f, 5.96e-8f, 2.98e-8f, 2.99e-8f, 1e-9f,
+                               INFINITY, -INFINITY};
+  for (uint32_t bits = 0; bits < 0x7c00; ++bits) {
+    float value = math::f16ToFloat(static_cast<uint16_t>(bits));
+    float next = math::f16ToFloat(static_cast<uint16_t>(bits + 1));
+    probes.push_back(value);
+    probes.push_back(-value);
+    probes.push_back(value + (next - value) / 2); // exact tie in float
+  }
+  std::mt19937 rng(3);
+  for (int i = 0; i < 200000; ++i)
+    probes.push_back(math::bitsFloat(rng()));
+  for (float f : probes) {
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(math::f16ToFloat(math::floatToF16(f))));
+      continue;
+    }
+    ASSERT_EQ(math::floatToF16(f), referenceF16(f)) << "value " << f;
+  }
+}
+
+/// bfloat16 rounding computed from first principles in double.
+uint16_t referenceBf16(float f) {
+  uint32_t bits = math::floatBits(f);
+  uint32_t down = bits & 0xffff0000u, up = down + 0x10000u;
+  double distanceDown = std::abs(double(f) - double(math::bitsFloat(down)));
+  double distanceUp = std::abs(double(math::bitsFloat(up)) - double(f));
+  if (distanceDown < distanceUp || (distanceDown == distanceUp && !((down >> 16) & 1u)))
+    return static_cast<uint16_t>(down >> 16);
+  return static_cast<uint16_t>(up >> 16);
+}
+
+TEST(LowPrecision, Bf16RoundsToNearestEven) {
+  EXPECT_EQ(math::floatToBf16(1.0f), 0x3f80);
+  EXPECT_EQ(math::floatToBf16(math::bitsFloat(0x3f808000u)), 0x3f80); // tie, even below
+  EXPECT_EQ(math::floatToBf16(math::bitsFloat(0x3f818000u)), 0x3f82); // tie, even above
+  EXPECT_EQ(math::floatToBf16(math::bitsFloat(0x3f808001u)), 0x3f81);
+  EXPECT_EQ(math::floatToBf16(math::bitsFloat(0x7f7fffffu)), 0x7f80); // overflows to inf
+  EXPECT_TRUE(std::isnan(math::bf16ToFloat(math::floatToBf16(NAN))));
+  std::mt19937 rng(4);
+  for (int i = 0; i < 500000; ++i) {
+    float f = math::bitsFloat(rng());
+    if (std::isnan(f) || std::isinf(f) ||
+        std::abs(f) > math::bitsFloat(0x7f7f0000u)) // near FLT_MAX: the up-neighbour is inf
+      continue;
+    ASSERT_EQ(math::floatToBf16(f), referenceBf16(f)) << f;
+  }
+}
+
+TEST(LowPrecision, Bf16RoundTripIsExact) {
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    float value = math::bf16ToFloat(static_cast<uint16_t>(bits));
+    if (!std::isnan(value))
+      EXPECT_EQ(math::floatToBf16(value), bits);
+  }
 }
 
 } // namespace

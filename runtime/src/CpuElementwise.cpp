@@ -1,0 +1,201 @@
+//===- CpuElementwise.cpp - broadcasting and elementwise kernels ----------===//
+//
+// Every elementwise kernel loads its storage type (f32, bf16 or f16),
+// computes in float and rounds on store, as GPU kernels do.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+#include <cstring>
+
+namespace amprt {
+namespace {
+
+/// Strides of `shape` (right-aligned to `rank`) with 0 for broadcast dims.
+std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &shape, size_t rank) {
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    size_t dim = shape.size() - 1 - i, out = rank - 1 - i;
+    strides[out] = shape[dim] == 1 ? 0 : stride;
+    stride *= shape[dim];
+  }
+  return strides;
+}
+
+/// True when `in` broadcasts (numpy rules, right-aligned) to `out`.
+bool broadcastsTo(const std::vector<int64_t> &in, const std::vector<int64_t> &out) {
+  if (in.size() > out.size())
+    return false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    int64_t dim = in[in.size() - 1 - i], outDim = out[out.size() - 1 - i];
+    if (dim != outDim && dim != 1)
+      return false;
+  }
+  return true;
+}
+
+/// Calls body(outIndex, aOffset, bOffset) over an output of `outShape` whose
+/// operands are broadcast with the given strides; rows run in parallel.
+template <typename Body>
+void forEachBroadcast(const std::vector<int64_t> &outShape,
+                      const std::vector<int64_t> &aStrides,
+                      const std::vector<int64_t> &bStrides, Body body) {
+  size_t rank = outShape.size();
+  if (rank == 0) {
+    body(0, 0, 0);
+    return;
+  }
+  int64_t inner = outShape[rank - 1];
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < rank; ++i)
+    rows *= outShape[i];
+#pragma omp parallel for schedule(static) if (rows * inner > 32768)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t aBase = 0, bBase = 0, rest = row;
+    for (size_t i = rank - 1; i-- > 0;) {
+      int64_t index = rest % outShape[i];
+      rest /= outShape[i];
+      aBase += index * aStrides[i];
+      bBase += index * bStrides[i];
+    }
+    for (int64_t j = 0; j < inner; ++j)
+      body(row * inner + j, aBase + j * aStrides[rank - 1], bBase + j * bStrides[rank - 1]);
+  }
+}
+
+template <typename T, typename Fn>
+std::unique_ptr<CpuKernel> binaryKernel(const TensorRef &a, const TensorRef &b,
+                                        const TensorRef &c, Fn fn) {
+  auto *pa = static_cast<const T *>(a.data), *pb = static_cast<const T *>(b.data);
+  auto *pc = static_cast<T *>(c.data);
+  int64_t count = c.size();
+  if (a.shape == c.shape && b.shape == c.shape)
+    return lambda([=] {
+      parallelFor(count, [&](int64_t i) {
+        pc[i] = math::store<T>(fn(math::load(pa[i]), math::load(pb[i])));
+      });
+      return Status::ok();
+    });
+  auto shape = c.shape;
+  auto aStrides = broadcastStrides(a.shape, shape.size());
+  auto bStrides = broadcastStrides(b.shape, shape.size());
+  return lambda([=] {
+    forEachBroadcast(shape, aStrides, bStrides, [&](int64_t i, int64_t ia, int64_t ib) {
+      pc[i] = math::store<T>(fn(math::load(pa[ia]), math::load(pb[ib])));
+    });
+    return Status::ok();
+  });
+}
+
+template <typename Fn>
+Status buildBinary(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn,
+                   std::unique_ptr<CpuKernel> *result) {
+  if (!broadcastsTo(in[0].shape, out.shape) || !broadcastsTo(in[1].shape, out.shape))
+    return Status::error("operand shapes do not broadcast to the result");
+  return withFloatStorage(out.dtype, [&](auto storage) {
+    using T = decltype(storage);
+    *result = binaryKernel<T>(in[0], in[1], out, fn);
+    return Status::ok();
+  });
+}
+
+/// Same-shaped elementwise: y[i] = fn(x0[i], ..., xn[i]), one storage type.
+template <typename Fn>
+Status buildMap(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn,
+                std::unique_ptr<CpuKernel> *result) {
+  int64_t count = out.size();
+  const void *x = in[0].data;
+  const void *x1 = in.size() > 1 ? in[1].data : in[0].data;
+  void *y = out.data;
+  return withFloatStorage(out.dtype, [&](auto storage) {
+    using T = decltype(storage);
+    auto *px = static_cast<const T *>(x), *px1 = static_cast<const T *>(x1);
+    auto *py = static_cast<T *>(y);
+    *result = lambda([=] {
+      parallelFor(count, [&](int64_t i) {
+        py[i] = math::store<T>(fn(math::load(px[i]), math::load(px1[i])));
+      });
+      return Status::ok();
+    });
+    return Status::ok();
+  });
+}
+
+/// Converts between float storage types, rounding to nearest even.
+Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  int64_t count = out.size();
+  const void *x = in.data;
+  void *y = out.data;
+  return withFloatStorage(in.dtype, [&](auto source) {
+    using S = decltype(source);
+    return withFloatStorage(out.dtype, [&](auto target) {
+      using T = decltype(target);
+      auto *px = static_cast<const S *>(x);
+      auto *py = static_cast<T *>(y);
+      *result = lambda([=] {
+        parallelFor(count, [&](int64_t i) { py[i] = math::store<T>(math::load(px[i])); });
+        return Status::ok();
+      });
+      return Status::ok();
+    });
+  });
+}
+
+} // namespace
+
+Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                        const std::vector<TensorRef> &out,
+                        std::unique_ptr<CpuKernel> *result) {
+  const std::string &op = kernel.op();
+  const TensorRef &y = out[0];
+  if (op == "copy" || op == "increment") {
+    if (in[0].size() != y.size() || in[0].dtype != y.dtype)
+      return Status::error("input and output differ");
+    if (op == "increment") {
+      if (y.dtype != DType::I64 || y.size() != 1)
+        return Status::error("the step counter must be one int64");
+      int64_t *s = in[0].i64(), *d = y.i64();
+      *result = lambda([=] {
+        d[0] = s[0] + 1;
+        return Status::ok();
+      });
+      return Status::ok();
+    }
+    void *src = in[0].data, *dst = y.data;
+    size_t bytes = y.size() * dtypeSize(y.dtype);
+    *result = lambda([=] {
+      if (src != dst)
+        std::memcpy(dst, src, bytes);
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  if (op == "cast") {
+    if (in[0].shape != y.shape)
+      return Status::error("a cast keeps the shape");
+    return buildCast(in[0], y, result);
+  }
+  for (const auto &x : in)
+    if (x.dtype != y.dtype)
+      return Status::error("operands and result must share an element type");
+  if (op == "add")
+    return buildBinary(in, y, [](float a, float b) { return a + b; }, result);
+  if (op == "sub")
+    return buildBinary(in, y, [](float a, float b) { return a - b; }, result);
+  if (op == "mul")
+    return buildBinary(in, y, [](float a, float b) { return a * b; }, result);
+  for (const auto &x : in)
+    if (x.size() != y.size())
+      return Status::error("operands differ in size");
+  if (op == "neg")
+    return buildMap(in, y, [](float x, float) { return -x; }, result);
+  if (op == "relu")
+    return buildMap(in, y, [](float x, float) { return math::relu(x); }, result);
+  if (op == "relu_grad")
+    return buildMap(in, y, [](float dy, float x) { return math::reluGrad(dy, x); }, result);
+  return Status::error("unknown elementwise kernel");
+}
+
+} // namespace amprt

@@ -1,0 +1,76 @@
+//===- CpuKernelSupport.h - helpers shared by the CPU kernels ---*- C++ -*-===//
+#ifndef AMPRT_CPUKERNELSUPPORT_H
+#define AMPRT_CPUKERNELSUPPORT_H
+
+#include "CpuKernels.h"
+#include "KernelMath.h"
+
+#include <functional>
+
+namespace amprt {
+
+/// A kernel given as a closure over its bound tensors.
+class LambdaKernel : public CpuKernel {
+public:
+  explicit LambdaKernel(std::function<Status()> body) : body(std::move(body)) {}
+  Status run() override { return body(); }
+
+private:
+  std::function<Status()> body;
+};
+
+inline std::unique_ptr<CpuKernel> lambda(std::function<Status()> body) {
+  return std::make_unique<LambdaKernel>(std::move(body));
+}
+
+/// Runs `perElement(i)` for i in [0, count), in parallel when it pays.
+template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
+#pragma omp parallel for schedule(static) if (count > 32768)
+  for (int64_t i = 0; i < count; ++i)
+    perElement(i);
+}
+
+/// Calls fn(T{}) with T the storage type of `dtype` (float, Bf16 or F16).
+template <typename Fn> Status withFloatStorage(DType dtype, Fn fn) {
+  switch (dtype) {
+  case DType::F32:
+    return fn(float{});
+  case DType::BF16:
+    return fn(math::Bf16{});
+  case DType::F16:
+    return fn(math::F16{});
+  default:
+    return Status::error(std::string("expects a float tensor, got ") + dtypeName(dtype));
+  }
+}
+
+inline double attr(const proto::Kernel &kernel, const std::string &name) {
+  auto it = kernel.attrs().find(name);
+  return it == kernel.attrs().end() ? 0.0 : it->second;
+}
+
+Status requireF32(const std::vector<TensorRef> &tensors, const char *why);
+
+// Builders, one family per file.
+Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const TensorRef &b,
+                   const TensorRef &c, CpuContext &context,
+                   std::unique_ptr<CpuKernel> *result);
+Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                        const std::vector<TensorRef> &out,
+                        std::unique_ptr<CpuKernel> *result);
+Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                      std::unique_ptr<CpuKernel> *result);
+Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &logits,
+                                const TensorRef &labels, const TensorRef &loss,
+                                std::unique_ptr<CpuKernel> *result);
+Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef &grad,
+                                    const TensorRef &logits, const TensorRef &labels,
+                                    const TensorRef &out, std::unique_ptr<CpuKernel> *result);
+Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                  const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
+Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
+
+} // namespace amprt
+
+#endif // AMPRT_CPUKERNELSUPPORT_H

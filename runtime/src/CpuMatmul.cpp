@@ -1,0 +1,139 @@
+//===- CpuMatmul.cpp - GEMMs on the CPU through oneDNN --------------------===//
+//
+// f32 x f32 and bf16 x bf16 (f32 accumulation, f32 or bf16 result) run as
+// oneDNN matmul primitives, whose JIT uses AVX-512 BF16 or AMX where the CPU
+// has them. oneDNN 2.6 has no f16 GEMM on CPUs, so f16 operands are widened
+// exactly to f32 scratch, multiplied in f32, and the result rounded on store:
+// the emulation the autocast issue asks for.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <vector>
+
+namespace amprt {
+
+CpuContext::CpuContext()
+    : engine(std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0)),
+      stream(std::make_unique<dnnl::stream>(*engine)) {}
+CpuContext::~CpuContext() = default;
+
+namespace {
+
+dnnl::memory::data_type dnnlType(DType dtype) {
+  switch (dtype) {
+  case DType::BF16:
+    return dnnl::memory::data_type::bf16;
+  case DType::F16:
+    return dnnl::memory::data_type::f16;
+  default:
+    return dnnl::memory::data_type::f32;
+  }
+}
+
+/// A logical [rows, cols] matrix stored row-major, or its transpose.
+dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool storedTransposed,
+                              DType dtype) {
+  using dims = dnnl::memory::dims;
+  dims strides = storedTransposed ? dims{1, rows} : dims{cols, 1};
+  return dnnl::memory::desc(dims{rows, cols}, dnnlType(dtype), strides);
+}
+
+/// f16 tensors widened to f32 before the GEMM and rounded back after it.
+struct F16Staging {
+  std::vector<float> a, b, c;
+  const uint16_t *aSource = nullptr, *bSource = nullptr;
+  uint16_t *cTarget = nullptr; // null when the result is f32
+
+  void widen() {
+    parallelFor(static_cast<int64_t>(a.size()),
+                [&](int64_t i) { a[i] = math::f16ToFloat(aSource[i]); });
+    parallelFor(static_cast<int64_t>(b.size()),
+                [&](int64_t i) { b[i] = math::f16ToFloat(bSource[i]); });
+  }
+  void narrow() {
+    if (cTarget)
+      parallelFor(static_cast<int64_t>(c.size()),
+                  [&](int64_t i) { cTarget[i] = math::floatToF16(c[i]); });
+  }
+};
+
+class MatmulKernel : public CpuKernel {
+public:
+  MatmulKernel(CpuContext &context, dnnl::matmul primitive,
+               std::unordered_map<int, dnnl::memory> args, std::unique_ptr<F16Staging> staging)
+      : context(context), primitive(std::move(primitive)), args(std::move(args)),
+        staging(std::move(staging)) {}
+  Status run() override {
+    if (staging)
+      staging->widen();
+    primitive.execute(*context.stream, args);
+    context.stream->wait();
+    if (staging)
+      staging->narrow();
+    return Status::ok();
+  }
+
+private:
+  CpuContext &context;
+  dnnl::matmul primitive;
+  std::unordered_map<int, dnnl::memory> args;
+  std::unique_ptr<F16Staging> staging;
+};
+
+} // namespace
+
+Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const TensorRef &b,
+                   const TensorRef &c, CpuContext &context,
+                   std::unique_ptr<CpuKernel> *result) {
+  bool ta = attr(kernel, "transpose_lhs") != 0, tb = attr(kernel, "transpose_rhs") != 0;
+  if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
+    return Status::error("expects 2-D operands");
+  int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
+  int64_t kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
+  if (k != kb || c.shape[0] != m || c.shape[1] != n)
+    return Status::error("operand shapes do not multiply");
+  if (a.dtype != b.dtype || a.dtype == DType::I64 ||
+      (c.dtype != a.dtype && c.dtype != DType::F32))
+    return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
+                         dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
+
+  void *aData = a.data, *bData = b.data, *cData = c.data;
+  DType compute = a.dtype, output = c.dtype;
+  std::unique_ptr<F16Staging> staging;
+  if (a.dtype == DType::F16) {
+    staging = std::make_unique<F16Staging>();
+    staging->a.resize(a.size());
+    staging->b.resize(b.size());
+    staging->aSource = static_cast<const uint16_t *>(a.data);
+    staging->bSource = static_cast<const uint16_t *>(b.data);
+    aData = staging->a.data();
+    bData = staging->b.data();
+    if (c.dtype == DType::F16) {
+      staging->c.resize(c.size());
+      staging->cTarget = static_cast<uint16_t *>(c.data);
+      cData = staging->c.data();
+    }
+    compute = output = DType::F32;
+  }
+  auto aDesc = matrixDesc(m, k, ta, compute), bDesc = matrixDesc(k, n, tb, compute),
+       cDesc = matrixDesc(m, n, false, output);
+  try {
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(aDesc, bDesc, cDesc),
+                                    *context.engine);
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, dnnl::memory(aDesc, *context.engine, aData)},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(bDesc, *context.engine, bData)},
+        {DNNL_ARG_DST, dnnl::memory(cDesc, *context.engine, cData)}};
+    *result = std::make_unique<MatmulKernel>(context, dnnl::matmul(pd), std::move(args),
+                                             std::move(staging));
+  } catch (const dnnl::error &e) {
+    return Status::error(std::string("oneDNN: ") + e.what());
+  }
+  return Status::ok();
+}
+
+} // namespace amprt

@@ -1,0 +1,67 @@
+//===- CpuOptimizer.cpp - fused optimizer updates -------------------------===//
+//
+// One pass per parameter over FP32 master weights and state, with the
+// per-element math of torch.optim from KernelMath.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+namespace amprt {
+
+Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                  const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
+  int64_t count = in[0].size();
+  for (int i = 0; i < 4; ++i)
+    if (in[i].size() != count || in[i].dtype != DType::F32)
+      return Status::error("parameter, gradient and moments must be f32 of one size");
+  if (in[4].dtype != DType::I64 || in[4].size() != 1)
+    return Status::error("the step counter must be one int64");
+  for (const auto &o : out)
+    if (o.size() != count || o.dtype != DType::F32)
+      return Status::error("outputs must be f32 of the parameter's size");
+  float *p = in[0].f32(), *g = in[1].f32(), *m = in[2].f32(), *v = in[3].f32();
+  int64_t *step = in[4].i64();
+  float *po = out[0].f32(), *mo = out[1].f32(), *vo = out[2].f32();
+  double lr = attr(kernel, "lr"), beta1 = attr(kernel, "beta1"), beta2 = attr(kernel, "beta2"),
+         eps = attr(kernel, "eps"), decay = attr(kernel, "weight_decay");
+  *result = lambda([=] {
+    auto scalars = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
+#pragma omp parallel for schedule(static) if (count > 32768)
+    for (int64_t i = 0; i < count; ++i) {
+      float param = p[i], expAvg = m[i], expAvgSq = v[i];
+      math::adamwElement(scalars, g[i], param, expAvg, expAvgSq);
+      po[i] = param;
+      mo[i] = expAvg;
+      vo[i] = expAvgSq;
+    }
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
+  int64_t count = in[0].size();
+  if (in[1].size() != count || in[2].size() != count || out[0].size() != count ||
+      out[1].size() != count)
+    return Status::error("parameter, gradient and buffer differ in size");
+  AMPRT_RETURN_IF_ERROR(requireF32({in[0], in[1], in[2], out[0], out[1]}, "sgd_update"));
+  float *p = in[0].f32(), *g = in[1].f32(), *b = in[2].f32();
+  float *po = out[0].f32(), *bo = out[1].f32();
+  float lr = attr(kernel, "lr"), momentum = attr(kernel, "momentum"),
+        decay = attr(kernel, "weight_decay");
+  bool nesterov = attr(kernel, "nesterov") != 0.0;
+  *result = lambda([=] {
+    parallelFor(count, [&](int64_t i) {
+      float param = p[i], buffer = b[i];
+      math::sgdElement(lr, momentum, decay, nesterov, g[i], param, buffer);
+      po[i] = param;
+      bo[i] = buffer;
+    });
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+} // namespace amprt

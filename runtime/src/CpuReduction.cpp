@@ -1,0 +1,153 @@
+//===- CpuReduction.cpp - reductions and the softmax cross-entropy --------===//
+//
+// Numerically sensitive kernels, in f32 only: autocast keeps them in FP32 and
+// the legality pass widens any low-precision input for this backend.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace amprt {
+namespace {
+
+/// Checks labels lie in [0, classes) before any arithmetic uses them.
+Status checkLabels(const int64_t *labels, int64_t n, int64_t classes) {
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      return Status::error("label " + std::to_string(labels[i]) + " at row " +
+                           std::to_string(i) + " is outside [0, " +
+                           std::to_string(classes) + ")");
+  return Status::ok();
+}
+
+/// Row-wise log-sum-exp, computed stably around the row's maximum.
+inline float logSumExp(const float *row, int64_t classes) {
+  float maxValue = row[0];
+  for (int64_t c = 1; c < classes; ++c)
+    maxValue = std::max(maxValue, row[c]);
+  float sum = 0.0f;
+  for (int64_t c = 0; c < classes; ++c)
+    sum += std::exp(row[c] - maxValue);
+  return maxValue + std::log(sum);
+}
+
+} // namespace
+
+Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in,
+                      const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, "reduce_sum"));
+  // Output strides over the input's index space, 0 along reduced axes.
+  size_t rank = in.shape.size();
+  std::vector<bool> reduced(rank, false);
+  for (int64_t axis : kernel.axes()) {
+    if (axis < 0 || axis >= static_cast<int64_t>(rank))
+      return Status::error("axis " + std::to_string(axis) + " is out of range");
+    reduced[axis] = true;
+  }
+  std::vector<int64_t> keptShape(rank), strides(rank, 0);
+  int64_t stride = 1, expected = 1;
+  for (size_t i = rank; i-- > 0;) {
+    keptShape[i] = reduced[i] ? 1 : in.shape[i];
+    strides[i] = reduced[i] ? 0 : stride;
+    stride *= keptShape[i];
+    expected *= keptShape[i];
+  }
+  if (expected != out.size())
+    return Status::error("output size does not match the reduction");
+  auto inShape = in.shape;
+  float *pin = in.f32(), *pout = out.f32();
+  int64_t outCount = out.size();
+  *result = lambda([=] {
+    std::fill(pout, pout + outCount, 0.0f);
+    std::vector<int64_t> zero(rank, 0);
+    // Serial: several input rows accumulate into one output element.
+    size_t r = rank;
+    if (r == 0) {
+      pout[0] = pin[0];
+      return Status::ok();
+    }
+    int64_t inner = inShape[r - 1], rows = 1;
+    for (size_t i = 0; i + 1 < r; ++i)
+      rows *= inShape[i];
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t base = 0, rest = row;
+      for (size_t i = r - 1; i-- > 0;) {
+        base += (rest % inShape[i]) * strides[i];
+        rest /= inShape[i];
+      }
+      const float *src = pin + row * inner;
+      if (strides[r - 1] == 0) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < inner; ++j)
+          sum += src[j];
+        pout[base] += sum;
+      } else {
+        float *dst = pout + base;
+        for (int64_t j = 0; j < inner; ++j)
+          dst[j] += src[j];
+      }
+    }
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &logits,
+                                const TensorRef &labels, const TensorRef &loss,
+                                std::unique_ptr<CpuKernel> *result) {
+  if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
+      labels.shape[0] != logits.shape[0] || labels.dtype != DType::I64 ||
+      logits.dtype != DType::F32 || loss.dtype != DType::F32 || loss.size() != 1 ||
+      logits.shape[1] < 1)
+    return Status::error("expects [N, C] f32 logits, [N] int64 labels, a scalar loss");
+  int64_t n = logits.shape[0], classes = logits.shape[1];
+  bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
+  float *x = logits.f32(), *out = loss.f32();
+  int64_t *y = labels.i64();
+  *result = lambda([=] {
+    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes));
+    double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (n * classes > 32768)
+    for (int64_t i = 0; i < n; ++i) {
+      const float *row = x + i * classes;
+      total += logSumExp(row, classes) - row[y[i]];
+    }
+    out[0] = static_cast<float>(mean ? total / n : total);
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef &grad,
+                                    const TensorRef &logits, const TensorRef &labels,
+                                    const TensorRef &out,
+                                    std::unique_ptr<CpuKernel> *result) {
+  if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
+      labels.shape[0] != logits.shape[0] || out.shape != logits.shape ||
+      labels.dtype != DType::I64 || logits.dtype != DType::F32 || out.dtype != DType::F32 ||
+      grad.dtype != DType::F32 || grad.size() != 1 || logits.shape[1] < 1)
+    return Status::error("expects an f32 scalar gradient, [N, C] f32 logits, [N] int64 labels");
+  int64_t n = logits.shape[0], classes = logits.shape[1];
+  bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
+  float *g = grad.f32(), *x = logits.f32(), *dx = out.f32();
+  int64_t *y = labels.i64();
+  *result = lambda([=] {
+    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes));
+    float scale = g[0] * (mean ? 1.0f / n : 1.0f);
+#pragma omp parallel for schedule(static) if (n * classes > 32768)
+    for (int64_t i = 0; i < n; ++i) {
+      const float *row = x + i * classes;
+      float lse = logSumExp(row, classes);
+      for (int64_t c = 0; c < classes; ++c)
+        dx[i * classes + c] =
+            scale * (std::exp(row[c] - lse) - (c == y[i] ? 1.0f : 0.0f));
+    }
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+} // namespace amprt
