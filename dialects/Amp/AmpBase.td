@@ -41,6 +41,16 @@ def Amp_LossReduction : I32EnumAttr<"LossReduction",
 }
 def Amp_LossReductionAttr : EnumAttr<Amp_Dialect, Amp_LossReduction, "reduction">;
 
+def Amp_PrecisionClass : I32EnumAttr<"PrecisionClass",
+    "how autocast chooses an op's precision", [
+      I32EnumAttrCase<"Low", 0, "low">,       // compute-bound: the low type, f32 accumulation
+      I32EnumAttrCase<"FP32", 1, "f32">,      // numerically sensitive: stays f32
+      I32EnumAttrCase<"Follow", 2, "follow">  // data movement, simple elementwise
+    ]> {
+  let cppNamespace = "::mlir::amp";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Type constraints
 //===----------------------------------------------------------------------===//

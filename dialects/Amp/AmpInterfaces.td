@@ -30,4 +30,27 @@ def Amp_GradientOpInterface : OpInterface<"GradientOpInterface"> {
   ];
 }
 
+def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
+  let cppNamespace = "::mlir::amp";
+  let description = [{
+    The op's default precision class for autocast, with the reason shown in
+    decision reports. Most ops follow their inputs (the default); compute-
+    bound and numerically sensitive ops override, beside their definition
+    (AmpPrecision.cpp). Policies may override the default per op type or per
+    ONNX node.
+  }];
+  let methods = [
+    InterfaceMethod<"The precision class autocast assigns by default.",
+      "::mlir::amp::PrecisionClass", "getPrecisionClass", (ins), [{}],
+      [{ return ::mlir::amp::PrecisionClass::Follow; }]>,
+    InterfaceMethod<"Why the default is what it is (for reports).",
+      "::llvm::StringRef", "getPrecisionReason", (ins), [{}],
+      [{ return "simple elementwise or data movement: follows its inputs"; }]>,
+    InterfaceMethod<[{True when an f32 op may read low-precision inputs and
+      widen them itself (as PyTorch does for softmax and sum), so autocast
+      need not insert a cast in front of it.}],
+      "bool", "acceptsLowPrecisionInputs", (ins), [{}], [{ return false; }]>
+  ];
+}
+
 #endif // AMP_INTERFACES_TD

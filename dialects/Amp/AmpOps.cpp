@@ -181,9 +181,21 @@ LogicalResult ReluGradOp::verify() { return success(); }
 
 LogicalResult CastOp::verify() { return verifyInferredShapes(*this); }
 
-OpFoldResult CastOp::fold(FoldAdaptor) {
+OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())
     return getInput();
+  // A cast of a constant is a constant of the new type, rounded to nearest
+  // even as the runtime's cast kernel would.
+  if (auto constant = dyn_cast_or_null<DenseFPElementsAttr>(adaptor.getInput())) {
+    auto element = cast<FloatType>(getType().getElementType());
+    return constant.mapValues(element, [&](const APFloat &value) {
+      APFloat converted = value;
+      bool losesInfo;
+      converted.convert(element.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                        &losesInfo);
+      return converted.bitcastToAPInt();
+    });
+  }
   // cast(cast(x : T -> wider) -> T) == x: widening to f32 is exact.
   if (auto inner = getInput().getDefiningOp<CastOp>())
     if (inner.getInput().getType() == getType() &&
@@ -244,8 +256,9 @@ LogicalResult ReduceSumOp::inferReturnTypeComponents(
 }
 
 LogicalResult ReduceSumOp::verify() {
-  if (getInput().getType().getElementType() != getType().getElementType())
-    return emitOpError("must keep the element type");
+  Type result = getType().getElementType();
+  if (getInput().getType().getElementType() != result && !result.isF32())
+    return emitOpError("result element type must equal the input's or be f32");
   return verifyInferredShapes(*this);
 }
 
@@ -275,7 +288,7 @@ LogicalResult SoftmaxCrossEntropyOp::verify() {
 }
 
 LogicalResult SoftmaxCrossEntropyGradOp::verify() {
-  if (getType() != getLogits().getType())
-    return emitOpError("result must have the logits' type");
+  if (getType().getShape() != getLogits().getType().getShape())
+    return emitOpError("result must have the logits' shape");
   return verifyLogitsAndLabels(*this, getLogits().getType(), getLabels().getType());
 }

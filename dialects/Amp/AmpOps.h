@@ -62,7 +62,6 @@ Value sumToShape(OpBuilder &builder, Location loc, Value grad,
 
 } // namespace mlir::amp
 
-#endif // AMP_DIALECTS_AMP_AMPOPS_H
 
 namespace mlir::amp {
 
@@ -86,3 +85,5 @@ inline constexpr llvm::StringLiteral kAll[] = {kInput, kLabel, kParam, kState,
 std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);
 
 } // namespace mlir::amp
+
+#endif // AMP_DIALECTS_AMP_AMPOPS_H

@@ -19,6 +19,15 @@ include "mlir/IR/BuiltinAttributeInterfaces.td"
 class Amp_Op<string mnemonic, list<Trait> traits = []>
     : Op<Amp_Dialect, mnemonic, !listconcat([Pure], traits)>;
 
+/// Precision classes (see AmpPrecision.cpp for each op's rule and reason).
+defvar Amp_FollowsInputs = Amp_PrecisionOpInterface;
+defvar Amp_ComputeBound = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
+    ["getPrecisionClass", "getPrecisionReason"]>;
+defvar Amp_KeepsFP32 = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
+    ["getPrecisionClass", "getPrecisionReason"]>;
+defvar Amp_KeepsFP32AcceptsLow = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
+    ["getPrecisionClass", "getPrecisionReason", "acceptsLowPrecisionInputs"]>;
+
 /// Ops whose result shape follows from their operands: the batch-size pass
 /// re-runs this inference after it fixes a dynamic batch dimension.
 class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
@@ -31,7 +40,7 @@ class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
 //===----------------------------------------------------------------------===//
 
 def Amp_ConstantOp : Amp_Op<"constant",
-    [ConstantLike, AllTypesMatch<["value", "output"]>]> {
+    [ConstantLike, Amp_FollowsInputs, AllTypesMatch<["value", "output"]>]> {
   let summary = "a constant tensor";
   let description = [{
     A tensor known at compile time (ONNX Constant nodes and non-trainable
@@ -53,7 +62,7 @@ def Amp_ConstantOp : Amp_Op<"constant",
 //===----------------------------------------------------------------------===//
 
 def Amp_MatmulOp : Amp_ShapedOp<"matmul",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_ComputeBound]> {
   let summary = "2-D matrix product with transpose flags";
   let description = [{
     `result = op(lhs) x op(rhs)` where `op` transposes when the flag is set.
@@ -78,7 +87,8 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
 //===----------------------------------------------------------------------===//
 
 class Amp_BroadcastBinaryOp<string mnemonic, string formula>
-    : Amp_ShapedOp<mnemonic, [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    : Amp_ShapedOp<mnemonic, [DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
+                              Amp_FollowsInputs]> {
   let summary = "elementwise " # formula # " with numpy broadcasting";
   let description = [{
     Elementwise `}] # formula # [{` with numpy-style (ONNX multidirectional)
@@ -99,7 +109,8 @@ def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
 def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 
 class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
-    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType], traits)> {
+    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_FollowsInputs],
+                                         traits)> {
   let arguments = (ins Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
@@ -125,7 +136,7 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
   }];
 }
 
-def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType]> {
+def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_FollowsInputs]> {
   let summary = "gradient of relu: grad where input > 0, else 0";
   let description = [{
     Example:
@@ -145,7 +156,7 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType]> {
 // The result shape is part of the op (not a function of the operand), so
 // reshape verifies with reshapeShape instead of shape inference.
 def Amp_ReshapeOp : Amp_Op<"reshape",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_FollowsInputs]> {
   let hasVerifier = 1;
   let summary = "reinterprets a tensor with a new shape of equal size";
   let description = [{
@@ -171,7 +182,7 @@ def Amp_ReshapeOp : Amp_Op<"reshape",
 }
 
 def Amp_CastOp : Amp_ShapedOp<"cast",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_FollowsInputs]> {
   let summary = "converts a tensor to another float element type";
   let description = [{
     Round-to-nearest-even conversion between f32, bf16 and f16.
@@ -191,7 +202,7 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
 // Reductions
 //===----------------------------------------------------------------------===//
 
-def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum"> {
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow]> {
   let summary = "sums over the given axes";
   let description = [{
     Sums `input` over `axes` (sorted, unique, in range). With `keep_dims` the
@@ -215,7 +226,7 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum"> {
 //===----------------------------------------------------------------------===//
 
 def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_KeepsFP32AcceptsLow]> {
   let summary = "softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
@@ -234,7 +245,8 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
   }];
 }
 
-def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad"> {
+def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
+    [Amp_KeepsFP32AcceptsLow]> {
   let summary = "gradient of softmax cross-entropy with respect to the logits";
   let description = [{
     `dlogits[n, c] = scale * grad * (softmax(logits)[n, c] - (c == labels[n]))`
@@ -257,7 +269,7 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad"> {
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [AllTypesMatch<["param", "grad",
+def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
   let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
   let description = [{
@@ -280,7 +292,7 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [AllTypesMatch<["param", "grad"
   }];
 }
 
-def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [AllTypesMatch<["param", "grad",
+def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
   let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
   let description = [{
@@ -305,7 +317,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [AllTypesMatch<["param", "g
   }];
 }
 
-def Amp_IncrementOp : Amp_Op<"increment", [SameOperandsAndResultType]> {
+def Amp_IncrementOp : Amp_Op<"increment", [SameOperandsAndResultType, Amp_KeepsFP32]> {
   let summary = "adds one to the optimizer step counter";
   let description = [{
     Example:

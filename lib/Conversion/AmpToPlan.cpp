@@ -96,7 +96,7 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
         attrs["weight_decay"] = adam.getWeightDecay().convertToDouble();
         return success();
       })
-      .Case<AddOp, SubOp, MulOp, NegOp, ReluOp, ReluGradOp, IncrementOp>(
+      .Case<AddOp, SubOp, MulOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp>(
           [](Operation *) { return success(); })
       .Default([&](Operation *) {
         return op->emitError() << "'" << op->getName()
@@ -399,7 +399,8 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
     return module.emitError("no func.func @forward to lower");
   plan.set_format_version(kPlanFormatVersion);
   plan.set_source(source.str());
-  plan.set_precision("fp32");
+  auto precision = module->getAttrOfType<StringAttr>("amp.precision");
+  plan.set_precision(precision ? precision.str() : "fp32");
   llvm::StringMap<int> stateIndex;
   // Without @train_step (no --amp-pipeline) the plan is for inference only:
   // its state is @forward's parameters and its train program stays empty.

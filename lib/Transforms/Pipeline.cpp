@@ -11,9 +11,10 @@ using namespace mlir::amp;
 
 LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
-  if (options.precision != "fp32") {
+  if (options.precision != "fp32" && options.precision != "bf16" &&
+      options.precision != "fp16") {
     llvm::errs() << "error: --amp-pipeline: precision=" << options.precision
-                 << " is not supported (supported: fp32)\n";
+                 << " is not supported (supported: fp32, bf16, fp16)\n";
     return failure();
   }
   pm.addPass(createAmpSetBatchSize(AmpSetBatchSizeOptions{options.batch}));
@@ -28,6 +29,13 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   step.eps = options.eps;
   step.weightDecay = options.weightDecay;
   pm.addPass(createAmpBuildTrainStep(step));
+  // Policy, then what the CPU backend needs, then tidy casts.
+  AmpAutocastOptions autocast;
+  autocast.precision = options.precision;
+  autocast.policy = options.policy;
+  pm.addPass(createAmpAutocast(autocast));
+  pm.addPass(createAmpLegalizePrecision());
+  pm.addPass(createAmpCastCleanup());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();
@@ -37,8 +45,8 @@ void mlir::amp::registerAmpPipeline() {
   registerPassPipeline(
       "amp-pipeline",
       "Imported forward graph -> static-shaped training step "
-      "(options: precision loss optimizer lr momentum nesterov beta1 beta2 eps "
-      "weight-decay batch)",
+      "(options: precision policy loss optimizer lr momentum nesterov beta1 beta2 "
+      "eps weight-decay batch)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
         PipelineOptions options;

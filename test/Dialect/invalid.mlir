@@ -145,10 +145,18 @@ func.func @loss_labels_float(%x: tensor<8x3xf32>, %y: tensor<8xf32>) -> tensor<f
 
 // -----
 
-func.func @loss_grad_type(%g: tensor<f32>, %x: tensor<8x3xf32>, %y: tensor<8xi64>) -> tensor<8x3xbf16> {
-  // expected-error @+1 {{result must have the logits' type}}
-  %0 = amp.softmax_cross_entropy_grad %g, %x, %y {reduction = #amp<reduction mean>} : tensor<f32>, tensor<8x3xf32>, tensor<8xi64> -> tensor<8x3xbf16>
-  return %0 : tensor<8x3xbf16>
+func.func @loss_grad_shape(%g: tensor<f32>, %x: tensor<8x3xf32>, %y: tensor<8xi64>) -> tensor<8x4xf32> {
+  // expected-error @+1 {{result must have the logits' shape}}
+  %0 = amp.softmax_cross_entropy_grad %g, %x, %y {reduction = #amp<reduction mean>} : tensor<f32>, tensor<8x3xf32>, tensor<8xi64> -> tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}
+
+// -----
+
+func.func @reduce_narrowing(%a: tensor<4x3xf32>) -> tensor<3xbf16> {
+  // expected-error @+1 {{result element type must equal the input's or be f32}}
+  %0 = amp.reduce_sum %a axes = [0] : tensor<4x3xf32> -> tensor<3xbf16>
+  return %0 : tensor<3xbf16>
 }
 
 // -----

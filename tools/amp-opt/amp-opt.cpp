@@ -10,6 +10,7 @@
 #include "amp/Conversion/AmpToPlan.h"
 #include "amp/Import/OnnxImporter.h"
 #include "amp/Transforms/Passes.h"
+#include "amp/Transforms/PrecisionReport.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -39,6 +40,31 @@ llvm::cl::opt<Emit> emitKind(
                      clEnumValN(Emit::PlanText, "plan-text",
                                 "a runtime plan in protobuf text format")));
 
+llvm::cl::opt<std::string> reportPath(
+    "amp-report", llvm::cl::desc("Write autocast's decisions as JSON to this file"),
+    llvm::cl::value_desc("file"), llvm::cl::init(""));
+llvm::cl::opt<std::string> reportDotPath(
+    "amp-report-dot",
+    llvm::cl::desc("Write the training step as Graphviz, coloured by precision"),
+    llvm::cl::value_desc("file"), llvm::cl::init(""));
+
+/// Writes `produce`'s text to `path` atomically (temporary file, rename).
+LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> produce) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (failed(produce(os)))
+    return failure();
+  if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) {
+        out << text;
+        return llvm::Error::success();
+      })) {
+    llvm::errs() << "error: cannot write " << path << ": " << llvm::toString(std::move(error))
+                 << "\n";
+    return failure();
+  }
+  return success();
+}
+
 /// The custom path: import or parse, run the pipeline, emit.
 LogicalResult compile(StringRef input, StringRef output, DialectRegistry &registry,
                       const MlirOptMainConfig &config) {
@@ -67,6 +93,7 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
       failed(pm.run(*module)))
     return failure();
 
+  // Everything is produced in memory first, so a failure writes nothing.
   std::string bytes;
   llvm::raw_string_ostream os(bytes);
   if (emitKind == Emit::MLIR) {
@@ -75,17 +102,20 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
   } else if (failed(amp::writePlan(*module, input, emitKind == Emit::PlanText, os))) {
     return failure();
   }
-  // writeToOutput writes a temporary file and renames it: no half-written
-  // output, and nothing at all on failure.
-  if (auto error = llvm::writeToOutput(output, [&](llvm::raw_ostream &out) {
-        out << bytes;
-        return llvm::Error::success();
-      })) {
-    llvm::errs() << "error: cannot write " << output << ": "
-                 << llvm::toString(std::move(error)) << "\n";
+  if (!reportPath.empty() &&
+      failed(writeFile(reportPath, [&](raw_ostream &out) {
+        return amp::writePrecisionReport(*module, out);
+      })))
     return failure();
-  }
-  return success();
+  if (!reportDotPath.empty() &&
+      failed(writeFile(reportDotPath, [&](raw_ostream &out) {
+        return amp::writePrecisionDot(*module, out);
+      })))
+    return failure();
+  return writeFile(output, [&](raw_ostream &out) {
+    out << bytes;
+    return success();
+  });
 }
 
 } // namespace
@@ -103,7 +133,8 @@ int main(int argc, char **argv) {
       argc, argv, "amp-opt: ONNX/amp IR -> training step -> runtime plan\n", registry);
   MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
 
-  if (StringRef(input).ends_with(".onnx") || emitKind != Emit::MLIR)
+  if (StringRef(input).ends_with(".onnx") || emitKind != Emit::MLIR || !reportPath.empty() ||
+      !reportDotPath.empty())
     return failed(compile(input, output, registry, config)) ? 1 : 0;
 
   std::string error;

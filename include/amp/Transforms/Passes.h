@@ -17,9 +17,11 @@ namespace mlir::amp {
 /// Options of `--amp-pipeline`, the whole compile from imported forward
 /// graph to a static-shaped training step.
 struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
-  Option<std::string> precision{*this, "precision",
-                                llvm::cl::desc("fp32 (bf16 and fp16 arrive with autocast)"),
+  Option<std::string> precision{*this, "precision", llvm::cl::desc("fp32, bf16 or fp16"),
                                 llvm::cl::init("fp32")};
+  Option<std::string> policy{*this, "policy",
+                             llvm::cl::desc("autocast policy file (YAML or JSON)"),
+                             llvm::cl::init("")};
   Option<std::string> loss{*this, "loss", llvm::cl::desc("cross-entropy or output:NAME"),
                            llvm::cl::init("cross-entropy")};
   Option<std::string> optimizer{*this, "optimizer", llvm::cl::desc("adamw, sgd or none"),

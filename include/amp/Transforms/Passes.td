@@ -47,4 +47,49 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect", "mlir::func::FuncDialect"];
 }
 
+def AmpAutocast : Pass<"amp-autocast", "mlir::ModuleOp"> {
+  let summary = "Assigns a precision to every op of the training step and inserts casts";
+  let description = [{
+    Paints every op of every function (forward and backward alike) in the
+    spirit of TensorFlow's auto-mixed-precision: compute-bound ops run in the
+    low type; follow ops on a path into FP32-only ops stay FP32; other follow
+    ops are low when all their activation inputs are low (parameters and
+    constants adopt their consumer's type), else FP32. Then each value gets
+    at most one cast per type (one per parameter per step, shared by forward
+    and backward), and gradients reach the optimizer in FP32. Each op records
+    its reason in `amp.rule`.
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"\"",
+           "Low type: bf16, fp16, or fp32 (leaves the IR alone); default: the "
+           "policy file's, else bf16">,
+    Option<"policy", "policy", "std::string", /*default=*/"\"\"",
+           "YAML or JSON policy file (see PrecisionPolicy.h)">,
+    ListOption<"opRules", "ops", "std::string",
+               "Inline op rules OP=low|f32|follow, e.g. amp.matmul=f32">,
+    ListOption<"nodeRules", "nodes", "std::string",
+               "Inline node rules GLOB=low|f32|follow over ONNX node names">
+  ];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
+def AmpLegalizePrecision : Pass<"amp-legalize-precision", "mlir::ModuleOp"> {
+  let summary = "Adds the casts a backend needs for ops it cannot run in low precision";
+  let description = [{
+    Kept apart from autocast's policy (as XLA's float normalization is): the
+    policy may let an op read low-precision inputs, and this pass widens them
+    where the chosen backend's kernel runs in f32 only. On the CPU backend:
+    reduce_sum and the softmax cross-entropy and its gradient.
+  }];
+  let options = [
+    Option<"backend", "backend", "std::string", /*default=*/"\"cpu\"", "Target backend: cpu">
+  ];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
+def AmpCastCleanup : Pass<"amp-cast-cleanup", "mlir::ModuleOp"> {
+  let summary = "Folds cast pairs, drops no-op casts, merges duplicate casts";
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 #endif // AMP_TRANSFORMS_PASSES_TD

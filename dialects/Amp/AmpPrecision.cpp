@@ -1,0 +1,51 @@
+//===- AmpPrecision.cpp - default precision classes of amp ops ------------===//
+//
+// PrecisionOpInterface overrides: compute-bound ops run in the low type,
+// numerically sensitive ops stay FP32. Every other op follows its inputs
+// (the interface's default). docs/precision-policies.md explains each choice
+// next to PyTorch autocast and TensorFlow's mixed-precision lists.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Amp/AmpOps.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+
+PrecisionClass MatmulOp::getPrecisionClass() { return PrecisionClass::Low; }
+StringRef MatmulOp::getPrecisionReason() {
+  return "compute-bound GEMM: low-precision operands, FP32 accumulation";
+}
+
+PrecisionClass ReduceSumOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef ReduceSumOp::getPrecisionReason() {
+  return "reduction: accumulates and stores in FP32";
+}
+bool ReduceSumOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass SoftmaxCrossEntropyOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef SoftmaxCrossEntropyOp::getPrecisionReason() {
+  return "loss: log-softmax (exp, log, sum) in FP32";
+}
+bool SoftmaxCrossEntropyOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass SoftmaxCrossEntropyGradOp::getPrecisionClass() {
+  return PrecisionClass::FP32;
+}
+StringRef SoftmaxCrossEntropyGradOp::getPrecisionReason() {
+  return "loss gradient: softmax in FP32";
+}
+bool SoftmaxCrossEntropyGradOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass SgdUpdateOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef SgdUpdateOp::getPrecisionReason() {
+  return "optimizer update: FP32 master weights and state";
+}
+
+PrecisionClass AdamWUpdateOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef AdamWUpdateOp::getPrecisionReason() {
+  return "optimizer update: FP32 master weights and state";
+}
+
+PrecisionClass IncrementOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef IncrementOp::getPrecisionReason() { return "optimizer step counter"; }
