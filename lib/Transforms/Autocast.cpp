@@ -212,13 +212,13 @@ struct AutocastPass : public amp::impl::AmpAutocastBase<AutocastPass> {
     if (!this->policy.empty()) {
       auto loaded = PrecisionPolicy::loadFile(this->policy, context, error);
       if (!loaded) {
-        module.emitError() << error;
+        mlir::emitError(module.getLoc()) << error;
         return signalPassFailure();
       }
       policy = std::move(*loaded);
     }
     if (failed(policy.addInline(opRules, nodeRules, context, error))) {
-      module.emitError() << error;
+      mlir::emitError(module.getLoc()) << error;
       return signalPassFailure();
     }
     // The pass option wins; else the policy file's default; else bf16.
@@ -226,7 +226,7 @@ struct AutocastPass : public amp::impl::AmpAutocastBase<AutocastPass> {
                                 : !policy.defaultPrecision().empty() ? policy.defaultPrecision()
                                                                      : "bf16";
     if (precisionName != "bf16" && precisionName != "fp16" && precisionName != "fp32") {
-      module.emitError() << "amp-autocast: precision must be bf16, fp16 or fp32, not '"
+      mlir::emitError(module.getLoc()) << "amp-autocast: precision must be bf16, fp16 or fp32, not '"
                          << precisionName << "'";
       return signalPassFailure();
     }

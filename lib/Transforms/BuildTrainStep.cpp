@@ -66,15 +66,15 @@ struct BuildTrainStepPass : public amp::impl::AmpBuildTrainStepBase<BuildTrainSt
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
     if (!forward) {
-      module.emitError("amp-build-train-step: no func.func @forward to train");
+      mlir::emitError(module.getLoc(), "amp-build-train-step: no func.func @forward to train");
       return signalPassFailure();
     }
     if (module.lookupSymbol("train_step")) {
-      module.emitError("amp-build-train-step: @train_step already exists");
+      mlir::emitError(module.getLoc(), "amp-build-train-step: @train_step already exists");
       return signalPassFailure();
     }
     if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "none") {
-      module.emitError() << "unknown optimizer '" << optimizer
+      mlir::emitError(module.getLoc()) << "unknown optimizer '" << optimizer
                          << "' (expected adamw, sgd or none)";
       return signalPassFailure();
     }

@@ -32,7 +32,7 @@ struct LegalizePrecisionPass
 
   void runOnOperation() override {
     if (backend != "cpu") {
-      getOperation().emitError() << "amp-legalize-precision: unknown backend '" << backend
+      mlir::emitError(getOperation().getLoc()) << "amp-legalize-precision: unknown backend '" << backend
                                  << "' (expected cpu)";
       return signalPassFailure();
     }

@@ -109,9 +109,11 @@ std::optional<PrecisionPolicy> PrecisionPolicy::loadFile(StringRef path, MLIRCon
   PolicyFile file;
   std::string diagnostics;
   llvm::raw_string_ostream diagnosticStream(diagnostics);
-  llvm::yaml::Input input((*buffer)->getBuffer(), nullptr,
+  llvm::yaml::Input input((*buffer)->getMemBufferRef(), nullptr,
                           [](const llvm::SMDiagnostic &d, void *out) {
-                            d.print(nullptr, *static_cast<llvm::raw_ostream *>(out), false);
+                            *static_cast<llvm::raw_ostream *>(out)
+                                << "line " << d.getLineNo() << ", column "
+                                << d.getColumnNo() + 1 << ": " << d.getMessage() << "\n";
                           },
                           &diagnosticStream);
   input >> file;

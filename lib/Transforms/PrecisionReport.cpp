@@ -62,7 +62,7 @@ std::string ruleOf(Operation *op) {
 LogicalResult mlir::amp::writePrecisionReport(ModuleOp module, llvm::raw_ostream &os) {
   func::FuncOp func = reportedFunction(module);
   if (!func)
-    return module.emitError("no @train_step or @forward to report on");
+    return mlir::emitError(module.getLoc(), "no @train_step or @forward to report on");
   int64_t casts = 0;
   llvm::json::OStream json(os, 2);
   json.object([&] {
@@ -98,7 +98,7 @@ LogicalResult mlir::amp::writePrecisionReport(ModuleOp module, llvm::raw_ostream
 LogicalResult mlir::amp::writePrecisionDot(ModuleOp module, llvm::raw_ostream &os) {
   func::FuncOp func = reportedFunction(module);
   if (!func)
-    return module.emitError("no @train_step or @forward to report on");
+    return mlir::emitError(module.getLoc(), "no @train_step or @forward to report on");
   llvm::DenseMap<Operation *, int> ids;
   os << "digraph \"" << func.getName() << "\" {\n  rankdir=TB;\n"
      << "  node [shape=box, style=filled, fontname=\"Helvetica\"];\n";

@@ -52,7 +52,7 @@ struct SetBatchSizePass : public amp::impl::AmpSetBatchSizeBase<SetBatchSizePass
     if (batch == 0)
       return;
     if (batch < 0) {
-      getOperation().emitError() << "batch must be positive, got " << static_cast<int64_t>(batch);
+      mlir::emitError(getOperation().getLoc()) << "batch must be positive, got " << static_cast<int64_t>(batch);
       return signalPassFailure();
     }
     for (auto func : getOperation().getOps<func::FuncOp>())

@@ -1,0 +1,52 @@
+// RUN: amp-opt %s -split-input-file --amp-cast-cleanup | FileCheck %s
+// Cast cleanup: duplicate casts of one value merge, exact round trips and
+// no-op casts fold away, casts of constants become constants, unused casts go.
+
+// CHECK-LABEL: func.func @merge_duplicates
+// CHECK: %[[C:.*]] = amp.cast %arg0 : tensor<4xf32> to tensor<4xbf16>
+// CHECK-NOT: amp.cast
+// CHECK: amp.add %[[C]], %[[C]]
+func.func @merge_duplicates(%a: tensor<4xf32>) -> tensor<4xbf16> {
+  %0 = amp.cast %a : tensor<4xf32> to tensor<4xbf16>
+  %1 = amp.cast %a : tensor<4xf32> to tensor<4xbf16>
+  %2 = amp.add %0, %1 : (tensor<4xbf16>, tensor<4xbf16>) -> tensor<4xbf16>
+  return %2 : tensor<4xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fold_pairs
+// CHECK-NOT: amp.cast
+// CHECK: return %arg0, %arg0
+func.func @fold_pairs(%a: tensor<4xf16>) -> (tensor<4xf16>, tensor<4xf16>) {
+  %0 = amp.cast %a : tensor<4xf16> to tensor<4xf32>
+  %1 = amp.cast %0 : tensor<4xf32> to tensor<4xf16>
+  %2 = amp.cast %a : tensor<4xf16> to tensor<4xf16>
+  %unused = amp.cast %a : tensor<4xf16> to tensor<4xbf16>
+  return %1, %2 : tensor<4xf16>, tensor<4xf16>
+}
+
+// -----
+
+// A constant cast to bf16 is a bf16 constant, rounded to nearest even.
+// CHECK-LABEL: func.func @fold_constant
+// CHECK: %[[C:.*]] = amp.constant dense<[1.000000e+00, 1.007810e+00]> : tensor<2xbf16>
+// CHECK-NOT: amp.cast
+func.func @fold_constant(%a: tensor<2xbf16>) -> tensor<2xbf16> {
+  %c = amp.constant dense<[1.0, 1.005]> : tensor<2xf32> // 1.005 rounds up to 1 + 2^-7
+  %0 = amp.cast %c : tensor<2xf32> to tensor<2xbf16>
+  %1 = amp.mul %a, %0 : (tensor<2xbf16>, tensor<2xbf16>) -> tensor<2xbf16>
+  return %1 : tensor<2xbf16>
+}
+
+// -----
+
+// A lossy round trip (f32 -> bf16 -> f32) is kept: it changes values.
+// CHECK-LABEL: func.func @keep_lossy
+// CHECK: amp.cast %arg0 : tensor<4xf32> to tensor<4xbf16>
+// CHECK: amp.cast %{{.*}} : tensor<4xbf16> to tensor<4xf32>
+func.func @keep_lossy(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = amp.cast %a : tensor<4xf32> to tensor<4xbf16>
+  %1 = amp.cast %0 : tensor<4xbf16> to tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
