@@ -144,3 +144,100 @@ LogicalResult SoftmaxCrossEntropyOp::buildGradients(
         getReductionAttr());
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// div, exp, log, softmax, reduce_sum, broadcast_to
+//===----------------------------------------------------------------------===//
+
+/// `value` with `like`'s element type (gradients keep their value's type).
+static Value castLike(OpBuilder &b, Location loc, Value value, Value like) {
+  auto type = typeOf(value);
+  Type element = typeOf(like).getElementType();
+  if (type.getElementType() == element)
+    return value;
+  return CastOp::create(b, loc, RankedTensorType::get(type.getShape(), element), value);
+}
+
+LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(2, Value());
+  Value dC = resultGrads[0];
+  if (!dC)
+    return success();
+  Location loc = getLoc();
+  // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b.
+  Value dA = DivOp::create(b, loc, dC.getType(), dC, getRhs());
+  Value quotient = MulOp::create(b, loc, dC.getType(), dC, getResult());
+  Value dB = NegOp::create(b, loc, DivOp::create(b, loc, dC.getType(), quotient, getRhs()));
+  operandGrads[0] = sumToShape(b, loc, dA, typeOf(getLhs()));
+  operandGrads[1] = sumToShape(b, loc, dB, typeOf(getRhs()));
+  return success();
+}
+
+LogicalResult ExpOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(1, Value());
+  if (Value dY = resultGrads[0]) // d exp(x) = exp(x) dx
+    operandGrads[0] = castLike(
+        b, getLoc(), MulOp::create(b, getLoc(), dY.getType(), dY, getResult()), getInput());
+  return success();
+}
+
+LogicalResult LogOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(1, Value());
+  if (Value dY = resultGrads[0]) // d log(x) = dx / x
+    operandGrads[0] = DivOp::create(b, getLoc(), getInput().getType(),
+                                    castLike(b, getLoc(), dY, getInput()), getInput());
+  return success();
+}
+
+LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(1, Value());
+  Value dY = resultGrads[0];
+  if (!dY)
+    return success();
+  // dx = y * (dy - sum(dy * y, last axis)).
+  Location loc = getLoc();
+  Value y = getResult();
+  auto type = typeOf(y);
+  Value product = MulOp::create(b, loc, type, dY, y);
+  SmallVector<int64_t> kept(type.getShape());
+  kept.back() = 1;
+  Value sum = ReduceSumOp::create(
+      b, loc, RankedTensorType::get(kept, type.getElementType()), product,
+      b.getDenseI64ArrayAttr({type.getRank() - 1}), /*keep_dims=*/true);
+  Value centered = SubOp::create(b, loc, type, dY, sum);
+  operandGrads[0] = castLike(b, loc, MulOp::create(b, loc, type, y, centered), getInput());
+  return success();
+}
+
+LogicalResult ReduceSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(1, Value());
+  Value dY = resultGrads[0];
+  if (!dY)
+    return success();
+  // Every input element contributes once: broadcast dy back over the axes.
+  Location loc = getLoc();
+  auto input = typeOf(getInput());
+  std::string error;
+  auto kept = reduceShape(input.getShape(), getAxes(), /*keepDims=*/true, error);
+  Type element = typeOf(dY).getElementType();
+  Value reshaped = dY;
+  if (typeOf(dY).getShape() != ArrayRef<int64_t>(*kept))
+    reshaped = ReshapeOp::create(b, loc, RankedTensorType::get(*kept, element), dY);
+  Value spread = BroadcastToOp::create(
+      b, loc, RankedTensorType::get(input.getShape(), element), reshaped);
+  operandGrads[0] = castLike(b, loc, spread, getInput());
+  return success();
+}
+
+LogicalResult BroadcastToOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                            SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.assign(1, Value());
+  if (Value dY = resultGrads[0])
+    operandGrads[0] = sumToShape(b, getLoc(), dY, typeOf(getInput()));
+  return success();
+}

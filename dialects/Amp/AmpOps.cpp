@@ -153,6 +153,7 @@ static LogicalResult verifyBroadcast(OpTy op) {
 AMP_BROADCAST_OP(AddOp)
 AMP_BROADCAST_OP(SubOp)
 AMP_BROADCAST_OP(MulOp)
+AMP_BROADCAST_OP(DivOp)
 #undef AMP_BROADCAST_OP
 
 //===----------------------------------------------------------------------===//
@@ -169,6 +170,9 @@ AMP_SAME_SHAPE_OP(NegOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(ReluOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(ReluGradOp, adaptor.getGrad())
 AMP_SAME_SHAPE_OP(CastOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(ExpOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(LogOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(SoftmaxOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(SoftmaxCrossEntropyGradOp, adaptor.getLogits())
 AMP_SAME_SHAPE_OP(SgdUpdateOp, adaptor.getParam(), adaptor.getMomentumBuffer())
 AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
@@ -180,6 +184,30 @@ LogicalResult ReluOp::verify() { return success(); }
 LogicalResult ReluGradOp::verify() { return success(); }
 
 LogicalResult CastOp::verify() { return verifyInferredShapes(*this); }
+
+/// FP32 ops that may read low precision: f32 result, or the input's type.
+template <typename OpTy> static LogicalResult verifyWidening(OpTy op) {
+  Type result = op.getType().getElementType();
+  if (result != op.getInput().getType().getElementType() && !result.isF32())
+    return op.emitOpError("result element type must equal the input's or be f32");
+  return success();
+}
+LogicalResult ExpOp::verify() { return verifyWidening(*this); }
+LogicalResult LogOp::verify() { return verifyWidening(*this); }
+LogicalResult SoftmaxOp::verify() {
+  if (getInput().getType().getRank() < 1)
+    return emitOpError("needs at least one dimension");
+  return verifyWidening(*this);
+}
+
+LogicalResult BroadcastToOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("must keep the element type");
+  auto shape = broadcastShapes(getInput().getType().getShape(), getType().getShape());
+  if (failed(shape) || ArrayRef<int64_t>(*shape) != getType().getShape())
+    return emitOpError() << "cannot broadcast " << getInput().getType() << " to " << getType();
+  return success();
+}
 
 OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())

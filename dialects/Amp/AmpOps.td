@@ -107,6 +107,7 @@ class Amp_BroadcastBinaryOp<string mnemonic, string formula>
 def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs">;
 def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
 def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
+def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 
 class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
     : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_FollowsInputs],
@@ -147,6 +148,62 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_F
   let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` type($grad)";
+}
+
+//===----------------------------------------------------------------------===//
+// Numerically sensitive elementwise ops
+//===----------------------------------------------------------------------===//
+
+class Amp_SensitiveUnaryOp<string mnemonic, string formula>
+    : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+                              DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = formula # ", computed in FP32";
+  let description = [{
+    Elementwise `}] # formula # [{`. Autocast keeps it FP32 (its result is
+    f32; it may read low-precision input and widen it).
+
+    Example:
+    ```mlir
+    %y = amp.}] # mnemonic # [{ %x : tensor<4xbf16> -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_ExpOp : Amp_SensitiveUnaryOp<"exp", "exp(x)">;
+def Amp_LogOp : Amp_SensitiveUnaryOp<"log", "log(x)">;
+
+def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "softmax over the last axis, computed in FP32";
+  let description = [{
+    `exp(x - max) / sum(exp(x - max))` along the last axis.
+
+    Example:
+    ```mlir
+    %p = amp.softmax %x : tensor<8x10xf32> -> tensor<8x10xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_FollowsInputs,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "broadcasts a tensor to a larger shape (numpy rules)";
+  let description = [{
+    Example:
+    ```mlir
+    %y = amp.broadcast_to %x : tensor<8x1xf32> -> tensor<8x10xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -202,7 +259,8 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
 // Reductions
 //===----------------------------------------------------------------------===//
 
-def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow]> {
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = "sums over the given axes";
   let description = [{
     Sums `input` over `axes` (sorted, unique, in range). With `keep_dims` the

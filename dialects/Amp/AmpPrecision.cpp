@@ -49,3 +49,17 @@ StringRef AdamWUpdateOp::getPrecisionReason() {
 
 PrecisionClass IncrementOp::getPrecisionClass() { return PrecisionClass::FP32; }
 StringRef IncrementOp::getPrecisionReason() { return "optimizer step counter"; }
+
+PrecisionClass ExpOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef ExpOp::getPrecisionReason() { return "exp: overflows low precision; FP32"; }
+bool ExpOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass LogOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef LogOp::getPrecisionReason() {
+  return "log: tiny inputs underflow in low precision; FP32";
+}
+bool LogOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass SoftmaxOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef SoftmaxOp::getPrecisionReason() { return "softmax: exp and sum in FP32"; }
+bool SoftmaxOp::acceptsLowPrecisionInputs() { return true; }

@@ -96,7 +96,8 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
         attrs["weight_decay"] = adam.getWeightDecay().convertToDouble();
         return success();
       })
-      .Case<AddOp, SubOp, MulOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp>(
+      .Case<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp,
+            ExpOp, LogOp, SoftmaxOp, BroadcastToOp>(
           [](Operation *) { return success(); })
       .Default([&](Operation *) {
         return op->emitError() << "'" << op->getName()

@@ -96,6 +96,9 @@ private:
   LogicalResult importMatMul(const onnx::NodeProto &node);
   template <typename OpTy> LogicalResult importBinary(const onnx::NodeProto &node);
   LogicalResult importRelu(const onnx::NodeProto &node);
+  template <typename OpTy> LogicalResult importUnary(const onnx::NodeProto &node);
+  LogicalResult importSoftmax(const onnx::NodeProto &node);
+  LogicalResult importReduceSum(const onnx::NodeProto &node);
   LogicalResult importFlatten(const onnx::NodeProto &node);
   LogicalResult importReshape(const onnx::NodeProto &node);
   LogicalResult importConstant(const onnx::NodeProto &node);
@@ -365,6 +368,68 @@ LogicalResult OnnxImporter::importRelu(const onnx::NodeProto &node) {
   return success();
 }
 
+template <typename OpTy>
+LogicalResult OnnxImporter::importUnary(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  define(node, 0, OpTy::create(builder, nodeLoc(node), x->getType(), *x));
+  return success();
+}
+
+LogicalResult OnnxImporter::importSoftmax(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
+  int64_t axis = intAttr(node, "axis", -1);
+  if (rank == 0 || (axis != -1 && axis != rank - 1))
+    return nodeError(node) << "only softmax over the last axis is supported (axis " << axis
+                           << ", rank " << rank << ")";
+  define(node, 0, SoftmaxOp::create(builder, nodeLoc(node), x->getType(), *x));
+  return success();
+}
+
+LogicalResult OnnxImporter::importReduceSum(const onnx::NodeProto &node) {
+  auto x = input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> axes;
+  if (hasInput(node, 1)) {
+    auto it = values.find(node.input(1));
+    if (it == values.end() || !it->second.integers)
+      return nodeError(node) << "the axes operand must be a constant int64 tensor";
+    axes = *it->second.integers;
+  }
+  if (axes.empty()) {
+    if (intAttr(node, "noop_with_empty_axes", 0)) {
+      define(node, 0, *x);
+      return success();
+    }
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  for (int64_t &axis : axes) {
+    if (axis < -rank || axis >= rank)
+      return nodeError(node) << "axis " << axis << " is out of range for rank " << rank;
+    axis = axis < 0 ? axis + rank : axis;
+  }
+  llvm::sort(axes);
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  bool keepDims = intAttr(node, "keepdims", 1) != 0;
+  std::string error;
+  auto shape = reduceShape(type.getShape(), axes, keepDims, error);
+  if (failed(shape))
+    return nodeError(node) << error;
+  define(node, 0,
+         ReduceSumOp::create(builder, nodeLoc(node),
+                             RankedTensorType::get(*shape, type.getElementType()), *x,
+                             builder.getDenseI64ArrayAttr(axes), keepDims));
+  return success();
+}
+
 /// Reshape to `target` (which may hold one dynamic dim), resolved by the
 /// dialect's reshape rule.
 static FailureOr<Value> buildReshape(OpBuilder &b, Location loc, Value input,
@@ -510,6 +575,11 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       {"Add", &OnnxImporter::importBinary<AddOp>},
       {"Sub", &OnnxImporter::importBinary<SubOp>},
       {"Mul", &OnnxImporter::importBinary<MulOp>},
+      {"Div", &OnnxImporter::importBinary<DivOp>},
+      {"Exp", &OnnxImporter::importUnary<ExpOp>},
+      {"Log", &OnnxImporter::importUnary<LogOp>},
+      {"Softmax", &OnnxImporter::importSoftmax},
+      {"ReduceSum", &OnnxImporter::importReduceSum},
       {"Relu", &OnnxImporter::importRelu},
       {"Flatten", &OnnxImporter::importFlatten},
       {"Reshape", &OnnxImporter::importReshape},
@@ -571,7 +641,8 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     auto rule = rules.find(node.op_type());
     if (rule == rules.end())
       return nodeError(node) << "unsupported op type (supported: Gemm, MatMul, Add, "
-                                "Sub, Mul, Relu, Flatten, Reshape, Constant, Identity, "
+                                "Sub, Mul, Div, Relu, Exp, Log, Softmax, ReduceSum, "
+                                "Flatten, Reshape, Constant, Identity, "
                                 "SoftmaxCrossEntropyLoss)";
     if (failed((this->*(rule->second))(node)))
       return failure();

@@ -22,8 +22,8 @@ namespace {
 
 /// Ops whose CPU kernels take only f32 float operands.
 bool cpuNeedsF32Operands(Operation *op) {
-  return isa<ReduceSumOp, SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp, AdamWUpdateOp,
-             SgdUpdateOp>(op);
+  return isa<ReduceSumOp, SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp, ExpOp, LogOp,
+             SoftmaxOp, AdamWUpdateOp, SgdUpdateOp>(op);
 }
 
 struct LegalizePrecisionPass

@@ -186,6 +186,10 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
     return buildBinary(in, y, [](float a, float b) { return a - b; }, result);
   if (op == "mul")
     return buildBinary(in, y, [](float a, float b) { return a * b; }, result);
+  if (op == "div")
+    return buildBinary(in, y, [](float a, float b) { return a / b; }, result);
+  if (op == "broadcast_to") // y = x broadcast: a binary op that ignores its second input
+    return buildBinary({in[0], y}, y, [](float a, float) { return a; }, result);
   for (const auto &x : in)
     if (x.size() != y.size())
       return Status::error("operands differ in size");

@@ -66,6 +66,9 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
 Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef &grad,
                                     const TensorRef &logits, const TensorRef &labels,
                                     const TensorRef &out, std::unique_ptr<CpuKernel> *result);
+/// exp, log and softmax (last axis), in f32.
+Status buildSensitive(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                      std::unique_ptr<CpuKernel> *result);
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
 Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,

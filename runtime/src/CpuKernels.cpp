@@ -33,7 +33,8 @@ constexpr Arity kArities[] = {
     {"relu_grad", 2, 1},    {"reduce_sum", 1, 1}, {"softmax_cross_entropy", 2, 1},
     {"softmax_cross_entropy_grad", 3, 1},         {"adamw_update", 5, 3},
     {"sgd_update", 3, 2},   {"increment", 1, 1},  {"copy", 1, 1},
-    {"cast", 1, 1},
+    {"cast", 1, 1},         {"div", 2, 1},        {"broadcast_to", 1, 1},
+    {"exp", 1, 1},          {"log", 1, 1},        {"softmax", 1, 1},
 };
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
@@ -62,6 +63,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildSoftmaxCrossEntropy(kernel, in[0], in[1], out[0], result);
   if (op == "softmax_cross_entropy_grad")
     return buildSoftmaxCrossEntropyGrad(kernel, in[0], in[1], in[2], out[0], result);
+  if (op == "exp" || op == "log" || op == "softmax")
+    return buildSensitive(kernel, in[0], out[0], result);
   if (op == "adamw_update")
     return buildAdamW(kernel, in, out, result);
   if (op == "sgd_update")

@@ -23,15 +23,20 @@ Status checkLabels(const int64_t *labels, int64_t n, int64_t classes) {
   return Status::ok();
 }
 
-/// Row-wise log-sum-exp, computed stably around the row's maximum.
-inline float logSumExp(const float *row, int64_t classes) {
+/// A row's maximum and sum of exp(x - max). Results are formed relative to
+/// the maximum (x - max, never x - logsumexp), which stays exact for large
+/// logits where max + log(sum) would round.
+struct RowExp {
+  float max, sum;
+};
+inline RowExp rowExp(const float *row, int64_t classes) {
   float maxValue = row[0];
   for (int64_t c = 1; c < classes; ++c)
     maxValue = std::max(maxValue, row[c]);
   float sum = 0.0f;
   for (int64_t c = 0; c < classes; ++c)
     sum += std::exp(row[c] - maxValue);
-  return maxValue + std::log(sum);
+  return {maxValue, sum};
 }
 
 } // namespace
@@ -113,7 +118,8 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
 #pragma omp parallel for reduction(+ : total) schedule(static) if (n * classes > 32768)
     for (int64_t i = 0; i < n; ++i) {
       const float *row = x + i * classes;
-      total += logSumExp(row, classes) - row[y[i]];
+      RowExp e = rowExp(row, classes);
+      total += std::log(e.sum) - (row[y[i]] - e.max);
     }
     out[0] = static_cast<float>(mean ? total / n : total);
     return Status::ok();
@@ -140,10 +146,47 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
 #pragma omp parallel for schedule(static) if (n * classes > 32768)
     for (int64_t i = 0; i < n; ++i) {
       const float *row = x + i * classes;
-      float lse = logSumExp(row, classes);
+      RowExp e = rowExp(row, classes);
       for (int64_t c = 0; c < classes; ++c)
         dx[i * classes + c] =
-            scale * (std::exp(row[c] - lse) - (c == y[i] ? 1.0f : 0.0f));
+            scale * (std::exp(row[c] - e.max) / e.sum - (c == y[i] ? 1.0f : 0.0f));
+    }
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// exp, log, softmax
+//===----------------------------------------------------------------------===//
+
+Status buildSensitive(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                      std::unique_ptr<CpuKernel> *result) {
+  const std::string &op = kernel.op();
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, op.c_str()));
+  if (in.shape != out.shape)
+    return Status::error("input and output shapes differ");
+  const float *x = in.f32();
+  float *y = out.f32();
+  int64_t count = out.size();
+  if (op == "exp" || op == "log") {
+    bool isExp = op == "exp";
+    *result = lambda([=] {
+      parallelFor(count, [&](int64_t i) { y[i] = isExp ? std::exp(x[i]) : std::log(x[i]); });
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  if (in.shape.empty())
+    return Status::error("softmax needs at least one dimension");
+  int64_t width = in.shape.back(), rows = width ? count / width : 0;
+  *result = lambda([=] {
+#pragma omp parallel for schedule(static) if (count > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = x + r * width;
+      RowExp e = rowExp(row, width);
+      for (int64_t c = 0; c < width; ++c)
+        y[r * width + c] = std::exp(row[c] - e.max) / e.sum;
     }
     return Status::ok();
   });

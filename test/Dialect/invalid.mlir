@@ -230,3 +230,43 @@ func.func @reshape_shape_rank(%a: tensor<?x12xf32>) -> tensor<?x12xf32> {
   %0 = amp.reshape %a {shape = array<i64: 0, 3, 4>} : tensor<?x12xf32> -> tensor<?x12xf32>
   return %0 : tensor<?x12xf32>
 }
+
+// -----
+
+func.func @exp_narrowing(%a: tensor<4xf32>) -> tensor<4xbf16> {
+  // expected-error @+1 {{result element type must equal the input's or be f32}}
+  %0 = amp.exp %a : tensor<4xf32> -> tensor<4xbf16>
+  return %0 : tensor<4xbf16>
+}
+
+// -----
+
+func.func @log_shape(%a: tensor<4xf32>) -> tensor<5xf32> {
+  // expected-error @+1 {{requires the same shape for all operands and results}}
+  %0 = amp.log %a : tensor<4xf32> -> tensor<5xf32>
+  return %0 : tensor<5xf32>
+}
+
+// -----
+
+func.func @softmax_scalar(%a: tensor<f32>) -> tensor<f32> {
+  // expected-error @+1 {{needs at least one dimension}}
+  %0 = amp.softmax %a : tensor<f32> -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @div_types(%a: tensor<4xf32>, %b: tensor<4xf16>) -> tensor<4xf32> {
+  // expected-error @+1 {{operands and result must share an element type}}
+  %0 = amp.div %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @broadcast_shrink(%a: tensor<4x3xf32>) -> tensor<4x1xf32> {
+  // expected-error @+1 {{cannot broadcast 'tensor<4x3xf32>' to 'tensor<4x1xf32>'}}
+  %0 = amp.broadcast_to %a : tensor<4x3xf32> -> tensor<4x1xf32>
+  return %0 : tensor<4x1xf32>
+}

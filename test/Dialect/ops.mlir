@@ -49,3 +49,19 @@ func.func @optimizer_ops(%p: tensor<4xf32>, %g: tensor<4xf32>, %m: tensor<4xf32>
   %s1 = amp.increment %step : tensor<i64>
   return %p2, %b1, %s1 : tensor<4xf32>, tensor<4xf32>, tensor<i64>
 }
+
+// CHECK-LABEL: func.func @sensitive_ops
+func.func @sensitive_ops(%x: tensor<4x3xbf16>, %y: tensor<4x3xf32>, %c: tensor<4x1xf32>)
+    -> (tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>) {
+  // CHECK: amp.exp %{{.*}} : tensor<4x3xbf16> -> tensor<4x3xf32>
+  %0 = amp.exp %x : tensor<4x3xbf16> -> tensor<4x3xf32>
+  // CHECK: amp.log %{{.*}} : tensor<4x3xf32> -> tensor<4x3xf32>
+  %1 = amp.log %y : tensor<4x3xf32> -> tensor<4x3xf32>
+  // CHECK: amp.softmax %{{.*}} : tensor<4x3xbf16> -> tensor<4x3xf32>
+  %2 = amp.softmax %x : tensor<4x3xbf16> -> tensor<4x3xf32>
+  // CHECK: amp.div %{{.*}}, %{{.*}} : (tensor<4x3xf32>, tensor<4x1xf32>) -> tensor<4x3xf32>
+  %3 = amp.div %y, %c : (tensor<4x3xf32>, tensor<4x1xf32>) -> tensor<4x3xf32>
+  // CHECK: amp.broadcast_to %{{.*}} : tensor<4x1xf32> -> tensor<4x3xf32>
+  %4 = amp.broadcast_to %c : tensor<4x1xf32> -> tensor<4x3xf32>
+  return %0, %1, %2, %3, %4 : tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>
+}

@@ -87,3 +87,22 @@ func.func @widest_wins(%x: tensor<4x3xf32> {amp.input = "x"}, %w: tensor<2x3xf32
   %5 = amp.relu %4 : tensor<4x2xf32>
   return %5 : tensor<4x2xf32>
 }
+
+// -----
+
+// softmax, log and exp stay f32; the GEMM feeding only FP32 ops writes its
+// FP32 accumulator directly (no bf16 round trip).
+// CHECK-LABEL: func.func @sensitive_f32
+// CHECK: %[[MM:.*]] = amp.matmul {{.*}} : tensor<4x3xbf16>, tensor<3x3xbf16> -> tensor<4x3xf32>
+// CHECK: %[[P:.*]] = amp.softmax %[[MM]] {amp.rule = "softmax: exp and sum in FP32 -> f32"} : tensor<4x3xf32> -> tensor<4x3xf32>
+// CHECK: %[[E:.*]] = amp.exp %[[P]] {amp.rule = "exp: overflows low precision; FP32 -> f32"} : tensor<4x3xf32> -> tensor<4x3xf32>
+// CHECK: %[[S:.*]] = amp.reduce_sum %[[E]] {{.*}} -> tensor<4xf32>
+// CHECK: amp.log %[[S]] {amp.rule = "log: tiny inputs underflow in low precision; FP32 -> f32"} : tensor<4xf32> -> tensor<4xf32>
+func.func @sensitive_f32(%x: tensor<4x3xf32> {amp.input = "x"}, %w: tensor<3x3xf32> {amp.param = "w"}) -> tensor<4xf32> {
+  %0 = amp.matmul %x, %w : tensor<4x3xf32>, tensor<3x3xf32> -> tensor<4x3xf32>
+  %1 = amp.softmax %0 : tensor<4x3xf32> -> tensor<4x3xf32>
+  %2 = amp.exp %1 : tensor<4x3xf32> -> tensor<4x3xf32>
+  %3 = amp.reduce_sum %2 axes = [1] : tensor<4x3xf32> -> tensor<4xf32>
+  %4 = amp.log %3 : tensor<4xf32> -> tensor<4xf32>
+  return %4 : tensor<4xf32>
+}

@@ -10,11 +10,14 @@
 // An op without a gradient rule on a parameter's path is reported at its
 // (ONNX node) location.
 func.func @forward(%x: tensor<4x3xf32> {amp.input = "x"},
-                   %w: tensor<4x3xf32> {amp.param = "w"}) -> (tensor<4x1xf32> {amp.output = "y"}) {
+                   %w: tensor<4x3xf32> {amp.param = "w"}) -> (tensor<4x3xf32> {amp.output = "y"}) {
   %0 = amp.mul %x, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
-  // expected-error @+1 {{'amp.reduce_sum' has no gradient rule, but a parameter's gradient flows through it}}
-  %1 = amp.reduce_sum %0 axes = [1] {keep_dims} : tensor<4x3xf32> -> tensor<4x1xf32>
-  return %1 : tensor<4x1xf32>
+  // relu_grad is itself a gradient op: it has no second-order rule.
+  // expected-error @+1 {{'amp.relu_grad' has no gradient rule, but a parameter's gradient flows through it}}
+  %1 = amp.relu_grad %0, %x : tensor<4x3xf32>
+  %2 = amp.reshape %1 : tensor<4x3xf32> -> tensor<2x6xf32>
+  %3 = amp.reshape %2 : tensor<2x6xf32> -> tensor<4x3xf32>
+  return %3 : tensor<4x3xf32>
 }
 
 // -----

@@ -4,9 +4,9 @@ Every node test of the op types we import (libonnx-testdata) is compiled to an
 inference plan by amp-opt and run by `amp-run eval` on the test's inputs; the
 outputs must match ONNX's reference outputs (rtol 1e-5, atol 1e-6). Tests of
 forms we do not support must be refused with the documented reason; any
-other outcome fails. Reshape's shape, a graph input in these tests, is frozen
-into an initializer from the test data: the importer takes constant shapes,
-as training graphs have.
+other outcome fails. Reshape's shape and ReduceSum's axes, graph inputs in
+these tests, are frozen into initializers from the test data: the importer
+takes them as constants, as training graphs have them.
 """
 import glob
 import os
@@ -20,7 +20,8 @@ from onnx import numpy_helper
 from common import parse_args, workdir
 
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
-OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|relu|flatten|reshape|identity|sce)(_|$)")
+OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|relu|exp|log|softmax|reduce_sum|flatten|"
+                 r"reshape|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -29,6 +30,8 @@ EXPECTED_REFUSALS = [
     (r"matmul_[34]d", r"expects 2-D operands"),
     (r"matmulinteger", r"unsupported op type"),
     (r"allowzero", r"allowzero=1 is not supported"),
+    (r"reduce_sum_square", r"unsupported op type"),
+    (r"softmax_axis_[01]", r"only softmax over the last axis is supported"),
     (r"sce_.*(weight|_ii|none|log_prob|3d|4d|NCd)",
      r"class weights are not supported|ignore_index is not supported|"
      r"reduction 'none' is not supported|log_prob output is not supported|"
@@ -50,9 +53,11 @@ def read_tensor(path):
     return numpy_helper.to_array(tensor)
 
 
-def freeze_reshape_shapes(model, inputs):
-    """Turns int64 graph inputs feeding Reshape's shape into initializers."""
-    shape_inputs = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
+def freeze_constant_operands(model, inputs):
+    """Turns graph inputs feeding Reshape's shape or ReduceSum's axes into
+    initializers: the importer takes those as constants."""
+    shape_inputs = {node.input[1] for node in model.graph.node
+                    if node.op_type in ("Reshape", "ReduceSum") and len(node.input) > 1}
     for name in shape_inputs:
         if name in inputs:
             model.graph.initializer.append(numpy_helper.from_array(inputs.pop(name), name))
@@ -74,7 +79,7 @@ def run_test(bin_dir, test_dir, tmp):
                    enumerate(sorted(glob.glob(os.path.join(data, "output_*.pb"))))}
     except ValueError:  # optional or sequence values, which are no tensors
         inputs, outputs = {}, None
-    model = freeze_reshape_shapes(model, inputs)
+    model = freeze_constant_operands(model, inputs)
     work = os.path.join(tmp, name)
     os.makedirs(work)
     model_path = os.path.join(work, "model.onnx")

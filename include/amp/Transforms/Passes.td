@@ -79,7 +79,8 @@ def AmpLegalizePrecision : Pass<"amp-legalize-precision", "mlir::ModuleOp"> {
     Kept apart from autocast's policy (as XLA's float normalization is): the
     policy may let an op read low-precision inputs, and this pass widens them
     where the chosen backend's kernel runs in f32 only. On the CPU backend:
-    reduce_sum and the softmax cross-entropy and its gradient.
+    reduce_sum, exp, log, softmax, and the softmax cross-entropy and its
+    gradient.
   }];
   let options = [
     Option<"backend", "backend", "std::string", /*default=*/"\"cpu\"", "Target backend: cpu">
