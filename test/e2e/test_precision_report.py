@@ -1,0 +1,56 @@
+"""The decision report on the exported Fashion-MNIST MLP (BF16).
+
+`amp-opt --amp-report` must list every op of the training step with a
+precision and a rule; the GEMMs are bf16, the loss and its gradient f32, the
+optimizer updates f32, and each parameter that a GEMM reads is cast exactly
+once. The Graphviz view must be a digraph with one node per op.
+"""
+import collections
+import json
+import os
+
+from common import mlp, parse_args, run, workdir
+
+
+def main():
+    args = parse_args(__doc__)
+    with workdir() as tmp:
+        onnx_path = os.path.join(tmp, "mlp.onnx")
+        mlp.export(mlp.make_mlp(seed=0), onnx_path)
+        report, dot, ir = (os.path.join(tmp, name) for name in ("r.json", "r.dot", "ir.mlir"))
+        run([os.path.join(args.bin, "amp-opt"), onnx_path,
+             "--amp-pipeline=precision=bf16 batch=256", f"--amp-report={report}",
+             f"--amp-report-dot={dot}", "-o", ir])
+        with open(report) as f:
+            data = json.load(f)
+        with open(dot) as f:
+            graph = f.read()
+        with open(ir) as f:
+            functions = f.read().split("func.func @")[1:]
+        # Per function: how often each argument (parameter, input) is cast.
+        casts_per_function = [collections.Counter(
+            line.split("amp.cast ")[1].split()[0] for line in body.splitlines()
+            if "amp.cast %arg" in line) for body in functions]
+    ops = data["ops"]
+    assert data["precision"] == "bf16" and data["function"] == "train_step"
+    assert ops and all(op["precision"] in ("bf16", "f16", "f32") and op["rule"] for op in ops)
+    by_kind = collections.defaultdict(set)
+    for op in ops:
+        by_kind[op["op"]].add(op["precision"])
+    assert by_kind["amp.matmul"] == {"bf16"}, by_kind["amp.matmul"]
+    for kind in ("amp.softmax_cross_entropy", "amp.softmax_cross_entropy_grad",
+                 "amp.adamw_update", "amp.reduce_sum"):
+        assert by_kind[kind] == {"f32"}, (kind, by_kind[kind])
+    gemm_nodes = {op["node"] for op in ops if op["op"] == "amp.matmul"}
+    assert gemm_nodes == {"/1/Gemm", "/3/Gemm", "/5/Gemm"}, gemm_nodes
+    assert data["casts"] > 0
+    assert graph.startswith('digraph "train_step"') and graph.count("fillcolor") >= len(ops)
+    # Within @forward and within @train_step, each argument is cast at most once.
+    assert len(casts_per_function) == 2 and all(casts_per_function), casts_per_function
+    assert all(max(c.values()) == 1 for c in casts_per_function), casts_per_function
+    print(f"{len(ops)} ops reported, {data['casts']} casts; GEMMs bf16 at {sorted(gemm_nodes)}; "
+          f"loss, reductions and updates f32")
+
+
+if __name__ == "__main__":
+    main()
