@@ -7,7 +7,34 @@
 
 #include "CpuKernelSupport.h"
 
+#include <cstring>
+
 namespace amprt {
+namespace {
+
+/// Updates write in place (the plan aliases new and old state); when it did
+/// not, the old values are copied to the outputs first. Either way the loops
+/// below see distinct, non-aliasing arrays and vectorise.
+void prepareInPlace(const float *source, float *target, int64_t count) {
+  if (source != target)
+    std::memcpy(target, source, count * sizeof(float));
+}
+
+void adamwLoop(math::AdamWScalars s, const float *__restrict grad, float *__restrict param,
+               float *__restrict expAvg, float *__restrict expAvgSq, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 32768)
+  for (int64_t i = 0; i < count; ++i)
+    math::adamwElement(s, grad[i], param[i], expAvg[i], expAvgSq[i]);
+}
+
+void sgdLoop(float lr, float momentum, float decay, bool nesterov, const float *__restrict grad,
+             float *__restrict param, float *__restrict buffer, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 32768)
+  for (int64_t i = 0; i < count; ++i)
+    math::sgdElement(lr, momentum, decay, nesterov, grad[i], param[i], buffer[i]);
+}
+
+} // namespace
 
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
@@ -26,15 +53,11 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   double lr = attr(kernel, "lr"), beta1 = attr(kernel, "beta1"), beta2 = attr(kernel, "beta2"),
          eps = attr(kernel, "eps"), decay = attr(kernel, "weight_decay");
   *result = lambda([=] {
-    auto scalars = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
-#pragma omp parallel for schedule(static) if (count > 32768)
-    for (int64_t i = 0; i < count; ++i) {
-      float param = p[i], expAvg = m[i], expAvgSq = v[i];
-      math::adamwElement(scalars, g[i], param, expAvg, expAvgSq);
-      po[i] = param;
-      mo[i] = expAvg;
-      vo[i] = expAvgSq;
-    }
+    prepareInPlace(p, po, count);
+    prepareInPlace(m, mo, count);
+    prepareInPlace(v, vo, count);
+    adamwLoop(math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1), g, po, mo, vo,
+              count);
     return Status::ok();
   });
   return Status::ok();
@@ -53,12 +76,9 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
         decay = attr(kernel, "weight_decay");
   bool nesterov = attr(kernel, "nesterov") != 0.0;
   *result = lambda([=] {
-    parallelFor(count, [&](int64_t i) {
-      float param = p[i], buffer = b[i];
-      math::sgdElement(lr, momentum, decay, nesterov, g[i], param, buffer);
-      po[i] = param;
-      bo[i] = buffer;
-    });
+    prepareInPlace(p, po, count);
+    prepareInPlace(b, bo, count);
+    sgdLoop(lr, momentum, decay, nesterov, g, po, bo, count);
     return Status::ok();
   });
   return Status::ok();

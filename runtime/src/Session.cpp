@@ -4,6 +4,7 @@
 #include "CpuKernels.h"
 #include "PlanLoader.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -78,6 +79,7 @@ struct BoundProgram {
   std::vector<TensorRef> buffers;
   std::vector<std::unique_ptr<CpuKernel>> kernels;
   std::vector<std::string> kernelNodes;
+  std::vector<KernelTime> times; // one per kernel, filled when profiling
   std::vector<TensorInfo> inputs, outputs;
   std::map<std::string, int32_t> inputBuffers, outputBuffers;
   int64_t arenaBytes = 0;
@@ -94,6 +96,7 @@ struct Session::Impl {
   std::map<std::string, size_t> stateIndex;
   BoundProgram train, eval;
   float lastLoss = 0.0f;
+  bool profile = false;
 
   Status bind(const proto::Program &program, BoundProgram &bound);
   Status run(BoundProgram &bound, const std::vector<Feed> &feeds, const char *what);
@@ -140,6 +143,16 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
       return Status::error(name + ": " + program.name() + ": " + status.message());
     bound.kernels.push_back(std::move(cpuKernel));
     bound.kernelNodes.push_back(kernel.node());
+    KernelTime time;
+    time.op = kernel.op();
+    time.node = kernel.node();
+    for (size_t i = 0; i < kernel.inputs_size() + kernel.outputs_size(); ++i) {
+      bool input = i < static_cast<size_t>(kernel.inputs_size());
+      int32_t index = input ? kernel.inputs(i) : kernel.outputs(i - kernel.inputs_size());
+      time.types += (i == 0 ? "" : i == static_cast<size_t>(kernel.inputs_size()) ? "->" : ",");
+      time.types += dtypeName(bound.buffers[index].dtype);
+    }
+    bound.times.push_back(std::move(time));
   }
   for (const auto &binding : program.inputs()) {
     bound.inputs.push_back(tensorInfo(binding.name(), binding.role(),
@@ -173,7 +186,14 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
     std::memcpy(buffer.data, feed.data, bytes);
   }
   for (size_t k = 0; k < bound.kernels.size(); ++k) {
+    auto start = profile ? std::chrono::steady_clock::now()
+                         : std::chrono::steady_clock::time_point();
     Status status = bound.kernels[k]->run();
+    if (profile) {
+      bound.times[k].seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++bound.times[k].calls;
+    }
     if (!status.isOk())
       return Status::error(std::string(what) + ": node '" + bound.kernelNodes[k] +
                            "': " + status.message());
@@ -189,6 +209,7 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
                                 std::unique_ptr<Session> *session) {
   auto impl = std::make_unique<Impl>();
   impl->name = name;
+  impl->profile = options.profile;
   AMPRT_RETURN_IF_ERROR(loadPlan(bytes, name, &impl->plan));
 #ifdef _OPENMP
   if (options.numThreads > 0)
@@ -243,6 +264,10 @@ Status Session::step(const std::vector<Feed> &feeds) {
 }
 
 float Session::loss() const { return impl_->lastLoss; }
+
+std::vector<KernelTime> Session::kernelProfile(Program program) const {
+  return impl_->program(program).times;
+}
 
 Status Session::evaluate(const std::vector<Feed> &feeds) {
   return impl_->run(impl_->eval, feeds, "evaluate");

@@ -38,6 +38,7 @@ const char kUsage[] =
     "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR\n"
     "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
+    "                     [--profile]\n"
     "  amp-run info  PLAN\n";
 
 /// Parsed command line: the command, the plan and --flag values.
@@ -73,7 +74,7 @@ Status parseArgs(int argc, char **argv, Args *args) {
     if (flag.rfind("--", 0) != 0)
       return Status::error("unexpected argument '" + flag + "'");
     flag = flag.substr(2);
-    if (flag == "quiet") {
+    if (flag == "quiet" || flag == "profile") {
       args->flags.emplace(flag, "1");
       continue;
     }
@@ -169,6 +170,7 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   AMPRT_RETURN_IF_ERROR(args.getInt("threads", 0, &threads));
   amprt::SessionOptions options;
   options.numThreads = static_cast<int>(threads);
+  options.profile = args.flags.count("profile") > 0;
   return Session::create(args.plan, options, session);
 }
 
@@ -403,6 +405,19 @@ Status bench(const Args &args) {
   }
   std::sort(rates.begin(), rates.end());
   double median = rates.empty() ? 0 : rates[rates.size() / 2];
+  if (args.flags.count("profile")) {
+    auto times = session->kernelProfile(Program::Train);
+    std::sort(times.begin(), times.end(),
+              [](const auto &a, const auto &b) { return a.seconds > b.seconds; });
+    double total = 0;
+    for (const auto &t : times)
+      total += t.seconds;
+    std::fprintf(stderr, "%-28s %-24s %-22s %9s %6s\n", "kernel", "node", "types", "ms/step", "share");
+    for (const auto &t : times)
+      std::fprintf(stderr, "%-28s %-24s %-22s %9.3f %5.1f%%\n", t.op.c_str(), t.node.c_str(),
+                   t.types.c_str(), 1e3 * t.seconds / std::max<int64_t>(t.calls, 1),
+                   100 * t.seconds / std::max(total, 1e-12));
+  }
   std::printf("{\"batch\": %lld, \"steps\": %lld, \"repeat\": %lld, \"median_samples_per_s\": "
               "%.1f, \"min_samples_per_s\": %.1f, \"max_samples_per_s\": %.1f, "
               "\"arena_bytes\": %lld}\n",

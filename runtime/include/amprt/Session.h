@@ -48,6 +48,15 @@ struct Feed {
 struct SessionOptions {
   /// Threads for the CPU kernels; 0 keeps OpenMP's default.
   int numThreads = 0;
+  /// Time every kernel (see Session::kernelProfile); off by default.
+  bool profile = false;
+};
+
+/// Accumulated time of one kernel of a program, when profiling.
+struct KernelTime {
+  std::string op, node, types; // types: "bf16,bf16->f32"
+  double seconds = 0;
+  int64_t calls = 0;
 };
 
 enum class Program { Train, Eval };
@@ -84,6 +93,9 @@ public:
   /// Copies an output of the last run of `program` into `data`.
   Status readOutput(Program program, const std::string &name, void *data,
                     size_t bytes) const;
+
+  /// Per-kernel times of `program` since the session began (profile only).
+  std::vector<KernelTime> kernelProfile(Program program) const;
 
   /// Copies a persistent tensor (parameter or optimizer state) out or in.
   Status readState(const std::string &name, void *data, size_t bytes) const;
