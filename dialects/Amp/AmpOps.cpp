@@ -173,6 +173,9 @@ AMP_SAME_SHAPE_OP(CastOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(ExpOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(LogOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(SoftmaxOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(UnscaleOp, adaptor.getGrad())
+AMP_SAME_SHAPE_OP(ClipCoefficientOp, adaptor.getNorm())
+AMP_SAME_SHAPE_OP(UpdateLossScaleOp, adaptor.getScale(), adaptor.getGrowthTracker())
 AMP_SAME_SHAPE_OP(SoftmaxCrossEntropyGradOp, adaptor.getLogits())
 AMP_SAME_SHAPE_OP(SgdUpdateOp, adaptor.getParam(), adaptor.getMomentumBuffer())
 AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
@@ -319,4 +322,47 @@ LogicalResult SoftmaxCrossEntropyGradOp::verify() {
   if (getType().getShape() != getLogits().getType().getShape())
     return emitOpError("result must have the logits' shape");
   return verifyLogitsAndLabels(*this, getLogits().getType(), getLabels().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// Loss scaling ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult UnscaleOp::verify() { return verifyInferredShapes(*this); }
+
+/// Reductions of many tensors to one scalar.
+#define AMP_SCALAR_RESULT_OP(OpTy)                                             \
+  LogicalResult OpTy::inferReturnTypeComponents(                               \
+      MLIRContext *, std::optional<Location>, Adaptor,                         \
+      SmallVectorImpl<ShapedTypeComponents> &inferred) {                       \
+    inferred.emplace_back(ArrayRef<int64_t>{});                                \
+    return success();                                                          \
+  }
+AMP_SCALAR_RESULT_OP(FoundNonFiniteOp)
+AMP_SCALAR_RESULT_OP(GlobalNormOp)
+#undef AMP_SCALAR_RESULT_OP
+
+LogicalResult FoundNonFiniteOp::verify() {
+  if (getTensors().empty())
+    return emitOpError("needs at least one tensor");
+  return success();
+}
+
+LogicalResult GlobalNormOp::verify() {
+  if (getTensors().empty())
+    return emitOpError("needs at least one tensor");
+  return success();
+}
+
+LogicalResult ClipCoefficientOp::verify() {
+  if (getMaxNorm().convertToDouble() <= 0)
+    return emitOpError("max_norm must be positive");
+  return success();
+}
+
+LogicalResult UpdateLossScaleOp::verify() {
+  if (getGrowthFactor().convertToDouble() < 1.0 || getBackoffFactor().convertToDouble() <= 0 ||
+      getBackoffFactor().convertToDouble() >= 1.0 || getGrowthInterval() < 1)
+    return emitOpError("needs growth_factor >= 1, 0 < backoff_factor < 1, growth_interval >= 1");
+  return success();
 }

@@ -75,11 +75,15 @@ inline constexpr llvm::StringLiteral kState = "amp.state";   // optimizer state,
 inline constexpr llvm::StringLiteral kOutput = "amp.output"; // forward output
 inline constexpr llvm::StringLiteral kLoss = "amp.loss";     // scalar loss
 inline constexpr llvm::StringLiteral kGrad = "amp.grad";     // gradient of a parameter
+inline constexpr llvm::StringLiteral kMetric = "amp.metric"; // per-step scalar (loss scale, ...)
 /// Initial value of a parameter (dense elements); absent means zeros.
 inline constexpr llvm::StringLiteral kInit = "amp.init";
 inline constexpr llvm::StringLiteral kAll[] = {kInput, kLabel, kParam, kState,
-                                               kOutput, kLoss, kGrad};
+                                               kOutput, kLoss, kGrad, kMetric};
 } // namespace role
+
+/// Marks the constant 1 that seeds the backward pass (d loss / d loss).
+inline constexpr llvm::StringLiteral kLossSeedAttr = "amp.loss_seed";
 
 /// The role attribute (one of role::kAll) in `attrs`, with its name.
 std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);

@@ -334,6 +334,7 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_KeepsFP32, AllTypesMatch<[
     `g' = grad + weight_decay * param; buf' = momentum * buf + g';`
     `param' = param - lr * (nesterov ? g' + momentum * buf' : buf')`.
     Parameters, gradients and the momentum buffer are f32 master values.
+    With `skip` non-zero (a non-finite gradient was found) nothing changes.
 
     Example:
     ```mlir
@@ -341,12 +342,12 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_KeepsFP32, AllTypesMatch<[
     ```
   }];
   let arguments = (ins Amp_F32Tensor:$param, Amp_F32Tensor:$grad,
-                       Amp_F32Tensor:$momentum_buffer,
+                       Amp_F32Tensor:$momentum_buffer, Optional<Amp_ScalarF32>:$skip,
                        F64Attr:$lr, F64Attr:$momentum, F64Attr:$weight_decay,
                        UnitAttr:$nesterov);
   let results = (outs Amp_F32Tensor:$new_param, Amp_F32Tensor:$new_momentum_buffer);
   let assemblyFormat = [{
-    $param `,` $grad `,` $momentum_buffer attr-dict `:` type($param)
+    $param `,` $grad `,` $momentum_buffer (`skip` `(` $skip^ `:` type($skip) `)`)? attr-dict `:` type($param)
   }];
 }
 
@@ -357,6 +358,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMat
     With `t = step + 1`: `param *= 1 - lr * weight_decay;`
     `m' = beta1 m + (1 - beta1) g; v' = beta2 v + (1 - beta2) g^2;`
     `param' = param - lr / (1 - beta1^t) * m' / (sqrt(v') / sqrt(1 - beta2^t) + eps)`.
+    With `skip` non-zero (a non-finite gradient was found) nothing changes.
 
     Example:
     ```mlir
@@ -365,27 +367,119 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMat
   }];
   let arguments = (ins Amp_F32Tensor:$param, Amp_F32Tensor:$grad,
                        Amp_F32Tensor:$exp_avg, Amp_F32Tensor:$exp_avg_sq,
-                       Amp_StepTensor:$step,
+                       Amp_StepTensor:$step, Optional<Amp_ScalarF32>:$skip,
                        F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2, F64Attr:$eps,
                        F64Attr:$weight_decay);
   let results = (outs Amp_F32Tensor:$new_param, Amp_F32Tensor:$new_exp_avg,
                       Amp_F32Tensor:$new_exp_avg_sq);
   let assemblyFormat = [{
-    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $step attr-dict `:` type($param) `,` type($step)
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $step (`skip` `(` $skip^ `:` type($skip) `)`)? attr-dict
+    `:` type($param) `,` type($step)
   }];
 }
 
 def Amp_IncrementOp : Amp_Op<"increment", [SameOperandsAndResultType, Amp_KeepsFP32]> {
-  let summary = "adds one to the optimizer step counter";
+  let summary = "adds one to the optimizer step counter, unless skip is non-zero";
   let description = [{
     Example:
     ```mlir
     %s1 = amp.increment %s : tensor<i64>
     ```
   }];
-  let arguments = (ins Amp_StepTensor:$input);
+  let arguments = (ins Amp_StepTensor:$input, Optional<Amp_ScalarF32>:$skip);
   let results = (outs Amp_StepTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = "$input (`skip` `(` $skip^ `:` type($skip) `)`)? attr-dict `:` type($input)";
+}
+
+//===----------------------------------------------------------------------===//
+// Loss scaling and gradient safety
+//===----------------------------------------------------------------------===//
+
+def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_KeepsFP32AcceptsLow]> {
+  let summary = "divides a scaled gradient by the loss scale, in FP32";
+  let description = [{
+    `grad * (1 / scale)` computed in f32 (as torch.amp.GradScaler does); the
+    result is an unscaled FP32 gradient. Only its result may reach clipping
+    or an optimizer update (amp-check-gradient-scaling).
+
+    Example:
+    ```mlir
+    %g = amp.unscale %scaled, %scale : tensor<4xbf16>, tensor<f32> -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_ScalarF32:$scale);
+  let results = (outs Amp_F32Tensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $scale attr-dict `:` type($grad) `,` type($scale) `->` type($result)
+  }];
+}
+
+def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_KeepsFP32AcceptsLow]> {
+  let summary = "1 when any element of the tensors is inf or NaN, else 0";
+  let description = [{
+    One fused pass over all gradients of a step.
+
+    Example:
+    ```mlir
+    %found = amp.found_nonfinite %g1, %g2 : tensor<4xf32>, tensor<2x4xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Variadic<Amp_FloatTensor>:$tensors);
+  let results = (outs Amp_ScalarF32:$found);
+  let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($found)";
+}
+
+def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_KeepsFP32AcceptsLow]> {
+  let summary = "the L2 norm of all tensors taken together";
+  let description = [{
+    `sqrt(sum_i sum(t_i^2))`, accumulated in double, as the total norm of
+    torch.nn.utils.clip_grad_norm_.
+
+    Example:
+    ```mlir
+    %norm = amp.global_norm %g1, %g2 : tensor<4xf32>, tensor<2x4xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Variadic<Amp_FloatTensor>:$tensors);
+  let results = (outs Amp_ScalarF32:$norm);
+  let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($norm)";
+}
+
+def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_KeepsFP32,
+    AllTypesMatch<["norm", "coefficient"]>]> {
+  let summary = "min(1, max_norm / (norm + 1e-6)), as clip_grad_norm_";
+  let description = [{
+    Example:
+    ```mlir
+    %c = amp.clip_coefficient %norm {max_norm = 1.0 : f64} : tensor<f32>
+    ```
+  }];
+  let arguments = (ins Amp_ScalarF32:$norm, F64Attr:$max_norm);
+  let results = (outs Amp_ScalarF32:$coefficient);
+  let assemblyFormat = "$norm attr-dict `:` type($norm)";
+}
+
+def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_KeepsFP32,
+    AllTypesMatch<["scale", "new_scale", "found_nonfinite"]>, AllTypesMatch<["growth_tracker", "new_growth_tracker"]>]> {
+  let summary = "dynamic loss-scale update of torch.amp.GradScaler";
+  let description = [{
+    On a non-finite step the scale is multiplied by `backoff_factor` and the
+    growth tracker reset; otherwise the tracker counts up, and after
+    `growth_interval` finite steps the scale grows by `growth_factor` (if the
+    result is finite) and the tracker resets.
+
+    Example:
+    ```mlir
+    %s1, %t1 = amp.update_loss_scale %s, %t, %found {backoff_factor = 5.0e-01 : f64, growth_factor = 2.0 : f64, growth_interval = 2000 : i64} : tensor<f32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Amp_ScalarF32:$scale, Amp_StepTensor:$growth_tracker,
+                       Amp_ScalarF32:$found_nonfinite, F64Attr:$growth_factor,
+                       F64Attr:$backoff_factor, I64Attr:$growth_interval);
+  let results = (outs Amp_ScalarF32:$new_scale, Amp_StepTensor:$new_growth_tracker);
+  let assemblyFormat = [{
+    $scale `,` $growth_tracker `,` $found_nonfinite attr-dict `:` type($scale) `,` type($growth_tracker)
+  }];
 }
 
 #endif // AMP_OPS_TD

@@ -63,3 +63,25 @@ bool LogOp::acceptsLowPrecisionInputs() { return true; }
 PrecisionClass SoftmaxOp::getPrecisionClass() { return PrecisionClass::FP32; }
 StringRef SoftmaxOp::getPrecisionReason() { return "softmax: exp and sum in FP32"; }
 bool SoftmaxOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass UnscaleOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef UnscaleOp::getPrecisionReason() {
+  return "loss scaling: gradients are unscaled in FP32";
+}
+bool UnscaleOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass FoundNonFiniteOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef FoundNonFiniteOp::getPrecisionReason() {
+  return "loss scaling: one fused inf/NaN check over all gradients";
+}
+bool FoundNonFiniteOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass GlobalNormOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef GlobalNormOp::getPrecisionReason() { return "gradient norm: a long sum, in FP32"; }
+bool GlobalNormOp::acceptsLowPrecisionInputs() { return true; }
+
+PrecisionClass ClipCoefficientOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef ClipCoefficientOp::getPrecisionReason() { return "gradient clipping factor"; }
+
+PrecisionClass UpdateLossScaleOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef UpdateLossScaleOp::getPrecisionReason() { return "loss-scale state"; }

@@ -96,8 +96,19 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
         attrs["weight_decay"] = adam.getWeightDecay().convertToDouble();
         return success();
       })
+      .Case([&](ClipCoefficientOp clip) {
+        attrs["max_norm"] = clip.getMaxNorm().convertToDouble();
+        return success();
+      })
+      .Case([&](UpdateLossScaleOp update) {
+        attrs["growth_factor"] = update.getGrowthFactor().convertToDouble();
+        attrs["backoff_factor"] = update.getBackoffFactor().convertToDouble();
+        attrs["growth_interval"] = static_cast<double>(update.getGrowthInterval());
+        return success();
+      })
       .Case<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp,
-            ExpOp, LogOp, SoftmaxOp, BroadcastToOp>(
+            ExpOp, LogOp, SoftmaxOp, BroadcastToOp, UnscaleOp, FoundNonFiniteOp,
+            GlobalNormOp>(
           [](Operation *) { return success(); })
       .Default([&](Operation *) {
         return op->emitError() << "'" << op->getName()
@@ -360,11 +371,14 @@ LogicalResult ProgramLowering::run() {
 /// initial values come from @forward's `amp.init` attributes.
 void collectStates(func::FuncOp func, func::FuncOp forward, amprt::proto::Plan &plan,
                    llvm::StringMap<int> &stateIndex) {
+  // Initial values: parameters' from @forward (the ONNX initializers), other
+  // state's (the loss scale) from the function's own arguments.
   llvm::StringMap<DenseElementsAttr> inits;
-  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
-    if (auto r = getRole(forward.getArgAttrDict(i)); r && r->first == role::kParam)
-      if (auto init = forward.getArgAttrOfType<DenseElementsAttr>(i, role::kInit))
-        inits[r->second] = init;
+  for (func::FuncOp source : {forward, func})
+    for (unsigned i = 0; i < source.getNumArguments(); ++i)
+      if (auto r = getRole(source.getArgAttrDict(i)))
+        if (auto init = source.getArgAttrOfType<DenseElementsAttr>(i, role::kInit))
+          inits[r->second] = init;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
     auto r = getRole(func.getArgAttrDict(i));
     if (!r || (r->first != role::kParam && r->first != role::kState))

@@ -151,8 +151,10 @@ LogicalResult BuildTrainStepPass::differentiate(Block &body, Value loss,
   // Reverse sweep, seeded with d(loss)/d(loss) = 1.
   llvm::DenseMap<Value, Value> grads;
   auto scalarType = RankedTensorType::get({}, b.getF32Type());
-  grads[loss] = ConstantOp::create(b, loss.getLoc(),
-                                   DenseElementsAttr::get(scalarType, 1.0f));
+  auto seed = ConstantOp::create(b, loss.getLoc(), DenseElementsAttr::get(scalarType, 1.0f));
+  // Loss scaling finds the seed by this mark and replaces it with the scale.
+  seed->setAttr(kLossSeedAttr, b.getUnitAttr());
+  grads[loss] = seed;
   for (Operation *op : llvm::reverse(tape)) {
     SmallVector<Value> resultGrads;
     for (Value r : op->getResults())
@@ -270,7 +272,7 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
     if (optimizer == "sgd") {
       auto update = SgdUpdateOp::create(
           b, loc, param.getType(), param.getType(), param, grads[i], states[i][0],
-          b.getF64FloatAttr(lr), b.getF64FloatAttr(momentum),
+          /*skip=*/Value(), b.getF64FloatAttr(lr), b.getF64FloatAttr(momentum),
           b.getF64FloatAttr(decay), nesterov ? b.getUnitAttr() : UnitAttr());
       signature.addResult(update.getNewParam(), role::kParam, paramNames[i]);
       signature.addResult(update.getNewMomentumBuffer(), role::kState,
@@ -279,7 +281,7 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
     }
     auto update = AdamWUpdateOp::create(
         b, loc, param.getType(), param.getType(), param.getType(), param, grads[i],
-        states[i][0], states[i][1], step, b.getF64FloatAttr(lr),
+        states[i][0], states[i][1], step, /*skip=*/Value(), b.getF64FloatAttr(lr),
         b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2), b.getF64FloatAttr(eps),
         b.getF64FloatAttr(decay));
     signature.addResult(update.getNewParam(), role::kParam, paramNames[i]);
@@ -288,7 +290,8 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
                         paramNames[i] + ".exp_avg_sq");
   }
   if (step)
-    signature.addResult(IncrementOp::create(b, step.getLoc(), step), role::kState, "step");
+    signature.addResult(IncrementOp::create(b, step.getLoc(), step.getType(), step, Value()),
+                        role::kState, "step");
   signature.addResult(*loss, role::kLoss, "loss");
   signature.finish(trainStep, b, forward.getLoc());
   // Gradient rules build every operand's gradient; drop those nobody needs

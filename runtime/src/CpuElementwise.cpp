@@ -156,9 +156,11 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
     if (op == "increment") {
       if (y.dtype != DType::I64 || y.size() != 1)
         return Status::error("the step counter must be one int64");
+      const float *skip;
+      AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &skip));
       int64_t *s = in[0].i64(), *d = y.i64();
       *result = lambda([=] {
-        d[0] = s[0] + 1;
+        d[0] = skip && skip[0] != 0.0f ? s[0] : s[0] + 1;
         return Status::ok();
       });
       return Status::ok();

@@ -22,19 +22,21 @@ Status requireF32(const std::vector<TensorRef> &tensors, const char *why) {
 
 namespace {
 
-/// Expected operand and result counts of each op.
+/// Expected operand and result counts of each op (maxInputs -1: any).
 struct Arity {
   const char *op;
-  size_t inputs, outputs;
+  int minInputs, maxInputs, outputs;
 };
 constexpr Arity kArities[] = {
-    {"matmul", 2, 1},       {"add", 2, 1},        {"sub", 2, 1},
-    {"mul", 2, 1},          {"neg", 1, 1},        {"relu", 1, 1},
-    {"relu_grad", 2, 1},    {"reduce_sum", 1, 1}, {"softmax_cross_entropy", 2, 1},
-    {"softmax_cross_entropy_grad", 3, 1},         {"adamw_update", 5, 3},
-    {"sgd_update", 3, 2},   {"increment", 1, 1},  {"copy", 1, 1},
-    {"cast", 1, 1},         {"div", 2, 1},        {"broadcast_to", 1, 1},
-    {"exp", 1, 1},          {"log", 1, 1},        {"softmax", 1, 1},
+    {"matmul", 2, 2, 1},       {"add", 2, 2, 1},          {"sub", 2, 2, 1},
+    {"mul", 2, 2, 1},          {"div", 2, 2, 1},          {"neg", 1, 1, 1},
+    {"relu", 1, 1, 1},         {"relu_grad", 2, 2, 1},    {"exp", 1, 1, 1},
+    {"log", 1, 1, 1},          {"softmax", 1, 1, 1},      {"reduce_sum", 1, 1, 1},
+    {"broadcast_to", 1, 1, 1}, {"cast", 1, 1, 1},         {"copy", 1, 1, 1},
+    {"softmax_cross_entropy", 2, 2, 1},  {"softmax_cross_entropy_grad", 3, 3, 1},
+    {"adamw_update", 5, 6, 3}, {"sgd_update", 3, 4, 2},   {"increment", 1, 2, 1},
+    {"unscale", 2, 2, 1},      {"found_nonfinite", 1, -1, 1}, {"global_norm", 1, -1, 1},
+    {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 3, 2},
 };
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
@@ -42,9 +44,12 @@ Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
   for (const auto &arity : kArities) {
     if (op != arity.op)
       continue;
-    if (in.size() != arity.inputs || out.size() != arity.outputs)
-      return Status::error("expects " + std::to_string(arity.inputs) + " inputs and " +
-                           std::to_string(arity.outputs) + " outputs");
+    int inputs = static_cast<int>(in.size());
+    if (inputs < arity.minInputs || (arity.maxInputs >= 0 && inputs > arity.maxInputs) ||
+        static_cast<int>(out.size()) != arity.outputs)
+      return Status::error("expects " + std::to_string(arity.minInputs) +
+                           (arity.maxInputs == arity.minInputs ? "" : " or more") +
+                           " inputs and " + std::to_string(arity.outputs) + " outputs");
     return Status::ok();
   }
   return Status::error("unknown kernel");
@@ -65,6 +70,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildSoftmaxCrossEntropyGrad(kernel, in[0], in[1], in[2], out[0], result);
   if (op == "exp" || op == "log" || op == "softmax")
     return buildSensitive(kernel, in[0], out[0], result);
+  if (op == "unscale" || op == "found_nonfinite" || op == "global_norm" ||
+      op == "clip_coefficient" || op == "update_loss_scale")
+    return buildLossScaling(kernel, in, out, result);
   if (op == "adamw_update")
     return buildAdamW(kernel, in, out, result);
   if (op == "sgd_update")

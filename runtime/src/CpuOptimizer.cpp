@@ -39,6 +39,8 @@ void sgdLoop(float lr, float momentum, float decay, bool nesterov, const float *
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
   int64_t count = in[0].size();
+  const float *skip;
+  AMPRT_RETURN_IF_ERROR(skipFlag(in, 5, &skip));
   for (int i = 0; i < 4; ++i)
     if (in[i].size() != count || in[i].dtype != DType::F32)
       return Status::error("parameter, gradient and moments must be f32 of one size");
@@ -56,6 +58,8 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(p, po, count);
     prepareInPlace(m, mo, count);
     prepareInPlace(v, vo, count);
+    if (skip && skip[0] != 0.0f) // a non-finite gradient: keep everything as it was
+      return Status::ok();
     adamwLoop(math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1), g, po, mo, vo,
               count);
     return Status::ok();
@@ -70,6 +74,8 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
       out[1].size() != count)
     return Status::error("parameter, gradient and buffer differ in size");
   AMPRT_RETURN_IF_ERROR(requireF32({in[0], in[1], in[2], out[0], out[1]}, "sgd_update"));
+  const float *skip;
+  AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
   float *p = in[0].f32(), *g = in[1].f32(), *b = in[2].f32();
   float *po = out[0].f32(), *bo = out[1].f32();
   float lr = attr(kernel, "lr"), momentum = attr(kernel, "momentum"),
@@ -78,6 +84,8 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   *result = lambda([=] {
     prepareInPlace(p, po, count);
     prepareInPlace(b, bo, count);
+    if (skip && skip[0] != 0.0f)
+      return Status::ok();
     sgdLoop(lr, momentum, decay, nesterov, g, po, bo, count);
     return Status::ok();
   });

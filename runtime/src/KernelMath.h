@@ -148,6 +148,32 @@ AMPRT_HD inline void sgdElement(float lr, float momentum, float weightDecay,
   param -= lr * direction;
 }
 
+/// torch.amp.GradScaler's update (_amp_update_scale_) for one step.
+AMPRT_HD inline void updateLossScale(float &scale, int64_t &growthTracker, bool foundNonFinite,
+                                     double growthFactor, double backoffFactor,
+                                     int64_t growthInterval) {
+  if (foundNonFinite) {
+    scale = static_cast<float>(scale * backoffFactor);
+    growthTracker = 0;
+    return;
+  }
+  int64_t successful = growthTracker + 1;
+  if (successful == growthInterval) {
+    float grown = static_cast<float>(scale * growthFactor);
+    if (std::isfinite(grown))
+      scale = grown;
+    growthTracker = 0;
+  } else {
+    growthTracker = successful;
+  }
+}
+
+/// clip_grad_norm_'s factor: min(1, max_norm / (norm + 1e-6)), in float.
+AMPRT_HD inline float clipCoefficient(float norm, float maxNorm) {
+  float coefficient = maxNorm / (norm + 1e-6f);
+  return coefficient < 1.0f ? coefficient : 1.0f;
+}
+
 } // namespace amprt::math
 
 #endif // AMPRT_KERNELMATH_H

@@ -25,7 +25,7 @@ func.func @forward(%x: tensor<4x3xf32> {amp.input = "x"},
 // SGD: %[[ACT:.*]] = amp.relu %[[PRE]]
 // SGD: %[[LOSS:.*]] = amp.softmax_cross_entropy %[[ACT]], %[[L]] {reduction = #amp<reduction mean>}
 // Backward, seeded with dloss = 1:
-// SGD: %[[ONE:.*]] = amp.constant dense<1.000000e+00> : tensor<f32>
+// SGD: %[[ONE:.*]] = amp.constant {amp.loss_seed} dense<1.000000e+00> : tensor<f32>
 // SGD: %[[DACT:.*]] = amp.softmax_cross_entropy_grad %[[ONE]], %[[ACT]], %[[L]]
 // SGD: %[[DPRE:.*]] = amp.relu_grad %[[DACT]], %[[PRE]]
 // Bias gradient: the broadcast over the batch is summed away.

@@ -93,4 +93,43 @@ def AmpCastCleanup : Pass<"amp-cast-cleanup", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
+def AmpLossScaling : Pass<"amp-loss-scaling", "mlir::ModuleOp"> {
+  let summary = "Loss scaling, non-finite skip, clipping and step metrics for @train_step";
+  let description = [{
+    Seeds the backward pass with the loss scale (a state tensor), unscales
+    every gradient in FP32 (`amp.unscale`), checks them all for inf/NaN in
+    one fused reduction, clips by global norm (`clip`), and skips the update
+    (parameters, optimizer state and step counter unchanged) when a gradient
+    is not finite. With mode=dynamic the scale follows torch.amp.GradScaler
+    (backoff on overflow, growth after `growth-interval` finite steps) and is
+    part of the step's state. The step also returns the metrics
+    `loss_scale`, `skipped` and `grad_norm`. Run before autocast.
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"dynamic\"",
+           "dynamic, static or none (no scaling; the skip and metrics stay)">,
+    Option<"initScale", "init", "double", /*default=*/"65536.0", "Initial scale">,
+    Option<"growthFactor", "growth-factor", "double", /*default=*/"2.0", "Growth factor">,
+    Option<"backoffFactor", "backoff-factor", "double", /*default=*/"0.5", "Backoff factor">,
+    Option<"growthInterval", "growth-interval", "int64_t", /*default=*/"2000",
+           "Finite steps before the scale grows">,
+    Option<"skipNonFinite", "skip-nonfinite", "bool", /*default=*/"true",
+           "Skip the update when a gradient is inf or NaN">,
+    Option<"clip", "clip", "double", /*default=*/"0.0",
+           "Clip gradients to this global L2 norm (0: no clipping)">
+  ];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
+def AmpCheckGradientScaling : Pass<"amp-check-gradient-scaling", "mlir::ModuleOp"> {
+  let summary = "Rejects IR that clips or updates with scaled gradients";
+  let description = [{
+    A value derived from the loss scale (through any op but `amp.unscale`) is
+    a scaled gradient. Optimizer updates, clipping and gradient norms must
+    see only unscaled gradients; this pass reports any that do not, at the
+    op's location. The pipeline runs it after loss scaling.
+  }];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 #endif // AMP_TRANSFORMS_PASSES_TD

@@ -1,0 +1,183 @@
+//===- LossScaling.cpp - loss scaling, non-finite skip, clipping ----------===//
+//
+// Rewrites @train_step (built by amp-build-train-step) into
+//   scale = state "loss_scale"          (dynamic/static; 1 with mode=none)
+//   backward seeded with scale           (instead of 1)
+//   g_i  = unscale(grad_i, scale)        (FP32, for every parameter)
+//   bad  = found_nonfinite(g_1 .. g_n)   (one fused check)
+//   norm = global_norm(g_1 .. g_n)
+//   g_i *= clip_coefficient(norm)        (clip=)
+//   update_i(param_i, g_i, ... skip(bad))
+//   scale', tracker' = update_loss_scale(scale, tracker, bad)   (dynamic)
+// so unscale -> clip -> update holds by construction.
+//
+//===----------------------------------------------------------------------===//
+
+#include "amp/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::amp {
+#define GEN_PASS_DEF_AMPLOSSSCALING
+#include "amp/Transforms/Passes.h.inc"
+} // namespace mlir::amp
+
+using namespace mlir;
+using namespace mlir::amp;
+
+namespace {
+
+struct LossScalingPass : public amp::impl::AmpLossScalingBase<LossScalingPass> {
+  using AmpLossScalingBase::AmpLossScalingBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (mode != "dynamic" && mode != "static" && mode != "none") {
+      mlir::emitError(module.getLoc())
+          << "amp-loss-scaling: mode must be dynamic, static or none, not '" << mode << "'";
+      return signalPassFailure();
+    }
+    if (initScale <= 0 || clip < 0) {
+      mlir::emitError(module.getLoc()) << "amp-loss-scaling: init must be positive and "
+                                          "clip non-negative";
+      return signalPassFailure();
+    }
+    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    if (!step) {
+      mlir::emitError(module.getLoc())
+          << "amp-loss-scaling: no func.func @train_step (run amp-build-train-step first)";
+      return signalPassFailure();
+    }
+    if (failed(rewrite(step)))
+      return signalPassFailure();
+  }
+
+  LogicalResult rewrite(func::FuncOp func);
+};
+
+/// Appends an argument with a role (and optional initial value) to `func`.
+BlockArgument addStateArgument(func::FuncOp func, Type type, StringRef name,
+                               Attribute init) {
+  unsigned index = func.getNumArguments();
+  Builder b(func.getContext());
+  SmallVector<NamedAttribute> attrs = {b.getNamedAttr(role::kState, b.getStringAttr(name))};
+  if (init)
+    attrs.push_back(b.getNamedAttr(role::kInit, init));
+  (void)func.insertArgument(index, type, b.getDictionaryAttr(attrs), func.getLoc());
+  return func.getArgument(index);
+}
+
+LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
+  Block &body = func.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  OpBuilder b(ret);
+  MLIRContext *context = func.getContext();
+  auto scalarF32 = RankedTensorType::get({}, b.getF32Type());
+  auto scalarI64 = RankedTensorType::get({}, b.getI64Type());
+  Location loc = NameLoc::get(b.getStringAttr("loss_scaling"), func.getLoc());
+
+  // The backward seed becomes the scale.
+  ConstantOp seed;
+  body.walk([&](ConstantOp op) {
+    if (op->hasAttr(kLossSeedAttr))
+      seed = op;
+  });
+  if (!seed)
+    return func.emitError("amp-loss-scaling: no backward seed (amp.loss_seed) in @train_step");
+
+  Value scale, tracker;
+  if (mode == "none") {
+    scale = seed.getResult();
+  } else {
+    auto init = DenseElementsAttr::get(scalarF32, static_cast<float>(initScale.getValue()));
+    scale = addStateArgument(func, scalarF32, "loss_scale", init);
+    if (mode == "dynamic")
+      tracker = addStateArgument(func, scalarI64, "loss_scale.growth_tracker", Attribute());
+    seed.getResult().replaceAllUsesWith(scale);
+    seed.erase();
+  }
+
+  // Optimizer updates and their gradients, in program order.
+  SmallVector<Operation *> updates;
+  SmallVector<Value> grads;
+  body.walk([&](Operation *op) {
+    if (auto adam = dyn_cast<AdamWUpdateOp>(op)) {
+      updates.push_back(op);
+      grads.push_back(adam.getGrad());
+    } else if (auto sgd = dyn_cast<SgdUpdateOp>(op)) {
+      updates.push_back(op);
+      grads.push_back(sgd.getGrad());
+    }
+  });
+  if (updates.empty())
+    return func.emitError("amp-loss-scaling: @train_step has no optimizer update "
+                          "(optimizer=none returns raw gradients)");
+
+  // Unscale right after each gradient is complete, then check, measure, clip.
+  b.setInsertionPoint(updates.front());
+  SmallVector<Value> unscaled;
+  for (Value grad : grads)
+    unscaled.push_back(mode == "none" ? grad
+                                      : UnscaleOp::create(b, loc, grad.getType(), grad, scale)
+                                            .getResult());
+  Value found = FoundNonFiniteOp::create(b, loc, scalarF32, unscaled);
+  Value norm = GlobalNormOp::create(b, loc, scalarF32, unscaled);
+  SmallVector<Value> clipped(unscaled);
+  if (clip > 0) {
+    Value coefficient = ClipCoefficientOp::create(b, loc, scalarF32, norm,
+                                                  b.getF64FloatAttr(clip));
+    for (Value &grad : clipped)
+      grad = MulOp::create(b, loc, grad.getType(), grad, coefficient);
+  }
+  Value skip = skipNonFinite ? found : Value();
+  for (auto [op, grad] : llvm::zip(updates, clipped)) {
+    op->setOperand(1, grad);
+    if (skip) {
+      if (auto adam = dyn_cast<AdamWUpdateOp>(op))
+        adam.getSkipMutable().assign(skip);
+      else
+        cast<SgdUpdateOp>(op).getSkipMutable().assign(skip);
+    }
+  }
+  body.walk([&](IncrementOp op) {
+    if (skip)
+      op.getSkipMutable().assign(skip);
+  });
+
+  // New state and metrics join the results.
+  b.setInsertionPoint(ret);
+  SmallVector<Value> results(ret.getOperands());
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (unsigned i = 0; i < results.size(); ++i)
+    resultAttrs.push_back(func.getResultAttrDict(i) ? func.getResultAttrDict(i)
+                                                    : DictionaryAttr::get(context));
+  auto addResult = [&](Value value, StringRef roleName, StringRef name) {
+    results.push_back(value);
+    resultAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr(roleName, b.getStringAttr(name))}));
+  };
+  if (mode == "dynamic") {
+    auto updated = UpdateLossScaleOp::create(
+        b, loc, scalarF32, scalarI64, scale, tracker, found,
+        b.getF64FloatAttr(growthFactor), b.getF64FloatAttr(backoffFactor),
+        b.getI64IntegerAttr(growthInterval));
+    addResult(updated.getNewScale(), role::kState, "loss_scale");
+    addResult(updated.getNewGrowthTracker(), role::kState, "loss_scale.growth_tracker");
+  } else if (mode == "static") {
+    addResult(scale, role::kState, "loss_scale");
+  }
+  // Metrics are read after the step: the scale as GradScaler.get_scale()
+  // returns it after update().
+  addResult(mode == "dynamic" ? results[results.size() - 2] : scale, role::kMetric,
+            "loss_scale");
+  addResult(found, role::kMetric, "skipped");
+  addResult(norm, role::kMetric, "grad_norm");
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  func.setType(FunctionType::get(context, body.getArgumentTypes(),
+                                 ValueRange(results).getTypes()));
+  func.setAllResultAttrs(resultAttrs);
+  return success();
+}
+
+} // namespace

@@ -1,0 +1,137 @@
+//===- CpuLossScaling.cpp - unscale, non-finite check, norms, scale -------===//
+//
+// The loss-scaling kernels of torch.amp.GradScaler and clip_grad_norm_:
+// unscale multiplies by the reciprocal of the scale (formed in double, as
+// GradScaler does); the non-finite check and the global norm make one pass
+// over all gradients of the step; the scale update is KernelMath's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+#include <cmath>
+
+namespace amprt {
+
+namespace {
+
+Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
+  if (t.dtype != dtype || t.size() != 1)
+    return Status::error(std::string(what) + " must be one " + dtypeName(dtype));
+  return Status::ok();
+}
+
+/// Calls fn(i, value) over every element of every tensor in `tensors`.
+template <typename Fn>
+Status forEachValue(const std::vector<TensorRef> &tensors, size_t count, Fn fn) {
+  for (size_t t = 0; t < count; ++t)
+    AMPRT_RETURN_IF_ERROR(withFloatStorage(tensors[t].dtype, [&](auto storage) {
+      using T = decltype(storage);
+      const T *data = static_cast<const T *>(tensors[t].data);
+      fn(data, tensors[t].size());
+      return Status::ok();
+    }));
+  return Status::ok();
+}
+
+} // namespace
+
+Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag) {
+  *flag = nullptr;
+  if (in.size() <= index)
+    return Status::ok();
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[index], DType::F32, "the skip flag"));
+  *flag = in[index].f32();
+  return Status::ok();
+}
+
+Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                        const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
+  const std::string &op = kernel.op();
+  if (op == "unscale") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the scale"));
+    AMPRT_RETURN_IF_ERROR(requireF32({out[0]}, "unscale's result"));
+    if (in[0].size() != out[0].size())
+      return Status::error("gradient and result differ in size");
+    const float *scale = in[1].f32();
+    float *y = out[0].f32();
+    int64_t count = out[0].size();
+    return withFloatStorage(in[0].dtype, [&](auto storage) {
+      using T = decltype(storage);
+      const T *g = static_cast<const T *>(in[0].data);
+      *result = lambda([=] {
+        float inverse = static_cast<float>(1.0 / static_cast<double>(scale[0]));
+        parallelFor(count, [&](int64_t i) { y[i] = math::load(g[i]) * inverse; });
+        return Status::ok();
+      });
+      return Status::ok();
+    });
+  }
+  if (op == "found_nonfinite" || op == "global_norm") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the result"));
+    for (const auto &t : in)
+      AMPRT_RETURN_IF_ERROR(withFloatStorage(t.dtype, [](auto) { return Status::ok(); }));
+    std::vector<TensorRef> tensors = in;
+    float *y = out[0].f32();
+    bool norm = op == "global_norm";
+    *result = lambda([=] {
+      double sumOfSquares = 0;
+      bool nonFinite = false;
+      // (Not inside AMPRT_RETURN_IF_ERROR: a pragma cannot sit in a macro argument.)
+      Status status = forEachValue(tensors, tensors.size(), [&](auto data, int64_t n) {
+        double partial = 0;
+        bool bad = false;
+#pragma omp parallel for reduction(+ : partial) reduction(|| : bad) if (n > 32768)
+        for (int64_t i = 0; i < n; ++i) {
+          float v = math::load(data[i]);
+          if (norm)
+            partial += static_cast<double>(v) * v;
+          else
+            bad = bad || !std::isfinite(v);
+        }
+        sumOfSquares += partial;
+        nonFinite = nonFinite || bad;
+      });
+      if (!status.isOk())
+        return status;
+      y[0] = norm ? static_cast<float>(std::sqrt(sumOfSquares)) : (nonFinite ? 1.0f : 0.0f);
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  if (op == "clip_coefficient") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the norm"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the coefficient"));
+    const float *norm = in[0].f32();
+    float *y = out[0].f32();
+    float maxNorm = static_cast<float>(attr(kernel, "max_norm"));
+    *result = lambda([=] {
+      y[0] = math::clipCoefficient(norm[0], maxNorm);
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  // update_loss_scale
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::I64, "the growth tracker"));
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[2], DType::F32, "the non-finite flag"));
+  AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the new scale"));
+  AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::I64, "the new growth tracker"));
+  const float *scale = in[0].f32(), *found = in[2].f32();
+  const int64_t *tracker = in[1].i64();
+  float *newScale = out[0].f32();
+  int64_t *newTracker = out[1].i64();
+  double growth = attr(kernel, "growth_factor"), backoff = attr(kernel, "backoff_factor");
+  auto interval = static_cast<int64_t>(attr(kernel, "growth_interval"));
+  *result = lambda([=] {
+    float s = scale[0];
+    int64_t t = tracker[0];
+    math::updateLossScale(s, t, found[0] != 0.0f, growth, backoff, interval);
+    newScale[0] = s;
+    newTracker[0] = t;
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+} // namespace amprt
