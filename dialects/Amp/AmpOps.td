@@ -378,7 +378,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMat
   }];
 }
 
-def Amp_IncrementOp : Amp_Op<"increment", [SameOperandsAndResultType, Amp_KeepsFP32]> {
+def Amp_IncrementOp : Amp_Op<"increment", [AllTypesMatch<["input", "result"]>, Amp_KeepsFP32]> {
   let summary = "adds one to the optimizer step counter, unless skip is non-zero";
   let description = [{
     Example:

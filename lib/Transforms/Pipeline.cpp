@@ -29,6 +29,27 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   step.eps = options.eps;
   step.weightDecay = options.weightDecay;
   pm.addPass(createAmpBuildTrainStep(step));
+  if (options.optimizer != "none") {
+    bool lowPrecision = options.precision != "fp32";
+    AmpLossScalingOptions scaling;
+    scaling.mode = options.lossScale == "auto"
+                       ? (options.precision == "fp16" ? "dynamic" : "none")
+                       : options.lossScale.getValue();
+    scaling.initScale = options.lossScaleInit;
+    scaling.growthFactor = options.growthFactor;
+    scaling.backoffFactor = options.backoffFactor;
+    scaling.growthInterval = options.growthInterval;
+    if (options.skipNonFinite != "auto" && options.skipNonFinite != "true" &&
+        options.skipNonFinite != "false") {
+      llvm::errs() << "error: --amp-pipeline: skip-nonfinite must be auto, true or false\n";
+      return failure();
+    }
+    scaling.skipNonFinite = options.skipNonFinite == "auto" ? lowPrecision
+                                                            : options.skipNonFinite == "true";
+    scaling.clip = options.clip;
+    pm.addPass(createAmpLossScaling(scaling));
+    pm.addPass(createAmpCheckGradientScaling());
+  }
   // Policy, then what the CPU backend needs, then tidy casts.
   AmpAutocastOptions autocast;
   autocast.precision = options.precision;
@@ -46,7 +67,8 @@ void mlir::amp::registerAmpPipeline() {
       "amp-pipeline",
       "Imported forward graph -> static-shaped training step "
       "(options: precision policy loss optimizer lr momentum nesterov beta1 beta2 "
-      "eps weight-decay batch)",
+      "eps weight-decay batch loss-scale loss-scale-init growth-factor backoff-factor "
+      "growth-interval skip-nonfinite clip)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
         PipelineOptions options;

@@ -174,6 +174,48 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return Session::create(args.plan, options, session);
 }
 
+/// The per-step scalars a plan reports (role "metric": loss_scale, skipped,
+/// grad_norm), read after every step.
+class StepMetrics {
+public:
+  explicit StepMetrics(const Session &session) {
+    for (const auto &info : session.outputs(Program::Train))
+      if (info.role == "metric" && info.dtype == amprt::DType::F32 && info.numElements() == 1)
+        names.push_back(info.name);
+    values.assign(names.size(), 0.0f);
+  }
+  Status read(const Session &session) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      AMPRT_RETURN_IF_ERROR(
+          session.readOutput(Program::Train, names[i], &values[i], sizeof(float)));
+      if (names[i] == "skipped" && values[i] != 0.0f)
+        ++skippedInInterval;
+    }
+    return Status::ok();
+  }
+  /// `, "name": value, ...` for a JSON line; "skipped" is the last step's
+  /// flag, "skipped_steps" the count since the previous line.
+  std::string json() {
+    std::string text;
+    char buffer[96];
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "skipped")
+        std::snprintf(buffer, sizeof(buffer), ", \"skipped\": %s, \"skipped_steps\": %lld",
+                      values[i] != 0.0f ? "true" : "false", (long long)skippedInInterval);
+      else
+        std::snprintf(buffer, sizeof(buffer), ", \"%s\": %.8g", names[i].c_str(), values[i]);
+      text += buffer;
+    }
+    skippedInInterval = 0;
+    return text;
+  }
+
+private:
+  std::vector<std::string> names;
+  std::vector<float> values;
+  int64_t skippedInInterval = 0;
+};
+
 Status train(const Args &args) {
   std::string data = args.get("data");
   if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
@@ -196,17 +238,14 @@ Status train(const Args &args) {
                          " values per sample, the dataset " +
                          std::to_string(dataset.train.pixels));
 
-  std::FILE *metrics = nullptr;
+  std::unique_ptr<std::FILE, int (*)(std::FILE *)> metrics(nullptr, &std::fclose);
   if (std::string path = args.get("metrics"); !path.empty()) {
-    metrics = std::fopen(path.c_str(), "w");
+    metrics.reset(std::fopen(path.c_str(), "w"));
     if (!metrics)
       return Status::error(path + ": cannot open for writing");
   }
-  auto closeMetrics = [&] {
-    if (metrics)
-      std::fclose(metrics);
-  };
   bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
+  StepMetrics stepMetrics(*session);
 
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
   std::vector<int64_t> order(dataset.train.count);
@@ -231,47 +270,35 @@ Status train(const Args &args) {
                     images.begin() + i * g.pixels);
         labels[i] = dataset.train.labels[sample];
       }
-      Status status = session->step({{g.inputName, images.data(), images.size() * 4},
-                                     {g.labelName, labels.data(), labels.size() * 8}});
-      if (!status.isOk()) {
-        closeMetrics();
-        return status;
-      }
+      AMPRT_RETURN_IF_ERROR(session->step({{g.inputName, images.data(), images.size() * 4},
+                                           {g.labelName, labels.data(), labels.size() * 8}}));
+      AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
       ++globalStep;
       intervalSamples += g.batch;
       bool last = step + 1 == stepsPerEpoch;
-      if (globalStep % logEvery == 0 || last) {
-        double rate = intervalSamples / seconds(intervalStart);
+      if (globalStep % logEvery != 0 && !last)
+        continue;
+      double rate = intervalSamples / seconds(intervalStart);
+      if (progress)
+        drawProgress(epoch, epochs, step + 1, stepsPerEpoch, session->loss(), rate);
+      std::string accuracyField;
+      if (last) {
+        AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
+        accuracyField = ", \"test_accuracy\": " + std::to_string(accuracy);
         if (progress)
-          drawProgress(epoch, epochs, step + 1, stepsPerEpoch, session->loss(), rate);
-        if (metrics && !last)
-          std::fprintf(metrics,
-                       "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": %.1f}\n",
-                       (long long)epoch, (long long)globalStep, session->loss(), rate);
-        if (!last) {
-          intervalStart = std::chrono::steady_clock::now();
-          intervalSamples = 0;
-        } else {
-          Status status = testAccuracy(*session, dataset.test, &accuracy);
-          if (!status.isOk()) {
-            closeMetrics();
-            return status;
-          }
-          if (metrics)
-            std::fprintf(metrics,
-                         "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": "
-                         "%.1f, \"test_accuracy\": %.4f}\n",
-                         (long long)epoch, (long long)globalStep, session->loss(), rate,
-                         accuracy);
-          if (progress)
-            std::fprintf(stderr, "test accuracy %.4f\n", accuracy);
-        }
-        if (metrics)
-          std::fflush(metrics);
+          std::fprintf(stderr, "test accuracy %.4f\n", accuracy);
       }
+      if (metrics) {
+        std::fprintf(metrics.get(),
+                     "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": %.1f%s%s}\n",
+                     (long long)epoch, (long long)globalStep, session->loss(), rate,
+                     stepMetrics.json().c_str(), accuracyField.c_str());
+        std::fflush(metrics.get());
+      }
+      intervalStart = std::chrono::steady_clock::now();
+      intervalSamples = 0;
     }
   }
-  closeMetrics();
   std::printf("trained %lld steps; final loss %.4f; test_accuracy %.4f\n",
               (long long)globalStep, session->loss(), accuracy);
   return Status::ok();

@@ -37,6 +37,25 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init(-1.0)};
   Option<int64_t> batch{*this, "batch", llvm::cl::desc("fixes a dynamic batch dimension"),
                         llvm::cl::init(0)};
+  Option<std::string> lossScale{
+      *this, "loss-scale",
+      llvm::cl::desc("auto (dynamic for fp16, none for bf16/fp32), dynamic, static or none"),
+      llvm::cl::init("auto")};
+  Option<double> lossScaleInit{*this, "loss-scale-init", llvm::cl::desc("initial loss scale"),
+                               llvm::cl::init(65536.0)};
+  Option<double> growthFactor{*this, "growth-factor", llvm::cl::desc("loss-scale growth"),
+                              llvm::cl::init(2.0)};
+  Option<double> backoffFactor{*this, "backoff-factor", llvm::cl::desc("loss-scale backoff"),
+                               llvm::cl::init(0.5)};
+  Option<int64_t> growthInterval{*this, "growth-interval",
+                                 llvm::cl::desc("finite steps before the scale grows"),
+                                 llvm::cl::init(2000)};
+  Option<std::string> skipNonFinite{
+      *this, "skip-nonfinite",
+      llvm::cl::desc("auto (on for bf16/fp16, off for fp32), true or false"),
+      llvm::cl::init("auto")};
+  Option<double> clip{*this, "clip", llvm::cl::desc("clip gradients to this global norm"),
+                      llvm::cl::init(0.0)};
 };
 
 /// Adds the passes of `--amp-pipeline` to `pm`; fails (with a diagnostic on
