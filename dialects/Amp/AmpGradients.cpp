@@ -141,7 +141,7 @@ LogicalResult SoftmaxCrossEntropyOp::buildGradients(
   if (Value dLoss = resultGrads[0])
     operandGrads[0] = SoftmaxCrossEntropyGradOp::create(
         b, getLoc(), getLogits().getType(), dLoss, getLogits(), getLabels(),
-        getReductionAttr());
+        getReductionAttr(), getIgnoreIndexAttr());
   return success();
 }
 

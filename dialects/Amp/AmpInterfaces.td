@@ -49,7 +49,11 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
     InterfaceMethod<[{True when an f32 op may read low-precision inputs and
       widen them itself (as PyTorch does for softmax and sum), so autocast
       need not insert a cast in front of it.}],
-      "bool", "acceptsLowPrecisionInputs", (ins), [{}], [{ return false; }]>
+      "bool", "acceptsLowPrecisionInputs", (ins), [{}], [{ return false; }]>,
+    InterfaceMethod<[{True when a low-precision op can write an f32 result
+      from its FP32 accumulator (a GEMM), which autocast uses when only f32
+      ops read the result.}],
+      "bool", "canWidenResult", (ins), [{}], [{ return false; }]>
   ];
 }
 

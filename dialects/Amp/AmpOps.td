@@ -22,7 +22,7 @@ class Amp_Op<string mnemonic, list<Trait> traits = []>
 /// Precision classes (see AmpPrecision.cpp for each op's rule and reason).
 defvar Amp_FollowsInputs = Amp_PrecisionOpInterface;
 defvar Amp_ComputeBound = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
-    ["getPrecisionClass", "getPrecisionReason"]>;
+    ["getPrecisionClass", "getPrecisionReason", "canWidenResult"]>;
 defvar Amp_KeepsFP32 = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
     ["getPrecisionClass", "getPrecisionReason"]>;
 defvar Amp_KeepsFP32AcceptsLow = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
@@ -288,7 +288,9 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
   let summary = "softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
-    `[N, C]` logits and `[N]` int64 labels; `reduction` is mean or sum.
+    `[N, C]` logits and `[N]` int64 labels; `reduction` is mean or sum. Rows
+    whose label equals `ignore_index` count for nothing (the mean is over the
+    other rows), as in ONNX and PyTorch.
 
     Example:
     ```mlir
@@ -296,7 +298,7 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
     ```
   }];
   let arguments = (ins Amp_FloatTensor:$logits, Amp_LabelTensor:$labels,
-                       Amp_LossReductionAttr:$reduction);
+                       Amp_LossReductionAttr:$reduction, OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Amp_ScalarF32:$loss);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` type($logits) `,` type($labels) `->` type($loss)
@@ -316,7 +318,8 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
     ```
   }];
   let arguments = (ins Amp_ScalarF32:$grad, Amp_FloatTensor:$logits,
-                       Amp_LabelTensor:$labels, Amp_LossReductionAttr:$reduction);
+                       Amp_LabelTensor:$labels, Amp_LossReductionAttr:$reduction,
+                       OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = [{
     $grad `,` $logits `,` $labels attr-dict `:` type($grad) `,` type($logits) `,` type($labels) `->` type($result)

@@ -16,6 +16,7 @@ PrecisionClass MatmulOp::getPrecisionClass() { return PrecisionClass::Low; }
 StringRef MatmulOp::getPrecisionReason() {
   return "compute-bound GEMM: low-precision operands, FP32 accumulation";
 }
+bool MatmulOp::canWidenResult() { return true; }
 
 PrecisionClass ReduceSumOp::getPrecisionClass() { return PrecisionClass::FP32; }
 StringRef ReduceSumOp::getPrecisionReason() {

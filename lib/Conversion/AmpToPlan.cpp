@@ -73,12 +73,12 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
           kernel.add_axes(axis);
         return success();
       })
-      .Case([&](SoftmaxCrossEntropyOp ce) {
+      .Case<SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp>([&](auto ce) {
         attrs["mean"] = ce.getReduction() == LossReduction::Mean;
-        return success();
-      })
-      .Case([&](SoftmaxCrossEntropyGradOp ce) {
-        attrs["mean"] = ce.getReduction() == LossReduction::Mean;
+        if (auto ignore = ce.getIgnoreIndex()) {
+          attrs["has_ignore_index"] = 1;
+          attrs["ignore_index"] = static_cast<double>(*ignore);
+        }
         return success();
       })
       .Case([&](SgdUpdateOp sgd) {

@@ -36,6 +36,9 @@ constexpr int64_t kMaxOpset = 17;
 struct GraphValue {
   Value value;
   std::optional<SmallVector<int64_t>> integers;
+  /// A 2-D Transpose not materialised: only a GEMM may read it, as its
+  /// transpose flag (exporters emit Transpose + MatMul for bias-free Linear).
+  bool transposed = false;
 };
 
 class OnnxImporter {
@@ -87,6 +90,10 @@ private:
   Value scalarLike(Value like, float value, Location loc);
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
+
+  bool isTransposed(const onnx::NodeProto &node, int index);
+  LogicalResult importTranspose(const onnx::NodeProto &node);
+  bool acceptTransposed = false;
 
   /// op(A) x op(B) of the node's first two inputs, shape-checked.
   FailureOr<Value> buildMatmul(const onnx::NodeProto &node, bool transA, bool transB);
@@ -226,7 +233,32 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index) {
   if (!it->second.value)
     return nodeError(node) << "input '" << node.input(index)
                            << "' is an integer constant, which this op does not take";
+  if (it->second.transposed && !acceptTransposed)
+    return nodeError(node) << "input '" << node.input(index)
+                           << "' is a Transpose, supported only as an operand of MatMul or Gemm";
   return it->second.value;
+}
+
+bool OnnxImporter::isTransposed(const onnx::NodeProto &node, int index) {
+  auto it = hasInput(node, index) ? values.find(node.input(index)) : values.end();
+  return it != values.end() && it->second.transposed;
+}
+
+LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
+  acceptTransposed = true;
+  auto x = input(node, 0);
+  acceptTransposed = false;
+  if (failed(x))
+    return failure();
+  auto rank = cast<RankedTensorType>(x->getType()).getRank();
+  const auto *perm = attribute(node, "perm");
+  bool swap = rank == 2 && (!perm || (perm->ints_size() == 2 && perm->ints(0) == 1 &&
+                                      perm->ints(1) == 0));
+  if (!swap)
+    return nodeError(node) << "only 2-D transposes (perm [1, 0]) are supported";
+  if (node.output_size() > 0)
+    values[node.output(0)] = GraphValue{*x, std::nullopt, !isTransposed(node, 0)};
+  return success();
 }
 
 const onnx::AttributeProto *OnnxImporter::attribute(const onnx::NodeProto &node,
@@ -291,7 +323,12 @@ static FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, Value lhs, Va
 
 FailureOr<Value> OnnxImporter::buildMatmul(const onnx::NodeProto &node, bool transA,
                                            bool transB) {
+  // A Transpose feeding the GEMM flips its transpose flag.
+  transA ^= isTransposed(node, 0);
+  transB ^= isTransposed(node, 1);
+  acceptTransposed = true;
   auto a = input(node, 0), b = input(node, 1);
+  acceptTransposed = false;
   if (failed(a) || failed(b))
     return failure();
   auto aType = cast<RankedTensorType>(a->getType());
@@ -541,8 +578,6 @@ LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto 
     return failure();
   if (hasInput(node, 2))
     return nodeError(node) << "class weights are not supported";
-  if (attribute(node, "ignore_index"))
-    return nodeError(node) << "ignore_index is not supported";
   const auto *reductionAttr = attribute(node, "reduction");
   std::string reduction = reductionAttr ? reductionAttr->s() : "mean";
   if (reduction != "mean" && reduction != "sum")
@@ -557,7 +592,10 @@ LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto 
       builder, nodeLoc(node), RankedTensorType::get({}, builder.getF32Type()), *scores,
       *labels,
       LossReductionAttr::get(context, reduction == "mean" ? LossReduction::Mean
-                                                          : LossReduction::Sum));
+                                                          : LossReduction::Sum),
+      attribute(node, "ignore_index")
+          ? builder.getI64IntegerAttr(attribute(node, "ignore_index")->i())
+          : IntegerAttr());
   if (failed(verifyBuilt(node, op)))
     return failure();
   define(node, 0, op.getLoss());
@@ -578,7 +616,9 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       {"Div", &OnnxImporter::importBinary<DivOp>},
       {"Exp", &OnnxImporter::importUnary<ExpOp>},
       {"Log", &OnnxImporter::importUnary<LogOp>},
+      {"Neg", &OnnxImporter::importUnary<NegOp>},
       {"Softmax", &OnnxImporter::importSoftmax},
+      {"Transpose", &OnnxImporter::importTranspose},
       {"ReduceSum", &OnnxImporter::importReduceSum},
       {"Relu", &OnnxImporter::importRelu},
       {"Flatten", &OnnxImporter::importFlatten},
@@ -641,8 +681,8 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     auto rule = rules.find(node.op_type());
     if (rule == rules.end())
       return nodeError(node) << "unsupported op type (supported: Gemm, MatMul, Add, "
-                                "Sub, Mul, Div, Relu, Exp, Log, Softmax, ReduceSum, "
-                                "Flatten, Reshape, Constant, Identity, "
+                                "Sub, Mul, Div, Neg, Relu, Exp, Log, Softmax, ReduceSum, "
+                                "Flatten, Reshape, Transpose (into a GEMM), Constant, Identity, "
                                 "SoftmaxCrossEntropyLoss)";
     if (failed((this->*(rule->second))(node)))
       return failure();

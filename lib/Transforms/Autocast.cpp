@@ -124,9 +124,11 @@ void FunctionAutocast::decide() {
     std::string rule;
     switch (decision.precision) {
     case PrecisionClass::Low: {
-      bool onlyFp32Readers = llvm::all_of(op.getUsers(), [&](Operation *user) {
-        return isFp32Consumer(user);
-      });
+      auto iface = dyn_cast<PrecisionOpInterface>(op);
+      bool onlyFp32Readers = iface && iface.canWidenResult() &&
+                             llvm::all_of(op.getUsers(), [&](Operation *user) {
+                               return isFp32Consumer(user);
+                             });
       result = onlyFp32Readers ? f32 : low;
       rule = decision.rule + " -> " + lowName().str() +
              (onlyFp32Readers ? " operands, f32 result (only FP32 ops read it)" : "");

@@ -132,7 +132,7 @@ FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forwar
   auto lossType = RankedTensorType::get({}, b.getF32Type());
   return SoftmaxCrossEntropyOp::create(
              b, loc, lossType, logits, labels,
-             LossReductionAttr::get(b.getContext(), LossReduction::Mean))
+             LossReductionAttr::get(b.getContext(), LossReduction::Mean), IntegerAttr())
       .getResult();
 }
 

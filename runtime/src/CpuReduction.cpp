@@ -13,13 +13,34 @@
 namespace amprt {
 namespace {
 
-/// Checks labels lie in [0, classes) before any arithmetic uses them.
-Status checkLabels(const int64_t *labels, int64_t n, int64_t classes) {
-  for (int64_t i = 0; i < n; ++i)
+/// Which labels count: all, or those different from ignore_index.
+struct LabelRule {
+  bool hasIgnore = false;
+  int64_t ignore = 0;
+  bool counts(int64_t label) const { return !hasIgnore || label != ignore; }
+};
+
+LabelRule labelRule(const proto::Kernel &kernel) {
+  LabelRule rule;
+  rule.hasIgnore = attr(kernel, "has_ignore_index") != 0;
+  rule.ignore = static_cast<int64_t>(attr(kernel, "ignore_index"));
+  return rule;
+}
+
+/// Checks labels lie in [0, classes) (or are ignored) before any arithmetic
+/// uses them; returns how many count.
+Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule rule,
+                   int64_t *counted) {
+  *counted = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!rule.counts(labels[i]))
+      continue;
     if (labels[i] < 0 || labels[i] >= classes)
       return Status::error("label " + std::to_string(labels[i]) + " at row " +
                            std::to_string(i) + " is outside [0, " +
                            std::to_string(classes) + ")");
+    ++*counted;
+  }
   return Status::ok();
 }
 
@@ -109,19 +130,24 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
       logits.shape[1] < 1)
     return Status::error("expects [N, C] f32 logits, [N] int64 labels, a scalar loss");
   int64_t n = logits.shape[0], classes = logits.shape[1];
-  bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
+  bool mean = attr(kernel, "mean") != 0;
+  LabelRule rule = labelRule(kernel);
   float *x = logits.f32(), *out = loss.f32();
   int64_t *y = labels.i64();
   *result = lambda([=] {
-    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes));
+    int64_t counted;
+    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes, rule, &counted));
     double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (n * classes > 32768)
     for (int64_t i = 0; i < n; ++i) {
+      if (!rule.counts(y[i]))
+        continue;
       const float *row = x + i * classes;
       RowExp e = rowExp(row, classes);
       total += std::log(e.sum) - (row[y[i]] - e.max);
     }
-    out[0] = static_cast<float>(mean ? total / n : total);
+    // A mean over no counted rows is 0/0, as in PyTorch.
+    out[0] = static_cast<float>(mean ? total / static_cast<double>(counted) : total);
     return Status::ok();
   });
   return Status::ok();
@@ -137,14 +163,21 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
       grad.dtype != DType::F32 || grad.size() != 1 || logits.shape[1] < 1)
     return Status::error("expects an f32 scalar gradient, [N, C] f32 logits, [N] int64 labels");
   int64_t n = logits.shape[0], classes = logits.shape[1];
-  bool mean = kernel.attrs().count("mean") && kernel.attrs().at("mean");
+  bool mean = attr(kernel, "mean") != 0;
+  LabelRule rule = labelRule(kernel);
   float *g = grad.f32(), *x = logits.f32(), *dx = out.f32();
   int64_t *y = labels.i64();
   *result = lambda([=] {
-    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes));
-    float scale = g[0] * (mean ? 1.0f / n : 1.0f);
+    int64_t counted;
+    AMPRT_RETURN_IF_ERROR(checkLabels(y, n, classes, rule, &counted));
+    float scale = g[0] * (mean ? 1.0f / static_cast<float>(counted) : 1.0f);
 #pragma omp parallel for schedule(static) if (n * classes > 32768)
     for (int64_t i = 0; i < n; ++i) {
+      if (!rule.counts(y[i])) {
+        for (int64_t c = 0; c < classes; ++c)
+          dx[i * classes + c] = 0.0f;
+        continue;
+      }
       const float *row = x + i * classes;
       RowExp e = rowExp(row, classes);
       for (int64_t c = 0; c < classes; ++c)

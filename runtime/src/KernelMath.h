@@ -105,7 +105,9 @@ template <> AMPRT_HD inline float store<float>(float x) { return x; }
 template <> AMPRT_HD inline Bf16 store<Bf16>(float x) { return {floatToBf16(x)}; }
 template <> AMPRT_HD inline F16 store<F16>(float x) { return {floatToF16(x)}; }
 
-AMPRT_HD inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
+/// max(x, 0) that lets NaN through, as torch.relu does (a NaN must not
+/// vanish before the non-finite check sees it).
+AMPRT_HD inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
 AMPRT_HD inline float reluGrad(float dy, float x) { return x > 0.0f ? dy : 0.0f; }
 
 /// Scalars of one AdamW step, computed once per step (as torch.optim does,

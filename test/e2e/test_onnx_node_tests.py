@@ -20,8 +20,8 @@ from onnx import numpy_helper
 from common import parse_args, workdir
 
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
-OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|relu|exp|log|softmax|reduce_sum|flatten|"
-                 r"reshape|identity|sce)(_|$)")
+OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
+                 r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -31,9 +31,11 @@ EXPECTED_REFUSALS = [
     (r"matmulinteger", r"unsupported op type"),
     (r"allowzero", r"allowzero=1 is not supported"),
     (r"reduce_sum_square", r"unsupported op type"),
+    (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"
+                   r"only 2-D transposes"),
     (r"softmax_axis_[01]", r"only softmax over the last axis is supported"),
-    (r"sce_.*(weight|_ii|none|log_prob|3d|4d|NCd)",
-     r"class weights are not supported|ignore_index is not supported|"
+    (r"sce_.*((?<!no)_weight|none|log_prob|3d|4d|NCd)",
+     r"class weights are not supported|"
      r"reduction 'none' is not supported|log_prob output is not supported|"
      r"expects \[N, C\] logits"),
 ]

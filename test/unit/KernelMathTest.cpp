@@ -68,6 +68,7 @@ TEST(KernelMath, ReluAndItsGradient) {
   EXPECT_EQ(math::reluGrad(3.0f, -0.1f), 0.0f);
   EXPECT_EQ(math::reluGrad(3.0f, 0.1f), 3.0f);
   EXPECT_EQ(math::reluGrad(3.0f, 0.0f), 0.0f); // torch's choice at 0
+  EXPECT_TRUE(std::isnan(math::relu(NAN)));     // NaN propagates, as in torch
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -35,7 +36,7 @@ const char kUsage[] =
     "usage:\n"
     "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
     "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
-    "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR\n"
+    "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
     "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
     "                     [--profile]\n"
@@ -174,6 +175,15 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return Session::create(args.plan, options, session);
 }
 
+/// A float as JSON: null when it is not finite (JSON has no NaN).
+std::string jsonNumber(float value) {
+  if (!std::isfinite(value))
+    return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.8g", value);
+  return buffer;
+}
+
 /// The per-step scalars a plan reports (role "metric": loss_scale, skipped,
 /// grad_norm), read after every step.
 class StepMetrics {
@@ -202,6 +212,8 @@ public:
       if (names[i] == "skipped")
         std::snprintf(buffer, sizeof(buffer), ", \"skipped\": %s, \"skipped_steps\": %lld",
                       values[i] != 0.0f ? "true" : "false", (long long)skippedInInterval);
+      else if (!std::isfinite(values[i])) // JSON has no NaN or infinity
+        std::snprintf(buffer, sizeof(buffer), ", \"%s\": null", names[i].c_str());
       else
         std::snprintf(buffer, sizeof(buffer), ", \"%s\": %.8g", names[i].c_str(), values[i]);
       text += buffer;
@@ -290,8 +302,8 @@ Status train(const Args &args) {
       }
       if (metrics) {
         std::fprintf(metrics.get(),
-                     "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6f, \"samples_per_s\": %.1f%s%s}\n",
-                     (long long)epoch, (long long)globalStep, session->loss(), rate,
+                     "{\"epoch\": %lld, \"step\": %lld, \"loss\": %s, \"samples_per_s\": %.1f%s%s}\n",
+                     (long long)epoch, (long long)globalStep, jsonNumber(session->loss()).c_str(), rate,
                      stepMetrics.json().c_str(), accuracyField.c_str());
         std::fflush(metrics.get());
       }
@@ -352,6 +364,27 @@ Status dumpOutputs(const Session &session, Program program, const std::string &d
   return Status::ok();
 }
 
+/// The feeds of step `step`: a feed holding `steps` batches gives its
+/// step-th one; a feed holding one batch is used for every step.
+Status feedsForStep(const Session &session, const Feeds &feeds, int64_t steps, int64_t step,
+                    std::vector<Feed> *result) {
+  result->clear();
+  for (const Feed &feed : feeds.feeds) {
+    size_t bytes = 0;
+    for (const auto &info : session.inputs(Program::Train))
+      if (info.name == feed.name)
+        bytes = info.bytes();
+    if (bytes == 0 || (feed.bytes != bytes && feed.bytes != bytes * steps))
+      return Status::error("--feed " + feed.name + ": holds " + std::to_string(feed.bytes) +
+                           " bytes; the step needs " + std::to_string(bytes) +
+                           " (one batch) or " + std::to_string(bytes * steps) +
+                           " (one batch per step)");
+    const char *data = static_cast<const char *>(feed.data);
+    result->push_back({feed.name, feed.bytes == bytes ? data : data + step * bytes, bytes});
+  }
+  return Status::ok();
+}
+
 Status stepCommand(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
@@ -362,8 +395,22 @@ Status stepCommand(const Args &args) {
     return Status::error("--dump DIR is required");
   Feeds feeds;
   AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
-  for (int64_t s = 0; s < steps; ++s)
-    AMPRT_RETURN_IF_ERROR(session->step(feeds.feeds));
+  std::unique_ptr<std::FILE, int (*)(std::FILE *)> metrics(nullptr, &std::fclose);
+  if (std::string path = args.get("metrics"); !path.empty()) {
+    metrics.reset(std::fopen(path.c_str(), "w"));
+    if (!metrics)
+      return Status::error(path + ": cannot open for writing");
+  }
+  StepMetrics stepMetrics(*session);
+  std::vector<Feed> stepFeeds;
+  for (int64_t s = 0; s < steps; ++s) {
+    AMPRT_RETURN_IF_ERROR(feedsForStep(*session, feeds, steps, s, &stepFeeds));
+    AMPRT_RETURN_IF_ERROR(session->step(stepFeeds));
+    AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
+    if (metrics)
+      std::fprintf(metrics.get(), "{\"step\": %lld, \"loss\": %s%s}\n", (long long)s + 1,
+                   jsonNumber(session->loss()).c_str(), stepMetrics.json().c_str());
+  }
   AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Train, dump));
   for (const auto &info : session->states())
     AMPRT_RETURN_IF_ERROR(dumpTensor(dump, info, [&](void *data, size_t bytes) {
