@@ -1,6 +1,7 @@
 //===- Session.cpp - persistent state, arenas and program execution -------===//
 
 #include "amprt/Session.h"
+#include "Checkpoint.h"
 #include "CpuKernels.h"
 #include "PlanLoader.h"
 
@@ -309,6 +310,50 @@ Status Session::writeState(const std::string &name, const void *data, size_t byt
     return Status::error("state '" + name + "' has " + std::to_string(state.size) +
                          " bytes, not " + std::to_string(bytes));
   std::memcpy(state.data.get(), data, bytes);
+  return Status::ok();
+}
+
+Status Session::saveCheckpoint(const std::string &path,
+                               const std::map<std::string, std::string> &metadata) const {
+  proto::Checkpoint checkpoint;
+  checkpoint.set_format_version(kCheckpointFormatVersion);
+  checkpoint.set_plan_source(impl_->plan.source());
+  for (int i = 0; i < impl_->plan.states_size(); ++i) {
+    auto *tensor = checkpoint.add_tensors();
+    tensor->set_name(impl_->plan.states(i).name());
+    *tensor->mutable_type() = impl_->plan.states(i).type();
+    tensor->set_data(impl_->states[i].data.get(), impl_->states[i].size);
+  }
+  for (const auto &[key, value] : metadata)
+    (*checkpoint.mutable_metadata())[key] = value;
+  return writeFileAtomically(path, encodeCheckpoint(checkpoint));
+}
+
+Status Session::loadCheckpoint(const std::string &path,
+                               std::map<std::string, std::string> *metadata) {
+  std::string file;
+  AMPRT_RETURN_IF_ERROR(readFile(path, &file));
+  proto::Checkpoint checkpoint;
+  AMPRT_RETURN_IF_ERROR(decodeCheckpoint(file, path, &checkpoint));
+  // Check everything before changing anything.
+  if (checkpoint.tensors_size() != impl_->plan.states_size())
+    return Status::error(path + ": holds " + std::to_string(checkpoint.tensors_size()) +
+                         " tensors, the plan has " + std::to_string(impl_->plan.states_size()));
+  for (int i = 0; i < checkpoint.tensors_size(); ++i) {
+    const auto &tensor = checkpoint.tensors(i);
+    const auto &state = impl_->plan.states(i);
+    if (tensor.name() != state.name() || tensor.type().dtype() != state.type().dtype() ||
+        !std::equal(tensor.type().shape().begin(), tensor.type().shape().end(),
+                    state.type().shape().begin(), state.type().shape().end()) ||
+        tensor.data().size() != impl_->states[i].size)
+      return Status::error(path + ": tensor '" + tensor.name() + "' does not match the plan's '" +
+                           state.name() + "' (name, type or shape differ)");
+  }
+  for (int i = 0; i < checkpoint.tensors_size(); ++i)
+    std::memcpy(impl_->states[i].data.get(), checkpoint.tensors(i).data().data(),
+                impl_->states[i].size);
+  if (metadata)
+    metadata->insert(checkpoint.metadata().begin(), checkpoint.metadata().end());
   return Status::ok();
 }
 

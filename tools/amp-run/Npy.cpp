@@ -1,12 +1,10 @@
 //===- Npy.cpp - read and write NumPy .npy files --------------------------===//
 
 #include "Npy.h"
+#include "amprt/AtomicFile.h"
 
-#include <cstdio>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace amprun {
 
@@ -20,28 +18,6 @@ const char kMagic[] = "\x93NUMPY";
 const char *descr(DType dtype) { return dtype == DType::I64 ? "<i8" : "<f4"; }
 
 } // namespace
-
-Status writeFileAtomically(const std::string &path, const std::string &contents) {
-  std::string temp = path + ".tmp." + std::to_string(getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    return Status::error(path + ": cannot create " + temp);
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return Status::error(path + ": write failed");
-    }
-    written += n;
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || std::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    return Status::error(path + ": cannot complete the write");
-  }
-  return Status::ok();
-}
 
 Status writeNpy(const std::string &path, const NpyArray &array) {
   std::ostringstream header;
@@ -61,7 +37,7 @@ Status writeNpy(const std::string &path, const NpyArray &array) {
   contents += static_cast<char>(text.size() >> 8);
   contents += text;
   contents += array.bytes;
-  return writeFileAtomically(path, contents);
+  return amprt::writeFileAtomically(path, contents);
 }
 
 Status readNpy(const std::string &path, NpyArray *array) {

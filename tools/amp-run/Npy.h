@@ -20,9 +20,6 @@ amprt::Status readNpy(const std::string &path, NpyArray *array);
 /// Writes `array` as .npy (version 1.0) through a temporary file and rename.
 amprt::Status writeNpy(const std::string &path, const NpyArray &array);
 
-/// Writes `contents` to `path` atomically: temporary file, fsync, rename.
-amprt::Status writeFileAtomically(const std::string &path, const std::string &contents);
-
 } // namespace amprun
 
 #endif // AMP_RUN_NPY_H

@@ -36,11 +36,13 @@ const char kUsage[] =
     "usage:\n"
     "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
     "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
+    "                     [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
     "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
+    "                     [--resume FILE] [--checkpoint FILE]\n"
     "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
     "                     [--profile]\n"
-    "  amp-run info  PLAN\n";
+    "  amp-run info  PLAN [--checkpoint FILE]\n";
 
 /// Parsed command line: the command, the plan and --flag values.
 struct Args {
@@ -259,21 +261,54 @@ Status train(const Args &args) {
   bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
   StepMetrics stepMetrics(*session);
 
-  std::mt19937_64 rng(static_cast<uint64_t>(seed));
   std::vector<int64_t> order(dataset.train.count);
   std::vector<float> images(g.batch * g.pixels);
   std::vector<int64_t> labels(g.batch);
   int64_t stepsPerEpoch = dataset.train.count / g.batch; // the last partial batch is dropped
-  int64_t globalStep = 0;
+  int64_t globalStep = 0, firstEpoch = 1, firstStep = 0;
   double accuracy = 0;
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+
+  // Checkpoints hold the session's state and where training stood; each
+  // epoch's order depends only on (seed, epoch), so a resumed run sees
+  // exactly the batches the uninterrupted one would.
+  std::string checkpointPath = args.get("checkpoint");
+  int64_t checkpointEvery;
+  AMPRT_RETURN_IF_ERROR(args.getInt("checkpoint-every", 0, &checkpointEvery));
+  if (std::string resume = args.get("resume"); !resume.empty()) {
+    std::map<std::string, std::string> position;
+    AMPRT_RETURN_IF_ERROR(session->loadCheckpoint(resume, &position));
+    if (!position.count("epoch") || !position.count("step_in_epoch") ||
+        position["seed"] != std::to_string(seed))
+      return Status::error(resume + ": not an amp-run training checkpoint for --seed " +
+                           std::to_string(seed));
+    firstEpoch = std::stoll(position["epoch"]);
+    firstStep = std::stoll(position["step_in_epoch"]);
+    globalStep = std::stoll(position["global_step"]);
+    if (firstStep >= stepsPerEpoch) {
+      ++firstEpoch;
+      firstStep = 0;
+    }
+  }
+  auto saveCheckpoint = [&](int64_t epoch, int64_t stepInEpoch) -> Status {
+    if (checkpointPath.empty())
+      return Status::ok();
+    return session->saveCheckpoint(checkpointPath,
+                                   {{"epoch", std::to_string(epoch)},
+                                    {"step_in_epoch", std::to_string(stepInEpoch)},
+                                    {"global_step", std::to_string(globalStep)},
+                                    {"seed", std::to_string(seed)}});
+  };
+
+  for (int64_t epoch = firstEpoch; epoch <= epochs; ++epoch) {
+    std::mt19937_64 rng(static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull +
+                        static_cast<uint64_t>(epoch));
     for (int64_t i = 0; i < dataset.train.count; ++i)
       order[i] = i;
     for (int64_t i = dataset.train.count - 1; i > 0; --i) // Fisher-Yates, portable
       std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
     auto intervalStart = std::chrono::steady_clock::now();
     int64_t intervalSamples = 0;
-    for (int64_t step = 0; step < stepsPerEpoch; ++step) {
+    for (int64_t step = epoch == firstEpoch ? firstStep : 0; step < stepsPerEpoch; ++step) {
       if (maxSteps && globalStep >= maxSteps)
         break;
       for (int64_t i = 0; i < g.batch; ++i) {
@@ -288,6 +323,8 @@ Status train(const Args &args) {
       ++globalStep;
       intervalSamples += g.batch;
       bool last = step + 1 == stepsPerEpoch;
+      if (last || (checkpointEvery && globalStep % checkpointEvery == 0))
+        AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step + 1));
       if (globalStep % logEvery != 0 && !last)
         continue;
       double rate = intervalSamples / seconds(intervalStart);
@@ -401,6 +438,8 @@ Status stepCommand(const Args &args) {
     if (!metrics)
       return Status::error(path + ": cannot open for writing");
   }
+  if (std::string resume = args.get("resume"); !resume.empty())
+    AMPRT_RETURN_IF_ERROR(session->loadCheckpoint(resume));
   StepMetrics stepMetrics(*session);
   std::vector<Feed> stepFeeds;
   for (int64_t s = 0; s < steps; ++s) {
@@ -411,7 +450,10 @@ Status stepCommand(const Args &args) {
       std::fprintf(metrics.get(), "{\"step\": %lld, \"loss\": %s%s}\n", (long long)s + 1,
                    jsonNumber(session->loss()).c_str(), stepMetrics.json().c_str());
   }
-  AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Train, dump));
+  if (std::string path = args.get("checkpoint"); !path.empty())
+    AMPRT_RETURN_IF_ERROR(session->saveCheckpoint(path));
+  if (steps > 0)
+    AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Train, dump));
   for (const auto &info : session->states())
     AMPRT_RETURN_IF_ERROR(dumpTensor(dump, info, [&](void *data, size_t bytes) {
       return session->readState(info.name, data, bytes);
@@ -504,6 +546,14 @@ Status bench(const Args &args) {
 Status info(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  if (std::string path = args.get("checkpoint"); !path.empty()) {
+    std::map<std::string, std::string> metadata;
+    AMPRT_RETURN_IF_ERROR(session->loadCheckpoint(path, &metadata));
+    std::printf("checkpoint %s: loads into the plan", path.c_str());
+    for (const auto &[key, value] : metadata)
+      std::printf("; %s %s", key.c_str(), value.c_str());
+    std::printf("\n");
+  }
   auto print = [](const char *title, const std::vector<TensorInfo> &infos) {
     std::printf("%s:\n", title);
     for (const auto &t : infos) {

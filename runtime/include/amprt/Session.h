@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,6 +101,17 @@ public:
   /// Copies a persistent tensor (parameter or optimizer state) out or in.
   Status readState(const std::string &name, void *data, size_t bytes) const;
   Status writeState(const std::string &name, const void *data, size_t bytes);
+
+  /// Writes every state tensor and `metadata` to `path` atomically: a
+  /// temporary file beside it, fsync, rename. A crash leaves the previous
+  /// file intact.
+  Status saveCheckpoint(const std::string &path,
+                        const std::map<std::string, std::string> &metadata = {}) const;
+  /// Restores every state tensor from `path` after checking its magic,
+  /// length, CRC-32, and each tensor's name, type and shape; on any error the
+  /// session is left unchanged.
+  Status loadCheckpoint(const std::string &path,
+                        std::map<std::string, std::string> *metadata = nullptr);
 
   struct Impl;
 

@@ -1,0 +1,20 @@
+//===- Checkpoint.h - checkpoint files and atomic writes --------*- C++ -*-===//
+#ifndef AMPRT_CHECKPOINT_H
+#define AMPRT_CHECKPOINT_H
+
+#include "amprt/AtomicFile.h"
+#include "plan.pb.h"
+
+namespace amprt {
+
+constexpr uint32_t kCheckpointFormatVersion = 1;
+
+/// Magic, length and CRC-32 header followed by the serialized checkpoint.
+std::string encodeCheckpoint(const proto::Checkpoint &checkpoint);
+/// Checks header, length and CRC-32, then parses; `path` names errors.
+Status decodeCheckpoint(const std::string &file, const std::string &path,
+                        proto::Checkpoint *checkpoint);
+
+} // namespace amprt
+
+#endif // AMPRT_CHECKPOINT_H

@@ -1,0 +1,125 @@
+"""Checkpoints: atomic, checked, and resuming bit-identically.
+
+1. Training 2 epochs equals training 1 epoch, then resuming for the second
+   from its checkpoint: every state tensor (FP32 master weights, AdamW
+   moments, step counter, FP16 loss scale and its growth tracker) is
+   bit-identical.
+2. A truncated checkpoint, a corrupted one and one from another plan are
+   refused with a clear error.
+3. Killing amp-run with SIGKILL while it saves checkpoints (every step, of a
+   model whose checkpoint is about 70 MB) always leaves a loadable one.
+"""
+import os
+import random
+import signal
+import subprocess
+import time
+
+import numpy as np
+
+from common import Checker, compile_model, mlp, parse_args, run, workdir
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def dump_state(args, plan, checkpoint, directory):
+    os.makedirs(directory)
+    run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", 0, "--resume", checkpoint,
+         "--dump", directory])
+    return {f: np.load(os.path.join(directory, f)) for f in os.listdir(directory)}
+
+
+def train(args, plan, *extra):
+    return run([os.path.join(args.bin, "amp-run"), "train", plan, "--data",
+                f"fashion-mnist={DATA}", "--seed", 3, "--quiet", *extra])
+
+
+def check_resume(args, checker, tmp):
+    onnx_path = os.path.join(tmp, "mlp.onnx")
+    plan = os.path.join(tmp, "mlp.ampplan")
+    mlp.export(mlp.make_mlp(seed=0, hidden=128), onnx_path)
+    compile_model(args.bin, onnx_path, plan, "precision=fp16 optimizer=adamw batch=256")
+    straight, first, resumed = (os.path.join(tmp, n) for n in ("two.ckpt", "one.ckpt", "re.ckpt"))
+    train(args, plan, "--epochs", 2, "--checkpoint", straight)
+    train(args, plan, "--epochs", 1, "--checkpoint", first)
+    train(args, plan, "--epochs", 2, "--resume", first, "--checkpoint", resumed)
+    a = dump_state(args, plan, straight, os.path.join(tmp, "a"))
+    b = dump_state(args, plan, resumed, os.path.join(tmp, "b"))
+    different = [name for name in a if a[name].tobytes() != b[name].tobytes()]
+    print(f"compared {len(a)} state tensors: {sorted(a)[:4]} ...")
+    checker.check("resume: 2 epochs == 1 epoch + resume 1 epoch (bit-identical tensors)",
+                  float(len(different) + (set(a) != set(b))), 0)
+    checker.check("resume: the step counter is 468", abs(int(a["step.npy"]) - 468), 0)
+    return plan, straight
+
+
+def refused(args, plan, checkpoint, message):
+    result = subprocess.run([os.path.join(args.bin, "amp-run"), "info", plan, "--checkpoint",
+                             checkpoint], capture_output=True, text=True, errors="replace")
+    ok = result.returncode == 1 and message in result.stderr
+    print(f"{'refused' if ok else 'NOT REFUSED'}: {result.stderr.strip()}")
+    return ok
+
+
+def check_bad_files(args, checker, tmp, plan, good):
+    with open(good, "rb") as f:
+        data = f.read()
+    truncated, corrupted = os.path.join(tmp, "truncated.ckpt"), os.path.join(tmp, "bad.ckpt")
+    with open(truncated, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(corrupted, "wb") as f:
+        f.write(data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:])
+    checker.check("a truncated checkpoint is refused",
+                  float(not refused(args, plan, truncated, "truncated or padded checkpoint")), 0)
+    checker.check("a corrupted checkpoint is refused",
+                  float(not refused(args, plan, corrupted, "corrupted checkpoint (CRC-32 mismatch)")), 0)
+    other = os.path.join(tmp, "other.ampplan")
+    onnx_path = os.path.join(tmp, "other.onnx")
+    mlp.export(mlp.make_mlp(seed=0, hidden=32), onnx_path)
+    compile_model(args.bin, onnx_path, other, "precision=fp16 optimizer=adamw batch=256")
+    checker.check("a checkpoint of another plan is refused",
+                  float(not refused(args, other, good, "does not match the plan")), 0)
+
+
+def check_kill(args, checker, tmp):
+    onnx_path = os.path.join(tmp, "big.onnx")
+    plan = os.path.join(tmp, "big.ampplan")
+    mlp.export(mlp.make_mlp(seed=0, hidden=2048), onnx_path)
+    compile_model(args.bin, onnx_path, plan, "precision=fp32 optimizer=adamw batch=64")
+    checkpoint = os.path.join(tmp, "big.ckpt")
+    rng = random.Random(0)
+    loadable = 0
+    trials = 6
+    for trial in range(trials):
+        process = subprocess.Popen(
+            [os.path.join(args.bin, "amp-run"), "train", plan, "--data", f"fashion-mnist={DATA}",
+             "--epochs", "1", "--checkpoint", checkpoint, "--checkpoint-every", "1", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not os.path.exists(checkpoint) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.1, 1.5))  # somewhere in the middle of a save
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        loadable += subprocess.run(
+            [os.path.join(args.bin, "amp-run"), "info", plan, "--checkpoint", checkpoint],
+            capture_output=True).returncode == 0
+    size = os.path.getsize(checkpoint) / 2**20
+    print(f"SIGKILL during checkpointing ({size:.0f} MB each): {loadable}/{trials} left a "
+          f"loadable checkpoint")
+    checker.check("SIGKILL during a save leaves the previous checkpoint loadable",
+                  float(trials - loadable), 0)
+
+
+def main():
+    args = parse_args(__doc__)
+    checker = Checker()
+    with workdir() as tmp:
+        plan, good = check_resume(args, checker, tmp)
+        check_bad_files(args, checker, tmp, plan, good)
+        check_kill(args, checker, tmp)
+    checker.finish()
+
+
+if __name__ == "__main__":
+    main()
