@@ -2,12 +2,19 @@
 
 AdamW lr 1e-3, batch 256, 2 epochs, seed 0 for each precision (same initial
 weights, same data order). FP32 must reach at least 85% test accuracy; BF16
-and FP16 must each land within 0.5 percentage points of FP32. The metrics
-file has a JSON line per log interval with epoch, step, loss and
-samples_per_s, and an end-of-epoch line with test_accuracy too.
+and FP16 (with dynamic loss scaling, the default) must each land within 0.5
+percentage points of FP32. The metrics file has a JSON line per log interval
+with epoch, step, loss and samples_per_s, and an end-of-epoch line with
+test_accuracy too; FP16's lines also carry the loss-scale trajectory.
+The FP16 run's trained weights are exported back into the ONNX model, in
+FP32 and in FP16; both pass the ONNX checker (Python's, independently) and,
+compiled for inference and run by our runtime, reproduce the training run's
+test accuracy.
 """
 import json
 import os
+
+import onnx
 
 from common import compile_model, mlp, parse_args, run, workdir
 
@@ -21,7 +28,7 @@ def train(args, tmp, onnx_path, precision):
                   f"precision={precision} loss=cross-entropy optimizer=adamw lr=0.001 batch=256")
     print(run([os.path.join(args.bin, "amp-run"), "train", plan,
                "--data", f"fashion-mnist={DATA}", "--epochs", 2, "--seed", 0,
-               "--metrics", metrics]).strip())
+               "--metrics", metrics, "--checkpoint", plan + ".ckpt"]).strip())
     with open(metrics) as f:
         lines = [json.loads(line) for line in f]
     for line in lines:
@@ -31,7 +38,29 @@ def train(args, tmp, onnx_path, precision):
     assert all(0.0 <= line["test_accuracy"] <= 1.0 for line in epoch_ends)
     assert epoch_ends[-1]["step"] == 2 * (60000 // 256), epoch_ends[-1]
     assert lines[0]["loss"] > lines[-1]["loss"], "the loss did not fall"
+    if precision == "fp16":
+        scales = [line["loss_scale"] for line in lines]
+        print(f"fp16 loss-scale trajectory (per log line): {scales}")
+        assert all(s > 0 for s in scales) and all("skipped_steps" in l for l in lines)
     return epoch_ends[-1]["test_accuracy"]
+
+
+def check_export(args, tmp, onnx_path, expected):
+    """Exports the FP16 run's weights and evaluates the exported models."""
+    plan = os.path.join(tmp, "mlp-fp16.ampplan")
+    for precision in ("fp32", "fp16"):
+        exported = os.path.join(tmp, f"exported-{precision}.onnx")
+        run([os.path.join(args.bin, "amp-run"), "export", plan, "--checkpoint", plan + ".ckpt",
+             "--onnx", onnx_path, "--output", exported, "--precision", precision])
+        onnx.checker.check_model(onnx.load(exported), full_check=True)
+        inference = exported + ".ampplan"
+        run([os.path.join(args.bin, "amp-opt"), exported, "--amp-set-batch-size=batch=500",
+             "--emit=plan", "-o", inference])
+        result = json.loads(run([os.path.join(args.bin, "amp-run"), "evaluate", inference,
+                                 "--data", f"fashion-mnist={DATA}"]))
+        print(f"exported {precision} model: test accuracy {result['test_accuracy']:.4f} "
+              f"(training run: {expected:.4f})")
+        assert abs(result["test_accuracy"] - expected) <= 0.001, (precision, result, expected)
 
 
 def main():
@@ -40,6 +69,7 @@ def main():
         onnx_path = os.path.join(tmp, "mlp.onnx")
         mlp.export(mlp.make_mlp(seed=0), onnx_path)
         accuracy = {p: train(args, tmp, onnx_path, p) for p in ("fp32", "bf16", "fp16")}
+        check_export(args, tmp, onnx_path, accuracy["fp16"])
     print(f"{'precision':<10}{'test accuracy':>14}{'gap to fp32 (points)':>22}")
     for precision, value in accuracy.items():
         gap = 100 * (value - accuracy["fp32"])

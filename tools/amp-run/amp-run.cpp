@@ -10,6 +10,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "Dataset.h"
+#include "Export.h"
+#include "amprt/FloatConversions.h"
 #include "Npy.h"
 #include "amprt/Session.h"
 
@@ -42,6 +44,9 @@ const char kUsage[] =
     "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
     "                     [--profile]\n"
+    "  amp-run evaluate PLAN --data fashion-mnist=DIR [--checkpoint FILE]\n"
+    "  amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
+    "                      [--precision fp32|fp16|bf16]\n"
     "  amp-run info  PLAN [--checkpoint FILE]\n";
 
 /// Parsed command line: the command, the plan and --flag values.
@@ -125,6 +130,36 @@ Status imageGeometry(const Session &session, Program program, Geometry *geometry
 
 /// Test accuracy through the eval program; the last partial batch is padded
 /// and its padding ignored.
+/// Float values as the storage of `dtype` (f32, bf16 or f16), and back.
+std::vector<char> toStorage(const std::vector<float> &values, amprt::DType dtype) {
+  std::vector<char> bytes(values.size() * amprt::dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == amprt::DType::F32) {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+      continue;
+    }
+    uint16_t half = dtype == amprt::DType::F16 ? amprt::math::floatToF16(values[i])
+                                               : amprt::math::floatToBf16(values[i]);
+    std::memcpy(bytes.data() + 2 * i, &half, 2);
+  }
+  return bytes;
+}
+
+float fromStorage(const char *bytes, size_t i, amprt::DType dtype) {
+  if (dtype == amprt::DType::F32) {
+    float v;
+    std::memcpy(&v, bytes + 4 * i, 4);
+    return v;
+  }
+  uint16_t half;
+  std::memcpy(&half, bytes + 2 * i, 2);
+  return dtype == amprt::DType::F16 ? amprt::math::f16ToFloat(half)
+                                    : amprt::math::bf16ToFloat(half);
+}
+
+/// Test accuracy through the eval program; the last partial batch is padded
+/// and its padding ignored. Inputs and outputs may be f32, bf16 or f16 (an
+/// exported low-precision model).
 Status testAccuracy(Session &session, const amprun::Split &test, double *accuracy) {
   Geometry g;
   AMPRT_RETURN_IF_ERROR(imageGeometry(session, Program::Eval, &g));
@@ -132,22 +167,29 @@ Status testAccuracy(Session &session, const amprun::Split &test, double *accurac
     return Status::error("the plan's input holds " + std::to_string(g.pixels) +
                          " values per sample, the dataset " + std::to_string(test.pixels));
   const auto &outputs = session.outputs(Program::Eval);
-  if (outputs.empty() || outputs[0].shape.size() != 2)
-    return Status::error("the eval program has no [N, C] output");
+  if (outputs.empty() || outputs[0].shape.size() != 2 || outputs[0].dtype == amprt::DType::I64)
+    return Status::error("the eval program has no [N, C] float output");
+  amprt::DType inputType = session.inputs(Program::Eval)[0].dtype;
+  amprt::DType outputType = outputs[0].dtype;
   int64_t classes = outputs[0].shape[1];
-  std::vector<float> batch(g.batch * g.pixels), logits(g.batch * classes);
+  std::vector<float> batch(g.batch * g.pixels);
+  std::vector<char> logits(outputs[0].bytes());
   int64_t correct = 0;
   for (int64_t start = 0; start < test.count; start += g.batch) {
     int64_t n = std::min(g.batch, test.count - start);
     std::fill(batch.begin(), batch.end(), 0.0f);
     std::copy_n(test.images.begin() + start * g.pixels, n * g.pixels, batch.begin());
+    std::vector<char> fed = toStorage(batch, inputType);
+    AMPRT_RETURN_IF_ERROR(session.evaluate({{g.inputName, fed.data(), fed.size()}}));
     AMPRT_RETURN_IF_ERROR(
-        session.evaluate({{g.inputName, batch.data(), batch.size() * sizeof(float)}}));
-    AMPRT_RETURN_IF_ERROR(session.readOutput(Program::Eval, outputs[0].name, logits.data(),
-                                             logits.size() * sizeof(float)));
+        session.readOutput(Program::Eval, outputs[0].name, logits.data(), logits.size()));
     for (int64_t i = 0; i < n; ++i) {
-      const float *row = logits.data() + i * classes;
-      correct += std::max_element(row, row + classes) - row == test.labels[start + i];
+      int64_t best = 0;
+      for (int64_t c = 1; c < classes; ++c)
+        if (fromStorage(logits.data(), i * classes + c, outputType) >
+            fromStorage(logits.data(), i * classes + best, outputType))
+          best = c;
+      correct += best == test.labels[start + i];
     }
   }
   *accuracy = static_cast<double>(correct) / test.count;
@@ -543,6 +585,42 @@ Status bench(const Args &args) {
   return Status::ok();
 }
 
+/// Loads --checkpoint into the session, when given.
+Status loadCheckpointFlag(const Args &args, Session &session) {
+  if (std::string path = args.get("checkpoint"); !path.empty())
+    return session.loadCheckpoint(path);
+  return Status::ok();
+}
+
+Status evaluateCommand(const Args &args) {
+  std::string data = args.get("data");
+  if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
+    return Status::error("--data expects fashion-mnist=DIR (an IDX folder)");
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  AMPRT_RETURN_IF_ERROR(loadCheckpointFlag(args, *session));
+  amprun::Dataset dataset;
+  AMPRT_RETURN_IF_ERROR(amprun::loadIdxDataset(data.substr(data.find('=') + 1), &dataset));
+  double accuracy = 0;
+  AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
+  std::printf("{\"test_accuracy\": %.4f}\n", accuracy);
+  return Status::ok();
+}
+
+Status exportCommand(const Args &args) {
+  std::unique_ptr<Session> session;
+  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  AMPRT_RETURN_IF_ERROR(loadCheckpointFlag(args, *session));
+  std::string onnxPath = args.get("onnx"), output = args.get("output");
+  if (onnxPath.empty() || output.empty())
+    return Status::error("export needs --onnx MODEL.onnx (the model the plan was compiled "
+                         "from) and --output FILE.onnx");
+  AMPRT_RETURN_IF_ERROR(
+      amprun::exportOnnx(*session, onnxPath, args.get("precision", "fp32"), output));
+  std::printf("wrote %s\n", output.c_str());
+  return Status::ok();
+}
+
 Status info(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
@@ -586,6 +664,10 @@ int main(int argc, char **argv) {
       status = stepCommand(args);
     else if (args.command == "eval")
       status = evalCommand(args);
+    else if (args.command == "evaluate")
+      status = evaluateCommand(args);
+    else if (args.command == "export")
+      status = exportCommand(args);
     else if (args.command == "bench")
       status = bench(args);
     else if (args.command == "info")

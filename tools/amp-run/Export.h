@@ -1,0 +1,21 @@
+//===- Export.h - trained weights back into the ONNX model ------*- C++ -*-===//
+#ifndef AMP_RUN_EXPORT_H
+#define AMP_RUN_EXPORT_H
+
+#include "amprt/Session.h"
+
+#include <string>
+
+namespace amprun {
+
+/// Writes `onnxPath`'s model with every initializer that is a parameter of
+/// `session` replaced by its trained value, in `precision` (fp32, fp16 or
+/// bf16: then the graph's float inputs and outputs take that type too), to
+/// `outPath`. The result must pass the ONNX checker and strict shape
+/// inference before it is written (atomically).
+amprt::Status exportOnnx(const amprt::Session &session, const std::string &onnxPath,
+                         const std::string &precision, const std::string &outPath);
+
+} // namespace amprun
+
+#endif // AMP_RUN_EXPORT_H
