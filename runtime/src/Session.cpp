@@ -6,6 +6,9 @@
 #include "PlanLoader.h"
 
 #include <chrono>
+#include <cmath>
+
+#include "amprt/FloatConversions.h"
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -81,6 +84,28 @@ struct BoundProgram {
   std::vector<std::unique_ptr<CpuKernel>> kernels;
   std::vector<std::string> kernelNodes;
   std::vector<KernelTime> times; // one per kernel, filled when profiling
+  std::vector<std::vector<int32_t>> kernelOutputs;
+
+  /// True when kernel k's float outputs hold an inf or NaN.
+  bool kernelWritesNonFinite(size_t k) const {
+    for (int32_t index : kernelOutputs[k]) {
+      const TensorRef &t = buffers[index];
+      for (int64_t i = 0, n = t.size(); i < n; ++i) {
+        float v;
+        if (t.dtype == DType::F32)
+          v = t.f32()[i];
+        else if (t.dtype == DType::BF16)
+          v = math::bf16ToFloat(static_cast<const uint16_t *>(t.data)[i]);
+        else if (t.dtype == DType::F16)
+          v = math::f16ToFloat(static_cast<const uint16_t *>(t.data)[i]);
+        else
+          break;
+        if (!std::isfinite(v))
+          return true;
+      }
+    }
+    return false;
+  }
   std::vector<TensorInfo> inputs, outputs;
   std::map<std::string, int32_t> inputBuffers, outputBuffers;
   int64_t arenaBytes = 0;
@@ -98,6 +123,8 @@ struct Session::Impl {
   BoundProgram train, eval;
   float lastLoss = 0.0f;
   bool profile = false;
+  bool checkNumerics = false;
+  std::string firstNonFinite;
 
   Status bind(const proto::Program &program, BoundProgram &bound);
   Status run(BoundProgram &bound, const std::vector<Feed> &feeds, const char *what);
@@ -144,6 +171,7 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
       return Status::error(name + ": " + program.name() + ": " + status.message());
     bound.kernels.push_back(std::move(cpuKernel));
     bound.kernelNodes.push_back(kernel.node());
+    bound.kernelOutputs.emplace_back(kernel.outputs().begin(), kernel.outputs().end());
     KernelTime time;
     time.op = kernel.op();
     time.node = kernel.node();
@@ -186,6 +214,7 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
                            std::to_string(feed.bytes));
     std::memcpy(buffer.data, feed.data, bytes);
   }
+  firstNonFinite.clear();
   for (size_t k = 0; k < bound.kernels.size(); ++k) {
     auto start = profile ? std::chrono::steady_clock::now()
                          : std::chrono::steady_clock::time_point();
@@ -198,6 +227,8 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
     if (!status.isOk())
       return Status::error(std::string(what) + ": node '" + bound.kernelNodes[k] +
                            "': " + status.message());
+    if (checkNumerics && firstNonFinite.empty() && bound.kernelWritesNonFinite(k))
+      firstNonFinite = bound.times[k].op + " at node '" + bound.kernelNodes[k] + "'";
   }
   return Status::ok();
 }
@@ -211,6 +242,7 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   impl->profile = options.profile;
+  impl->checkNumerics = options.checkNumerics;
   AMPRT_RETURN_IF_ERROR(loadPlan(bytes, name, &impl->plan));
 #ifdef _OPENMP
   if (options.numThreads > 0)
@@ -265,6 +297,8 @@ Status Session::step(const std::vector<Feed> &feeds) {
 }
 
 float Session::loss() const { return impl_->lastLoss; }
+
+const std::string &Session::firstNonFinite() const { return impl_->firstNonFinite; }
 
 std::vector<KernelTime> Session::kernelProfile(Program program) const {
   return impl_->program(program).times;

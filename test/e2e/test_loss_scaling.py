@@ -12,12 +12,15 @@
 3. Clipping sees unscaled gradients: in FP32 the clipped SGD step equals
    PyTorch's clip_grad_norm_ + SGD; in FP16 with dynamic scaling the reported
    gradient norm is PyTorch's (not 65536 times it).
-4. log(sum(x)) of tiny values under FP16 stays finite because the policy
+4. --check-numerics names the first op (and its ONNX node) that produced a
+   non-finite value: the cast of the overflowing input at /0/Flatten.
+5. log(sum(x)) of tiny values under FP16 stays finite because the policy
    keeps the sum and the log in FP32; forcing the product into f16 by policy
    gives -inf, the textbook pitfall.
 """
 import json
 import os
+import subprocess
 
 import numpy as np
 import torch
@@ -102,6 +105,15 @@ def check_overflow(args, checker, tmp):
     scale_before = float(np.load(os.path.join(before, "loss_scale.npy")))
     scale_after = float(np.load(os.path.join(after, "loss_scale.npy")))
     checker.check("overflow: the scale halves", abs(scale_after - scale_before / 2), 0)
+
+    result = subprocess.run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", "3",
+                             "--check-numerics", "--dump", os.path.join(tmp, "numerics")]
+                            + sum((["--feed", f"{k}={v}"] for k, v in paths[3].items()), []),
+                            capture_output=True, text=True)
+    print(result.stderr.strip())
+    checker.check("--check-numerics names the first non-finite op and its node",
+                  float("step 3: first non-finite value from cast at node '/0/Flatten'"
+                        not in result.stderr), 0)
 
 
 class TinyLossMLP(torch.nn.Module):

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <map>
 #include <random>
@@ -39,8 +40,9 @@ const char kUsage[] =
     "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
     "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
     "                     [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
+    "                     [--check-numerics]\n"
     "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
-    "                     [--resume FILE] [--checkpoint FILE]\n"
+    "                     [--resume FILE] [--checkpoint FILE] [--check-numerics]\n"
     "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
     "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
     "                     [--profile]\n"
@@ -82,7 +84,7 @@ Status parseArgs(int argc, char **argv, Args *args) {
     if (flag.rfind("--", 0) != 0)
       return Status::error("unexpected argument '" + flag + "'");
     flag = flag.substr(2);
-    if (flag == "quiet" || flag == "profile") {
+    if (flag == "quiet" || flag == "profile" || flag == "check-numerics") {
       args->flags.emplace(flag, "1");
       continue;
     }
@@ -216,6 +218,7 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   amprt::SessionOptions options;
   options.numThreads = static_cast<int>(threads);
   options.profile = args.flags.count("profile") > 0;
+  options.checkNumerics = args.flags.count("check-numerics") > 0;
   return Session::create(args.plan, options, session);
 }
 
@@ -363,6 +366,10 @@ Status train(const Args &args) {
                                            {g.labelName, labels.data(), labels.size() * 8}}));
       AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
       ++globalStep;
+      if (!session->firstNonFinite().empty())
+        std::fprintf(stderr, "%samp-run: step %lld: first non-finite value from %s\n",
+                     progress ? "\n" : "", (long long)globalStep,
+                     session->firstNonFinite().c_str());
       intervalSamples += g.batch;
       bool last = step + 1 == stepsPerEpoch;
       if (last || (checkpointEvery && globalStep % checkpointEvery == 0))
@@ -435,6 +442,15 @@ Status dumpTensor(const std::string &dump, const TensorInfo &info, Read read) {
   return amprun::writeNpy(dump + "/" + fileName(info.name) + suffix, array);
 }
 
+/// Creates --dump's folder (and its parents) when missing.
+Status prepareDumpDirectory(const std::string &dump) {
+  std::error_code error;
+  std::filesystem::create_directories(dump, error);
+  if (error)
+    return Status::error(dump + ": cannot create: " + error.message());
+  return Status::ok();
+}
+
 Status dumpOutputs(const Session &session, Program program, const std::string &dump) {
   for (const auto &info : session.outputs(program))
     AMPRT_RETURN_IF_ERROR(dumpTensor(dump, info, [&](void *data, size_t bytes) {
@@ -472,6 +488,7 @@ Status stepCommand(const Args &args) {
   std::string dump = args.get("dump");
   if (dump.empty())
     return Status::error("--dump DIR is required");
+  AMPRT_RETURN_IF_ERROR(prepareDumpDirectory(dump));
   Feeds feeds;
   AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
   std::unique_ptr<std::FILE, int (*)(std::FILE *)> metrics(nullptr, &std::fclose);
@@ -488,6 +505,9 @@ Status stepCommand(const Args &args) {
     AMPRT_RETURN_IF_ERROR(feedsForStep(*session, feeds, steps, s, &stepFeeds));
     AMPRT_RETURN_IF_ERROR(session->step(stepFeeds));
     AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
+    if (!session->firstNonFinite().empty())
+      std::fprintf(stderr, "amp-run: step %lld: first non-finite value from %s\n",
+                   (long long)s + 1, session->firstNonFinite().c_str());
     if (metrics)
       std::fprintf(metrics.get(), "{\"step\": %lld, \"loss\": %s%s}\n", (long long)s + 1,
                    jsonNumber(session->loss()).c_str(), stepMetrics.json().c_str());
@@ -511,6 +531,7 @@ Status evalCommand(const Args &args) {
   std::string dump = args.get("dump");
   if (dump.empty())
     return Status::error("--dump DIR is required");
+  AMPRT_RETURN_IF_ERROR(prepareDumpDirectory(dump));
   Feeds feeds;
   AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
   AMPRT_RETURN_IF_ERROR(session->evaluate(feeds.feeds));

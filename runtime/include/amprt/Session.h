@@ -51,6 +51,9 @@ struct SessionOptions {
   int numThreads = 0;
   /// Time every kernel (see Session::kernelProfile); off by default.
   bool profile = false;
+  /// After every kernel, look for inf/NaN in its float outputs and remember
+  /// the first kernel of each run that produced one (Session::firstNonFinite).
+  bool checkNumerics = false;
 };
 
 /// Accumulated time of one kernel of a program, when profiling.
@@ -94,6 +97,10 @@ public:
   /// Copies an output of the last run of `program` into `data`.
   Status readOutput(Program program, const std::string &name, void *data,
                     size_t bytes) const;
+
+  /// With checkNumerics: "op at node 'NAME'" of the first kernel of the last
+  /// run that wrote an inf or NaN, or "" if none did.
+  const std::string &firstNonFinite() const;
 
   /// Per-kernel times of `program` since the session began (profile only).
   std::vector<KernelTime> kernelProfile(Program program) const;
