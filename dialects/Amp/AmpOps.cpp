@@ -176,6 +176,8 @@ AMP_SAME_SHAPE_OP(SoftmaxOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(UnscaleOp, adaptor.getGrad())
 AMP_SAME_SHAPE_OP(ClipCoefficientOp, adaptor.getNorm())
 AMP_SAME_SHAPE_OP(UpdateLossScaleOp, adaptor.getScale(), adaptor.getGrowthTracker())
+AMP_SAME_SHAPE_OP(AccumulationStepOp, adaptor.getCount(), adaptor.getCount())
+AMP_SAME_SHAPE_OP(ZeroIfOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(SoftmaxCrossEntropyGradOp, adaptor.getLogits())
 AMP_SAME_SHAPE_OP(SgdUpdateOp, adaptor.getParam(), adaptor.getMomentumBuffer())
 AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
@@ -366,3 +368,11 @@ LogicalResult UpdateLossScaleOp::verify() {
     return emitOpError("needs growth_factor >= 1, 0 < backoff_factor < 1, growth_interval >= 1");
   return success();
 }
+
+LogicalResult AccumulationStepOp::verify() {
+  if (getMicroBatches() < 1)
+    return emitOpError("micro_batches must be at least 1");
+  return success();
+}
+
+LogicalResult ZeroIfOp::verify() { return success(); }

@@ -469,7 +469,8 @@ def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_KeepsFP32,
     On a non-finite step the scale is multiplied by `backoff_factor` and the
     growth tracker reset; otherwise the tracker counts up, and after
     `growth_interval` finite steps the scale grows by `growth_factor` (if the
-    result is finite) and the tracker resets.
+    result is finite) and the tracker resets. With `skip` non-zero (a
+    micro-batch that completes no optimizer step) nothing changes.
 
     Example:
     ```mlir
@@ -477,12 +478,52 @@ def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_KeepsFP32,
     ```
   }];
   let arguments = (ins Amp_ScalarF32:$scale, Amp_StepTensor:$growth_tracker,
-                       Amp_ScalarF32:$found_nonfinite, F64Attr:$growth_factor,
-                       F64Attr:$backoff_factor, I64Attr:$growth_interval);
+                       Amp_ScalarF32:$found_nonfinite, Optional<Amp_ScalarF32>:$skip,
+                       F64Attr:$growth_factor, F64Attr:$backoff_factor,
+                       I64Attr:$growth_interval);
   let results = (outs Amp_ScalarF32:$new_scale, Amp_StepTensor:$new_growth_tracker);
   let assemblyFormat = [{
-    $scale `,` $growth_tracker `,` $found_nonfinite attr-dict `:` type($scale) `,` type($growth_tracker)
+    $scale `,` $growth_tracker `,` $found_nonfinite (`skip` `(` $skip^ `:` type($skip) `)`)?
+    attr-dict `:` type($scale) `,` type($growth_tracker)
   }];
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient accumulation
+//===----------------------------------------------------------------------===//
+
+def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_KeepsFP32,
+    AllTypesMatch<["count", "new_count"]>]> {
+  let summary = "counts micro-batches; says when an optimizer step completes";
+  let description = [{
+    `new_count = (count + 1) % micro_batches`; `apply` is 1 when this
+    micro-batch completes an optimizer step, else 0.
+
+    Example:
+    ```mlir
+    %c1, %apply = amp.accumulation_step %c {micro_batches = 4 : i64} : tensor<i64>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins Amp_StepTensor:$count, I64Attr:$micro_batches);
+  let results = (outs Amp_StepTensor:$new_count, Amp_ScalarF32:$apply);
+  let assemblyFormat = "$count attr-dict `:` type($count) `,` type($apply)";
+}
+
+def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_KeepsFP32,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "zeros where the flag is non-zero, else the input";
+  let description = [{
+    Resets gradient accumulation buffers after an optimizer step (a select,
+    so an inf in the buffer does not become NaN).
+
+    Example:
+    ```mlir
+    %acc1 = amp.zero_if %sum, %apply : tensor<4xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins Amp_F32Tensor:$input, Amp_ScalarF32:$flag);
+  let results = (outs Amp_F32Tensor:$result);
+  let assemblyFormat = "$input `,` $flag attr-dict `:` type($input) `,` type($flag)";
 }
 
 #endif // AMP_OPS_TD

@@ -86,3 +86,11 @@ StringRef ClipCoefficientOp::getPrecisionReason() { return "gradient clipping fa
 
 PrecisionClass UpdateLossScaleOp::getPrecisionClass() { return PrecisionClass::FP32; }
 StringRef UpdateLossScaleOp::getPrecisionReason() { return "loss-scale state"; }
+
+PrecisionClass AccumulationStepOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef AccumulationStepOp::getPrecisionReason() { return "micro-batch counter"; }
+
+PrecisionClass ZeroIfOp::getPrecisionClass() { return PrecisionClass::FP32; }
+StringRef ZeroIfOp::getPrecisionReason() {
+  return "gradient accumulation buffers are FP32";
+}

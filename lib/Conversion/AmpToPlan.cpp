@@ -100,6 +100,10 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
         attrs["max_norm"] = clip.getMaxNorm().convertToDouble();
         return success();
       })
+      .Case([&](AccumulationStepOp step) {
+        attrs["micro_batches"] = static_cast<double>(step.getMicroBatches());
+        return success();
+      })
       .Case([&](UpdateLossScaleOp update) {
         attrs["growth_factor"] = update.getGrowthFactor().convertToDouble();
         attrs["backoff_factor"] = update.getBackoffFactor().convertToDouble();
@@ -108,7 +112,7 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
       })
       .Case<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp,
             ExpOp, LogOp, SoftmaxOp, BroadcastToOp, UnscaleOp, FoundNonFiniteOp,
-            GlobalNormOp>(
+            GlobalNormOp, ZeroIfOp>(
           [](Operation *) { return success(); })
       .Default([&](Operation *) {
         return op->emitError() << "'" << op->getName()

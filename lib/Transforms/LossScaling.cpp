@@ -9,7 +9,10 @@
 //   g_i *= clip_coefficient(norm)        (clip=)
 //   update_i(param_i, g_i, ... skip(bad))
 //   scale', tracker' = update_loss_scale(scale, tracker, bad)   (dynamic)
-// so unscale -> clip -> update holds by construction.
+// so unscale -> clip -> update holds by construction. With accumulate=K the
+// unscaled gradients are summed into FP32 state buffers and only every K-th
+// step applies their mean (the other steps skip the update and the scale
+// update) and resets the buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,9 +40,9 @@ struct LossScalingPass : public amp::impl::AmpLossScalingBase<LossScalingPass> {
           << "amp-loss-scaling: mode must be dynamic, static or none, not '" << mode << "'";
       return signalPassFailure();
     }
-    if (initScale <= 0 || clip < 0) {
-      mlir::emitError(module.getLoc()) << "amp-loss-scaling: init must be positive and "
-                                          "clip non-negative";
+    if (initScale <= 0 || clip < 0 || accumulate < 1) {
+      mlir::emitError(module.getLoc()) << "amp-loss-scaling: init must be positive, "
+                                          "clip non-negative and accumulate at least 1";
       return signalPassFailure();
     }
     auto step = module.lookupSymbol<func::FuncOp>("train_step");
@@ -120,6 +123,33 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     unscaled.push_back(mode == "none" ? grad
                                       : UnscaleOp::create(b, loc, grad.getType(), grad, scale)
                                             .getResult());
+
+  // Gradient accumulation: sum into FP32 buffers, apply the mean every K-th
+  // micro-batch, then reset the buffers.
+  Value apply, notApply, count;
+  SmallVector<Value> accumulators, sums;
+  if (accumulate > 1) {
+    count = addStateArgument(func, scalarI64, "accumulation.count", Attribute());
+    auto step = AccumulationStepOp::create(b, loc, scalarI64, scalarF32, count,
+                                           b.getI64IntegerAttr(accumulate));
+    apply = step.getApply();
+    count = step.getNewCount();
+    Value one = ConstantOp::create(b, loc, DenseElementsAttr::get(scalarF32, 1.0f));
+    notApply = SubOp::create(b, loc, scalarF32, one, apply);
+    auto inverse = DenseElementsAttr::get(scalarF32, static_cast<float>(1.0 / accumulate));
+    Value meanFactor = ConstantOp::create(b, loc, inverse);
+    for (size_t i = 0; i < unscaled.size(); ++i) {
+      Value &grad = unscaled[i];
+      Value param = updates[i]->getOperand(0);
+      auto name = getRole(func.getArgAttrDict(cast<BlockArgument>(param).getArgNumber()));
+      Value accumulator = addStateArgument(func, grad.getType(),
+                                           (name->second + ".grad_accum").str(), Attribute());
+      Value sum = AddOp::create(b, loc, grad.getType(), accumulator, grad);
+      sums.push_back(sum);
+      grad = MulOp::create(b, loc, grad.getType(), sum, meanFactor);
+    }
+  }
+
   Value found = FoundNonFiniteOp::create(b, loc, scalarF32, unscaled);
   Value norm = GlobalNormOp::create(b, loc, scalarF32, unscaled);
   SmallVector<Value> clipped(unscaled);
@@ -129,7 +159,11 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     for (Value &grad : clipped)
       grad = MulOp::create(b, loc, grad.getType(), grad, coefficient);
   }
+  // Skip on a non-finite step and, when accumulating, on every step that
+  // completes no optimizer step (flags are "non-zero means skip").
   Value skip = skipNonFinite ? found : Value();
+  if (notApply)
+    skip = skip ? AddOp::create(b, loc, scalarF32, skip, notApply).getResult() : notApply;
   for (auto [op, grad] : llvm::zip(updates, clipped)) {
     op->setOperand(1, grad);
     if (skip) {
@@ -156,9 +190,19 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     resultAttrs.push_back(b.getDictionaryAttr(
         {b.getNamedAttr(roleName, b.getStringAttr(name))}));
   };
+  if (accumulate > 1) {
+    for (auto [i, sum] : llvm::enumerate(sums)) {
+      Value param = updates[i]->getOperand(0);
+      auto name = getRole(func.getArgAttrDict(cast<BlockArgument>(param).getArgNumber()));
+      addResult(ZeroIfOp::create(b, loc, sum.getType(), sum, apply), role::kState,
+                (name->second + ".grad_accum").str());
+    }
+    addResult(count, role::kState, "accumulation.count");
+  }
   if (mode == "dynamic") {
+    // The scale moves once per optimizer step, not per micro-batch.
     auto updated = UpdateLossScaleOp::create(
-        b, loc, scalarF32, scalarI64, scale, tracker, found,
+        b, loc, scalarF32, scalarI64, scale, tracker, found, notApply,
         b.getF64FloatAttr(growthFactor), b.getF64FloatAttr(backoffFactor),
         b.getI64IntegerAttr(growthInterval));
     addResult(updated.getNewScale(), role::kState, "loss_scale");

@@ -47,6 +47,7 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
     scaling.skipNonFinite = options.skipNonFinite == "auto" ? lowPrecision
                                                             : options.skipNonFinite == "true";
     scaling.clip = options.clip;
+    scaling.accumulate = options.accumulate;
     pm.addPass(createAmpLossScaling(scaling));
     pm.addPass(createAmpCheckGradientScaling());
   }
@@ -68,7 +69,7 @@ void mlir::amp::registerAmpPipeline() {
       "Imported forward graph -> static-shaped training step "
       "(options: precision policy loss optimizer lr momentum nesterov beta1 beta2 "
       "eps weight-decay batch loss-scale loss-scale-init growth-factor backoff-factor "
-      "growth-interval skip-nonfinite clip)",
+      "growth-interval skip-nonfinite clip accumulate)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
         PipelineOptions options;

@@ -36,7 +36,8 @@ constexpr Arity kArities[] = {
     {"softmax_cross_entropy", 2, 2, 1},  {"softmax_cross_entropy_grad", 3, 3, 1},
     {"adamw_update", 5, 6, 3}, {"sgd_update", 3, 4, 2},   {"increment", 1, 2, 1},
     {"unscale", 2, 2, 1},      {"found_nonfinite", 1, -1, 1}, {"global_norm", 1, -1, 1},
-    {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 3, 2},
+    {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 4, 2},
+    {"accumulation_step", 1, 1, 2}, {"zero_if", 2, 2, 1},
 };
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
@@ -71,7 +72,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   if (op == "exp" || op == "log" || op == "softmax")
     return buildSensitive(kernel, in[0], out[0], result);
   if (op == "unscale" || op == "found_nonfinite" || op == "global_norm" ||
-      op == "clip_coefficient" || op == "update_loss_scale")
+      op == "clip_coefficient" || op == "update_loss_scale" || op == "accumulation_step" ||
+      op == "zero_if")
     return buildLossScaling(kernel, in, out, result);
   if (op == "adamw_update")
     return buildAdamW(kernel, in, out, result);

@@ -1,6 +1,8 @@
 //===- CpuLossScaling.cpp - unscale, non-finite check, norms, scale -------===//
 //
-// The loss-scaling kernels of torch.amp.GradScaler and clip_grad_norm_:
+// The loss-scaling kernels of torch.amp.GradScaler and clip_grad_norm_, and
+// the two small ones of gradient accumulation (micro-batch counter, buffer
+// reset):
 // unscale multiplies by the reciprocal of the scale (formed in double, as
 // GradScaler does); the non-finite check and the global norm make one pass
 // over all gradients of the step; the scale update is KernelMath's.
@@ -111,7 +113,42 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
+  if (op == "accumulation_step") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the micro-batch count"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new count"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::F32, "the apply flag"));
+    auto microBatches = static_cast<int64_t>(attr(kernel, "micro_batches"));
+    if (microBatches < 1)
+      return Status::error("micro_batches must be at least 1");
+    const int64_t *count = in[0].i64();
+    int64_t *newCount = out[0].i64();
+    float *apply = out[1].f32();
+    *result = lambda([=] {
+      int64_t next = count[0] + 1;
+      apply[0] = next >= microBatches ? 1.0f : 0.0f;
+      newCount[0] = next % microBatches;
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  if (op == "zero_if") {
+    AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "zero_if"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the flag"));
+    if (in[0].size() != out[0].size())
+      return Status::error("input and output differ in size");
+    const float *x = in[0].f32(), *flag = in[1].f32();
+    float *y = out[0].f32();
+    int64_t count = out[0].size();
+    *result = lambda([=] {
+      bool zero = flag[0] != 0.0f;
+      parallelFor(count, [&](int64_t i) { y[i] = zero ? 0.0f : x[i]; });
+      return Status::ok();
+    });
+    return Status::ok();
+  }
   // update_loss_scale
+  const float *skip;
+  AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
   AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
   AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::I64, "the growth tracker"));
   AMPRT_RETURN_IF_ERROR(requireScalar(in[2], DType::F32, "the non-finite flag"));
@@ -126,7 +163,8 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
   *result = lambda([=] {
     float s = scale[0];
     int64_t t = tracker[0];
-    math::updateLossScale(s, t, found[0] != 0.0f, growth, backoff, interval);
+    if (!skip || skip[0] == 0.0f)
+      math::updateLossScale(s, t, found[0] != 0.0f, growth, backoff, interval);
     newScale[0] = s;
     newTracker[0] = t;
     return Status::ok();

@@ -2,6 +2,7 @@
 // RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=static init=128" | FileCheck %s --check-prefix=STATIC
 // RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=none" | FileCheck %s --check-prefix=NONE
 // RUN: not amp-opt %s --amp-build-train-step="optimizer=none" --amp-loss-scaling 2>&1 | FileCheck %s --check-prefix=NOUPDATE
+// RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=dynamic accumulate=4" --amp-check-gradient-scaling | FileCheck %s --check-prefix=ACCUM
 // Loss scaling: the backward pass is seeded with the scale; every gradient
 // is unscaled in FP32, checked for inf/NaN in one fused op, measured, clipped;
 // updates are skipped on a non-finite step; the scale is state.
@@ -49,3 +50,21 @@ func.func @forward(%x: tensor<4x3xf32> {amp.input = "x"},
 // NONE: amp.adamw_update {{.*}} skip(
 
 // NOUPDATE: error: amp-loss-scaling: @train_step has no optimizer update (optimizer=none returns raw gradients)
+
+// Gradient accumulation: unscaled gradients are summed in FP32 buffers
+// (state), their mean is applied every 4th micro-batch; other micro-batches
+// skip the update, the step counter and the scale update; buffers reset.
+// ACCUM-LABEL: func.func @train_step(
+// ACCUM-SAME: %[[COUNT:[a-z0-9]+]]: tensor<i64> {amp.state = "accumulation.count"}
+// ACCUM-SAME: %[[ACCW:[a-z0-9]+]]: tensor<2x3xf32> {amp.state = "w.grad_accum"}
+// ACCUM: %[[GW:.*]] = amp.unscale
+// ACCUM: %[[NEWCOUNT:.*]], %[[APPLY:.*]] = amp.accumulation_step %[[COUNT]] {micro_batches = 4 : i64}
+// ACCUM: %[[NOT:.*]] = amp.sub %{{.*}}, %[[APPLY]]
+// ACCUM: %[[SUM:.*]] = amp.add %[[ACCW]], %[[GW]]
+// ACCUM: %[[MEAN:.*]] = amp.mul %[[SUM]], %{{.*}}
+// ACCUM: %[[BAD:.*]] = amp.found_nonfinite %[[MEAN]]
+// ACCUM: %[[SKIP:.*]] = amp.add %[[BAD]], %[[NOT]]
+// ACCUM: amp.adamw_update %{{.*}}, %[[MEAN]], {{.*}} skip(%[[SKIP]] : tensor<f32>)
+// ACCUM: amp.increment %{{.*}} skip(%[[SKIP]] : tensor<f32>)
+// ACCUM: amp.zero_if %[[SUM]], %[[APPLY]]
+// ACCUM: amp.update_loss_scale %{{.*}}, %{{.*}}, %[[BAD]] skip(%[[NOT]] : tensor<f32>)

@@ -3,6 +3,9 @@
 For each optimizer the MLP is compiled, trained for one step and for three
 steps on fixed batches by amp-run, and compared with torch.optim on the same
 weights and batches: parameter updates (new - old) and optimizer state, FP32.
+Gradient accumulation (accumulate=2, micro-batches of 16) must equal
+PyTorch stepping once per batch of 32 (mean loss): after 4 micro-batches,
+2 AdamW steps, with the accumulation buffers reset.
 Updates get a looser bound (1e-4) than state (1e-5): AdamW's first steps
 divide g by |g| + eps, which turns the FP32 rounding noise of gradients near
 eps (about 1e-8 here) into visible update differences, and new - old cancels.
@@ -41,6 +44,43 @@ def torch_steps(make_optimizer, images, labels, steps):
     return model, optimizer
 
 
+def check_accumulation(args, checker, tmp, initial):
+    rng = np.random.default_rng(9)
+    micro = 16
+    images = rng.random((4, micro, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, (4, micro), dtype=np.int64)
+    np.save(os.path.join(tmp, "acc-images.npy"), images)
+    np.save(os.path.join(tmp, "acc-labels.npy"), labels)
+    plan = os.path.join(tmp, "accumulate.ampplan")
+    compile_model(args.bin, os.path.join(tmp, "mlp.onnx"), plan,
+                  f"optimizer=adamw lr=0.001 accumulate=2 batch={micro}")
+    dump = os.path.join(tmp, "accumulate")
+    run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", 4,
+         "--feed", f"input={tmp}/acc-images.npy", "--feed", f"labels={tmp}/acc-labels.npy",
+         "--dump", dump])
+    model = mlp.make_mlp(seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(2):  # one PyTorch step per pair of micro-batches
+        x = torch.from_numpy(images[2 * step:2 * step + 2].reshape(2 * micro, 1, 28, 28))
+        y = torch.from_numpy(labels[2 * step:2 * step + 2].reshape(2 * micro))
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    for name, param in model.named_parameters():
+        ours = np.load(os.path.join(dump, f"{name}.npy"))
+        checker.check(f"accumulate=2 x4 update {name}",
+                      relative_error(ours - initial[name], param.detach().numpy() - initial[name]),
+                      1e-4)
+        checker.check(f"accumulate=2 x4 {name}.exp_avg",
+                      relative_error(np.load(os.path.join(dump, f"{name}.exp_avg.npy")),
+                                     optimizer.state[param]["exp_avg"].numpy()), 1e-5)
+        checker.check(f"accumulate=2 x4 {name} buffer reset",
+                      float(np.abs(np.load(os.path.join(dump, f"{name}.grad_accum.npy"))).max()),
+                      0)
+    checker.check("accumulate=2 x4 step counter",
+                  abs(int(np.load(os.path.join(dump, "step.npy"))) - 2), 0)
+
+
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(2)
@@ -76,6 +116,7 @@ def main():
                 if "adamw" in name:
                     step = int(np.load(os.path.join(dump, "step.npy")))
                     checker.check(f"{name} x{steps} step counter", abs(step - steps), 0)
+        check_accumulation(args, checker, tmp, initial)
     checker.finish()
 
 

@@ -56,6 +56,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::init("auto")};
   Option<double> clip{*this, "clip", llvm::cl::desc("clip gradients to this global norm"),
                       llvm::cl::init(0.0)};
+  Option<int64_t> accumulate{*this, "accumulate",
+                             llvm::cl::desc("micro-batches per optimizer step"),
+                             llvm::cl::init(1)};
 };
 
 /// Adds the passes of `--amp-pipeline` to `pm`; fails (with a diagnostic on

@@ -116,7 +116,10 @@ def AmpLossScaling : Pass<"amp-loss-scaling", "mlir::ModuleOp"> {
     Option<"skipNonFinite", "skip-nonfinite", "bool", /*default=*/"true",
            "Skip the update when a gradient is inf or NaN">,
     Option<"clip", "clip", "double", /*default=*/"0.0",
-           "Clip gradients to this global L2 norm (0: no clipping)">
+           "Clip gradients to this global L2 norm (0: no clipping)">,
+    Option<"accumulate", "accumulate", "int64_t", /*default=*/"1",
+           "Micro-batches per optimizer step: gradients are summed in FP32 "
+           "buffers and their mean applied every accumulate-th step">
   ];
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
