@@ -14,6 +14,7 @@
 #include "dialects/Amp/AmpOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -154,6 +155,8 @@ private:
   llvm::DenseMap<Value, int> inPlace;
   /// Returned updates that need a final copy into their state slot.
   SmallVector<std::pair<Value, int>> copyBack;
+  /// Casts of updated weights folded into their update kernel.
+  llvm::DenseSet<Operation *> fusedCasts;
 };
 
 LogicalResult ProgramLowering::checkStatic() {
@@ -252,7 +255,7 @@ void ProgramLowering::chooseInPlaceUpdates() {
     if (value == old)
       continue; // unchanged
     Operation *def = value.getDefiningOp();
-    bool safe = def && !isa<ReshapeOp, ConstantOp>(def) && old && value.hasOneUse() &&
+    bool safe = def && !isa<ReshapeOp, ConstantOp>(def) && old &&
                 !inPlace.count(value) &&
                 llvm::all_of(old.getUsers(), [&](Operation *user) {
                   return position.lookup(user) <= position.lookup(def);
@@ -280,13 +283,24 @@ LogicalResult ProgramLowering::emitKernels() {
       values[reshape.getResult()] = {buffer, source.root};
       continue;
     }
+    if (fusedCasts.contains(&op))
+      continue; // written by the optimizer update it follows
     auto *kernel = program.add_kernels();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
     kernel->set_node(nodeName(op.getLoc()));
     for (Value operand : op.getOperands())
       kernel->add_inputs(values.lookup(operand).buffer);
-    for (Value result : op.getResults()) {
+    SmallVector<Value> results(op.getResults());
+    // An update followed by the cast of its new weights (the low copy kept
+    // as state) writes both in one pass: the cast becomes an extra output.
+    if (isa<AdamWUpdateOp, SgdUpdateOp>(op))
+      for (Operation *user : op.getResult(0).getUsers())
+        if (auto lowCopy = dyn_cast<CastOp>(user); lowCopy && fusedCasts.insert(lowCopy).second) {
+          results.push_back(lowCopy.getResult());
+          break;
+        }
+    for (Value result : results) {
       auto type = cast<RankedTensorType>(result.getType());
       auto slot = inPlace.find(result);
       int32_t buffer = slot != inPlace.end()

@@ -58,6 +58,7 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   pm.addPass(createAmpAutocast(autocast));
   pm.addPass(createAmpLegalizePrecision());
   pm.addPass(createAmpCastCleanup());
+  pm.addPass(createAmpFuseWeightCasts());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();

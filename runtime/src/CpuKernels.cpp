@@ -35,6 +35,7 @@ constexpr Arity kArities[] = {
     {"broadcast_to", 1, 1, 1}, {"cast", 1, 1, 1},         {"copy", 1, 1, 1},
     {"softmax_cross_entropy", 2, 2, 1},  {"softmax_cross_entropy_grad", 3, 3, 1},
     {"adamw_update", 5, 6, 3}, {"sgd_update", 3, 4, 2},   {"increment", 1, 2, 1},
+    {"adamw_update", 5, 6, 4}, {"sgd_update", 3, 4, 3}, // with the low-precision copy
     {"unscale", 2, 2, 1},      {"found_nonfinite", 1, -1, 1}, {"global_norm", 1, -1, 1},
     {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 4, 2},
     {"accumulation_step", 1, 1, 2}, {"zero_if", 2, 2, 1},
@@ -42,18 +43,21 @@ constexpr Arity kArities[] = {
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out) {
+  const Arity *known = nullptr;
   for (const auto &arity : kArities) {
     if (op != arity.op)
       continue;
+    known = &arity;
     int inputs = static_cast<int>(in.size());
-    if (inputs < arity.minInputs || (arity.maxInputs >= 0 && inputs > arity.maxInputs) ||
-        static_cast<int>(out.size()) != arity.outputs)
-      return Status::error("expects " + std::to_string(arity.minInputs) +
-                           (arity.maxInputs == arity.minInputs ? "" : " or more") +
-                           " inputs and " + std::to_string(arity.outputs) + " outputs");
-    return Status::ok();
+    if (inputs >= arity.minInputs && (arity.maxInputs < 0 || inputs <= arity.maxInputs) &&
+        static_cast<int>(out.size()) == arity.outputs)
+      return Status::ok();
   }
-  return Status::error("unknown kernel");
+  if (!known)
+    return Status::error("unknown kernel");
+  return Status::error("expects " + std::to_string(known->minInputs) +
+                       (known->maxInputs == known->minInputs ? "" : " or more") +
+                       " inputs and " + std::to_string(known->outputs) + " outputs");
 }
 
 Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &in,

@@ -7,6 +7,7 @@
 
 #include "CpuKernelSupport.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace amprt {
@@ -20,18 +21,54 @@ void prepareInPlace(const float *source, float *target, int64_t count) {
     std::memcpy(target, source, count * sizeof(float));
 }
 
+/// Elements per block: each block is updated (a vectorised loop), then its
+/// low-precision copy is written while the block is still in L1, so the
+/// copy costs no extra pass over memory.
+constexpr int64_t kBlock = 2048;
+
+/// The low-precision copy of the weights written in the same pass as the
+/// update (T = bf16 or f16), or none (low = null).
+template <typename T>
 void adamwLoop(math::AdamWScalars s, const float *__restrict grad, float *__restrict param,
-               float *__restrict expAvg, float *__restrict expAvgSq, int64_t count) {
-#pragma omp parallel for simd schedule(static) if (count > 32768)
-  for (int64_t i = 0; i < count; ++i)
-    math::adamwElement(s, grad[i], param[i], expAvg[i], expAvgSq[i]);
+               float *__restrict expAvg, float *__restrict expAvgSq, T *__restrict low,
+               int64_t count) {
+#pragma omp parallel for schedule(static) if (count > 32768)
+  for (int64_t start = 0; start < count; start += kBlock) {
+    int64_t end = std::min(count, start + kBlock);
+#pragma omp simd
+    for (int64_t i = start; i < end; ++i)
+      math::adamwElement(s, grad[i], param[i], expAvg[i], expAvgSq[i]);
+    if (low)
+      for (int64_t i = start; i < end; ++i)
+        low[i] = math::store<T>(param[i]);
+  }
 }
 
+template <typename T>
 void sgdLoop(float lr, float momentum, float decay, bool nesterov, const float *__restrict grad,
-             float *__restrict param, float *__restrict buffer, int64_t count) {
-#pragma omp parallel for simd schedule(static) if (count > 32768)
-  for (int64_t i = 0; i < count; ++i)
-    math::sgdElement(lr, momentum, decay, nesterov, grad[i], param[i], buffer[i]);
+             float *__restrict param, float *__restrict buffer, T *__restrict low,
+             int64_t count) {
+#pragma omp parallel for schedule(static) if (count > 32768)
+  for (int64_t start = 0; start < count; start += kBlock) {
+    int64_t end = std::min(count, start + kBlock);
+#pragma omp simd
+    for (int64_t i = start; i < end; ++i)
+      math::sgdElement(lr, momentum, decay, nesterov, grad[i], param[i], buffer[i]);
+    if (low)
+      for (int64_t i = start; i < end; ++i)
+        low[i] = math::store<T>(param[i]);
+  }
+}
+
+/// The optional low-precision copy output of an update.
+Status lowCopy(const std::vector<TensorRef> &out, size_t index, int64_t count,
+               const TensorRef **copy) {
+  *copy = out.size() > index ? &out[index] : nullptr;
+  if (*copy && ((*copy)->size() != count || ((*copy)->dtype != DType::BF16 &&
+                                              (*copy)->dtype != DType::F16)))
+    return Status::error("the low-precision weight copy must be bf16 or f16 of the "
+                         "parameter's size");
+  return Status::ok();
 }
 
 } // namespace
@@ -46,9 +83,13 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
       return Status::error("parameter, gradient and moments must be f32 of one size");
   if (in[4].dtype != DType::I64 || in[4].size() != 1)
     return Status::error("the step counter must be one int64");
-  for (const auto &o : out)
-    if (o.size() != count || o.dtype != DType::F32)
+  for (size_t o = 0; o < 3; ++o)
+    if (out[o].size() != count || out[o].dtype != DType::F32)
       return Status::error("outputs must be f32 of the parameter's size");
+  const TensorRef *copy;
+  AMPRT_RETURN_IF_ERROR(lowCopy(out, 3, count, &copy));
+  void *low = copy ? copy->data : nullptr;
+  bool lowIsBf16 = copy && copy->dtype == DType::BF16;
   float *p = in[0].f32(), *g = in[1].f32(), *m = in[2].f32(), *v = in[3].f32();
   int64_t *step = in[4].i64();
   float *po = out[0].f32(), *mo = out[1].f32(), *vo = out[2].f32();
@@ -60,8 +101,13 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(v, vo, count);
     if (skip && skip[0] != 0.0f) // a non-finite gradient: keep everything as it was
       return Status::ok();
-    adamwLoop(math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1), g, po, mo, vo,
-              count);
+    auto scalars = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
+    if (!low)
+      adamwLoop<float>(scalars, g, po, mo, vo, nullptr, count);
+    else if (lowIsBf16)
+      adamwLoop(scalars, g, po, mo, vo, static_cast<math::Bf16 *>(low), count);
+    else
+      adamwLoop(scalars, g, po, mo, vo, static_cast<math::F16 *>(low), count);
     return Status::ok();
   });
   return Status::ok();
@@ -74,6 +120,10 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
       out[1].size() != count)
     return Status::error("parameter, gradient and buffer differ in size");
   AMPRT_RETURN_IF_ERROR(requireF32({in[0], in[1], in[2], out[0], out[1]}, "sgd_update"));
+  const TensorRef *copy;
+  AMPRT_RETURN_IF_ERROR(lowCopy(out, 2, count, &copy));
+  void *low = copy ? copy->data : nullptr;
+  bool lowIsBf16 = copy && copy->dtype == DType::BF16;
   const float *skip;
   AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
   float *p = in[0].f32(), *g = in[1].f32(), *b = in[2].f32();
@@ -86,7 +136,12 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(b, bo, count);
     if (skip && skip[0] != 0.0f)
       return Status::ok();
-    sgdLoop(lr, momentum, decay, nesterov, g, po, bo, count);
+    if (!low)
+      sgdLoop<float>(lr, momentum, decay, nesterov, g, po, bo, nullptr, count);
+    else if (lowIsBf16)
+      sgdLoop(lr, momentum, decay, nesterov, g, po, bo, static_cast<math::Bf16 *>(low), count);
+    else
+      sgdLoop(lr, momentum, decay, nesterov, g, po, bo, static_cast<math::F16 *>(low), count);
     return Status::ok();
   });
   return Status::ok();

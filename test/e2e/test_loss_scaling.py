@@ -106,6 +106,15 @@ def check_overflow(args, checker, tmp):
     scale_after = float(np.load(os.path.join(after, "loss_scale.npy")))
     checker.check("overflow: the scale halves", abs(scale_after - scale_before / 2), 0)
 
+    # The fp16 copies of the weights, written by the updates, equal the
+    # master weights rounded to nearest even (numpy's float16 conversion).
+    copies = [f[:-8] for f in os.listdir(after) if f.endswith(".low.npy")]
+    mismatched = [n for n in copies
+                  if np.load(os.path.join(after, n + ".low.npy")).tobytes() !=
+                  np.load(os.path.join(after, n + ".npy")).astype(np.float16).tobytes()]
+    checker.check(f"fused weight copies: {len(copies)} fp16 copies equal fp16(master)",
+                  float(len(mismatched) + (len(copies) == 0)), 0)
+
     result = subprocess.run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", "3",
                              "--check-numerics", "--dump", os.path.join(tmp, "numerics")]
                             + sum((["--feed", f"{k}={v}"] for k, v in paths[3].items()), []),

@@ -15,7 +15,20 @@ namespace {
 
 const char kMagic[] = "\x93NUMPY";
 
-const char *descr(DType dtype) { return dtype == DType::I64 ? "<i8" : "<f4"; }
+/// NumPy type strings; bfloat16, which NumPy lacks, is written as its raw
+/// 16-bit patterns ('<u2').
+const char *descr(DType dtype) {
+  switch (dtype) {
+  case DType::I64:
+    return "<i8";
+  case DType::F16:
+    return "<f2";
+  case DType::BF16:
+    return "<u2";
+  default:
+    return "<f4";
+  }
+}
 
 } // namespace
 

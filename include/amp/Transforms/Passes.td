@@ -135,4 +135,15 @@ def AmpCheckGradientScaling : Pass<"amp-check-gradient-scaling", "mlir::ModuleOp
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
+def AmpFuseWeightCasts : Pass<"amp-fuse-weight-casts", "mlir::ModuleOp"> {
+  let summary = "Keeps each parameter's low-precision copy as state, written by its update";
+  let description = [{
+    Replaces the per-step cast of a master weight to the low type with a
+    state tensor `NAME.low`, produced by casting the updated weight right
+    after its optimizer update; the lowering fuses that cast into the update
+    kernel, so one pass over the weights writes both.
+  }];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 #endif // AMP_TRANSFORMS_PASSES_TD
