@@ -222,6 +222,26 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return Session::create(args.plan, options, session);
 }
 
+using MetricsFile = std::unique_ptr<std::FILE, int (*)(std::FILE *)>;
+
+/// Opens --metrics for writing, if given (null otherwise).
+Status openMetrics(const Args &args, MetricsFile *file) {
+  if (std::string path = args.get("metrics"); !path.empty()) {
+    file->reset(std::fopen(path.c_str(), "w"));
+    if (!*file)
+      return Status::error(path + ": cannot open for writing");
+  }
+  return Status::ok();
+}
+
+/// With --check-numerics: says which op produced the step's first inf/NaN.
+void reportNonFinite(const Session &session, int64_t step, bool afterProgressBar) {
+  if (!session.firstNonFinite().empty())
+    std::fprintf(stderr, "%samp-run: step %lld: first non-finite value from %s\n",
+                 afterProgressBar ? "\n" : "", (long long)step,
+                 session.firstNonFinite().c_str());
+}
+
 /// A float as JSON: null when it is not finite (JSON has no NaN).
 std::string jsonNumber(float value) {
   if (!std::isfinite(value))
@@ -297,12 +317,8 @@ Status train(const Args &args) {
                          " values per sample, the dataset " +
                          std::to_string(dataset.train.pixels));
 
-  std::unique_ptr<std::FILE, int (*)(std::FILE *)> metrics(nullptr, &std::fclose);
-  if (std::string path = args.get("metrics"); !path.empty()) {
-    metrics.reset(std::fopen(path.c_str(), "w"));
-    if (!metrics)
-      return Status::error(path + ": cannot open for writing");
-  }
+  MetricsFile metrics(nullptr, &std::fclose);
+  AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
   bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
   StepMetrics stepMetrics(*session);
 
@@ -366,10 +382,7 @@ Status train(const Args &args) {
                                            {g.labelName, labels.data(), labels.size() * 8}}));
       AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
       ++globalStep;
-      if (!session->firstNonFinite().empty())
-        std::fprintf(stderr, "%samp-run: step %lld: first non-finite value from %s\n",
-                     progress ? "\n" : "", (long long)globalStep,
-                     session->firstNonFinite().c_str());
+      reportNonFinite(*session, globalStep, progress);
       intervalSamples += g.batch;
       bool last = step + 1 == stepsPerEpoch;
       if (last || (checkpointEvery && globalStep % checkpointEvery == 0))
@@ -442,12 +455,15 @@ Status dumpTensor(const std::string &dump, const TensorInfo &info, Read read) {
   return amprun::writeNpy(dump + "/" + fileName(info.name) + suffix, array);
 }
 
-/// Creates --dump's folder (and its parents) when missing.
-Status prepareDumpDirectory(const std::string &dump) {
+/// --dump's folder, created (with its parents) when missing.
+Status dumpDirectory(const Args &args, std::string *dump) {
+  *dump = args.get("dump");
+  if (dump->empty())
+    return Status::error("--dump DIR is required");
   std::error_code error;
-  std::filesystem::create_directories(dump, error);
+  std::filesystem::create_directories(*dump, error);
   if (error)
-    return Status::error(dump + ": cannot create: " + error.message());
+    return Status::error(*dump + ": cannot create: " + error.message());
   return Status::ok();
 }
 
@@ -485,18 +501,12 @@ Status stepCommand(const Args &args) {
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
   int64_t steps;
   AMPRT_RETURN_IF_ERROR(args.getInt("steps", 1, &steps));
-  std::string dump = args.get("dump");
-  if (dump.empty())
-    return Status::error("--dump DIR is required");
-  AMPRT_RETURN_IF_ERROR(prepareDumpDirectory(dump));
+  std::string dump;
+  AMPRT_RETURN_IF_ERROR(dumpDirectory(args, &dump));
   Feeds feeds;
   AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
-  std::unique_ptr<std::FILE, int (*)(std::FILE *)> metrics(nullptr, &std::fclose);
-  if (std::string path = args.get("metrics"); !path.empty()) {
-    metrics.reset(std::fopen(path.c_str(), "w"));
-    if (!metrics)
-      return Status::error(path + ": cannot open for writing");
-  }
+  MetricsFile metrics(nullptr, &std::fclose);
+  AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
   if (std::string resume = args.get("resume"); !resume.empty())
     AMPRT_RETURN_IF_ERROR(session->loadCheckpoint(resume));
   StepMetrics stepMetrics(*session);
@@ -505,9 +515,7 @@ Status stepCommand(const Args &args) {
     AMPRT_RETURN_IF_ERROR(feedsForStep(*session, feeds, steps, s, &stepFeeds));
     AMPRT_RETURN_IF_ERROR(session->step(stepFeeds));
     AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
-    if (!session->firstNonFinite().empty())
-      std::fprintf(stderr, "amp-run: step %lld: first non-finite value from %s\n",
-                   (long long)s + 1, session->firstNonFinite().c_str());
+    reportNonFinite(*session, s + 1, false);
     if (metrics)
       std::fprintf(metrics.get(), "{\"step\": %lld, \"loss\": %s%s}\n", (long long)s + 1,
                    jsonNumber(session->loss()).c_str(), stepMetrics.json().c_str());
@@ -528,10 +536,8 @@ Status stepCommand(const Args &args) {
 Status evalCommand(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
-  std::string dump = args.get("dump");
-  if (dump.empty())
-    return Status::error("--dump DIR is required");
-  AMPRT_RETURN_IF_ERROR(prepareDumpDirectory(dump));
+  std::string dump;
+  AMPRT_RETURN_IF_ERROR(dumpDirectory(args, &dump));
   Feeds feeds;
   AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
   AMPRT_RETURN_IF_ERROR(session->evaluate(feeds.feeds));
