@@ -116,7 +116,8 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     return func.emitError("amp-loss-scaling: @train_step has no optimizer update "
                           "(optimizer=none returns raw gradients)");
 
-  // Unscale right after each gradient is complete, then check, measure, clip.
+  // Before the first update (when every gradient is complete): unscale them
+  // all in FP32, then check, measure and clip.
   b.setInsertionPoint(updates.front());
   SmallVector<Value> unscaled;
   for (Value grad : grads)
@@ -127,7 +128,7 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   // Gradient accumulation: sum into FP32 buffers, apply the mean every K-th
   // micro-batch, then reset the buffers.
   Value apply, notApply, count;
-  SmallVector<Value> accumulators, sums;
+  SmallVector<Value> sums;
   if (accumulate > 1) {
     count = addStateArgument(func, scalarI64, "accumulation.count", Attribute());
     auto step = AccumulationStepOp::create(b, loc, scalarI64, scalarF32, count,
