@@ -155,8 +155,9 @@ TEST(LowPrecision, Bf16RoundsToNearestEven) {
 TEST(LowPrecision, Bf16RoundTripIsExact) {
   for (uint32_t bits = 0; bits < 65536; ++bits) {
     float value = math::bf16ToFloat(static_cast<uint16_t>(bits));
-    if (!std::isnan(value))
+    if (!std::isnan(value)) {
       EXPECT_EQ(math::floatToBf16(value), bits);
+    }
   }
 }
 
