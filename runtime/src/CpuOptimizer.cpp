@@ -60,6 +60,21 @@ void sgdLoop(float lr, float momentum, float decay, bool nesterov, const float *
   }
 }
 
+/// On a skipped step the weights stay as they were; their low-precision copy
+/// is still written (from them), so it is right wherever the plan keeps it.
+void writeLowCopy(const float *param, void *low, bool lowIsBf16, int64_t count) {
+  if (!low)
+    return;
+  if (lowIsBf16)
+    parallelFor(count, [&](int64_t i) {
+      static_cast<math::Bf16 *>(low)[i] = math::store<math::Bf16>(param[i]);
+    });
+  else
+    parallelFor(count, [&](int64_t i) {
+      static_cast<math::F16 *>(low)[i] = math::store<math::F16>(param[i]);
+    });
+}
+
 /// The optional low-precision copy output of an update.
 Status lowCopy(const std::vector<TensorRef> &out, size_t index, int64_t count,
                const TensorRef **copy) {
@@ -99,8 +114,10 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(p, po, count);
     prepareInPlace(m, mo, count);
     prepareInPlace(v, vo, count);
-    if (skip && skip[0] != 0.0f) // a non-finite gradient: keep everything as it was
+    if (skip && skip[0] != 0.0f) { // a non-finite gradient: keep everything as it was
+      writeLowCopy(po, low, lowIsBf16, count);
       return Status::ok();
+    }
     auto scalars = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
     if (!low)
       adamwLoop<float>(scalars, g, po, mo, vo, nullptr, count);
@@ -134,8 +151,10 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   *result = lambda([=] {
     prepareInPlace(p, po, count);
     prepareInPlace(b, bo, count);
-    if (skip && skip[0] != 0.0f)
+    if (skip && skip[0] != 0.0f) {
+      writeLowCopy(po, low, lowIsBf16, count);
       return Status::ok();
+    }
     if (!low)
       sgdLoop<float>(lr, momentum, decay, nesterov, g, po, bo, nullptr, count);
     else if (lowIsBf16)
