@@ -4,7 +4,10 @@
 precision and a rule; the GEMMs are bf16, the loss and its gradient f32, the
 optimizer updates f32, and each parameter that a GEMM reads is converted
 exactly once per step (in the training step by its update, which writes the
-low-precision copy for the next step). The Graphviz view must be a digraph with one node per op.
+low-precision copy for the next step). The Graphviz view must be a digraph with one node per op. Low-precision
+activations halve their share of the plan's arena: at batch 1024 the BF16
+training arena must be at most 0.65x the FP32 one (FP32 weight gradients,
+the FP32 input batch and FP32 loss tensors remain).
 """
 import collections
 import json
@@ -53,6 +56,21 @@ def main():
     assert not casts_per_function[1], casts_per_function
     print(f"{len(ops)} ops reported, {data['casts']} casts; GEMMs bf16 at {sorted(gemm_nodes)}; "
           f"loss, reductions and updates f32")
+
+    arena = {}
+    with workdir() as tmp:
+        onnx_path = os.path.join(tmp, "mlp.onnx")
+        mlp.export(mlp.make_mlp(seed=0), onnx_path)
+        for precision in ("fp32", "bf16"):
+            plan = os.path.join(tmp, f"{precision}.ampplan")
+            run([os.path.join(args.bin, "amp-opt"), onnx_path,
+                 f"--amp-pipeline=precision={precision} batch=1024", "--emit=plan", "-o", plan])
+            info = run([os.path.join(args.bin, "amp-run"), "info", plan])
+            arena[precision] = int(info.split("arena bytes: train ")[1].split(",")[0])
+    ratio = arena["bf16"] / arena["fp32"]
+    print(f"training arena at batch 1024: fp32 {arena['fp32']} bytes, bf16 {arena['bf16']} "
+          f"bytes ({ratio:.2f}x)")
+    assert ratio <= 0.65, arena
 
 
 if __name__ == "__main__":
