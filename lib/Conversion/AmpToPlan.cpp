@@ -155,7 +155,8 @@ private:
   llvm::DenseMap<Value, int> inPlace;
   /// Returned updates that need a final copy into their state slot.
   SmallVector<std::pair<Value, int>> copyBack;
-  /// Casts of updated weights folded into their update kernel.
+  /// Ops folded into an earlier kernel: casts of updated weights (into the
+  /// update), gradient norms (into the non-finite check).
   llvm::DenseSet<Operation *> fusedCasts;
 };
 
@@ -284,7 +285,7 @@ LogicalResult ProgramLowering::emitKernels() {
       continue;
     }
     if (fusedCasts.contains(&op))
-      continue; // written by the optimizer update it follows
+      continue; // written by an earlier kernel it was fused into
     auto *kernel = program.add_kernels();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
@@ -292,6 +293,16 @@ LogicalResult ProgramLowering::emitKernels() {
     for (Value operand : op.getOperands())
       kernel->add_inputs(values.lookup(operand).buffer);
     SmallVector<Value> results(op.getResults());
+    // The non-finite check and the norm of the same gradients make one pass.
+    if (isa<FoundNonFiniteOp>(op))
+      for (Operation *user : op.getOperand(0).getUsers())
+        if (auto norm = dyn_cast<GlobalNormOp>(user);
+            norm && norm->getOperands() == op.getOperands() &&
+            fusedCasts.insert(norm).second) {
+          kernel->set_op("gradient_stats");
+          results.push_back(norm.getResult());
+          break;
+        }
     // An update followed by the cast of its new weights (the low copy kept
     // as state) writes both in one pass: the cast becomes an extra output.
     if (isa<AdamWUpdateOp, SgdUpdateOp>(op))

@@ -39,6 +39,7 @@ constexpr Arity kArities[] = {
     {"unscale", 2, 2, 1},      {"found_nonfinite", 1, -1, 1}, {"global_norm", 1, -1, 1},
     {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 4, 2},
     {"accumulation_step", 1, 1, 2}, {"zero_if", 2, 2, 1},
+    {"gradient_stats", 1, -1, 2}, // found_nonfinite and global_norm in one pass
 };
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
@@ -76,6 +77,7 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   if (op == "exp" || op == "log" || op == "softmax")
     return buildSensitive(kernel, in[0], out[0], result);
   if (op == "unscale" || op == "found_nonfinite" || op == "global_norm" ||
+      op == "gradient_stats" ||
       op == "clip_coefficient" || op == "update_loss_scale" || op == "accumulation_step" ||
       op == "zero_if")
     return buildLossScaling(kernel, in, out, result);

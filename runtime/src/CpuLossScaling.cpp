@@ -69,13 +69,17 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
       return Status::ok();
     });
   }
-  if (op == "found_nonfinite" || op == "global_norm") {
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the result"));
+  if (op == "found_nonfinite" || op == "global_norm" || op == "gradient_stats") {
+    for (const auto &o : out)
+      AMPRT_RETURN_IF_ERROR(requireScalar(o, DType::F32, "the result"));
     for (const auto &t : in)
       AMPRT_RETURN_IF_ERROR(withFloatStorage(t.dtype, [](auto) { return Status::ok(); }));
     std::vector<TensorRef> tensors = in;
-    float *y = out[0].f32();
-    bool norm = op == "global_norm";
+    // gradient_stats writes both: [found, norm].
+    float *foundOut = op == "global_norm" ? nullptr : out[0].f32();
+    float *normOut = op == "global_norm" ? out[0].f32()
+                     : op == "gradient_stats" ? out[1].f32()
+                                              : nullptr;
     *result = lambda([=] {
       double sumOfSquares = 0;
       bool nonFinite = false;
@@ -86,17 +90,18 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
 #pragma omp parallel for reduction(+ : partial) reduction(|| : bad) if (n > 32768)
         for (int64_t i = 0; i < n; ++i) {
           float v = math::load(data[i]);
-          if (norm)
-            partial += static_cast<double>(v) * v;
-          else
-            bad = bad || !std::isfinite(v);
+          partial += static_cast<double>(v) * v;
+          bad = bad || !std::isfinite(v);
         }
         sumOfSquares += partial;
         nonFinite = nonFinite || bad;
       });
       if (!status.isOk())
         return status;
-      y[0] = norm ? static_cast<float>(std::sqrt(sumOfSquares)) : (nonFinite ? 1.0f : 0.0f);
+      if (foundOut)
+        foundOut[0] = nonFinite ? 1.0f : 0.0f;
+      if (normOut)
+        normOut[0] = static_cast<float>(std::sqrt(sumOfSquares));
       return Status::ok();
     });
     return Status::ok();
