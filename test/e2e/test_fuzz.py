@@ -41,12 +41,14 @@ def limit_memory():
 
 
 def fuzz(label, seed_bytes, path, command, rng):
+    """`command` is a list, or a function of the case number giving one."""
     outcomes = {0: 0, 1: 0}
     for case in range(CASES):
         with open(path, "wb") as f:
             f.write(mutate(seed_bytes, rng))
-        result = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=60,
-                                preexec_fn=limit_memory)
+        argv = command(case) if callable(command) else command
+        result = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                                timeout=60, preexec_fn=limit_memory)
         if result.returncode not in (0, 1):
             raise SystemExit(f"{label} case {case}: exit code {result.returncode}\n{result.stderr}")
         if result.returncode == 1 and "error" not in result.stderr:
@@ -68,9 +70,11 @@ def main():
         mutant = os.path.join(tmp, "mutant")
         with open(onnx_path, "rb") as f:
             model_bytes = f.read()
+        # Each precision in turn, so autocast and loss scaling see the mutants too.
         fuzz("amp-opt", model_bytes, mutant + ".onnx",
-             [os.path.join(args.bin, "amp-opt"), mutant + ".onnx",
-              "--amp-pipeline=batch=4", "--emit=plan", "-o", os.path.join(tmp, "out.plan")],
+             lambda case: [os.path.join(args.bin, "amp-opt"), mutant + ".onnx",
+                           f"--amp-pipeline=batch=4 precision={('fp32', 'bf16', 'fp16')[case % 3]}",
+                           "--emit=plan", "-o", os.path.join(tmp, "out.plan")],
              rng)
         with open(plan, "rb") as f:
             plan_bytes = f.read()
