@@ -7,9 +7,10 @@ percentage points of FP32. The metrics file has a JSON line per log interval
 with epoch, step, loss and samples_per_s, and an end-of-epoch line with
 test_accuracy too; FP16's lines also carry the loss-scale trajectory.
 The FP16 run's trained weights are exported back into the ONNX model, in
-FP32 and in FP16; both pass the ONNX checker (Python's, independently) and,
-compiled for inference and run by our runtime, reproduce the training run's
-test accuracy.
+FP32, FP16 and BF16; each passes the ONNX checker (Python's, independently)
+and, compiled for inference and run by our runtime, reproduces the training
+run's test accuracy (within 0.1 points; 0.3 for BF16, whose weights are
+rounded to 8 bits of mantissa).
 """
 import json
 import os
@@ -48,7 +49,7 @@ def train(args, tmp, onnx_path, precision):
 def check_export(args, tmp, onnx_path, expected):
     """Exports the FP16 run's weights and evaluates the exported models."""
     plan = os.path.join(tmp, "mlp-fp16.ampplan")
-    for precision in ("fp32", "fp16"):
+    for precision, tolerance in (("fp32", 0.001), ("fp16", 0.001), ("bf16", 0.003)):
         exported = os.path.join(tmp, f"exported-{precision}.onnx")
         run([os.path.join(args.bin, "amp-run"), "export", plan, "--checkpoint", plan + ".ckpt",
              "--onnx", onnx_path, "--output", exported, "--precision", precision])
@@ -60,7 +61,7 @@ def check_export(args, tmp, onnx_path, expected):
                                  "--data", f"fashion-mnist={DATA}"]))
         print(f"exported {precision} model: test accuracy {result['test_accuracy']:.4f} "
               f"(training run: {expected:.4f})")
-        assert abs(result["test_accuracy"] - expected) <= 0.001, (precision, result, expected)
+        assert abs(result["test_accuracy"] - expected) <= tolerance, (precision, result, expected)
 
 
 def main():
