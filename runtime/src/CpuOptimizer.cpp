@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace amprt {
 namespace {
@@ -26,53 +27,33 @@ void prepareInPlace(const float *source, float *target, int64_t count) {
 /// copy costs no extra pass over memory.
 constexpr int64_t kBlock = 2048;
 
-/// The low-precision copy of the weights written in the same pass as the
-/// update (T = bf16 or f16), or none (low = null).
-template <typename T>
-void adamwLoop(math::AdamWScalars s, const float *__restrict grad, float *__restrict param,
-               float *__restrict expAvg, float *__restrict expAvgSq, T *__restrict low,
-               int64_t count) {
+/// Runs `update(i)` over [0, count) block by block and, when `low` is set
+/// (bf16 or f16), writes each block's low-precision copy of `param` while the
+/// block is still in L1. `omp simd` lets the update loop vectorise although
+/// the closure hides that its arrays do not alias. An empty `update` (a
+/// skipped step) writes the copy alone.
+template <typename Update>
+void updateInBlocks(int64_t count, const float *param, void *low, DType lowType,
+                    Update update) {
+  auto run = [&](auto *copy) {
+    using T = std::remove_pointer_t<decltype(copy)>;
 #pragma omp parallel for schedule(static) if (count > 32768)
-  for (int64_t start = 0; start < count; start += kBlock) {
-    int64_t end = std::min(count, start + kBlock);
+    for (int64_t start = 0; start < count; start += kBlock) {
+      int64_t end = std::min(count, start + kBlock);
 #pragma omp simd
-    for (int64_t i = start; i < end; ++i)
-      math::adamwElement(s, grad[i], param[i], expAvg[i], expAvgSq[i]);
-    if (low)
       for (int64_t i = start; i < end; ++i)
-        low[i] = math::store<T>(param[i]);
-  }
-}
-
-template <typename T>
-void sgdLoop(float lr, float momentum, float decay, bool nesterov, const float *__restrict grad,
-             float *__restrict param, float *__restrict buffer, T *__restrict low,
-             int64_t count) {
-#pragma omp parallel for schedule(static) if (count > 32768)
-  for (int64_t start = 0; start < count; start += kBlock) {
-    int64_t end = std::min(count, start + kBlock);
-#pragma omp simd
-    for (int64_t i = start; i < end; ++i)
-      math::sgdElement(lr, momentum, decay, nesterov, grad[i], param[i], buffer[i]);
-    if (low)
-      for (int64_t i = start; i < end; ++i)
-        low[i] = math::store<T>(param[i]);
-  }
-}
-
-/// On a skipped step the weights stay as they were; their low-precision copy
-/// is still written (from them), so it is right wherever the plan keeps it.
-void writeLowCopy(const float *param, void *low, bool lowIsBf16, int64_t count) {
+        update(i);
+      if (copy)
+        for (int64_t i = start; i < end; ++i)
+          copy[i] = math::store<T>(param[i]);
+    }
+  };
   if (!low)
-    return;
-  if (lowIsBf16)
-    parallelFor(count, [&](int64_t i) {
-      static_cast<math::Bf16 *>(low)[i] = math::store<math::Bf16>(param[i]);
-    });
+    run(static_cast<float *>(nullptr));
+  else if (lowType == DType::BF16)
+    run(static_cast<math::Bf16 *>(low));
   else
-    parallelFor(count, [&](int64_t i) {
-      static_cast<math::F16 *>(low)[i] = math::store<math::F16>(param[i]);
-    });
+    run(static_cast<math::F16 *>(low));
 }
 
 /// The optional low-precision copy output of an update.
@@ -104,7 +85,7 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   const TensorRef *copy;
   AMPRT_RETURN_IF_ERROR(lowCopy(out, 3, count, &copy));
   void *low = copy ? copy->data : nullptr;
-  bool lowIsBf16 = copy && copy->dtype == DType::BF16;
+  DType lowType = copy ? copy->dtype : DType::F32;
   float *p = in[0].f32(), *g = in[1].f32(), *m = in[2].f32(), *v = in[3].f32();
   int64_t *step = in[4].i64();
   float *po = out[0].f32(), *mo = out[1].f32(), *vo = out[2].f32();
@@ -114,17 +95,14 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(p, po, count);
     prepareInPlace(m, mo, count);
     prepareInPlace(v, vo, count);
-    if (skip && skip[0] != 0.0f) { // a non-finite gradient: keep everything as it was
-      writeLowCopy(po, low, lowIsBf16, count);
+    // A non-finite gradient keeps everything as it was (the copy is rewritten).
+    if (skip && skip[0] != 0.0f) {
+      updateInBlocks(count, po, low, lowType, [](int64_t) {});
       return Status::ok();
     }
-    auto scalars = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
-    if (!low)
-      adamwLoop<float>(scalars, g, po, mo, vo, nullptr, count);
-    else if (lowIsBf16)
-      adamwLoop(scalars, g, po, mo, vo, static_cast<math::Bf16 *>(low), count);
-    else
-      adamwLoop(scalars, g, po, mo, vo, static_cast<math::F16 *>(low), count);
+    auto s = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
+    updateInBlocks(count, po, low, lowType,
+                   [&](int64_t i) { math::adamwElement(s, g[i], po[i], mo[i], vo[i]); });
     return Status::ok();
   });
   return Status::ok();
@@ -140,7 +118,7 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   const TensorRef *copy;
   AMPRT_RETURN_IF_ERROR(lowCopy(out, 2, count, &copy));
   void *low = copy ? copy->data : nullptr;
-  bool lowIsBf16 = copy && copy->dtype == DType::BF16;
+  DType lowType = copy ? copy->dtype : DType::F32;
   const float *skip;
   AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
   float *p = in[0].f32(), *g = in[1].f32(), *b = in[2].f32();
@@ -152,15 +130,12 @@ Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
     prepareInPlace(p, po, count);
     prepareInPlace(b, bo, count);
     if (skip && skip[0] != 0.0f) {
-      writeLowCopy(po, low, lowIsBf16, count);
+      updateInBlocks(count, po, low, lowType, [](int64_t) {});
       return Status::ok();
     }
-    if (!low)
-      sgdLoop<float>(lr, momentum, decay, nesterov, g, po, bo, nullptr, count);
-    else if (lowIsBf16)
-      sgdLoop(lr, momentum, decay, nesterov, g, po, bo, static_cast<math::Bf16 *>(low), count);
-    else
-      sgdLoop(lr, momentum, decay, nesterov, g, po, bo, static_cast<math::F16 *>(low), count);
+    updateInBlocks(count, po, low, lowType, [&](int64_t i) {
+      math::sgdElement(lr, momentum, decay, nesterov, g[i], po[i], bo[i]);
+    });
     return Status::ok();
   });
   return Status::ok();
