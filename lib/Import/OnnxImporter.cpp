@@ -76,7 +76,10 @@ private:
   LogicalResult importGraph(const onnx::GraphProto &graph);
 
   // Operands and results ------------------------------------------------------
-  FailureOr<Value> input(const onnx::NodeProto &node, int index);
+  /// The node's index-th input; a pending Transpose only where the caller
+  /// folds it (`allowTransposed`: GEMM operands, Transpose itself).
+  FailureOr<Value> input(const onnx::NodeProto &node, int index,
+                         bool allowTransposed = false);
   bool hasInput(const onnx::NodeProto &node, int index) {
     return node.input_size() > index && !node.input(index).empty();
   }
@@ -93,7 +96,6 @@ private:
 
   bool isTransposed(const onnx::NodeProto &node, int index);
   LogicalResult importTranspose(const onnx::NodeProto &node);
-  bool acceptTransposed = false;
 
   /// op(A) x op(B) of the node's first two inputs, shape-checked.
   FailureOr<Value> buildMatmul(const onnx::NodeProto &node, bool transA, bool transB);
@@ -222,7 +224,8 @@ FailureOr<DenseElementsAttr> OnnxImporter::tensorAttr(const onnx::TensorProto &t
 // Operands, attributes, helpers
 //===----------------------------------------------------------------------===//
 
-FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index) {
+FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
+                                     bool allowTransposed) {
   if (!hasInput(node, index))
     return nodeError(node) << "missing input #" << index;
   auto it = values.find(node.input(index));
@@ -233,7 +236,7 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index) {
   if (!it->second.value)
     return nodeError(node) << "input '" << node.input(index)
                            << "' is an integer constant, which this op does not take";
-  if (it->second.transposed && !acceptTransposed)
+  if (it->second.transposed && !allowTransposed)
     return nodeError(node) << "input '" << node.input(index)
                            << "' is a Transpose, supported only as an operand of MatMul or Gemm";
   return it->second.value;
@@ -245,9 +248,7 @@ bool OnnxImporter::isTransposed(const onnx::NodeProto &node, int index) {
 }
 
 LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
-  acceptTransposed = true;
-  auto x = input(node, 0);
-  acceptTransposed = false;
+  auto x = input(node, 0, /*allowTransposed=*/true);
   if (failed(x))
     return failure();
   auto rank = cast<RankedTensorType>(x->getType()).getRank();
@@ -326,9 +327,7 @@ FailureOr<Value> OnnxImporter::buildMatmul(const onnx::NodeProto &node, bool tra
   // A Transpose feeding the GEMM flips its transpose flag.
   transA ^= isTransposed(node, 0);
   transB ^= isTransposed(node, 1);
-  acceptTransposed = true;
-  auto a = input(node, 0), b = input(node, 1);
-  acceptTransposed = false;
+  auto a = input(node, 0, /*allowTransposed=*/true), b = input(node, 1, true);
   if (failed(a) || failed(b))
     return failure();
   auto aType = cast<RankedTensorType>(a->getType());
