@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuKernelSupport.h"
+#include "FusedElementwise.h"
 
 #include <cstring>
 
@@ -144,6 +145,26 @@ Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuK
 }
 
 } // namespace
+
+Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                             const std::vector<TensorRef> &out,
+                             std::unique_ptr<CpuKernel> *result) {
+  fused::Program program;
+  AMPRT_RETURN_IF_ERROR(fused::describe(kernel, in, out, &program));
+  std::vector<const void *> inputs;
+  std::vector<void *> outputs;
+  for (const auto &x : in)
+    inputs.push_back(x.data);
+  for (const auto &y : out)
+    outputs.push_back(y.data);
+  *result = lambda([=] {
+    parallelFor(program.count, [&](int64_t i) {
+      fused::evaluate(program, inputs.data(), outputs.data(), i);
+    });
+    return Status::ok();
+  });
+  return Status::ok();
+}
 
 Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out,

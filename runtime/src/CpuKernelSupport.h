@@ -52,12 +52,18 @@ inline double attr(const proto::Kernel &kernel, const std::string &name) {
 Status requireF32(const std::vector<TensorRef> &tensors, const char *why);
 
 // Builders, one family per file.
-Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const TensorRef &b,
+/// C = A B, optionally + bias (attr "bias": a third input of C's columns)
+/// and relu (attr "relu") applied in f32 before C is rounded.
+Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result);
 Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out,
                         std::unique_ptr<CpuKernel> *result);
+/// "fused_elementwise": a chain of elementwise ops in one pass (FusedElementwise.h).
+Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                             const std::vector<TensorRef> &out,
+                             std::unique_ptr<CpuKernel> *result);
 Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
                       std::unique_ptr<CpuKernel> *result);
 Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &logits,

@@ -28,7 +28,8 @@ struct Arity {
   int minInputs, maxInputs, outputs;
 };
 constexpr Arity kArities[] = {
-    {"matmul", 2, 2, 1},       {"add", 2, 2, 1},          {"sub", 2, 2, 1},
+    {"matmul", 2, 3, 1}, // a third input is the epilogue's bias
+    {"add", 2, 2, 1},          {"sub", 2, 2, 1},
     {"mul", 2, 2, 1},          {"div", 2, 2, 1},          {"neg", 1, 1, 1},
     {"relu", 1, 1, 1},         {"relu_grad", 2, 2, 1},    {"exp", 1, 1, 1},
     {"log", 1, 1, 1},          {"softmax", 1, 1, 1},      {"reduce_sum", 1, 1, 1},
@@ -40,6 +41,8 @@ constexpr Arity kArities[] = {
     {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 4, 2},
     {"accumulation_step", 1, 1, 2}, {"zero_if", 2, 2, 1},
     {"gradient_stats", 1, -1, 2}, // found_nonfinite and global_norm in one pass
+    {"fused_elementwise", 1, -1, 1}, {"fused_elementwise", 1, -1, 2},
+    {"fused_elementwise", 1, -1, 3}, {"fused_elementwise", 1, -1, 4},
 };
 
 Status checkSignature(const std::string &op, const std::vector<TensorRef> &in,
@@ -67,7 +70,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   const std::string &op = kernel.op();
   AMPRT_RETURN_IF_ERROR(checkSignature(op, in, out));
   if (op == "matmul")
-    return buildMatmul(kernel, in[0], in[1], out[0], context, result);
+    return buildMatmul(kernel, in, out[0], context, result);
+  if (op == "fused_elementwise")
+    return buildFusedElementwise(kernel, in, out, result);
   if (op == "reduce_sum")
     return buildReduceSum(kernel, in[0], out[0], result);
   if (op == "softmax_cross_entropy")

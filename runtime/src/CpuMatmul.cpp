@@ -42,10 +42,12 @@ dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool storedTransposed,
   return dnnl::memory::desc(dims{rows, cols}, dnnlType(dtype), strides);
 }
 
-/// f16 tensors widened to f32 before the GEMM and rounded back after it.
+/// f16 tensors widened to f32 before the GEMM and rounded back after it;
+/// a low-precision bias is widened too (oneDNN gets an f32 bias).
 struct F16Staging {
-  std::vector<float> a, b, c;
-  const uint16_t *aSource = nullptr, *bSource = nullptr;
+  std::vector<float> a, b, c, bias;
+  const uint16_t *aSource = nullptr, *bSource = nullptr, *biasSource = nullptr;
+  DType biasType = DType::F32;
   uint16_t *cTarget = nullptr; // null when the result is f32
 
   void widen() {
@@ -53,6 +55,9 @@ struct F16Staging {
                 [&](int64_t i) { a[i] = math::f16ToFloat(aSource[i]); });
     parallelFor(static_cast<int64_t>(b.size()),
                 [&](int64_t i) { b[i] = math::f16ToFloat(bSource[i]); });
+    for (size_t i = 0; biasSource && i < bias.size(); ++i)
+      bias[i] = biasType == DType::BF16 ? math::bf16ToFloat(biasSource[i])
+                                        : math::f16ToFloat(biasSource[i]);
   }
   void narrow() {
     if (cTarget)
@@ -86,10 +91,14 @@ private:
 
 } // namespace
 
-Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const TensorRef &b,
+Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result) {
+  const TensorRef &a = in[0], &b = in[1];
   bool ta = attr(kernel, "transpose_lhs") != 0, tb = attr(kernel, "transpose_rhs") != 0;
+  bool hasBias = attr(kernel, "bias") != 0, relu = attr(kernel, "relu") != 0;
+  if (hasBias != (in.size() == 3))
+    return Status::error("the bias attribute and the number of inputs disagree");
   if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
     return Status::error("expects 2-D operands");
   int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
@@ -101,11 +110,23 @@ Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const Tensor
     return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
                          dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
 
+  if (hasBias && (in[2].size() != n || in[2].dtype == DType::I64))
+    return Status::error("the bias must be a float vector of the result's columns");
+
   void *aData = a.data, *bData = b.data, *cData = c.data;
+  void *biasData = hasBias ? in[2].data : nullptr;
   DType compute = a.dtype, output = c.dtype;
   std::unique_ptr<F16Staging> staging;
-  if (a.dtype == DType::F16) {
+  if (hasBias && in[2].dtype != DType::F32) {
     staging = std::make_unique<F16Staging>();
+    staging->bias.resize(n);
+    staging->biasSource = static_cast<const uint16_t *>(in[2].data);
+    staging->biasType = in[2].dtype;
+    biasData = staging->bias.data();
+  }
+  if (a.dtype == DType::F16) {
+    if (!staging)
+      staging = std::make_unique<F16Staging>();
     staging->a.resize(a.size());
     staging->b.resize(b.size());
     staging->aSource = static_cast<const uint16_t *>(a.data);
@@ -121,13 +142,25 @@ Status buildMatmul(const proto::Kernel &kernel, const TensorRef &a, const Tensor
   }
   auto aDesc = matrixDesc(m, k, ta, compute), bDesc = matrixDesc(k, n, tb, compute),
        cDesc = matrixDesc(m, n, false, output);
+  auto biasDesc = matrixDesc(1, n, false, DType::F32);
   try {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(aDesc, bDesc, cDesc),
-                                    *context.engine);
+    // The epilogue runs in f32 inside the GEMM: bias, then relu, then one
+    // rounding to C's type (what cuBLASLt's epilogues do on the GPU).
+    dnnl::primitive_attr attributes;
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attributes.set_post_ops(ops);
+    }
+    auto desc = hasBias ? dnnl::matmul::desc(aDesc, bDesc, biasDesc, cDesc)
+                        : dnnl::matmul::desc(aDesc, bDesc, cDesc);
+    dnnl::matmul::primitive_desc pd(desc, attributes, *context.engine);
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SRC, dnnl::memory(aDesc, *context.engine, aData)},
         {DNNL_ARG_WEIGHTS, dnnl::memory(bDesc, *context.engine, bData)},
         {DNNL_ARG_DST, dnnl::memory(cDesc, *context.engine, cData)}};
+    if (hasBias)
+      args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasDesc, *context.engine, biasData));
     *result = std::make_unique<MatmulKernel>(context, dnnl::matmul(pd), std::move(args),
                                              std::move(staging));
   } catch (const dnnl::error &e) {

@@ -2,22 +2,17 @@
 
 #include "amprt/Session.h"
 #include "Checkpoint.h"
-#include "CpuKernels.h"
+#include "Device.h"
 #include "PlanLoader.h"
+
+#include "amprt/FloatConversions.h"
 
 #include <chrono>
 #include <cmath>
-
-#include "amprt/FloatConversions.h"
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace amprt {
 
@@ -57,55 +52,52 @@ int64_t TensorInfo::numElements() const {
 
 namespace {
 
-/// 64-byte aligned bytes, zero-initialised (the alignment oneDNN prefers).
-struct AlignedBytes {
-  struct Free {
-    void operator()(void *p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> data;
-  size_t size = 0;
-
-  static AlignedBytes allocate(size_t bytes) {
-    AlignedBytes result;
-    size_t rounded = (bytes + 63) / 64 * 64;
-    result.data.reset(static_cast<uint8_t *>(std::aligned_alloc(64, rounded ? rounded : 64)));
-    if (result.data)
-      std::memset(result.data.get(), 0, rounded ? rounded : 64);
-    result.size = bytes;
-    return result;
+/// Zeroed memory of one device, released with it.
+class DeviceMemory {
+public:
+  DeviceMemory(Device &device, size_t bytes)
+      : device(&device), data(device.allocate(bytes)), size(bytes) {}
+  DeviceMemory(DeviceMemory &&other) noexcept
+      : device(other.device), data(other.data), size(other.size) {
+    other.data = nullptr;
   }
+  DeviceMemory(const DeviceMemory &) = delete;
+  ~DeviceMemory() {
+    if (data)
+      device->release(data);
+  }
+  Device *device;
+  void *data;
+  size_t size;
 };
+
+/// True when `bytes` of type `dtype` hold an inf or NaN.
+bool hasNonFinite(const std::vector<uint8_t> &bytes, DType dtype) {
+  size_t count = bytes.size() / dtypeSize(dtype);
+  for (size_t i = 0; i < count; ++i) {
+    float v;
+    if (dtype == DType::F32)
+      std::memcpy(&v, bytes.data() + 4 * i, 4);
+    else if (dtype == DType::BF16 || dtype == DType::F16) {
+      uint16_t bits;
+      std::memcpy(&bits, bytes.data() + 2 * i, 2);
+      v = dtype == DType::BF16 ? math::bf16ToFloat(bits) : math::f16ToFloat(bits);
+    } else
+      return false;
+    if (!std::isfinite(v))
+      return true;
+  }
+  return false;
+}
 
 /// One program bound to memory: its arena, constants and kernels.
 struct BoundProgram {
-  AlignedBytes arena;
-  std::vector<AlignedBytes> constants;
+  std::vector<DeviceMemory> memory; // arena and constants
   std::vector<TensorRef> buffers;
-  std::vector<std::unique_ptr<CpuKernel>> kernels;
+  std::unique_ptr<Executable> executable;
   std::vector<std::string> kernelNodes;
   std::vector<KernelTime> times; // one per kernel, filled when profiling
   std::vector<std::vector<int32_t>> kernelOutputs;
-
-  /// True when kernel k's float outputs hold an inf or NaN.
-  bool kernelWritesNonFinite(size_t k) const {
-    for (int32_t index : kernelOutputs[k]) {
-      const TensorRef &t = buffers[index];
-      for (int64_t i = 0, n = t.size(); i < n; ++i) {
-        float v;
-        if (t.dtype == DType::F32)
-          v = t.f32()[i];
-        else if (t.dtype == DType::BF16)
-          v = math::bf16ToFloat(static_cast<const uint16_t *>(t.data)[i]);
-        else if (t.dtype == DType::F16)
-          v = math::f16ToFloat(static_cast<const uint16_t *>(t.data)[i]);
-        else
-          break;
-        if (!std::isfinite(v))
-          return true;
-      }
-    }
-    return false;
-  }
   std::vector<TensorInfo> inputs, outputs;
   std::map<std::string, int32_t> inputBuffers, outputBuffers;
   int64_t arenaBytes = 0;
@@ -116,31 +108,42 @@ struct BoundProgram {
 struct Session::Impl {
   std::string name;
   proto::Plan plan;
-  CpuContext cpu;
-  std::vector<AlignedBytes> states;
+  std::unique_ptr<Device> device; // declared first: memory below returns to it
+  std::vector<DeviceMemory> states;
   std::vector<TensorInfo> stateInfos;
   std::map<std::string, size_t> stateIndex;
   BoundProgram train, eval;
-  float lastLoss = 0.0f;
+  mutable float lastLoss = 0.0f;
+  mutable bool lossPending = false; // the last step's loss is still on the device
+  int32_t lossBuffer = -1;
   bool profile = false;
   bool checkNumerics = false;
   std::string firstNonFinite;
 
   Status bind(const proto::Program &program, BoundProgram &bound);
   Status run(BoundProgram &bound, const std::vector<Feed> &feeds, const char *what);
+  /// True when kernel k of `bound` wrote an inf or NaN (reads its outputs back).
+  bool kernelWritesNonFinite(const BoundProgram &bound, size_t k) const;
   BoundProgram &program(Program p) { return p == Program::Train ? train : eval; }
   const BoundProgram &program(Program p) const { return p == Program::Train ? train : eval; }
 };
 
 Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
   bound.arenaBytes = program.arena_bytes();
-  bound.arena = AlignedBytes::allocate(program.arena_bytes());
-  if (!bound.arena.data)
+  bound.memory.emplace_back(*device, program.arena_bytes());
+  if (!bound.memory.back().data)
     return Status::error(name + ": cannot allocate an arena of " +
-                         std::to_string(program.arena_bytes()) + " bytes");
+                         std::to_string(program.arena_bytes()) + " bytes on " + device->name());
+  void *arena = bound.memory.back().data;
+  std::vector<void *> constants;
   for (const auto &constant : program.constants()) {
-    bound.constants.push_back(AlignedBytes::allocate(constant.size()));
-    std::memcpy(bound.constants.back().data.get(), constant.data(), constant.size());
+    bound.memory.emplace_back(*device, constant.size());
+    if (!bound.memory.back().data)
+      return Status::error(name + ": cannot allocate a constant on " +
+                           std::string(device->name()));
+    AMPRT_RETURN_IF_ERROR(device->copyIn(bound.memory.back().data, constant.data(),
+                                         constant.size()));
+    constants.push_back(bound.memory.back().data);
   }
   for (const auto &buffer : program.buffers()) {
     TensorRef ref;
@@ -148,28 +151,29 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
     ref.shape.assign(buffer.type().shape().begin(), buffer.type().shape().end());
     switch (buffer.kind()) {
     case proto::Buffer::STATE:
-      ref.data = states[buffer.offset()].data.get();
+      ref.data = states[buffer.offset()].data;
       break;
     case proto::Buffer::CONSTANT:
-      ref.data = bound.constants[buffer.offset()].data.get();
+      ref.data = constants[buffer.offset()];
       break;
     default:
-      ref.data = bound.arena.data.get() + buffer.offset();
+      ref.data = static_cast<uint8_t *>(arena) + buffer.offset();
       break;
     }
     bound.buffers.push_back(std::move(ref));
   }
+  std::vector<std::unique_ptr<Kernel>> kernels;
   for (const auto &kernel : program.kernels()) {
     std::vector<TensorRef> in, out;
     for (int32_t index : kernel.inputs())
       in.push_back(bound.buffers[index]);
     for (int32_t index : kernel.outputs())
       out.push_back(bound.buffers[index]);
-    std::unique_ptr<CpuKernel> cpuKernel;
-    Status status = buildCpuKernel(kernel, std::move(in), std::move(out), cpu, &cpuKernel);
+    std::unique_ptr<Kernel> built;
+    Status status = device->buildKernel(kernel, std::move(in), std::move(out), &built);
     if (!status.isOk())
       return Status::error(name + ": " + program.name() + ": " + status.message());
-    bound.kernels.push_back(std::move(cpuKernel));
+    kernels.push_back(std::move(built));
     bound.kernelNodes.push_back(kernel.node());
     bound.kernelOutputs.emplace_back(kernel.outputs().begin(), kernel.outputs().end());
     KernelTime time;
@@ -183,6 +187,7 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
     }
     bound.times.push_back(std::move(time));
   }
+  bound.executable = device->makeExecutable(std::move(kernels));
   for (const auto &binding : program.inputs()) {
     bound.inputs.push_back(tensorInfo(binding.name(), binding.role(),
                                       program.buffers(binding.buffer()).type()));
@@ -196,6 +201,18 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
   return Status::ok();
 }
 
+bool Session::Impl::kernelWritesNonFinite(const BoundProgram &bound, size_t k) const {
+  for (int32_t index : bound.kernelOutputs[k]) {
+    const TensorRef &t = bound.buffers[index];
+    std::vector<uint8_t> bytes(t.bytes());
+    if (!device->copyOut(bytes.data(), t.data, bytes.size()).isOk())
+      return false;
+    if (hasNonFinite(bytes, t.dtype))
+      return true;
+  }
+  return false;
+}
+
 Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
                           const char *what) {
   if (feeds.size() != bound.inputs.size())
@@ -207,18 +224,23 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
     if (it == bound.inputBuffers.end())
       return Status::error(std::string(what) + ": no input named '" + feed.name + "'");
     const TensorRef &buffer = bound.buffers[it->second];
-    size_t bytes = buffer.size() * dtypeSize(buffer.dtype);
-    if (feed.bytes != bytes || !feed.data)
+    if (feed.bytes != buffer.bytes() || !feed.data)
       return Status::error(std::string(what) + ": input '" + feed.name + "' needs " +
-                           std::to_string(bytes) + " bytes, got " +
+                           std::to_string(buffer.bytes()) + " bytes, got " +
                            std::to_string(feed.bytes));
-    std::memcpy(buffer.data, feed.data, bytes);
   }
+  for (const auto &feed : feeds)
+    AMPRT_RETURN_IF_ERROR(
+        device->copyIn(bound.buffers[bound.inputBuffers[feed.name]].data, feed.data, feed.bytes));
   firstNonFinite.clear();
-  for (size_t k = 0; k < bound.kernels.size(); ++k) {
-    auto start = profile ? std::chrono::steady_clock::now()
-                         : std::chrono::steady_clock::time_point();
-    Status status = bound.kernels[k]->run();
+  if (!profile && !checkNumerics) {
+    Status status = bound.executable->runAll();
+    return status.isOk() ? status : Status::error(std::string(what) + ": " + status.message());
+  }
+  // Kernel by kernel, each waited for: timed, and its outputs checked.
+  for (size_t k = 0; k < bound.kernelNodes.size(); ++k) {
+    auto start = std::chrono::steady_clock::now();
+    Status status = bound.executable->runOne(k);
     if (profile) {
       bound.times[k].seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -227,7 +249,7 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
     if (!status.isOk())
       return Status::error(std::string(what) + ": node '" + bound.kernelNodes[k] +
                            "': " + status.message());
-    if (checkNumerics && firstNonFinite.empty() && bound.kernelWritesNonFinite(k))
+    if (checkNumerics && firstNonFinite.empty() && kernelWritesNonFinite(bound, k))
       firstNonFinite = bound.times[k].op + " at node '" + bound.kernelNodes[k] + "'";
   }
   return Status::ok();
@@ -235,6 +257,21 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
+
+/// The backend `options.device` names: "cpu", "cuda" or "cuda:N".
+static Status makeDevice(const SessionOptions &options, std::unique_ptr<Device> *device) {
+  const std::string &spec = options.device;
+  if (spec.empty() || spec == "cpu") {
+    *device = makeCpuDevice(options.numThreads);
+    return Status::ok();
+  }
+  if (spec == "cuda")
+    return makeCudaDevice(0, options.allowTf32, device);
+  if (spec.rfind("cuda:", 0) == 0 && spec.size() > 5 &&
+      spec.find_first_not_of("0123456789", 5) == std::string::npos)
+    return makeCudaDevice(std::stoi(spec.substr(5)), options.allowTf32, device);
+  return Status::error("unknown device '" + spec + "' (expected cpu, cuda or cuda:N)");
+}
 
 Status Session::createFromBytes(const std::string &bytes, const std::string &name,
                                 const SessionOptions &options,
@@ -244,22 +281,26 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
   impl->profile = options.profile;
   impl->checkNumerics = options.checkNumerics;
   AMPRT_RETURN_IF_ERROR(loadPlan(bytes, name, &impl->plan));
-#ifdef _OPENMP
-  if (options.numThreads > 0)
-    omp_set_num_threads(options.numThreads);
-#endif
+  AMPRT_RETURN_IF_ERROR(makeDevice(options, &impl->device));
+  Device &device = *impl->device;
   for (int i = 0; i < impl->plan.states_size(); ++i) {
     const auto &state = impl->plan.states(i);
-    impl->states.push_back(AlignedBytes::allocate(byteSize(state.type())));
+    impl->states.emplace_back(device, byteSize(state.type()));
     if (!impl->states.back().data)
-      return Status::error(name + ": cannot allocate state '" + state.name() + "'");
+      return Status::error(name + ": cannot allocate state '" + state.name() + "' on " +
+                           device.name());
     if (!state.init().empty())
-      std::memcpy(impl->states.back().data.get(), state.init().data(), state.init().size());
+      AMPRT_RETURN_IF_ERROR(
+          device.copyIn(impl->states.back().data, state.init().data(), state.init().size()));
     impl->stateInfos.push_back(tensorInfo(state.name(), state.role(), state.type()));
     impl->stateIndex[state.name()] = i;
   }
   AMPRT_RETURN_IF_ERROR(impl->bind(impl->plan.train(), impl->train));
   AMPRT_RETURN_IF_ERROR(impl->bind(impl->plan.eval(), impl->eval));
+  auto loss = impl->train.outputBuffers.find("loss");
+  if (loss != impl->train.outputBuffers.end())
+    impl->lossBuffer = loss->second;
+  AMPRT_RETURN_IF_ERROR(device.synchronize());
   session->reset(new Session(std::move(impl)));
   return Status::ok();
 }
@@ -290,13 +331,24 @@ Status Session::step(const std::vector<Feed> &feeds) {
     return Status::error(impl_->name + ": the plan has no training step (compile with "
                                        "--amp-pipeline)");
   AMPRT_RETURN_IF_ERROR(impl_->run(impl_->train, feeds, "step"));
-  auto it = impl_->train.outputBuffers.find("loss");
-  if (it != impl_->train.outputBuffers.end())
-    impl_->lastLoss = impl_->train.buffers[it->second].f32()[0];
+  // The loss stays on the device until asked for: no wait per step.
+  impl_->lossPending = impl_->lossBuffer >= 0;
   return Status::ok();
 }
 
-float Session::loss() const { return impl_->lastLoss; }
+float Session::loss() const {
+  if (impl_->lossPending) {
+    const TensorRef &buffer = impl_->train.buffers[impl_->lossBuffer];
+    if (!impl_->device->copyOut(&impl_->lastLoss, buffer.data, sizeof(float)).isOk())
+      impl_->lastLoss = std::nanf("");
+    impl_->lossPending = false;
+  }
+  return impl_->lastLoss;
+}
+
+Status Session::synchronize() { return impl_->device->synchronize(); }
+
+const char *Session::deviceName() const { return impl_->device->name(); }
 
 const std::string &Session::firstNonFinite() const { return impl_->firstNonFinite; }
 
@@ -315,12 +367,10 @@ Status Session::readOutput(Program program, const std::string &name, void *data,
   if (it == bound.outputBuffers.end())
     return Status::error("no output named '" + name + "'");
   const TensorRef &buffer = bound.buffers[it->second];
-  size_t size = buffer.size() * dtypeSize(buffer.dtype);
-  if (bytes != size)
-    return Status::error("output '" + name + "' has " + std::to_string(size) +
+  if (bytes != buffer.bytes())
+    return Status::error("output '" + name + "' has " + std::to_string(buffer.bytes()) +
                          " bytes, not " + std::to_string(bytes));
-  std::memcpy(data, buffer.data, size);
-  return Status::ok();
+  return impl_->device->copyOut(data, buffer.data, bytes);
 }
 
 Status Session::readState(const std::string &name, void *data, size_t bytes) const {
@@ -331,8 +381,7 @@ Status Session::readState(const std::string &name, void *data, size_t bytes) con
   if (bytes != state.size)
     return Status::error("state '" + name + "' has " + std::to_string(state.size) +
                          " bytes, not " + std::to_string(bytes));
-  std::memcpy(data, state.data.get(), bytes);
-  return Status::ok();
+  return impl_->device->copyOut(data, state.data, bytes);
 }
 
 Status Session::writeState(const std::string &name, const void *data, size_t bytes) {
@@ -343,8 +392,8 @@ Status Session::writeState(const std::string &name, const void *data, size_t byt
   if (bytes != state.size)
     return Status::error("state '" + name + "' has " + std::to_string(state.size) +
                          " bytes, not " + std::to_string(bytes));
-  std::memcpy(state.data.get(), data, bytes);
-  return Status::ok();
+  AMPRT_RETURN_IF_ERROR(impl_->device->copyIn(state.data, data, bytes));
+  return impl_->device->synchronize();
 }
 
 Status Session::saveCheckpoint(const std::string &path,
@@ -356,7 +405,9 @@ Status Session::saveCheckpoint(const std::string &path,
     auto *tensor = checkpoint.add_tensors();
     tensor->set_name(impl_->plan.states(i).name());
     *tensor->mutable_type() = impl_->plan.states(i).type();
-    tensor->set_data(impl_->states[i].data.get(), impl_->states[i].size);
+    std::string data(impl_->states[i].size, '\0');
+    AMPRT_RETURN_IF_ERROR(impl_->device->copyOut(data.data(), impl_->states[i].data, data.size()));
+    tensor->set_data(std::move(data));
   }
   for (const auto &[key, value] : metadata)
     (*checkpoint.mutable_metadata())[key] = value;
@@ -384,8 +435,9 @@ Status Session::loadCheckpoint(const std::string &path,
                            state.name() + "' (name, type or shape differ)");
   }
   for (int i = 0; i < checkpoint.tensors_size(); ++i)
-    std::memcpy(impl_->states[i].data.get(), checkpoint.tensors(i).data().data(),
-                impl_->states[i].size);
+    AMPRT_RETURN_IF_ERROR(impl_->device->copyIn(
+        impl_->states[i].data, checkpoint.tensors(i).data().data(), impl_->states[i].size));
+  AMPRT_RETURN_IF_ERROR(impl_->device->synchronize());
   if (metadata)
     metadata->insert(checkpoint.metadata().begin(), checkpoint.metadata().end());
   return Status::ok();

@@ -47,6 +47,11 @@ struct Feed {
 };
 
 struct SessionOptions {
+  /// Where the plan runs: "cpu" (default), "cuda" or "cuda:N" (the CUDA
+  /// backend, when the runtime was built with it and a GPU is present).
+  std::string device = "cpu";
+  /// CUDA: let FP32 GEMMs use TF32 Tensor Cores. Off, so FP32 is true FP32.
+  bool allowTf32 = false;
   /// Threads for the CPU kernels; 0 keeps OpenMP's default.
   int numThreads = 0;
   /// Time every kernel (see Session::kernelProfile); off by default.
@@ -88,10 +93,19 @@ public:
   int64_t arenaBytes(Program program) const;
 
   /// One training step: binds `feeds` (every train input), runs the step,
-  /// updates parameters and optimizer state in place.
+  /// updates parameters and optimizer state in place. On the CPU it returns
+  /// when the step is done; on a GPU once the step is queued (the feeds have
+  /// been copied by then, so their memory may be reused at once).
   Status step(const std::vector<Feed> &feeds);
-  /// The loss of the last step.
+  /// The loss of the last step. On a GPU, steps are queued without waiting
+  /// and this call waits for the last one (NaN if the device failed: see
+  /// synchronize()).
   float loss() const;
+  /// Waits for every queued step. Errors a kernel raised on the device (a
+  /// label out of range, say) are reported here, naming the kernel.
+  Status synchronize();
+  /// "cpu" or the GPU's name.
+  const char *deviceName() const;
   /// Runs the forward (eval) program on `feeds`.
   Status evaluate(const std::vector<Feed> &feeds);
   /// Copies an output of the last run of `program` into `data`.

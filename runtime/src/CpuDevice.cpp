@@ -1,0 +1,78 @@
+//===- CpuDevice.cpp - the CPU backend behind the Device interface --------===//
+
+#include "CpuKernels.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace amprt {
+namespace {
+
+class CpuExecutable : public Executable {
+public:
+  explicit CpuExecutable(std::vector<std::unique_ptr<Kernel>> kernels)
+      : kernels(std::move(kernels)) {}
+  Status runAll() override {
+    for (auto &kernel : kernels)
+      AMPRT_RETURN_IF_ERROR(kernel->run());
+    return Status::ok();
+  }
+  Status runOne(size_t k) override { return kernels[k]->run(); }
+
+private:
+  std::vector<std::unique_ptr<Kernel>> kernels;
+};
+
+class CpuDevice : public Device {
+public:
+  const char *name() const override { return "cpu"; }
+  void *allocate(size_t bytes) override {
+    // 256-byte aligned (oneDNN wants 64), zeroed: arenas and state start at 0.
+    size_t rounded = (bytes + 255) / 256 * 256;
+    void *data = std::aligned_alloc(256, rounded ? rounded : 256);
+    if (data)
+      std::memset(data, 0, rounded ? rounded : 256);
+    return data;
+  }
+  void release(void *data) override { std::free(data); }
+  Status copyIn(void *device, const void *host, size_t bytes) override {
+    if (device != host)
+      std::memcpy(device, host, bytes);
+    return Status::ok();
+  }
+  Status copyOut(void *host, const void *device, size_t bytes) override {
+    if (device != host)
+      std::memcpy(host, device, bytes);
+    return Status::ok();
+  }
+  Status synchronize() override { return Status::ok(); }
+  Status buildKernel(const proto::Kernel &kernel, std::vector<TensorRef> inputs,
+                     std::vector<TensorRef> outputs, std::unique_ptr<Kernel> *result) override {
+    return buildCpuKernel(kernel, std::move(inputs), std::move(outputs), context, result);
+  }
+  std::unique_ptr<Executable>
+  makeExecutable(std::vector<std::unique_ptr<Kernel>> kernels) override {
+    return std::make_unique<CpuExecutable>(std::move(kernels));
+  }
+
+private:
+  CpuContext context;
+};
+
+} // namespace
+
+std::unique_ptr<Device> makeCpuDevice(int numThreads) {
+#ifdef _OPENMP
+  if (numThreads > 0)
+    omp_set_num_threads(numThreads);
+#else
+  (void)numThreads;
+#endif
+  return std::make_unique<CpuDevice>();
+}
+
+} // namespace amprt
