@@ -110,8 +110,10 @@ LogicalResult NegOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
 LogicalResult ReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
   operandGrads.assign(1, Value());
+  // Masked by the output (y > 0 exactly where x > 0): the pre-activation
+  // need not be kept, so a GEMM can apply bias and relu in its epilogue.
   if (Value dC = resultGrads[0])
-    operandGrads[0] = ReluGradOp::create(b, getLoc(), dC, getInput());
+    operandGrads[0] = ReluGradOp::create(b, getLoc(), dC, getResult());
   return success();
 }
 

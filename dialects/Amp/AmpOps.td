@@ -138,7 +138,7 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
 }
 
 def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_FollowsInputs]> {
-  let summary = "gradient of relu: grad where input > 0, else 0";
+  let summary = "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)";
   let description = [{
     Example:
     ```mlir

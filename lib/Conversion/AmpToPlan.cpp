@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "amp/Conversion/AmpToPlan.h"
+#include "KernelFusion.h"
 #include "MemoryPlanner.h"
 #include "dialects/Amp/AmpOps.h"
 
@@ -143,6 +144,10 @@ private:
   LogicalResult addConstant(ConstantOp op);
   void chooseInPlaceUpdates();
   LogicalResult emitKernels();
+  /// The buffer of `result`, new: in its state slot when updated in place.
+  int32_t resultBuffer(Value result);
+  LogicalResult emitGroup(const FusionGroup &group);
+  void planFusionGroups();
   void planArenaOffsets();
   void bindResults();
 
@@ -158,7 +163,81 @@ private:
   /// Ops folded into an earlier kernel: casts of updated weights (into the
   /// update), gradient norms (into the non-finite check).
   llvm::DenseSet<Operation *> fusedCasts;
+  FusionPlan fusion;
 };
+
+/// The cast of an update's new weights: the update kernel writes it.
+static bool isWeightCopyCast(Operation *op) {
+  auto cast = dyn_cast<CastOp>(op);
+  return cast && isa_and_nonnull<AdamWUpdateOp, SgdUpdateOp>(cast.getInput().getDefiningOp());
+}
+
+void ProgramLowering::planFusionGroups() {
+  fusion = planFusion(func, isWeightCopyCast);
+  // A group runs at its last member: its inputs live until then, its
+  // outputs are born then (so the arena never overlaps the two).
+  for (const FusionGroup &group : fusion.groups)
+    for (Operation *member : group.members)
+      position[member] = position.lookup(group.last());
+}
+
+int32_t ProgramLowering::resultBuffer(Value result) {
+  auto type = cast<RankedTensorType>(result.getType());
+  auto slot = inPlace.find(result);
+  int32_t buffer = slot != inPlace.end()
+                       ? addBuffer(type, amprt::proto::Buffer::STATE, slot->second)
+                       : addBuffer(type, amprt::proto::Buffer::ARENA, 0);
+  values[result] = {buffer, result};
+  return buffer;
+}
+
+LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
+  auto *kernel = program.add_kernels();
+  Operation *head = group.members.front();
+  kernel->set_node(nodeName(head->getLoc()));
+  if (group.kind == FusionGroup::Epilogue) {
+    auto matmul = cast<MatmulOp>(head);
+    auto add = cast<AddOp>(group.members[1]);
+    Value bias = add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
+    if (failed(describeKernel(matmul, *kernel)))
+      return failure();
+    (*kernel->mutable_attrs())["bias"] = 1;
+    (*kernel->mutable_attrs())["relu"] = group.members.size() == 3;
+    for (Value operand : {Value(matmul.getLhs()), Value(matmul.getRhs()), bias})
+      kernel->add_inputs(values.lookup(operand).buffer);
+    kernel->add_outputs(resultBuffer(group.last()->getResult(0)));
+    return success();
+  }
+  // Registers: the chain's inputs first, then one per member.
+  kernel->set_op("fused_elementwise");
+  llvm::DenseMap<Value, int32_t> registers;
+  for (Operation *member : group.members)
+    for (Value operand : member->getOperands())
+      if (!registers.count(operand) &&
+          !llvm::is_contained(group.members, operand.getDefiningOp())) {
+        registers[operand] = kernel->inputs_size();
+        kernel->add_inputs(values.lookup(operand).buffer);
+      }
+  int32_t next = kernel->inputs_size();
+  for (Operation *member : group.members) {
+    auto *step = kernel->add_steps();
+    step->set_op(member->getName().stripDialect().str());
+    for (Value operand : member->getOperands())
+      step->add_args(registers.lookup(operand));
+    Value result = member->getResult(0);
+    step->set_dtype(
+        *dtypeOf(cast<RankedTensorType>(result.getType()).getElementType()));
+    registers[result] = next++;
+    bool readOutside = llvm::any_of(result.getUsers(), [&](Operation *user) {
+      return !llvm::is_contained(group.members, user);
+    });
+    if (readOutside || member == group.last()) {
+      kernel->add_outputs(resultBuffer(result));
+      kernel->add_output_registers(registers.lookup(result));
+    }
+  }
+  return success();
+}
 
 LogicalResult ProgramLowering::checkStatic() {
   auto check = [&](Value v, Location loc) -> LogicalResult {
@@ -286,6 +365,12 @@ LogicalResult ProgramLowering::emitKernels() {
     }
     if (fusedCasts.contains(&op))
       continue; // written by an earlier kernel it was fused into
+    if (auto group = fusion.groupOf.find(&op); group != fusion.groupOf.end()) {
+      const FusionGroup &fused = fusion.groups[group->second];
+      if (&op == fused.last() && failed(emitGroup(fused)))
+        return failure();
+      continue;
+    }
     auto *kernel = program.add_kernels();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
@@ -311,15 +396,8 @@ LogicalResult ProgramLowering::emitKernels() {
           results.push_back(lowCopy.getResult());
           break;
         }
-    for (Value result : results) {
-      auto type = cast<RankedTensorType>(result.getType());
-      auto slot = inPlace.find(result);
-      int32_t buffer = slot != inPlace.end()
-                           ? addBuffer(type, amprt::proto::Buffer::STATE, slot->second)
-                           : addBuffer(type, amprt::proto::Buffer::ARENA, 0);
-      values[result] = {buffer, result};
-      kernel->add_outputs(buffer);
-    }
+    for (Value result : results)
+      kernel->add_outputs(resultBuffer(result));
   }
   for (auto [value, slot] : copyBack) {
     auto *kernel = program.add_kernels();
@@ -388,6 +466,7 @@ LogicalResult ProgramLowering::run() {
   int64_t index = 1;
   for (Operation &op : func.getBody().front())
     position[&op] = index++;
+  planFusionGroups();
   chooseInPlaceUpdates();
   if (failed(emitKernels()))
     return failure();

@@ -33,7 +33,7 @@ const std::map<std::string, OpInfo> &opTable() {
       {"add", {Op::Add, 2}},   {"sub", {Op::Sub, 2}},           {"mul", {Op::Mul, 2}},
       {"div", {Op::Div, 2}},   {"neg", {Op::Neg, 1}},           {"relu", {Op::Relu, 1}},
       {"relu_grad", {Op::ReluGrad, 2}}, {"cast", {Op::Cast, 1}}, {"exp", {Op::Exp, 1}},
-      {"log", {Op::Log, 1}}};
+      {"log", {Op::Log, 1}},   {"broadcast_to", {Op::Cast, 1}}}; // broadcast: the load does it
   return table;
 }
 

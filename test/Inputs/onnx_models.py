@@ -61,6 +61,17 @@ def elementwise():
         [tensor("w", [4, 3]), tensor("b", [3]), tensor("scale", [])])
 
 
+def mlp2():
+    """Two layers with a relu between: the shape every GEMM epilogue takes."""
+    return model(
+        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+         helper.make_node("Relu", ["h"], ["r"], name="act"),
+         helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", transB=1)],
+        [value("x", FLOAT, ["batch", 4])],
+        [value("y", FLOAT, ["batch", 3])],
+        [tensor("w1", [8, 4]), tensor("b1", [8]), tensor("w2", [3, 8]), tensor("b2", [3])])
+
+
 def flatten_reshape():
     shape_node = helper.make_node(
         "Constant", [], ["shape"], name="shape_const",
@@ -151,7 +162,7 @@ def loss_weights():
 
 
 MODELS = {f.__name__: f for f in [
-    gemm, gemm_alpha_beta, elementwise, flatten_reshape, loss_output, constant_param,
+    gemm, gemm_alpha_beta, elementwise, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights]}
 

@@ -27,7 +27,7 @@ func.func @forward(%x: tensor<4x3xf32> {amp.input = "x"},
 // Backward, seeded with dloss = 1:
 // SGD: %[[ONE:.*]] = amp.constant {amp.loss_seed} dense<1.000000e+00> : tensor<f32>
 // SGD: %[[DACT:.*]] = amp.softmax_cross_entropy_grad %[[ONE]], %[[ACT]], %[[L]]
-// SGD: %[[DPRE:.*]] = amp.relu_grad %[[DACT]], %[[PRE]]
+// SGD: %[[DPRE:.*]] = amp.relu_grad %[[DACT]], %[[ACT]]
 // Bias gradient: the broadcast over the batch is summed away.
 // SGD: %[[DBSUM:.*]] = amp.reduce_sum %[[DPRE]] axes = [0] {keep_dims} : tensor<4x2xf32> -> tensor<1x2xf32>
 // SGD: %[[DB:.*]] = amp.reshape %[[DBSUM]] : tensor<1x2xf32> -> tensor<2xf32>

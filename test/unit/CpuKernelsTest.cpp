@@ -271,3 +271,121 @@ TEST_F(CpuKernels, UnknownKernelAndWrongArityAreErrors) {
 }
 
 } // namespace
+
+namespace {
+
+/// A GEMM with its bias/relu epilogue equals the FP64 product plus bias,
+/// through relu, rounded once to C's type.
+TEST_F(CpuKernels, MatmulEpilogueAddsBiasAndReluBeforeRounding) {
+  const int64_t m = 6, k = 32, n = 5;
+  for (DType type : {DType::F32, DType::BF16, DType::F16})
+    for (int relu = 0; relu < 2; ++relu) {
+      Tensor a32({m, k}, 11), b32({n, k}, 12), bias32({n}, 13);
+      LowTensor aLow(a32, type == DType::F32 ? DType::BF16 : type), bLow(b32, aLow.dtype),
+          biasLow(bias32, aLow.dtype);
+      bool f32 = type == DType::F32;
+      Tensor c32({m, n});
+      LowTensor cLow(std::vector<int64_t>{m, n}, aLow.dtype);
+      std::vector<TensorRef> in = f32 ? std::vector<TensorRef>{a32.ref(), b32.ref(), bias32.ref()}
+                                      : std::vector<TensorRef>{aLow.ref(), bLow.ref(), biasLow.ref()};
+      ASSERT_TRUE(run("matmul", in, {f32 ? c32.ref() : cLow.ref()},
+                      {{"transpose_rhs", 1}, {"bias", 1}, {"relu", relu}}).isOk())
+          << dtypeName(type);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double expected = f32 ? bias32.data[j] : biasLow.value(j);
+          for (int64_t p = 0; p < k; ++p)
+            expected += f32 ? double(a32.data[i * k + p]) * b32.data[j * k + p]
+                            : double(aLow.value(i * k + p)) * bLow.value(j * k + p);
+          if (relu)
+            expected = std::max(expected, 0.0);
+          double got = f32 ? c32.data[i * n + j] : cLow.value(i * n + j);
+          double tolerance = f32 ? 1e-5 : std::abs(expected) * (type == DType::BF16 ? 8e-3 : 1e-3) + 1e-5;
+          EXPECT_NEAR(got, expected, tolerance) << dtypeName(type) << " relu " << relu;
+        }
+    }
+}
+
+TEST_F(CpuKernels, MatmulEpilogueChecksItsBias) {
+  Tensor a({2, 3}, 1), b({3, 4}, 2), c({2, 4}), wrongBias({3}, 3);
+  Status status = run("matmul", {a.ref(), b.ref(), wrongBias.ref()}, {c.ref()}, {{"bias", 1}});
+  EXPECT_NE(status.message().find("bias must be a float vector"), std::string::npos)
+      << status.message();
+  status = run("matmul", {a.ref(), b.ref()}, {c.ref()}, {{"bias", 1}});
+  EXPECT_NE(status.message().find("disagree"), std::string::npos) << status.message();
+}
+
+proto::Kernel fusedKernel(std::vector<std::tuple<std::string, std::vector<int>, proto::DType>> steps,
+                          std::vector<int> outputRegisters) {
+  proto::Kernel kernel;
+  kernel.set_op("fused_elementwise");
+  kernel.set_node("chain");
+  for (auto &[op, args, dtype] : steps) {
+    auto *step = kernel.add_steps();
+    step->set_op(op);
+    for (int a : args)
+      step->add_args(a);
+    step->set_dtype(dtype);
+  }
+  for (int r : outputRegisters)
+    kernel.add_output_registers(r);
+  return kernel;
+}
+
+/// A fused chain writes bit for bit what its ops write one kernel at a time
+/// (each step rounds to its type), broadcasting included.
+TEST_F(CpuKernels, FusedChainEqualsUnfusedKernelsBitForBit) {
+  Tensor x32({4, 6}, 21), bias32({6}, 22), gate32({4, 1}, 23);
+  LowTensor x(x32, DType::BF16), bias(bias32, DType::BF16);
+  // Unfused: a = x + bias (bf16); r = relu(a) (bf16); w = cast(r) f32; e = exp(w) * gate.
+  LowTensor a(std::vector<int64_t>{4, 6}, DType::BF16), r(std::vector<int64_t>{4, 6}, DType::BF16);
+  Tensor w({4, 6}), e({4, 6}), eExp({4, 6});
+  ASSERT_TRUE(run("add", {x.ref(), bias.ref()}, {a.ref()}).isOk());
+  ASSERT_TRUE(run("relu", {a.ref()}, {r.ref()}).isOk());
+  ASSERT_TRUE(run("cast", {r.ref()}, {w.ref()}).isOk());
+  ASSERT_TRUE(run("exp", {w.ref()}, {eExp.ref()}).isOk());
+  ASSERT_TRUE(run("mul", {eExp.ref(), gate32.ref()}, {e.ref()}).isOk());
+
+  // Registers: 0 x, 1 bias, 2 gate; 3 a, 4 r, 5 w, 6 exp, 7 e.
+  proto::Kernel kernel = fusedKernel({{"add", {0, 1}, proto::BF16},
+                                      {"relu", {3}, proto::BF16},
+                                      {"cast", {4}, proto::F32},
+                                      {"exp", {5}, proto::F32},
+                                      {"mul", {6, 2}, proto::F32}},
+                                     {4, 7});
+  LowTensor rFused(std::vector<int64_t>{4, 6}, DType::BF16);
+  Tensor eFused({4, 6});
+  std::unique_ptr<CpuKernel> built;
+  Status status = buildCpuKernel(kernel, {x.ref(), bias.ref(), gate32.ref()},
+                                 {rFused.ref(), eFused.ref()}, context, &built);
+  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(built->run().isOk());
+  EXPECT_EQ(rFused.bits, r.bits);
+  for (size_t i = 0; i < e.data.size(); ++i)
+    EXPECT_EQ(eFused.data[i], e.data[i]) << i;
+}
+
+TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
+  Tensor x({4, 6}, 1), y({4, 6}), wrong({5}, 2);
+  struct Case {
+    proto::Kernel kernel;
+    std::vector<TensorRef> in;
+    const char *message;
+  };
+  std::vector<Case> cases = {
+      {fusedKernel({{"softmax", {0}, proto::F32}}, {1}), {x.ref()}, "not a fusable"},
+      {fusedKernel({{"add", {0}, proto::F32}}, {1}), {x.ref()}, "takes 2 operands"},
+      {fusedKernel({{"neg", {3}, proto::F32}}, {1}), {x.ref()}, "not yet defined"},
+      {fusedKernel({{"neg", {0}, proto::F32}}, {9}), {x.ref()}, "does not exist"},
+      {fusedKernel({{"neg", {0}, proto::F32}}, {1}), {wrong.ref()}, "does not broadcast"},
+      {fusedKernel({{"neg", {0}, proto::I64}}, {1}), {x.ref()}, "float tensors only"},
+      {fusedKernel({}, {0}), {x.ref()}, "steps"},
+  };
+  for (auto &c : cases) {
+    std::unique_ptr<CpuKernel> built;
+    Status status = buildCpuKernel(c.kernel, c.in, {y.ref()}, context, &built);
+    EXPECT_NE(status.message().find(c.message), std::string::npos) << status.message();
+  }
+}
+
+} // namespace

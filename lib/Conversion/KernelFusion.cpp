@@ -1,0 +1,161 @@
+//===- KernelFusion.cpp - GEMM epilogues and elementwise chains -----------===//
+
+#include "KernelFusion.h"
+#include "dialects/Amp/AmpOps.h"
+
+#include "llvm/ADT/DenseSet.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+
+namespace {
+
+// The runtime's limits for one fused kernel (FusedElementwise.h).
+constexpr unsigned kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
+
+Value singleUser(Value v, Operation *&user) {
+  if (!v.hasOneUse())
+    return {};
+  user = *v.getUsers().begin();
+  return v;
+}
+
+/// matmul -> add(bias over columns) [-> relu], each value read only by the
+/// next, bias and result of the matmul's type: the members to fuse.
+SmallVector<Operation *> matchEpilogue(MatmulOp matmul) {
+  Operation *user = nullptr;
+  if (!singleUser(matmul.getResult(), user))
+    return {};
+  auto add = dyn_cast<AddOp>(user);
+  if (!add)
+    return {};
+  auto resultType = cast<RankedTensorType>(matmul.getResult().getType());
+  Value bias = add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
+  auto biasType = cast<RankedTensorType>(bias.getType());
+  int64_t columns = resultType.getDimSize(1);
+  bool biasOverColumns =
+      biasType.getNumElements() == columns && biasType.getRank() >= 1 &&
+      biasType.getDimSize(biasType.getRank() - 1) == columns && biasType.getRank() <= 2;
+  if (!biasOverColumns || bias == matmul.getResult() ||
+      biasType.getElementType() != resultType.getElementType() ||
+      add.getResult().getType() != resultType)
+    return {};
+  SmallVector<Operation *> members = {matmul, add};
+  if (singleUser(add.getResult(), user))
+    if (auto relu = dyn_cast<ReluOp>(user))
+      members.push_back(relu);
+  return members;
+}
+
+RankedTensorType resultType(Operation *op) {
+  return dyn_cast<RankedTensorType>(op->getResult(0).getType());
+}
+
+/// Grows elementwise chains greedily in program order.
+class ChainBuilder {
+public:
+  explicit ChainBuilder(FusionPlan &plan) : plan(plan) {}
+
+  void visit(Operation *op, bool candidate) {
+    if (candidate && !current.empty() && canJoin(op)) {
+      add(op);
+      return;
+    }
+    // An outsider reading a chain value needs it stored now: close the chain.
+    if (!current.empty() && llvm::any_of(op->getOperands(), [&](Value v) {
+          return defined.contains(v);
+        }))
+      close();
+    if (!candidate)
+      return;
+    close();
+    add(op);
+  }
+
+  void close() {
+    if (current.size() >= 2) {
+      unsigned index = plan.groups.size();
+      plan.groups.push_back({FusionGroup::Elementwise, current});
+      for (Operation *member : current)
+        plan.groupOf[member] = index;
+    }
+    current.clear();
+    defined.clear();
+    inputs.clear();
+  }
+
+private:
+  /// Joins when it reads the chain, has its shape and stays within limits.
+  bool canJoin(Operation *op) {
+    if (resultType(op).getShape() != resultType(current.front()).getShape())
+      return false;
+    if (llvm::none_of(op->getOperands(), [&](Value v) { return defined.contains(v); }))
+      return false;
+    llvm::SmallDenseSet<Value> newInputs(inputs.begin(), inputs.end());
+    for (Value v : op->getOperands())
+      if (!defined.contains(v))
+        newInputs.insert(v);
+    if (newInputs.size() > kMaxInputs || current.size() + 1 > kMaxSteps)
+      return false;
+    // Outputs: values read outside the chain; a new member can only add.
+    unsigned outputs = 0;
+    for (Operation *member : current)
+      outputs += llvm::any_of(member->getResult(0).getUsers(),
+                              [&](Operation *user) { return user != op && !contains(user); });
+    return outputs + 1 <= kMaxOutputs;
+  }
+
+  bool contains(Operation *op) { return llvm::is_contained(current, op); }
+
+  void add(Operation *op) {
+    for (Value v : op->getOperands())
+      if (!defined.contains(v))
+        inputs.insert(v);
+    current.push_back(op);
+    defined.insert(op->getResult(0));
+  }
+
+  FusionPlan &plan;
+  SmallVector<Operation *> current;
+  llvm::DenseSet<Value> defined;
+  llvm::SmallDenseSet<Value> inputs;
+};
+
+} // namespace
+
+bool mlir::amp::isFusableElementwise(Operation *op) {
+  if (!isa<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, CastOp, ExpOp, LogOp,
+           BroadcastToOp>(op))
+    return false;
+  auto type = resultType(op);
+  if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank ||
+      !isa<FloatType>(type.getElementType()))
+    return false;
+  return llvm::all_of(op->getOperandTypes(), [](Type t) {
+    auto operand = dyn_cast<RankedTensorType>(t);
+    return operand && isa<FloatType>(operand.getElementType());
+  });
+}
+
+FusionPlan mlir::amp::planFusion(func::FuncOp func,
+                                 llvm::function_ref<bool(Operation *)> excluded) {
+  FusionPlan plan;
+  Block &body = func.getBody().front();
+  for (Operation &op : body.without_terminator())
+    if (auto matmul = dyn_cast<MatmulOp>(op)) {
+      SmallVector<Operation *> members = matchEpilogue(matmul);
+      if (members.empty() || llvm::any_of(members, excluded))
+        continue;
+      unsigned index = plan.groups.size();
+      plan.groups.push_back({FusionGroup::Epilogue, members});
+      for (Operation *member : members)
+        plan.groupOf[member] = index;
+    }
+  ChainBuilder chains(plan);
+  for (Operation &op : body) {
+    bool candidate = !plan.groupOf.count(&op) && !excluded(&op) && isFusableElementwise(&op);
+    chains.visit(&op, candidate);
+  }
+  chains.close();
+  return plan;
+}
