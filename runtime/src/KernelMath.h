@@ -31,6 +31,9 @@ template <> AMPRT_HD inline float store<float>(float x) { return x; }
 template <> AMPRT_HD inline Bf16 store<Bf16>(float x) { return {floatToBf16(x)}; }
 template <> AMPRT_HD inline F16 store<F16>(float x) { return {floatToF16(x)}; }
 
+/// Neither inf nor NaN (by its bits: the same test on host and device).
+AMPRT_HD inline bool isFinite(float x) { return (floatBits(x) & 0x7f800000u) != 0x7f800000u; }
+
 /// max(x, 0) that lets NaN through, as torch.relu does (a NaN must not
 /// vanish before the non-finite check sees it).
 AMPRT_HD inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
@@ -44,15 +47,15 @@ struct AdamWScalars {
   float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, decayFactor, stepSize, bias2Sqrt;
 };
 
-inline AdamWScalars adamwScalars(double lr, double beta1, double beta2, double eps,
-                                 double weightDecay, int64_t step) {
-  double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  double bias2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+AMPRT_HD inline AdamWScalars adamwScalars(double lr, double beta1, double beta2, double eps,
+                                          double weightDecay, int64_t step) {
+  double bias1 = 1.0 - ::pow(beta1, static_cast<double>(step));
+  double bias2 = 1.0 - ::pow(beta2, static_cast<double>(step));
   return {static_cast<float>(beta1), static_cast<float>(beta2),
           static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2),
           static_cast<float>(eps),
           static_cast<float>(1.0 - lr * weightDecay), static_cast<float>(lr / bias1),
-          static_cast<float>(std::sqrt(bias2))};
+          static_cast<float>(::sqrt(bias2))};
 }
 
 /// torch.optim.AdamW (single-tensor path) for one element.
@@ -61,7 +64,7 @@ AMPRT_HD inline void adamwElement(const AdamWScalars &s, float grad, float &para
   param *= s.decayFactor;
   expAvg = expAvg * s.beta1 + grad * s.oneMinusBeta1;
   expAvgSq = expAvgSq * s.beta2 + grad * grad * s.oneMinusBeta2;
-  float denom = std::sqrt(expAvgSq) / s.bias2Sqrt + s.eps;
+  float denom = ::sqrtf(expAvgSq) / s.bias2Sqrt + s.eps;
   param -= s.stepSize * (expAvg / denom);
 }
 
@@ -88,7 +91,7 @@ AMPRT_HD inline void updateLossScale(float &scale, int64_t &growthTracker, bool 
   int64_t successful = growthTracker + 1;
   if (successful == growthInterval) {
     float grown = static_cast<float>(scale * growthFactor);
-    if (std::isfinite(grown))
+    if (isFinite(grown))
       scale = grown;
     growthTracker = 0;
   } else {

@@ -1,0 +1,77 @@
+//===- CudaDevice.h - the CUDA backend's shared state ----------*- C++ -*-===//
+#ifndef AMPRT_CUDA_CUDADEVICE_H
+#define AMPRT_CUDA_CUDADEVICE_H
+
+#include "CudaLaunch.h"
+#include "Device.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace amprt::cuda {
+
+Status check(cudaError_t error, const char *what);
+Status check(cublasStatus_t status, const char *what);
+
+/// Device memory a kernel owns (scratch, pointer tables), freed with it.
+class DeviceScratch {
+public:
+  DeviceScratch() = default;
+  DeviceScratch(const DeviceScratch &) = delete;
+  ~DeviceScratch();
+  Status allocate(size_t bytes);
+  /// Allocates and fills from the host (setup time: synchronous).
+  Status upload(const void *host, size_t bytes);
+  template <typename T> T *as() const { return static_cast<T *>(data); }
+
+private:
+  void *data = nullptr;
+};
+
+/// What the kernels of one device share: its stream, cuBLASLt handle and
+/// workspace, the algorithm cache and the fault flag with its messages.
+struct CudaContext {
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void *workspace = nullptr;
+  size_t workspaceBytes = 32u << 20;
+  bool allowTf32 = false;
+  int *errorFlag = nullptr;              // device int, 0 when all is well
+  std::vector<std::string> errorReasons; // code - 1 -> message
+  /// cuBLASLt's chosen algorithm per GEMM shape and type.
+  std::map<std::string, cublasLtMatmulAlgo_t> algorithms;
+
+  ErrorSink errorSink(const proto::Kernel &kernel, const std::string &reason) {
+    errorReasons.push_back("kernel '" + kernel.op() + "' at node '" + kernel.node() + "': " +
+                           reason);
+    return {errorFlag, static_cast<int>(errorReasons.size())};
+  }
+};
+
+/// A kernel of this backend: run() enqueues its launches on the stream.
+class CudaKernel : public Kernel {};
+
+Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                       const TensorRef &out, CudaContext &context,
+                       std::unique_ptr<Kernel> *result);
+Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                       const std::vector<TensorRef> &out, CudaContext &context,
+                       std::unique_ptr<Kernel> *result);
+/// The order a program's graph launches: its kernels, except that runs of
+/// adjacent optimizer updates become one multi-tensor launch and unscales
+/// followed by the non-finite check of their results become one pass.
+struct GraphSchedule {
+  std::vector<std::unique_ptr<Kernel>> merged; // owned here
+  std::vector<Kernel *> order;
+};
+Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,
+                        CudaContext &context, GraphSchedule *schedule);
+
+} // namespace amprt::cuda
+
+#endif // AMPRT_CUDA_CUDADEVICE_H

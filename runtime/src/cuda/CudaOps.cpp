@@ -1,0 +1,546 @@
+//===- CudaOps.cpp - plan kernels to CUDA launches ------------------------===//
+//
+// Checks each plan kernel against its tensors (as the CPU backend does) and
+// binds it to a launch of CudaKernels.cu. Every elementwise op, fused or
+// not, runs the fused-chain kernel; GEMMs go to CudaMatmul.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaDevice.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+namespace amprt::cuda {
+namespace {
+
+double attr(const proto::Kernel &kernel, const std::string &name) {
+  auto it = kernel.attrs().find(name);
+  return it == kernel.attrs().end() ? 0.0 : it->second;
+}
+
+Status storageOf(const TensorRef &t, Storage *storage) {
+  switch (t.dtype) {
+  case DType::F32:
+    *storage = Storage::F32;
+    return Status::ok();
+  case DType::BF16:
+    *storage = Storage::BF16;
+    return Status::ok();
+  case DType::F16:
+    *storage = Storage::F16;
+    return Status::ok();
+  default:
+    return Status::error(std::string("expects a float tensor, got ") + dtypeName(t.dtype));
+  }
+}
+
+Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
+  if (t.dtype != dtype || t.size() != 1)
+    return Status::error(std::string(what) + " must be one " + dtypeName(dtype));
+  return Status::ok();
+}
+
+Status requireF32(std::initializer_list<TensorRef> tensors, const char *what) {
+  for (const auto &t : tensors)
+    if (t.dtype != DType::F32)
+      return Status::error(std::string(what) + " runs in f32, got " + dtypeName(t.dtype));
+  return Status::ok();
+}
+
+/// A kernel given as a closure that enqueues its launches.
+class LaunchKernel : public CudaKernel {
+public:
+  explicit LaunchKernel(std::function<cudaError_t()> launch, const char *what)
+      : launch(std::move(launch)), what(what) {}
+  Status run() override { return check(launch(), what); }
+
+private:
+  std::function<cudaError_t()> launch;
+  const char *what;
+};
+
+std::unique_ptr<Kernel> launcher(std::function<cudaError_t()> launch, const char *what) {
+  return std::make_unique<LaunchKernel>(std::move(launch), what);
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels the graph schedule can merge
+//===----------------------------------------------------------------------===//
+
+class UnscaleKernel : public CudaKernel {
+public:
+  UnscaleKernel(UnscaleArgs args, cudaStream_t stream) : args(args), stream(stream) {}
+  Status run() override { return check(launchUnscale(args, stream), "unscale"); }
+  UnscaleArgs args;
+  cudaStream_t stream;
+};
+
+class GradientStatsKernel : public CudaKernel {
+public:
+  GradientStatsArgs args{};
+  std::vector<TensorSlot> slots;
+  DeviceScratch table, unscaledTable, partials;
+  cudaStream_t stream = nullptr;
+  Status run() override { return check(launchGradientStats(args, stream), "gradient stats"); }
+};
+
+class UpdateKernel : public CudaKernel {
+public:
+  bool adamw = true;
+  AdamWArgs adam{};
+  SgdArgs sgd{};
+  std::vector<UpdateSlot> slots;
+  DeviceScratch table;
+  cudaStream_t stream = nullptr;
+
+  Status finish() {
+    AMPRT_RETURN_IF_ERROR(table.upload(slots.data(), slots.size() * sizeof(UpdateSlot)));
+    int64_t maxCount = 0;
+    for (const auto &slot : slots)
+      maxCount = std::max(maxCount, slot.count);
+    adam.slots = sgd.slots = table.as<UpdateSlot>();
+    adam.numSlots = sgd.numSlots = static_cast<int>(slots.size());
+    adam.maxCount = sgd.maxCount = maxCount;
+    return Status::ok();
+  }
+  Status run() override {
+    return adamw ? check(launchAdamW(adam, stream), "adamw_update")
+                 : check(launchSgd(sgd, stream), "sgd_update");
+  }
+  /// Same hyperparameters, step counter and skip flag: one launch can do both.
+  bool mergeableWith(const UpdateKernel &o) const {
+    if (adamw != o.adamw)
+      return false;
+    if (adamw)
+      return adam.lr == o.adam.lr && adam.beta1 == o.adam.beta1 && adam.beta2 == o.adam.beta2 &&
+             adam.eps == o.adam.eps && adam.weightDecay == o.adam.weightDecay &&
+             adam.step == o.adam.step && adam.skip == o.adam.skip;
+    return sgd.lr == o.sgd.lr && sgd.momentum == o.sgd.momentum &&
+           sgd.weightDecay == o.sgd.weightDecay && sgd.nesterov == o.sgd.nesterov &&
+           sgd.skip == o.sgd.skip;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Builders
+//===----------------------------------------------------------------------===//
+
+/// Any elementwise op as a fused chain of one step.
+Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                        const std::vector<TensorRef> &out, CudaContext &context,
+                        std::unique_ptr<Kernel> *result) {
+  proto::Kernel chain;
+  const proto::Kernel *source = &kernel;
+  if (kernel.op() != "fused_elementwise") {
+    if (out.size() != 1)
+      return Status::error("expects one output");
+    for (const auto &x : in)
+      if (kernel.op() != "cast" && x.dtype != out[0].dtype)
+        return Status::error("operands and result must share an element type");
+    chain.set_op("fused_elementwise");
+    auto *step = chain.add_steps();
+    step->set_op(kernel.op());
+    for (size_t i = 0; i < in.size(); ++i)
+      step->add_args(static_cast<int32_t>(i));
+    step->set_dtype(static_cast<proto::DType>(out[0].dtype));
+    chain.add_output_registers(static_cast<int32_t>(in.size()));
+    source = &chain;
+  }
+  FusedArgs args{};
+  AMPRT_RETURN_IF_ERROR(fused::describe(*source, in, out, &args.program));
+  for (size_t i = 0; i < in.size(); ++i)
+    args.inputs[i] = in[i].data;
+  for (size_t o = 0; o < out.size(); ++o)
+    args.outputs[o] = out[o].data;
+  cudaStream_t stream = context.stream;
+  *result = launcher([=] { return launchFused(args, stream); }, "elementwise");
+  return Status::ok();
+}
+
+Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                      CudaContext &context, std::unique_ptr<Kernel> *result) {
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, "reduce_sum"));
+  std::vector<int64_t> axes(kernel.axes().begin(), kernel.axes().end());
+  std::sort(axes.begin(), axes.end());
+  int64_t rank = static_cast<int64_t>(in.shape.size());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] < 0 || axes[i] >= rank)
+      return Status::error("axis " + std::to_string(axes[i]) + " is out of range");
+    if (i > 0 && axes[i] != axes[i - 1] + 1)
+      return Status::error("the CUDA backend reduces adjacent axes only");
+  }
+  ReduceArgs args{in.f32(), out.f32(), 1, 1, 1};
+  int64_t first = axes.empty() ? rank : axes.front(), last = axes.empty() ? rank : axes.back() + 1;
+  for (int64_t d = 0; d < rank; ++d)
+    (d < first ? args.outer : d < last ? args.reduced : args.inner) *= in.shape[d];
+  if (args.outer * args.inner != out.size())
+    return Status::error("output size does not match the reduction");
+  cudaStream_t stream = context.stream;
+  *result = launcher([=] { return launchReduceSum(args, stream); }, "reduce_sum");
+  return Status::ok();
+}
+
+Status buildCrossEntropy(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                         const TensorRef &out, CudaContext &context,
+                         std::unique_ptr<Kernel> *result) {
+  bool grad = kernel.op() == "softmax_cross_entropy_grad";
+  const TensorRef &logits = in[grad ? 1 : 0], &labels = in[grad ? 2 : 1];
+  if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
+      labels.shape[0] != logits.shape[0] || labels.dtype != DType::I64 ||
+      logits.dtype != DType::F32 || out.dtype != DType::F32 || logits.shape[1] < 1 ||
+      (grad ? out.shape != logits.shape : out.size() != 1))
+    return Status::error("expects [N, C] f32 logits, [N] int64 labels and an f32 result");
+  if (grad)
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the incoming gradient"));
+  auto scratch = std::make_shared<DeviceScratch>();
+  int64_t rows = logits.shape[0];
+  AMPRT_RETURN_IF_ERROR(scratch->allocate((2 * rows + 1) * sizeof(float)));
+  CrossEntropyArgs args{};
+  args.logits = logits.f32();
+  args.labels = labels.i64();
+  args.rows = rows;
+  args.classes = logits.shape[1];
+  args.mean = attr(kernel, "mean") != 0;
+  args.hasIgnore = attr(kernel, "has_ignore_index") != 0;
+  args.ignore = static_cast<int64_t>(attr(kernel, "ignore_index"));
+  args.scratch = scratch->as<float>();
+  args.seed = grad ? in[0].f32() : nullptr;
+  args.out = out.f32();
+  args.error = context.errorSink(kernel, "a label is outside [0, " +
+                                             std::to_string(args.classes) + ")");
+  cudaStream_t stream = context.stream;
+  *result = launcher(
+      [=] {
+        (void)scratch; // owned by the launch
+        return grad ? launchCrossEntropyGrad(args, stream) : launchCrossEntropy(args, stream);
+      },
+      "softmax cross-entropy");
+  return Status::ok();
+}
+
+Status buildGradientStats(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                          const std::vector<TensorRef> &out, CudaContext &context,
+                          std::unique_ptr<Kernel> *result) {
+  for (const auto &o : out)
+    AMPRT_RETURN_IF_ERROR(requireScalar(o, DType::F32, "the result"));
+  auto stats = std::make_unique<GradientStatsKernel>();
+  for (const auto &t : in) {
+    TensorSlot slot{t.data, t.size(), Storage::F32};
+    AMPRT_RETURN_IF_ERROR(storageOf(t, &slot.storage));
+    stats->slots.push_back(slot);
+  }
+  AMPRT_RETURN_IF_ERROR(stats->table.upload(stats->slots.data(),
+                                            stats->slots.size() * sizeof(TensorSlot)));
+  AMPRT_RETURN_IF_ERROR(stats->partials.allocate(2 * kStatsBlocks * sizeof(double)));
+  const std::string &op = kernel.op();
+  stats->args.slots = stats->table.as<TensorSlot>();
+  stats->args.numSlots = static_cast<int>(in.size());
+  stats->args.partials = stats->partials.as<double>();
+  stats->args.found = op == "global_norm" ? nullptr : out[0].f32();
+  stats->args.norm = op == "global_norm"      ? out[0].f32()
+                     : op == "gradient_stats" ? out[1].f32()
+                                              : nullptr;
+  stats->stream = context.stream;
+  *result = std::move(stats);
+  return Status::ok();
+}
+
+Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag) {
+  *flag = nullptr;
+  if (in.size() <= index)
+    return Status::ok();
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[index], DType::F32, "the skip flag"));
+  *flag = in[index].f32();
+  return Status::ok();
+}
+
+Status buildUpdate(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                   const std::vector<TensorRef> &out, CudaContext &context,
+                   std::unique_ptr<Kernel> *result) {
+  bool adamw = kernel.op() == "adamw_update";
+  size_t states = adamw ? 2 : 1, lowIndex = states + 1;
+  int64_t count = in[0].size();
+  for (size_t i = 0; i < 2 + states; ++i)
+    if (in[i].size() != count || in[i].dtype != DType::F32)
+      return Status::error("parameter, gradient and optimizer state must be f32 of one size");
+  for (size_t o = 0; o < 1 + states; ++o)
+    if (out[o].size() != count || out[o].dtype != DType::F32)
+      return Status::error("outputs must be f32 of the parameter's size");
+  auto update = std::make_unique<UpdateKernel>();
+  update->adamw = adamw;
+  update->stream = context.stream;
+  UpdateSlot slot{};
+  slot.param = in[0].f32();
+  slot.grad = in[1].f32();
+  slot.state0 = in[2].f32();
+  slot.state1 = adamw ? in[3].f32() : nullptr;
+  slot.paramOut = out[0].f32();
+  slot.state0Out = out[1].f32();
+  slot.state1Out = adamw ? out[2].f32() : nullptr;
+  slot.count = count;
+  if (out.size() > lowIndex) {
+    const TensorRef &low = out[lowIndex];
+    if (low.size() != count || (low.dtype != DType::BF16 && low.dtype != DType::F16))
+      return Status::error("the low-precision weight copy must be bf16 or f16 of the "
+                           "parameter's size");
+    slot.low = low.data;
+    slot.lowType = low.dtype == DType::BF16 ? Storage::BF16 : Storage::F16;
+  }
+  update->slots.push_back(slot);
+  if (adamw) {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[4], DType::I64, "the step counter"));
+    AMPRT_RETURN_IF_ERROR(skipFlag(in, 5, &update->adam.skip));
+    update->adam.step = in[4].i64();
+    update->adam.lr = attr(kernel, "lr");
+    update->adam.beta1 = attr(kernel, "beta1");
+    update->adam.beta2 = attr(kernel, "beta2");
+    update->adam.eps = attr(kernel, "eps");
+    update->adam.weightDecay = attr(kernel, "weight_decay");
+  } else {
+    AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &update->sgd.skip));
+    update->sgd.lr = static_cast<float>(attr(kernel, "lr"));
+    update->sgd.momentum = static_cast<float>(attr(kernel, "momentum"));
+    update->sgd.weightDecay = static_cast<float>(attr(kernel, "weight_decay"));
+    update->sgd.nesterov = attr(kernel, "nesterov") != 0;
+  }
+  AMPRT_RETURN_IF_ERROR(update->finish());
+  *result = std::move(update);
+  return Status::ok();
+}
+
+Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                   const std::vector<TensorRef> &out, CudaContext &context,
+                   std::unique_ptr<Kernel> *result) {
+  const std::string &op = kernel.op();
+  ScalarArgs args{};
+  cudaStream_t stream = context.stream;
+  if (op == "increment") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the step counter"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new step counter"));
+    AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &args.skip));
+    args.i0 = in[0].i64();
+    args.iOut0 = out[0].i64();
+    *result = launcher([=] { return launchIncrement(args, stream); }, "increment");
+    return Status::ok();
+  }
+  if (op == "update_loss_scale") {
+    AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &args.skip));
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::I64, "the growth tracker"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[2], DType::F32, "the non-finite flag"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the new scale"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::I64, "the new growth tracker"));
+    args.f0 = in[0].f32();
+    args.i0 = in[1].i64();
+    args.f1 = in[2].f32();
+    args.fOut0 = out[0].f32();
+    args.iOut0 = out[1].i64();
+    args.a = attr(kernel, "growth_factor");
+    args.b = attr(kernel, "backoff_factor");
+    args.n = static_cast<int64_t>(attr(kernel, "growth_interval"));
+    *result = launcher([=] { return launchUpdateLossScale(args, stream); }, "update_loss_scale");
+    return Status::ok();
+  }
+  if (op == "accumulation_step") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the micro-batch count"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new count"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::F32, "the apply flag"));
+    args.n = static_cast<int64_t>(attr(kernel, "micro_batches"));
+    if (args.n < 1)
+      return Status::error("micro_batches must be at least 1");
+    args.i0 = in[0].i64();
+    args.iOut0 = out[0].i64();
+    args.fOut0 = out[1].f32();
+    *result = launcher([=] { return launchAccumulationStep(args, stream); }, "accumulation_step");
+    return Status::ok();
+  }
+  // clip_coefficient
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the norm"));
+  AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the coefficient"));
+  args.f0 = in[0].f32();
+  args.fOut0 = out[0].f32();
+  args.a = attr(kernel, "max_norm");
+  *result = launcher([=] { return launchClipCoefficient(args, stream); }, "clip_coefficient");
+  return Status::ok();
+}
+
+/// Expected operand and result counts (maxInputs -1: any); as the CPU's.
+struct Arity {
+  const char *op;
+  int minInputs, maxInputs, minOutputs, maxOutputs;
+};
+constexpr Arity kArities[] = {
+    {"matmul", 2, 3, 1, 1},        {"add", 2, 2, 1, 1},        {"sub", 2, 2, 1, 1},
+    {"mul", 2, 2, 1, 1},           {"div", 2, 2, 1, 1},        {"neg", 1, 1, 1, 1},
+    {"relu", 1, 1, 1, 1},          {"relu_grad", 2, 2, 1, 1},  {"exp", 1, 1, 1, 1},
+    {"log", 1, 1, 1, 1},           {"softmax", 1, 1, 1, 1},    {"reduce_sum", 1, 1, 1, 1},
+    {"broadcast_to", 1, 1, 1, 1},  {"cast", 1, 1, 1, 1},       {"copy", 1, 1, 1, 1},
+    {"softmax_cross_entropy", 2, 2, 1, 1}, {"softmax_cross_entropy_grad", 3, 3, 1, 1},
+    {"adamw_update", 5, 6, 3, 4},  {"sgd_update", 3, 4, 2, 3}, {"increment", 1, 2, 1, 1},
+    {"unscale", 2, 2, 1, 1},       {"found_nonfinite", 1, -1, 1, 1},
+    {"global_norm", 1, -1, 1, 1},  {"gradient_stats", 1, -1, 2, 2},
+    {"clip_coefficient", 1, 1, 1, 1}, {"update_loss_scale", 3, 4, 2, 2},
+    {"accumulation_step", 1, 1, 2, 2}, {"zero_if", 2, 2, 1, 1},
+    {"fused_elementwise", 1, fused::kMaxInputs, 1, fused::kMaxOutputs},
+};
+
+Status checkSignature(const std::string &op, size_t inputs, size_t outputs) {
+  for (const auto &arity : kArities) {
+    if (op != arity.op)
+      continue;
+    int in = static_cast<int>(inputs), out = static_cast<int>(outputs);
+    if (in < arity.minInputs || (arity.maxInputs >= 0 && in > arity.maxInputs) ||
+        out < arity.minOutputs || out > arity.maxOutputs)
+      return Status::error("unexpected number of inputs or outputs");
+    return Status::ok();
+  }
+  return Status::error("unknown kernel");
+}
+
+} // namespace
+
+Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                       const std::vector<TensorRef> &out, CudaContext &context,
+                       std::unique_ptr<Kernel> *result) {
+  const std::string &op = kernel.op();
+  AMPRT_RETURN_IF_ERROR(checkSignature(op, in.size(), out.size()));
+  cudaStream_t stream = context.stream;
+  if (op == "matmul")
+    return buildCudaMatmul(kernel, in, out[0], context, result);
+  if (op == "reduce_sum")
+    return buildReduceSum(kernel, in[0], out[0], context, result);
+  if (op == "softmax_cross_entropy" || op == "softmax_cross_entropy_grad")
+    return buildCrossEntropy(kernel, in, out[0], context, result);
+  if (op == "found_nonfinite" || op == "global_norm" || op == "gradient_stats")
+    return buildGradientStats(kernel, in, out, context, result);
+  if (op == "adamw_update" || op == "sgd_update")
+    return buildUpdate(kernel, in, out, context, result);
+  if (op == "increment" || op == "update_loss_scale" || op == "accumulation_step" ||
+      op == "clip_coefficient")
+    return buildScalar(kernel, in, out, context, result);
+  if (op == "softmax") {
+    AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "softmax"));
+    if (in[0].shape != out[0].shape || in[0].shape.empty())
+      return Status::error("expects one input and output of the same shape, rank >= 1");
+    int64_t width = in[0].shape.back();
+    SoftmaxArgs args{in[0].f32(), out[0].f32(), width ? in[0].size() / width : 0, width};
+    *result = launcher([=] { return launchSoftmax(args, stream); }, "softmax");
+    return Status::ok();
+  }
+  if (op == "unscale") {
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the scale"));
+    AMPRT_RETURN_IF_ERROR(requireF32({out[0]}, "unscale's result"));
+    if (in[0].size() != out[0].size())
+      return Status::error("gradient and result differ in size");
+    UnscaleArgs args{in[0].data, Storage::F32, in[1].f32(), out[0].f32(), out[0].size()};
+    AMPRT_RETURN_IF_ERROR(storageOf(in[0], &args.gradType));
+    *result = std::make_unique<UnscaleKernel>(args, stream);
+    return Status::ok();
+  }
+  if (op == "zero_if") {
+    AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "zero_if"));
+    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the flag"));
+    if (in[0].size() != out[0].size())
+      return Status::error("input and output differ in size");
+    const float *x = in[0].f32(), *flag = in[1].f32();
+    float *y = out[0].f32();
+    int64_t n = out[0].size();
+    *result = launcher([=] { return launchZeroIf(x, flag, y, n, stream); }, "zero_if");
+    return Status::ok();
+  }
+  if (op == "copy") {
+    if (in[0].bytes() != out[0].bytes() || in[0].dtype != out[0].dtype)
+      return Status::error("input and output differ");
+    const void *src = in[0].data;
+    void *dst = out[0].data;
+    size_t bytes = out[0].bytes();
+    *result = launcher(
+        [=] {
+          return src == dst ? cudaSuccess
+                            : cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream);
+        },
+        "copy");
+    return Status::ok();
+  }
+  return buildElementwise(kernel, in, out, context, result);
+}
+
+Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,
+                        CudaContext &context, GraphSchedule *schedule) {
+  for (size_t k = 0; k < kernels.size();) {
+    // Unscales whose results are exactly what the next check reads: one pass.
+    size_t run = k;
+    std::set<const void *> unscaled;
+    const float *scale = nullptr;
+    while (run < kernels.size()) {
+      auto *unscale = dynamic_cast<UnscaleKernel *>(kernels[run].get());
+      if (!unscale || (scale && unscale->args.scale != scale))
+        break;
+      scale = unscale->args.scale;
+      unscaled.insert(unscale->args.out);
+      ++run;
+    }
+    auto *stats = run > k && run < kernels.size()
+                      ? dynamic_cast<GradientStatsKernel *>(kernels[run].get())
+                      : nullptr;
+    if (stats && stats->slots.size() == run - k &&
+        std::all_of(stats->slots.begin(), stats->slots.end(),
+                    [&](const TensorSlot &s) { return unscaled.count(s.data) == 1; })) {
+      auto fusedStats = std::make_unique<GradientStatsKernel>();
+      fusedStats->stream = stats->stream;
+      fusedStats->args = stats->args;
+      // Sources: the scaled gradients, in the order of the check's slots.
+      std::vector<TensorSlot> sources, targets = stats->slots;
+      for (const TensorSlot &target : targets)
+        for (size_t u = k; u < run; ++u) {
+          auto *unscale = static_cast<UnscaleKernel *>(kernels[u].get());
+          if (unscale->args.out == target.data)
+            sources.push_back({unscale->args.grad, target.count, unscale->args.gradType});
+        }
+      AMPRT_RETURN_IF_ERROR(
+          fusedStats->table.upload(sources.data(), sources.size() * sizeof(TensorSlot)));
+      AMPRT_RETURN_IF_ERROR(fusedStats->partials.allocate(2 * kStatsBlocks * sizeof(double)));
+      AMPRT_RETURN_IF_ERROR(fusedStats->unscaledTable.upload(
+          targets.data(), targets.size() * sizeof(TensorSlot)));
+      fusedStats->args.slots = fusedStats->table.as<TensorSlot>();
+      fusedStats->args.unscaled = fusedStats->unscaledTable.as<TensorSlot>();
+      fusedStats->args.scale = scale;
+      fusedStats->args.partials = fusedStats->partials.as<double>();
+      schedule->order.push_back(fusedStats.get());
+      schedule->merged.push_back(std::move(fusedStats));
+      k = run + 1;
+      continue;
+    }
+    // Adjacent updates with the same hyperparameters: one multi-tensor launch.
+    auto *update = dynamic_cast<UpdateKernel *>(kernels[k].get());
+    size_t end = k + 1;
+    while (update && end < kernels.size()) {
+      auto *next = dynamic_cast<UpdateKernel *>(kernels[end].get());
+      if (!next || !update->mergeableWith(*next))
+        break;
+      ++end;
+    }
+    if (end - k < 2) {
+      schedule->order.push_back(kernels[k].get());
+      ++k;
+      continue;
+    }
+    auto merged = std::make_unique<UpdateKernel>();
+    merged->adamw = update->adamw;
+    merged->adam = update->adam;
+    merged->sgd = update->sgd;
+    merged->stream = update->stream;
+    for (size_t u = k; u < end; ++u)
+      for (const auto &slot : static_cast<UpdateKernel *>(kernels[u].get())->slots)
+        merged->slots.push_back(slot);
+    AMPRT_RETURN_IF_ERROR(merged->finish());
+    schedule->order.push_back(merged.get());
+    schedule->merged.push_back(std::move(merged));
+    k = end;
+  }
+  return Status::ok();
+}
+
+} // namespace amprt::cuda
