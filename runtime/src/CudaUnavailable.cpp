@@ -4,9 +4,11 @@
 
 namespace amprt {
 
-Status makeCudaDevice(int, bool, std::unique_ptr<Device> *) {
-  return Status::error("this runtime was built without the CUDA backend (no CUDA toolkit "
-                       "was found when it was configured)");
-}
+static const char kWhy[] = "this runtime was built without the CUDA backend (no CUDA "
+                          "toolkit was found when it was configured)";
+
+Status makeCudaDevice(int, bool, std::unique_ptr<Device> *) { return Status::error(kWhy); }
+
+Status cudaDeviceNames(std::vector<std::string> *) { return Status::error(kWhy); }
 
 } // namespace amprt

@@ -79,6 +79,8 @@ std::unique_ptr<Device> makeCpuDevice(int numThreads);
 /// The CUDA backend, or an error saying why there is none (not built in,
 /// no GPU, driver too old).
 Status makeCudaDevice(int deviceIndex, bool allowTf32, std::unique_ptr<Device> *device);
+/// The names of the usable GPUs, or why there are none.
+Status cudaDeviceNames(std::vector<std::string> *names);
 
 } // namespace amprt
 

@@ -258,6 +258,16 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
+std::vector<std::string> listDevices(std::string *whyNoGpu) {
+  std::vector<std::string> devices = {"cpu"}, gpus;
+  Status status = cudaDeviceNames(&gpus);
+  if (!status.isOk() && whyNoGpu)
+    *whyNoGpu = status.message();
+  for (size_t i = 0; i < gpus.size(); ++i)
+    devices.push_back("cuda:" + std::to_string(i) + " " + gpus[i]);
+  return devices;
+}
+
 /// The backend `options.device` names: "cpu", "cuda" or "cuda:N".
 static Status makeDevice(const SessionOptions &options, std::unique_ptr<Device> *device) {
   const std::string &spec = options.device;

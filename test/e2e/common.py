@@ -11,10 +11,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
 import mlp  # noqa: E402  (the model of the acceptance tests)
 
 
+SKIPPED = 77  # ctest's SKIP_RETURN_CODE for the GPU variants
+
+
 def parse_args(description):
+    """The suite's arguments. Under AMP_DEVICE=cuda (the gpu.* variants of the
+    suites) every amp-run call runs on the GPU; without one the suite exits
+    with SKIPPED, which ctest reports as skipped, not passed."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bin", required=True, help="folder holding amp-opt and amp-run")
-    return parser.parse_args()
+    args = parser.parse_args()
+    device = os.environ.get("AMP_DEVICE", "cpu")
+    if device.startswith("cuda"):
+        listed = run([os.path.join(args.bin, "amp-run"), "devices"])
+        if "cuda:" not in listed:
+            print(f"SKIPPED: AMP_DEVICE={device} but this machine has no usable GPU\n{listed}")
+            sys.exit(SKIPPED)
+        print(f"device: {listed.splitlines()[1]}")
+    return args
 
 
 def run(cmd, **kwargs):

@@ -49,7 +49,11 @@ const char kUsage[] =
     "  amp-run evaluate PLAN --data fashion-mnist=DIR [--checkpoint FILE]\n"
     "  amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
     "                      [--precision fp32|fp16|bf16]\n"
-    "  amp-run info  PLAN [--checkpoint FILE]\n";
+    "  amp-run info  PLAN [--checkpoint FILE]\n"
+    "  amp-run devices\n"
+    "every command that runs the plan also takes --device cpu|cuda|cuda:N (default: the\n"
+    "AMP_DEVICE environment variable, else cpu)\n"
+    "and, on a GPU, --tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default)\n";
 
 /// Parsed command line: the command, the plan and --flag values.
 struct Args {
@@ -84,7 +88,7 @@ Status parseArgs(int argc, char **argv, Args *args) {
     if (flag.rfind("--", 0) != 0)
       return Status::error("unexpected argument '" + flag + "'");
     flag = flag.substr(2);
-    if (flag == "quiet" || flag == "profile" || flag == "check-numerics") {
+    if (flag == "quiet" || flag == "profile" || flag == "check-numerics" || flag == "tf32") {
       args->flags.emplace(flag, "1");
       continue;
     }
@@ -219,6 +223,9 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   options.numThreads = static_cast<int>(threads);
   options.profile = args.flags.count("profile") > 0;
   options.checkNumerics = args.flags.count("check-numerics") > 0;
+  const char *fromEnvironment = std::getenv("AMP_DEVICE");
+  options.device = args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu");
+  options.allowTf32 = args.flags.count("tf32") > 0;
   return Session::create(args.plan, options, session);
 }
 
@@ -581,13 +588,20 @@ Status bench(const Args &args) {
   }
   for (int64_t i = 0; i < warmup; ++i)
     AMPRT_RETURN_IF_ERROR(session->step(feeds));
+  AMPRT_RETURN_IF_ERROR(session->synchronize());
   std::vector<double> rates;
   for (int64_t r = 0; r < repeat; ++r) {
     auto start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < steps; ++i)
       AMPRT_RETURN_IF_ERROR(session->step(feeds));
+    // Steps on a GPU are queued: the time counts once they have all run.
+    AMPRT_RETURN_IF_ERROR(session->synchronize());
     rates.push_back(steps * batch / seconds(start));
   }
+  // What the plan keeps in memory: persistent state plus the training arena.
+  int64_t planBytes = session->arenaBytes(Program::Train);
+  for (const auto &state : session->states())
+    planBytes += static_cast<int64_t>(state.bytes());
   std::sort(rates.begin(), rates.end());
   double median = rates.empty() ? 0 : rates[rates.size() / 2];
   if (args.flags.count("profile")) {
@@ -605,10 +619,11 @@ Status bench(const Args &args) {
   }
   std::printf("{\"batch\": %lld, \"steps\": %lld, \"repeat\": %lld, \"median_samples_per_s\": "
               "%.1f, \"min_samples_per_s\": %.1f, \"max_samples_per_s\": %.1f, "
-              "\"arena_bytes\": %lld}\n",
+              "\"arena_bytes\": %lld, \"plan_bytes\": %lld, \"device\": \"%s\"}\n",
               (long long)batch, (long long)steps, (long long)repeat, median,
               rates.empty() ? 0 : rates.front(), rates.empty() ? 0 : rates.back(),
-              (long long)session->arenaBytes(Program::Train));
+              (long long)session->arenaBytes(Program::Train), (long long)planBytes,
+              session->deviceName());
   return Status::ok();
 }
 
@@ -682,6 +697,14 @@ Status info(const Args &args) {
 } // namespace
 
 int main(int argc, char **argv) {
+  if (argc == 2 && std::string(argv[1]) == "devices") {
+    std::string why;
+    for (const auto &device : amprt::listDevices(&why))
+      std::printf("%s\n", device.c_str());
+    if (!why.empty())
+      std::printf("no GPU: %s\n", why.c_str());
+    return 0;
+  }
   Args args;
   Status status = parseArgs(argc, argv, &args);
   if (status.isOk()) try {

@@ -70,6 +70,10 @@ struct KernelTime {
 
 enum class Program { Train, Eval };
 
+/// Where plans can run here: "cpu", then "cuda:N NAME" per usable GPU. When
+/// there is none, `whyNoGpu` (if given) says why.
+std::vector<std::string> listDevices(std::string *whyNoGpu = nullptr);
+
 class Session {
 public:
   /// Loads and validates the plan at `path` and allocates its memory.

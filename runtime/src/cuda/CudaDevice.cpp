@@ -123,7 +123,7 @@ public:
 
   Status init(int index, bool allowTf32) {
     int count = 0;
-    AMPRT_RETURN_IF_ERROR(check(cudaGetDeviceCount(&count), "looking for GPUs"));
+    AMPRT_RETURN_IF_ERROR(check(cudaGetDeviceCount(&count), "no usable GPU"));
     if (index < 0 || index >= count)
       return Status::error("no CUDA device " + std::to_string(index) + " (found " +
                            std::to_string(count) + ")");
@@ -243,6 +243,19 @@ Status makeCudaDevice(int deviceIndex, bool allowTf32, std::unique_ptr<Device> *
   auto cudaDevice = std::make_unique<cuda::CudaDevice>();
   AMPRT_RETURN_IF_ERROR(cudaDevice->init(deviceIndex, allowTf32));
   *device = std::move(cudaDevice);
+  return Status::ok();
+}
+
+Status cudaDeviceNames(std::vector<std::string> *names) {
+  int count = 0;
+  AMPRT_RETURN_IF_ERROR(cuda::check(cudaGetDeviceCount(&count), "no usable GPU"));
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp properties;
+    AMPRT_RETURN_IF_ERROR(cuda::check(cudaGetDeviceProperties(&properties, i), "querying a GPU"));
+    names->push_back(properties.name);
+  }
+  if (names->empty())
+    return Status::error("no CUDA device found");
   return Status::ok();
 }
 

@@ -114,6 +114,37 @@ __global__ void reduceRowsKernel(ReduceArgs args) {
   }
 }
 
+/// Any set of axes: thread o sums the input elements whose kept coordinates
+/// are output o's, in row-major order of the reduced ones.
+__global__ void reduceGeneralKernel(ReduceArgs args) {
+  int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t outputs = args.outer * args.inner, reducedCount = args.reduced;
+  if (o >= outputs)
+    return;
+  int64_t base = 0, stride = 1, rest = o;
+  int64_t strides[fused::kMaxRank];
+  for (int d = args.rank - 1; d >= 0; --d) {
+    strides[d] = stride;
+    stride *= args.shape[d];
+  }
+  for (int d = args.rank - 1; d >= 0; --d)
+    if (!args.isReduced[d]) {
+      base += (rest % args.shape[d]) * strides[d];
+      rest /= args.shape[d];
+    }
+  float sum = 0.0f;
+  for (int64_t r = 0; r < reducedCount; ++r) {
+    int64_t offset = base, index = r;
+    for (int d = args.rank - 1; d >= 0; --d)
+      if (args.isReduced[d]) {
+        offset += (index % args.shape[d]) * strides[d];
+        index /= args.shape[d];
+      }
+    sum += args.in[offset];
+  }
+  args.out[o] = sum;
+}
+
 //===--------------------------------------------------------------------===//
 // Softmax and cross-entropy: a warp per row
 //===--------------------------------------------------------------------===//
@@ -369,7 +400,10 @@ cudaError_t launchZeroIf(const float *x, const float *flag, float *y, int64_t n,
 }
 
 cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream) {
-  if (args.inner == 1)
+  if (args.general)
+    reduceGeneralKernel<<<blocksFor(args.outer * args.inner, kThreads, INT32_MAX), kThreads, 0,
+                          stream>>>(args);
+  else if (args.inner == 1)
     reduceRowsKernel<<<static_cast<unsigned>(args.outer), kThreads, 0, stream>>>(args);
   else
     reduceStridedKernel<<<static_cast<unsigned>(args.outer * ((args.inner + 31) / 32)),

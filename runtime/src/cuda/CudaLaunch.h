@@ -43,11 +43,16 @@ struct UnscaleArgs {
 };
 cudaError_t launchUnscale(const UnscaleArgs &args, cudaStream_t stream);
 
-/// out[o, i] = sum over r of in[o, r, i]: reduced axes made contiguous.
+/// out[o, i] = sum over r of in[o, r, i] when the reduced axes are adjacent;
+/// otherwise (`general`) one thread per output walks the reduced axes.
 struct ReduceArgs {
   const float *in;
   float *out;
   int64_t outer, reduced, inner;
+  bool general;
+  int rank;
+  int64_t shape[fused::kMaxRank];
+  bool isReduced[fused::kMaxRank];
 };
 cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream);
 

@@ -164,17 +164,29 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const Te
   AMPRT_RETURN_IF_ERROR(requireF32({in, out}, "reduce_sum"));
   std::vector<int64_t> axes(kernel.axes().begin(), kernel.axes().end());
   std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
   int64_t rank = static_cast<int64_t>(in.shape.size());
+  if (rank > fused::kMaxRank)
+    return Status::error("rank above " + std::to_string(fused::kMaxRank));
+  ReduceArgs args{};
+  args.in = in.f32();
+  args.out = out.f32();
+  args.outer = args.reduced = args.inner = 1;
+  args.rank = static_cast<int>(rank);
   for (size_t i = 0; i < axes.size(); ++i) {
     if (axes[i] < 0 || axes[i] >= rank)
       return Status::error("axis " + std::to_string(axes[i]) + " is out of range");
-    if (i > 0 && axes[i] != axes[i - 1] + 1)
-      return Status::error("the CUDA backend reduces adjacent axes only");
+    args.general |= i > 0 && axes[i] != axes[i - 1] + 1;
+    args.isReduced[axes[i]] = true;
   }
-  ReduceArgs args{in.f32(), out.f32(), 1, 1, 1};
   int64_t first = axes.empty() ? rank : axes.front(), last = axes.empty() ? rank : axes.back() + 1;
-  for (int64_t d = 0; d < rank; ++d)
-    (d < first ? args.outer : d < last ? args.reduced : args.inner) *= in.shape[d];
+  for (int64_t d = 0; d < rank; ++d) {
+    args.shape[d] = in.shape[d];
+    if (args.general) // outer * inner: the outputs; reduced: the summed elements
+      (args.isReduced[d] ? args.reduced : args.outer) *= in.shape[d];
+    else
+      (d < first ? args.outer : d < last ? args.reduced : args.inner) *= in.shape[d];
+  }
   if (args.outer * args.inner != out.size())
     return Status::error("output size does not match the reduction");
   cudaStream_t stream = context.stream;
