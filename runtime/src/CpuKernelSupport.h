@@ -3,6 +3,7 @@
 #define AMPRT_CPUKERNELSUPPORT_H
 
 #include "CpuKernels.h"
+#include "KernelChecks.h"
 #include "KernelMath.h"
 
 #include <functional>
@@ -78,8 +79,6 @@ Status buildSensitive(const proto::Kernel &kernel, const TensorRef &in, const Te
 /// unscale, found_nonfinite, global_norm, clip_coefficient, update_loss_scale.
 Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
-/// The optional skip flag of an update: null when absent; checked to be one f32.
-Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag);
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
 Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,

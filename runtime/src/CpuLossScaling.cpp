@@ -10,18 +10,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuKernelSupport.h"
+#include "KernelChecks.h"
 
 #include <cmath>
 
 namespace amprt {
 
 namespace {
-
-Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
-  if (t.dtype != dtype || t.size() != 1)
-    return Status::error(std::string(what) + " must be one " + dtypeName(dtype));
-  return Status::ok();
-}
 
 /// Calls fn(i, value) over every element of every tensor in `tensors`.
 template <typename Fn>
@@ -37,15 +32,6 @@ Status forEachValue(const std::vector<TensorRef> &tensors, size_t count, Fn fn) 
 }
 
 } // namespace
-
-Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag) {
-  *flag = nullptr;
-  if (in.size() <= index)
-    return Status::ok();
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[index], DType::F32, "the skip flag"));
-  *flag = in[index].f32();
-  return Status::ok();
-}
 
 Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {

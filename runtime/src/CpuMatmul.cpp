@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuKernelSupport.h"
+#include "KernelChecks.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -95,23 +96,10 @@ Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result) {
   const TensorRef &a = in[0], &b = in[1];
-  bool ta = attr(kernel, "transpose_lhs") != 0, tb = attr(kernel, "transpose_rhs") != 0;
-  bool hasBias = attr(kernel, "bias") != 0, relu = attr(kernel, "relu") != 0;
-  if (hasBias != (in.size() == 3))
-    return Status::error("the bias attribute and the number of inputs disagree");
-  if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
-    return Status::error("expects 2-D operands");
-  int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
-  int64_t kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
-  if (k != kb || c.shape[0] != m || c.shape[1] != n)
-    return Status::error("operand shapes do not multiply");
-  if (a.dtype != b.dtype || a.dtype == DType::I64 ||
-      (c.dtype != a.dtype && c.dtype != DType::F32))
-    return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
-                         dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
-
-  if (hasBias && (in[2].size() != n || in[2].dtype == DType::I64))
-    return Status::error("the bias must be a float vector of the result's columns");
+  MatmulShape shape;
+  AMPRT_RETURN_IF_ERROR(checkMatmul(kernel, in, c, &shape));
+  int64_t m = shape.m, k = shape.k, n = shape.n;
+  bool ta = shape.transposeLhs, tb = shape.transposeRhs, hasBias = shape.bias, relu = shape.relu;
 
   void *aData = a.data, *bData = b.data, *cData = c.data;
   void *biasData = hasBias ? in[2].data : nullptr;

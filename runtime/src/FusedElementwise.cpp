@@ -6,7 +6,6 @@
 #include <string>
 
 namespace amprt::fused {
-namespace {
 
 Status storageOf(DType dtype, Storage *storage) {
   switch (dtype) {
@@ -20,9 +19,11 @@ Status storageOf(DType dtype, Storage *storage) {
     *storage = Storage::F16;
     return Status::ok();
   default:
-    return Status::error(std::string("fuses float tensors only, got ") + dtypeName(dtype));
+    return Status::error(std::string("expects float tensors, got ") + dtypeName(dtype));
   }
 }
+
+namespace {
 
 struct OpInfo {
   Op op;

@@ -128,6 +128,8 @@ AMPRT_HD inline void evaluate(const Program &p, const void *const *inputs,
 #ifndef __CUDACC__
 #include "Device.h"
 namespace amprt::fused {
+/// The storage of a float dtype; an error for others.
+Status storageOf(DType dtype, Storage *storage);
 /// Checks a "fused_elementwise" kernel against its tensors and flattens it.
 Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, Program *program);

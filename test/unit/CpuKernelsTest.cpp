@@ -378,7 +378,7 @@ TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
       {fusedKernel({{"neg", {3}, proto::F32}}, {1}), {x.ref()}, "not yet defined"},
       {fusedKernel({{"neg", {0}, proto::F32}}, {9}), {x.ref()}, "does not exist"},
       {fusedKernel({{"neg", {0}, proto::F32}}, {1}), {wrong.ref()}, "does not broadcast"},
-      {fusedKernel({{"neg", {0}, proto::I64}}, {1}), {x.ref()}, "float tensors only"},
+      {fusedKernel({{"neg", {0}, proto::I64}}, {1}), {x.ref()}, "expects float tensors"},
       {fusedKernel({}, {0}), {x.ref()}, "steps"},
   };
   for (auto &c : cases) {

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaDevice.h"
+#include "KernelChecks.h"
 
 namespace amprt::cuda {
 namespace {
@@ -73,26 +74,13 @@ Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef>
                        const TensorRef &c, CudaContext &context,
                        std::unique_ptr<Kernel> *result) {
   const TensorRef &a = in[0], &b = in[1];
-  auto attr = [&](const char *name) {
-    auto it = kernel.attrs().find(name);
-    return it != kernel.attrs().end() && it->second != 0;
-  };
-  bool ta = attr("transpose_lhs"), tb = attr("transpose_rhs");
-  bool hasBias = attr("bias"), relu = attr("relu");
-  if (hasBias != (in.size() == 3))
-    return Status::error("the bias attribute and the number of inputs disagree");
-  if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
-    return Status::error("expects 2-D operands");
-  int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
-  int64_t kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
-  if (k != kb || c.shape[0] != m || c.shape[1] != n)
-    return Status::error("operand shapes do not multiply");
-  if (a.dtype != b.dtype || a.dtype == DType::I64 ||
-      (c.dtype != a.dtype && c.dtype != DType::F32))
-    return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
-                         dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
-  if (hasBias && (in[2].size() != n || in[2].dtype != c.dtype))
-    return Status::error("the bias must be a vector of the result's columns and type");
+  MatmulShape shape;
+  AMPRT_RETURN_IF_ERROR(checkMatmul(kernel, in, c, &shape));
+  int64_t m = shape.m, n = shape.n, k = shape.k;
+  bool ta = shape.transposeLhs, tb = shape.transposeRhs, hasBias = shape.bias, relu = shape.relu;
+  // cuBLASLt's bias has C's type.
+  if (hasBias && in[2].dtype != c.dtype)
+    return Status::error("the bias must have the result's type");
 
   auto gemm = std::make_unique<LtGemm>();
   bool f32 = a.dtype == DType::F32;

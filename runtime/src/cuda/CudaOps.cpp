@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaDevice.h"
+#include "KernelChecks.h"
 
 #include <algorithm>
 #include <functional>
@@ -21,25 +22,7 @@ double attr(const proto::Kernel &kernel, const std::string &name) {
 }
 
 Status storageOf(const TensorRef &t, Storage *storage) {
-  switch (t.dtype) {
-  case DType::F32:
-    *storage = Storage::F32;
-    return Status::ok();
-  case DType::BF16:
-    *storage = Storage::BF16;
-    return Status::ok();
-  case DType::F16:
-    *storage = Storage::F16;
-    return Status::ok();
-  default:
-    return Status::error(std::string("expects a float tensor, got ") + dtypeName(t.dtype));
-  }
-}
-
-Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
-  if (t.dtype != dtype || t.size() != 1)
-    return Status::error(std::string(what) + " must be one " + dtypeName(dtype));
-  return Status::ok();
+  return fused::storageOf(t.dtype, storage);
 }
 
 Status requireF32(std::initializer_list<TensorRef> tensors, const char *what) {
@@ -256,15 +239,6 @@ Status buildGradientStats(const proto::Kernel &kernel, const std::vector<TensorR
                                               : nullptr;
   stats->stream = context.stream;
   *result = std::move(stats);
-  return Status::ok();
-}
-
-Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag) {
-  *flag = nullptr;
-  if (in.size() <= index)
-    return Status::ok();
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[index], DType::F32, "the skip flag"));
-  *flag = in[index].f32();
   return Status::ok();
 }
 

@@ -1,0 +1,50 @@
+//===- KernelChecks.cpp - checks every backend makes of its kernels -------===//
+
+#include "KernelChecks.h"
+
+namespace amprt {
+
+Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
+  if (t.dtype != dtype || t.size() != 1)
+    return Status::error(std::string(what) + " must be one " + dtypeName(dtype));
+  return Status::ok();
+}
+
+Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag) {
+  *flag = nullptr;
+  if (in.size() <= index)
+    return Status::ok();
+  AMPRT_RETURN_IF_ERROR(requireScalar(in[index], DType::F32, "the skip flag"));
+  *flag = in[index].f32();
+  return Status::ok();
+}
+
+Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                   const TensorRef &c, MatmulShape *shape) {
+  auto flag = [&](const char *name) {
+    auto it = kernel.attrs().find(name);
+    return it != kernel.attrs().end() && it->second != 0;
+  };
+  const TensorRef &a = in[0], &b = in[1];
+  bool ta = flag("transpose_lhs"), tb = flag("transpose_rhs");
+  *shape = {0, 0, 0, ta, tb, flag("bias"), flag("relu")};
+  if (shape->bias != (in.size() == 3))
+    return Status::error("the bias attribute and the number of inputs disagree");
+  if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
+    return Status::error("expects 2-D operands");
+  shape->m = ta ? a.shape[1] : a.shape[0];
+  shape->k = ta ? a.shape[0] : a.shape[1];
+  int64_t kb = tb ? b.shape[1] : b.shape[0];
+  shape->n = tb ? b.shape[0] : b.shape[1];
+  if (shape->k != kb || c.shape[0] != shape->m || c.shape[1] != shape->n)
+    return Status::error("operand shapes do not multiply");
+  if (a.dtype != b.dtype || a.dtype == DType::I64 ||
+      (c.dtype != a.dtype && c.dtype != DType::F32))
+    return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
+                         dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
+  if (shape->bias && (in[2].size() != shape->n || in[2].dtype == DType::I64))
+    return Status::error("the bias must be a float vector of the result's columns");
+  return Status::ok();
+}
+
+} // namespace amprt

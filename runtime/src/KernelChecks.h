@@ -1,0 +1,32 @@
+//===- KernelChecks.h - checks every backend makes of its kernels -*- C++ -*-===//
+//
+// Each backend checks a plan kernel against its tensors before binding it;
+// the checks that do not depend on the backend live here, once.
+//
+//===----------------------------------------------------------------------===//
+#ifndef AMPRT_KERNELCHECKS_H
+#define AMPRT_KERNELCHECKS_H
+
+#include "Device.h"
+
+namespace amprt {
+
+/// `t` is one element of `dtype`.
+Status requireScalar(const TensorRef &t, DType dtype, const char *what);
+/// The optional skip flag of an update at `in[index]`: null when absent,
+/// else checked to be one f32.
+Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag);
+
+/// A checked GEMM: C[m,n] = op(A)[m,k] op(B)[k,n] (+ bias over n) (relu).
+struct MatmulShape {
+  int64_t m, n, k;
+  bool transposeLhs, transposeRhs, bias, relu;
+};
+/// Checks a "matmul" kernel's attributes, operand shapes and types (bf16/f16
+/// operands may give an f32 result; a bias is a float vector of C's columns).
+Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                   const TensorRef &c, MatmulShape *shape);
+
+} // namespace amprt
+
+#endif // AMPRT_KERNELCHECKS_H
