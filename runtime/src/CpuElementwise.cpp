@@ -171,21 +171,20 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
                         std::unique_ptr<CpuKernel> *result) {
   const std::string &op = kernel.op();
   const TensorRef &y = out[0];
-  if (op == "copy" || op == "increment") {
+  if (op == "increment") {
+    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
+    const float *skip;
+    AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &skip));
+    int64_t *s = in[0].i64(), *d = y.i64();
+    *result = lambda([=] {
+      d[0] = skip && skip[0] != 0.0f ? s[0] : s[0] + 1;
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  if (op == "copy") {
     if (in[0].size() != y.size() || in[0].dtype != y.dtype)
       return Status::error("input and output differ");
-    if (op == "increment") {
-      if (y.dtype != DType::I64 || y.size() != 1)
-        return Status::error("the step counter must be one int64");
-      const float *skip;
-      AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &skip));
-      int64_t *s = in[0].i64(), *d = y.i64();
-      *result = lambda([=] {
-        d[0] = skip && skip[0] != 0.0f ? s[0] : s[0] + 1;
-        return Status::ok();
-      });
-      return Status::ok();
-    }
     void *src = in[0].data, *dst = y.data;
     size_t bytes = y.size() * dtypeSize(y.dtype);
     *result = lambda([=] {

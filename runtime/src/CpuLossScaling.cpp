@@ -92,9 +92,9 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
+  if (op == "clip_coefficient" || op == "accumulation_step" || op == "update_loss_scale")
+    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
   if (op == "clip_coefficient") {
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the norm"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the coefficient"));
     const float *norm = in[0].f32();
     float *y = out[0].f32();
     float maxNorm = static_cast<float>(attr(kernel, "max_norm"));
@@ -105,12 +105,7 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     return Status::ok();
   }
   if (op == "accumulation_step") {
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the micro-batch count"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new count"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::F32, "the apply flag"));
     auto microBatches = static_cast<int64_t>(attr(kernel, "micro_batches"));
-    if (microBatches < 1)
-      return Status::error("micro_batches must be at least 1");
     const int64_t *count = in[0].i64();
     int64_t *newCount = out[0].i64();
     float *apply = out[1].f32();
@@ -140,11 +135,6 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
   // update_loss_scale
   const float *skip;
   AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::I64, "the growth tracker"));
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[2], DType::F32, "the non-finite flag"));
-  AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the new scale"));
-  AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::I64, "the new growth tracker"));
   const float *scale = in[0].f32(), *found = in[2].f32();
   const int64_t *tracker = in[1].i64();
   float *newScale = out[0].f32();

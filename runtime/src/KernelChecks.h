@@ -11,6 +11,15 @@
 
 namespace amprt {
 
+/// The op is known and takes this many inputs and outputs ("unknown kernel"
+/// or "expects N inputs and M outputs" otherwise).
+Status checkSignature(const std::string &op, size_t numInputs, size_t numOutputs);
+
+/// Checks the one-element operands of increment, update_loss_scale,
+/// accumulation_step and clip_coefficient.
+Status checkScalarKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                         const std::vector<TensorRef> &out);
+
 /// `t` is one element of `dtype`.
 Status requireScalar(const TensorRef &t, DType dtype, const char *what);
 /// The optional skip flag of an update at `in[index]`: null when absent,

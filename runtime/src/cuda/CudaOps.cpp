@@ -21,10 +21,6 @@ double attr(const proto::Kernel &kernel, const std::string &name) {
   return it == kernel.attrs().end() ? 0.0 : it->second;
 }
 
-Status storageOf(const TensorRef &t, Storage *storage) {
-  return fused::storageOf(t.dtype, storage);
-}
-
 Status requireF32(std::initializer_list<TensorRef> tensors, const char *what) {
   for (const auto &t : tensors)
     if (t.dtype != DType::F32)
@@ -223,7 +219,7 @@ Status buildGradientStats(const proto::Kernel &kernel, const std::vector<TensorR
   auto stats = std::make_unique<GradientStatsKernel>();
   for (const auto &t : in) {
     TensorSlot slot{t.data, t.size(), Storage::F32};
-    AMPRT_RETURN_IF_ERROR(storageOf(t, &slot.storage));
+    AMPRT_RETURN_IF_ERROR(fused::storageOf(t.dtype, &slot.storage));
     stats->slots.push_back(slot);
   }
   AMPRT_RETURN_IF_ERROR(stats->table.upload(stats->slots.data(),
@@ -300,11 +296,10 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
                    const std::vector<TensorRef> &out, CudaContext &context,
                    std::unique_ptr<Kernel> *result) {
   const std::string &op = kernel.op();
+  AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
   ScalarArgs args{};
   cudaStream_t stream = context.stream;
   if (op == "increment") {
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the step counter"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new step counter"));
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &args.skip));
     args.i0 = in[0].i64();
     args.iOut0 = out[0].i64();
@@ -313,11 +308,6 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   }
   if (op == "update_loss_scale") {
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &args.skip));
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::I64, "the growth tracker"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[2], DType::F32, "the non-finite flag"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the new scale"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::I64, "the new growth tracker"));
     args.f0 = in[0].f32();
     args.i0 = in[1].i64();
     args.f1 = in[2].f32();
@@ -330,12 +320,7 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
     return Status::ok();
   }
   if (op == "accumulation_step") {
-    AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the micro-batch count"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new count"));
-    AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::F32, "the apply flag"));
     args.n = static_cast<int64_t>(attr(kernel, "micro_batches"));
-    if (args.n < 1)
-      return Status::error("micro_batches must be at least 1");
     args.i0 = in[0].i64();
     args.iOut0 = out[0].i64();
     args.fOut0 = out[1].f32();
@@ -343,46 +328,11 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
     return Status::ok();
   }
   // clip_coefficient
-  AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the norm"));
-  AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the coefficient"));
   args.f0 = in[0].f32();
   args.fOut0 = out[0].f32();
   args.a = attr(kernel, "max_norm");
   *result = launcher([=] { return launchClipCoefficient(args, stream); }, "clip_coefficient");
   return Status::ok();
-}
-
-/// Expected operand and result counts (maxInputs -1: any); as the CPU's.
-struct Arity {
-  const char *op;
-  int minInputs, maxInputs, minOutputs, maxOutputs;
-};
-constexpr Arity kArities[] = {
-    {"matmul", 2, 3, 1, 1},        {"add", 2, 2, 1, 1},        {"sub", 2, 2, 1, 1},
-    {"mul", 2, 2, 1, 1},           {"div", 2, 2, 1, 1},        {"neg", 1, 1, 1, 1},
-    {"relu", 1, 1, 1, 1},          {"relu_grad", 2, 2, 1, 1},  {"exp", 1, 1, 1, 1},
-    {"log", 1, 1, 1, 1},           {"softmax", 1, 1, 1, 1},    {"reduce_sum", 1, 1, 1, 1},
-    {"broadcast_to", 1, 1, 1, 1},  {"cast", 1, 1, 1, 1},       {"copy", 1, 1, 1, 1},
-    {"softmax_cross_entropy", 2, 2, 1, 1}, {"softmax_cross_entropy_grad", 3, 3, 1, 1},
-    {"adamw_update", 5, 6, 3, 4},  {"sgd_update", 3, 4, 2, 3}, {"increment", 1, 2, 1, 1},
-    {"unscale", 2, 2, 1, 1},       {"found_nonfinite", 1, -1, 1, 1},
-    {"global_norm", 1, -1, 1, 1},  {"gradient_stats", 1, -1, 2, 2},
-    {"clip_coefficient", 1, 1, 1, 1}, {"update_loss_scale", 3, 4, 2, 2},
-    {"accumulation_step", 1, 1, 2, 2}, {"zero_if", 2, 2, 1, 1},
-    {"fused_elementwise", 1, fused::kMaxInputs, 1, fused::kMaxOutputs},
-};
-
-Status checkSignature(const std::string &op, size_t inputs, size_t outputs) {
-  for (const auto &arity : kArities) {
-    if (op != arity.op)
-      continue;
-    int in = static_cast<int>(inputs), out = static_cast<int>(outputs);
-    if (in < arity.minInputs || (arity.maxInputs >= 0 && in > arity.maxInputs) ||
-        out < arity.minOutputs || out > arity.maxOutputs)
-      return Status::error("unexpected number of inputs or outputs");
-    return Status::ok();
-  }
-  return Status::error("unknown kernel");
 }
 
 } // namespace
@@ -421,7 +371,7 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
     if (in[0].size() != out[0].size())
       return Status::error("gradient and result differ in size");
     UnscaleArgs args{in[0].data, Storage::F32, in[1].f32(), out[0].f32(), out[0].size()};
-    AMPRT_RETURN_IF_ERROR(storageOf(in[0], &args.gradType));
+    AMPRT_RETURN_IF_ERROR(fused::storageOf(in[0].dtype, &args.gradType));
     *result = std::make_unique<UnscaleKernel>(args, stream);
     return Status::ok();
   }
