@@ -44,6 +44,9 @@ public:
       std::memcpy(device, host, bytes);
     return Status::ok();
   }
+  Status write(void *device, const void *host, size_t bytes) override {
+    return copyIn(device, host, bytes);
+  }
   Status copyOut(void *host, const void *device, size_t bytes) override {
     if (device != host)
       std::memcpy(host, device, bytes);

@@ -62,9 +62,14 @@ public:
   /// `bytes` of zeroed memory, 256-byte aligned; null on failure.
   virtual void *allocate(size_t bytes) = 0;
   virtual void release(void *data) = 0;
-  /// Copies host data in (ordered with the kernels) and device data out
-  /// (after everything before it has finished).
+  /// Copies a feed in, ordered with the kernels and without waiting for them
+  /// (a GPU stages it in a pinned buffer kept for that destination, reused
+  /// by every step's feed).
   virtual Status copyIn(void *device, const void *host, size_t bytes) = 0;
+  /// Copies host data in now, after queued work, keeping nothing (state,
+  /// constants, checkpoints: copied once, not every step).
+  virtual Status write(void *device, const void *host, size_t bytes) = 0;
+  /// Copies device data out after everything before it has finished.
   virtual Status copyOut(void *host, const void *device, size_t bytes) = 0;
   /// Waits for all queued work; reports what failed on the device.
   virtual Status synchronize() = 0;

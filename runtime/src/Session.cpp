@@ -141,8 +141,8 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
     if (!bound.memory.back().data)
       return Status::error(name + ": cannot allocate a constant on " +
                            std::string(device->name()));
-    AMPRT_RETURN_IF_ERROR(device->copyIn(bound.memory.back().data, constant.data(),
-                                         constant.size()));
+    AMPRT_RETURN_IF_ERROR(device->write(bound.memory.back().data, constant.data(),
+                                        constant.size()));
     constants.push_back(bound.memory.back().data);
   }
   for (const auto &buffer : program.buffers()) {
@@ -301,7 +301,7 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
                            device.name());
     if (!state.init().empty())
       AMPRT_RETURN_IF_ERROR(
-          device.copyIn(impl->states.back().data, state.init().data(), state.init().size()));
+          device.write(impl->states.back().data, state.init().data(), state.init().size()));
     impl->stateInfos.push_back(tensorInfo(state.name(), state.role(), state.type()));
     impl->stateIndex[state.name()] = i;
   }
@@ -310,7 +310,6 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
   auto loss = impl->train.outputBuffers.find("loss");
   if (loss != impl->train.outputBuffers.end())
     impl->lossBuffer = loss->second;
-  AMPRT_RETURN_IF_ERROR(device.synchronize());
   session->reset(new Session(std::move(impl)));
   return Status::ok();
 }
@@ -402,8 +401,7 @@ Status Session::writeState(const std::string &name, const void *data, size_t byt
   if (bytes != state.size)
     return Status::error("state '" + name + "' has " + std::to_string(state.size) +
                          " bytes, not " + std::to_string(bytes));
-  AMPRT_RETURN_IF_ERROR(impl_->device->copyIn(state.data, data, bytes));
-  return impl_->device->synchronize();
+  return impl_->device->write(state.data, data, bytes);
 }
 
 Status Session::saveCheckpoint(const std::string &path,
@@ -445,9 +443,8 @@ Status Session::loadCheckpoint(const std::string &path,
                            state.name() + "' (name, type or shape differ)");
   }
   for (int i = 0; i < checkpoint.tensors_size(); ++i)
-    AMPRT_RETURN_IF_ERROR(impl_->device->copyIn(
+    AMPRT_RETURN_IF_ERROR(impl_->device->write(
         impl_->states[i].data, checkpoint.tensors(i).data().data(), impl_->states[i].size));
-  AMPRT_RETURN_IF_ERROR(impl_->device->synchronize());
   if (metadata)
     metadata->insert(checkpoint.metadata().begin(), checkpoint.metadata().end());
   return Status::ok();

@@ -182,6 +182,11 @@ public:
     return check(cudaEventRecord(stage.copied, context.stream), "recording a copy");
   }
 
+  Status write(void *device, const void *host, size_t bytes) override {
+    AMPRT_RETURN_IF_ERROR(synchronize());
+    return check(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), "writing state");
+  }
+
   Status copyOut(void *host, const void *device, size_t bytes) override {
     if (readBackBytes < bytes) {
       if (readBack)
