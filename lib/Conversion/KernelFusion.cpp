@@ -13,20 +13,13 @@ namespace {
 // The runtime's limits for one fused kernel (FusedElementwise.h).
 constexpr unsigned kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
 
-Value singleUser(Value v, Operation *&user) {
-  if (!v.hasOneUse())
-    return {};
-  user = *v.getUsers().begin();
-  return v;
-}
+/// The one op reading `v`, or null when there are none or several.
+Operation *soleUser(Value v) { return v.hasOneUse() ? *v.getUsers().begin() : nullptr; }
 
 /// matmul -> add(bias over columns) [-> relu], each value read only by the
 /// next, bias and result of the matmul's type: the members to fuse.
 SmallVector<Operation *> matchEpilogue(MatmulOp matmul) {
-  Operation *user = nullptr;
-  if (!singleUser(matmul.getResult(), user))
-    return {};
-  auto add = dyn_cast<AddOp>(user);
+  auto add = dyn_cast_or_null<AddOp>(soleUser(matmul.getResult()));
   if (!add)
     return {};
   auto resultType = cast<RankedTensorType>(matmul.getResult().getType());
@@ -41,9 +34,8 @@ SmallVector<Operation *> matchEpilogue(MatmulOp matmul) {
       add.getResult().getType() != resultType)
     return {};
   SmallVector<Operation *> members = {matmul, add};
-  if (singleUser(add.getResult(), user))
-    if (auto relu = dyn_cast<ReluOp>(user))
-      members.push_back(relu);
+  if (auto relu = dyn_cast_or_null<ReluOp>(soleUser(add.getResult())))
+    members.push_back(relu);
   return members;
 }
 
