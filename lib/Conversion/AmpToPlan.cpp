@@ -197,13 +197,11 @@ LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
   kernel->set_node(nodeName(head->getLoc()));
   if (group.kind == FusionGroup::Epilogue) {
     auto matmul = cast<MatmulOp>(head);
-    auto add = cast<AddOp>(group.members[1]);
-    Value bias = add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
     if (failed(describeKernel(matmul, *kernel)))
       return failure();
     (*kernel->mutable_attrs())["bias"] = 1;
     (*kernel->mutable_attrs())["relu"] = group.members.size() == 3;
-    for (Value operand : {Value(matmul.getLhs()), Value(matmul.getRhs()), bias})
+    for (Value operand : {Value(matmul.getLhs()), Value(matmul.getRhs()), group.bias})
       kernel->add_inputs(values.lookup(operand).buffer);
     kernel->add_outputs(resultBuffer(group.last()->getResult(0)));
     return success();

@@ -17,8 +17,8 @@ constexpr unsigned kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6
 Operation *soleUser(Value v) { return v.hasOneUse() ? *v.getUsers().begin() : nullptr; }
 
 /// matmul -> add(bias over columns) [-> relu], each value read only by the
-/// next, bias and result of the matmul's type: the members to fuse.
-SmallVector<Operation *> matchEpilogue(MatmulOp matmul) {
+/// next, bias and result of the matmul's type: the group, or no members.
+FusionGroup matchEpilogue(MatmulOp matmul) {
   auto add = dyn_cast_or_null<AddOp>(soleUser(matmul.getResult()));
   if (!add)
     return {};
@@ -33,10 +33,10 @@ SmallVector<Operation *> matchEpilogue(MatmulOp matmul) {
       biasType.getElementType() != resultType.getElementType() ||
       add.getResult().getType() != resultType)
     return {};
-  SmallVector<Operation *> members = {matmul, add};
+  FusionGroup group{FusionGroup::Epilogue, {matmul, add}, bias};
   if (auto relu = dyn_cast_or_null<ReluOp>(soleUser(add.getResult())))
-    members.push_back(relu);
-  return members;
+    group.members.push_back(relu);
+  return group;
 }
 
 RankedTensorType resultType(Operation *op) {
@@ -135,13 +135,12 @@ FusionPlan mlir::amp::planFusion(func::FuncOp func,
   Block &body = func.getBody().front();
   for (Operation &op : body.without_terminator())
     if (auto matmul = dyn_cast<MatmulOp>(op)) {
-      SmallVector<Operation *> members = matchEpilogue(matmul);
-      if (members.empty() || llvm::any_of(members, excluded))
+      FusionGroup group = matchEpilogue(matmul);
+      if (group.members.empty() || llvm::any_of(group.members, excluded))
         continue;
-      unsigned index = plan.groups.size();
-      plan.groups.push_back({FusionGroup::Epilogue, members});
-      for (Operation *member : members)
-        plan.groupOf[member] = index;
+      for (Operation *member : group.members)
+        plan.groupOf[member] = plan.groups.size();
+      plan.groups.push_back(std::move(group));
     }
   ChainBuilder chains(plan);
   for (Operation &op : body) {

@@ -21,6 +21,8 @@ struct FusionGroup {
   enum Kind { Epilogue, Elementwise } kind;
   /// In program order; the first is the GEMM for an epilogue.
   SmallVector<Operation *> members;
+  /// Epilogue: the bias vector the add brings.
+  Value bias;
   Operation *last() const { return members.back(); }
 };
 
