@@ -61,6 +61,9 @@ public:
   makeExecutable(std::vector<std::unique_ptr<Kernel>> kernels) override {
     return std::make_unique<CpuExecutable>(std::move(kernels));
   }
+  std::vector<DType> emulatedGemmTypes() const override {
+    return {context.emulatedGemms.begin(), context.emulatedGemms.end()};
+  }
 
 private:
   CpuContext context;

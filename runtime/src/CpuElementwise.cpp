@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 #include "FusedElementwise.h"
 
@@ -12,6 +13,9 @@
 
 namespace amprt {
 namespace {
+
+/// Elements handled together by the block-wise kernels (stack buffers).
+constexpr int64_t kBlock = 512;
 
 /// Strides of `shape` (right-aligned to `rank`) with 0 for broadcast dims.
 std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &shape, size_t rank) {
@@ -124,24 +128,113 @@ Status buildMap(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn,
   });
 }
 
-/// Converts between float storage types, rounding to nearest even.
+/// Converts between float storage types, rounding to nearest even, with the
+/// vector conversions (through an f32 block when neither side is f32).
 Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
-  int64_t count = out.size();
+  if (in.dtype == DType::I64 || out.dtype == DType::I64)
+    return Status::error("casts convert between float types");
+  DType from = in.dtype, to = out.dtype;
   const void *x = in.data;
   void *y = out.data;
-  return withFloatStorage(in.dtype, [&](auto source) {
-    using S = decltype(source);
-    return withFloatStorage(out.dtype, [&](auto target) {
-      using T = decltype(target);
-      auto *px = static_cast<const S *>(x);
-      auto *py = static_cast<T *>(y);
-      *result = lambda([=] {
-        parallelFor(count, [&](int64_t i) { py[i] = math::store<T>(math::load(px[i])); });
-        return Status::ok();
-      });
-      return Status::ok();
+  int64_t count = out.size();
+  *result = lambda([=] {
+    parallelChunks(count, [&](int64_t begin, int64_t n) {
+      const char *source = static_cast<const char *>(x) + begin * dtypeSize(from);
+      char *target = static_cast<char *>(y) + begin * dtypeSize(to);
+      if (from == DType::F32)
+        return cpu::narrow(to, reinterpret_cast<const float *>(source), target, n);
+      if (to == DType::F32)
+        return cpu::widen(from, source, reinterpret_cast<float *>(target), n);
+      float block[kBlock];
+      for (int64_t i = 0; i < n; i += kBlock) {
+        int64_t m = std::min(kBlock, n - i);
+        cpu::widen(from, source + i * dtypeSize(from), block, m);
+        cpu::narrow(to, block, target + i * dtypeSize(to), m);
+      }
     });
+    return Status::ok();
   });
+  return Status::ok();
+}
+
+DType dtypeOf(fused::Storage storage) {
+  switch (storage) {
+  case fused::Storage::BF16:
+    return DType::BF16;
+  case fused::Storage::F16:
+    return DType::F16;
+  default:
+    return DType::F32;
+  }
+}
+
+/// One step of a fused program over a block of registers: the arithmetic of
+/// fused::apply, a loop per op so that it vectorises.
+void applyToBlock(fused::Op op, const float *x, const float *y, float *__restrict r,
+                  int64_t n) {
+  using fused::Op;
+  switch (op) {
+  case Op::Add:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = x[j] + y[j];
+    break;
+  case Op::Sub:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = x[j] - y[j];
+    break;
+  case Op::Mul:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = x[j] * y[j];
+    break;
+  case Op::Div:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = x[j] / y[j];
+    break;
+  case Op::Neg:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = -x[j];
+    break;
+  case Op::Relu:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = math::relu(x[j]);
+    break;
+  case Op::ReluGrad:
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = math::reluGrad(x[j], y[j]);
+    break;
+  default: // Exp, Log and Cast: per element as fused::apply does
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = fused::apply(op, x[j], y[j]);
+  }
+}
+
+/// Output elements [begin, begin + n) of a fused program, n <= kBlock: the
+/// same values as fused::evaluate element by element, bit for bit, with
+/// loads, steps and stores each one vectorisable loop over the block.
+void evaluateBlock(const fused::Program &p, const void *const *inputs, void *const *outputs,
+                   int64_t begin, int64_t n) {
+  alignas(64) float reg[fused::kMaxRegisters][kBlock];
+  for (int in = 0; in < p.numInputs; ++in) {
+    DType type = dtypeOf(p.inputType[in]);
+    if (p.contiguous[in]) {
+      cpu::widen(type, static_cast<const char *>(inputs[in]) + begin * dtypeSize(type),
+                 reg[in], n);
+      continue;
+    }
+    for (int64_t j = 0; j < n; ++j)
+      reg[in][j] =
+          fused::loadAs(inputs[in], p.inputType[in], fused::inputOffset(p, in, begin + j));
+  }
+  for (int s = 0; s < p.numSteps; ++s) {
+    float *r = reg[p.numInputs + s];
+    applyToBlock(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]], r, n);
+    cpu::roundThrough(dtypeOf(p.stepType[s]), r, n);
+  }
+  for (int o = 0; o < p.numOutputs; ++o) {
+    DType type = dtypeOf(p.outputType[o]);
+    cpu::narrow(type, reg[p.outputRegister[o]],
+                static_cast<char *>(outputs[o]) + begin * dtypeSize(type), n);
+  }
 }
 
 } // namespace
@@ -158,8 +251,10 @@ Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<Tens
   for (const auto &y : out)
     outputs.push_back(y.data);
   *result = lambda([=] {
-    parallelFor(program.count, [&](int64_t i) {
-      fused::evaluate(program, inputs.data(), outputs.data(), i);
+    parallelChunks(program.count, [&](int64_t begin, int64_t count) {
+      for (int64_t i = 0; i < count; i += kBlock)
+        evaluateBlock(program, inputs.data(), outputs.data(), begin + i,
+                      std::min(kBlock, count - i));
     });
     return Status::ok();
   });

@@ -6,6 +6,7 @@
 #include "KernelChecks.h"
 #include "KernelMath.h"
 
+#include <algorithm>
 #include <functional>
 
 namespace amprt {
@@ -29,6 +30,16 @@ template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
 #pragma omp parallel for schedule(static) if (count > 32768)
   for (int64_t i = 0; i < count; ++i)
     perElement(i);
+}
+
+/// Calls fn(begin, count) over [0, total) in chunks small enough to stay in
+/// cache (a pass that rounds after another works on warm data), in parallel.
+template <typename Fn> void parallelChunks(int64_t total, Fn fn) {
+  constexpr int64_t kChunk = 1 << 15;
+  int64_t chunks = (total + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c)
+    fn(c * kChunk, std::min(kChunk, total - c * kChunk));
 }
 
 /// Calls fn(T{}) with T the storage type of `dtype` (float, Bf16 or F16).

@@ -4,7 +4,9 @@
 
 #include "Device.h"
 
+#include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 namespace dnnl {
@@ -17,12 +19,22 @@ namespace amprt {
 /// CPU kernels are plain Kernels whose run() does the arithmetic.
 using CpuKernel = Kernel;
 
-/// What kernels share within a session: the oneDNN engine and stream.
+/// What kernels share within a session: the oneDNN engine and stream, and
+/// the f32 staging buffers of emulated GEMMs (kernels run one at a time, so
+/// one set serves them all; they grow to the largest GEMM when built).
 struct CpuContext {
   CpuContext();
   ~CpuContext();
   std::unique_ptr<dnnl::engine> engine;
   std::unique_ptr<dnnl::stream> stream;
+  std::vector<float> stagingA, stagingB, stagingC, stagingBias;
+  /// Low precisions some GEMM of this session emulates.
+  std::set<DType> emulatedGemms;
+  /// Whether oneDNN has a GEMM of `type` operands here (probed once).
+  bool nativeGemm(DType type);
+
+private:
+  std::map<DType, bool> probed;
 };
 
 /// Checks `kernel` against its tensors and binds it. Errors name the node.

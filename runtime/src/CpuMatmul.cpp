@@ -1,19 +1,28 @@
 //===- CpuMatmul.cpp - GEMMs on the CPU through oneDNN --------------------===//
 //
-// f32 x f32 and bf16 x bf16 (f32 accumulation, f32 or bf16 result) run as
-// oneDNN matmul primitives, whose JIT uses AVX-512 BF16 or AMX where the CPU
-// has them. oneDNN 2.6 has no f16 GEMM on CPUs, so f16 operands are widened
-// exactly to f32 scratch, multiplied in f32, and the result rounded on store:
-// the emulation the autocast issue asks for.
+// Every GEMM is a oneDNN matmul primitive with f32 accumulation. Low-precision
+// operands run natively where oneDNN has a primitive for them on this CPU
+// (bf16 on AVX-512 and AMX; f16 only where oneDNN supports it). Elsewhere
+// (bf16 on AVX2-only CPUs, f16 on most CPUs) the GEMM is emulated: operands
+// widened to f32 with vector conversions, an f32 GEMM, the result rounded
+// once, which is the same arithmetic (exact products, f32 sums) at f32 speed.
+//
+// The relu epilogue is not oneDNN's relu post-op: its JIT computes
+// max(x, 0), which turns NaN into 0 and would hide a NaN from the
+// non-finite check. Bias runs in the primitive; relu (math::relu, NaN kept)
+// runs on the f32 result, in cache-sized chunks fused with the final
+// rounding, so the epilogue still rounds once, after bias and relu.
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 #include "KernelChecks.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <vector>
+#include <optional>
+#include <unordered_map>
 
 namespace amprt {
 
@@ -43,114 +52,145 @@ dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool storedTransposed,
   return dnnl::memory::desc(dims{rows, cols}, dnnlType(dtype), strides);
 }
 
-/// f16 tensors widened to f32 before the GEMM and rounded back after it;
-/// a low-precision bias is widened too (oneDNN gets an f32 bias).
-struct F16Staging {
-  std::vector<float> a, b, c, bias;
-  const uint16_t *aSource = nullptr, *bSource = nullptr, *biasSource = nullptr;
-  DType biasType = DType::F32;
-  uint16_t *cTarget = nullptr; // null when the result is f32
+/// `values` resized to at least `count` (staging grows to the largest GEMM).
+float *staging(std::vector<float> &values, int64_t count) {
+  if (values.size() < static_cast<size_t>(count))
+    values.resize(count);
+  return values.data();
+}
 
-  void widen() {
-    parallelFor(static_cast<int64_t>(a.size()),
-                [&](int64_t i) { a[i] = math::f16ToFloat(aSource[i]); });
-    parallelFor(static_cast<int64_t>(b.size()),
-                [&](int64_t i) { b[i] = math::f16ToFloat(bSource[i]); });
-    for (size_t i = 0; biasSource && i < bias.size(); ++i)
-      bias[i] = biasType == DType::BF16 ? math::bf16ToFloat(biasSource[i])
-                                        : math::f16ToFloat(biasSource[i]);
-  }
-  void narrow() {
-    if (cTarget)
-      parallelFor(static_cast<int64_t>(c.size()),
-                  [&](int64_t i) { cTarget[i] = math::floatToF16(c[i]); });
-  }
-};
-
+/// One GEMM: which operands are staged through f32 buffers, and the
+/// primitive over what it then reads and writes.
 class MatmulKernel : public CpuKernel {
 public:
-  MatmulKernel(CpuContext &context, dnnl::matmul primitive,
-               std::unordered_map<int, dnnl::memory> args, std::unique_ptr<F16Staging> staging)
-      : context(context), primitive(std::move(primitive)), args(std::move(args)),
-        staging(std::move(staging)) {}
+  struct Operand {
+    TensorRef tensor;
+    bool staged = false; // widened into (or, for C, rounded from) f32 staging
+  };
+  MatmulKernel(CpuContext &context, dnnl::matmul primitive, dnnl::matmul::primitive_desc pd,
+               Operand a, Operand b, Operand c, Operand bias, bool hasBias, bool relu)
+      : context(context), primitive(std::move(primitive)), pd(std::move(pd)), a(a), b(b), c(c),
+        bias(bias), hasBias(hasBias), relu(relu) {}
+
   Status run() override {
-    if (staging)
-      staging->widen();
+    const dnnl::engine &engine = *context.engine;
+    void *aData = input(a, context.stagingA), *bData = input(b, context.stagingB);
+    void *cData = c.staged ? context.stagingC.data() : c.tensor.data;
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, aData)},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, bData)},
+        {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, cData)}};
+    if (hasBias) {
+      void *biasData = bias.staged ? context.stagingBias.data() : bias.tensor.data;
+      if (bias.staged)
+        cpu::widen(bias.tensor.dtype, bias.tensor.data, context.stagingBias.data(),
+                   bias.tensor.size());
+      args.emplace(DNNL_ARG_BIAS, dnnl::memory(pd.bias_desc(), engine, biasData));
+    }
     primitive.execute(*context.stream, args);
     context.stream->wait();
-    if (staging)
-      staging->narrow();
+    if (relu || c.staged)
+      finishResult(static_cast<float *>(cData));
     return Status::ok();
   }
 
 private:
+  void *input(const Operand &operand, std::vector<float> &buffer) {
+    if (!operand.staged)
+      return operand.tensor.data;
+    cpu::widenParallel(operand.tensor.dtype, operand.tensor.data, buffer.data(),
+                       operand.tensor.size());
+    return buffer.data();
+  }
+
+  /// relu, then one rounding to C's type, chunk by chunk while it is warm.
+  void finishResult(float *result) {
+    const TensorRef &target = c.tensor;
+    size_t size = dtypeSize(target.dtype);
+    parallelChunks(target.size(), [&](int64_t begin, int64_t count) {
+      float *chunk = result + begin;
+      if (relu)
+        for (int64_t i = 0; i < count; ++i)
+          chunk[i] = math::relu(chunk[i]);
+      if (c.staged)
+        cpu::narrow(target.dtype, chunk, static_cast<char *>(target.data) + begin * size, count);
+    });
+  }
+
   CpuContext &context;
   dnnl::matmul primitive;
-  std::unordered_map<int, dnnl::memory> args;
-  std::unique_ptr<F16Staging> staging;
+  dnnl::matmul::primitive_desc pd;
+  Operand a, b, c, bias;
+  bool hasBias, relu;
 };
 
+dnnl::matmul::primitive_desc matmulDesc(const MatmulShape &shape, DType operands, DType result,
+                                        const dnnl::engine &engine) {
+  auto aDesc = matrixDesc(shape.m, shape.k, shape.transposeLhs, operands);
+  auto bDesc = matrixDesc(shape.k, shape.n, shape.transposeRhs, operands);
+  auto cDesc = matrixDesc(shape.m, shape.n, false, result);
+  auto desc = shape.bias ? dnnl::matmul::desc(aDesc, bDesc, matrixDesc(1, shape.n, false,
+                                                                       DType::F32), cDesc)
+                         : dnnl::matmul::desc(aDesc, bDesc, cDesc);
+  return dnnl::matmul::primitive_desc(desc, engine);
+}
+
 } // namespace
+
+bool CpuContext::nativeGemm(DType type) {
+  if (type == DType::F32)
+    return true;
+  auto it = probed.find(type);
+  if (it != probed.end())
+    return it->second;
+  bool native = true;
+  try {
+    MatmulShape probe;
+    probe.m = probe.k = probe.n = 16;
+    matmulDesc(probe, type, DType::F32, *engine);
+  } catch (const dnnl::error &) {
+    native = false; // "could not create a primitive descriptor": no kernel for this ISA
+  }
+  probed[type] = native;
+  return native;
+}
 
 Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result) {
-  const TensorRef &a = in[0], &b = in[1];
   MatmulShape shape;
   AMPRT_RETURN_IF_ERROR(checkMatmul(kernel, in, c, &shape));
-  int64_t m = shape.m, k = shape.k, n = shape.n;
-  bool ta = shape.transposeLhs, tb = shape.transposeRhs, hasBias = shape.bias, relu = shape.relu;
-
-  void *aData = a.data, *bData = b.data, *cData = c.data;
-  void *biasData = hasBias ? in[2].data : nullptr;
-  DType compute = a.dtype, output = c.dtype;
-  std::unique_ptr<F16Staging> staging;
-  if (hasBias && in[2].dtype != DType::F32) {
-    staging = std::make_unique<F16Staging>();
-    staging->bias.resize(n);
-    staging->biasSource = static_cast<const uint16_t *>(in[2].data);
-    staging->biasType = in[2].dtype;
-    biasData = staging->bias.data();
-  }
-  if (a.dtype == DType::F16) {
-    if (!staging)
-      staging = std::make_unique<F16Staging>();
-    staging->a.resize(a.size());
-    staging->b.resize(b.size());
-    staging->aSource = static_cast<const uint16_t *>(a.data);
-    staging->bSource = static_cast<const uint16_t *>(b.data);
-    aData = staging->a.data();
-    bData = staging->b.data();
-    if (c.dtype == DType::F16) {
-      staging->c.resize(c.size());
-      staging->cTarget = static_cast<uint16_t *>(c.data);
-      cData = staging->c.data();
-    }
-    compute = output = DType::F32;
-  }
-  auto aDesc = matrixDesc(m, k, ta, compute), bDesc = matrixDesc(k, n, tb, compute),
-       cDesc = matrixDesc(m, n, false, output);
-  auto biasDesc = matrixDesc(1, n, false, DType::F32);
+  DType operands = in[0].dtype;
+  MatmulKernel::Operand a{in[0]}, b{in[1]}, out{c}, bias;
+  if (shape.bias)
+    bias = {in[2], in[2].dtype != DType::F32};
   try {
-    // The epilogue runs in f32 inside the GEMM: bias, then relu, then one
-    // rounding to C's type (what cuBLASLt's epilogues do on the GPU).
-    dnnl::primitive_attr attributes;
-    if (relu) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attributes.set_post_ops(ops);
+    std::optional<dnnl::matmul::primitive_desc> pd;
+    if (context.nativeGemm(operands)) {
+      // With relu the f32 result is finished by us, so C is staged in f32.
+      out.staged = shape.relu && c.dtype != DType::F32;
+      try {
+        pd = matmulDesc(shape, operands, out.staged ? DType::F32 : c.dtype, *context.engine);
+      } catch (const dnnl::error &) {
+        // This form (a result type, a transpose) has no native kernel: emulate.
+      }
     }
-    auto desc = hasBias ? dnnl::matmul::desc(aDesc, bDesc, biasDesc, cDesc)
-                        : dnnl::matmul::desc(aDesc, bDesc, cDesc);
-    dnnl::matmul::primitive_desc pd(desc, attributes, *context.engine);
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC, dnnl::memory(aDesc, *context.engine, aData)},
-        {DNNL_ARG_WEIGHTS, dnnl::memory(bDesc, *context.engine, bData)},
-        {DNNL_ARG_DST, dnnl::memory(cDesc, *context.engine, cData)}};
-    if (hasBias)
-      args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasDesc, *context.engine, biasData));
-    *result = std::make_unique<MatmulKernel>(context, dnnl::matmul(pd), std::move(args),
-                                             std::move(staging));
+    if (!pd) {
+      context.emulatedGemms.insert(operands);
+      a.staged = b.staged = operands != DType::F32;
+      out.staged = c.dtype != DType::F32;
+      pd = matmulDesc(shape, DType::F32, DType::F32, *context.engine);
+    }
+    if (a.staged)
+      staging(context.stagingA, in[0].size());
+    if (b.staged)
+      staging(context.stagingB, in[1].size());
+    if (out.staged)
+      staging(context.stagingC, c.size());
+    if (bias.staged)
+      staging(context.stagingBias, in[2].size());
+    *result = std::make_unique<MatmulKernel>(context, dnnl::matmul(*pd), *pd, a, b, out, bias,
+                                             shape.bias, shape.relu);
   } catch (const dnnl::error &e) {
     return Status::error(std::string("oneDNN: ") + e.what());
   }

@@ -78,6 +78,8 @@ public:
                              std::unique_ptr<Kernel> *result) = 0;
   virtual std::unique_ptr<Executable>
   makeExecutable(std::vector<std::unique_ptr<Kernel>> kernels) = 0;
+  /// Low precisions whose GEMMs the kernels built so far emulate in f32.
+  virtual std::vector<DType> emulatedGemmTypes() const { return {}; }
 };
 
 std::unique_ptr<Device> makeCpuDevice(int numThreads);

@@ -359,6 +359,10 @@ Status Session::synchronize() { return impl_->device->synchronize(); }
 
 const char *Session::deviceName() const { return impl_->device->name(); }
 
+std::vector<DType> Session::emulatedGemmTypes() const {
+  return impl_->device->emulatedGemmTypes();
+}
+
 const std::string &Session::firstNonFinite() const { return impl_->firstNonFinite; }
 
 std::vector<KernelTime> Session::kernelProfile(Program program) const {

@@ -306,6 +306,43 @@ TEST_F(CpuKernels, MatmulEpilogueAddsBiasAndReluBeforeRounding) {
     }
 }
 
+/// Regression: oneDNN's relu post-op computes max(x, 0), which made a NaN
+/// from the GEMM 0 and hid it from the non-finite check. The fused epilogue
+/// must write what matmul followed by the relu kernel writes, NaN included,
+/// in every precision (native or emulated GEMM).
+TEST_F(CpuKernels, MatmulReluEpilogueKeepsNaNLikeTheUnfusedRelu) {
+  const int64_t m = 4, k = 16, n = 24;
+  for (DType type : {DType::F32, DType::BF16, DType::F16}) {
+    Tensor a32({m, k}, 31), b32({n, k}, 32), bias32({n}, 33);
+    a32.data[1 * k + 3] = std::nanf(""); // row 1 of the result is NaN
+    a32.data[2 * k + 5] = -INFINITY;     // row 2: -inf or NaN, never a silent 0
+    bool f32 = type == DType::F32;
+    LowTensor a(a32, f32 ? DType::BF16 : type), b(b32, a.dtype), bias(bias32, a.dtype);
+    auto in = [&]() {
+      return f32 ? std::vector<TensorRef>{a32.ref(), b32.ref(), bias32.ref()}
+                 : std::vector<TensorRef>{a.ref(), b.ref(), bias.ref()};
+    };
+    Tensor fused32({m, n}), plain32({m, n}), relu32({m, n});
+    LowTensor fusedLow(std::vector<int64_t>{m, n}, a.dtype), plainLow(fusedLow), reluLow(fusedLow);
+    auto out = [&](Tensor &t32, LowTensor &low) { return f32 ? t32.ref() : low.ref(); };
+    ASSERT_TRUE(run("matmul", in(), {out(fused32, fusedLow)},
+                    {{"transpose_rhs", 1}, {"bias", 1}, {"relu", 1}}).isOk());
+    ASSERT_TRUE(run("matmul", in(), {out(plain32, plainLow)}, {{"transpose_rhs", 1}, {"bias", 1}})
+                    .isOk());
+    ASSERT_TRUE(run("relu", {out(plain32, plainLow)}, {out(relu32, reluLow)}).isOk());
+    for (int64_t i = 0; i < m * n; ++i) {
+      float fused = f32 ? fused32.data[i] : fusedLow.value(i);
+      float unfused = f32 ? relu32.data[i] : reluLow.value(i);
+      if (i / n == 1)
+        ASSERT_TRUE(std::isnan(fused)) << dtypeName(type) << " element " << i << ": " << fused;
+      if (std::isnan(unfused))
+        ASSERT_TRUE(std::isnan(fused)) << dtypeName(type) << " element " << i;
+      else
+        ASSERT_EQ(fused, unfused) << dtypeName(type) << " element " << i;
+    }
+  }
+}
+
 TEST_F(CpuKernels, MatmulEpilogueChecksItsBias) {
   Tensor a({2, 3}, 1), b({3, 4}, 2), c({2, 4}), wrongBias({3}, 3);
   Status status = run("matmul", {a.ref(), b.ref(), wrongBias.ref()}, {c.ref()}, {{"bias", 1}});

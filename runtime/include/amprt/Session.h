@@ -70,6 +70,19 @@ struct KernelTime {
 
 enum class Program { Train, Eval };
 
+/// What the CPU backend runs natively on this machine. Where oneDNN has no
+/// GEMM primitive for a low precision, GEMMs of that type are emulated:
+/// operands widened to f32, an f32 GEMM, the result rounded once (the same
+/// f32-accumulation semantics, at f32 speed rather than bf16 speed).
+struct CpuCapabilities {
+  std::string model;     // the CPU's name, e.g. "AMD EPYC 7B13"
+  std::string onednnIsa; // the ISA oneDNN's kernels use: "avx2", "avx512_core_bf16", ...
+  bool bf16GemmNative = false, f16GemmNative = false;
+  bool vectorConversions = false; // AVX2/F16C bf16 and f16 conversions
+};
+/// Probes this CPU (and oneDNN under DNNL_MAX_CPU_ISA, if set).
+CpuCapabilities cpuCapabilities();
+
 /// Where plans can run here: "cpu", then "cuda:N NAME" per usable GPU. When
 /// there is none, `whyNoGpu` (if given) says why.
 std::vector<std::string> listDevices(std::string *whyNoGpu = nullptr);
@@ -110,6 +123,9 @@ public:
   Status synchronize();
   /// "cpu" or the GPU's name.
   const char *deviceName() const;
+  /// Low precisions whose GEMMs this session emulates in f32 (CPU without a
+  /// native primitive for them), e.g. {DType::BF16}; empty when all native.
+  std::vector<DType> emulatedGemmTypes() const;
   /// Runs the forward (eval) program on `feeds`.
   Status evaluate(const std::vector<Feed> &feeds);
   /// Copies an output of the last run of `program` into `data`.
