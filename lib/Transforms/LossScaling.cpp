@@ -4,8 +4,8 @@
 //   scale = state "loss_scale"          (dynamic/static; 1 with mode=none)
 //   backward seeded with scale           (instead of 1)
 //   g_i  = unscale(grad_i, scale)        (FP32, for every parameter)
-//   bad  = found_nonfinite(g_1 .. g_n)   (one fused check)
-//   norm = global_norm(g_1 .. g_n)
+//   bad  = found_nonfinite(g_1 .. g_n)   (one fused check, when a scale,
+//   norm = global_norm(g_1 .. g_n)        the skip or clipping needs it)
 //   g_i *= clip_coefficient(norm)        (clip=)
 //   update_i(param_i, g_i, ... skip(bad))
 //   scale', tracker' = update_loss_scale(scale, tracker, bad)   (dynamic)
@@ -151,8 +151,15 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     }
   }
 
-  Value found = FoundNonFiniteOp::create(b, loc, scalarF32, unscaled);
-  Value norm = GlobalNormOp::create(b, loc, scalarF32, unscaled);
+  // The gradient statistics (one fused pass at run time) only when something
+  // reads them: a loss scale, the skip, or clipping. A plain FP32 step pays
+  // nothing, as in PyTorch without a GradScaler.
+  bool checked = mode != "none" || skipNonFinite || clip > 0;
+  Value found, norm;
+  if (checked) {
+    found = FoundNonFiniteOp::create(b, loc, scalarF32, unscaled);
+    norm = GlobalNormOp::create(b, loc, scalarF32, unscaled);
+  }
   SmallVector<Value> clipped(unscaled);
   if (clip > 0) {
     Value coefficient = ClipCoefficientOp::create(b, loc, scalarF32, norm,
@@ -212,11 +219,15 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     addResult(scale, role::kState, "loss_scale");
   }
   // Metrics are read after the step: the scale as GradScaler.get_scale()
-  // returns it after update().
-  addResult(mode == "dynamic" ? results[results.size() - 2] : scale, role::kMetric,
-            "loss_scale");
-  addResult(found, role::kMetric, "skipped");
-  addResult(norm, role::kMetric, "grad_norm");
+  // returns it after update(). The flag says what happened: "skipped" when a
+  // non-finite step was skipped, "nonfinite" when it was applied anyway.
+  if (mode != "none")
+    addResult(mode == "dynamic" ? results[results.size() - 2] : scale, role::kMetric,
+              "loss_scale");
+  if (checked) {
+    addResult(found, role::kMetric, skipNonFinite ? "skipped" : "nonfinite");
+    addResult(norm, role::kMetric, "grad_norm");
+  }
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
   func.setType(FunctionType::get(context, body.getArgumentTypes(),

@@ -3,6 +3,8 @@
 // RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=none" | FileCheck %s --check-prefix=NONE
 // RUN: not amp-opt %s --amp-build-train-step="optimizer=none" --amp-loss-scaling 2>&1 | FileCheck %s --check-prefix=NOUPDATE
 // RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=dynamic accumulate=4" --amp-check-gradient-scaling | FileCheck %s --check-prefix=ACCUM
+// RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=none skip-nonfinite=false" | FileCheck %s --check-prefix=PLAIN
+// RUN: amp-opt %s --amp-build-train-step="optimizer=adamw" --amp-loss-scaling="mode=static skip-nonfinite=false" | FileCheck %s --check-prefix=APPLIED
 // Loss scaling: the backward pass is seeded with the scale; every gradient
 // is unscaled in FP32, checked for inf/NaN in one fused op, measured, clipped;
 // updates are skipped on a non-finite step; the scale is state.
@@ -68,3 +70,17 @@ func.func @forward(%x: tensor<4x3xf32> {amp.input = "x"},
 // ACCUM: amp.increment %{{.*}} skip(%[[SKIP]] : tensor<f32>)
 // ACCUM: amp.zero_if %[[SUM]], %[[APPLY]]
 // ACCUM: amp.update_loss_scale %{{.*}}, %{{.*}}, %[[BAD]] skip(%[[NOT]] : tensor<f32>)
+
+// FP32's default (no scale, no skip, no clip): no checks and no metrics, so
+// the step runs no gradient statistics.
+// PLAIN-LABEL: func.func @train_step(
+// PLAIN-NOT: amp.metric
+// PLAIN-NOT: amp.found_nonfinite
+// PLAIN-NOT: amp.global_norm
+// PLAIN: return
+
+// Checked but not skipped: the flag is "nonfinite", never "skipped".
+// APPLIED-LABEL: func.func @train_step(
+// APPLIED-SAME: {amp.metric = "loss_scale"}, tensor<f32> {amp.metric = "nonfinite"}, tensor<f32> {amp.metric = "grad_norm"})
+// APPLIED-NOT: skip(
+// APPLIED: return

@@ -17,6 +17,9 @@
 5. log(sum(x)) of tiny values under FP16 stays finite because the policy
    keeps the sum and the log in FP32; forcing the product into f16 by policy
    gives -inf, the textbook pitfall.
+6. Metrics say what happened to a NaN batch without the skip (FP32's
+   default): never "skipped", the update applied (weights NaN, step counted),
+   "nonfinite" where the plan checks; a plain FP32 step checks nothing.
 """
 import json
 import os
@@ -123,6 +126,42 @@ def check_overflow(args, checker, tmp):
     checker.check("--check-numerics names the first non-finite op and its node",
                   float("step 3: first non-finite value from cast at node '/0/Flatten'"
                         not in result.stderr), 0)
+
+
+def check_nan_without_skip(args, checker, tmp):
+    """Regression: with skip-nonfinite off, a NaN batch was reported as
+    "skipped": true while its update was applied."""
+    onnx_path = os.path.join(tmp, "nan.onnx")
+    mlp.export(mlp.make_mlp(seed=0, hidden=16), onnx_path)
+    rng = np.random.default_rng(3)
+    images = rng.random((1, BATCH, 1, 28, 28), dtype=np.float32)
+    images[0, 0, 0, 0, 0] = np.nan
+    feeds = {"input": os.path.join(tmp, "nan_images.npy"),
+             "labels": os.path.join(tmp, "nan_labels.npy")}
+    np.save(feeds["input"], images)
+    np.save(feeds["labels"], rng.integers(0, 10, (1, BATCH), dtype=np.int64))
+    for name, options, flag in [("fp32-default", "", None),
+                                ("fp32-clip-no-skip", "clip=1.0", "nonfinite"),
+                                ("fp32-skip", "skip-nonfinite=true", "skipped")]:
+        plan = os.path.join(tmp, name + ".ampplan")
+        compile_model(args.bin, onnx_path, plan,
+                      f"precision=fp32 optimizer=adamw batch={BATCH} {options}")
+        dump = os.path.join(tmp, name)
+        line = amp_run_step(args, plan, feeds, 1, dump, dump + ".jsonl")[0]
+        weight = np.load(os.path.join(dump, "1.weight.npy"))
+        step = int(np.load(os.path.join(dump, "step.npy")))
+        print(f"{name}: metrics {line}; weights finite: {bool(np.isfinite(weight).all())}, "
+              f"step {step}")
+        applied = flag != "skipped"
+        checker.check(f"{name}: the update {'was applied' if applied else 'was skipped'}",
+                      float(bool(np.isfinite(weight).all()) == applied or step != int(applied)),
+                      0)
+        says = {key for key in ("skipped", "nonfinite") if line.get(key)}
+        checker.check(f"{name}: metrics report {flag or 'no flag'} and nothing else",
+                      float(says != ({flag} if flag else set())), 0)
+        if flag is None:
+            checker.check(f"{name}: no gradient statistics in a plain FP32 step",
+                          float("grad_norm" in line or "loss_scale" in line), 0)
 
 
 class TinyLossMLP(torch.nn.Module):
@@ -246,6 +285,7 @@ def main():
         check_underflow(args, checker, tmp)
         check_clipping(args, checker, tmp)
         check_log_sum(args, checker, tmp)
+        check_nan_without_skip(args, checker, tmp)
     checker.finish()
 
 

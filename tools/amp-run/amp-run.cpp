@@ -272,34 +272,38 @@ public:
     for (size_t i = 0; i < names.size(); ++i) {
       AMPRT_RETURN_IF_ERROR(
           session.readOutput(Program::Train, names[i], &values[i], sizeof(float)));
-      if (names[i] == "skipped" && values[i] != 0.0f)
-        ++skippedInInterval;
+      if (isFlag(names[i]) && values[i] != 0.0f)
+        ++flaggedInInterval[names[i]];
     }
     return Status::ok();
   }
-  /// `, "name": value, ...` for a JSON line; "skipped" is the last step's
-  /// flag, "skipped_steps" the count since the previous line.
+  /// `, "name": value, ...` for a JSON line. The flags ("skipped": a
+  /// non-finite step whose update was skipped; "nonfinite": one whose update
+  /// was applied) are the last step's, "NAME_steps" their count since the
+  /// previous line.
   std::string json() {
     std::string text;
-    char buffer[96];
+    char buffer[128];
     for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == "skipped")
-        std::snprintf(buffer, sizeof(buffer), ", \"skipped\": %s, \"skipped_steps\": %lld",
-                      values[i] != 0.0f ? "true" : "false", (long long)skippedInInterval);
+      if (isFlag(names[i]))
+        std::snprintf(buffer, sizeof(buffer), ", \"%s\": %s, \"%s_steps\": %lld",
+                      names[i].c_str(), values[i] != 0.0f ? "true" : "false", names[i].c_str(),
+                      (long long)flaggedInInterval[names[i]]);
       else if (!std::isfinite(values[i])) // JSON has no NaN or infinity
         std::snprintf(buffer, sizeof(buffer), ", \"%s\": null", names[i].c_str());
       else
         std::snprintf(buffer, sizeof(buffer), ", \"%s\": %.8g", names[i].c_str(), values[i]);
       text += buffer;
     }
-    skippedInInterval = 0;
+    flaggedInInterval.clear();
     return text;
   }
 
 private:
+  static bool isFlag(const std::string &name) { return name == "skipped" || name == "nonfinite"; }
   std::vector<std::string> names;
   std::vector<float> values;
-  int64_t skippedInInterval = 0;
+  std::map<std::string, int64_t> flaggedInInterval;
 };
 
 Status train(const Args &args) {
