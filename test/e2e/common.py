@@ -27,7 +27,7 @@ def parse_args(description):
         if "cuda:" not in listed:
             print(f"SKIPPED: AMP_DEVICE={device} but this machine has no usable GPU\n{listed}")
             sys.exit(SKIPPED)
-        print(f"device: {listed.splitlines()[1]}")
+        print(f"device: {[l for l in listed.splitlines() if l.startswith('cuda:')][0]}")
     return args
 
 

@@ -129,6 +129,8 @@ int main(int argc, char **argv) {
   registerCanonicalizerPass();
   registerCSEPass();
 
+  llvm::cl::AddExtraVersionPrinter(
+      [](raw_ostream &os) { os << "amp-opt (AMP-MLIR) " << AMP_VERSION << "\n"; });
   auto [input, output] = registerAndParseCLIOptions(
       argc, argv, "amp-opt: ONNX/amp IR -> training step -> runtime plan\n", registry);
   MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();

@@ -1,11 +1,8 @@
 //===- amp-run.cpp - train, step and benchmark a compiled plan ------------===//
 //
-//   amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]
-//                      [--metrics FILE] [--log-every N] [--max-steps N]
-//   amp-run step  PLAN --feed NAME=FILE.npy... [--steps N] --dump DIR
-//   amp-run eval  PLAN --feed NAME=FILE.npy... --dump DIR
-//   amp-run bench PLAN [--steps N] [--warmup N] [--repeat N]
-//   amp-run info  PLAN
+//   amp-run train|step|eval|bench|evaluate|export|info PLAN [flags]
+//   amp-run devices
+// (`amp-run COMMAND --help` lists each command's flags; see docs/cli.md.)
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,30 +32,88 @@ using amprt::TensorInfo;
 
 namespace {
 
-const char kUsage[] =
-    "usage:\n"
-    "  amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
-    "                     [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
-    "                     [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
-    "                     [--check-numerics]\n"
-    "  amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
-    "                     [--resume FILE] [--checkpoint FILE] [--check-numerics]\n"
-    "  amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n"
-    "  amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
-    "                     [--profile]\n"
-    "  amp-run evaluate PLAN --data fashion-mnist=DIR [--checkpoint FILE]\n"
-    "  amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
-    "                      [--precision fp32|fp16|bf16]\n"
-    "  amp-run info  PLAN [--checkpoint FILE]\n"
-    "  amp-run devices\n"
-    "every command that runs the plan also takes --device cpu|cuda|cuda:N (default: the\n"
-    "AMP_DEVICE environment variable, else cpu)\n"
-    "and, on a GPU, --tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default)\n";
+/// A subcommand: its usage and the flags it takes (with a value, or alone).
+struct Command {
+  const char *name;
+  const char *usage;
+  std::vector<std::string> valueFlags, switches;
+  bool takesPlan = true;
+};
+
+/// Flags of every command that runs a plan (see createSession).
+const std::vector<std::string> kSessionFlags = {"device", "threads"};
+const std::vector<std::string> kSessionSwitches = {"tf32"};
+
+const std::vector<Command> &commands() {
+  static const std::vector<Command> table = {
+      {"train",
+       "amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
+       "                   [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
+       "                   [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
+       "                   [--check-numerics] [--quiet]\n",
+       {"data", "epochs", "seed", "metrics", "log-every", "max-steps", "checkpoint",
+        "checkpoint-every", "resume"},
+       {"check-numerics", "quiet"}},
+      {"step",
+       "amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
+       "                   [--resume FILE] [--checkpoint FILE] [--check-numerics]\n",
+       {"feed", "steps", "dump", "metrics", "resume", "checkpoint"},
+       {"check-numerics"}},
+      {"eval", "amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n", {"feed", "dump"}, {}},
+      {"bench",
+       "amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
+       "                   [--profile]\n",
+       {"steps", "warmup", "repeat", "seed"},
+       {"profile"}},
+      {"evaluate", "amp-run evaluate PLAN --data fashion-mnist=DIR [--checkpoint FILE]\n",
+       {"data", "checkpoint"}, {}},
+      {"export",
+       "amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
+       "                    [--precision fp32|fp16|bf16]\n",
+       {"onnx", "output", "checkpoint", "precision"}, {}},
+      {"info", "amp-run info  PLAN [--checkpoint FILE]\n", {"checkpoint"}, {}},
+      {"devices",
+       "amp-run devices   (the CPU, its oneDNN ISA, native or emulated GEMMs per precision,\n"
+       "                   and the usable GPUs)\n",
+       {}, {}, /*takesPlan=*/false},
+  };
+  return table;
+}
+
+const char kSessionHelp[] =
+    "every command that runs a plan also takes --device cpu|cuda|cuda:N (default: the\n"
+    "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads) and, on a GPU,\n"
+    "--tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default)\n";
+
+std::string usage(const Command *only = nullptr) {
+  std::string text = "usage:\n";
+  for (const Command &command : commands())
+    if (!only || only == &command)
+      text += "  " + std::string(command.usage);
+  if (!only || only->takesPlan)
+    text += kSessionHelp;
+  if (!only)
+    text += "amp-run --help | COMMAND --help | --version\n";
+  return text;
+}
+
+const Command *findCommand(const std::string &name) {
+  for (const Command &command : commands())
+    if (name == command.name)
+      return &command;
+  return nullptr;
+}
+
+bool contains(const std::vector<std::string> &list, const std::string &name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
 
 /// Parsed command line: the command, the plan and --flag values.
 struct Args {
-  std::string command, plan;
+  const Command *command = nullptr;
+  std::string plan;
   std::multimap<std::string, std::string> flags;
+  bool help = false;
 
   std::string get(const std::string &name, const std::string &fallback = "") const {
     auto it = flags.find(name);
@@ -78,29 +133,57 @@ struct Args {
   }
 };
 
+/// `amp-run COMMAND [PLAN] [--flag VALUE | --flag=VALUE | --switch]...`.
+/// Flags the command does not take are errors, so a typo never goes unseen.
 Status parseArgs(int argc, char **argv, Args *args) {
-  if (argc < 3)
-    return Status::error("missing command or plan");
-  args->command = argv[1];
-  args->plan = argv[2];
-  for (int i = 3; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--", 0) != 0)
-      return Status::error("unexpected argument '" + flag + "'");
-    flag = flag.substr(2);
-    if (flag == "quiet" || flag == "profile" || flag == "check-numerics" || flag == "tf32") {
+  if (argc < 2)
+    return Status::error("missing command");
+  args->command = findCommand(argv[1]);
+  if (!args->command)
+    return Status::error(std::string("unknown command '") + argv[1] + "'");
+  const Command &command = *args->command;
+  bool runsPlan = command.takesPlan;
+  for (int i = 2; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--help" || word == "-h") {
+      args->help = true;
+      return Status::ok();
+    }
+    if (word.rfind("--", 0) != 0) {
+      if (!command.takesPlan || !args->plan.empty())
+        return Status::error("unexpected argument '" + word + "'");
+      args->plan = word;
+      continue;
+    }
+    std::string flag = word.substr(2), value;
+    auto eq = flag.find('=');
+    bool inlineValue = eq != std::string::npos;
+    if (inlineValue) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    bool isSwitch = contains(command.switches, flag) ||
+                    (runsPlan && contains(kSessionSwitches, flag));
+    bool takesValue = contains(command.valueFlags, flag) ||
+                      (runsPlan && contains(kSessionFlags, flag));
+    if (!isSwitch && !takesValue)
+      return Status::error("unknown flag '--" + flag + "' for 'amp-run " + command.name +
+                           "' (see amp-run " + command.name + " --help)");
+    if (isSwitch) {
+      if (inlineValue)
+        return Status::error("--" + flag + " takes no value");
       args->flags.emplace(flag, "1");
       continue;
     }
-    auto eq = flag.find('=');
-    if (eq != std::string::npos && flag.rfind("feed", 0) != 0 && flag.rfind("data", 0) != 0) {
-      args->flags.emplace(flag.substr(0, eq), flag.substr(eq + 1));
-      continue;
+    if (!inlineValue) {
+      if (i + 1 >= argc)
+        return Status::error("--" + flag + " needs a value");
+      value = argv[++i];
     }
-    if (i + 1 >= argc)
-      return Status::error("--" + flag + " needs a value");
-    args->flags.emplace(flag, argv[++i]);
+    args->flags.emplace(flag, value);
   }
+  if (command.takesPlan && args->plan.empty())
+    return Status::error("missing plan");
   return Status::ok();
 }
 
@@ -229,6 +312,22 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return Session::create(args.plan, options, session);
 }
 
+/// One line when some GEMMs of the plan are emulated, so that a BF16 run at
+/// FP32 speed is explained rather than a mystery.
+void noteEmulation(const Session &session) {
+  std::vector<amprt::DType> emulated = session.emulatedGemmTypes();
+  if (emulated.empty())
+    return;
+  std::string types;
+  for (amprt::DType type : emulated)
+    types += std::string(types.empty() ? "" : " and ") + amprt::dtypeName(type);
+  amprt::CpuCapabilities cpu = amprt::cpuCapabilities();
+  std::fprintf(stderr,
+               "amp-run: note: %s GEMMs are emulated on this CPU (%s, oneDNN ISA %s has no "
+               "native kernel): f32 GEMMs on widened operands, expect FP32 speed\n",
+               types.c_str(), cpu.model.c_str(), cpu.onednnIsa.c_str());
+}
+
 using MetricsFile = std::unique_ptr<std::FILE, int (*)(std::FILE *)>;
 
 /// Opens --metrics for writing, if given (null otherwise).
@@ -319,6 +418,7 @@ Status train(const Args &args) {
 
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  noteEmulation(*session);
   Geometry g;
   AMPRT_RETURN_IF_ERROR(imageGeometry(*session, Program::Train, &g));
   amprun::Dataset dataset;
@@ -565,6 +665,7 @@ Status bench(const Args &args) {
   AMPRT_RETURN_IF_ERROR(args.getInt("seed", 0, &seed));
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
+  noteEmulation(*session);
   // Random batches of the plan's shapes: speed does not depend on values.
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
@@ -698,42 +799,68 @@ Status info(const Args &args) {
   return Status::ok();
 }
 
+/// The CPU (and what runs natively on it), then the usable GPUs.
+Status devicesCommand() {
+  amprt::CpuCapabilities cpu = amprt::cpuCapabilities();
+  std::printf("cpu: %s (oneDNN ISA %s)\n", cpu.model.c_str(), cpu.onednnIsa.c_str());
+  std::printf("  fp32 GEMMs: native\n");
+  for (auto [name, native] : {std::pair{"bf16", cpu.bf16GemmNative},
+                              std::pair{"fp16", cpu.f16GemmNative}})
+    std::printf("  %s GEMMs: %s\n", name,
+                native ? "native (oneDNN, f32 accumulation)"
+                       : "emulated (operands widened to f32, f32 GEMM, rounded once: f32 speed)");
+  std::printf("  bf16/fp16 conversions: %s\n",
+              cpu.vectorConversions ? "AVX2/F16C" : "scalar (no AVX2/F16C)");
+  std::string why;
+  for (const auto &device : amprt::listDevices(&why))
+    if (device != "cpu")
+      std::printf("%s\n", device.c_str());
+  if (!why.empty())
+    std::printf("no GPU: %s\n", why.c_str());
+  return Status::ok();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc == 2 && std::string(argv[1]) == "devices") {
-    std::string why;
-    for (const auto &device : amprt::listDevices(&why))
-      std::printf("%s\n", device.c_str());
-    if (!why.empty())
-      std::printf("no GPU: %s\n", why.c_str());
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::printf("%s", usage().c_str());
+    return 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("amp-run (AMP-MLIR) %s\n", AMP_VERSION);
     return 0;
   }
   Args args;
   Status status = parseArgs(argc, argv, &args);
+  if (status.isOk() && args.help) {
+    std::printf("%s", usage(args.command).c_str());
+    return 0;
+  }
   if (status.isOk()) try {
-    if (args.command == "train")
+    const std::string command = args.command->name;
+    if (command == "train")
       status = train(args);
-    else if (args.command == "step")
+    else if (command == "step")
       status = stepCommand(args);
-    else if (args.command == "eval")
+    else if (command == "eval")
       status = evalCommand(args);
-    else if (args.command == "evaluate")
+    else if (command == "evaluate")
       status = evaluateCommand(args);
-    else if (args.command == "export")
+    else if (command == "export")
       status = exportCommand(args);
-    else if (args.command == "bench")
+    else if (command == "bench")
       status = bench(args);
-    else if (args.command == "info")
+    else if (command == "info")
       status = info(args);
     else
-      status = Status::error("unknown command '" + args.command + "'");
+      status = devicesCommand();
   } catch (const std::bad_alloc &) {
     status = Status::error("out of memory (does the plan ask for more than this machine has?)");
   }
   if (!status.isOk()) {
     std::fprintf(stderr, "amp-run: error: %s\n%s", status.message().c_str(),
-                 args.command.empty() || argc < 3 ? kUsage : "");
+                 args.plan.empty() ? usage(args.command).c_str() : "");
     return 1;
   }
   return 0;
