@@ -202,7 +202,10 @@ void applyToBlock(fused::Op op, const float *x, const float *y, float *__restric
     for (int64_t j = 0; j < n; ++j)
       r[j] = math::reluGrad(x[j], y[j]);
     break;
-  default: // Exp, Log and Cast: per element as fused::apply does
+  case Op::Cast: // the rounding to the step's type that follows does the work
+    std::copy_n(x, n, r);
+    break;
+  default: // Exp and Log: per element as fused::apply does
     for (int64_t j = 0; j < n; ++j)
       r[j] = fused::apply(op, x[j], y[j]);
   }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
 #include <algorithm>
@@ -35,25 +36,17 @@ constexpr int64_t kBlock = 2048;
 template <typename Update>
 void updateInBlocks(int64_t count, const float *param, void *low, DType lowType,
                     Update update) {
-  auto run = [&](auto *copy) {
-    using T = std::remove_pointer_t<decltype(copy)>;
+  size_t lowSize = low ? dtypeSize(lowType) : 0;
 #pragma omp parallel for schedule(static) if (count > 32768)
-    for (int64_t start = 0; start < count; start += kBlock) {
-      int64_t end = std::min(count, start + kBlock);
+  for (int64_t start = 0; start < count; start += kBlock) {
+    int64_t end = std::min(count, start + kBlock);
 #pragma omp simd
-      for (int64_t i = start; i < end; ++i)
-        update(i);
-      if (copy)
-        for (int64_t i = start; i < end; ++i)
-          copy[i] = math::store<T>(param[i]);
-    }
-  };
-  if (!low)
-    run(static_cast<float *>(nullptr));
-  else if (lowType == DType::BF16)
-    run(static_cast<math::Bf16 *>(low));
-  else
-    run(static_cast<math::F16 *>(low));
+    for (int64_t i = start; i < end; ++i)
+      update(i);
+    if (low)
+      cpu::narrow(lowType, param + start, static_cast<char *>(low) + start * lowSize,
+                  end - start);
+  }
 }
 
 /// The optional low-precision copy output of an update.
