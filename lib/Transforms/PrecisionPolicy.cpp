@@ -65,7 +65,7 @@ LogicalResult PrecisionPolicy::addRule(StringRef kind, StringRef pattern,
             precision.str() + "' (expected low, f32 or follow)";
     return failure();
   }
-  PrecisionRule rule{pattern.str(), *parsed, reason.str(), std::nullopt};
+  PrecisionRule rule{pattern.str(), *parsed, reason.str(), nullptr, std::nullopt};
   if (kind == "op") {
     auto name = RegisteredOperationName::lookup(pattern, context);
     if (!name || name->getDialectNamespace() != "amp") {
@@ -81,7 +81,8 @@ LogicalResult PrecisionPolicy::addRule(StringRef kind, StringRef pattern,
       return failure();
     }
   } else {
-    auto glob = llvm::GlobPattern::create(pattern);
+    rule.globText = std::make_shared<const std::string>(pattern.str());
+    auto glob = llvm::GlobPattern::create(*rule.globText);
     if (!glob) {
       error = "node rule '" + pattern.str() + "': " + llvm::toString(glob.takeError());
       return failure();

@@ -22,6 +22,8 @@
 
 #include "llvm/Support/GlobPattern.h"
 
+#include <memory>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +34,12 @@ struct PrecisionRule {
   std::string pattern; // op name ("amp.matmul") or node-name glob
   PrecisionClass precision;
   std::string reason;
-  std::optional<llvm::GlobPattern> glob; // node rules only
+  /// Node rules only. A GlobPattern keeps StringRefs into the text it was
+  /// made from, so that text lives on the heap, shared by copies of the rule
+  /// and never moved (not the policy file's strings, which die after loading,
+  /// nor `pattern`, which moves with the rule).
+  std::shared_ptr<const std::string> globText;
+  std::optional<llvm::GlobPattern> glob;
 };
 
 /// The class autocast gives an op, and why.
