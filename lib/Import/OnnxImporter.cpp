@@ -96,6 +96,10 @@ private:
 
   bool isTransposed(const onnx::NodeProto &node, int index);
   LogicalResult importTranspose(const onnx::NodeProto &node);
+  /// Refuses a graph output whose value is not what the model declares (a
+  /// pending Transpose, or a type the importer got wrong), naming its node.
+  LogicalResult checkGraphOutput(const onnx::GraphProto &graph,
+                                 const onnx::ValueInfoProto &info, const GraphValue &produced);
 
   /// op(A) x op(B) of the node's first two inputs, shape-checked.
   FailureOr<Value> buildMatmul(const onnx::NodeProto &node, bool transA, bool transB);
@@ -245,6 +249,48 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
 bool OnnxImporter::isTransposed(const onnx::NodeProto &node, int index) {
   auto it = hasInput(node, index) ? values.find(node.input(index)) : values.end();
   return it != values.end() && it->second.transposed;
+}
+
+/// The node that writes `name`, or null (a graph input or initializer).
+static const onnx::NodeProto *producerOf(const onnx::GraphProto &graph, const std::string &name) {
+  for (const auto &node : graph.node())
+    for (const auto &output : node.output())
+      if (output == name)
+        return &node;
+  return nullptr;
+}
+
+LogicalResult OnnxImporter::checkGraphOutput(const onnx::GraphProto &graph,
+                                             const onnx::ValueInfoProto &info,
+                                             const GraphValue &produced) {
+  const onnx::NodeProto *producer = producerOf(graph, info.name());
+  auto refuse = [&]() -> InFlightDiagnostic {
+    if (producer)
+      return nodeError(*producer);
+    return fileError();
+  };
+  // A pending Transpose is only a GEMM's flag: its value is still untransposed.
+  if (produced.transposed)
+    return refuse() << "its result '" << info.name()
+                    << "' is a graph output; a Transpose is supported only as an operand "
+                       "of MatMul or Gemm";
+  if (!info.has_type())
+    return success();
+  auto declared = valueType(info);
+  if (failed(declared))
+    return failure();
+  auto actual = cast<RankedTensorType>(produced.value.getType());
+  auto expected = cast<RankedTensorType>(*declared);
+  bool same = actual.getElementType() == expected.getElementType() &&
+              actual.getRank() == expected.getRank();
+  for (int64_t d = 0; same && d < actual.getRank(); ++d)
+    same = ShapedType::isDynamic(expected.getDimSize(d)) ||
+           ShapedType::isDynamic(actual.getDimSize(d)) ||
+           expected.getDimSize(d) == actual.getDimSize(d);
+  if (!same)
+    return refuse() << "produces " << actual << " but the graph declares output '"
+                    << info.name() << "' as " << expected;
+  return success();
 }
 
 LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
@@ -694,6 +740,8 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     if (it == values.end() || !it->second.value)
       return fileError() << "graph output '" << info.name()
                          << "' is not produced by any node";
+    if (failed(checkGraphOutput(graph, info, it->second)))
+      return failure();
     results.push_back(it->second.value);
   }
   func::ReturnOp::create(builder, fileLoc(), results);

@@ -161,10 +161,18 @@ def loss_weights():
     return m
 
 
+def transpose_output():
+    """y = x^T as a graph output: the importer used to return x untransposed."""
+    return model(
+        [helper.make_node("Transpose", ["x"], ["y"], name="T", perm=[1, 0])],
+        [value("x", FLOAT, [2, 3])],
+        [value("y", FLOAT, [3, 2])])
+
+
 MODELS = {f.__name__: f for f in [
     gemm, gemm_alpha_beta, elementwise, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
-    broadcast_mismatch, unsupported_dtype, loss_weights]}
+    broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]
