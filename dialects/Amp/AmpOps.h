@@ -17,6 +17,13 @@
 #define GET_ATTRDEF_CLASSES
 #include "dialects/Amp/AmpAttrs.h.inc"
 
+namespace mlir::amp {
+/// Marks ops whose precision is part of their definition (Amp_FixedPrecision
+/// in AmpOps.td): autocast and precision policies leave them in f32.
+template <typename ConcreteType>
+class FixedPrecision : public OpTrait::TraitBase<ConcreteType, FixedPrecision> {};
+} // namespace mlir::amp
+
 #define GET_OP_CLASSES
 #include "dialects/Amp/AmpOps.h.inc"
 

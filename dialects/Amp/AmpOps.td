@@ -28,6 +28,14 @@ defvar Amp_KeepsFP32 = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
 defvar Amp_KeepsFP32AcceptsLow = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
     ["getPrecisionClass", "getPrecisionReason", "acceptsLowPrecisionInputs"]>;
 
+/// Ops whose f32 operand and result types are part of their definition
+/// (losses, loss-scale state and gradient checks, optimizer updates and
+/// counters): autocast leaves them alone and precision policies cannot
+/// override them (a rule naming one is refused when the policy loads).
+def Amp_FixedPrecision : NativeOpTrait<"FixedPrecision"> {
+  let cppNamespace = "::mlir::amp";
+}
+
 /// Ops whose result shape follows from their operands: the batch-size pass
 /// re-runs this inference after it fixes a dynamic batch dimension.
 class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
@@ -284,7 +292,7 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow,
 //===----------------------------------------------------------------------===//
 
 def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_KeepsFP32AcceptsLow]> {
+    [Amp_FixedPrecision, DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_KeepsFP32AcceptsLow]> {
   let summary = "softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
@@ -306,7 +314,7 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
 }
 
 def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
-    [Amp_KeepsFP32AcceptsLow]> {
+    [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
   let summary = "gradient of softmax cross-entropy with respect to the logits";
   let description = [{
     `dlogits[n, c] = scale * grad * (softmax(logits)[n, c] - (c == labels[n]))`
@@ -330,7 +338,7 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
   let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
   let description = [{
@@ -354,7 +362,7 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_KeepsFP32, AllTypesMatch<[
   }];
 }
 
-def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
   let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
   let description = [{
@@ -381,7 +389,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_KeepsFP32, AllTypesMat
   }];
 }
 
-def Amp_IncrementOp : Amp_Op<"increment", [AllTypesMatch<["input", "result"]>, Amp_KeepsFP32]> {
+def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["input", "result"]>, Amp_KeepsFP32]> {
   let summary = "adds one to the optimizer step counter, unless skip is non-zero";
   let description = [{
     Example:
@@ -398,7 +406,7 @@ def Amp_IncrementOp : Amp_Op<"increment", [AllTypesMatch<["input", "result"]>, A
 // Loss scaling and gradient safety
 //===----------------------------------------------------------------------===//
 
-def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_KeepsFP32AcceptsLow]> {
+def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
   let summary = "divides a scaled gradient by the loss scale, in FP32";
   let description = [{
     `grad * (1 / scale)` computed in f32 (as torch.amp.GradScaler does); the
@@ -417,7 +425,7 @@ def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_KeepsFP32AcceptsLow]> {
   }];
 }
 
-def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_KeepsFP32AcceptsLow]> {
+def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
   let summary = "1 when any element of the tensors is inf or NaN, else 0";
   let description = [{
     One fused pass over all gradients of a step.
@@ -432,7 +440,7 @@ def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_KeepsFP32Accepts
   let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($found)";
 }
 
-def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_KeepsFP32AcceptsLow]> {
+def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
   let summary = "the L2 norm of all tensors taken together";
   let description = [{
     `sqrt(sum_i sum(t_i^2))`, accumulated in double, as the total norm of
@@ -448,7 +456,7 @@ def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_KeepsFP32AcceptsLow]> {
   let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($norm)";
 }
 
-def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_KeepsFP32,
+def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision, Amp_KeepsFP32,
     AllTypesMatch<["norm", "coefficient"]>]> {
   let summary = "min(1, max_norm / (norm + 1e-6)), as clip_grad_norm_";
   let description = [{
@@ -462,7 +470,7 @@ def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_KeepsFP32,
   let assemblyFormat = "$norm attr-dict `:` type($norm)";
 }
 
-def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_KeepsFP32,
+def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_FixedPrecision, Amp_KeepsFP32,
     AllTypesMatch<["scale", "new_scale", "found_nonfinite"]>, AllTypesMatch<["growth_tracker", "new_growth_tracker"]>]> {
   let summary = "dynamic loss-scale update of torch.amp.GradScaler";
   let description = [{
@@ -492,7 +500,7 @@ def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_KeepsFP32,
 // Gradient accumulation
 //===----------------------------------------------------------------------===//
 
-def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_KeepsFP32,
+def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecision, Amp_KeepsFP32,
     AllTypesMatch<["count", "new_count"]>]> {
   let summary = "counts micro-batches; says when an optimizer step completes";
   let description = [{
@@ -509,7 +517,7 @@ def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_KeepsFP32,
   let assemblyFormat = "$count attr-dict `:` type($count) `,` type($apply)";
 }
 
-def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_KeepsFP32,
+def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_KeepsFP32,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "zeros where the flag is non-zero, else the input";
   let description = [{

@@ -120,6 +120,10 @@ void FunctionAutocast::decide() {
     const PrecisionDecision &decision = it->second;
     SmallVector<Type> &required = operandTypes[&op];
     required.assign(op.getNumOperands(), Type());
+    if (isa<ConstantOp>(op)) { // whatever a rule says: consumers cast (folded)
+      resultTypes[&op] = {Type(), "constant: adopts its consumer's type"};
+      continue;
+    }
     Type result;
     std::string rule;
     switch (decision.precision) {
@@ -167,10 +171,6 @@ void FunctionAutocast::decide() {
         rule = decision.rule + (anyActivation ? "; an input is f32 (the widest wins) -> f32"
                                               : "; only parameters or constants -> f32");
       }
-      if (isa<ConstantOp>(op)) {
-        result = Type(); // constants keep their type; consumers cast (folded)
-        rule = "constant: adopts its consumer's type";
-      }
       for (auto [i, operand] : llvm::enumerate(op.getOperands()))
         if (isFloatTensor(operand.getType()))
           required[i] = result;
@@ -201,6 +201,13 @@ void FunctionAutocast::rewrite() {
           result.setType(RankedTensorType::get(tensor.getShape(), element));
         }
   }
+  // The signature stays: a value a policy made low is widened back to it.
+  Operation *ret = body().getTerminator();
+  for (auto [i, type] : llvm::enumerate(func.getResultTypes()))
+    if (ret->getOperand(i).getType() != type && isFloatTensor(type))
+      ret->setOperand(i, casts.get(ret->getOperand(i),
+                                   cast<RankedTensorType>(type).getElementType(), ret,
+                                   castRule));
 }
 
 struct AutocastPass : public amp::impl::AmpAutocastBase<AutocastPass> {

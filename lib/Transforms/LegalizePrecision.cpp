@@ -3,7 +3,8 @@
 // Policy (autocast) decides what may run in low precision; legality makes the
 // result runnable on one backend, as XLA's float normalization does. The CPU
 // runtime's reductions and loss kernels run in f32 only, so low-precision
-// inputs to them are widened here (exactly: every bf16/f16 value is an f32).
+// inputs to them are widened here (exactly: every bf16/f16 value is an f32),
+// and a low result is computed in f32 and rounded once after the op.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +48,19 @@ struct LegalizePrecisionPass
         for (OpOperand &operand : op->getOpOperands())
           if (isFloatTensor(operand.get().getType()))
             operand.set(casts.get(operand.get(), f32, op, rule));
+        // A result a policy made low is computed in f32 and rounded once for
+        // its readers (what a low-precision kernel with f32 accumulation does).
+        for (OpResult result : op->getResults()) {
+          auto type = dyn_cast<RankedTensorType>(result.getType());
+          if (!type || !isFloatTensor(type) || type.getElementType() == f32)
+            continue;
+          result.setType(RankedTensorType::get(type.getShape(), f32));
+          OpBuilder builder(op->getContext());
+          builder.setInsertionPointAfter(op);
+          auto narrow = CastOp::create(builder, op->getLoc(), type, result);
+          narrow->setAttr("amp.rule", builder.getStringAttr(rule));
+          result.replaceAllUsesExcept(narrow, narrow);
+        }
       });
     }
   }

@@ -72,12 +72,12 @@ LogicalResult PrecisionPolicy::addRule(StringRef kind, StringRef pattern,
       error = "op rule: unknown op '" + pattern.str() + "' (expected an amp op such as amp.matmul)";
       return failure();
     }
-    // Optimizer updates own the FP32 master weights: no policy can change that.
-    if (pattern == AdamWUpdateOp::getOperationName() ||
-        pattern == SgdUpdateOp::getOperationName() ||
-        pattern == IncrementOp::getOperationName()) {
+    // Losses, loss-scale state and optimizer updates (FP32 master weights)
+    // are f32 by definition: a rule for one could only make invalid IR.
+    if (name->hasTrait<FixedPrecision>()) {
       error = "op rule '" + pattern.str() +
-              "' contradicts FP32 master weights: optimizer updates always run in f32";
+              "': its precision is fixed (f32 by definition: losses, loss scaling, "
+              "optimizer updates and FP32 master weights); no policy can change it";
       return failure();
     }
   } else {
@@ -170,8 +170,8 @@ LogicalResult PrecisionPolicy::addInline(ArrayRef<std::string> opRuleTexts,
 
 PrecisionDecision PrecisionPolicy::classify(Operation *op) const {
   auto iface = dyn_cast<PrecisionOpInterface>(op);
-  // Optimizer updates own the FP32 master weights; node globs cannot move them.
-  if (isa<AdamWUpdateOp, SgdUpdateOp, IncrementOp>(op))
+  // Ops of fixed precision keep it: a node glob ("*") passes over them.
+  if (op->hasTrait<FixedPrecision>())
     return {iface.getPrecisionClass(), iface.getPrecisionReason().str()};
   std::string node = nodeNameOf(op);
   auto describe = [](const char *kind, const PrecisionRule &rule) {

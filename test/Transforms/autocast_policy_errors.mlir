@@ -10,7 +10,14 @@
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/unknown_key.yaml" 2>&1 | FileCheck %s --check-prefix=KEY
 // KEY: error: {{.*}}unknown_key.yaml: malformed policy: line 2, column 5: missing required key 'precision'
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/optimizer.yaml" 2>&1 | FileCheck %s --check-prefix=MASTER
-// MASTER: error: {{.*}}optimizer.yaml: op rule 'amp.adamw_update' contradicts FP32 master weights: optimizer updates always run in f32
+// MASTER: error: {{.*}}optimizer.yaml: op rule 'amp.adamw_update': its precision is fixed (f32 by definition: losses, loss scaling, optimizer updates and FP32 master weights); no policy can change it
+// Regression: rules for loss-scale state (and every op whose f32 types are
+// part of its definition) made invalid IR after autocast; they are refused
+// when the policy loads, naming the rule.
+// RUN: not amp-opt %s --amp-autocast="ops=amp.update_loss_scale=low" 2>&1 | FileCheck %s --check-prefix=FIXED
+// FIXED: error: op rule 'amp.update_loss_scale': its precision is fixed
+// RUN: not amp-opt %s --amp-autocast="ops=amp.softmax_cross_entropy=low" 2>&1 | FileCheck %s --check-prefix=LOSS
+// LOSS: error: op rule 'amp.softmax_cross_entropy': its precision is fixed
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/missing.yaml" 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: error: {{.*}}missing.yaml: cannot read: No such file or directory
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/policy.json ops=amp.matmul=low" 2>&1 | FileCheck %s --check-prefix=INLINE
