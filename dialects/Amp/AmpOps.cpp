@@ -376,3 +376,13 @@ LogicalResult AccumulationStepOp::verify() {
 }
 
 LogicalResult ZeroIfOp::verify() { return success(); }
+
+std::string mlir::amp::nodeNameOf(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (std::string name = nodeNameOf(inner); !name.empty())
+        return name;
+  return "";
+}

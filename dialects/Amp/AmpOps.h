@@ -62,6 +62,12 @@ FailureOr<SmallVector<int64_t>> reduceShape(ArrayRef<int64_t> input,
                                             ArrayRef<int64_t> axes,
                                             bool keepDims, std::string &error);
 
+/// The ONNX node name an op came from: the first NameLoc in its location,
+/// depth first (an op merged from several keeps the first one's name), or "".
+/// Policies, reports and plan kernels all name ops through this one helper.
+std::string nodeNameOf(Location loc);
+inline std::string nodeNameOf(Operation *op) { return nodeNameOf(op->getLoc()); }
+
 /// Builds a tensor of `grad`'s values summed down to `targetType`'s shape,
 /// undoing numpy broadcasting (reduce_sum with kept dims, then reshape).
 Value sumToShape(OpBuilder &builder, Location loc, Value grad,

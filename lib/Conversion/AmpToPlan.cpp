@@ -19,6 +19,7 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include "amprt/PlanFormat.h"
 #include "plan.pb.h"
 #include <google/protobuf/text_format.h>
 
@@ -27,7 +28,6 @@ using namespace mlir::amp;
 
 namespace {
 
-constexpr uint32_t kPlanFormatVersion = 1;
 
 FailureOr<amprt::proto::DType> dtypeOf(Type element) {
   if (element.isF32())
@@ -48,16 +48,6 @@ int64_t byteSize(RankedTensorType type) {
   return type.getNumElements() * width;
 }
 
-/// The ONNX node name an op came from (its NameLoc), or "".
-std::string nodeName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location inner : fused.getLocations())
-      if (auto name = nodeName(inner); !name.empty())
-        return name;
-  return "";
-}
 
 /// Kernel name and numeric attributes of a compute op; failure for ops the
 /// CPU runtime has no kernel for.
@@ -194,7 +184,7 @@ int32_t ProgramLowering::resultBuffer(Value result) {
 LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
   auto *kernel = program.add_kernels();
   Operation *head = group.members.front();
-  kernel->set_node(nodeName(head->getLoc()));
+  kernel->set_node(nodeNameOf(head));
   if (group.kind == FusionGroup::Epilogue) {
     auto matmul = cast<MatmulOp>(head);
     if (failed(describeKernel(matmul, *kernel)))
@@ -372,7 +362,7 @@ LogicalResult ProgramLowering::emitKernels() {
     auto *kernel = program.add_kernels();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
-    kernel->set_node(nodeName(op.getLoc()));
+    kernel->set_node(nodeNameOf(op.getLoc()));
     for (Value operand : op.getOperands())
       kernel->add_inputs(values.lookup(operand).buffer);
     SmallVector<Value> results(op.getResults());
@@ -518,7 +508,7 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("no func.func @forward to lower");
-  plan.set_format_version(kPlanFormatVersion);
+  plan.set_format_version(amprt::kPlanFormatVersion);
   plan.set_source(source.str());
   auto precision = module->getAttrOfType<StringAttr>("amp.precision");
   plan.set_precision(precision ? precision.str() : "fp32");

@@ -1,6 +1,8 @@
 //===- KernelFusion.cpp - GEMM epilogues and elementwise chains -----------===//
 
 #include "KernelFusion.h"
+
+#include "amprt/PlanFormat.h"
 #include "dialects/Amp/AmpOps.h"
 
 #include "llvm/ADT/DenseSet.h"
@@ -11,7 +13,8 @@ using namespace mlir::amp;
 namespace {
 
 // The runtime's limits for one fused kernel (FusedElementwise.h).
-constexpr unsigned kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
+using amprt::fused::kMaxInputs, amprt::fused::kMaxOutputs, amprt::fused::kMaxRank,
+    amprt::fused::kMaxSteps;
 
 /// The one op reading `v`, or null when there are none or several.
 Operation *soleUser(Value v) { return v.hasOneUse() ? *v.getUsers().begin() : nullptr; }

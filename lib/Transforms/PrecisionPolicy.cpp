@@ -45,16 +45,6 @@ template <> struct MappingTraits<PolicyFile> {
 };
 } // namespace llvm::yaml
 
-std::string mlir::amp::nodeNameOf(Operation *op) {
-  Location loc = op->getLoc();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location inner : fused.getLocations())
-      if (isa<NameLoc>(inner))
-        loc = inner;
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  return "";
-}
 
 LogicalResult PrecisionPolicy::addRule(StringRef kind, StringRef pattern,
                                        StringRef precision, StringRef reason,

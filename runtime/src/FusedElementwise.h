@@ -11,13 +11,13 @@
 #define AMPRT_FUSEDELEMENTWISE_H
 
 #include "KernelMath.h"
+#include "amprt/PlanFormat.h"
 
 #include <cmath>
 #include <cstdint>
 
 namespace amprt::fused {
 
-constexpr int kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
 constexpr int kMaxRegisters = kMaxInputs + kMaxSteps;
 
 enum class Op : uint8_t { Add, Sub, Mul, Div, Neg, Relu, ReluGrad, Cast, Exp, Log };

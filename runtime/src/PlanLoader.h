@@ -2,12 +2,11 @@
 #ifndef AMPRT_PLANLOADER_H
 #define AMPRT_PLANLOADER_H
 
+#include "amprt/PlanFormat.h"
 #include "amprt/Session.h"
 #include "plan.pb.h"
 
 namespace amprt {
-
-constexpr uint32_t kPlanFormatVersion = 1;
 
 /// Parses `bytes` and checks every index, size and offset, so the kernels
 /// never touch memory the plan did not describe. `name` prefixes messages.

@@ -70,9 +70,6 @@ private:
   std::vector<PrecisionRule> opRules, nodeRules;
 };
 
-/// The ONNX node name of an op (its NameLoc), or "".
-std::string nodeNameOf(Operation *op);
-
 } // namespace mlir::amp
 
 #endif // AMP_TRANSFORMS_PRECISIONPOLICY_H
