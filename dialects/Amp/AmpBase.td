@@ -55,7 +55,6 @@ def Amp_PrecisionClass : I32EnumAttr<"PrecisionClass",
 // Type constraints
 //===----------------------------------------------------------------------===//
 
-def Amp_FloatElement : AnyTypeOf<[F32, BF16, F16]>;
 def Amp_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 def Amp_F32Tensor : RankedTensorOf<[F32]>;
 def Amp_LabelTensor : RankedTensorOf<[I64]>;

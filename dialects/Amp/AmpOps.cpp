@@ -184,9 +184,6 @@ AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
                   adaptor.getExpAvgSq())
 #undef AMP_SAME_SHAPE_OP
 
-LogicalResult NegOp::verify() { return success(); }
-LogicalResult ReluOp::verify() { return success(); }
-LogicalResult ReluGradOp::verify() { return success(); }
 
 LogicalResult CastOp::verify() { return verifyInferredShapes(*this); }
 
@@ -375,7 +372,6 @@ LogicalResult AccumulationStepOp::verify() {
   return success();
 }
 
-LogicalResult ZeroIfOp::verify() { return success(); }
 
 std::string mlir::amp::nodeNameOf(Location loc) {
   if (auto name = dyn_cast<NameLoc>(loc))

@@ -126,6 +126,7 @@ class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
 }
 
 def Amp_NegOp : Amp_UnaryOp<"neg", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let hasVerifier = 0; // the type constraints say it all
   let summary = "elementwise negation";
   let description = [{
     Example:
@@ -136,6 +137,7 @@ def Amp_NegOp : Amp_UnaryOp<"neg", [DeclareOpInterfaceMethods<Amp_GradientOpInte
 }
 
 def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let hasVerifier = 0; // the type constraints say it all
   let summary = "rectified linear unit, max(x, 0)";
   let description = [{
     Example:
@@ -146,6 +148,7 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
 }
 
 def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_FollowsInputs]> {
+  let hasVerifier = 0; // the type constraints say it all
   let summary = "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)";
   let description = [{
     Example:
@@ -519,6 +522,7 @@ def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecisi
 
 def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_KeepsFP32,
     AllTypesMatch<["input", "result"]>]> {
+  let hasVerifier = 0; // the type constraints say it all
   let summary = "zeros where the flag is non-zero, else the input";
   let description = [{
     Resets gradient accumulation buffers after an optimizer step (a select,
