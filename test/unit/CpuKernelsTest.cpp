@@ -333,12 +333,14 @@ TEST_F(CpuKernels, MatmulReluEpilogueKeepsNaNLikeTheUnfusedRelu) {
     for (int64_t i = 0; i < m * n; ++i) {
       float fused = f32 ? fused32.data[i] : fusedLow.value(i);
       float unfused = f32 ? relu32.data[i] : reluLow.value(i);
-      if (i / n == 1)
+      if (i / n == 1) {
         ASSERT_TRUE(std::isnan(fused)) << dtypeName(type) << " element " << i << ": " << fused;
-      if (std::isnan(unfused))
+      }
+      if (std::isnan(unfused)) {
         ASSERT_TRUE(std::isnan(fused)) << dtypeName(type) << " element " << i;
-      else
+      } else {
         ASSERT_EQ(fused, unfused) << dtypeName(type) << " element " << i;
+      }
     }
   }
 }
