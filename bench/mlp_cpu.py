@@ -1,107 +1,194 @@
-"""Training throughput on the CPU: AMP-MLIR's runtime vs PyTorch, FP32 and BF16.
+"""Training throughput on the CPU: AMP-MLIR's runtime against the strongest peers.
 
-All rows train the Fashion-MNIST MLP (784-512-512-10, AdamW lr 1e-3) on
-random batches of the same size, in the same run, on the same cores: W
-warm-up steps, then R repetitions of S steps each; the table gives the median
-samples/s of each and the ratios. Our rows use plans compiled with
-precision=fp32, bf16 and fp16; PyTorch's rows are eager FP32 and eager
-torch.autocast("cpu", dtype=torch.bfloat16). Run with Debian's
-/usr/bin/python3 (PyTorch 1.13):
+Every row trains the Fashion-MNIST MLP (784-512-512-10, AdamW lr 1e-3, weight
+decay 0.01) on random batches of the same size, on the same cores, in one run:
+W warm-up steps, then R repetitions of S steps, in a process of its own; a
+cell is the median samples/s over --rounds such processes, run round-robin
+over all rows (so a slow minute of this shared machine touches every row
+alike, not one). Rows:
 
-    /usr/bin/python3 bench/mlp_cpu.py --bin build/bin --batch 256 1024
+  ours fp32 / bf16 / fp16   amp-run bench on plans amp-opt compiles from the
+                            PyTorch export (precision=fp32, bf16, fp16)
+  torch2 ...                PyTorch 2.x from bench/.venv: eager (foreach and
+                            fused AdamW), torch.compile of the model and of
+                            the whole step, eager BF16 autocast
+  onnxruntime-training      ORT's training artifacts for the same ONNX export
+  torch1.13 ...             Debian's python3-torch, eager FP32 and BF16
+
+The machine must be otherwise idle: the CPU time that other processes use
+while a cell's process runs (all of /proc/stat's busy and steal time less
+the process's own) is measured, a process disturbed by more than
+--idle-threshold cores on average is run again, up to --busy-retries times,
+and its cell is marked BUSY if one never ran undisturbed. bench/run sets up the
+venv and runs this with its python.
 """
 import argparse
 import json
 import os
+import platform
+import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import torch
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
-import mlp  # noqa: E402
-
-
-def bench_ours(bin_dir, precision, batch, steps, warmup, repeat):
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = os.path.join(tmp, "mlp.onnx")
-        plan = os.path.join(tmp, "mlp.ampplan")
-        mlp.export(mlp.make_mlp(seed=0), onnx_path)
-        subprocess.run([os.path.join(bin_dir, "amp-opt"), onnx_path,
-                        f"--amp-pipeline=precision={precision} optimizer=adamw lr=0.001 "
-                        f"batch={batch}", "--emit=plan", "-o", plan], check=True)
-        out = subprocess.run([os.path.join(bin_dir, "amp-run"), "bench", plan,
-                              "--steps", str(steps), "--warmup", str(warmup),
-                              "--repeat", str(repeat)],
-                             check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEBIAN_PYTHON = "/usr/bin/python3"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def bench_torch(autocast, batch, steps, warmup, repeat):
-    model = mlp.make_mlp(seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    images = torch.rand(batch, 1, 28, 28)
-    labels = torch.randint(0, 10, (batch,))
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = torch.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(warmup):
-        step()
-    rates = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(steps * batch / (time.perf_counter() - start))
-    return statistics.median(rates)
+def busy_seconds():
+    """CPU seconds the whole machine has spent busy or stolen (all cores)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def blas_library():
-    """The BLAS that this PyTorch (Debian's, BLAS_INFO=generic) has loaded."""
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            if "blas" in line.split("/")[-1]:
-                return os.path.realpath(line.split()[-1])
-    return "unknown"
+def children_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(command, threshold, retries):
+    """Runs command (its last line JSON with the median samples/s); returns (rate, busy)."""
+    for _ in range(retries + 1):
+        start_busy, start_children, start = busy_seconds(), children_seconds(), time.time()
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        other = (busy_seconds() - start_busy) - (children_seconds() - start_children)
+        result = json.loads(out.strip().splitlines()[-1])
+        rate = result.get("samples_per_s") or result["median_samples_per_s"]  # amp-run's
+        if other / (time.time() - start) <= threshold:
+            return rate, False
+    return rate, True
+
+
+def cpu_name():
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def gemm_modes(bin_dir):
+    """{'bf16': 'native' or 'emulated', ...} from amp-run devices, and its output."""
+    out = subprocess.run([os.path.join(bin_dir, "amp-run"), "devices"], check=True,
+                         capture_output=True, text=True).stdout
+    return dict(re.findall(r"(fp32|bf16|fp16) GEMMs: (native|emulated)", out)), out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default="build/bin")
-    parser.add_argument("--batch", type=int, nargs="+", default=[256])
+    parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rows", default="all",
+                        help="comma-separated row names to run (default: all)")
+    parser.add_argument("--idle-threshold", type=float, default=0.1,
+                        help="cores' worth of other load tolerated during a cell")
+    parser.add_argument("--busy-retries", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    print(f"PyTorch's BLAS: {blas_library()}")
-    print(f"CPU: {os.cpu_count()} cores; PyTorch {torch.__version__}; "
-          f"median of {args.repeat} x {args.steps} steps after {args.warmup} warm-up steps")
-    header = ["batch", "ours fp32", "ours bf16", "ours fp16", "torch fp32", "torch bf16",
-              "bf16/fp32 (ours)", "ours bf16/torch bf16", "ours fp32/torch fp32",
-              "arena fp32 MiB", "arena bf16 MiB"]
-    print(" | ".join(header))
-    for batch in args.batch:
-        ours = {p: bench_ours(args.bin, p, batch, args.steps, args.warmup, args.repeat)
-                for p in ("fp32", "bf16", "fp16")}
-        rate = {p: r["median_samples_per_s"] for p, r in ours.items()}
-        torch32 = bench_torch(False, batch, args.steps, args.warmup, args.repeat)
-        torch16 = bench_torch(True, batch, args.steps, args.warmup, args.repeat)
-        row = [batch, f"{rate['fp32']:.0f}", f"{rate['bf16']:.0f}", f"{rate['fp16']:.0f}",
-               f"{torch32:.0f}", f"{torch16:.0f}", f"{rate['bf16'] / rate['fp32']:.2f}",
-               f"{rate['bf16'] / torch16:.2f}", f"{rate['fp32'] / torch32:.2f}",
-               f"{ours['fp32']['arena_bytes'] / 2**20:.1f}",
-               f"{ours['bf16']['arena_bytes'] / 2**20:.1f}"]
-        print(" | ".join(str(x) for x in row), flush=True)
+    timing = ["--steps", str(args.steps), "--warmup", str(args.warmup),
+              "--repeat", str(args.repeat)]
+    venv_python = sys.executable
+    torch_step = os.path.join(HERE, "torch_step.py")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, "mlp.onnx")
+        subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "..", "test", "models", "mlp.py"),
+                        onnx_path], check=True)
+
+        def ours(precision):
+            def command(batch):
+                plan = os.path.join(tmp, f"mlp-{precision}-{batch}.ampplan")
+                if not os.path.exists(plan):
+                    subprocess.run([os.path.join(args.bin, "amp-opt"), onnx_path,
+                                    f"--amp-pipeline=precision={precision} optimizer=adamw "
+                                    f"lr=0.001 batch={batch}", "--emit=plan", "-o", plan],
+                                   check=True)
+                return [os.path.join(args.bin, "amp-run"), "bench", plan, *timing]
+            return command
+
+        def torch_row(python, variant):
+            return lambda batch: [python, torch_step, variant, "--batch", str(batch), *timing]
+
+        rows = {
+            "ours fp32": ("fp32", ours("fp32")),
+            "ours bf16": ("bf16", ours("bf16")),
+            "ours fp16": ("fp16", ours("fp16")),
+            "torch2 eager fp32": ("fp32", torch_row(venv_python, "eager")),
+            "torch2 eager fp32 fused-adamw": ("fp32", torch_row(venv_python, "eager-fused")),
+            "torch2 compile(model) fp32": ("fp32", torch_row(venv_python, "compile-model")),
+            "torch2 compile(step) fp32": ("fp32", torch_row(venv_python, "compile-step")),
+            "onnxruntime-training fp32": ("fp32", lambda batch: [
+                venv_python, os.path.join(HERE, "ort_step.py"), onnx_path,
+                "--batch", str(batch), *timing]),
+            "torch2 eager bf16 autocast": ("bf16", torch_row(venv_python, "bf16")),
+            "torch1.13 eager fp32": ("fp32", torch_row(DEBIAN_PYTHON, "eager")),
+            "torch1.13 eager bf16 autocast": ("bf16", torch_row(DEBIAN_PYTHON, "bf16")),
+        }
+        if args.rows != "all":
+            wanted = args.rows.split(",")
+            unknown = [name for name in wanted if name not in rows]
+            if unknown:
+                parser.error(f"unknown rows {unknown}; rows: {list(rows)}")
+            rows = {name: rows[name] for name in wanted}
+
+        modes, devices = gemm_modes(args.bin)
+        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
+        print("amp-run devices:\n  " + devices.strip().replace("\n", "\n  "))
+        print(f"samples/s: median over {args.rounds} processes of the median of "
+              f"{args.repeat} x {args.steps} steps after {args.warmup} warm-up steps; "
+              f"idle threshold {args.idle_threshold} cores\n", flush=True)
+        samples = {}
+        for _ in range(args.rounds):
+            for name, (_, command) in rows.items():
+                for batch in args.batch:
+                    samples.setdefault((name, batch), []).append(
+                        measure(command(batch), args.idle_threshold, args.busy_retries))
+        results = {key: statistics.median(rate for rate, _ in runs)
+                   for key, runs in samples.items()}
+        print("| row | " + " | ".join(f"batch {b}" for b in args.batch) + " |")
+        print("| --- |" + " ---: |" * len(args.batch))
+        for name, (precision, _) in rows.items():
+            cells = []
+            for batch in args.batch:
+                busy = any(busy for _, busy in samples[name, batch])
+                cells.append(f"{results[name, batch]:.0f}" + (" BUSY" if busy else ""))
+            label = name
+            if name.startswith("ours ") and precision != "fp32":
+                label += f" ({modes.get(precision, '?')} GEMMs)"
+            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+
+        print()
+        for batch in args.batch:
+            rate = {name: r for (name, b), r in results.items() if b == batch}
+            ratios = []
+            peers32 = {n: r for n, r in rate.items()
+                       if rows[n][0] == "fp32" and not n.startswith("ours")}
+            if "ours fp32" in rate and peers32:
+                best = max(peers32, key=peers32.get)
+                ratios.append(f"ours fp32 / best peer fp32 ({best}) = "
+                              f"{rate['ours fp32'] / peers32[best]:.2f}")
+            for low in ("bf16", "fp16"):
+                if f"ours {low}" in rate and "ours fp32" in rate:
+                    ratios.append(f"ours {low} / ours fp32 = "
+                                  f"{rate[f'ours {low}'] / rate['ours fp32']:.2f}")
+            peers16 = {n: r for n, r in rate.items()
+                       if rows[n][0] == "bf16" and not n.startswith("ours")}
+            if "ours bf16" in rate and peers16:
+                best = max(peers16, key=peers16.get)
+                ratios.append(f"ours bf16 / best peer bf16 ({best}) = "
+                              f"{rate['ours bf16'] / peers16[best]:.2f}")
+            print(f"batch {batch}: " + "; ".join(ratios))
+
 
 if __name__ == "__main__":
     main()

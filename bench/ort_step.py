@@ -1,0 +1,70 @@
+"""The onnxruntime-training row of bench/mlp_cpu.py: builds ORT's training
+artifacts (training graph with cross-entropy loss, AdamW lr 1e-3, weight decay
+0.01) from the same ONNX export of the MLP that our rows compile, trains on
+random batches and prints {"samples_per_s": median, "onnxruntime": version}.
+Runs under bench/.venv's python.
+"""
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnxruntime.training import artifacts
+from onnxruntime.training.api import CheckpointState, Module, Optimizer
+
+
+def build_artifacts(model_path, directory):
+    model = onnx.load(model_path)
+    params = [init.name for init in model.graph.initializer
+              if init.data_type == onnx.TensorProto.FLOAT]
+    artifacts.generate_artifacts(model, requires_grad=params, frozen_params=[],
+                                 loss=artifacts.LossType.CrossEntropyLoss,
+                                 optimizer=artifacts.OptimType.AdamW,
+                                 artifact_directory=directory)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="the MLP's ONNX export (test/models/mlp.py)")
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        build_artifacts(args.model, directory)
+        state = CheckpointState.load_checkpoint(os.path.join(directory, "checkpoint"))
+        module = Module(os.path.join(directory, "training_model.onnx"), state,
+                        os.path.join(directory, "eval_model.onnx"))
+        optimizer = Optimizer(os.path.join(directory, "optimizer_model.onnx"), module)
+        optimizer.set_learning_rate(1e-3)
+        module.train()
+        rng = np.random.default_rng(0)
+        images = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
+        labels = rng.integers(0, 10, args.batch, dtype=np.int64)
+
+        def step():
+            module(images, labels)
+            optimizer.step()
+            module.lazy_reset_grad()
+
+        for _ in range(args.warmup):
+            step()
+        rates = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            rates.append(args.steps * args.batch / (time.perf_counter() - start))
+    print(json.dumps({"samples_per_s": statistics.median(rates),
+                      "onnxruntime": onnxruntime.__version__}))
+
+
+if __name__ == "__main__":
+    main()

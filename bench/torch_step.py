@@ -1,0 +1,70 @@
+"""One PyTorch row of bench/mlp_cpu.py: trains the MLP on random batches and
+prints {"samples_per_s": median, "torch": version} as JSON.
+
+Variants (the strongest ways PyTorch offers to run this step on a CPU):
+  eager          FP32, torch.optim.AdamW with its default (foreach) kernels
+  eager-fused    FP32, AdamW(fused=True) (PyTorch >= 2.4)
+  compile-model  FP32, torch.compile(model), eager backward and optimizer
+  compile-step   FP32, torch.compile of the whole step (forward, backward,
+                 optimizer.step)
+  bf16           eager under torch.autocast("cpu", dtype=torch.bfloat16)
+Runs under bench/.venv's python (PyTorch 2.x) or Debian's /usr/bin/python3
+(PyTorch 1.13, variants eager and bf16 only).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
+import mlp  # noqa: E402
+
+
+def make_step(variant, batch):
+    model = mlp.make_mlp(seed=0)
+    fused = {"fused": True} if variant == "eager-fused" else {}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, **fused)
+    forward = torch.compile(model) if variant == "compile-model" else model
+    images = torch.rand(batch, 1, 28, 28)
+    labels = torch.randint(0, 10, (batch,))
+    autocast = variant == "bf16"
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = torch.nn.functional.cross_entropy(forward(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    return torch.compile(step) if variant == "compile-step" else step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", choices=["eager", "eager-fused", "compile-model",
+                                            "compile-step", "bf16"])
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    step = make_step(args.variant, args.batch)
+    for _ in range(args.warmup):
+        step()
+    rates = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        rates.append(args.steps * args.batch / (time.perf_counter() - start))
+    print(json.dumps({"samples_per_s": statistics.median(rates), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
