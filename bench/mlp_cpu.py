@@ -53,10 +53,16 @@ def children_seconds():
 
 
 def measure(command, threshold, retries):
-    """Runs command (its last line JSON with the median samples/s); returns (rate, busy)."""
+    """Runs command (its last line JSON with the median samples/s); returns
+    (rate, busy), or (error, False) when the command fails: a peer that cannot
+    run on this CPU (PyTorch 1.13's BF16 without AVX-512) is a result too."""
     for _ in range(retries + 1):
         start_busy, start_children, start = busy_seconds(), children_seconds(), time.time()
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        run = subprocess.run(command, capture_output=True, text=True)
+        if run.returncode != 0:
+            lines = (run.stderr.strip() or f"exit {run.returncode}").splitlines()
+            return f"fails: {lines[-1][:100]}", False
+        out = run.stdout
         other = (busy_seconds() - start_busy) - (children_seconds() - start_children)
         result = json.loads(out.strip().splitlines()[-1])
         rate = result.get("samples_per_s") or result["median_samples_per_s"]  # amp-run's
@@ -153,15 +159,19 @@ def main():
                 for batch in args.batch:
                     samples.setdefault((name, batch), []).append(
                         measure(command(batch), args.idle_threshold, args.busy_retries))
-        results = {key: statistics.median(rate for rate, _ in runs)
-                   for key, runs in samples.items()}
+        results = {}
+        for key, runs in samples.items():
+            rates = [rate for rate, _ in runs if not isinstance(rate, str)]
+            results[key] = statistics.median(rates) if rates else runs[0][0]
         print("| row | " + " | ".join(f"batch {b}" for b in args.batch) + " |")
         print("| --- |" + " ---: |" * len(args.batch))
         for name, (precision, _) in rows.items():
             cells = []
             for batch in args.batch:
                 busy = any(busy for _, busy in samples[name, batch])
-                cells.append(f"{results[name, batch]:.0f}" + (" BUSY" if busy else ""))
+                rate = results[name, batch]
+                cells.append(rate if isinstance(rate, str) else
+                             f"{rate:.0f}" + (" BUSY" if busy else ""))
             label = name
             if name.startswith("ours ") and precision != "fp32":
                 label += f" ({modes.get(precision, '?')} GEMMs)"
@@ -169,7 +179,8 @@ def main():
 
         print()
         for batch in args.batch:
-            rate = {name: r for (name, b), r in results.items() if b == batch}
+            rate = {name: r for (name, b), r in results.items()
+                    if b == batch and not isinstance(r, str)}
             ratios = []
             peers32 = {n: r for n, r in rate.items()
                        if rows[n][0] == "fp32" and not n.startswith("ours")}
