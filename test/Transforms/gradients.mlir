@@ -1,0 +1,99 @@
+// RUN: amp-opt %s -split-input-file --amp-build-train-step="optimizer=none" | FileCheck %s
+
+// The gradient rule of every differentiable op (AmpGradients.cpp) that
+// build_train_step.mlir does not already show (matmul, add, relu, mul): each
+// case builds the loss on a small graph and checks the reverse sweep that
+// reaches the parameters. dL/dlogits is always the cross-entropy gradient G.
+
+// sub with a broadcast right operand: d(x - w)/dw = -G, summed over the batch.
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"},
+                   %w: tensor<3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.sub %x, %w : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[NEG:.*]] = amp.neg %[[G]] : tensor<2x3xf32>
+// CHECK-NEXT: %[[SUM:.*]] = amp.reduce_sum %[[NEG]] axes = [0] {keep_dims} : tensor<2x3xf32> -> tensor<1x3xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.reshape %[[SUM]] : tensor<1x3xf32> -> tensor<3xf32>
+// CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// div then neg: q = x / w, y = -q; dq = -G, dw = -(dq * q) / w.
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"},
+                   %w: tensor<2x3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.div %x, %w : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %1 = amp.neg %0 : tensor<2x3xf32>
+  return %1 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<2x3xf32> {amp.param = "w"}
+// CHECK: %[[Q:.*]] = amp.div %{{.*}}, %[[W]]
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[DQ:.*]] = amp.neg %[[G]]
+// CHECK-NEXT: %[[PROD:.*]] = amp.mul %[[DQ]], %[[Q]]
+// CHECK-NEXT: %[[RATIO:.*]] = amp.div %[[PROD]], %[[W]]
+// CHECK-NEXT: %[[DW:.*]] = amp.neg %[[RATIO]]
+// CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// exp, log, softmax: softmax's dx = y * (dy - sum(dy * y, last axis)); log's
+// dx = dy / x; exp's dx = dy * exp(x).
+func.func @forward(%w: tensor<2x3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.exp %w : tensor<2x3xf32> -> tensor<2x3xf32>
+  %1 = amp.log %0 : tensor<2x3xf32> -> tensor<2x3xf32>
+  %2 = amp.softmax %1 : tensor<2x3xf32> -> tensor<2x3xf32>
+  return %2 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[E:.*]] = amp.exp
+// CHECK: %[[Y:.*]] = amp.softmax
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[GY:.*]] = amp.mul %[[G]], %[[Y]]
+// CHECK-NEXT: %[[S:.*]] = amp.reduce_sum %[[GY]] axes = [1] {keep_dims} : tensor<2x3xf32> -> tensor<2x1xf32>
+// CHECK-NEXT: %[[C:.*]] = amp.sub %[[G]], %[[S]] : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+// CHECK-NEXT: %[[DSOFT:.*]] = amp.mul %[[Y]], %[[C]]
+// CHECK-NEXT: %[[DLOG:.*]] = amp.div %[[DSOFT]], %[[E]]
+// CHECK-NEXT: %[[DEXP:.*]] = amp.mul %[[DLOG]], %[[E]]
+// CHECK-NEXT: return %[[DEXP]],
+
+// -----
+
+// reshape and cast: the gradient goes back through the inverse reshape and a
+// cast to the operand's type; the input x gets no gradient.
+func.func @forward(%w: tensor<6xf32> {amp.param = "w"}, %x: tensor<2x3x4xf32> {amp.input = "x"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.reshape %w : tensor<6xf32> -> tensor<2x3xf32>
+  %1 = amp.cast %0 : tensor<2x3xf32> to tensor<2x3xbf16>
+  %2 = amp.cast %1 : tensor<2x3xbf16> to tensor<2x3xf32>
+  %3 = amp.reduce_sum %x axes = [2] : tensor<2x3x4xf32> -> tensor<2x3xf32>
+  %4 = amp.mul %2, %3 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %4 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[X3:.*]] = amp.reduce_sum %{{.*}} axes = [2]
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[D2:.*]] = amp.mul %[[G]], %[[X3]]
+// CHECK-NEXT: %[[D1:.*]] = amp.cast %[[D2]] : tensor<2x3xf32> to tensor<2x3xbf16>
+// CHECK-NEXT: %[[D0:.*]] = amp.cast %[[D1]] : tensor<2x3xbf16> to tensor<2x3xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.reshape %[[D0]] : tensor<2x3xf32> -> tensor<6xf32>
+// CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// broadcast_to sums the gradient back over the broadcast dims; reduce_sum
+// spreads it over the reduced axis again.
+func.func @forward(%w: tensor<3xf32> {amp.param = "w"}, %v: tensor<2x4x3xf32> {amp.param = "v"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.broadcast_to %w : tensor<3xf32> -> tensor<2x3xf32>
+  %1 = amp.reduce_sum %v axes = [1] : tensor<2x4x3xf32> -> tensor<2x3xf32>
+  %2 = amp.add %0, %1 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %2 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[KEPT:.*]] = amp.reshape %[[G]] : tensor<2x3xf32> -> tensor<2x1x3xf32>
+// CHECK-NEXT: %[[DV:.*]] = amp.broadcast_to %[[KEPT]] : tensor<2x1x3xf32> -> tensor<2x4x3xf32>
+// CHECK-NEXT: %[[SUM:.*]] = amp.reduce_sum %[[G]] axes = [0] {keep_dims} : tensor<2x3xf32> -> tensor<1x3xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.reshape %[[SUM]] : tensor<1x3xf32> -> tensor<3xf32>
+// CHECK-NEXT: return %[[DW]], %[[DV]],
