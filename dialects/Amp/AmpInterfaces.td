@@ -57,4 +57,33 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
   ];
 }
 
+def Amp_OptimizerUpdateOpInterface : OpInterface<"OptimizerUpdateOpInterface"> {
+  let cppNamespace = "::mlir::amp";
+  let description = [{
+    One optimizer step for one parameter: reads the FP32 master parameter,
+    its gradient and the optimizer's state, honours an optional skip flag
+    (non-zero: nothing changes), and returns the new parameter first, then
+    the new state. Passes that place loss scaling, check gradients, fuse the
+    weight copy or plan updates in place ask this interface, never a list of
+    optimizer ops; an op gets it by naming its operands `param`, `grad` and
+    `skip` and its first result `new_param`.
+  }];
+  let methods = [
+    InterfaceMethod<"The FP32 master parameter this step updates.",
+      "::mlir::Value", "getParam", (ins), [{ return $_op.getParam(); }]>,
+    InterfaceMethod<"The gradient the step reads.",
+      "::mlir::Value", "getGrad", (ins), [{ return $_op.getGrad(); }]>,
+    InterfaceMethod<"Makes the step read another gradient (unscaled, clipped).",
+      "void", "setGrad", (ins "::mlir::Value":$grad),
+      [{ $_op.getGradMutable().assign(grad); }]>,
+    InterfaceMethod<"The skip flag, or null when the step always applies.",
+      "::mlir::Value", "getSkip", (ins), [{ return $_op.getSkip(); }]>,
+    InterfaceMethod<"Makes the step skip when the scalar flag is non-zero.",
+      "void", "setSkip", (ins "::mlir::Value":$skip),
+      [{ $_op.getSkipMutable().assign(skip); }]>,
+    InterfaceMethod<"The updated parameter.",
+      "::mlir::Value", "getNewParam", (ins), [{ return $_op.getNewParam(); }]>
+  ];
+}
+
 #endif // AMP_INTERFACES_TD

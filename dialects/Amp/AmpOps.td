@@ -341,7 +341,7 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
   let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
   let description = [{
@@ -365,7 +365,7 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_KeepsF
   }];
 }
 
-def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
   let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
   let description = [{

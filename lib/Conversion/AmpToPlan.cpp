@@ -159,7 +159,7 @@ private:
 /// The cast of an update's new weights: the update kernel writes it.
 static bool isWeightCopyCast(Operation *op) {
   auto cast = dyn_cast<CastOp>(op);
-  return cast && isa_and_nonnull<AdamWUpdateOp, SgdUpdateOp>(cast.getInput().getDefiningOp());
+  return cast && isa_and_nonnull<OptimizerUpdateOpInterface>(cast.getInput().getDefiningOp());
 }
 
 void ProgramLowering::planFusionGroups() {
@@ -378,8 +378,8 @@ LogicalResult ProgramLowering::emitKernels() {
         }
     // An update followed by the cast of its new weights (the low copy kept
     // as state) writes both in one pass: the cast becomes an extra output.
-    if (isa<AdamWUpdateOp, SgdUpdateOp>(op))
-      for (Operation *user : op.getResult(0).getUsers())
+    if (auto update = dyn_cast<OptimizerUpdateOpInterface>(op))
+      for (Operation *user : update.getNewParam().getUsers())
         if (auto lowCopy = dyn_cast<CastOp>(user); lowCopy && fusedCasts.insert(lowCopy).second) {
           results.push_back(lowCopy.getResult());
           break;

@@ -34,10 +34,8 @@ struct CheckGradientScalingPass
           return;
         auto isScaled = [&](Value v) { return scaled.contains(v); };
         Value gradient;
-        if (auto adam = dyn_cast<AdamWUpdateOp>(op))
-          gradient = adam.getGrad();
-        else if (auto sgd = dyn_cast<SgdUpdateOp>(op))
-          gradient = sgd.getGrad();
+        if (auto update = dyn_cast<OptimizerUpdateOpInterface>(op))
+          gradient = update.getGrad();
         if ((gradient && isScaled(gradient)) ||
             (isa<GlobalNormOp, ClipCoefficientOp>(op) &&
              llvm::any_of(op->getOperands(), isScaled))) {

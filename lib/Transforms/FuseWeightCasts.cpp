@@ -62,15 +62,16 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
         continue;
       // Exactly one cast to a low type, and one optimizer update.
       CastOp lowCast;
-      Operation *update = nullptr;
+      OptimizerUpdateOpInterface update;
       bool fusable = true;
       for (Operation *user : param.getUsers()) {
         if (auto c = dyn_cast<CastOp>(user); c && !c.getType().getElementType().isF32()) {
           fusable = fusable && !lowCast;
           lowCast = c;
-        } else if (isa<AdamWUpdateOp, SgdUpdateOp>(user)) {
+        } else if (auto u = dyn_cast<OptimizerUpdateOpInterface>(user);
+                   u && u.getParam() == param) {
           fusable = fusable && !update;
-          update = user;
+          update = u;
         }
       }
       if (!fusable || !lowCast || !update)
@@ -89,7 +90,7 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
       // The next step's copy, cast from the updated master weights.
       OpBuilder after(update->getBlock(), std::next(update->getIterator()));
       Value next = CastOp::create(after, update->getLoc(), step.getArgument(index).getType(),
-                                  update->getResult(0));
+                                  update.getNewParam());
       next.getDefiningOp()->setAttr(
           "amp.rule", b.getStringAttr("low-precision weight copy, written by the update"));
       results.push_back(next);

@@ -101,16 +101,11 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   }
 
   // Optimizer updates and their gradients, in program order.
-  SmallVector<Operation *> updates;
+  SmallVector<OptimizerUpdateOpInterface> updates;
   SmallVector<Value> grads;
-  body.walk([&](Operation *op) {
-    if (auto adam = dyn_cast<AdamWUpdateOp>(op)) {
-      updates.push_back(op);
-      grads.push_back(adam.getGrad());
-    } else if (auto sgd = dyn_cast<SgdUpdateOp>(op)) {
-      updates.push_back(op);
-      grads.push_back(sgd.getGrad());
-    }
+  body.walk([&](OptimizerUpdateOpInterface update) {
+    updates.push_back(update);
+    grads.push_back(update.getGrad());
   });
   if (updates.empty())
     return func.emitError("amp-loss-scaling: @train_step has no optimizer update "
@@ -141,7 +136,7 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     Value meanFactor = ConstantOp::create(b, loc, inverse);
     for (size_t i = 0; i < unscaled.size(); ++i) {
       Value &grad = unscaled[i];
-      Value param = updates[i]->getOperand(0);
+      Value param = updates[i].getParam();
       auto name = getRole(func.getArgAttrDict(cast<BlockArgument>(param).getArgNumber()));
       Value accumulator = addStateArgument(func, grad.getType(),
                                            (name->second + ".grad_accum").str(), Attribute());
@@ -172,14 +167,10 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   Value skip = skipNonFinite ? found : Value();
   if (notApply)
     skip = skip ? AddOp::create(b, loc, scalarF32, skip, notApply).getResult() : notApply;
-  for (auto [op, grad] : llvm::zip(updates, clipped)) {
-    op->setOperand(1, grad);
-    if (skip) {
-      if (auto adam = dyn_cast<AdamWUpdateOp>(op))
-        adam.getSkipMutable().assign(skip);
-      else
-        cast<SgdUpdateOp>(op).getSkipMutable().assign(skip);
-    }
+  for (auto [update, grad] : llvm::zip(updates, clipped)) {
+    update.setGrad(grad);
+    if (skip)
+      update.setSkip(skip);
   }
   body.walk([&](IncrementOp op) {
     if (skip)
@@ -200,7 +191,7 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   };
   if (accumulate > 1) {
     for (auto [i, sum] : llvm::enumerate(sums)) {
-      Value param = updates[i]->getOperand(0);
+      Value param = updates[i].getParam();
       auto name = getRole(func.getArgAttrDict(cast<BlockArgument>(param).getArgNumber()));
       addResult(ZeroIfOp::create(b, loc, sum.getType(), sum, apply), role::kState,
                 (name->second + ".grad_accum").str());
