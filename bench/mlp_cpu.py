@@ -182,22 +182,21 @@ def main():
             rate = {name: r for (name, b), r in results.items()
                     if b == batch and not isinstance(r, str)}
             ratios = []
-            peers32 = {n: r for n, r in rate.items()
-                       if rows[n][0] == "fp32" and not n.startswith("ours")}
-            if "ours fp32" in rate and peers32:
-                best = max(peers32, key=peers32.get)
-                ratios.append(f"ours fp32 / best peer fp32 ({best}) = "
-                              f"{rate['ours fp32'] / peers32[best]:.2f}")
+
+            def against_best_peer(precision):
+                peers = {n: r for n, r in rate.items()
+                         if rows[n][0] == precision and not n.startswith("ours")}
+                if f"ours {precision}" in rate and peers:
+                    best = max(peers, key=peers.get)
+                    ratios.append(f"ours {precision} / best peer {precision} ({best}) = "
+                                  f"{rate[f'ours {precision}'] / peers[best]:.2f}")
+
+            against_best_peer("fp32")
             for low in ("bf16", "fp16"):
                 if f"ours {low}" in rate and "ours fp32" in rate:
                     ratios.append(f"ours {low} / ours fp32 = "
                                   f"{rate[f'ours {low}'] / rate['ours fp32']:.2f}")
-            peers16 = {n: r for n, r in rate.items()
-                       if rows[n][0] == "bf16" and not n.startswith("ours")}
-            if "ours bf16" in rate and peers16:
-                best = max(peers16, key=peers16.get)
-                ratios.append(f"ours bf16 / best peer bf16 ({best}) = "
-                              f"{rate['ours bf16'] / peers16[best]:.2f}")
+            against_best_peer("bf16")
             print(f"batch {batch}: " + "; ".join(ratios))
 
 

@@ -4,18 +4,17 @@ artifacts (training graph with cross-entropy loss, AdamW lr 1e-3, weight decay
 random batches and prints {"samples_per_s": median, "onnxruntime": version}.
 Runs under bench/.venv's python.
 """
-import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 import onnx
 import onnxruntime
 from onnxruntime.training import artifacts
 from onnxruntime.training.api import CheckpointState, Module, Optimizer
+
+import steprate  # beside this file
 
 
 def build_artifacts(model_path, directory):
@@ -29,13 +28,8 @@ def build_artifacts(model_path, directory):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = steprate.parser(__doc__)
     parser.add_argument("model", help="the MLP's ONNX export (test/models/mlp.py)")
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         build_artifacts(args.model, directory)
@@ -54,16 +48,8 @@ def main():
             optimizer.step()
             module.lazy_reset_grad()
 
-        for _ in range(args.warmup):
-            step()
-        rates = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            rates.append(args.steps * args.batch / (time.perf_counter() - start))
-    print(json.dumps({"samples_per_s": statistics.median(rates),
-                      "onnxruntime": onnxruntime.__version__}))
+        rate = steprate.median_samples_per_s(step, args)
+    print(json.dumps({"samples_per_s": rate, "onnxruntime": onnxruntime.__version__}))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ Variants (the strongest ways PyTorch offers to run this step on a CPU):
 Runs under bench/.venv's python (PyTorch 2.x) or Debian's /usr/bin/python3
 (PyTorch 1.13, variants eager and bf16 only).
 """
-import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
+
+import steprate  # noqa: E402  (beside this file)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
 import mlp  # noqa: E402
@@ -44,26 +43,13 @@ def make_step(variant, batch):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = steprate.parser(__doc__)
     parser.add_argument("variant", choices=["eager", "eager-fused", "compile-model",
                                             "compile-step", "bf16"])
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
-    step = make_step(args.variant, args.batch)
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        rates.append(args.steps * args.batch / (time.perf_counter() - start))
-    print(json.dumps({"samples_per_s": statistics.median(rates), "torch": torch.__version__}))
+    rate = steprate.median_samples_per_s(make_step(args.variant, args.batch), args)
+    print(json.dumps({"samples_per_s": rate, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""What every peer row of bench/mlp_cpu.py shares: its timing flags and the
+measurement (warm-up, then the median samples/s of repeated runs of steps).
+Standard library only: Debian's python and bench/.venv's both import it."""
+import argparse
+import statistics
+import time
+
+
+def parser(description):
+    result = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    result.add_argument("--batch", type=int, required=True)
+    result.add_argument("--steps", type=int, default=20)
+    result.add_argument("--warmup", type=int, default=5)
+    result.add_argument("--repeat", type=int, default=7)
+    return result
+
+
+def median_samples_per_s(step, args):
+    for _ in range(args.warmup):
+        step()
+    rates = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        rates.append(args.steps * args.batch / (time.perf_counter() - start))
+    return statistics.median(rates)
