@@ -57,7 +57,7 @@ def check_export(args, tmp, onnx_path, expected):
         inference = exported + ".ampplan"
         run([os.path.join(args.bin, "amp-opt"), exported, "--amp-set-batch-size=batch=500",
              "--emit=plan", "-o", inference])
-        result = json.loads(run([os.path.join(args.bin, "amp-run"), "evaluate", inference,
+        result = json.loads(run([os.path.join(args.bin, "amp-run"), "accuracy", inference,
                                  "--data", f"fashion-mnist={DATA}"]))
         print(f"exported {precision} model: test accuracy {result['test_accuracy']:.4f} "
               f"(training run: {expected:.4f})")

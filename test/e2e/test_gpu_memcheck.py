@@ -32,7 +32,7 @@ def main():
             for command in (["bench", plan, "--steps", 3, "--warmup", 1, "--repeat", 1],
                             ["step", plan, "--steps", 2, "--dump", os.path.join(tmp, precision),
                              "--feed", f"input={tmp}/x.npy", "--feed", f"labels={tmp}/labels.npy"],
-                            ["eval", plan, "--dump", os.path.join(tmp, precision + "-eval"),
+                            ["forward", plan, "--dump", os.path.join(tmp, precision + "-eval"),
                              "--feed", f"input={tmp}/x.npy"]):
                 out = run([sanitizer, "--tool", "memcheck", "--error-exitcode", "1",
                            "--leak-check", "full", amp_run, *command, "--device", "cuda"])

@@ -1,7 +1,7 @@
 """The importer and CPU kernels against ONNX's own backend node tests.
 
 Every node test of the op types we import (libonnx-testdata) is compiled to an
-inference plan by amp-opt and run by `amp-run eval` on the test's inputs; the
+inference plan by amp-opt and run by `amp-run forward` on the test's inputs; the
 outputs must match ONNX's reference outputs (rtol 1e-5, atol 1e-6). Tests of
 forms we do not support must be refused with the documented reason; any
 other outcome fails. Reshape's shape and ReduceSum's axes, graph inputs in
@@ -100,7 +100,7 @@ def run_test(bin_dir, test_dir, tmp):
         path = os.path.join(work, f"in{len(feeds)}.npy")
         np.save(path, value)
         feeds += ["--feed", f"{input_name}={path}"]
-    ran = subprocess.run([os.path.join(bin_dir, "amp-run"), "eval", plan, *feeds,
+    ran = subprocess.run([os.path.join(bin_dir, "amp-run"), "forward", plan, *feeds,
                           "--dump", work], capture_output=True, text=True, errors="replace")
     if ran.returncode != 0:
         return "mismatch", f"amp-run failed: {ran.stderr}"

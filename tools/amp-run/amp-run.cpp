@@ -32,13 +32,27 @@ using amprt::TensorInfo;
 
 namespace {
 
-/// A subcommand: its usage and the flags it takes (with a value, or alone).
+struct Args;
+
+/// A subcommand: its usage, the flags it takes (with a value, or alone) and
+/// what runs it. `formerName` still works, with a note that it was renamed.
 struct Command {
   const char *name;
   const char *usage;
   std::vector<std::string> valueFlags, switches;
+  Status (*run)(const Args &);
   bool takesPlan = true;
+  const char *formerName = nullptr;
 };
+
+Status train(const Args &args);
+Status stepCommand(const Args &args);
+Status forwardCommand(const Args &args);
+Status bench(const Args &args);
+Status accuracyCommand(const Args &args);
+Status exportCommand(const Args &args);
+Status info(const Args &args);
+Status devicesCommand(const Args &args);
 
 /// Flags of every command that runs a plan (see createSession).
 const std::vector<std::string> kSessionFlags = {"device", "threads"};
@@ -53,29 +67,36 @@ const std::vector<Command> &commands() {
        "                   [--check-numerics] [--quiet]\n",
        {"data", "epochs", "seed", "metrics", "log-every", "max-steps", "checkpoint",
         "checkpoint-every", "resume"},
-       {"check-numerics", "quiet"}},
+       {"check-numerics", "quiet"},
+       train},
       {"step",
        "amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
        "                   [--resume FILE] [--checkpoint FILE] [--check-numerics]\n",
        {"feed", "steps", "dump", "metrics", "resume", "checkpoint"},
-       {"check-numerics"}},
-      {"eval", "amp-run eval  PLAN --feed NAME=FILE.npy ... --dump DIR\n", {"feed", "dump"}, {}},
+       {"check-numerics"},
+       stepCommand},
+      {"forward",
+       "amp-run forward PLAN --feed NAME=FILE.npy ... --dump DIR   (was: eval)\n",
+       {"feed", "dump"}, {}, forwardCommand, /*takesPlan=*/true, /*formerName=*/"eval"},
       {"bench",
        "amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
        "                   [--profile]\n",
        {"steps", "warmup", "repeat", "seed"},
-       {"profile"}},
-      {"evaluate", "amp-run evaluate PLAN --data fashion-mnist=DIR [--checkpoint FILE]\n",
-       {"data", "checkpoint"}, {}},
+       {"profile"},
+       bench},
+      {"accuracy",
+       "amp-run accuracy PLAN --data fashion-mnist=DIR [--checkpoint FILE]   (was: evaluate)\n",
+       {"data", "checkpoint"}, {}, accuracyCommand, /*takesPlan=*/true,
+       /*formerName=*/"evaluate"},
       {"export",
        "amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
        "                    [--precision fp32|fp16|bf16]\n",
-       {"onnx", "output", "checkpoint", "precision"}, {}},
-      {"info", "amp-run info  PLAN [--checkpoint FILE]\n", {"checkpoint"}, {}},
+       {"onnx", "output", "checkpoint", "precision"}, {}, exportCommand},
+      {"info", "amp-run info  PLAN [--checkpoint FILE]\n", {"checkpoint"}, {}, info},
       {"devices",
        "amp-run devices   (the CPU, its oneDNN ISA, native or emulated GEMMs per precision,\n"
        "                   and the usable GPUs)\n",
-       {}, {}, /*takesPlan=*/false},
+       {}, {}, devicesCommand, /*takesPlan=*/false},
   };
   return table;
 }
@@ -98,9 +119,15 @@ std::string usage(const Command *only = nullptr) {
 }
 
 const Command *findCommand(const std::string &name) {
-  for (const Command &command : commands())
+  for (const Command &command : commands()) {
     if (name == command.name)
       return &command;
+    if (command.formerName && name == command.formerName) {
+      std::fprintf(stderr, "amp-run: note: '%s' is now called '%s'; the old name will go away\n",
+                   command.formerName, command.name);
+      return &command;
+    }
+  }
   return nullptr;
 }
 
@@ -644,7 +671,7 @@ Status stepCommand(const Args &args) {
   return Status::ok();
 }
 
-Status evalCommand(const Args &args) {
+Status forwardCommand(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
   std::string dump;
@@ -739,7 +766,7 @@ Status loadCheckpointFlag(const Args &args, Session &session) {
   return Status::ok();
 }
 
-Status evaluateCommand(const Args &args) {
+Status accuracyCommand(const Args &args) {
   std::string data = args.get("data");
   if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
     return Status::error("--data expects fashion-mnist=DIR (an IDX folder)");
@@ -800,7 +827,7 @@ Status info(const Args &args) {
 }
 
 /// The CPU (and what runs natively on it), then the usable GPUs.
-Status devicesCommand() {
+Status devicesCommand(const Args &) {
   amprt::CpuCapabilities cpu = amprt::cpuCapabilities();
   std::printf("cpu: %s (oneDNN ISA %s)\n", cpu.model.c_str(), cpu.onednnIsa.c_str());
   std::printf("  fp32 GEMMs: native\n");
@@ -838,23 +865,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (status.isOk()) try {
-    const std::string command = args.command->name;
-    if (command == "train")
-      status = train(args);
-    else if (command == "step")
-      status = stepCommand(args);
-    else if (command == "eval")
-      status = evalCommand(args);
-    else if (command == "evaluate")
-      status = evaluateCommand(args);
-    else if (command == "export")
-      status = exportCommand(args);
-    else if (command == "bench")
-      status = bench(args);
-    else if (command == "info")
-      status = info(args);
-    else
-      status = devicesCommand();
+    status = args.command->run(args);
   } catch (const std::bad_alloc &) {
     status = Status::error("out of memory (does the plan ask for more than this machine has?)");
   }
