@@ -22,6 +22,10 @@ namespace mlir::amp {
 /// in AmpOps.td): autocast and precision policies leave them in f32.
 template <typename ConcreteType>
 class FixedPrecision : public OpTrait::TraitBase<ConcreteType, FixedPrecision> {};
+/// Marks ops whose runtime kernels take f32 floats only (Amp_F32KernelsOnly
+/// in AmpOps.td): amp-legalize-precision casts around them.
+template <typename ConcreteType>
+class F32KernelsOnly : public OpTrait::TraitBase<ConcreteType, F32KernelsOnly> {};
 } // namespace mlir::amp
 
 #define GET_OP_CLASSES

@@ -36,6 +36,14 @@ def Amp_FixedPrecision : NativeOpTrait<"FixedPrecision"> {
   let cppNamespace = "::mlir::amp";
 }
 
+/// Ops whose runtime kernels (CPU and CUDA) read and write f32 floats only:
+/// amp-legalize-precision widens their low-precision inputs and computes a
+/// low result in f32, rounded once after the op. A plan runs on either
+/// backend, so this is what both can run.
+def Amp_F32KernelsOnly : NativeOpTrait<"F32KernelsOnly"> {
+  let cppNamespace = "::mlir::amp";
+}
+
 /// Ops whose result shape follows from their operands: the batch-size pass
 /// re-runs this inference after it fixes a dynamic batch dimension.
 class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
@@ -167,6 +175,7 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_F
 
 class Amp_SensitiveUnaryOp<string mnemonic, string formula>
     : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+                              Amp_F32KernelsOnly,
                               DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = formula # ", computed in FP32";
   let description = [{
@@ -187,6 +196,7 @@ def Amp_ExpOp : Amp_SensitiveUnaryOp<"exp", "exp(x)">;
 def Amp_LogOp : Amp_SensitiveUnaryOp<"log", "log(x)">;
 
 def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+    Amp_F32KernelsOnly,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = "softmax over the last axis, computed in FP32";
   let description = [{
@@ -270,7 +280,7 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
 // Reductions
 //===----------------------------------------------------------------------===//
 
-def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow,
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow, Amp_F32KernelsOnly,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = "sums over the given axes";
   let description = [{
@@ -295,7 +305,8 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow,
 //===----------------------------------------------------------------------===//
 
 def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
-    [Amp_FixedPrecision, DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_KeepsFP32AcceptsLow]> {
+    [Amp_FixedPrecision, Amp_F32KernelsOnly, DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
+     Amp_KeepsFP32AcceptsLow]> {
   let summary = "softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
@@ -317,7 +328,7 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
 }
 
 def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
-    [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
+    [Amp_FixedPrecision, Amp_F32KernelsOnly, Amp_KeepsFP32AcceptsLow]> {
   let summary = "gradient of softmax cross-entropy with respect to the logits";
   let description = [{
     `dlogits[n, c] = scale * grad * (softmax(logits)[n, c] - (c == labels[n]))`
@@ -341,7 +352,8 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_F32KernelsOnly,
+    Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
   let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
   let description = [{
@@ -365,7 +377,8 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_Optimi
   }];
 }
 
-def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F32KernelsOnly,
+    Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
     "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
   let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
   let description = [{

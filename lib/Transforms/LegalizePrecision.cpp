@@ -1,10 +1,11 @@
 //===- LegalizePrecision.cpp - casts a backend needs ----------------------===//
 //
 // Policy (autocast) decides what may run in low precision; legality makes the
-// result runnable on one backend, as XLA's float normalization does. The CPU
-// runtime's reductions and loss kernels run in f32 only, so low-precision
-// inputs to them are widened here (exactly: every bf16/f16 value is an f32),
-// and a low result is computed in f32 and rounded once after the op.
+// result runnable, as XLA's float normalization does. Ops whose runtime
+// kernels run in f32 only say so in ODS (Amp_F32KernelsOnly: reductions,
+// losses, exp/log/softmax, optimizer updates); their low-precision inputs are
+// widened here (exactly: every bf16/f16 value is an f32), and a low result is
+// computed in f32 and rounded once after the op.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,12 +22,6 @@ using namespace mlir::amp;
 
 namespace {
 
-/// Ops whose CPU kernels take only f32 float operands.
-bool cpuNeedsF32Operands(Operation *op) {
-  return isa<ReduceSumOp, SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp, ExpOp, LogOp,
-             SoftmaxOp, AdamWUpdateOp, SgdUpdateOp>(op);
-}
-
 struct LegalizePrecisionPass
     : public amp::impl::AmpLegalizePrecisionBase<LegalizePrecisionPass> {
   using AmpLegalizePrecisionBase::AmpLegalizePrecisionBase;
@@ -41,7 +36,7 @@ struct LegalizePrecisionPass
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       CastCache casts;
       func.walk([&](Operation *op) {
-        if (!cpuNeedsF32Operands(op))
+        if (!op->hasTrait<F32KernelsOnly>()) // declared in ODS
           return;
         std::string rule = "legality: the CPU backend runs '" +
                            op->getName().getStringRef().str() + "' in f32";
