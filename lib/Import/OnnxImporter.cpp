@@ -28,8 +28,8 @@ using namespace mlir::amp;
 
 namespace {
 
-constexpr int64_t kMinOpset = 13;
-constexpr int64_t kMaxOpset = 17;
+constexpr int64_t kMinOpset = kMinOnnxOpset;
+constexpr int64_t kMaxOpset = kMaxOnnxOpset;
 
 /// A value of the graph: an SSA value, or a compile-time integer tensor
 /// (shape operands of Reshape) kept on the side.
@@ -122,9 +122,20 @@ private:
   MLIRContext *context;
   OpBuilder builder;
   llvm::StringMap<GraphValue> values;
-  llvm::StringMap<Rule> rules;
   OwningOpRef<ModuleOp> module;
   int nodeIndex = 0;
+  /// The model's default-domain op set (checkOpset); rules are chosen by it.
+  int64_t opset = 0;
+
+public:
+  /// An import rule: the ops and op-set versions it handles.
+  struct Registration {
+    OnnxOpSupport support;
+    Rule rule;
+  };
+  static ArrayRef<Registration> registry();
+  /// The rule for a node of this model's op set, or null.
+  static const Registration *findRule(StringRef domain, StringRef opType, int64_t opset);
 };
 
 //===----------------------------------------------------------------------===//
@@ -138,6 +149,7 @@ LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
     if (opset.version() < kMinOpset || opset.version() > kMaxOpset)
       return fileError() << "unsupported opset " << opset.version()
                          << " (supported: " << kMinOpset << " to " << kMaxOpset << ")";
+    this->opset = opset.version();
     return success();
   }
   return fileError() << "the model imports no default-domain opset";
@@ -648,31 +660,55 @@ LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto 
 }
 
 //===----------------------------------------------------------------------===//
+// Rule registry
+//===----------------------------------------------------------------------===//
+
+/// One row per rule: domain ("" = ai.onnx), op type, the op-set versions it
+/// handles (since, until; 0 = no upper bound) and what it refuses. A rule
+/// for a newer version of an op is a new row, with its own function.
+ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
+  static const Registration rules[] = {
+      {{"", "Gemm", 13, 0, "2-D operands"}, &OnnxImporter::importGemm},
+      {{"", "MatMul", 13, 0, "2-D operands"}, &OnnxImporter::importMatMul},
+      {{"", "Add", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<AddOp>},
+      {{"", "Sub", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<SubOp>},
+      {{"", "Mul", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<MulOp>},
+      {{"", "Div", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<DivOp>},
+      {{"", "Exp", 13, 0, ""}, &OnnxImporter::importUnary<ExpOp>},
+      {{"", "Log", 13, 0, ""}, &OnnxImporter::importUnary<LogOp>},
+      {{"", "Neg", 13, 0, ""}, &OnnxImporter::importUnary<NegOp>},
+      {{"", "Softmax", 13, 0, "last axis only"}, &OnnxImporter::importSoftmax},
+      {{"", "Transpose", 13, 0, "2-D, folded into the GEMM that reads it"},
+       &OnnxImporter::importTranspose},
+      {{"", "ReduceSum", 13, 0, "constant axes"}, &OnnxImporter::importReduceSum},
+      {{"", "Relu", 13, 0, ""}, &OnnxImporter::importRelu},
+      {{"", "Flatten", 13, 0, ""}, &OnnxImporter::importFlatten},
+      {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &OnnxImporter::importReshape},
+      {{"", "Constant", 13, 0, "value, value_float, value_ints"},
+       &OnnxImporter::importConstant},
+      {{"", "Identity", 13, 0, "tensors"}, &OnnxImporter::importIdentity},
+      {{"", "SoftmaxCrossEntropyLoss", 13, 0,
+        "mean or sum reduction, no class weights, no log_prob output"},
+       &OnnxImporter::importSoftmaxCrossEntropyLoss},
+  };
+  return rules;
+}
+
+const OnnxImporter::Registration *OnnxImporter::findRule(StringRef domain, StringRef opType,
+                                                         int64_t opset) {
+  for (const Registration &r : registry())
+    if (r.support.domain == domain && r.support.opType == opType &&
+        r.support.sinceVersion <= opset &&
+        (!r.support.untilVersion || opset <= r.support.untilVersion))
+      return &r;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
 // Graph
 //===----------------------------------------------------------------------===//
 
 LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
-  rules = {
-      {"Gemm", &OnnxImporter::importGemm},
-      {"MatMul", &OnnxImporter::importMatMul},
-      {"Add", &OnnxImporter::importBinary<AddOp>},
-      {"Sub", &OnnxImporter::importBinary<SubOp>},
-      {"Mul", &OnnxImporter::importBinary<MulOp>},
-      {"Div", &OnnxImporter::importBinary<DivOp>},
-      {"Exp", &OnnxImporter::importUnary<ExpOp>},
-      {"Log", &OnnxImporter::importUnary<LogOp>},
-      {"Neg", &OnnxImporter::importUnary<NegOp>},
-      {"Softmax", &OnnxImporter::importSoftmax},
-      {"Transpose", &OnnxImporter::importTranspose},
-      {"ReduceSum", &OnnxImporter::importReduceSum},
-      {"Relu", &OnnxImporter::importRelu},
-      {"Flatten", &OnnxImporter::importFlatten},
-      {"Reshape", &OnnxImporter::importReshape},
-      {"Constant", &OnnxImporter::importConstant},
-      {"Identity", &OnnxImporter::importIdentity},
-      {"SoftmaxCrossEntropyLoss", &OnnxImporter::importSoftmaxCrossEntropyLoss},
-  };
-
   // Initializers: floats are trainable parameters, integers compile-time data.
   SmallVector<std::pair<std::string, DenseElementsAttr>> params;
   llvm::StringMap<bool> isInitializer;
@@ -723,13 +759,18 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   for (const auto &node : graph.node()) {
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       return nodeError(node) << "unsupported domain '" << node.domain() << "'";
-    auto rule = rules.find(node.op_type());
-    if (rule == rules.end())
-      return nodeError(node) << "unsupported op type (supported: Gemm, MatMul, Add, "
-                                "Sub, Mul, Div, Neg, Relu, Exp, Log, Softmax, ReduceSum, "
-                                "Flatten, Reshape, Transpose (into a GEMM), Constant, Identity, "
-                                "SoftmaxCrossEntropyLoss)";
-    if (failed((this->*(rule->second))(node)))
+    const Registration *rule = findRule("", node.op_type(), opset);
+    if (!rule) {
+      std::string supported;
+      for (const Registration &r : registry())
+        if (r.support.sinceVersion <= opset &&
+            (!r.support.untilVersion || opset <= r.support.untilVersion))
+          supported += (supported.empty() ? "" : ", ") + r.support.opType.str();
+      return nodeError(node) << "unsupported op type at opset " << opset
+                             << " (supported: " << supported
+                             << "; amp-opt --list-onnx-ops lists them with their limits)";
+    }
+    if (failed((this->*(rule->rule))(node)))
       return failure();
     ++nodeIndex;
   }
@@ -788,4 +829,11 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
 
 OwningOpRef<ModuleOp> mlir::amp::importOnnxFile(StringRef path, MLIRContext *context) {
   return OnnxImporter(path, context).run();
+}
+
+std::vector<OnnxOpSupport> mlir::amp::supportedOnnxOps() {
+  std::vector<OnnxOpSupport> ops;
+  for (const auto &registration : OnnxImporter::registry())
+    ops.push_back(registration.support);
+  return ops;
 }

@@ -22,6 +22,7 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -47,6 +48,24 @@ llvm::cl::opt<std::string> reportDotPath(
     "amp-report-dot",
     llvm::cl::desc("Write the training step as Graphviz, coloured by precision"),
     llvm::cl::value_desc("file"), llvm::cl::init(""));
+
+llvm::cl::opt<bool> listOnnxOps(
+    "list-onnx-ops",
+    llvm::cl::desc("List the ONNX ops the importer handles (op, domain, op sets, limits)"),
+    llvm::cl::init(false));
+
+/// The importer's registry as a table, one op per line.
+void printOnnxOps(raw_ostream &os) {
+  os << llvm::formatv("{0,-24} {1,-8} {2,-8} {3}\n", "op", "domain", "opsets", "limits");
+  for (const amp::OnnxOpSupport &op : amp::supportedOnnxOps()) {
+    int64_t until = op.untilVersion ? op.untilVersion : amp::kMaxOnnxOpset;
+    std::string line = llvm::formatv("{0,-24} {1,-8} {2,-8} {3}", op.opType,
+                                     op.domain.empty() ? "ai.onnx" : op.domain,
+                                     llvm::formatv("{0}-{1}", op.sinceVersion, until).str(),
+                                     op.limits);
+    os << StringRef(line).rtrim() << "\n";
+  }
+}
 
 /// Writes `produce`'s text to `path` atomically (temporary file, rename).
 LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> produce) {
@@ -134,6 +153,10 @@ int main(int argc, char **argv) {
   auto [input, output] = registerAndParseCLIOptions(
       argc, argv, "amp-opt: ONNX/amp IR -> training step -> runtime plan\n", registry);
   MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
+  if (listOnnxOps) {
+    printOnnxOps(llvm::outs());
+    return 0;
+  }
 
   if (StringRef(input).ends_with(".onnx") || emitKind != Emit::MLIR || !reportPath.empty() ||
       !reportDotPath.empty())

@@ -5,6 +5,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <vector>
+
 namespace mlir::amp {
 
 /// Reads the ONNX model at `path` (checked with the ONNX checker, shapes
@@ -14,6 +16,22 @@ namespace mlir::amp {
 /// Each op's location is its ONNX node name. Errors are emitted as
 /// diagnostics naming the file, node and op type; returns null then.
 OwningOpRef<ModuleOp> importOnnxFile(StringRef path, MLIRContext *context);
+
+/// One ONNX op the importer has a rule for: its domain ("" is the default
+/// domain, ai.onnx), the op-set versions the rule handles (`untilVersion` 0:
+/// up to the newest op set the importer reads) and any limit of the rule.
+struct OnnxOpSupport {
+  StringRef domain, opType;
+  int64_t sinceVersion, untilVersion;
+  StringRef limits;
+};
+
+/// Every op the importer handles, from its rule registry (what
+/// `amp-opt --list-onnx-ops` prints and unsupported-op errors list).
+std::vector<OnnxOpSupport> supportedOnnxOps();
+
+/// The default-domain op sets a model may import.
+constexpr int64_t kMinOnnxOpset = 13, kMaxOnnxOpset = 17;
 
 } // namespace mlir::amp
 
