@@ -25,30 +25,50 @@ namespace {
 Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                     const std::vector<TensorRef> &out, CpuContext &context,
                     std::unique_ptr<CpuKernel> *result) {
-  const std::string &op = kernel.op();
-  AMPRT_RETURN_IF_ERROR(checkSignature(op, in.size(), out.size()));
-  if (op == "matmul")
+  const KernelSpec *spec;
+  AMPRT_RETURN_IF_ERROR(checkKernel(kernel, in.size(), out.size(), &spec));
+  switch (spec->id) {
+  case KernelId::Matmul:
     return buildMatmul(kernel, in, out[0], context, result);
-  if (op == "fused_elementwise")
+  case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
-  if (op == "reduce_sum")
+  case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], result);
-  if (op == "softmax_cross_entropy")
+  case KernelId::SoftmaxCrossEntropy:
     return buildSoftmaxCrossEntropy(kernel, in[0], in[1], out[0], result);
-  if (op == "softmax_cross_entropy_grad")
+  case KernelId::SoftmaxCrossEntropyGrad:
     return buildSoftmaxCrossEntropyGrad(kernel, in[0], in[1], in[2], out[0], result);
-  if (op == "exp" || op == "log" || op == "softmax")
+  case KernelId::Exp:
+  case KernelId::Log:
+  case KernelId::Softmax:
     return buildSensitive(kernel, in[0], out[0], result);
-  if (op == "unscale" || op == "found_nonfinite" || op == "global_norm" ||
-      op == "gradient_stats" ||
-      op == "clip_coefficient" || op == "update_loss_scale" || op == "accumulation_step" ||
-      op == "zero_if")
+  case KernelId::Unscale:
+  case KernelId::FoundNonFinite:
+  case KernelId::GlobalNorm:
+  case KernelId::GradientStats:
+  case KernelId::ClipCoefficient:
+  case KernelId::UpdateLossScale:
+  case KernelId::AccumulationStep:
+  case KernelId::ZeroIf:
     return buildLossScaling(kernel, in, out, result);
-  if (op == "adamw_update")
+  case KernelId::AdamWUpdate:
     return buildAdamW(kernel, in, out, result);
-  if (op == "sgd_update")
+  case KernelId::SgdUpdate:
     return buildSgd(kernel, in, out, result);
-  return buildElementwise(kernel, in, out, result);
+  case KernelId::Add:
+  case KernelId::Sub:
+  case KernelId::Mul:
+  case KernelId::Div:
+  case KernelId::Neg:
+  case KernelId::Relu:
+  case KernelId::ReluGrad:
+  case KernelId::BroadcastTo:
+  case KernelId::Cast:
+  case KernelId::Copy:
+  case KernelId::Increment:
+    return buildElementwise(kernel, in, out, result);
+  }
+  return Status::error("unknown kernel"); // unreachable: the switch names every id
 }
 
 } // namespace

@@ -4,52 +4,6 @@
 
 namespace amprt {
 
-namespace {
-
-/// Expected operand and result counts of each op (maxInputs -1: any).
-struct Arity {
-  const char *op;
-  int minInputs, maxInputs, outputs;
-};
-constexpr Arity kArities[] = {
-    {"matmul", 2, 3, 1}, // a third input is the epilogue's bias
-    {"add", 2, 2, 1},          {"sub", 2, 2, 1},
-    {"mul", 2, 2, 1},          {"div", 2, 2, 1},          {"neg", 1, 1, 1},
-    {"relu", 1, 1, 1},         {"relu_grad", 2, 2, 1},    {"exp", 1, 1, 1},
-    {"log", 1, 1, 1},          {"softmax", 1, 1, 1},      {"reduce_sum", 1, 1, 1},
-    {"broadcast_to", 1, 1, 1}, {"cast", 1, 1, 1},         {"copy", 1, 1, 1},
-    {"softmax_cross_entropy", 2, 2, 1},  {"softmax_cross_entropy_grad", 3, 3, 1},
-    {"adamw_update", 5, 6, 3}, {"sgd_update", 3, 4, 2},   {"increment", 1, 2, 1},
-    {"adamw_update", 5, 6, 4}, {"sgd_update", 3, 4, 3}, // with the low-precision copy
-    {"unscale", 2, 2, 1},      {"found_nonfinite", 1, -1, 1}, {"global_norm", 1, -1, 1},
-    {"clip_coefficient", 1, 1, 1}, {"update_loss_scale", 3, 4, 2},
-    {"accumulation_step", 1, 1, 2}, {"zero_if", 2, 2, 1},
-    {"gradient_stats", 1, -1, 2}, // found_nonfinite and global_norm in one pass
-    {"fused_elementwise", 1, -1, 1}, {"fused_elementwise", 1, -1, 2},
-    {"fused_elementwise", 1, -1, 3}, {"fused_elementwise", 1, -1, 4},
-};
-
-} // namespace
-
-Status checkSignature(const std::string &op, size_t numInputs, size_t numOutputs) {
-  const Arity *known = nullptr;
-  for (const auto &arity : kArities) {
-    if (op != arity.op)
-      continue;
-    known = &arity;
-    int inputs = static_cast<int>(numInputs);
-    if (inputs >= arity.minInputs && (arity.maxInputs < 0 || inputs <= arity.maxInputs) &&
-        static_cast<int>(numOutputs) == arity.outputs)
-      return Status::ok();
-  }
-  if (!known)
-    return Status::error("unknown kernel");
-  return Status::error("expects " + std::to_string(known->minInputs) +
-                       (known->maxInputs == known->minInputs ? "" : " or more") +
-                       " inputs and " + std::to_string(known->outputs) + " outputs");
-}
-
-
 Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
   if (t.dtype != dtype || t.size() != 1)
     return Status::error(std::string(what) + " must be one " + dtypeName(dtype));

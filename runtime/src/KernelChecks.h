@@ -8,12 +8,10 @@
 #define AMPRT_KERNELCHECKS_H
 
 #include "Device.h"
+#include "KernelRegistry.h"
 
 namespace amprt {
 
-/// The op is known and takes this many inputs and outputs ("unknown kernel"
-/// or "expects N inputs and M outputs" otherwise).
-Status checkSignature(const std::string &op, size_t numInputs, size_t numOutputs);
 
 /// Checks the one-element operands of increment, update_loss_scale,
 /// accumulation_step and clip_coefficient.

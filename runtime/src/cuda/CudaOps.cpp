@@ -340,23 +340,30 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
 Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                        const std::vector<TensorRef> &out, CudaContext &context,
                        std::unique_ptr<Kernel> *result) {
-  const std::string &op = kernel.op();
-  AMPRT_RETURN_IF_ERROR(checkSignature(op, in.size(), out.size()));
+  const KernelSpec *spec;
+  AMPRT_RETURN_IF_ERROR(checkKernel(kernel, in.size(), out.size(), &spec));
   cudaStream_t stream = context.stream;
-  if (op == "matmul")
+  switch (spec->id) {
+  case KernelId::Matmul:
     return buildCudaMatmul(kernel, in, out[0], context, result);
-  if (op == "reduce_sum")
+  case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
-  if (op == "softmax_cross_entropy" || op == "softmax_cross_entropy_grad")
+  case KernelId::SoftmaxCrossEntropy:
+  case KernelId::SoftmaxCrossEntropyGrad:
     return buildCrossEntropy(kernel, in, out[0], context, result);
-  if (op == "found_nonfinite" || op == "global_norm" || op == "gradient_stats")
+  case KernelId::FoundNonFinite:
+  case KernelId::GlobalNorm:
+  case KernelId::GradientStats:
     return buildGradientStats(kernel, in, out, context, result);
-  if (op == "adamw_update" || op == "sgd_update")
+  case KernelId::AdamWUpdate:
+  case KernelId::SgdUpdate:
     return buildUpdate(kernel, in, out, context, result);
-  if (op == "increment" || op == "update_loss_scale" || op == "accumulation_step" ||
-      op == "clip_coefficient")
+  case KernelId::Increment:
+  case KernelId::UpdateLossScale:
+  case KernelId::AccumulationStep:
+  case KernelId::ClipCoefficient:
     return buildScalar(kernel, in, out, context, result);
-  if (op == "softmax") {
+  case KernelId::Softmax: {
     AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "softmax"));
     if (in[0].shape != out[0].shape || in[0].shape.empty())
       return Status::error("expects one input and output of the same shape, rank >= 1");
@@ -365,7 +372,7 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
     *result = launcher([=] { return launchSoftmax(args, stream); }, "softmax");
     return Status::ok();
   }
-  if (op == "unscale") {
+  case KernelId::Unscale: {
     AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the scale"));
     AMPRT_RETURN_IF_ERROR(requireF32({out[0]}, "unscale's result"));
     if (in[0].size() != out[0].size())
@@ -375,7 +382,7 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
     *result = std::make_unique<UnscaleKernel>(args, stream);
     return Status::ok();
   }
-  if (op == "zero_if") {
+  case KernelId::ZeroIf: {
     AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "zero_if"));
     AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the flag"));
     if (in[0].size() != out[0].size())
@@ -386,7 +393,7 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
     *result = launcher([=] { return launchZeroIf(x, flag, y, n, stream); }, "zero_if");
     return Status::ok();
   }
-  if (op == "copy") {
+  case KernelId::Copy: {
     if (in[0].bytes() != out[0].bytes() || in[0].dtype != out[0].dtype)
       return Status::error("input and output differ");
     const void *src = in[0].data;
@@ -400,7 +407,21 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
         "copy");
     return Status::ok();
   }
-  return buildElementwise(kernel, in, out, context, result);
+  case KernelId::Add:
+  case KernelId::Sub:
+  case KernelId::Mul:
+  case KernelId::Div:
+  case KernelId::Neg:
+  case KernelId::Relu:
+  case KernelId::ReluGrad:
+  case KernelId::Exp:
+  case KernelId::Log:
+  case KernelId::BroadcastTo:
+  case KernelId::Cast:
+  case KernelId::FusedElementwise:
+    return buildElementwise(kernel, in, out, context, result);
+  }
+  return Status::error("unknown kernel"); // unreachable: the switch names every id
 }
 
 Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,

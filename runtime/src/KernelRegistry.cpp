@@ -1,0 +1,88 @@
+//===- KernelRegistry.cpp - every kernel a plan may name ------------------===//
+
+#include "KernelRegistry.h"
+
+
+namespace amprt {
+
+namespace {
+
+constexpr const char *kMatmulAttrs = "transpose_lhs transpose_rhs bias relu";
+
+constexpr KernelSpec kKernels[] = {
+    {KernelId::Matmul, "matmul", 2, 3, 1, 1, kMatmulAttrs}, // a third input: the bias
+    {KernelId::Add, "add", 2, 2, 1, 1, ""},
+    {KernelId::Sub, "sub", 2, 2, 1, 1, ""},
+    {KernelId::Mul, "mul", 2, 2, 1, 1, ""},
+    {KernelId::Div, "div", 2, 2, 1, 1, ""},
+    {KernelId::Neg, "neg", 1, 1, 1, 1, ""},
+    {KernelId::Relu, "relu", 1, 1, 1, 1, ""},
+    {KernelId::ReluGrad, "relu_grad", 2, 2, 1, 1, ""},
+    {KernelId::Exp, "exp", 1, 1, 1, 1, ""},
+    {KernelId::Log, "log", 1, 1, 1, 1, ""},
+    {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
+    {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
+    {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},
+    {KernelId::Cast, "cast", 1, 1, 1, 1, ""},
+    {KernelId::Copy, "copy", 1, 1, 1, 1, ""},
+    {KernelId::SoftmaxCrossEntropy, "softmax_cross_entropy", 2, 2, 1, 1,
+     "mean has_ignore_index ignore_index"},
+    {KernelId::SoftmaxCrossEntropyGrad, "softmax_cross_entropy_grad", 3, 3, 1, 1,
+     "mean has_ignore_index ignore_index"},
+    // Updates: an optional skip flag; an extra result is the low-precision copy.
+    {KernelId::AdamWUpdate, "adamw_update", 5, 6, 3, 4, "lr beta1 beta2 eps weight_decay"},
+    {KernelId::SgdUpdate, "sgd_update", 3, 4, 2, 3, "lr momentum weight_decay nesterov"},
+    {KernelId::Increment, "increment", 1, 2, 1, 1, ""},
+    {KernelId::Unscale, "unscale", 2, 2, 1, 1, ""},
+    {KernelId::FoundNonFinite, "found_nonfinite", 1, -1, 1, 1, ""},
+    {KernelId::GlobalNorm, "global_norm", 1, -1, 1, 1, ""},
+    // found_nonfinite and global_norm in one pass.
+    {KernelId::GradientStats, "gradient_stats", 1, -1, 2, 2, ""},
+    {KernelId::ClipCoefficient, "clip_coefficient", 1, 1, 1, 1, "max_norm"},
+    {KernelId::UpdateLossScale, "update_loss_scale", 3, 4, 2, 2,
+     "growth_factor backoff_factor growth_interval"},
+    {KernelId::AccumulationStep, "accumulation_step", 1, 1, 2, 2, "micro_batches"},
+    {KernelId::ZeroIf, "zero_if", 2, 2, 1, 1, ""},
+    // Limits checked with the chain (PlanFormat.h's fused::kMax*).
+    {KernelId::FusedElementwise, "fused_elementwise", 1, -1, 1, 4, ""},
+};
+
+bool listed(const char *attributes, const std::string &name) {
+  return (" " + std::string(attributes) + " ").find(" " + name + " ") != std::string::npos;
+}
+
+} // namespace
+
+const KernelSpec *findKernel(const std::string &op) {
+  for (const KernelSpec &spec : kKernels)
+    if (op == spec.op)
+      return &spec;
+  return nullptr;
+}
+
+Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutputs,
+                   const KernelSpec **spec) {
+  const KernelSpec *found = findKernel(kernel.op());
+  if (!found)
+    return Status::error("unknown kernel");
+  int inputs = static_cast<int>(numInputs), outputs = static_cast<int>(numOutputs);
+  if (inputs < found->minInputs || (found->maxInputs >= 0 && inputs > found->maxInputs) ||
+      outputs < found->minOutputs || outputs > found->maxOutputs) {
+    auto range = [](int low, int high) {
+      return high < 0     ? std::to_string(low) + " or more"
+             : low == high ? std::to_string(low)
+                           : std::to_string(low) + " to " + std::to_string(high);
+    };
+    return Status::error("expects " + range(found->minInputs, found->maxInputs) +
+                         " inputs and " + range(found->minOutputs, found->maxOutputs) +
+                         " outputs, got " + std::to_string(inputs) + " and " +
+                         std::to_string(outputs));
+  }
+  for (const auto &[name, value] : kernel.attrs())
+    if (!listed(found->attributes, name))
+      return Status::error("unknown attribute '" + name + "'");
+  *spec = found;
+  return Status::ok();
+}
+
+} // namespace amprt

@@ -1,0 +1,71 @@
+//===- KernelRegistry.h - every kernel a plan may name ------------*- C++ -*-===//
+//
+// One row per kernel: its plan name, operand and result counts and the
+// attributes it reads. The plan checks use it, and each backend turns the
+// KernelId into its implementation with an exhaustive switch (no default:
+// the compiler names a kernel a backend forgot), so adding a kernel is a row
+// here plus one case per backend.
+//
+//===----------------------------------------------------------------------===//
+#ifndef AMPRT_KERNELREGISTRY_H
+#define AMPRT_KERNELREGISTRY_H
+
+#include "amprt/Status.h"
+#include "plan.pb.h"
+
+#include <string>
+
+namespace amprt {
+
+enum class KernelId {
+  Matmul,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,
+  Relu,
+  ReluGrad,
+  Exp,
+  Log,
+  Softmax,
+  ReduceSum,
+  BroadcastTo,
+  Cast,
+  Copy,
+  SoftmaxCrossEntropy,
+  SoftmaxCrossEntropyGrad,
+  AdamWUpdate,
+  SgdUpdate,
+  Increment,
+  Unscale,
+  FoundNonFinite,
+  GlobalNorm,
+  GradientStats,
+  ClipCoefficient,
+  UpdateLossScale,
+  AccumulationStep,
+  ZeroIf,
+  FusedElementwise,
+};
+
+struct KernelSpec {
+  KernelId id;
+  const char *op;
+  int minInputs, maxInputs; // maxInputs -1: any number
+  int minOutputs, maxOutputs;
+  /// The attributes the kernel reads, space separated; others are refused.
+  const char *attributes;
+};
+
+/// Checks a plan kernel against its row: known name, operand and result
+/// counts, attribute names. Sets `*spec` on success.
+Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutputs,
+                   const KernelSpec **spec);
+
+/// The row of a kernel name, or null.
+const KernelSpec *findKernel(const std::string &op);
+
+} // namespace amprt
+
+#endif // AMPRT_KERNELREGISTRY_H
