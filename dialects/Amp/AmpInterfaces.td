@@ -35,9 +35,10 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
   let description = [{
     The op's default precision class for autocast, with the reason shown in
     decision reports. Most ops follow their inputs (the default); compute-
-    bound and numerically sensitive ops override, beside their definition
-    (AmpPrecision.cpp). Policies may override the default per op type or per
-    ONNX node.
+    bound and numerically sensitive ops state their class in their ODS
+    definition (the `precision` fields of Amp_Op, AmpOps.td), which
+    generates these methods. Policies may override the default per op type
+    or per ONNX node.
   }];
   let methods = [
     InterfaceMethod<"The precision class autocast assigns by default.",

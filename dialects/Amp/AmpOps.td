@@ -17,16 +17,28 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 
 class Amp_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Amp_Dialect, mnemonic, !listconcat([Pure], traits)>;
+    : Op<Amp_Dialect, mnemonic, !listconcat([Pure], traits)> {
+  // Precision facts, the one place they are stated. Autocast reads them
+  // through Amp_PrecisionOpInterface (listed in the op's traits):
+  // `precision` is "Low" (compute-bound: low operands, FP32 accumulation) or
+  // "FP32" (numerically sensitive), empty for ops that follow their inputs
+  // (the interface's default); `precisionReason` is shown in reports;
+  // `readsLowPrecision`: an FP32 op widens low-precision inputs itself;
+  // `widensResult`: a low op can write its FP32 accumulator as the result.
+  string precision = "";
+  string precisionReason = "";
+  bit readsLowPrecision = 0;
+  bit widensResult = 0;
+  let extraClassDeclaration =
+      !if(!empty(precision), "",
+          "::mlir::amp::PrecisionClass getPrecisionClass() {\n"
+          "  return ::mlir::amp::PrecisionClass::" # precision # ";\n}\n"
+          "::llvm::StringRef getPrecisionReason() { return \"" # precisionReason # "\"; }\n")
+      # !if(readsLowPrecision, "bool acceptsLowPrecisionInputs() { return true; }\n", "")
+      # !if(widensResult, "bool canWidenResult() { return true; }\n", "");
+}
 
-/// Precision classes (see AmpPrecision.cpp for each op's rule and reason).
-defvar Amp_FollowsInputs = Amp_PrecisionOpInterface;
-defvar Amp_ComputeBound = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
-    ["getPrecisionClass", "getPrecisionReason", "canWidenResult"]>;
-defvar Amp_KeepsFP32 = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
-    ["getPrecisionClass", "getPrecisionReason"]>;
-defvar Amp_KeepsFP32AcceptsLow = DeclareOpInterfaceMethods<Amp_PrecisionOpInterface,
-    ["getPrecisionClass", "getPrecisionReason", "acceptsLowPrecisionInputs"]>;
+
 
 /// Ops whose f32 operand and result types are part of their definition
 /// (losses, loss-scale state and gradient checks, optimizer updates and
@@ -56,7 +68,7 @@ class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
 //===----------------------------------------------------------------------===//
 
 def Amp_ConstantOp : Amp_Op<"constant",
-    [ConstantLike, Amp_FollowsInputs, AllTypesMatch<["value", "output"]>]> {
+    [ConstantLike, Amp_PrecisionOpInterface, AllTypesMatch<["value", "output"]>]> {
   let summary = "a constant tensor";
   let description = [{
     A tensor known at compile time (ONNX Constant nodes and non-trainable
@@ -78,7 +90,10 @@ def Amp_ConstantOp : Amp_Op<"constant",
 //===----------------------------------------------------------------------===//
 
 def Amp_MatmulOp : Amp_ShapedOp<"matmul",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_ComputeBound]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
+  let precision = "Low";
+  let precisionReason = "compute-bound GEMM: low-precision operands, FP32 accumulation";
+  let widensResult = 1;
   let summary = "2-D matrix product with transpose flags";
   let description = [{
     `result = op(lhs) x op(rhs)` where `op` transposes when the flag is set.
@@ -104,7 +119,7 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
 
 class Amp_BroadcastBinaryOp<string mnemonic, string formula>
     : Amp_ShapedOp<mnemonic, [DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
-                              Amp_FollowsInputs]> {
+                              Amp_PrecisionOpInterface]> {
   let summary = "elementwise " # formula # " with numpy broadcasting";
   let description = [{
     Elementwise `}] # formula # [{` with numpy-style (ONNX multidirectional)
@@ -126,7 +141,7 @@ def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 
 class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
-    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_FollowsInputs],
+    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_PrecisionOpInterface],
                                          traits)> {
   let arguments = (ins Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
@@ -155,7 +170,7 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
   }];
 }
 
-def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_FollowsInputs]> {
+def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_PrecisionOpInterface]> {
   let hasVerifier = 0; // the type constraints say it all
   let summary = "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)";
   let description = [{
@@ -174,9 +189,11 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_F
 //===----------------------------------------------------------------------===//
 
 class Amp_SensitiveUnaryOp<string mnemonic, string formula>
-    : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+    : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
                               Amp_F32KernelsOnly,
                               DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let precision = "FP32";
+  let readsLowPrecision = 1;
   let summary = formula # ", computed in FP32";
   let description = [{
     Elementwise `}] # formula # [{`. Autocast keeps it FP32 (its result is
@@ -192,12 +209,19 @@ class Amp_SensitiveUnaryOp<string mnemonic, string formula>
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
-def Amp_ExpOp : Amp_SensitiveUnaryOp<"exp", "exp(x)">;
-def Amp_LogOp : Amp_SensitiveUnaryOp<"log", "log(x)">;
+def Amp_ExpOp : Amp_SensitiveUnaryOp<"exp", "exp(x)"> {
+  let precisionReason = "exp: overflows low precision; FP32";
+}
+def Amp_LogOp : Amp_SensitiveUnaryOp<"log", "log(x)"> {
+  let precisionReason = "log: tiny inputs underflow in low precision; FP32";
+}
 
-def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_KeepsFP32AcceptsLow,
+def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
     Amp_F32KernelsOnly,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let precision = "FP32";
+  let precisionReason = "softmax: exp and sum in FP32";
+  let readsLowPrecision = 1;
   let summary = "softmax over the last axis, computed in FP32";
   let description = [{
     `exp(x - max) / sum(exp(x - max))` along the last axis.
@@ -212,7 +236,7 @@ def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_Kee
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
-def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_FollowsInputs,
+def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_PrecisionOpInterface,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = "broadcasts a tensor to a larger shape (numpy rules)";
   let description = [{
@@ -234,7 +258,7 @@ def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_FollowsInputs,
 // The result shape is part of the op (not a function of the operand), so
 // reshape verifies with reshapeShape instead of shape inference.
 def Amp_ReshapeOp : Amp_Op<"reshape",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_FollowsInputs]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
   let hasVerifier = 1;
   let summary = "reinterprets a tensor with a new shape of equal size";
   let description = [{
@@ -260,7 +284,7 @@ def Amp_ReshapeOp : Amp_Op<"reshape",
 }
 
 def Amp_CastOp : Amp_ShapedOp<"cast",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_FollowsInputs]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
   let summary = "converts a tensor to another float element type";
   let description = [{
     Round-to-nearest-even conversion between f32, bf16 and f16.
@@ -280,8 +304,11 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
 // Reductions
 //===----------------------------------------------------------------------===//
 
-def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow, Amp_F32KernelsOnly,
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_PrecisionOpInterface, Amp_F32KernelsOnly,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let precision = "FP32";
+  let precisionReason = "reduction: accumulates and stores in FP32";
+  let readsLowPrecision = 1;
   let summary = "sums over the given axes";
   let description = [{
     Sums `input` over `axes` (sorted, unique, in range). With `keep_dims` the
@@ -306,7 +333,10 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_KeepsFP32AcceptsLow, Amp_F
 
 def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
     [Amp_FixedPrecision, Amp_F32KernelsOnly, DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
-     Amp_KeepsFP32AcceptsLow]> {
+     Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "loss: log-softmax (exp, log, sum) in FP32";
+  let readsLowPrecision = 1;
   let summary = "softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = reduce_n(-log_softmax(logits)[n, labels[n]])` over a batch of
@@ -328,7 +358,10 @@ def Amp_SoftmaxCrossEntropyOp : Amp_ShapedOp<"softmax_cross_entropy",
 }
 
 def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
-    [Amp_FixedPrecision, Amp_F32KernelsOnly, Amp_KeepsFP32AcceptsLow]> {
+    [Amp_FixedPrecision, Amp_F32KernelsOnly, Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "loss gradient: softmax in FP32";
+  let readsLowPrecision = 1;
   let summary = "gradient of softmax cross-entropy with respect to the logits";
   let description = [{
     `dlogits[n, c] = scale * grad * (softmax(logits)[n, c] - (c == labels[n]))`
@@ -353,8 +386,10 @@ def Amp_SoftmaxCrossEntropyGradOp : Amp_ShapedOp<"softmax_cross_entropy_grad",
 //===----------------------------------------------------------------------===//
 
 def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_F32KernelsOnly,
-    Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+    Amp_OptimizerUpdateOpInterface, Amp_PrecisionOpInterface, AllTypesMatch<["param", "grad",
     "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
+  let precision = "FP32";
+  let precisionReason = "optimizer update: FP32 master weights and state";
   let summary = "one SGD step with momentum and weight decay (torch.optim.SGD)";
   let description = [{
     `g' = grad + weight_decay * param; buf' = momentum * buf + g';`
@@ -378,8 +413,10 @@ def Amp_SgdUpdateOp : Amp_ShapedOp<"sgd_update", [Amp_FixedPrecision, Amp_F32Ker
 }
 
 def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F32KernelsOnly,
-    Amp_OptimizerUpdateOpInterface, Amp_KeepsFP32, AllTypesMatch<["param", "grad",
+    Amp_OptimizerUpdateOpInterface, Amp_PrecisionOpInterface, AllTypesMatch<["param", "grad",
     "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
+  let precision = "FP32";
+  let precisionReason = "optimizer update: FP32 master weights and state";
   let summary = "one AdamW step with decoupled weight decay (torch.optim.AdamW)";
   let description = [{
     With `t = step + 1`: `param *= 1 - lr * weight_decay;`
@@ -405,7 +442,9 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F3
   }];
 }
 
-def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["input", "result"]>, Amp_KeepsFP32]> {
+def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["input", "result"]>, Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "optimizer step counter";
   let summary = "adds one to the optimizer step counter, unless skip is non-zero";
   let description = [{
     Example:
@@ -422,7 +461,10 @@ def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["i
 // Loss scaling and gradient safety
 //===----------------------------------------------------------------------===//
 
-def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
+def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "loss scaling: gradients are unscaled in FP32";
+  let readsLowPrecision = 1;
   let summary = "divides a scaled gradient by the loss scale, in FP32";
   let description = [{
     `grad * (1 / scale)` computed in f32 (as torch.amp.GradScaler does); the
@@ -441,7 +483,10 @@ def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_KeepsFP32Ac
   }];
 }
 
-def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
+def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_FixedPrecision, Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "loss scaling: one fused inf/NaN check over all gradients";
+  let readsLowPrecision = 1;
   let summary = "1 when any element of the tensors is inf or NaN, else 0";
   let description = [{
     One fused pass over all gradients of a step.
@@ -456,7 +501,10 @@ def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_FixedPrecision, 
   let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($found)";
 }
 
-def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_KeepsFP32AcceptsLow]> {
+def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_PrecisionOpInterface]> {
+  let precision = "FP32";
+  let precisionReason = "gradient norm: a long sum, in FP32";
+  let readsLowPrecision = 1;
   let summary = "the L2 norm of all tensors taken together";
   let description = [{
     `sqrt(sum_i sum(t_i^2))`, accumulated in double, as the total norm of
@@ -472,8 +520,10 @@ def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_Keep
   let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($norm)";
 }
 
-def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision, Amp_KeepsFP32,
+def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
     AllTypesMatch<["norm", "coefficient"]>]> {
+  let precision = "FP32";
+  let precisionReason = "gradient clipping factor";
   let summary = "min(1, max_norm / (norm + 1e-6)), as clip_grad_norm_";
   let description = [{
     Example:
@@ -486,8 +536,10 @@ def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision
   let assemblyFormat = "$norm attr-dict `:` type($norm)";
 }
 
-def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_FixedPrecision, Amp_KeepsFP32,
+def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
     AllTypesMatch<["scale", "new_scale", "found_nonfinite"]>, AllTypesMatch<["growth_tracker", "new_growth_tracker"]>]> {
+  let precision = "FP32";
+  let precisionReason = "loss-scale state";
   let summary = "dynamic loss-scale update of torch.amp.GradScaler";
   let description = [{
     On a non-finite step the scale is multiplied by `backoff_factor` and the
@@ -516,8 +568,10 @@ def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_FixedPrecisio
 // Gradient accumulation
 //===----------------------------------------------------------------------===//
 
-def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecision, Amp_KeepsFP32,
+def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
     AllTypesMatch<["count", "new_count"]>]> {
+  let precision = "FP32";
+  let precisionReason = "micro-batch counter";
   let summary = "counts micro-batches; says when an optimizer step completes";
   let description = [{
     `new_count = (count + 1) % micro_batches`; `apply` is 1 when this
@@ -533,8 +587,10 @@ def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecisi
   let assemblyFormat = "$count attr-dict `:` type($count) `,` type($apply)";
 }
 
-def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_KeepsFP32,
+def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
     AllTypesMatch<["input", "result"]>]> {
+  let precision = "FP32";
+  let precisionReason = "gradient accumulation buffers are FP32";
   let hasVerifier = 0; // the type constraints say it all
   let summary = "zeros where the flag is non-zero, else the input";
   let description = [{
