@@ -17,8 +17,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 
+#include "amprt/KernelRegistry.h"
 #include "amprt/PlanFormat.h"
 #include "plan.pb.h"
 #include <google/protobuf/text_format.h>
@@ -49,67 +49,43 @@ int64_t byteSize(RankedTensorType type) {
 }
 
 
-/// Kernel name and numeric attributes of a compute op; failure for ops the
-/// CPU runtime has no kernel for.
+/// Kernel name and numeric attributes of a compute op. The runtime's kernel
+/// registry (amprt/KernelRegistry.h) says which kernels exist and which
+/// attributes each reads; those the op carries (float, integer, bool or unit
+/// attributes of the same name) are copied. Ops whose attributes are not
+/// numbers say here how they are encoded.
 LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
+  std::string name = op->getName().stripDialect().str();
+  const amprt::KernelSpec *spec = amprt::findKernel(name);
+  if (!spec)
+    return op->emitError() << "'" << op->getName() << "' has no kernel in the runtime";
+  kernel.set_op(name);
   auto &attrs = *kernel.mutable_attrs();
-  kernel.set_op(op->getName().stripDialect().str());
-  return TypeSwitch<Operation *, LogicalResult>(op)
-      .Case([&](MatmulOp matmul) {
-        attrs["transpose_lhs"] = matmul.getTransposeLhs();
-        attrs["transpose_rhs"] = matmul.getTransposeRhs();
-        return success();
-      })
-      .Case([&](ReduceSumOp reduce) {
-        for (int64_t axis : reduce.getAxes())
-          kernel.add_axes(axis);
-        return success();
-      })
-      .Case<SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp>([&](auto ce) {
-        attrs["mean"] = ce.getReduction() == LossReduction::Mean;
-        if (auto ignore = ce.getIgnoreIndex()) {
-          attrs["has_ignore_index"] = 1;
-          attrs["ignore_index"] = static_cast<double>(*ignore);
-        }
-        return success();
-      })
-      .Case([&](SgdUpdateOp sgd) {
-        attrs["lr"] = sgd.getLr().convertToDouble();
-        attrs["momentum"] = sgd.getMomentum().convertToDouble();
-        attrs["weight_decay"] = sgd.getWeightDecay().convertToDouble();
-        attrs["nesterov"] = sgd.getNesterov();
-        return success();
-      })
-      .Case([&](AdamWUpdateOp adam) {
-        attrs["lr"] = adam.getLr().convertToDouble();
-        attrs["beta1"] = adam.getBeta1().convertToDouble();
-        attrs["beta2"] = adam.getBeta2().convertToDouble();
-        attrs["eps"] = adam.getEps().convertToDouble();
-        attrs["weight_decay"] = adam.getWeightDecay().convertToDouble();
-        return success();
-      })
-      .Case([&](ClipCoefficientOp clip) {
-        attrs["max_norm"] = clip.getMaxNorm().convertToDouble();
-        return success();
-      })
-      .Case([&](AccumulationStepOp step) {
-        attrs["micro_batches"] = static_cast<double>(step.getMicroBatches());
-        return success();
-      })
-      .Case([&](UpdateLossScaleOp update) {
-        attrs["growth_factor"] = update.getGrowthFactor().convertToDouble();
-        attrs["backoff_factor"] = update.getBackoffFactor().convertToDouble();
-        attrs["growth_interval"] = static_cast<double>(update.getGrowthInterval());
-        return success();
-      })
-      .Case<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, IncrementOp, CastOp,
-            ExpOp, LogOp, SoftmaxOp, BroadcastToOp, UnscaleOp, FoundNonFiniteOp,
-            GlobalNormOp, ZeroIfOp>(
-          [](Operation *) { return success(); })
-      .Default([&](Operation *) {
-        return op->emitError() << "'" << op->getName()
-                               << "' has no kernel in the CPU runtime";
-      });
+  for (NamedAttribute attr : op->getAttrs()) {
+    std::string key = attr.getName().str();
+    if ((" " + std::string(spec->attributes) + " ").find(" " + key + " ") == std::string::npos)
+      continue;
+    if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
+      attrs[key] = f.getValueAsDouble();
+    else if (auto b = dyn_cast<BoolAttr>(attr.getValue()))
+      attrs[key] = b.getValue();
+    else if (auto i = dyn_cast<IntegerAttr>(attr.getValue()))
+      attrs[key] = static_cast<double>(i.getInt());
+    else if (isa<UnitAttr>(attr.getValue()))
+      attrs[key] = 1;
+  }
+  if (auto reduce = dyn_cast<ReduceSumOp>(op))
+    for (int64_t axis : reduce.getAxes())
+      kernel.add_axes(axis);
+  auto crossEntropy = [&](auto ce) {
+    attrs["mean"] = ce.getReduction() == LossReduction::Mean;
+    attrs["has_ignore_index"] = ce.getIgnoreIndex().has_value();
+  };
+  if (auto ce = dyn_cast<SoftmaxCrossEntropyOp>(op))
+    crossEntropy(ce);
+  if (auto ce = dyn_cast<SoftmaxCrossEntropyGradOp>(op))
+    crossEntropy(ce);
+  return success();
 }
 
 /// Lowers one function to one program.

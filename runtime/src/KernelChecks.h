@@ -8,7 +8,7 @@
 #define AMPRT_KERNELCHECKS_H
 
 #include "Device.h"
-#include "KernelRegistry.h"
+#include "amprt/KernelRegistry.h"
 
 namespace amprt {
 

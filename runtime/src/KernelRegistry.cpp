@@ -1,6 +1,6 @@
 //===- KernelRegistry.cpp - every kernel a plan may name ------------------===//
 
-#include "KernelRegistry.h"
+#include "amprt/KernelRegistry.h"
 
 
 namespace amprt {

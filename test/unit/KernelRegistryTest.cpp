@@ -1,6 +1,6 @@
 // The kernel registry: what the plan checks of every kernel before a backend
 // builds it.
-#include "KernelRegistry.h"
+#include "amprt/KernelRegistry.h"
 
 #include <gtest/gtest.h>
 
