@@ -26,6 +26,10 @@ class FixedPrecision : public OpTrait::TraitBase<ConcreteType, FixedPrecision> {
 /// in AmpOps.td): amp-legalize-precision casts around them.
 template <typename ConcreteType>
 class F32KernelsOnly : public OpTrait::TraitBase<ConcreteType, F32KernelsOnly> {};
+/// Marks elementwise ops that can be steps of a fused_elementwise kernel
+/// (Amp_FusableElementwise in AmpOps.td).
+template <typename ConcreteType>
+class FusableElementwise : public OpTrait::TraitBase<ConcreteType, FusableElementwise> {};
 } // namespace mlir::amp
 
 #define GET_OP_CLASSES

@@ -56,6 +56,13 @@ def Amp_F32KernelsOnly : NativeOpTrait<"F32KernelsOnly"> {
   let cppNamespace = "::mlir::amp";
 }
 
+/// Elementwise ops the runtime can run as steps of one fused_elementwise
+/// kernel (FusedElementwise.h has each one's per-element math): the plan's
+/// fusion groups chains of them.
+def Amp_FusableElementwise : NativeOpTrait<"FusableElementwise"> {
+  let cppNamespace = "::mlir::amp";
+}
+
 /// Ops whose result shape follows from their operands: the batch-size pass
 /// re-runs this inference after it fixes a dynamic batch dimension.
 class Amp_ShapedOp<string mnemonic, list<Trait> traits = []>
@@ -119,7 +126,7 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
 
 class Amp_BroadcastBinaryOp<string mnemonic, string formula>
     : Amp_ShapedOp<mnemonic, [DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
-                              Amp_PrecisionOpInterface]> {
+                              Amp_PrecisionOpInterface, Amp_FusableElementwise]> {
   let summary = "elementwise " # formula # " with numpy broadcasting";
   let description = [{
     Elementwise `}] # formula # [{` with numpy-style (ONNX multidirectional)
@@ -141,8 +148,8 @@ def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 
 class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
-    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_PrecisionOpInterface],
-                                         traits)> {
+    : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_PrecisionOpInterface,
+                                          Amp_FusableElementwise], traits)> {
   let arguments = (ins Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
@@ -170,7 +177,8 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
   }];
 }
 
-def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_PrecisionOpInterface]> {
+def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_PrecisionOpInterface,
+    Amp_FusableElementwise]> {
   let hasVerifier = 0; // the type constraints say it all
   let summary = "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)";
   let description = [{
@@ -190,7 +198,7 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_P
 
 class Amp_SensitiveUnaryOp<string mnemonic, string formula>
     : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
-                              Amp_F32KernelsOnly,
+                              Amp_F32KernelsOnly, Amp_FusableElementwise,
                               DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "FP32";
   let readsLowPrecision = 1;
@@ -236,7 +244,7 @@ def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_Pre
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
-def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_PrecisionOpInterface,
+def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_PrecisionOpInterface, Amp_FusableElementwise,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = "broadcasts a tensor to a larger shape (numpy rules)";
   let description = [{
@@ -284,7 +292,8 @@ def Amp_ReshapeOp : Amp_Op<"reshape",
 }
 
 def Amp_CastOp : Amp_ShapedOp<"cast",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface,
+     Amp_FusableElementwise]> {
   let summary = "converts a tensor to another float element type";
   let description = [{
     Round-to-nearest-even conversion between f32, bf16 and f16.

@@ -119,8 +119,7 @@ private:
 } // namespace
 
 bool mlir::amp::isFusableElementwise(Operation *op) {
-  if (!isa<AddOp, SubOp, MulOp, DivOp, NegOp, ReluOp, ReluGradOp, CastOp, ExpOp, LogOp,
-           BroadcastToOp>(op))
+  if (!op->hasTrait<FusableElementwise>()) // declared in ODS
     return false;
   auto type = resultType(op);
   if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank ||
