@@ -32,9 +32,6 @@ static Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs,
 LogicalResult MatmulOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];
-  operandGrads.assign(2, Value());
-  if (!dC)
-    return success();
   Location loc = getLoc();
   Value a = getLhs(), bm = getRhs();
   bool ta = getTransposeLhs(), tb = getTransposeRhs();
@@ -62,31 +59,24 @@ LogicalResult MatmulOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads
 
 LogicalResult AddOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(2, Value());
-  if (Value dC = resultGrads[0]) {
-    operandGrads[0] = sumToShape(b, getLoc(), dC, typeOf(getLhs()));
-    operandGrads[1] = sumToShape(b, getLoc(), dC, typeOf(getRhs()));
-  }
+  Value dC = resultGrads[0];
+  operandGrads[0] = sumToShape(b, getLoc(), dC, typeOf(getLhs()));
+  operandGrads[1] = sumToShape(b, getLoc(), dC, typeOf(getRhs()));
   return success();
 }
 
 LogicalResult SubOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(2, Value());
-  if (Value dC = resultGrads[0]) {
-    operandGrads[0] = sumToShape(b, getLoc(), dC, typeOf(getLhs()));
-    Value negated = NegOp::create(b, getLoc(), dC);
-    operandGrads[1] = sumToShape(b, getLoc(), negated, typeOf(getRhs()));
-  }
+  Value dC = resultGrads[0];
+  operandGrads[0] = sumToShape(b, getLoc(), dC, typeOf(getLhs()));
+  Value negated = NegOp::create(b, getLoc(), dC);
+  operandGrads[1] = sumToShape(b, getLoc(), negated, typeOf(getRhs()));
   return success();
 }
 
 LogicalResult MulOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(2, Value());
   Value dC = resultGrads[0];
-  if (!dC)
-    return success();
   Location loc = getLoc();
   Value dA = MulOp::create(b, loc, dC.getType(), dC, getRhs());
   Value dB = MulOp::create(b, loc, dC.getType(), dC, getLhs());
@@ -101,35 +91,31 @@ LogicalResult MulOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult NegOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dC = resultGrads[0])
-    operandGrads[0] = NegOp::create(b, getLoc(), dC);
+  Value dC = resultGrads[0];
+  operandGrads[0] = NegOp::create(b, getLoc(), dC);
   return success();
 }
 
 LogicalResult ReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
   // Masked by the output (y > 0 exactly where x > 0): the pre-activation
   // need not be kept, so a GEMM can apply bias and relu in its epilogue.
-  if (Value dC = resultGrads[0])
-    operandGrads[0] = ReluGradOp::create(b, getLoc(), dC, getResult());
+  Value dC = resultGrads[0];
+  operandGrads[0] = ReluGradOp::create(b, getLoc(), dC, getResult());
   return success();
 }
 
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dC = resultGrads[0])
-    operandGrads[0] = ReshapeOp::create(b, getLoc(), getInput().getType(), dC);
+  Value dC = resultGrads[0];
+  operandGrads[0] = ReshapeOp::create(b, getLoc(), getInput().getType(), dC);
   return success();
 }
 
 LogicalResult CastOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dC = resultGrads[0])
-    operandGrads[0] = CastOp::create(b, getLoc(), getInput().getType(), dC);
+  Value dC = resultGrads[0];
+  operandGrads[0] = CastOp::create(b, getLoc(), getInput().getType(), dC);
   return success();
 }
 
@@ -139,11 +125,10 @@ LogicalResult CastOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult SoftmaxCrossEntropyOp::buildGradients(
     OpBuilder &b, ArrayRef<Value> resultGrads, SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(2, Value());
-  if (Value dLoss = resultGrads[0])
-    operandGrads[0] = SoftmaxCrossEntropyGradOp::create(
-        b, getLoc(), getLogits().getType(), dLoss, getLogits(), getLabels(),
-        getReductionAttr(), getIgnoreIndexAttr());
+  Value dLoss = resultGrads[0];
+  operandGrads[0] = SoftmaxCrossEntropyGradOp::create(
+      b, getLoc(), getLogits().getType(), dLoss, getLogits(), getLabels(),
+      getReductionAttr(), getIgnoreIndexAttr());
   return success();
 }
 
@@ -162,10 +147,7 @@ static Value castLike(OpBuilder &b, Location loc, Value value, Value like) {
 
 LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(2, Value());
   Value dC = resultGrads[0];
-  if (!dC)
-    return success();
   Location loc = getLoc();
   // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b.
   Value dA = DivOp::create(b, loc, dC.getType(), dC, getRhs());
@@ -178,28 +160,25 @@ LogicalResult DivOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult ExpOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dY = resultGrads[0]) // d exp(x) = exp(x) dx
-    operandGrads[0] = castLike(
-        b, getLoc(), MulOp::create(b, getLoc(), dY.getType(), dY, getResult()), getInput());
+  // d exp(x) = exp(x) dx
+  Value dY = resultGrads[0];
+  operandGrads[0] = castLike(
+      b, getLoc(), MulOp::create(b, getLoc(), dY.getType(), dY, getResult()), getInput());
   return success();
 }
 
 LogicalResult LogOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dY = resultGrads[0]) // d log(x) = dx / x
-    operandGrads[0] = DivOp::create(b, getLoc(), getInput().getType(),
-                                    castLike(b, getLoc(), dY, getInput()), getInput());
+  // d log(x) = dx / x
+  Value dY = resultGrads[0];
+  operandGrads[0] = DivOp::create(b, getLoc(), getInput().getType(),
+                                  castLike(b, getLoc(), dY, getInput()), getInput());
   return success();
 }
 
 LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
   Value dY = resultGrads[0];
-  if (!dY)
-    return success();
   // dx = y * (dy - sum(dy * y, last axis)).
   Location loc = getLoc();
   Value y = getResult();
@@ -217,10 +196,7 @@ LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
 
 LogicalResult ReduceSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                           SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
   Value dY = resultGrads[0];
-  if (!dY)
-    return success();
   // Every input element contributes once: broadcast dy back over the axes.
   Location loc = getLoc();
   auto input = typeOf(getInput());
@@ -238,8 +214,7 @@ LogicalResult ReduceSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGr
 
 LogicalResult BroadcastToOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                             SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.assign(1, Value());
-  if (Value dY = resultGrads[0])
-    operandGrads[0] = sumToShape(b, getLoc(), dY, typeOf(getInput()));
+  Value dY = resultGrads[0];
+  operandGrads[0] = sumToShape(b, getLoc(), dY, typeOf(getInput()));
   return success();
 }

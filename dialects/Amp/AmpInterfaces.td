@@ -14,9 +14,12 @@ def Amp_GradientOpInterface : OpInterface<"GradientOpInterface"> {
   let cppNamespace = "::mlir::amp";
   let description = [{
     Reverse-mode derivative of an op. Given the gradients of the op's results
-    (a null Value means "no gradient reaches this result", i.e. zero), the op
-    builds the gradient of each operand. Operands that are not differentiable
-    (integer labels, step counters) get a null Value.
+    (a null Value means "no gradient reaches this result", i.e. zero; autodiff
+    calls the rule only when at least one is not null, so a single-result
+    op's gradient is always there), the op builds the gradient of each
+    operand into `operandGrads`, which arrives with one null entry per
+    operand. Operands that are not differentiable (integer labels, step
+    counters) keep their null entry.
   }];
   let methods = [
     InterfaceMethod<

@@ -168,7 +168,7 @@ LogicalResult BuildTrainStepPass::differentiate(Block &body, Value loss,
     if (!rule)
       return op->emitError() << "'" << op->getName()
                              << "' has no gradient rule, but a parameter's gradient flows through it";
-    SmallVector<Value> operandGrads;
+    SmallVector<Value> operandGrads(op->getNumOperands()); // null: no gradient
     if (failed(rule.buildGradients(b, resultGrads, operandGrads)))
       return failure();
     for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
