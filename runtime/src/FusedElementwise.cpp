@@ -108,4 +108,22 @@ Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &input
   return Status::ok();
 }
 
+Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, proto::Kernel *chain) {
+  if (outputs.size() != 1)
+    return Status::error("expects one output");
+  for (const auto &x : inputs)
+    if (kernel.op() != "cast" && x.dtype != outputs[0].dtype)
+      return Status::error("operands and result must share an element type");
+  *chain = proto::Kernel();
+  chain->set_op("fused_elementwise");
+  auto *step = chain->add_steps();
+  step->set_op(kernel.op());
+  for (size_t i = 0; i < inputs.size(); ++i)
+    step->add_args(static_cast<int32_t>(i));
+  step->set_dtype(static_cast<proto::DType>(outputs[0].dtype));
+  chain->add_output_registers(static_cast<int32_t>(inputs.size()));
+  return Status::ok();
+}
+
 } // namespace amprt::fused

@@ -133,6 +133,10 @@ Status storageOf(DType dtype, Storage *storage);
 /// Checks a "fused_elementwise" kernel against its tensors and flattens it.
 Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, Program *program);
+/// A plain elementwise kernel (add, relu, ...) as a fused chain of one step,
+/// so that both backends run every elementwise op through one evaluator.
+Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, proto::Kernel *chain);
 } // namespace amprt::fused
 #endif
 

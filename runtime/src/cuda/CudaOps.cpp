@@ -113,18 +113,7 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
   proto::Kernel chain;
   const proto::Kernel *source = &kernel;
   if (kernel.op() != "fused_elementwise") {
-    if (out.size() != 1)
-      return Status::error("expects one output");
-    for (const auto &x : in)
-      if (kernel.op() != "cast" && x.dtype != out[0].dtype)
-        return Status::error("operands and result must share an element type");
-    chain.set_op("fused_elementwise");
-    auto *step = chain.add_steps();
-    step->set_op(kernel.op());
-    for (size_t i = 0; i < in.size(); ++i)
-      step->add_args(static_cast<int32_t>(i));
-    step->set_dtype(static_cast<proto::DType>(out[0].dtype));
-    chain.add_output_registers(static_cast<int32_t>(in.size()));
+    AMPRT_RETURN_IF_ERROR(fused::singleStepChain(kernel, in, out, &chain));
     source = &chain;
   }
   FusedArgs args{};
