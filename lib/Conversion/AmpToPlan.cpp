@@ -63,7 +63,7 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
   auto &attrs = *kernel.mutable_attrs();
   for (NamedAttribute attr : op->getAttrs()) {
     std::string key = attr.getName().str();
-    if ((" " + std::string(spec->attributes) + " ").find(" " + key + " ") == std::string::npos)
+    if (!amprt::readsAttribute(*spec, key))
       continue;
     if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
       attrs[key] = f.getValueAsDouble();

@@ -28,9 +28,6 @@ using namespace mlir::amp;
 
 namespace {
 
-constexpr int64_t kMinOpset = kMinOnnxOpset;
-constexpr int64_t kMaxOpset = kMaxOnnxOpset;
-
 /// A value of the graph: an SSA value, or a compile-time integer tensor
 /// (shape operands of Reshape) kept on the side.
 struct GraphValue {
@@ -146,9 +143,9 @@ LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
   for (const auto &opset : model.opset_import()) {
     if (!opset.domain().empty() && opset.domain() != "ai.onnx")
       continue;
-    if (opset.version() < kMinOpset || opset.version() > kMaxOpset)
+    if (opset.version() < kMinOnnxOpset || opset.version() > kMaxOnnxOpset)
       return fileError() << "unsupported opset " << opset.version()
-                         << " (supported: " << kMinOpset << " to " << kMaxOpset << ")";
+                         << " (supported: " << kMinOnnxOpset << " to " << kMaxOnnxOpset << ")";
     this->opset = opset.version();
     return success();
   }
@@ -694,12 +691,16 @@ ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
   return rules;
 }
 
+/// Whether a rule handles nodes of this op set.
+static bool handlesOpset(const OnnxOpSupport &support, int64_t opset) {
+  return support.sinceVersion <= opset && (!support.untilVersion || opset <= support.untilVersion);
+}
+
 const OnnxImporter::Registration *OnnxImporter::findRule(StringRef domain, StringRef opType,
                                                          int64_t opset) {
   for (const Registration &r : registry())
     if (r.support.domain == domain && r.support.opType == opType &&
-        r.support.sinceVersion <= opset &&
-        (!r.support.untilVersion || opset <= r.support.untilVersion))
+        handlesOpset(r.support, opset))
       return &r;
   return nullptr;
 }
@@ -763,8 +764,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     if (!rule) {
       std::string supported;
       for (const Registration &r : registry())
-        if (r.support.sinceVersion <= opset &&
-            (!r.support.untilVersion || opset <= r.support.untilVersion))
+        if (handlesOpset(r.support, opset))
           supported += (supported.empty() ? "" : ", ") + r.support.opType.str();
       return nodeError(node) << "unsupported op type at opset " << opset
                              << " (supported: " << supported

@@ -47,11 +47,11 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::FusedElementwise, "fused_elementwise", 1, -1, 1, 4, ""},
 };
 
-bool listed(const char *attributes, const std::string &name) {
-  return (" " + std::string(attributes) + " ").find(" " + name + " ") != std::string::npos;
-}
-
 } // namespace
+
+bool readsAttribute(const KernelSpec &spec, const std::string &name) {
+  return (" " + std::string(spec.attributes) + " ").find(" " + name + " ") != std::string::npos;
+}
 
 const KernelSpec *findKernel(const std::string &op) {
   for (const KernelSpec &spec : kKernels)
@@ -79,7 +79,7 @@ Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutp
                          std::to_string(outputs));
   }
   for (const auto &[name, value] : kernel.attrs())
-    if (!listed(found->attributes, name))
+    if (!readsAttribute(*found, name))
       return Status::error("unknown attribute '" + name + "'");
   *spec = found;
   return Status::ok();

@@ -66,6 +66,9 @@ Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutp
 /// The row of a kernel name, or null.
 const KernelSpec *findKernel(const std::string &op);
 
+/// Whether the kernel reads the attribute `name` (is it in its list).
+bool readsAttribute(const KernelSpec &spec, const std::string &name);
+
 } // namespace amprt
 
 #endif // AMPRT_KERNELREGISTRY_H
