@@ -11,7 +11,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuConversions.h"
-#include "CpuKernelSupport.h"
 
 #include "amprt/FloatConversions.h"
 
@@ -191,20 +190,6 @@ void roundThrough(DType type, float *values, int64_t count) {
     return roundVector(type, values, count);
 #endif
   roundScalar(type, values, count);
-}
-
-void widenParallel(DType type, const void *src, float *dst, int64_t count) {
-  size_t size = dtypeSize(type);
-  parallelChunks(count, [&](int64_t begin, int64_t n) {
-    widen(type, static_cast<const char *>(src) + begin * size, dst + begin, n);
-  });
-}
-
-void narrowParallel(DType type, const float *src, void *dst, int64_t count) {
-  size_t size = dtypeSize(type);
-  parallelChunks(count, [&](int64_t begin, int64_t n) {
-    narrow(type, src + begin, static_cast<char *>(dst) + begin * size, n);
-  });
 }
 
 } // namespace amprt::cpu

@@ -23,10 +23,6 @@ void narrow(DType type, const float *src, void *dst, int64_t count);
 /// again would give.
 void roundThrough(DType type, float *values, int64_t count);
 
-/// The same over large arrays, split across the OpenMP threads.
-void widenParallel(DType type, const void *src, float *dst, int64_t count);
-void narrowParallel(DType type, const float *src, void *dst, int64_t count);
-
 /// True when the vector paths run here (AVX2 and F16C); else scalar.
 bool vectorConversions();
 

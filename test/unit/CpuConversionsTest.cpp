@@ -50,7 +50,7 @@ TEST(CpuConversions, WideningEqualsScalarForEveryPattern) {
   std::vector<uint16_t> bits = everyHalf();
   std::vector<float> got(bits.size());
   for (DType type : {DType::BF16, DType::F16}) {
-    cpu::widenParallel(type, bits.data(), got.data(), static_cast<int64_t>(bits.size()));
+    cpu::widen(type, bits.data(), got.data(), static_cast<int64_t>(bits.size()));
     for (size_t i = 0; i < bits.size(); ++i) {
       float expected = type == DType::BF16 ? math::bf16ToFloat(bits[i]) : math::f16ToFloat(bits[i]);
       ASSERT_EQ(math::floatBits(got[i]), math::floatBits(expected))
@@ -63,7 +63,7 @@ TEST(CpuConversions, NarrowingAndRoundingEqualScalar) {
   std::vector<float> values = floatSamples();
   std::vector<uint16_t> narrowed(values.size());
   for (DType type : {DType::BF16, DType::F16}) {
-    cpu::narrowParallel(type, values.data(), narrowed.data(), static_cast<int64_t>(values.size()));
+    cpu::narrow(type, values.data(), narrowed.data(), static_cast<int64_t>(values.size()));
     std::vector<float> rounded = values;
     cpu::roundThrough(type, rounded.data(), static_cast<int64_t>(rounded.size()));
     for (size_t i = 0; i < values.size(); ++i) {
