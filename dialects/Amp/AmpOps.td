@@ -198,7 +198,7 @@ def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_P
 
 class Amp_SensitiveUnaryOp<string mnemonic, string formula>
     : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
-                              Amp_F32KernelsOnly, Amp_FusableElementwise,
+                              Amp_FusableElementwise,
                               DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "FP32";
   let readsLowPrecision = 1;

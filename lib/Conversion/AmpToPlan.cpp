@@ -186,6 +186,12 @@ LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
   for (Operation *member : group.members) {
     auto *step = kernel->add_steps();
     step->set_op(member->getName().stripDialect().str());
+    // The member's float attribute, if its kernel reads one, is the step's param.
+    amprt::proto::Kernel single;
+    if (failed(describeKernel(member, single)))
+      return failure();
+    for (const auto &[name, value] : single.attrs())
+      step->set_param(static_cast<float>(value));
     for (Value operand : member->getOperands())
       step->add_args(registers.lookup(operand));
     Value result = member->getResult(0);

@@ -128,6 +128,18 @@ Status buildMap(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn,
   });
 }
 
+/// One elementwise op over one storage type: binary ops broadcast, unary
+/// ones map (their `b` is `a`).
+template <typename Fn>
+Status buildOneOp(int arity, const std::vector<TensorRef> &in, const TensorRef &out, Fn fn,
+                  std::unique_ptr<CpuKernel> *result) {
+  if (arity == 2)
+    return buildBinary(in, out, fn, result);
+  if (in[0].size() != out.size())
+    return Status::error("operand and result differ in size");
+  return buildMap(in, out, fn, result);
+}
+
 /// Converts between float storage types, rounding to nearest even, with the
 /// vector conversions (through an f32 block when neither side is f32).
 Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
@@ -170,44 +182,20 @@ DType dtypeOf(fused::Storage storage) {
 
 /// One step of a fused program over a block of registers: the arithmetic of
 /// fused::apply, a loop per op so that it vectorises.
-void applyToBlock(fused::Op op, const float *x, const float *y, float *__restrict r,
+void applyToBlock(fused::Op op, const float *x, const float *y, float p, float *__restrict r,
                   int64_t n) {
-  using fused::Op;
   switch (op) {
-  case Op::Add:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = x[j] + y[j];
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
+  case fused::Op::Id:                                                                      \
+    for (int64_t j = 0; j < n; ++j) {                                                      \
+      float a = x[j], b = y[j];                                                            \
+      r[j] = math;                                                                         \
+    }                                                                                      \
     break;
-  case Op::Sub:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = x[j] - y[j];
-    break;
-  case Op::Mul:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = x[j] * y[j];
-    break;
-  case Op::Div:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = x[j] / y[j];
-    break;
-  case Op::Neg:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = -x[j];
-    break;
-  case Op::Relu:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = math::relu(x[j]);
-    break;
-  case Op::ReluGrad:
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = math::reluGrad(x[j], y[j]);
-    break;
-  case Op::Cast: // the rounding to the step's type that follows does the work
+#include "amprt/ElementwiseKernels.def"
+  case fused::Op::Cast: // the rounding to the step's type that follows does the work
     std::copy_n(x, n, r);
     break;
-  default: // Exp and Log: per element as fused::apply does
-    for (int64_t j = 0; j < n; ++j)
-      r[j] = fused::apply(op, x[j], y[j]);
   }
 }
 
@@ -230,7 +218,7 @@ void evaluateBlock(const fused::Program &p, const void *const *inputs, void *con
   }
   for (int s = 0; s < p.numSteps; ++s) {
     float *r = reg[p.numInputs + s];
-    applyToBlock(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]], r, n);
+    applyToBlock(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]], p.param[s], r, n);
     cpu::roundThrough(dtypeOf(p.stepType[s]), r, n);
   }
   for (int o = 0; o < p.numOutputs; ++o) {
@@ -297,29 +285,34 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
       return Status::error("a cast keeps the shape");
     return buildCast(in[0], y, result);
   }
-  for (const auto &x : in)
-    if (x.dtype != y.dtype)
-      return Status::error("operands and result must share an element type");
-  if (op == "add")
-    return buildBinary(in, y, [](float a, float b) { return a + b; }, result);
-  if (op == "sub")
-    return buildBinary(in, y, [](float a, float b) { return a - b; }, result);
-  if (op == "mul")
-    return buildBinary(in, y, [](float a, float b) { return a * b; }, result);
-  if (op == "div")
-    return buildBinary(in, y, [](float a, float b) { return a / b; }, result);
-  if (op == "broadcast_to") // y = x broadcast: a binary op that ignores its second input
+  if (op == "broadcast_to") { // y = x broadcast: a binary op that ignores its second input
+    if (in[0].dtype != y.dtype)
+      return Status::error("operand and result must share an element type");
     return buildBinary({in[0], y}, y, [](float a, float) { return a; }, result);
-  for (const auto &x : in)
-    if (x.size() != y.size())
-      return Status::error("operands differ in size");
-  if (op == "neg")
-    return buildMap(in, y, [](float x, float) { return -x; }, result);
-  if (op == "relu")
-    return buildMap(in, y, [](float x, float) { return math::relu(x); }, result);
-  if (op == "relu_grad")
-    return buildMap(in, y, [](float dy, float x) { return math::reluGrad(dy, x); }, result);
+  }
   return Status::error("unknown elementwise kernel");
+}
+
+Status buildElementwiseMath(const proto::Kernel &kernel, KernelId id,
+                            const std::vector<TensorRef> &in, const std::vector<TensorRef> &out,
+                            std::unique_ptr<CpuKernel> *result) {
+  const TensorRef &y = out[0];
+  // Operands of another type than the result (exp reading bf16, writing
+  // f32): the fused evaluator converts each operand as it loads it.
+  if (std::any_of(in.begin(), in.end(), [&](const TensorRef &x) { return x.dtype != y.dtype; })) {
+    proto::Kernel chain;
+    AMPRT_RETURN_IF_ERROR(fused::singleStepChain(kernel, in, out, &chain));
+    return buildFusedElementwise(chain, in, out, result);
+  }
+  float p = fused::stepParam(kernel);
+  switch (id) {
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
+  case KernelId::Id:                                                                       \
+    return buildOneOp(arity, in, y, [=](float a, float b) { return math; }, result);
+#include "amprt/ElementwiseKernels.def"
+  default:
+    return Status::error("not an elementwise kernel");
+  }
 }
 
 } // namespace amprt

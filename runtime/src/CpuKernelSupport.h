@@ -69,9 +69,14 @@ Status requireF32(const std::vector<TensorRef> &tensors, const char *why);
 Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result);
+/// copy, cast, broadcast_to and increment.
 Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out,
                         std::unique_ptr<CpuKernel> *result);
+/// The kernels of ElementwiseKernels.def (`id` is one of them).
+Status buildElementwiseMath(const proto::Kernel &kernel, KernelId id,
+                            const std::vector<TensorRef> &in, const std::vector<TensorRef> &out,
+                            std::unique_ptr<CpuKernel> *result);
 /// "fused_elementwise": a chain of elementwise ops in one pass (FusedElementwise.h).
 Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                              const std::vector<TensorRef> &out,
@@ -84,8 +89,8 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
 Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef &grad,
                                     const TensorRef &logits, const TensorRef &labels,
                                     const TensorRef &out, std::unique_ptr<CpuKernel> *result);
-/// exp, log and softmax (last axis), in f32.
-Status buildSensitive(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+/// softmax (last axis), in f32.
+Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
                       std::unique_ptr<CpuKernel> *result);
 /// unscale, found_nonfinite, global_norm, clip_coefficient, update_loss_scale.
 Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,

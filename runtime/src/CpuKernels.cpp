@@ -38,10 +38,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildSoftmaxCrossEntropy(kernel, in[0], in[1], out[0], result);
   case KernelId::SoftmaxCrossEntropyGrad:
     return buildSoftmaxCrossEntropyGrad(kernel, in[0], in[1], in[2], out[0], result);
-  case KernelId::Exp:
-  case KernelId::Log:
   case KernelId::Softmax:
-    return buildSensitive(kernel, in[0], out[0], result);
+    return buildSoftmax(kernel, in[0], out[0], result);
   case KernelId::Unscale:
   case KernelId::FoundNonFinite:
   case KernelId::GlobalNorm:
@@ -55,13 +53,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildAdamW(kernel, in, out, result);
   case KernelId::SgdUpdate:
     return buildSgd(kernel, in, out, result);
-  case KernelId::Add:
-  case KernelId::Sub:
-  case KernelId::Mul:
-  case KernelId::Div:
-  case KernelId::Neg:
-  case KernelId::Relu:
-  case KernelId::ReluGrad:
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
+#include "amprt/ElementwiseKernels.def"
+    return buildElementwiseMath(kernel, spec->id, in, out, result);
   case KernelId::BroadcastTo:
   case KernelId::Cast:
   case KernelId::Copy:

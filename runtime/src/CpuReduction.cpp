@@ -190,26 +190,17 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
 }
 
 //===----------------------------------------------------------------------===//
-// exp, log, softmax
+// softmax
 //===----------------------------------------------------------------------===//
 
-Status buildSensitive(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
                       std::unique_ptr<CpuKernel> *result) {
-  const std::string &op = kernel.op();
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, op.c_str()));
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, kernel.op().c_str()));
   if (in.shape != out.shape)
     return Status::error("input and output shapes differ");
   const float *x = in.f32();
   float *y = out.f32();
   int64_t count = out.size();
-  if (op == "exp" || op == "log") {
-    bool isExp = op == "exp";
-    *result = lambda([=] {
-      parallelFor(count, [&](int64_t i) { y[i] = isExp ? std::exp(x[i]) : std::log(x[i]); });
-      return Status::ok();
-    });
-    return Status::ok();
-  }
   if (in.shape.empty())
     return Status::error("softmax needs at least one dimension");
   int64_t width = in.shape.back(), rows = width ? count / width : 0;

@@ -28,13 +28,15 @@ namespace {
 struct OpInfo {
   Op op;
   int arity;
+  const char *attribute; // the kernel's float attribute that is the step's param
 };
 const std::map<std::string, OpInfo> &opTable() {
   static const std::map<std::string, OpInfo> table = {
-      {"add", {Op::Add, 2}},   {"sub", {Op::Sub, 2}},           {"mul", {Op::Mul, 2}},
-      {"div", {Op::Div, 2}},   {"neg", {Op::Neg, 1}},           {"relu", {Op::Relu, 1}},
-      {"relu_grad", {Op::ReluGrad, 2}}, {"cast", {Op::Cast, 1}}, {"exp", {Op::Exp, 1}},
-      {"log", {Op::Log, 1}},   {"broadcast_to", {Op::Cast, 1}}}; // broadcast: the load does it
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) {name, {Op::Id, arity, attribute}},
+#include "amprt/ElementwiseKernels.def"
+      {"cast", {Op::Cast, 1, ""}},
+      {"broadcast_to", {Op::Cast, 1, ""}}, // broadcast: the load does it
+  };
   return table;
 }
 
@@ -92,6 +94,7 @@ Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &input
     p->op[s] = it->second.op;
     p->lhs[s] = static_cast<int8_t>(step.args(0));
     p->rhs[s] = static_cast<int8_t>(step.args(step.args_size() - 1));
+    p->param[s] = step.param();
     AMPRT_RETURN_IF_ERROR(storageOf(static_cast<DType>(step.dtype()), &p->stepType[s]));
   }
   int registers = p->numInputs + p->numSteps;
@@ -108,13 +111,21 @@ Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &input
   return Status::ok();
 }
 
+float stepParam(const proto::Kernel &kernel) {
+  auto it = opTable().find(kernel.op());
+  if (it == opTable().end() || !*it->second.attribute)
+    return 0.0f;
+  auto attr = kernel.attrs().find(it->second.attribute);
+  return attr == kernel.attrs().end() ? 0.0f : static_cast<float>(attr->second);
+}
+
 Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
                        const std::vector<TensorRef> &outputs, proto::Kernel *chain) {
   if (outputs.size() != 1)
     return Status::error("expects one output");
-  for (const auto &x : inputs)
-    if (kernel.op() != "cast" && x.dtype != outputs[0].dtype)
-      return Status::error("operands and result must share an element type");
+  auto it = opTable().find(kernel.op());
+  if (it == opTable().end())
+    return Status::error("'" + kernel.op() + "' is not an elementwise kernel");
   *chain = proto::Kernel();
   chain->set_op("fused_elementwise");
   auto *step = chain->add_steps();
@@ -122,6 +133,7 @@ Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef>
   for (size_t i = 0; i < inputs.size(); ++i)
     step->add_args(static_cast<int32_t>(i));
   step->set_dtype(static_cast<proto::DType>(outputs[0].dtype));
+  step->set_param(stepParam(kernel));
   chain->add_output_registers(static_cast<int32_t>(inputs.size()));
   return Status::ok();
 }

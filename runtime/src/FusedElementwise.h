@@ -20,7 +20,13 @@ namespace amprt::fused {
 
 constexpr int kMaxRegisters = kMaxInputs + kMaxSteps;
 
-enum class Op : uint8_t { Add, Sub, Mul, Div, Neg, Relu, ReluGrad, Cast, Exp, Log };
+/// A step: an elementwise kernel (ElementwiseKernels.def), or Cast (also
+/// the step of broadcast_to: loading and rounding do their work).
+enum class Op : uint8_t {
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) Id,
+#include "amprt/ElementwiseKernels.def"
+  Cast,
+};
 enum class Storage : uint8_t { F32, BF16, F16 };
 
 struct Program {
@@ -33,6 +39,7 @@ struct Program {
   bool contiguous[kMaxInputs] = {};
   Storage inputType[kMaxInputs] = {};
   Op op[kMaxSteps] = {};
+  float param[kMaxSteps] = {}; // the step's attribute, if its kernel reads one
   int8_t lhs[kMaxSteps] = {}, rhs[kMaxSteps] = {};
   Storage stepType[kMaxSteps] = {};
   Storage outputType[kMaxOutputs] = {};
@@ -50,29 +57,17 @@ AMPRT_HD inline float roundTo(float v, Storage type) {
   }
 }
 
-AMPRT_HD inline float apply(Op op, float x, float y) {
+/// One step's math in float (before rounding to the step's type).
+AMPRT_HD inline float apply(Op op, float a, float b, float p) {
   switch (op) {
-  case Op::Add:
-    return x + y;
-  case Op::Sub:
-    return x - y;
-  case Op::Mul:
-    return x * y;
-  case Op::Div:
-    return x / y;
-  case Op::Neg:
-    return -x;
-  case Op::Relu:
-    return math::relu(x);
-  case Op::ReluGrad:
-    return math::reluGrad(x, y);
-  case Op::Exp:
-    return ::expf(x);
-  case Op::Log:
-    return ::logf(x);
-  default: // Cast: the rounding to the step's type does the work
-    return x;
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
+  case Op::Id:                                                                             \
+    return math;
+#include "amprt/ElementwiseKernels.def"
+  case Op::Cast:
+    break;
   }
+  return a;
 }
 
 AMPRT_HD inline float loadAs(const void *data, Storage type, int64_t i) {
@@ -118,7 +113,8 @@ AMPRT_HD inline void evaluate(const Program &p, const void *const *inputs,
   for (int in = 0; in < p.numInputs; ++in)
     reg[in] = loadAs(inputs[in], p.inputType[in], inputOffset(p, in, index));
   for (int s = 0; s < p.numSteps; ++s)
-    reg[p.numInputs + s] = roundTo(apply(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]]), p.stepType[s]);
+    reg[p.numInputs + s] =
+        roundTo(apply(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]], p.param[s]), p.stepType[s]);
   for (int o = 0; o < p.numOutputs; ++o)
     storeAs(outputs[o], p.outputType[o], index, reg[p.outputRegister[o]]);
 }
@@ -134,7 +130,11 @@ Status storageOf(DType dtype, Storage *storage);
 Status describe(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, Program *program);
 /// A plain elementwise kernel (add, relu, ...) as a fused chain of one step,
-/// so that both backends run every elementwise op through one evaluator.
+/// for the evaluator that both backends share (the GPU runs every
+/// elementwise kernel so; the CPU when its operand types differ).
+/// The value of an elementwise kernel's float attribute (its row in
+/// ElementwiseKernels.def names it); 0 when it reads none.
+float stepParam(const proto::Kernel &kernel);
 Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef> &inputs,
                        const std::vector<TensorRef> &outputs, proto::Kernel *chain);
 } // namespace amprt::fused

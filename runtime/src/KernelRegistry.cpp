@@ -2,7 +2,6 @@
 
 #include "amprt/KernelRegistry.h"
 
-
 namespace amprt {
 
 namespace {
@@ -11,15 +10,9 @@ constexpr const char *kMatmulAttrs = "transpose_lhs transpose_rhs bias relu";
 
 constexpr KernelSpec kKernels[] = {
     {KernelId::Matmul, "matmul", 2, 3, 1, 1, kMatmulAttrs}, // a third input: the bias
-    {KernelId::Add, "add", 2, 2, 1, 1, ""},
-    {KernelId::Sub, "sub", 2, 2, 1, 1, ""},
-    {KernelId::Mul, "mul", 2, 2, 1, 1, ""},
-    {KernelId::Div, "div", 2, 2, 1, 1, ""},
-    {KernelId::Neg, "neg", 1, 1, 1, 1, ""},
-    {KernelId::Relu, "relu", 1, 1, 1, 1, ""},
-    {KernelId::ReluGrad, "relu_grad", 2, 2, 1, 1, ""},
-    {KernelId::Exp, "exp", 1, 1, 1, 1, ""},
-    {KernelId::Log, "log", 1, 1, 1, 1, ""},
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
+  {KernelId::Id, name, arity, arity, 1, 1, attribute},
+#include "amprt/ElementwiseKernels.def"
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},

@@ -4,7 +4,8 @@
 // attributes it reads. The plan checks use it, and each backend turns the
 // KernelId into its implementation with an exhaustive switch (no default:
 // the compiler names a kernel a backend forgot), so adding a kernel is a row
-// here plus one case per backend.
+// here plus one case per backend. Elementwise kernels are rows of
+// ElementwiseKernels.def instead, which both backends handle generically.
 //
 //===----------------------------------------------------------------------===//
 #ifndef AMPRT_KERNELREGISTRY_H
@@ -18,16 +19,9 @@
 namespace amprt {
 
 enum class KernelId {
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) Id,
+#include "amprt/ElementwiseKernels.def"
   Matmul,
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Neg,
-  Relu,
-  ReluGrad,
-  Exp,
-  Log,
   Softmax,
   ReduceSum,
   BroadcastTo,

@@ -396,15 +396,8 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
         "copy");
     return Status::ok();
   }
-  case KernelId::Add:
-  case KernelId::Sub:
-  case KernelId::Mul:
-  case KernelId::Div:
-  case KernelId::Neg:
-  case KernelId::Relu:
-  case KernelId::ReluGrad:
-  case KernelId::Exp:
-  case KernelId::Log:
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
+#include "amprt/ElementwiseKernels.def"
   case KernelId::BroadcastTo:
   case KernelId::Cast:
   case KernelId::FusedElementwise:
