@@ -84,9 +84,16 @@ private:
     if (node.output_size() > index && !node.output(index).empty())
       values[node.output(index)] = GraphValue{value, std::nullopt};
   }
-  const onnx::AttributeProto *attribute(const onnx::NodeProto &node, StringRef name);
-  int64_t intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
-  float floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
+  /// Typed attribute reads: the node's attribute `name`, null when absent;
+  /// one of another type than the spec's is an error naming node and
+  /// attribute. The value readers return `fallback` (the spec's default)
+  /// for an absent attribute.
+  FailureOr<const onnx::AttributeProto *> attribute(const onnx::NodeProto &node, StringRef name,
+                                                    onnx::AttributeProto::AttributeType type);
+  FailureOr<int64_t> intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
+  FailureOr<float> floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
+  FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
+                                    StringRef fallback);
   Value scalarLike(Value like, float value, Location loc);
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
@@ -307,7 +314,10 @@ LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
   if (failed(x))
     return failure();
   auto rank = cast<RankedTensorType>(x->getType()).getRank();
-  const auto *perm = attribute(node, "perm");
+  auto permAttr = attribute(node, "perm", onnx::AttributeProto::INTS);
+  if (failed(permAttr))
+    return failure();
+  const onnx::AttributeProto *perm = *permAttr;
   bool swap = rank == 2 && (!perm || (perm->ints_size() == 2 && perm->ints(0) == 1 &&
                                       perm->ints(1) == 0));
   if (!swap)
@@ -317,24 +327,45 @@ LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
   return success();
 }
 
-const onnx::AttributeProto *OnnxImporter::attribute(const onnx::NodeProto &node,
-                                                    StringRef name) {
-  for (const auto &attr : node.attribute())
-    if (attr.name() == name)
-      return &attr;
-  return nullptr;
+FailureOr<const onnx::AttributeProto *>
+OnnxImporter::attribute(const onnx::NodeProto &node, StringRef name,
+                        onnx::AttributeProto::AttributeType type) {
+  for (const auto &attr : node.attribute()) {
+    if (attr.name() != name)
+      continue;
+    if (attr.type() != type) {
+      nodeError(node) << "attribute '" << name << "' is "
+                      << onnx::AttributeProto::AttributeType_Name(attr.type())
+                      << ", the spec says " << onnx::AttributeProto::AttributeType_Name(type);
+      return failure();
+    }
+    return &attr;
+  }
+  return static_cast<const onnx::AttributeProto *>(nullptr);
 }
 
-int64_t OnnxImporter::intAttr(const onnx::NodeProto &node, StringRef name,
-                              int64_t fallback) {
-  const auto *attr = attribute(node, name);
-  return attr ? attr->i() : fallback;
+FailureOr<int64_t> OnnxImporter::intAttr(const onnx::NodeProto &node, StringRef name,
+                                         int64_t fallback) {
+  auto attr = attribute(node, name, onnx::AttributeProto::INT);
+  if (failed(attr))
+    return failure();
+  return *attr ? (*attr)->i() : fallback;
 }
 
-float OnnxImporter::floatAttr(const onnx::NodeProto &node, StringRef name,
-                              float fallback) {
-  const auto *attr = attribute(node, name);
-  return attr ? attr->f() : fallback;
+FailureOr<float> OnnxImporter::floatAttr(const onnx::NodeProto &node, StringRef name,
+                                         float fallback) {
+  auto attr = attribute(node, name, onnx::AttributeProto::FLOAT);
+  if (failed(attr))
+    return failure();
+  return *attr ? (*attr)->f() : fallback;
+}
+
+FailureOr<std::string> OnnxImporter::stringAttr(const onnx::NodeProto &node, StringRef name,
+                                                StringRef fallback) {
+  auto attr = attribute(node, name, onnx::AttributeProto::STRING);
+  if (failed(attr))
+    return failure();
+  return *attr ? (*attr)->s() : fallback.str();
 }
 
 Value OnnxImporter::scalarLike(Value like, float value, Location loc) {
@@ -401,10 +432,14 @@ FailureOr<Value> OnnxImporter::buildMatmul(const onnx::NodeProto &node, bool tra
 }
 
 LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
-  auto product = buildMatmul(node, intAttr(node, "transA", 0), intAttr(node, "transB", 0));
+  auto transA = intAttr(node, "transA", 0), transB = intAttr(node, "transB", 0);
+  auto alphaAttr = floatAttr(node, "alpha", 1.0f), betaAttr = floatAttr(node, "beta", 1.0f);
+  if (failed(transA) || failed(transB) || failed(alphaAttr) || failed(betaAttr))
+    return failure();
+  auto product = buildMatmul(node, *transA, *transB);
   if (failed(product))
     return failure();
-  float alpha = floatAttr(node, "alpha", 1.0f), beta = floatAttr(node, "beta", 1.0f);
+  float alpha = *alphaAttr, beta = *betaAttr;
   Location loc = nodeLoc(node);
   Value result = *product;
   if (alpha != 1.0f)
@@ -473,7 +508,10 @@ LogicalResult OnnxImporter::importSoftmax(const onnx::NodeProto &node) {
   if (failed(x))
     return failure();
   int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
-  int64_t axis = intAttr(node, "axis", -1);
+  auto axisAttr = intAttr(node, "axis", -1);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr;
   if (rank == 0 || (axis != -1 && axis != rank - 1))
     return nodeError(node) << "only softmax over the last axis is supported (axis " << axis
                            << ", rank " << rank << ")";
@@ -487,6 +525,10 @@ LogicalResult OnnxImporter::importReduceSum(const onnx::NodeProto &node) {
     return failure();
   auto type = cast<RankedTensorType>(x->getType());
   int64_t rank = type.getRank();
+  auto noopWithEmptyAxes = intAttr(node, "noop_with_empty_axes", 0);
+  auto keepDimsAttr = intAttr(node, "keepdims", 1);
+  if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
+    return failure();
   SmallVector<int64_t> axes;
   if (hasInput(node, 1)) {
     auto it = values.find(node.input(1));
@@ -495,7 +537,7 @@ LogicalResult OnnxImporter::importReduceSum(const onnx::NodeProto &node) {
     axes = *it->second.integers;
   }
   if (axes.empty()) {
-    if (intAttr(node, "noop_with_empty_axes", 0)) {
+    if (*noopWithEmptyAxes) {
       define(node, 0, *x);
       return success();
     }
@@ -509,7 +551,7 @@ LogicalResult OnnxImporter::importReduceSum(const onnx::NodeProto &node) {
   }
   llvm::sort(axes);
   axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  bool keepDims = intAttr(node, "keepdims", 1) != 0;
+  bool keepDims = *keepDimsAttr != 0;
   std::string error;
   auto shape = reduceShape(type.getShape(), axes, keepDims, error);
   if (failed(shape))
@@ -540,12 +582,12 @@ LogicalResult OnnxImporter::importFlatten(const onnx::NodeProto &node) {
     return failure();
   auto shape = cast<RankedTensorType>(x->getType()).getShape();
   int64_t rank = shape.size();
-  int64_t axis = intAttr(node, "axis", 1);
-  if (axis < 0)
-    axis += rank;
+  auto axisAttr = intAttr(node, "axis", 1);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
   if (axis < 0 || axis > rank)
-    return nodeError(node) << "axis " << intAttr(node, "axis", 1)
-                           << " is out of range for rank " << rank;
+    return nodeError(node) << "axis " << *axisAttr << " is out of range for rank " << rank;
   auto product = [&](int64_t begin, int64_t end) {
     int64_t p = 1;
     for (int64_t i = begin; i < end; ++i) {
@@ -571,7 +613,10 @@ LogicalResult OnnxImporter::importReshape(const onnx::NodeProto &node) {
   auto it = hasInput(node, 1) ? values.find(node.input(1)) : values.end();
   if (it == values.end() || !it->second.integers)
     return nodeError(node) << "the shape operand must be a constant int64 tensor";
-  if (intAttr(node, "allowzero", 0) != 0)
+  auto allowZero = intAttr(node, "allowzero", 0);
+  if (failed(allowZero))
+    return failure();
+  if (*allowZero != 0)
     return nodeError(node) << "allowzero=1 is not supported";
   auto inputType = cast<RankedTensorType>(x->getType());
   std::string error;
@@ -590,16 +635,22 @@ LogicalResult OnnxImporter::importReshape(const onnx::NodeProto &node) {
 }
 
 LogicalResult OnnxImporter::importConstant(const onnx::NodeProto &node) {
+  auto tensor = attribute(node, "value", onnx::AttributeProto::TENSOR);
+  auto scalar = attribute(node, "value_float", onnx::AttributeProto::FLOAT);
+  auto list = attribute(node, "value_ints", onnx::AttributeProto::INTS);
+  if (failed(tensor) || failed(scalar) || failed(list))
+    return failure();
   DenseElementsAttr value;
-  if (const auto *attr = attribute(node, "value")) {
-    auto parsed = tensorAttr(attr->t());
+  if (*tensor) {
+    auto parsed = tensorAttr((*tensor)->t());
     if (failed(parsed))
       return nodeError(node) << "cannot read its value tensor";
     value = *parsed;
-  } else if (const auto *attr = attribute(node, "value_float")) {
-    value = DenseElementsAttr::get(RankedTensorType::get({}, builder.getF32Type()), attr->f());
-  } else if (const auto *attr = attribute(node, "value_ints")) {
-    SmallVector<int64_t> ints(attr->ints().begin(), attr->ints().end());
+  } else if (*scalar) {
+    value = DenseElementsAttr::get(RankedTensorType::get({}, builder.getF32Type()),
+                                   (*scalar)->f());
+  } else if (*list) {
+    SmallVector<int64_t> ints((*list)->ints().begin(), (*list)->ints().end());
     value = DenseElementsAttr::get(
         RankedTensorType::get({static_cast<int64_t>(ints.size())}, builder.getI64Type()),
         ArrayRef<int64_t>(ints));
@@ -632,8 +683,11 @@ LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto 
     return failure();
   if (hasInput(node, 2))
     return nodeError(node) << "class weights are not supported";
-  const auto *reductionAttr = attribute(node, "reduction");
-  std::string reduction = reductionAttr ? reductionAttr->s() : "mean";
+  auto reductionAttr = stringAttr(node, "reduction", "mean");
+  auto ignoreIndex = attribute(node, "ignore_index", onnx::AttributeProto::INT);
+  if (failed(reductionAttr) || failed(ignoreIndex))
+    return failure();
+  std::string reduction = *reductionAttr;
   if (reduction != "mean" && reduction != "sum")
     return nodeError(node) << "reduction '" << reduction
                            << "' is not supported (mean or sum)";
@@ -647,9 +701,7 @@ LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto 
       *labels,
       LossReductionAttr::get(context, reduction == "mean" ? LossReduction::Mean
                                                           : LossReduction::Sum),
-      attribute(node, "ignore_index")
-          ? builder.getI64IntegerAttr(attribute(node, "ignore_index")->i())
-          : IntegerAttr());
+      *ignoreIndex ? builder.getI64IntegerAttr((*ignoreIndex)->i()) : IntegerAttr());
   if (failed(verifyBuilt(node, op)))
     return failure();
   define(node, 0, op.getLoss());
