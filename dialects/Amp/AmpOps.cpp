@@ -73,8 +73,8 @@ static LogicalResult verifyInferredShapes(OpTy op) {
   return success();
 }
 
-static LogicalResult sameShapeComponents(ValueRange values,
-                                         SmallVectorImpl<ShapedTypeComponents> &out) {
+LogicalResult mlir::amp::sameShapeComponents(ValueRange values,
+                                            SmallVectorImpl<ShapedTypeComponents> &out) {
   for (Value v : values)
     out.emplace_back(tensorType(v).getShape());
   return success();
@@ -166,9 +166,6 @@ AMP_BROADCAST_OP(DivOp)
       SmallVectorImpl<ShapedTypeComponents> &inferred) {                       \
     return sameShapeComponents(ValueRange{__VA_ARGS__}, inferred);             \
   }
-AMP_SAME_SHAPE_OP(NegOp, adaptor.getInput())
-AMP_SAME_SHAPE_OP(ReluOp, adaptor.getInput())
-AMP_SAME_SHAPE_OP(ReluGradOp, adaptor.getGrad())
 AMP_SAME_SHAPE_OP(CastOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(ExpOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(LogOp, adaptor.getInput())

@@ -30,6 +30,10 @@ class F32KernelsOnly : public OpTrait::TraitBase<ConcreteType, F32KernelsOnly> {
 /// (Amp_FusableElementwise in AmpOps.td).
 template <typename ConcreteType>
 class FusableElementwise : public OpTrait::TraitBase<ConcreteType, FusableElementwise> {};
+/// Shape inference where each result has the shape of the matching value
+/// (AmpOps.td's Amp_ShapeOfFirstOperand uses it).
+LogicalResult sameShapeComponents(ValueRange values,
+                                  SmallVectorImpl<ShapedTypeComponents> &inferred);
 } // namespace mlir::amp
 
 #define GET_OP_CLASSES

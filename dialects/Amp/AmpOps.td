@@ -147,16 +147,28 @@ def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
 def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 
+/// Shape inference of an op whose result has its first operand's shape.
+defvar Amp_ShapeOfFirstOperand = [{
+  ::mlir::LogicalResult $cppClass::inferReturnTypeComponents(::mlir::MLIRContext *,
+      ::std::optional<::mlir::Location>, Adaptor adaptor,
+      ::llvm::SmallVectorImpl<::mlir::ShapedTypeComponents> &inferred) {
+    return sameShapeComponents(adaptor.getOperands().take_front(), inferred);
+  }
+}];
+
+/// An elementwise op of one operand, computed in float and rounded to its
+/// type (the kernels are rows of runtime/include/amprt/ElementwiseKernels.def).
 class Amp_UnaryOp<string mnemonic, list<Trait> traits = []>
     : Amp_ShapedOp<mnemonic, !listconcat([SameOperandsAndResultType, Amp_PrecisionOpInterface,
                                           Amp_FusableElementwise], traits)> {
+  let hasVerifier = 0; // the type constraints say it all
   let arguments = (ins Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDefinition = Amp_ShapeOfFirstOperand;
 }
 
 def Amp_NegOp : Amp_UnaryOp<"neg", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
-  let hasVerifier = 0; // the type constraints say it all
   let summary = "elementwise negation";
   let description = [{
     Example:
@@ -167,7 +179,6 @@ def Amp_NegOp : Amp_UnaryOp<"neg", [DeclareOpInterfaceMethods<Amp_GradientOpInte
 }
 
 def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
-  let hasVerifier = 0; // the type constraints say it all
   let summary = "rectified linear unit, max(x, 0)";
   let description = [{
     Example:
@@ -177,20 +188,27 @@ def Amp_ReluOp : Amp_UnaryOp<"relu", [DeclareOpInterfaceMethods<Amp_GradientOpIn
   }];
 }
 
-def Amp_ReluGradOp : Amp_ShapedOp<"relu_grad", [SameOperandsAndResultType, Amp_PrecisionOpInterface,
-    Amp_FusableElementwise]> {
+/// The gradient of an activation: `grad` times its derivative, which reads
+/// `input` (the activation's input or output, as its summary says).
+class Amp_ActivationGradOp<string mnemonic, string formula>
+    : Amp_ShapedOp<mnemonic, [SameOperandsAndResultType, Amp_PrecisionOpInterface,
+                              Amp_FusableElementwise]> {
   let hasVerifier = 0; // the type constraints say it all
-  let summary = "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)";
+  let summary = formula;
   let description = [{
     Example:
     ```mlir
-    %dx = amp.relu_grad %dy, %x : tensor<8x512xf32>
+    %dx = amp.}] # mnemonic # [{ %dy, %x : tensor<8x512xf32>
     ```
   }];
   let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` type($grad)";
+  let extraClassDefinition = Amp_ShapeOfFirstOperand;
 }
+
+def Amp_ReluGradOp : Amp_ActivationGradOp<"relu_grad",
+    "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)">;
 
 //===----------------------------------------------------------------------===//
 // Numerically sensitive elementwise ops
