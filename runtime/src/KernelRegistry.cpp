@@ -8,11 +8,12 @@ namespace {
 
 constexpr const char *kMatmulAttrs = "transpose_lhs transpose_rhs bias relu";
 
+// In KernelId order (a unit test checks it).
 constexpr KernelSpec kKernels[] = {
-    {KernelId::Matmul, "matmul", 2, 3, 1, 1, kMatmulAttrs}, // a third input: the bias
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
   {KernelId::Id, name, arity, arity, 1, 1, attribute},
 #include "amprt/ElementwiseKernels.def"
+    {KernelId::Matmul, "matmul", 2, 3, 1, 1, kMatmulAttrs}, // a third input: the bias
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},
@@ -41,6 +42,9 @@ constexpr KernelSpec kKernels[] = {
 };
 
 } // namespace
+
+const KernelSpec *kernelTable() { return kKernels; }
+const size_t kernelCount = sizeof(kKernels) / sizeof(kKernels[0]);
 
 bool readsAttribute(const KernelSpec &spec, const std::string &name) {
   return (" " + std::string(spec.attributes) + " ").find(" " + name + " ") != std::string::npos;

@@ -60,6 +60,10 @@ Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutp
 /// The row of a kernel name, or null.
 const KernelSpec *findKernel(const std::string &op);
 
+/// Every row, in KernelId order (`kernelCount` of them).
+const KernelSpec *kernelTable();
+extern const size_t kernelCount;
+
 /// Whether the kernel reads the attribute `name` (is it in its list).
 bool readsAttribute(const KernelSpec &spec, const std::string &name);
 
