@@ -105,6 +105,27 @@ LogicalResult ReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult TanhOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                     SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = TanhGradOp::create(b, getLoc(), resultGrads[0], getResult());
+  return success();
+}
+
+LogicalResult SigmoidOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = SigmoidGradOp::create(b, getLoc(), resultGrads[0], getResult());
+  return success();
+}
+
+LogicalResult LeakyReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  // Masked by the input: with a negative alpha the output's sign is not the
+  // input's.
+  operandGrads[0] =
+      LeakyReluGradOp::create(b, getLoc(), resultGrads[0], getInput(), getAlphaAttr());
+  return success();
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

@@ -210,6 +210,54 @@ class Amp_ActivationGradOp<string mnemonic, string formula>
 def Amp_ReluGradOp : Amp_ActivationGradOp<"relu_grad",
     "gradient of relu: grad where x > 0, else 0 (x: the relu's input or output)">;
 
+def Amp_TanhOp : Amp_UnaryOp<"tanh", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "hyperbolic tangent, computed in float and rounded to its type";
+  let description = [{
+    Follows its input's precision, as in PyTorch autocast: its result lies
+    in [-1, 1], which every type holds.
+
+    Example:
+    ```mlir
+    %y = amp.tanh %x : tensor<8x16xbf16>
+    ```
+  }];
+}
+def Amp_TanhGradOp : Amp_ActivationGradOp<"tanh_grad",
+    "gradient of tanh: grad * (1 - y * y) (y: the tanh's output)">;
+
+def Amp_SigmoidOp : Amp_UnaryOp<"sigmoid", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "logistic sigmoid 1 / (1 + exp(-x)), computed in float and rounded to its type";
+  let description = [{
+    Follows its input's precision, as in PyTorch autocast: its result lies
+    in [0, 1], and the exp inside runs in float, so it cannot overflow.
+
+    Example:
+    ```mlir
+    %y = amp.sigmoid %x : tensor<8x16xf16>
+    ```
+  }];
+}
+def Amp_SigmoidGradOp : Amp_ActivationGradOp<"sigmoid_grad",
+    "gradient of sigmoid: grad * y * (1 - y) (y: the sigmoid's output)">;
+
+def Amp_LeakyReluOp : Amp_UnaryOp<"leaky_relu", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "x where x >= 0, alpha * x elsewhere";
+  let description = [{
+    Follows its input's precision (one product, rounded once).
+
+    Example:
+    ```mlir
+    %y = amp.leaky_relu %x {alpha = 2.000000e-01 : f32} : tensor<8x16xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DefaultValuedAttr<F32Attr, "0.01f">:$alpha);
+}
+def Amp_LeakyReluGradOp : Amp_ActivationGradOp<"leaky_relu_grad",
+    "gradient of leaky_relu: grad where x > 0, alpha * grad elsewhere (x: its input)"> {
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input,
+                       DefaultValuedAttr<F32Attr, "0.01f">:$alpha);
+}
+
 //===----------------------------------------------------------------------===//
 // Numerically sensitive elementwise ops
 //===----------------------------------------------------------------------===//

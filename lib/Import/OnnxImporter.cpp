@@ -112,7 +112,7 @@ private:
   LogicalResult importGemm(const onnx::NodeProto &node);
   LogicalResult importMatMul(const onnx::NodeProto &node);
   template <typename OpTy> LogicalResult importBinary(const onnx::NodeProto &node);
-  LogicalResult importRelu(const onnx::NodeProto &node);
+  LogicalResult importLeakyRelu(const onnx::NodeProto &node);
   template <typename OpTy> LogicalResult importUnary(const onnx::NodeProto &node);
   LogicalResult importSoftmax(const onnx::NodeProto &node);
   LogicalResult importReduceSum(const onnx::NodeProto &node);
@@ -486,11 +486,14 @@ LogicalResult OnnxImporter::importBinary(const onnx::NodeProto &node) {
   return success();
 }
 
-LogicalResult OnnxImporter::importRelu(const onnx::NodeProto &node) {
+LogicalResult OnnxImporter::importLeakyRelu(const onnx::NodeProto &node) {
   auto x = input(node, 0);
-  if (failed(x))
+  auto alpha = floatAttr(node, "alpha", 0.01f);
+  if (failed(x) || failed(alpha))
     return failure();
-  define(node, 0, ReluOp::create(builder, nodeLoc(node), *x));
+  define(node, 0,
+         LeakyReluOp::create(builder, nodeLoc(node), x->getType(), *x,
+                             builder.getF32FloatAttr(*alpha)));
   return success();
 }
 
@@ -730,7 +733,10 @@ ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
       {{"", "Transpose", 13, 0, "2-D, folded into the GEMM that reads it"},
        &OnnxImporter::importTranspose},
       {{"", "ReduceSum", 13, 0, "constant axes"}, &OnnxImporter::importReduceSum},
-      {{"", "Relu", 13, 0, ""}, &OnnxImporter::importRelu},
+      {{"", "Relu", 13, 0, ""}, &OnnxImporter::importUnary<ReluOp>},
+      {{"", "LeakyRelu", 13, 0, ""}, &OnnxImporter::importLeakyRelu},
+      {{"", "Tanh", 13, 0, ""}, &OnnxImporter::importUnary<TanhOp>},
+      {{"", "Sigmoid", 13, 0, ""}, &OnnxImporter::importUnary<SigmoidOp>},
       {{"", "Flatten", 13, 0, ""}, &OnnxImporter::importFlatten},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &OnnxImporter::importReshape},
       {{"", "Constant", 13, 0, "value, value_float, value_ints"},

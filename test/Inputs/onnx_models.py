@@ -61,6 +61,16 @@ def elementwise():
         [tensor("w", [4, 3]), tensor("b", [3]), tensor("scale", [])])
 
 
+def activations():
+    return model(
+        [helper.make_node("Tanh", ["x"], ["t"], name="tanh"),
+         helper.make_node("Sigmoid", ["t"], ["s"], name="sigmoid"),
+         helper.make_node("LeakyRelu", ["s"], ["l"], name="leaky", alpha=0.2),
+         helper.make_node("LeakyRelu", ["l"], ["y"], name="leaky_default")],
+        [value("x", FLOAT, [2, 3])],
+        [value("y", FLOAT, [2, 3])])
+
+
 def mlp2():
     """Two layers with a relu between: the shape every GEMM epilogue takes."""
     return model(
@@ -108,7 +118,7 @@ def constant_param():
 
 def unsupported_op():
     return model(
-        [helper.make_node("Sigmoid", ["x"], ["y"], name="act")],
+        [helper.make_node("Hardmax", ["x"], ["y"], name="act")],
         [value("x", FLOAT, [2, 2])],
         [value("y", FLOAT, [2, 2])])
 
@@ -170,7 +180,7 @@ def transpose_output():
 
 
 MODELS = {f.__name__: f for f in [
-    gemm, gemm_alpha_beta, elementwise, mlp2, flatten_reshape, loss_output, constant_param,
+    gemm, gemm_alpha_beta, elementwise, activations, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 

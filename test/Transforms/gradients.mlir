@@ -97,3 +97,22 @@ func.func @forward(%w: tensor<3xf32> {amp.param = "w"}, %v: tensor<2x4x3xf32> {a
 // CHECK-NEXT: %[[SUM:.*]] = amp.reduce_sum %[[G]] axes = [0] {keep_dims} : tensor<2x3xf32> -> tensor<1x3xf32>
 // CHECK-NEXT: %[[DW:.*]] = amp.reshape %[[SUM]] : tensor<1x3xf32> -> tensor<3xf32>
 // CHECK-NEXT: return %[[DW]], %[[DV]],
+
+// -----
+
+// tanh, sigmoid and leaky_relu in a chain on a parameter: tanh and sigmoid
+// read their outputs (T, S), leaky_relu its input (S) and keeps its alpha.
+func.func @forward(%w: tensor<2x3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.tanh %w : tensor<2x3xf32>
+  %1 = amp.sigmoid %0 : tensor<2x3xf32>
+  %2 = amp.leaky_relu %1 {alpha = 2.000000e-01 : f32} : tensor<2x3xf32>
+  return %2 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[T:.*]] = amp.tanh %{{.*}} : tensor<2x3xf32>
+// CHECK-NEXT: %[[S:.*]] = amp.sigmoid %[[T]] : tensor<2x3xf32>
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[DS:.*]] = amp.leaky_relu_grad %[[G]], %[[S]] {alpha = 2.000000e-01 : f32} : tensor<2x3xf32>
+// CHECK-NEXT: %[[DT:.*]] = amp.sigmoid_grad %[[DS]], %[[S]] : tensor<2x3xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.tanh_grad %[[DT]], %[[T]] : tensor<2x3xf32>
+// CHECK-NEXT: return %[[DW]],

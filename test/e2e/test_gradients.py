@@ -6,7 +6,9 @@ random batch, and compared with torch.autograd on the same weights and
 batch: relative error at most 1e-5 in FP32.
 - the Fashion-MNIST MLP with loss=cross-entropy;
 - a model whose loss is computed in the graph (loss=output:loss) from
-  Softmax, Exp, Div by a scalar parameter, ReduceSum and Log.
+  Softmax, Exp, Div by a scalar parameter, ReduceSum and Log;
+- an MLP with Tanh, Sigmoid and LeakyRelu (alpha 0.2 and the default 0.01)
+  activations and loss=cross-entropy.
 """
 import os
 
@@ -32,18 +34,32 @@ class LogSumModel(torch.nn.Module):
         return torch.log((torch.exp(p) / self.scale).sum(dim=1)).sum()
 
 
-def check_mlp(args, checker):
-    model = mlp.make_mlp(seed=0)
-    rng = np.random.default_rng(1)
-    images = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
-    labels = rng.integers(0, 10, BATCH, dtype=np.int64)
+class ActivationsModel(torch.nn.Module):
+    """leaky_relu(sigmoid(tanh(x W1^T + b1) W2^T + b2) W3^T + b3, 0.2), then
+    a default leaky_relu (alpha 0.01) into the logits."""
 
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.fc1 = torch.nn.Linear(12, 16)
+        self.fc2 = torch.nn.Linear(16, 16)
+        self.fc3 = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = torch.sigmoid(self.fc2(torch.tanh(self.fc1(x))))
+        return torch.nn.functional.leaky_relu(
+            torch.nn.functional.leaky_relu(self.fc3(h), 0.2))
+
+
+def check_cross_entropy(args, checker, label, model, images, export):
+    """Our loss and parameter gradients against torch.autograd's."""
+    labels = np.random.default_rng(1).integers(0, 10, images.shape[0], dtype=np.int64)
     with workdir() as tmp:
-        onnx_path = os.path.join(tmp, "mlp.onnx")
-        plan = os.path.join(tmp, "mlp.ampplan")
-        mlp.export(model, onnx_path)
+        onnx_path = os.path.join(tmp, "model.onnx")
+        plan = os.path.join(tmp, "model.ampplan")
+        export(model, onnx_path)
         compile_model(args.bin, onnx_path, plan,
-                      f"precision=fp32 loss=cross-entropy optimizer=none batch={BATCH}")
+                      f"precision=fp32 loss=cross-entropy optimizer=none batch={images.shape[0]}")
         np.save(os.path.join(tmp, "images.npy"), images)
         np.save(os.path.join(tmp, "labels.npy"), labels)
         run([os.path.join(args.bin, "amp-run"), "step", plan,
@@ -56,9 +72,28 @@ def check_mlp(args, checker):
     loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)),
                                              torch.from_numpy(labels))
     loss.backward()
-    checker.check("mlp loss", relative_error(our_loss, loss.item()), 1e-5)
+    checker.check(f"{label} loss", relative_error(our_loss, loss.item()), 1e-5)
     for name, param in model.named_parameters():
-        checker.check(f"mlp grad {name}", relative_error(ours[name], param.grad.numpy()), 1e-5)
+        checker.check(f"{label} grad {name}", relative_error(ours[name], param.grad.numpy()),
+                      1e-5)
+
+
+def check_mlp(args, checker):
+    images = np.random.default_rng(1).random((BATCH, 1, 28, 28), dtype=np.float32)
+    check_cross_entropy(args, checker, "mlp", mlp.make_mlp(seed=0), images, mlp.export)
+
+
+def check_activations(args, checker):
+    model = ActivationsModel()
+    images = np.random.default_rng(2).standard_normal((BATCH, 12)).astype(np.float32)
+
+    def export(model, path):
+        torch.onnx.export(model, torch.zeros(BATCH, 12), path, opset_version=17,
+                          training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False, input_names=["input"],
+                          output_names=["logits"])
+
+    check_cross_entropy(args, checker, "activations", model, images, export)
 
 
 def check_log_sum(args, checker):
@@ -90,6 +125,7 @@ def main():
     checker = Checker()
     check_mlp(args, checker)
     check_log_sum(args, checker)
+    check_activations(args, checker)
     checker.finish()
 
 

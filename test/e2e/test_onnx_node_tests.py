@@ -21,6 +21,7 @@ from common import parse_args, workdir
 
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
+                 r"tanh|sigmoid|leakyrelu|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
