@@ -8,8 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "amp/Import/OnnxImporter.h"
-#include "dialects/Amp/AmpOps.h"
+#include "OnnxImporterImpl.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -25,122 +24,8 @@
 
 using namespace mlir;
 using namespace mlir::amp;
+using namespace mlir::amp::onnx_import;
 
-namespace {
-
-/// A value of the graph: an SSA value, or a compile-time integer tensor
-/// (shape operands of Reshape) kept on the side.
-struct GraphValue {
-  Value value;
-  std::optional<SmallVector<int64_t>> integers;
-  /// A 2-D Transpose not materialised: only a GEMM may read it, as its
-  /// transpose flag (exporters emit Transpose + MatMul for bias-free Linear).
-  bool transposed = false;
-};
-
-class OnnxImporter {
-public:
-  OnnxImporter(StringRef path, MLIRContext *context)
-      : path(path.str()), context(context), builder(context) {}
-
-  OwningOpRef<ModuleOp> run();
-
-private:
-  using Rule = LogicalResult (OnnxImporter::*)(const onnx::NodeProto &);
-
-  // Diagnostics ---------------------------------------------------------------
-  Location fileLoc() { return FileLineColLoc::get(context, path, 0, 0); }
-  // The location names the file; the message names the node and op type.
-  InFlightDiagnostic fileError() { return emitError(fileLoc()); }
-  InFlightDiagnostic nodeError(const onnx::NodeProto &node) {
-    return emitError(nodeLoc(node)) << "node '" << nodeName(node) << "' ("
-                                    << node.op_type() << "): ";
-  }
-  std::string nodeName(const onnx::NodeProto &node) {
-    return node.name().empty() ? node.op_type() + "_" + std::to_string(nodeIndex)
-                               : node.name();
-  }
-  Location nodeLoc(const onnx::NodeProto &node) {
-    return NameLoc::get(builder.getStringAttr(nodeName(node)), fileLoc());
-  }
-
-  // Model-level steps ---------------------------------------------------------
-  LogicalResult checkOpset(const onnx::ModelProto &model);
-  LogicalResult checkDefinitions(const onnx::GraphProto &graph);
-  FailureOr<Type> elementType(int32_t onnxType);
-  FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
-  FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
-  LogicalResult importGraph(const onnx::GraphProto &graph);
-
-  // Operands and results ------------------------------------------------------
-  /// The node's index-th input; a pending Transpose only where the caller
-  /// folds it (`allowTransposed`: GEMM operands, Transpose itself).
-  FailureOr<Value> input(const onnx::NodeProto &node, int index,
-                         bool allowTransposed = false);
-  bool hasInput(const onnx::NodeProto &node, int index) {
-    return node.input_size() > index && !node.input(index).empty();
-  }
-  void define(const onnx::NodeProto &node, int index, Value value) {
-    if (node.output_size() > index && !node.output(index).empty())
-      values[node.output(index)] = GraphValue{value, std::nullopt};
-  }
-  /// Typed attribute reads: the node's attribute `name`, null when absent;
-  /// one of another type than the spec's is an error naming node and
-  /// attribute. The value readers return `fallback` (the spec's default)
-  /// for an absent attribute.
-  FailureOr<const onnx::AttributeProto *> attribute(const onnx::NodeProto &node, StringRef name,
-                                                    onnx::AttributeProto::AttributeType type);
-  FailureOr<int64_t> intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
-  FailureOr<float> floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
-  FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
-                                    StringRef fallback);
-  Value scalarLike(Value like, float value, Location loc);
-  /// Reports a verifier failure of a freshly built op as the node's error.
-  LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
-
-  bool isTransposed(const onnx::NodeProto &node, int index);
-  LogicalResult importTranspose(const onnx::NodeProto &node);
-  /// Refuses a graph output whose value is not what the model declares (a
-  /// pending Transpose, or a type the importer got wrong), naming its node.
-  LogicalResult checkGraphOutput(const onnx::GraphProto &graph,
-                                 const onnx::ValueInfoProto &info, const GraphValue &produced);
-
-  /// op(A) x op(B) of the node's first two inputs, shape-checked.
-  FailureOr<Value> buildMatmul(const onnx::NodeProto &node, bool transA, bool transB);
-
-  // Rules, one per ONNX op type ------------------------------------------------
-  LogicalResult importGemm(const onnx::NodeProto &node);
-  LogicalResult importMatMul(const onnx::NodeProto &node);
-  template <typename OpTy> LogicalResult importBinary(const onnx::NodeProto &node);
-  LogicalResult importLeakyRelu(const onnx::NodeProto &node);
-  template <typename OpTy> LogicalResult importUnary(const onnx::NodeProto &node);
-  LogicalResult importSoftmax(const onnx::NodeProto &node);
-  LogicalResult importReduceSum(const onnx::NodeProto &node);
-  LogicalResult importFlatten(const onnx::NodeProto &node);
-  LogicalResult importReshape(const onnx::NodeProto &node);
-  LogicalResult importConstant(const onnx::NodeProto &node);
-  LogicalResult importIdentity(const onnx::NodeProto &node);
-  LogicalResult importSoftmaxCrossEntropyLoss(const onnx::NodeProto &node);
-
-  std::string path;
-  MLIRContext *context;
-  OpBuilder builder;
-  llvm::StringMap<GraphValue> values;
-  OwningOpRef<ModuleOp> module;
-  int nodeIndex = 0;
-  /// The model's default-domain op set (checkOpset); rules are chosen by it.
-  int64_t opset = 0;
-
-public:
-  /// An import rule: the ops and op-set versions it handles.
-  struct Registration {
-    OnnxOpSupport support;
-    Rule rule;
-  };
-  static ArrayRef<Registration> registry();
-  /// The rule for a node of this model's op set, or null.
-  static const Registration *findRule(StringRef domain, StringRef opType, int64_t opset);
-};
 
 //===----------------------------------------------------------------------===//
 // Model-level steps
@@ -309,24 +194,6 @@ LogicalResult OnnxImporter::checkGraphOutput(const onnx::GraphProto &graph,
   return success();
 }
 
-LogicalResult OnnxImporter::importTranspose(const onnx::NodeProto &node) {
-  auto x = input(node, 0, /*allowTransposed=*/true);
-  if (failed(x))
-    return failure();
-  auto rank = cast<RankedTensorType>(x->getType()).getRank();
-  auto permAttr = attribute(node, "perm", onnx::AttributeProto::INTS);
-  if (failed(permAttr))
-    return failure();
-  const onnx::AttributeProto *perm = *permAttr;
-  bool swap = rank == 2 && (!perm || (perm->ints_size() == 2 && perm->ints(0) == 1 &&
-                                      perm->ints(1) == 0));
-  if (!swap)
-    return nodeError(node) << "only 2-D transposes (perm [1, 0]) are supported";
-  if (node.output_size() > 0)
-    values[node.output(0)] = GraphValue{*x, std::nullopt, !isTransposed(node, 0)};
-  return success();
-}
-
 FailureOr<const onnx::AttributeProto *>
 OnnxImporter::attribute(const onnx::NodeProto &node, StringRef name,
                         onnx::AttributeProto::AttributeType type) {
@@ -395,357 +262,19 @@ LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *
 // Rules
 //===----------------------------------------------------------------------===//
 
-/// Builds a broadcasting binary op with the shape the dialect's broadcast
-/// rule gives; fails when the operand shapes do not broadcast.
-template <typename OpTy>
-static FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, Value lhs, Value rhs) {
-  auto lhsType = cast<RankedTensorType>(lhs.getType());
-  auto shape = broadcastShapes(lhsType.getShape(),
-                               cast<RankedTensorType>(rhs.getType()).getShape());
-  if (failed(shape))
-    return failure();
-  auto type = RankedTensorType::get(*shape, lhsType.getElementType());
-  return OpTy::create(b, loc, type, lhs, rhs).getResult();
-}
-
-FailureOr<Value> OnnxImporter::buildMatmul(const onnx::NodeProto &node, bool transA,
-                                           bool transB) {
-  // A Transpose feeding the GEMM flips its transpose flag.
-  transA ^= isTransposed(node, 0);
-  transB ^= isTransposed(node, 1);
-  auto a = input(node, 0, /*allowTransposed=*/true), b = input(node, 1, true);
-  if (failed(a) || failed(b))
-    return failure();
-  auto aType = cast<RankedTensorType>(a->getType());
-  std::string error;
-  auto shape = matmulShape(aType.getShape(),
-                           cast<RankedTensorType>(b->getType()).getShape(), transA,
-                           transB, error);
-  if (failed(shape))
-    return nodeError(node) << error;
-  auto matmul = MatmulOp::create(builder, nodeLoc(node),
-                                 RankedTensorType::get(*shape, aType.getElementType()),
-                                 *a, *b, transA, transB);
-  if (failed(verifyBuilt(node, matmul)))
-    return failure();
-  return matmul.getResult();
-}
-
-LogicalResult OnnxImporter::importGemm(const onnx::NodeProto &node) {
-  auto transA = intAttr(node, "transA", 0), transB = intAttr(node, "transB", 0);
-  auto alphaAttr = floatAttr(node, "alpha", 1.0f), betaAttr = floatAttr(node, "beta", 1.0f);
-  if (failed(transA) || failed(transB) || failed(alphaAttr) || failed(betaAttr))
-    return failure();
-  auto product = buildMatmul(node, *transA, *transB);
-  if (failed(product))
-    return failure();
-  float alpha = *alphaAttr, beta = *betaAttr;
-  Location loc = nodeLoc(node);
-  Value result = *product;
-  if (alpha != 1.0f)
-    result = MulOp::create(builder, loc, result.getType(), result,
-                           scalarLike(result, alpha, loc));
-  if (hasInput(node, 2)) {
-    auto c = input(node, 2);
-    if (failed(c))
-      return failure();
-    Value bias = *c;
-    if (beta != 1.0f)
-      bias = MulOp::create(builder, loc, bias.getType(), bias, scalarLike(bias, beta, loc));
-    auto sum = buildBroadcast<AddOp>(builder, loc, result, bias);
-    if (failed(sum))
-      return nodeError(node) << "bias C of type " << bias.getType()
-                             << " does not broadcast to the product " << result.getType();
-    result = *sum;
-  }
-  define(node, 0, result);
-  return success();
-}
-
-LogicalResult OnnxImporter::importMatMul(const onnx::NodeProto &node) {
-  auto product = buildMatmul(node, false, false);
-  if (failed(product))
-    return failure();
-  define(node, 0, *product);
-  return success();
-}
-
-template <typename OpTy>
-LogicalResult OnnxImporter::importBinary(const onnx::NodeProto &node) {
-  auto a = input(node, 0), b = input(node, 1);
-  if (failed(a) || failed(b))
-    return failure();
-  Type element = cast<RankedTensorType>(a->getType()).getElementType();
-  if (element != cast<RankedTensorType>(b->getType()).getElementType())
-    return nodeError(node) << "operands have different element types";
-  auto result = buildBroadcast<OpTy>(builder, nodeLoc(node), *a, *b);
-  if (failed(result))
-    return nodeError(node) << "shapes " << a->getType() << " and " << b->getType()
-                           << " do not broadcast";
-  define(node, 0, *result);
-  return success();
-}
-
-LogicalResult OnnxImporter::importLeakyRelu(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  auto alpha = floatAttr(node, "alpha", 0.01f);
-  if (failed(x) || failed(alpha))
-    return failure();
-  define(node, 0,
-         LeakyReluOp::create(builder, nodeLoc(node), x->getType(), *x,
-                             builder.getF32FloatAttr(*alpha)));
-  return success();
-}
-
-template <typename OpTy>
-LogicalResult OnnxImporter::importUnary(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  if (failed(x))
-    return failure();
-  define(node, 0, OpTy::create(builder, nodeLoc(node), x->getType(), *x));
-  return success();
-}
-
-LogicalResult OnnxImporter::importSoftmax(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  if (failed(x))
-    return failure();
-  int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
-  auto axisAttr = intAttr(node, "axis", -1);
-  if (failed(axisAttr))
-    return failure();
-  int64_t axis = *axisAttr;
-  if (rank == 0 || (axis != -1 && axis != rank - 1))
-    return nodeError(node) << "only softmax over the last axis is supported (axis " << axis
-                           << ", rank " << rank << ")";
-  define(node, 0, SoftmaxOp::create(builder, nodeLoc(node), x->getType(), *x));
-  return success();
-}
-
-LogicalResult OnnxImporter::importReduceSum(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  if (failed(x))
-    return failure();
-  auto type = cast<RankedTensorType>(x->getType());
-  int64_t rank = type.getRank();
-  auto noopWithEmptyAxes = intAttr(node, "noop_with_empty_axes", 0);
-  auto keepDimsAttr = intAttr(node, "keepdims", 1);
-  if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
-    return failure();
-  SmallVector<int64_t> axes;
-  if (hasInput(node, 1)) {
-    auto it = values.find(node.input(1));
-    if (it == values.end() || !it->second.integers)
-      return nodeError(node) << "the axes operand must be a constant int64 tensor";
-    axes = *it->second.integers;
-  }
-  if (axes.empty()) {
-    if (*noopWithEmptyAxes) {
-      define(node, 0, *x);
-      return success();
-    }
-    for (int64_t i = 0; i < rank; ++i)
-      axes.push_back(i);
-  }
-  for (int64_t &axis : axes) {
-    if (axis < -rank || axis >= rank)
-      return nodeError(node) << "axis " << axis << " is out of range for rank " << rank;
-    axis = axis < 0 ? axis + rank : axis;
-  }
-  llvm::sort(axes);
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  bool keepDims = *keepDimsAttr != 0;
-  std::string error;
-  auto shape = reduceShape(type.getShape(), axes, keepDims, error);
-  if (failed(shape))
-    return nodeError(node) << error;
-  define(node, 0,
-         ReduceSumOp::create(builder, nodeLoc(node),
-                             RankedTensorType::get(*shape, type.getElementType()), *x,
-                             builder.getDenseI64ArrayAttr(axes), keepDims));
-  return success();
-}
-
-/// Reshape to `target` (which may hold one dynamic dim), resolved by the
-/// dialect's reshape rule.
-static FailureOr<Value> buildReshape(OpBuilder &b, Location loc, Value input,
-                                     ArrayRef<int64_t> target, std::string &error) {
-  auto type = cast<RankedTensorType>(input.getType());
-  auto shape = reshapeShape(type.getShape(), target, error);
-  if (failed(shape))
-    return failure();
-  return ReshapeOp::create(b, loc, RankedTensorType::get(*shape, type.getElementType()),
-                           input)
-      .getResult();
-}
-
-LogicalResult OnnxImporter::importFlatten(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  if (failed(x))
-    return failure();
-  auto shape = cast<RankedTensorType>(x->getType()).getShape();
-  int64_t rank = shape.size();
-  auto axisAttr = intAttr(node, "axis", 1);
-  if (failed(axisAttr))
-    return failure();
-  int64_t axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
-  if (axis < 0 || axis > rank)
-    return nodeError(node) << "axis " << *axisAttr << " is out of range for rank " << rank;
-  auto product = [&](int64_t begin, int64_t end) {
-    int64_t p = 1;
-    for (int64_t i = begin; i < end; ++i) {
-      if (ShapedType::isDynamic(shape[i]))
-        return ShapedType::kDynamic;
-      p *= shape[i];
-    }
-    return p;
-  };
-  std::string error;
-  auto result = buildReshape(builder, nodeLoc(node), *x,
-                             {product(0, axis), product(axis, rank)}, error);
-  if (failed(result))
-    return nodeError(node) << error;
-  define(node, 0, *result);
-  return success();
-}
-
-LogicalResult OnnxImporter::importReshape(const onnx::NodeProto &node) {
-  auto x = input(node, 0);
-  if (failed(x))
-    return failure();
-  auto it = hasInput(node, 1) ? values.find(node.input(1)) : values.end();
-  if (it == values.end() || !it->second.integers)
-    return nodeError(node) << "the shape operand must be a constant int64 tensor";
-  auto allowZero = intAttr(node, "allowzero", 0);
-  if (failed(allowZero))
-    return failure();
-  if (*allowZero != 0)
-    return nodeError(node) << "allowzero=1 is not supported";
-  auto inputType = cast<RankedTensorType>(x->getType());
-  std::string error;
-  auto shape = onnxReshapeTarget(inputType.getShape(), *it->second.integers, error);
-  if (failed(shape))
-    return nodeError(node) << "cannot reshape " << inputType << ": " << error;
-  auto resultType = RankedTensorType::get(*shape, inputType.getElementType());
-  // Keep the ONNX target while shapes are dynamic, so the batch size can
-  // resolve "0" (copy) dims later.
-  DenseI64ArrayAttr spec;
-  if (!resultType.hasStaticShape())
-    spec = builder.getDenseI64ArrayAttr(*it->second.integers);
-  Value result = ReshapeOp::create(builder, nodeLoc(node), resultType, *x, spec);
-  define(node, 0, result);
-  return success();
-}
-
-LogicalResult OnnxImporter::importConstant(const onnx::NodeProto &node) {
-  auto tensor = attribute(node, "value", onnx::AttributeProto::TENSOR);
-  auto scalar = attribute(node, "value_float", onnx::AttributeProto::FLOAT);
-  auto list = attribute(node, "value_ints", onnx::AttributeProto::INTS);
-  if (failed(tensor) || failed(scalar) || failed(list))
-    return failure();
-  DenseElementsAttr value;
-  if (*tensor) {
-    auto parsed = tensorAttr((*tensor)->t());
-    if (failed(parsed))
-      return nodeError(node) << "cannot read its value tensor";
-    value = *parsed;
-  } else if (*scalar) {
-    value = DenseElementsAttr::get(RankedTensorType::get({}, builder.getF32Type()),
-                                   (*scalar)->f());
-  } else if (*list) {
-    SmallVector<int64_t> ints((*list)->ints().begin(), (*list)->ints().end());
-    value = DenseElementsAttr::get(
-        RankedTensorType::get({static_cast<int64_t>(ints.size())}, builder.getI64Type()),
-        ArrayRef<int64_t>(ints));
-  } else {
-    return nodeError(node) << "only value, value_float and value_ints are supported";
-  }
-  if (node.output_size() < 1)
-    return success();
-  if (value.getElementType().isInteger(64)) {
-    auto ints = llvm::to_vector(value.getValues<int64_t>());
-    values[node.output(0)] = GraphValue{Value(), SmallVector<int64_t>(ints)};
-    return success();
-  }
-  define(node, 0, ConstantOp::create(builder, nodeLoc(node), value));
-  return success();
-}
-
-LogicalResult OnnxImporter::importIdentity(const onnx::NodeProto &node) {
-  auto it = hasInput(node, 0) ? values.find(node.input(0)) : values.end();
-  if (it == values.end())
-    return nodeError(node) << "missing input #0";
-  if (node.output_size() > 0)
-    values[node.output(0)] = it->second;
-  return success();
-}
-
-LogicalResult OnnxImporter::importSoftmaxCrossEntropyLoss(const onnx::NodeProto &node) {
-  auto scores = input(node, 0), labels = input(node, 1);
-  if (failed(scores) || failed(labels))
-    return failure();
-  if (hasInput(node, 2))
-    return nodeError(node) << "class weights are not supported";
-  auto reductionAttr = stringAttr(node, "reduction", "mean");
-  auto ignoreIndex = attribute(node, "ignore_index", onnx::AttributeProto::INT);
-  if (failed(reductionAttr) || failed(ignoreIndex))
-    return failure();
-  std::string reduction = *reductionAttr;
-  if (reduction != "mean" && reduction != "sum")
-    return nodeError(node) << "reduction '" << reduction
-                           << "' is not supported (mean or sum)";
-  if (node.output_size() > 1 && !node.output(1).empty())
-    return nodeError(node) << "the log_prob output is not supported";
-  auto labelsType = cast<RankedTensorType>(labels->getType());
-  if (!labelsType.getElementType().isInteger(64))
-    return nodeError(node) << "labels must be int64";
-  auto op = SoftmaxCrossEntropyOp::create(
-      builder, nodeLoc(node), RankedTensorType::get({}, builder.getF32Type()), *scores,
-      *labels,
-      LossReductionAttr::get(context, reduction == "mean" ? LossReduction::Mean
-                                                          : LossReduction::Sum),
-      *ignoreIndex ? builder.getI64IntegerAttr((*ignoreIndex)->i()) : IntegerAttr());
-  if (failed(verifyBuilt(node, op)))
-    return failure();
-  define(node, 0, op.getLoss());
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // Rule registry
 //===----------------------------------------------------------------------===//
 
-/// One row per rule: domain ("" = ai.onnx), op type, the op-set versions it
-/// handles (since, until; 0 = no upper bound) and what it refuses. A rule
-/// for a newer version of an op is a new row, with its own function.
+/// Every family's rows, in a fixed order (the unsupported-op error lists
+/// them so).
 ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
-  static const Registration rules[] = {
-      {{"", "Gemm", 13, 0, "2-D operands"}, &OnnxImporter::importGemm},
-      {{"", "MatMul", 13, 0, "2-D operands"}, &OnnxImporter::importMatMul},
-      {{"", "Add", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<AddOp>},
-      {{"", "Sub", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<SubOp>},
-      {{"", "Mul", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<MulOp>},
-      {{"", "Div", 13, 0, "broadcasting"}, &OnnxImporter::importBinary<DivOp>},
-      {{"", "Exp", 13, 0, ""}, &OnnxImporter::importUnary<ExpOp>},
-      {{"", "Log", 13, 0, ""}, &OnnxImporter::importUnary<LogOp>},
-      {{"", "Neg", 13, 0, ""}, &OnnxImporter::importUnary<NegOp>},
-      {{"", "Softmax", 13, 0, "last axis only"}, &OnnxImporter::importSoftmax},
-      {{"", "Transpose", 13, 0, "2-D, folded into the GEMM that reads it"},
-       &OnnxImporter::importTranspose},
-      {{"", "ReduceSum", 13, 0, "constant axes"}, &OnnxImporter::importReduceSum},
-      {{"", "Relu", 13, 0, ""}, &OnnxImporter::importUnary<ReluOp>},
-      {{"", "LeakyRelu", 13, 0, ""}, &OnnxImporter::importLeakyRelu},
-      {{"", "Tanh", 13, 0, ""}, &OnnxImporter::importUnary<TanhOp>},
-      {{"", "Sigmoid", 13, 0, ""}, &OnnxImporter::importUnary<SigmoidOp>},
-      {{"", "Flatten", 13, 0, ""}, &OnnxImporter::importFlatten},
-      {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &OnnxImporter::importReshape},
-      {{"", "Constant", 13, 0, "value, value_float, value_ints"},
-       &OnnxImporter::importConstant},
-      {{"", "Identity", 13, 0, "tensors"}, &OnnxImporter::importIdentity},
-      {{"", "SoftmaxCrossEntropyLoss", 13, 0,
-        "mean or sum reduction, no class weights, no log_prob output"},
-       &OnnxImporter::importSoftmaxCrossEntropyLoss},
-  };
+  static const std::vector<Registration> rules = [] {
+    std::vector<Registration> all;
+    for (auto family : {linearAlgebraRules, elementwiseRules, shapeRules, reductionRules})
+      llvm::append_range(all, family());
+    return all;
+  }();
   return rules;
 }
 
@@ -828,7 +357,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
                              << " (supported: " << supported
                              << "; amp-opt --list-onnx-ops lists them with their limits)";
     }
-    if (failed((this->*(rule->rule))(node)))
+    if (failed(rule->rule(*this, node)))
       return failure();
     ++nodeIndex;
   }
@@ -882,8 +411,6 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
   }
   return std::move(module);
 }
-
-} // namespace
 
 OwningOpRef<ModuleOp> mlir::amp::importOnnxFile(StringRef path, MLIRContext *context) {
   return OnnxImporter(path, context).run();

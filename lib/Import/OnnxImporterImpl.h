@@ -1,0 +1,148 @@
+//===- OnnxImporterImpl.h - the importer, shared by its rule files -*- C++ -*-===//
+//
+// The importer's state and the helpers its rules use. Rules are free
+// functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
+// ReductionRules.cpp, ShapeRules.cpp), each file with its registry rows;
+// OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
+// type, op set).
+//
+//===----------------------------------------------------------------------===//
+#ifndef AMP_LIB_IMPORT_ONNXIMPORTERIMPL_H
+#define AMP_LIB_IMPORT_ONNXIMPORTERIMPL_H
+
+#include "amp/Import/OnnxImporter.h"
+#include "dialects/Amp/AmpOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
+
+#include "onnx/onnx_pb.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::amp::onnx_import {
+
+/// A value of the graph: an SSA value, or a compile-time integer tensor
+/// (shape operands of Reshape) kept on the side.
+struct GraphValue {
+  Value value;
+  std::optional<SmallVector<int64_t>> integers;
+  /// A 2-D Transpose not materialised: only a GEMM may read it, as its
+  /// transpose flag (exporters emit Transpose + MatMul for bias-free Linear).
+  bool transposed = false;
+};
+
+class OnnxImporter {
+public:
+  OnnxImporter(StringRef path, MLIRContext *context)
+      : path(path.str()), context(context), builder(context) {}
+
+  OwningOpRef<ModuleOp> run();
+
+  // What rules use (the rules are free functions in the family files) ------
+
+  // Diagnostics ---------------------------------------------------------------
+  Location fileLoc() { return FileLineColLoc::get(context, path, 0, 0); }
+  // The location names the file; the message names the node and op type.
+  InFlightDiagnostic fileError() { return emitError(fileLoc()); }
+  InFlightDiagnostic nodeError(const onnx::NodeProto &node) {
+    return emitError(nodeLoc(node)) << "node '" << nodeName(node) << "' ("
+                                    << node.op_type() << "): ";
+  }
+  std::string nodeName(const onnx::NodeProto &node) {
+    return node.name().empty() ? node.op_type() + "_" + std::to_string(nodeIndex)
+                               : node.name();
+  }
+  Location nodeLoc(const onnx::NodeProto &node) {
+    return NameLoc::get(builder.getStringAttr(nodeName(node)), fileLoc());
+  }
+
+  // Operands and results ------------------------------------------------------
+  /// The node's index-th input; a pending Transpose only where the caller
+  /// folds it (`allowTransposed`: GEMM operands, Transpose itself).
+  FailureOr<Value> input(const onnx::NodeProto &node, int index,
+                         bool allowTransposed = false);
+  bool hasInput(const onnx::NodeProto &node, int index) {
+    return node.input_size() > index && !node.input(index).empty();
+  }
+  void define(const onnx::NodeProto &node, int index, Value value) {
+    if (node.output_size() > index && !node.output(index).empty())
+      values[node.output(index)] = GraphValue{value, std::nullopt};
+  }
+  /// Typed attribute reads: the node's attribute `name`, null when absent;
+  /// one of another type than the spec's is an error naming node and
+  /// attribute. The value readers return `fallback` (the spec's default)
+  /// for an absent attribute.
+  FailureOr<const onnx::AttributeProto *> attribute(const onnx::NodeProto &node, StringRef name,
+                                                    onnx::AttributeProto::AttributeType type);
+  FailureOr<int64_t> intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
+  FailureOr<float> floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
+  FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
+                                    StringRef fallback);
+  Value scalarLike(Value like, float value, Location loc);
+  /// An initializer's or attribute's tensor as constant data.
+  FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
+  /// Reports a verifier failure of a freshly built op as the node's error.
+  LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
+
+  /// Whether the node's index-th input is a pending (unmaterialised) Transpose.
+  bool isTransposed(const onnx::NodeProto &node, int index);
+
+  std::string path;
+  MLIRContext *context;
+  OpBuilder builder;
+  llvm::StringMap<GraphValue> values;
+  OwningOpRef<ModuleOp> module;
+  int nodeIndex = 0;
+  /// The model's default-domain op set (checkOpset); rules are chosen by it.
+  int64_t opset = 0;
+
+  /// A rule: imports one node (with the importer's helpers).
+  using Rule = LogicalResult (*)(OnnxImporter &, const onnx::NodeProto &);
+  /// An import rule: the ops and op-set versions it handles.
+  struct Registration {
+    OnnxOpSupport support;
+    Rule rule;
+  };
+  /// Every family's rules.
+  static ArrayRef<Registration> registry();
+  /// The rule for a node of this model's op set, or null.
+  static const Registration *findRule(StringRef domain, StringRef opType, int64_t opset);
+
+private:
+  // Model-level steps ---------------------------------------------------------
+  LogicalResult checkOpset(const onnx::ModelProto &model);
+  LogicalResult checkDefinitions(const onnx::GraphProto &graph);
+  FailureOr<Type> elementType(int32_t onnxType);
+  FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
+  LogicalResult importGraph(const onnx::GraphProto &graph);
+  /// Refuses a graph output whose value is not what the model declares (a
+  /// pending Transpose, or a type the importer got wrong), naming its node.
+  LogicalResult checkGraphOutput(const onnx::GraphProto &graph,
+                                 const onnx::ValueInfoProto &info, const GraphValue &produced);
+};
+
+/// The rules of each op family (one file each, *Rules.cpp).
+ArrayRef<OnnxImporter::Registration> linearAlgebraRules();
+ArrayRef<OnnxImporter::Registration> elementwiseRules();
+ArrayRef<OnnxImporter::Registration> reductionRules();
+ArrayRef<OnnxImporter::Registration> shapeRules();
+
+/// Builds a broadcasting binary op with the shape the dialect's broadcast
+/// rule gives; fails when the operand shapes do not broadcast.
+template <typename OpTy>
+inline FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, Value lhs, Value rhs) {
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto shape = broadcastShapes(lhsType.getShape(),
+                               cast<RankedTensorType>(rhs.getType()).getShape());
+  if (failed(shape))
+    return failure();
+  auto type = RankedTensorType::get(*shape, lhsType.getElementType());
+  return OpTy::create(b, loc, type, lhs, rhs).getResult();
+}
+
+} // namespace mlir::amp::onnx_import
+
+#endif // AMP_LIB_IMPORT_ONNXIMPORTERIMPL_H

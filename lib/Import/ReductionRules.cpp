@@ -1,0 +1,113 @@
+//===- ReductionRules.cpp - ONNX import: softmax, sums and the loss ---------===//
+//
+// Each rule imports one node; its registry row (at the end) says which op
+// type, domain and op sets it handles and what it refuses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxImporterImpl.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+using namespace mlir::amp::onnx_import;
+
+static LogicalResult importSoftmax(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
+  auto axisAttr = im.intAttr(node, "axis", -1);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr;
+  if (rank == 0 || (axis != -1 && axis != rank - 1))
+    return im.nodeError(node) << "only softmax over the last axis is supported (axis " << axis
+                              << ", rank " << rank << ")";
+  im.define(node, 0, SoftmaxOp::create(im.builder, im.nodeLoc(node), x->getType(), *x));
+  return success();
+}
+
+static LogicalResult importReduceSum(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank();
+  auto noopWithEmptyAxes = im.intAttr(node, "noop_with_empty_axes", 0);
+  auto keepDimsAttr = im.intAttr(node, "keepdims", 1);
+  if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (im.hasInput(node, 1)) {
+    auto it = im.values.find(node.input(1));
+    if (it == im.values.end() || !it->second.integers)
+      return im.nodeError(node) << "the axes operand must be a constant int64 tensor";
+    axes = *it->second.integers;
+  }
+  if (axes.empty()) {
+    if (*noopWithEmptyAxes) {
+      im.define(node, 0, *x);
+      return success();
+    }
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  for (int64_t &axis : axes) {
+    if (axis < -rank || axis >= rank)
+      return im.nodeError(node) << "axis " << axis << " is out of range for rank " << rank;
+    axis = axis < 0 ? axis + rank : axis;
+  }
+  llvm::sort(axes);
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  bool keepDims = *keepDimsAttr != 0;
+  std::string error;
+  auto shape = reduceShape(type.getShape(), axes, keepDims, error);
+  if (failed(shape))
+    return im.nodeError(node) << error;
+  im.define(node, 0,
+            ReduceSumOp::create(im.builder, im.nodeLoc(node),
+                                RankedTensorType::get(*shape, type.getElementType()), *x,
+                                im.builder.getDenseI64ArrayAttr(axes), keepDims));
+  return success();
+}
+
+static LogicalResult importSoftmaxCrossEntropyLoss(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto scores = im.input(node, 0), labels = im.input(node, 1);
+  if (failed(scores) || failed(labels))
+    return failure();
+  if (im.hasInput(node, 2))
+    return im.nodeError(node) << "class weights are not supported";
+  auto reductionAttr = im.stringAttr(node, "reduction", "mean");
+  auto ignoreIndex = im.attribute(node, "ignore_index", onnx::AttributeProto::INT);
+  if (failed(reductionAttr) || failed(ignoreIndex))
+    return failure();
+  std::string reduction = *reductionAttr;
+  if (reduction != "mean" && reduction != "sum")
+    return im.nodeError(node) << "reduction '" << reduction << "' is not supported (mean or sum)";
+  if (node.output_size() > 1 && !node.output(1).empty())
+    return im.nodeError(node) << "the log_prob output is not supported";
+  auto labelsType = cast<RankedTensorType>(labels->getType());
+  if (!labelsType.getElementType().isInteger(64))
+    return im.nodeError(node) << "labels must be int64";
+  auto op = SoftmaxCrossEntropyOp::create(
+      im.builder, im.nodeLoc(node), RankedTensorType::get({}, im.builder.getF32Type()), *scores,
+      *labels,
+      LossReductionAttr::get(im.context,
+                             reduction == "mean" ? LossReduction::Mean : LossReduction::Sum),
+      *ignoreIndex ? im.builder.getI64IntegerAttr((*ignoreIndex)->i()) : IntegerAttr());
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getLoss());
+  return success();
+}
+
+ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
+  static const OnnxImporter::Registration rules[] = {
+      {{"", "Softmax", 13, 0, "last axis only"}, &importSoftmax},
+      {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduceSum},
+      {{"", "SoftmaxCrossEntropyLoss", 13, 0,
+        "mean or sum reduction, no class weights, no log_prob output"},
+       &importSoftmaxCrossEntropyLoss},
+  };
+  return rules;
+}

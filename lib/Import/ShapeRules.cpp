@@ -1,0 +1,135 @@
+//===- ShapeRules.cpp - ONNX import: shapes, constants and copies -----------===//
+//
+// Each rule imports one node; its registry row (at the end) says which op
+// type, domain and op sets it handles and what it refuses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxImporterImpl.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+using namespace mlir::amp::onnx_import;
+
+/// Reshape to `target` (which may hold one dynamic dim), resolved by the
+/// dialect's reshape rule.
+static FailureOr<Value> buildReshape(OpBuilder &b, Location loc, Value input,
+                                     ArrayRef<int64_t> target, std::string &error) {
+  auto type = cast<RankedTensorType>(input.getType());
+  auto shape = reshapeShape(type.getShape(), target, error);
+  if (failed(shape))
+    return failure();
+  return ReshapeOp::create(b, loc, RankedTensorType::get(*shape, type.getElementType()), input)
+      .getResult();
+}
+
+static LogicalResult importFlatten(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto shape = cast<RankedTensorType>(x->getType()).getShape();
+  int64_t rank = shape.size();
+  auto axisAttr = im.intAttr(node, "axis", 1);
+  if (failed(axisAttr))
+    return failure();
+  int64_t axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
+  if (axis < 0 || axis > rank)
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range for rank " << rank;
+  auto product = [&](int64_t begin, int64_t end) {
+    int64_t p = 1;
+    for (int64_t i = begin; i < end; ++i) {
+      if (ShapedType::isDynamic(shape[i]))
+        return ShapedType::kDynamic;
+      p *= shape[i];
+    }
+    return p;
+  };
+  std::string error;
+  auto result = buildReshape(im.builder, im.nodeLoc(node), *x,
+                             {product(0, axis), product(axis, rank)}, error);
+  if (failed(result))
+    return im.nodeError(node) << error;
+  im.define(node, 0, *result);
+  return success();
+}
+
+static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
+  if (it == im.values.end() || !it->second.integers)
+    return im.nodeError(node) << "the shape operand must be a constant int64 tensor";
+  auto allowZero = im.intAttr(node, "allowzero", 0);
+  if (failed(allowZero))
+    return failure();
+  if (*allowZero != 0)
+    return im.nodeError(node) << "allowzero=1 is not supported";
+  auto inputType = cast<RankedTensorType>(x->getType());
+  std::string error;
+  auto shape = onnxReshapeTarget(inputType.getShape(), *it->second.integers, error);
+  if (failed(shape))
+    return im.nodeError(node) << "cannot reshape " << inputType << ": " << error;
+  auto resultType = RankedTensorType::get(*shape, inputType.getElementType());
+  // Keep the ONNX target while shapes are dynamic, so the batch size can
+  // resolve "0" (copy) dims later.
+  DenseI64ArrayAttr spec;
+  if (!resultType.hasStaticShape())
+    spec = im.builder.getDenseI64ArrayAttr(*it->second.integers);
+  Value result = ReshapeOp::create(im.builder, im.nodeLoc(node), resultType, *x, spec);
+  im.define(node, 0, result);
+  return success();
+}
+
+static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto tensor = im.attribute(node, "value", onnx::AttributeProto::TENSOR);
+  auto scalar = im.attribute(node, "value_float", onnx::AttributeProto::FLOAT);
+  auto list = im.attribute(node, "value_ints", onnx::AttributeProto::INTS);
+  if (failed(tensor) || failed(scalar) || failed(list))
+    return failure();
+  DenseElementsAttr value;
+  if (*tensor) {
+    auto parsed = im.tensorAttr((*tensor)->t());
+    if (failed(parsed))
+      return im.nodeError(node) << "cannot read its value tensor";
+    value = *parsed;
+  } else if (*scalar) {
+    value =
+        DenseElementsAttr::get(RankedTensorType::get({}, im.builder.getF32Type()), (*scalar)->f());
+  } else if (*list) {
+    SmallVector<int64_t> ints((*list)->ints().begin(), (*list)->ints().end());
+    value = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(ints.size())}, im.builder.getI64Type()),
+        ArrayRef<int64_t>(ints));
+  } else {
+    return im.nodeError(node) << "only value, value_float and value_ints are supported";
+  }
+  if (node.output_size() < 1)
+    return success();
+  if (value.getElementType().isInteger(64)) {
+    auto ints = llvm::to_vector(value.getValues<int64_t>());
+    im.values[node.output(0)] = GraphValue{Value(), SmallVector<int64_t>(ints)};
+    return success();
+  }
+  im.define(node, 0, ConstantOp::create(im.builder, im.nodeLoc(node), value));
+  return success();
+}
+
+static LogicalResult importIdentity(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto it = im.hasInput(node, 0) ? im.values.find(node.input(0)) : im.values.end();
+  if (it == im.values.end())
+    return im.nodeError(node) << "missing input #0";
+  if (node.output_size() > 0)
+    im.values[node.output(0)] = it->second;
+  return success();
+}
+
+ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
+  static const OnnxImporter::Registration rules[] = {
+      {{"", "Flatten", 13, 0, ""}, &importFlatten},
+      {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},
+      {{"", "Constant", 13, 0, "value, value_float, value_ints"}, &importConstant},
+      {{"", "Identity", 13, 0, "tensors"}, &importIdentity},
+  };
+  return rules;
+}
