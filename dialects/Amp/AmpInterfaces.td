@@ -57,7 +57,14 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
     InterfaceMethod<[{True when a low-precision op can write an f32 result
       from its FP32 accumulator (a GEMM), which autocast uses when only f32
       ops read the result.}],
-      "bool", "canWidenResult", (ins), [{}], [{ return false; }]>
+      "bool", "canWidenResult", (ins), [{}], [{ return false; }]>,
+    InterfaceMethod<[{True when `backend` (a capability name of
+      amp-legalize-precision: cpu, cpu-bf16, cuda) runs this op on `element`
+      (bf16 or f16) only by emulation: widening to f32, computing in f32 and
+      rounding once. Legality for that backend then shows the f32 compute in
+      the IR. Generated from the op's `bf16EmulatedOn`/`f16EmulatedOn`.}],
+      "bool", "emulatesOn", (ins "::mlir::Type":$element, "::llvm::StringRef":$backend),
+      [{}], [{ return false; }]>
   ];
 }
 

@@ -248,6 +248,9 @@ LogicalResult AdamWUpdateOp::verify() {
 // ReshapeOp
 //===----------------------------------------------------------------------===//
 
+/// A reshape is a view: the lowering gives its result the operand's bytes.
+Value ReshapeOp::getViewSource() { return getInput(); }
+
 LogicalResult ReshapeOp::verify() {
   if (getInput().getType().getElementType() != getType().getElementType())
     return emitOpError("must keep the element type");

@@ -9,6 +9,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 #include "dialects/Amp/AmpDialect.h.inc"
 #include "dialects/Amp/AmpEnums.h.inc"
@@ -30,6 +31,18 @@ class F32KernelsOnly : public OpTrait::TraitBase<ConcreteType, F32KernelsOnly> {
 /// (Amp_FusableElementwise in AmpOps.td).
 template <typename ConcreteType>
 class FusableElementwise : public OpTrait::TraitBase<ConcreteType, FusableElementwise> {};
+/// Loss-scaling roles (Amp_RemovesLossScale, Amp_ReadsUnscaledGradients in
+/// AmpOps.td), read by amp-check-gradient-scaling.
+template <typename ConcreteType>
+class RemovesLossScale : public OpTrait::TraitBase<ConcreteType, RemovesLossScale> {};
+template <typename ConcreteType>
+class ReadsUnscaledGradients : public OpTrait::TraitBase<ConcreteType, ReadsUnscaledGradients> {};
+/// Whether the space-separated `list` names `backend` (ODS emulatesOn).
+inline bool listsBackend(StringRef list, StringRef backend) {
+  SmallVector<StringRef> names;
+  list.split(names, ' ', -1, /*KeepEmpty=*/false);
+  return llvm::is_contained(names, backend);
+}
 /// Shape inference where each result has the shape of the matching value
 /// (AmpOps.td's Amp_ShapeOfFirstOperand uses it).
 LogicalResult sameShapeComponents(ValueRange values,

@@ -14,6 +14,7 @@ include "AmpBase.td"
 include "AmpInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/ViewLikeInterface.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 
 class Amp_Op<string mnemonic, list<Trait> traits = []>
@@ -25,17 +26,25 @@ class Amp_Op<string mnemonic, list<Trait> traits = []>
   // (the interface's default); `precisionReason` is shown in reports;
   // `readsLowPrecision`: an FP32 op widens low-precision inputs itself;
   // `widensResult`: a low op can write its FP32 accumulator as the result.
+  // `bf16EmulatedOn`/`f16EmulatedOn`: the backends (space separated: cpu,
+  // cpu-bf16, cuda) whose kernels take that type only by emulation.
   string precision = "";
   string precisionReason = "";
   bit readsLowPrecision = 0;
   bit widensResult = 0;
+  string bf16EmulatedOn = "";
+  string f16EmulatedOn = "";
   let extraClassDeclaration =
       !if(!empty(precision), "",
           "::mlir::amp::PrecisionClass getPrecisionClass() {\n"
           "  return ::mlir::amp::PrecisionClass::" # precision # ";\n}\n"
           "::llvm::StringRef getPrecisionReason() { return \"" # precisionReason # "\"; }\n")
       # !if(readsLowPrecision, "bool acceptsLowPrecisionInputs() { return true; }\n", "")
-      # !if(widensResult, "bool canWidenResult() { return true; }\n", "");
+      # !if(widensResult, "bool canWidenResult() { return true; }\n", "")
+      # !if(!and(!empty(bf16EmulatedOn), !empty(f16EmulatedOn)), "",
+          "bool emulatesOn(::mlir::Type element, ::llvm::StringRef backend) {\n"
+          "  return ::mlir::amp::listsBackend(element.isBF16() ? \"" # bf16EmulatedOn # "\""
+          " : element.isF16() ? \"" # f16EmulatedOn # "\" : \"\", backend);\n}\n");
 }
 
 
@@ -60,6 +69,18 @@ def Amp_F32KernelsOnly : NativeOpTrait<"F32KernelsOnly"> {
 /// kernel (FusedElementwise.h has each one's per-element math): the plan's
 /// fusion groups chains of them.
 def Amp_FusableElementwise : NativeOpTrait<"FusableElementwise"> {
+  let cppNamespace = "::mlir::amp";
+}
+
+/// Loss-scaling roles, read by amp-check-gradient-scaling: ops whose
+/// results are free of the loss scale even when their operands carry it
+/// (unscale, the loss-scale update), and ops that must read unscaled
+/// gradients (the norm and clipping factor; optimizer updates say so through
+/// OptimizerUpdateOpInterface's gradient).
+def Amp_RemovesLossScale : NativeOpTrait<"RemovesLossScale"> {
+  let cppNamespace = "::mlir::amp";
+}
+def Amp_ReadsUnscaledGradients : NativeOpTrait<"ReadsUnscaledGradients"> {
   let cppNamespace = "::mlir::amp";
 }
 
@@ -101,6 +122,10 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
   let precision = "Low";
   let precisionReason = "compute-bound GEMM: low-precision operands, FP32 accumulation";
   let widensResult = 1;
+  // oneDNN 2.6 runs BF16 GEMMs natively with AVX-512 BF16 or AMX and FP16
+  // with AVX-512 FP16 only; the CPU backend emulates the rest exactly.
+  let bf16EmulatedOn = "cpu";
+  let f16EmulatedOn = "cpu cpu-bf16";
   let summary = "2-D matrix product with transpose flags";
   let description = [{
     `result = op(lhs) x op(rhs)` where `op` transposes when the flag is set.
@@ -332,7 +357,8 @@ def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_PrecisionOpInterface, Amp_Fu
 // The result shape is part of the op (not a function of the operand), so
 // reshape verifies with reshapeShape instead of shape inference.
 def Amp_ReshapeOp : Amp_Op<"reshape",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface,
+     DeclareOpInterfaceMethods<ViewLikeOpInterface>]> {
   let hasVerifier = 1;
   let summary = "reinterprets a tensor with a new shape of equal size";
   let description = [{
@@ -536,7 +562,8 @@ def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["i
 // Loss scaling and gradient safety
 //===----------------------------------------------------------------------===//
 
-def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_PrecisionOpInterface]> {
+def Amp_UnscaleOp : Amp_ShapedOp<"unscale", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
+    Amp_RemovesLossScale]> {
   let precision = "FP32";
   let precisionReason = "loss scaling: gradients are unscaled in FP32";
   let readsLowPrecision = 1;
@@ -576,7 +603,8 @@ def Amp_FoundNonFiniteOp : Amp_ShapedOp<"found_nonfinite", [Amp_FixedPrecision, 
   let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($found)";
 }
 
-def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_PrecisionOpInterface]> {
+def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
+    Amp_ReadsUnscaledGradients]> {
   let precision = "FP32";
   let precisionReason = "gradient norm: a long sum, in FP32";
   let readsLowPrecision = 1;
@@ -596,7 +624,7 @@ def Amp_GlobalNormOp : Amp_ShapedOp<"global_norm", [Amp_FixedPrecision, Amp_Prec
 }
 
 def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
-    AllTypesMatch<["norm", "coefficient"]>]> {
+    Amp_ReadsUnscaledGradients, AllTypesMatch<["norm", "coefficient"]>]> {
   let precision = "FP32";
   let precisionReason = "gradient clipping factor";
   let summary = "min(1, max_norm / (norm + 1e-6)), as clip_grad_norm_";
@@ -612,7 +640,7 @@ def Amp_ClipCoefficientOp : Amp_ShapedOp<"clip_coefficient", [Amp_FixedPrecision
 }
 
 def Amp_UpdateLossScaleOp : Amp_ShapedOp<"update_loss_scale", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
-    AllTypesMatch<["scale", "new_scale", "found_nonfinite"]>, AllTypesMatch<["growth_tracker", "new_growth_tracker"]>]> {
+    Amp_RemovesLossScale, AllTypesMatch<["scale", "new_scale", "found_nonfinite"]>, AllTypesMatch<["growth_tracker", "new_growth_tracker"]>]> {
   let precision = "FP32";
   let precisionReason = "loss-scale state";
   let summary = "dynamic loss-scale update of torch.amp.GradScaler";

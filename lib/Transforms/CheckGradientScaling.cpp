@@ -30,14 +30,14 @@ struct CheckGradientScalingPass
       if (scaled.empty())
         continue;
       func.walk([&](Operation *op) {
-        if (isa<UnscaleOp, UpdateLossScaleOp>(op))
+        if (op->hasTrait<RemovesLossScale>())
           return;
         auto isScaled = [&](Value v) { return scaled.contains(v); };
         Value gradient;
         if (auto update = dyn_cast<OptimizerUpdateOpInterface>(op))
           gradient = update.getGrad();
         if ((gradient && isScaled(gradient)) ||
-            (isa<GlobalNormOp, ClipCoefficientOp>(op) &&
+            (op->hasTrait<ReadsUnscaledGradients>() &&
              llvm::any_of(op->getOperands(), isScaled))) {
           op->emitError() << "'" << op->getName()
                           << "' reads a gradient that is still multiplied by the loss scale; "

@@ -1,11 +1,19 @@
 //===- LegalizePrecision.cpp - casts a backend needs ----------------------===//
 //
 // Policy (autocast) decides what may run in low precision; legality makes the
-// result runnable, as XLA's float normalization does. Ops whose runtime
-// kernels run in f32 only say so in ODS (Amp_F32KernelsOnly: reductions,
-// losses, exp/log/softmax, optimizer updates); their low-precision inputs are
-// widened here (exactly: every bf16/f16 value is an f32), and a low result is
-// computed in f32 and rounded once after the op.
+// result runnable, as XLA's float normalization does, for a backend given by
+// its capabilities:
+//   any       a plan every backend runs (the default)
+//   cpu       the CPU backend without native low-precision GEMMs (AVX2)
+//   cpu-bf16  the CPU backend with native BF16 GEMMs (AVX-512 BF16, AMX)
+//   cuda      the CUDA backend
+// Both facts it reads are in each op's ODS definition: Amp_F32KernelsOnly
+// (every backend's kernels take f32 only: reductions, losses, optimizer
+// updates) and emulatesOn (the backends that run a low type only by
+// emulation). Such an op's low-precision operands are widened (exactly:
+// every bf16/f16 value is an f32), and a low result is computed in f32 and
+// rounded once after the op, which is what the runtime's emulation does, so
+// for a named backend the IR shows the precision the hardware computes in.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,19 +35,19 @@ struct LegalizePrecisionPass
   using AmpLegalizePrecisionBase::AmpLegalizePrecisionBase;
 
   void runOnOperation() override {
-    if (backend != "cpu") {
-      mlir::emitError(getOperation().getLoc()) << "amp-legalize-precision: unknown backend '" << backend
-                                 << "' (expected cpu)";
+    if (!llvm::is_contained({"any", "cpu", "cpu-bf16", "cuda"}, StringRef(backend))) {
+      mlir::emitError(getOperation().getLoc())
+          << "amp-legalize-precision: unknown backend '" << backend
+          << "' (expected any, cpu, cpu-bf16 or cuda)";
       return signalPassFailure();
     }
     Type f32 = Float32Type::get(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       CastCache casts;
       func.walk([&](Operation *op) {
-        if (!op->hasTrait<F32KernelsOnly>()) // declared in ODS
+        std::string rule = legalityRule(op);
+        if (rule.empty())
           return;
-        std::string rule = "legality: the CPU backend runs '" +
-                           op->getName().getStringRef().str() + "' in f32";
         for (OpOperand &operand : op->getOpOperands())
           if (isFloatTensor(operand.get().getType()))
             operand.set(casts.get(operand.get(), f32, op, rule));
@@ -58,6 +66,26 @@ struct LegalizePrecisionPass
         }
       });
     }
+  }
+
+  /// Why `op` must compute in f32 on this backend (the casts' amp.rule), or
+  /// empty when it runs as it is.
+  std::string legalityRule(Operation *op) {
+    std::string name = op->getName().getStringRef().str();
+    if (op->hasTrait<F32KernelsOnly>()) // declared in ODS
+      return "legality: every backend runs '" + name + "' in f32";
+    auto precision = dyn_cast<PrecisionOpInterface>(op);
+    if (!precision || backend == "any")
+      return "";
+    for (Type type : op->getOperandTypes())
+      if (auto tensor = dyn_cast<RankedTensorType>(type);
+          tensor && precision.emulatesOn(tensor.getElementType(), backend)) {
+        std::string element;
+        llvm::raw_string_ostream(element) << tensor.getElementType();
+        return "legality: backend '" + backend + "' emulates '" + name + "' on " + element +
+               " (computes in f32)";
+      }
+    return "";
   }
 };
 

@@ -51,12 +51,12 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
     pm.addPass(createAmpLossScaling(scaling));
     pm.addPass(createAmpCheckGradientScaling());
   }
-  // Policy, then what the CPU backend needs, then tidy casts.
+  // Policy, then what the target backend needs (legality), then tidy casts.
   AmpAutocastOptions autocast;
   autocast.precision = options.precision;
   autocast.policy = options.policy;
   pm.addPass(createAmpAutocast(autocast));
-  pm.addPass(createAmpLegalizePrecision());
+  pm.addPass(createAmpLegalizePrecision(AmpLegalizePrecisionOptions{options.backend}));
   pm.addPass(createAmpCastCleanup());
   pm.addPass(createAmpFuseWeightCasts());
   pm.addPass(createCanonicalizerPass());

@@ -59,6 +59,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<int64_t> accumulate{*this, "accumulate",
                              llvm::cl::desc("micro-batches per optimizer step"),
                              llvm::cl::init(1)};
+  Option<std::string> backend{
+      *this, "backend",
+      llvm::cl::desc("legality target: any (the plan runs everywhere), cpu, cpu-bf16 or cuda"),
+      llvm::cl::init("any")};
 };
 
 /// Adds the passes of `--amp-pipeline` to `pm`; fails (with a diagnostic on

@@ -78,12 +78,17 @@ def AmpLegalizePrecision : Pass<"amp-legalize-precision", "mlir::ModuleOp"> {
   let description = [{
     Kept apart from autocast's policy (as XLA's float normalization is): the
     policy may let an op read low-precision inputs, and this pass widens them
-    where the chosen backend's kernel runs in f32 only. On the CPU backend:
-    reduce_sum, exp, log, softmax, and the softmax cross-entropy and its
-    gradient.
+    where the chosen backend runs the op in f32 only. Every backend: the ops
+    marked Amp_F32KernelsOnly in ODS (reduce_sum, softmax, the softmax
+    cross-entropy and its gradient, optimizer updates). A named backend also
+    gets f32 compute for the low types it only emulates (each op's
+    bf16EmulatedOn/f16EmulatedOn in ODS: GEMMs on bf16 for `cpu`, on f16 for
+    `cpu` and `cpu-bf16`).
   }];
   let options = [
-    Option<"backend", "backend", "std::string", /*default=*/"\"cpu\"", "Target backend: cpu">
+    Option<"backend", "backend", "std::string", /*default=*/"\"any\"",
+           "Target: any (runs everywhere), cpu (no native low-precision GEMMs), "
+           "cpu-bf16 (native BF16 GEMMs), cuda">
   ];
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
