@@ -126,25 +126,16 @@ private:
   llvm::DenseMap<Value, int> inPlace;
   /// Returned updates that need a final copy into their state slot.
   SmallVector<std::pair<Value, int>> copyBack;
-  /// Ops folded into an earlier kernel: casts of updated weights (into the
-  /// update), gradient norms (into the non-finite check).
-  llvm::DenseSet<Operation *> fusedCasts;
   FusionPlan fusion;
 };
 
-/// The cast of an update's new weights: the update kernel writes it.
-static bool isWeightCopyCast(Operation *op) {
-  auto cast = dyn_cast<CastOp>(op);
-  return cast && isa_and_nonnull<OptimizerUpdateOpInterface>(cast.getInput().getDefiningOp());
-}
-
 void ProgramLowering::planFusionGroups() {
-  fusion = planFusion(func, isWeightCopyCast);
-  // A group runs at its last member: its inputs live until then, its
-  // outputs are born then (so the arena never overlaps the two).
+  fusion = planFusion(func);
+  // A group's kernel runs at one of its members: its inputs live until then,
+  // its outputs are born then (so the arena never overlaps the two).
   for (const FusionGroup &group : fusion.groups)
     for (Operation *member : group.members)
-      position[member] = position.lookup(group.last());
+      position[member] = position.lookup(group.runsAt());
 }
 
 int32_t ProgramLowering::resultBuffer(Value result) {
@@ -161,6 +152,21 @@ LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
   auto *kernel = program.add_kernels();
   Operation *head = group.members.front();
   kernel->set_node(nodeNameOf(head));
+  kernel->set_launch_group(fusion.launchGroup.lookup(group.runsAt()));
+  if (group.kind == FusionGroup::GradientStats ||
+      group.kind == FusionGroup::UpdateWithLowCopy) {
+    // The first member's kernel; the others' results are extra outputs.
+    if (failed(describeKernel(head, *kernel)))
+      return failure();
+    if (group.kind == FusionGroup::GradientStats)
+      kernel->set_op("gradient_stats");
+    for (Value operand : head->getOperands())
+      kernel->add_inputs(values.lookup(operand).buffer);
+    for (Operation *member : group.members)
+      for (Value result : member->getResults())
+        kernel->add_outputs(resultBuffer(result));
+    return success();
+  }
   if (group.kind == FusionGroup::Epilogue) {
     auto matmul = cast<MatmulOp>(head);
     if (failed(describeKernel(matmul, *kernel)))
@@ -305,7 +311,9 @@ void ProgramLowering::chooseInPlaceUpdates() {
     if (value == old)
       continue; // unchanged
     Operation *def = value.getDefiningOp();
-    bool safe = def && !isa<ReshapeOp, ConstantOp>(def) && old &&
+    // A view or a constant has no bytes of its own to write into the state.
+    bool safe = def && !isa<ViewLikeOpInterface>(def) &&
+                !def->hasTrait<OpTrait::ConstantLike>() && old &&
                 !inPlace.count(value) &&
                 llvm::all_of(old.getUsers(), [&](Operation *user) {
                   return position.lookup(user) <= position.lookup(def);
@@ -325,19 +333,19 @@ LogicalResult ProgramLowering::emitKernels() {
         return failure();
       continue;
     }
-    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-      // Same bytes, new shape: an alias buffer of the operand's kind/offset.
-      ValueInfo source = values.lookup(reshape.getInput());
+    if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
+      // Same bytes, new shape: an alias buffer of the source's kind/offset.
+      ValueInfo source = values.lookup(view.getViewSource());
       const auto &sourceBuffer = program.buffers(source.buffer);
-      int32_t buffer = addBuffer(reshape.getType(), sourceBuffer.kind(), sourceBuffer.offset());
-      values[reshape.getResult()] = {buffer, source.root};
+      Value result = view.getViewDest();
+      int32_t buffer = addBuffer(cast<RankedTensorType>(result.getType()), sourceBuffer.kind(),
+                                 sourceBuffer.offset());
+      values[result] = {buffer, source.root};
       continue;
     }
-    if (fusedCasts.contains(&op))
-      continue; // written by an earlier kernel it was fused into
     if (auto group = fusion.groupOf.find(&op); group != fusion.groupOf.end()) {
       const FusionGroup &fused = fusion.groups[group->second];
-      if (&op == fused.last() && failed(emitGroup(fused)))
+      if (&op == fused.runsAt() && failed(emitGroup(fused)))
         return failure();
       continue;
     }
@@ -347,26 +355,8 @@ LogicalResult ProgramLowering::emitKernels() {
     kernel->set_node(nodeNameOf(op.getLoc()));
     for (Value operand : op.getOperands())
       kernel->add_inputs(values.lookup(operand).buffer);
-    SmallVector<Value> results(op.getResults());
-    // The non-finite check and the norm of the same gradients make one pass.
-    if (isa<FoundNonFiniteOp>(op))
-      for (Operation *user : op.getOperand(0).getUsers())
-        if (auto norm = dyn_cast<GlobalNormOp>(user);
-            norm && norm->getOperands() == op.getOperands() &&
-            fusedCasts.insert(norm).second) {
-          kernel->set_op("gradient_stats");
-          results.push_back(norm.getResult());
-          break;
-        }
-    // An update followed by the cast of its new weights (the low copy kept
-    // as state) writes both in one pass: the cast becomes an extra output.
-    if (auto update = dyn_cast<OptimizerUpdateOpInterface>(op))
-      for (Operation *user : update.getNewParam().getUsers())
-        if (auto lowCopy = dyn_cast<CastOp>(user); lowCopy && fusedCasts.insert(lowCopy).second) {
-          results.push_back(lowCopy.getResult());
-          break;
-        }
-    for (Value result : results)
+    kernel->set_launch_group(fusion.launchGroup.lookup(&op));
+    for (Value result : op.getResults())
       kernel->add_outputs(resultBuffer(result));
   }
   for (auto [value, slot] : copyBack) {

@@ -5,6 +5,7 @@
 #include "amprt/PlanFormat.h"
 #include "dialects/Amp/AmpOps.h"
 
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseSet.h"
 
 using namespace mlir;
@@ -131,24 +132,120 @@ bool mlir::amp::isFusableElementwise(Operation *op) {
   });
 }
 
-FusionPlan mlir::amp::planFusion(func::FuncOp func,
-                                 llvm::function_ref<bool(Operation *)> excluded) {
+/// The non-finite check and the norm of the same gradients: one pass.
+static void matchGradientStats(Block &body, FusionPlan &plan) {
+  for (auto found : body.getOps<FoundNonFiniteOp>())
+    for (Operation *user : found.getOperand(0).getUsers())
+      if (auto norm = dyn_cast<GlobalNormOp>(user);
+          norm && norm->getOperands() == found->getOperands() && !plan.groupOf.count(norm)) {
+        plan.groupOf[found] = plan.groupOf[norm] = plan.groups.size();
+        plan.groups.push_back({FusionGroup::GradientStats, {found, norm}});
+        break;
+      }
+}
+
+/// An update and the cast of its new weights (the low copy kept as state):
+/// the update kernel writes both.
+static void matchUpdateLowCopies(Block &body, FusionPlan &plan) {
+  for (auto update : body.getOps<OptimizerUpdateOpInterface>())
+    for (Operation *user : update.getNewParam().getUsers())
+      if (auto lowCopy = dyn_cast<CastOp>(user)) {
+        plan.groupOf[update] = plan.groupOf[lowCopy] = plan.groups.size();
+        plan.groups.push_back({FusionGroup::UpdateWithLowCopy, {update, lowCopy}});
+        break;
+      }
+}
+
+/// The ops that become kernels, in the order the lowering emits them: not
+/// constants or views (no kernel), and a group once, at its runsAt().
+static SmallVector<Operation *> kernelOrder(Block &body, const FusionPlan &plan) {
+  SmallVector<Operation *> order;
+  for (Operation &op : body.without_terminator()) {
+    if (op.hasTrait<OpTrait::ConstantLike>() || isa<ViewLikeOpInterface>(op))
+      continue;
+    auto group = plan.groupOf.find(&op);
+    if (group != plan.groupOf.end() && plan.groups[group->second].runsAt() != &op)
+      continue;
+    order.push_back(&op);
+  }
+  return order;
+}
+
+/// Updates of the same kind, attributes and scalar operands (step counter,
+/// skip flag): one multi-tensor launch can apply both.
+static bool shareLaunch(Operation *a, Operation *b) {
+  if (!isa<OptimizerUpdateOpInterface>(a) || a->getName() != b->getName() ||
+      a->getAttrDictionary() != b->getAttrDictionary() ||
+      a->getNumOperands() != b->getNumOperands())
+    return false;
+  for (auto [x, y] : llvm::zip(a->getOperands(), b->getOperands()))
+    if (cast<RankedTensorType>(x.getType()).getRank() == 0 && x != y)
+      return false;
+  return true;
+}
+
+/// Runs of adjacent kernels that one launch can do: updates that share
+/// their launch, and unscales (of one scale) directly followed by the
+/// gradient check that reads exactly their results.
+static void planLaunchGroups(Block &body, FusionPlan &plan) {
+  SmallVector<Operation *> order = kernelOrder(body, plan);
+  int32_t next = 1;
+  auto assign = [&](ArrayRef<Operation *> run) {
+    for (Operation *op : run)
+      plan.launchGroup[op] = next;
+    ++next;
+  };
+  for (size_t k = 0; k < order.size();) {
+    size_t end = k + 1;
+    while (end < order.size() && shareLaunch(order[k], order[end]))
+      ++end;
+    if (end - k >= 2) {
+      assign(ArrayRef(order).slice(k, end - k));
+      k = end;
+      continue;
+    }
+    // Unscales of one scale, then the check (gradient_stats) of their results.
+    auto first = dyn_cast<UnscaleOp>(order[k]);
+    end = k;
+    while (end < order.size() && first && isa<UnscaleOp>(order[end]) &&
+           cast<UnscaleOp>(order[end]).getScale() == first.getScale())
+      ++end;
+    if (first && end < order.size() && isa<FoundNonFiniteOp>(order[end])) {
+      llvm::SmallDenseSet<Value> unscaled;
+      for (Operation *op : ArrayRef(order).slice(k, end - k))
+        unscaled.insert(op->getResult(0));
+      Operation *check = order[end];
+      llvm::SmallDenseSet<Value> read(check->operand_begin(), check->operand_end());
+      if (read == unscaled && check->getNumOperands() == unscaled.size()) {
+        assign(ArrayRef(order).slice(k, end - k + 1));
+        k = end + 1;
+        continue;
+      }
+    }
+    ++k;
+  }
+}
+
+FusionPlan mlir::amp::planFusion(func::FuncOp func) {
   FusionPlan plan;
   Block &body = func.getBody().front();
-  for (Operation &op : body.without_terminator())
-    if (auto matmul = dyn_cast<MatmulOp>(op)) {
-      FusionGroup group = matchEpilogue(matmul);
-      if (group.members.empty() || llvm::any_of(group.members, excluded))
-        continue;
-      for (Operation *member : group.members)
-        plan.groupOf[member] = plan.groups.size();
-      plan.groups.push_back(std::move(group));
-    }
+  matchGradientStats(body, plan);
+  matchUpdateLowCopies(body, plan);
+  for (auto matmul : body.getOps<MatmulOp>()) {
+    FusionGroup group = matchEpilogue(matmul);
+    if (group.members.empty() ||
+        llvm::any_of(group.members, [&](Operation *m) { return plan.groupOf.count(m); }))
+      continue;
+    for (Operation *member : group.members)
+      plan.groupOf[member] = plan.groups.size();
+    plan.groups.push_back(std::move(group));
+  }
   ChainBuilder chains(plan);
   for (Operation &op : body) {
-    bool candidate = !plan.groupOf.count(&op) && !excluded(&op) && isFusableElementwise(&op);
+    bool candidate = !plan.groupOf.count(&op) && isFusableElementwise(&op);
     chains.visit(&op, candidate);
   }
   chains.close();
+  planLaunchGroups(body, plan);
   return plan;
 }

@@ -252,13 +252,12 @@ Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<Tens
   return Status::ok();
 }
 
-Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out,
                         std::unique_ptr<CpuKernel> *result) {
-  const std::string &op = kernel.op();
   const TensorRef &y = out[0];
-  if (op == "increment") {
-    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
+  if (id == KernelId::Increment) {
+    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, id, in, out));
     const float *skip;
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &skip));
     int64_t *s = in[0].i64(), *d = y.i64();
@@ -268,7 +267,7 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
-  if (op == "copy") {
+  if (id == KernelId::Copy) {
     if (in[0].size() != y.size() || in[0].dtype != y.dtype)
       return Status::error("input and output differ");
     void *src = in[0].data, *dst = y.data;
@@ -280,12 +279,12 @@ Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
-  if (op == "cast") {
+  if (id == KernelId::Cast) {
     if (in[0].shape != y.shape)
       return Status::error("a cast keeps the shape");
     return buildCast(in[0], y, result);
   }
-  if (op == "broadcast_to") { // y = x broadcast: a binary op that ignores its second input
+  if (id == KernelId::BroadcastTo) { // y = x broadcast: binary, ignoring its second input
     if (in[0].dtype != y.dtype)
       return Status::error("operand and result must share an element type");
     return buildBinary({in[0], y}, y, [](float a, float) { return a; }, result);

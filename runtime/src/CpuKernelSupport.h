@@ -70,7 +70,7 @@ Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result);
 /// copy, cast, broadcast_to and increment.
-Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out,
                         std::unique_ptr<CpuKernel> *result);
 /// The kernels of ElementwiseKernels.def (`id` is one of them).
@@ -93,7 +93,7 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
 Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
                       std::unique_ptr<CpuKernel> *result);
 /// unscale, found_nonfinite, global_norm, clip_coefficient, update_loss_scale.
-Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildLossScaling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
 Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);

@@ -48,7 +48,7 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::UpdateLossScale:
   case KernelId::AccumulationStep:
   case KernelId::ZeroIf:
-    return buildLossScaling(kernel, in, out, result);
+    return buildLossScaling(kernel, spec->id, in, out, result);
   case KernelId::AdamWUpdate:
     return buildAdamW(kernel, in, out, result);
   case KernelId::SgdUpdate:
@@ -60,7 +60,7 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::Cast:
   case KernelId::Copy:
   case KernelId::Increment:
-    return buildElementwise(kernel, in, out, result);
+    return buildElementwise(kernel, spec->id, in, out, result);
   }
   return Status::error("unknown kernel"); // unreachable: the switch names every id
 }

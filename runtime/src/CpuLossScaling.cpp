@@ -33,10 +33,9 @@ Status forEachValue(const std::vector<TensorRef> &tensors, size_t count, Fn fn) 
 
 } // namespace
 
-Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildLossScaling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
-  const std::string &op = kernel.op();
-  if (op == "unscale") {
+  if (id == KernelId::Unscale) {
     AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the scale"));
     AMPRT_RETURN_IF_ERROR(requireF32({out[0]}, "unscale's result"));
     if (in[0].size() != out[0].size())
@@ -55,16 +54,17 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
       return Status::ok();
     });
   }
-  if (op == "found_nonfinite" || op == "global_norm" || op == "gradient_stats") {
+  if (id == KernelId::FoundNonFinite || id == KernelId::GlobalNorm ||
+      id == KernelId::GradientStats) {
     for (const auto &o : out)
       AMPRT_RETURN_IF_ERROR(requireScalar(o, DType::F32, "the result"));
     for (const auto &t : in)
       AMPRT_RETURN_IF_ERROR(withFloatStorage(t.dtype, [](auto) { return Status::ok(); }));
     std::vector<TensorRef> tensors = in;
     // gradient_stats writes both: [found, norm].
-    float *foundOut = op == "global_norm" ? nullptr : out[0].f32();
-    float *normOut = op == "global_norm" ? out[0].f32()
-                     : op == "gradient_stats" ? out[1].f32()
+    float *foundOut = id == KernelId::GlobalNorm ? nullptr : out[0].f32();
+    float *normOut = id == KernelId::GlobalNorm ? out[0].f32()
+                     : id == KernelId::GradientStats ? out[1].f32()
                                               : nullptr;
     *result = lambda([=] {
       // One vectorised pass: the sum of squares in double is finite exactly
@@ -92,9 +92,10 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
-  if (op == "clip_coefficient" || op == "accumulation_step" || op == "update_loss_scale")
-    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
-  if (op == "clip_coefficient") {
+  if (id == KernelId::ClipCoefficient || id == KernelId::AccumulationStep ||
+      id == KernelId::UpdateLossScale)
+    AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, id, in, out));
+  if (id == KernelId::ClipCoefficient) {
     const float *norm = in[0].f32();
     float *y = out[0].f32();
     float maxNorm = static_cast<float>(attr(kernel, "max_norm"));
@@ -104,7 +105,7 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
-  if (op == "accumulation_step") {
+  if (id == KernelId::AccumulationStep) {
     auto microBatches = static_cast<int64_t>(attr(kernel, "micro_batches"));
     const int64_t *count = in[0].i64();
     int64_t *newCount = out[0].i64();
@@ -117,7 +118,7 @@ Status buildLossScaling(const proto::Kernel &kernel, const std::vector<TensorRef
     });
     return Status::ok();
   }
-  if (op == "zero_if") {
+  if (id == KernelId::ZeroIf) {
     AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "zero_if"));
     AMPRT_RETURN_IF_ERROR(requireScalar(in[1], DType::F32, "the flag"));
     if (in[0].size() != out[0].size())

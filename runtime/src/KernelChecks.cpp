@@ -19,16 +19,15 @@ Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **fl
   return Status::ok();
 }
 
-Status checkScalarKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status checkScalarKernel(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                          const std::vector<TensorRef> &out) {
-  const std::string &op = kernel.op();
-  if (op == "increment") {
+  if (id == KernelId::Increment) {
     const float *skip;
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &skip));
     AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the step counter"));
     return requireScalar(out[0], DType::I64, "the new step counter");
   }
-  if (op == "update_loss_scale") {
+  if (id == KernelId::UpdateLossScale) {
     const float *skip;
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &skip));
     AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the scale"));
@@ -37,7 +36,7 @@ Status checkScalarKernel(const proto::Kernel &kernel, const std::vector<TensorRe
     AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::F32, "the new scale"));
     return requireScalar(out[1], DType::I64, "the new growth tracker");
   }
-  if (op == "accumulation_step") {
+  if (id == KernelId::AccumulationStep) {
     AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::I64, "the micro-batch count"));
     AMPRT_RETURN_IF_ERROR(requireScalar(out[0], DType::I64, "the new count"));
     AMPRT_RETURN_IF_ERROR(requireScalar(out[1], DType::F32, "the apply flag"));
@@ -46,11 +45,11 @@ Status checkScalarKernel(const proto::Kernel &kernel, const std::vector<TensorRe
       return Status::error("micro_batches must be at least 1");
     return Status::ok();
   }
-  if (op == "clip_coefficient") {
+  if (id == KernelId::ClipCoefficient) {
     AMPRT_RETURN_IF_ERROR(requireScalar(in[0], DType::F32, "the norm"));
     return requireScalar(out[0], DType::F32, "the coefficient");
   }
-  return Status::error("'" + op + "' is not a scalar kernel");
+  return Status::error("'" + kernel.op() + "' is not a scalar kernel");
 }
 
 Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,

@@ -15,7 +15,7 @@ namespace amprt {
 
 /// Checks the one-element operands of increment, update_loss_scale,
 /// accumulation_step and clip_coefficient.
-Status checkScalarKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status checkScalarKernel(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                          const std::vector<TensorRef> &out);
 
 /// `t` is one element of `dtype`.

@@ -54,7 +54,11 @@ struct CudaContext {
 };
 
 /// A kernel of this backend: run() enqueues its launches on the stream.
-class CudaKernel : public Kernel {};
+class CudaKernel : public Kernel {
+public:
+  /// The plan's launch_group: kernels that may share one launch (0: none).
+  int32_t launchGroup = 0;
+};
 
 Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                        const TensorRef &out, CudaContext &context,
@@ -62,9 +66,9 @@ Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef>
 Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                        const std::vector<TensorRef> &out, CudaContext &context,
                        std::unique_ptr<Kernel> *result);
-/// The order a program's graph launches: its kernels, except that runs of
-/// adjacent optimizer updates become one multi-tensor launch and unscales
-/// followed by the non-finite check of their results become one pass.
+/// The order a program's graph launches: its kernels, except that the
+/// plan's launch groups (runs of optimizer updates, unscales with the
+/// non-finite check of their results) become one launch each.
 struct GraphSchedule {
   std::vector<std::unique_ptr<Kernel>> merged; // owned here
   std::vector<Kernel *> order;

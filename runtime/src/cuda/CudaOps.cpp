@@ -107,12 +107,12 @@ public:
 //===----------------------------------------------------------------------===//
 
 /// Any elementwise op as a fused chain of one step.
-Status buildElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, CudaContext &context,
                         std::unique_ptr<Kernel> *result) {
   proto::Kernel chain;
   const proto::Kernel *source = &kernel;
-  if (kernel.op() != "fused_elementwise") {
+  if (id != KernelId::FusedElementwise) {
     AMPRT_RETURN_IF_ERROR(fused::singleStepChain(kernel, in, out, &chain));
     source = &chain;
   }
@@ -162,10 +162,10 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const Te
   return Status::ok();
 }
 
-Status buildCrossEntropy(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildCrossEntropy(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                          const TensorRef &out, CudaContext &context,
                          std::unique_ptr<Kernel> *result) {
-  bool grad = kernel.op() == "softmax_cross_entropy_grad";
+  bool grad = id == KernelId::SoftmaxCrossEntropyGrad;
   const TensorRef &logits = in[grad ? 1 : 0], &labels = in[grad ? 2 : 1];
   if (logits.shape.size() != 2 || labels.shape.size() != 1 ||
       labels.shape[0] != logits.shape[0] || labels.dtype != DType::I64 ||
@@ -200,9 +200,9 @@ Status buildCrossEntropy(const proto::Kernel &kernel, const std::vector<TensorRe
   return Status::ok();
 }
 
-Status buildGradientStats(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
-                          const std::vector<TensorRef> &out, CudaContext &context,
-                          std::unique_ptr<Kernel> *result) {
+Status buildGradientStats(const proto::Kernel &kernel, KernelId id,
+                          const std::vector<TensorRef> &in, const std::vector<TensorRef> &out,
+                          CudaContext &context, std::unique_ptr<Kernel> *result) {
   for (const auto &o : out)
     AMPRT_RETURN_IF_ERROR(requireScalar(o, DType::F32, "the result"));
   auto stats = std::make_unique<GradientStatsKernel>();
@@ -214,23 +214,22 @@ Status buildGradientStats(const proto::Kernel &kernel, const std::vector<TensorR
   AMPRT_RETURN_IF_ERROR(stats->table.upload(stats->slots.data(),
                                             stats->slots.size() * sizeof(TensorSlot)));
   AMPRT_RETURN_IF_ERROR(stats->partials.allocate(2 * kStatsBlocks * sizeof(double)));
-  const std::string &op = kernel.op();
   stats->args.slots = stats->table.as<TensorSlot>();
   stats->args.numSlots = static_cast<int>(in.size());
   stats->args.partials = stats->partials.as<double>();
-  stats->args.found = op == "global_norm" ? nullptr : out[0].f32();
-  stats->args.norm = op == "global_norm"      ? out[0].f32()
-                     : op == "gradient_stats" ? out[1].f32()
+  stats->args.found = id == KernelId::GlobalNorm ? nullptr : out[0].f32();
+  stats->args.norm = id == KernelId::GlobalNorm      ? out[0].f32()
+                     : id == KernelId::GradientStats ? out[1].f32()
                                               : nullptr;
   stats->stream = context.stream;
   *result = std::move(stats);
   return Status::ok();
 }
 
-Status buildUpdate(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildUpdate(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                    const std::vector<TensorRef> &out, CudaContext &context,
                    std::unique_ptr<Kernel> *result) {
-  bool adamw = kernel.op() == "adamw_update";
+  bool adamw = id == KernelId::AdamWUpdate;
   size_t states = adamw ? 2 : 1, lowIndex = states + 1;
   int64_t count = in[0].size();
   for (size_t i = 0; i < 2 + states; ++i)
@@ -281,21 +280,20 @@ Status buildUpdate(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   return Status::ok();
 }
 
-Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+Status buildScalar(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                    const std::vector<TensorRef> &out, CudaContext &context,
                    std::unique_ptr<Kernel> *result) {
-  const std::string &op = kernel.op();
-  AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, in, out));
+  AMPRT_RETURN_IF_ERROR(checkScalarKernel(kernel, id, in, out));
   ScalarArgs args{};
   cudaStream_t stream = context.stream;
-  if (op == "increment") {
+  if (id == KernelId::Increment) {
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 1, &args.skip));
     args.i0 = in[0].i64();
     args.iOut0 = out[0].i64();
     *result = launcher([=] { return launchIncrement(args, stream); }, "increment");
     return Status::ok();
   }
-  if (op == "update_loss_scale") {
+  if (id == KernelId::UpdateLossScale) {
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &args.skip));
     args.f0 = in[0].f32();
     args.i0 = in[1].i64();
@@ -308,7 +306,7 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
     *result = launcher([=] { return launchUpdateLossScale(args, stream); }, "update_loss_scale");
     return Status::ok();
   }
-  if (op == "accumulation_step") {
+  if (id == KernelId::AccumulationStep) {
     args.n = static_cast<int64_t>(attr(kernel, "micro_batches"));
     args.i0 = in[0].i64();
     args.iOut0 = out[0].i64();
@@ -324,11 +322,10 @@ Status buildScalar(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   return Status::ok();
 }
 
-} // namespace
-
-Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
-                       const std::vector<TensorRef> &out, CudaContext &context,
-                       std::unique_ptr<Kernel> *result) {
+/// The kernel alone (buildCudaKernel adds its launch group).
+Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, CudaContext &context,
+                      std::unique_ptr<Kernel> *result) {
   const KernelSpec *spec;
   AMPRT_RETURN_IF_ERROR(checkKernel(kernel, in.size(), out.size(), &spec));
   cudaStream_t stream = context.stream;
@@ -339,19 +336,19 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
     return buildReduceSum(kernel, in[0], out[0], context, result);
   case KernelId::SoftmaxCrossEntropy:
   case KernelId::SoftmaxCrossEntropyGrad:
-    return buildCrossEntropy(kernel, in, out[0], context, result);
+    return buildCrossEntropy(kernel, spec->id, in, out[0], context, result);
   case KernelId::FoundNonFinite:
   case KernelId::GlobalNorm:
   case KernelId::GradientStats:
-    return buildGradientStats(kernel, in, out, context, result);
+    return buildGradientStats(kernel, spec->id, in, out, context, result);
   case KernelId::AdamWUpdate:
   case KernelId::SgdUpdate:
-    return buildUpdate(kernel, in, out, context, result);
+    return buildUpdate(kernel, spec->id, in, out, context, result);
   case KernelId::Increment:
   case KernelId::UpdateLossScale:
   case KernelId::AccumulationStep:
   case KernelId::ClipCoefficient:
-    return buildScalar(kernel, in, out, context, result);
+    return buildScalar(kernel, spec->id, in, out, context, result);
   case KernelId::Softmax: {
     AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "softmax"));
     if (in[0].shape != out[0].shape || in[0].shape.empty())
@@ -401,19 +398,38 @@ Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef>
   case KernelId::BroadcastTo:
   case KernelId::Cast:
   case KernelId::FusedElementwise:
-    return buildElementwise(kernel, in, out, context, result);
+    return buildElementwise(kernel, spec->id, in, out, context, result);
   }
   return Status::error("unknown kernel"); // unreachable: the switch names every id
+}
+
+} // namespace
+
+Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                       const std::vector<TensorRef> &out, CudaContext &context,
+                       std::unique_ptr<Kernel> *result) {
+  AMPRT_RETURN_IF_ERROR(buildUngrouped(kernel, in, out, context, result));
+  if (auto *built = dynamic_cast<CudaKernel *>(result->get()))
+    built->launchGroup = kernel.launch_group();
+  return Status::ok();
 }
 
 Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,
                         CudaContext &context, GraphSchedule *schedule) {
   for (size_t k = 0; k < kernels.size();) {
-    // Unscales whose results are exactly what the next check reads: one pass.
+    // The plan's launch group starting here, if any.
+    auto *head = dynamic_cast<CudaKernel *>(kernels[k].get());
+    int32_t group = head ? head->launchGroup : 0;
+    auto inGroup = [&](size_t i) {
+      auto *kernel = dynamic_cast<CudaKernel *>(kernels[i].get());
+      return group != 0 && kernel && kernel->launchGroup == group;
+    };
+    // Unscales whose results are exactly what the next check reads: one pass
+    // (the plan groups them; the checks below only confirm it).
     size_t run = k;
     std::set<const void *> unscaled;
     const float *scale = nullptr;
-    while (run < kernels.size()) {
+    while (run < kernels.size() && inGroup(run)) {
       auto *unscale = dynamic_cast<UnscaleKernel *>(kernels[run].get());
       if (!unscale || (scale && unscale->args.scale != scale))
         break;
@@ -421,7 +437,7 @@ Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,
       unscaled.insert(unscale->args.out);
       ++run;
     }
-    auto *stats = run > k && run < kernels.size()
+    auto *stats = run > k && run < kernels.size() && inGroup(run)
                       ? dynamic_cast<GradientStatsKernel *>(kernels[run].get())
                       : nullptr;
     if (stats && stats->slots.size() == run - k &&
@@ -452,10 +468,10 @@ Status scheduleForGraph(const std::vector<std::unique_ptr<Kernel>> &kernels,
       k = run + 1;
       continue;
     }
-    // Adjacent updates with the same hyperparameters: one multi-tensor launch.
+    // A group of updates with the same hyperparameters: one multi-tensor launch.
     auto *update = dynamic_cast<UpdateKernel *>(kernels[k].get());
     size_t end = k + 1;
-    while (update && end < kernels.size()) {
+    while (update && end < kernels.size() && inGroup(end)) {
       auto *next = dynamic_cast<UpdateKernel *>(kernels[end].get());
       if (!next || !update->mergeableWith(*next))
         break;
