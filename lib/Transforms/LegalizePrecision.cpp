@@ -48,6 +48,10 @@ struct LegalizePrecisionPass
         std::string rule = legalityRule(op);
         if (rule.empty())
           return;
+        // The op's own decision record says it too (reports read it).
+        if (auto decided = op->getAttrOfType<StringAttr>("amp.rule"))
+          op->setAttr("amp.rule",
+                      StringAttr::get(op->getContext(), decided.getValue() + "; " + rule));
         for (OpOperand &operand : op->getOpOperands())
           if (isFloatTensor(operand.get().getType()))
             operand.set(casts.get(operand.get(), f32, op, rule));

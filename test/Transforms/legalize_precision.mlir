@@ -28,18 +28,19 @@ func.func @cpu(%x: tensor<4x3xbf16>, %y: tensor<4xi64>) -> (tensor<f32>, tensor<
 // backends with native kernels, keep the low GEMM. A GEMM whose result is
 // already f32 (FP32 accumulation written out) needs no narrowing cast.
 // CHECK-LABEL: func.func @gemms
-// NATIVE: amp.matmul %arg0, %arg1 : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
+// NATIVE: amp.matmul %arg0, %arg1 {amp.rule = "autocast: low"} : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
 // NATIVE: amp.matmul %arg2, %arg3 : tensor<4x8xf16>, tensor<8x2xf16> -> tensor<4x2xf32>
 // NATIVE-NOT: amp.cast
-// CPUBF16: amp.matmul %arg0, %arg1 : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
+// CPUBF16: amp.matmul %arg0, %arg1 {amp.rule = "autocast: low"} : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
 // CPU-DAG: %[[A:.*]] = amp.cast %arg0 {amp.rule = "legality: backend 'cpu' emulates 'amp.matmul' on bf16 (computes in f32)"} : tensor<4x8xbf16> to tensor<4x8xf32>
 // CPU-DAG: %[[B:.*]] = amp.cast %arg1 {{.*}} : tensor<8x2xbf16> to tensor<8x2xf32>
-// CPU: %[[P:.*]] = amp.matmul %[[A]], %[[B]] : tensor<4x8xf32>, tensor<8x2xf32> -> tensor<4x2xf32>
+// The op's decision record says so too.
+// CPU: %[[P:.*]] = amp.matmul %[[A]], %[[B]] {amp.rule = "autocast: low; legality: backend 'cpu' emulates 'amp.matmul' on bf16 (computes in f32)"} : tensor<4x8xf32>, tensor<8x2xf32> -> tensor<4x2xf32>
 // CPU: amp.cast %[[P]] {{.*}} : tensor<4x2xf32> to tensor<4x2xbf16>
 // EMUF16: %[[C:.*]] = amp.cast %arg2 {amp.rule = "legality: backend '{{cpu|cpu-bf16}}' emulates 'amp.matmul' on f16 (computes in f32)"} : tensor<4x8xf16> to tensor<4x8xf32>
 func.func @gemms(%a: tensor<4x8xbf16>, %b: tensor<8x2xbf16>, %c: tensor<4x8xf16>, %d: tensor<8x2xf16>)
     -> (tensor<4x2xbf16>, tensor<4x2xf32>) {
-  %0 = amp.matmul %a, %b : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
+  %0 = amp.matmul %a, %b {amp.rule = "autocast: low"} : tensor<4x8xbf16>, tensor<8x2xbf16> -> tensor<4x2xbf16>
   %1 = amp.matmul %c, %d : tensor<4x8xf16>, tensor<8x2xf16> -> tensor<4x2xf32>
   return %0, %1 : tensor<4x2xbf16>, tensor<4x2xf32>
 }
