@@ -157,6 +157,34 @@ AMP_BROADCAST_OP(DivOp)
 #undef AMP_BROADCAST_OP
 
 //===----------------------------------------------------------------------===//
+// ConvOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConvOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  std::string error;
+  ConvGeometry geometry{adaptor.getStrides(), adaptor.getPads(), adaptor.getDilations(),
+                        static_cast<int64_t>(adaptor.getGroup())};
+  auto shape = convShape(tensorType(adaptor.getInput()).getShape(),
+                         tensorType(adaptor.getFilter()).getShape(), geometry, error);
+  if (failed(shape))
+    return emitShapeError(loc, "conv", error);
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+LogicalResult ConvOp::verify() {
+  Type element = getInput().getType().getElementType();
+  Type resultElement = getResult().getType().getElementType();
+  if (element != getFilter().getType().getElementType())
+    return emitOpError("operands must share an element type");
+  if (resultElement != element && !resultElement.isF32())
+    return emitOpError("result element type must equal the operands' or be f32");
+  return verifyInferredShapes(*this);
+}
+
+//===----------------------------------------------------------------------===//
 // Ops whose results take their operands' shapes
 //===----------------------------------------------------------------------===//
 

@@ -70,6 +70,20 @@ FailureOr<SmallVector<int64_t>> matmulShape(ArrayRef<int64_t> lhs,
                                             bool transposeLhs, bool transposeRhs,
                                             std::string &error);
 
+/// The geometry of a convolution over the spatial dims (NCHW-style layout:
+/// input [N, C, spatial...], filter [M, C / group, kernel...]); `pads` holds
+/// the begin pads of every spatial dim, then the end pads.
+struct ConvGeometry {
+  ArrayRef<int64_t> strides, pads, dilations;
+  int64_t group = 1;
+};
+
+/// The result shape [N, M, out...] of a convolution, out = floor((in + pad
+/// begin + pad end - dilation * (kernel - 1) - 1) / stride) + 1; fails on
+/// ranks, channel counts or groups that do not fit, with the reason.
+FailureOr<SmallVector<int64_t>> convShape(ArrayRef<int64_t> input, ArrayRef<int64_t> filter,
+                                          const ConvGeometry &geometry, std::string &error);
+
 /// Resolves at most one dynamic dim of `target` from `input`'s element count;
 /// fails when both are static and their counts differ.
 FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,

@@ -145,6 +145,39 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
   }];
 }
 
+def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface]> {
+  let precision = "Low";
+  let precisionReason = "compute-bound convolution: low-precision operands, FP32 accumulation";
+  let widensResult = 1;
+  // oneDNN 2.6 as for GEMMs: BF16 native with AVX-512 BF16 or AMX.
+  let bf16EmulatedOn = "cpu";
+  let f16EmulatedOn = "cpu cpu-bf16";
+  let summary = "N-d convolution (cross-correlation) with strides, pads, dilations and groups";
+  let description = [{
+    Input `[N, C, spatial...]`, filter `[M, C / group, kernel...]`, result
+    `[N, M, out...]` with `out = (in + pad_begin + pad_end - dilation *
+    (kernel - 1) - 1) / stride + 1` (rounded down), as ONNX Conv and
+    torch.nn.functional.conv2d compute it. `pads` lists the begin pads of
+    every spatial dim, then the end pads. Operands share an element type;
+    the result may be f32 (FP32 accumulation written out). A bias is a
+    separate broadcast add.
+
+    Example:
+    ```mlir
+    %y = amp.conv %x, %w {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>,
+                          dilations = array<i64: 1, 1>}
+        : tensor<8x3x32x32xbf16>, tensor<16x3x3x3xbf16> -> tensor<8x16x16x16xbf16>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations, DefaultValuedAttr<I64Attr, "1">:$group);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $filter attr-dict `:` type($input) `,` type($filter) `->` type($result)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise ops
 //===----------------------------------------------------------------------===//

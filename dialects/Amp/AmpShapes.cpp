@@ -55,6 +55,59 @@ mlir::amp::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
   return SmallVector<int64_t>{m, n};
 }
 
+FailureOr<SmallVector<int64_t>> mlir::amp::convShape(ArrayRef<int64_t> input,
+                                                     ArrayRef<int64_t> filter,
+                                                     const ConvGeometry &g, std::string &error) {
+  size_t rank = input.size();
+  if (rank < 3 || filter.size() != rank) {
+    error = "expects input [N, C, spatial...] and filter [M, C/group, kernel...] of one rank, "
+            "at least 3";
+    return failure();
+  }
+  size_t spatial = rank - 2;
+  if (g.strides.size() != spatial || g.dilations.size() != spatial ||
+      g.pads.size() != 2 * spatial) {
+    error = "expects " + std::to_string(spatial) + " strides and dilations and " +
+            std::to_string(2 * spatial) + " pads";
+    return failure();
+  }
+  if (g.group < 1 || llvm::any_of(g.strides, [](int64_t v) { return v < 1; }) ||
+      llvm::any_of(g.dilations, [](int64_t v) { return v < 1; }) ||
+      llvm::any_of(g.pads, [](int64_t v) { return v < 0; })) {
+    error = "strides, dilations and group must be positive, pads non-negative";
+    return failure();
+  }
+  int64_t channels = input[1], outChannels = filter[0];
+  if (!isDynamic(outChannels) && outChannels % g.group != 0) {
+    error = std::to_string(outChannels) + " output channels do not split into " +
+            std::to_string(g.group) + " groups";
+    return failure();
+  }
+  if (!isDynamic(channels) && !isDynamic(filter[1]) && filter[1] * g.group != channels) {
+    error = "the filter takes " + std::to_string(filter[1]) + " channels per group, " +
+            std::to_string(g.group) + " groups, but the input has " + std::to_string(channels);
+    return failure();
+  }
+  SmallVector<int64_t> result = {input[0], outChannels};
+  for (size_t d = 0; d < spatial; ++d) {
+    int64_t in = input[d + 2], kernel = filter[d + 2];
+    if (isDynamic(in) || isDynamic(kernel)) {
+      result.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    int64_t span = g.dilations[d] * (kernel - 1) + 1;
+    int64_t padded = in + g.pads[d] + g.pads[d + spatial];
+    if (padded < span) {
+      error = "the kernel (" + std::to_string(span) + " wide with dilation) exceeds the " +
+              "padded input (" + std::to_string(padded) + ") in spatial dim " +
+              std::to_string(d);
+      return failure();
+    }
+    result.push_back((padded - span) / g.strides[d] + 1);
+  }
+  return result;
+}
+
 static int64_t staticProduct(ArrayRef<int64_t> shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1},
                          [](int64_t a, int64_t b) { return a * b; });

@@ -227,6 +227,17 @@ FailureOr<float> OnnxImporter::floatAttr(const onnx::NodeProto &node, StringRef 
   return *attr ? (*attr)->f() : fallback;
 }
 
+FailureOr<SmallVector<int64_t>> OnnxImporter::intsAttr(const onnx::NodeProto &node,
+                                                       StringRef name,
+                                                       ArrayRef<int64_t> fallback) {
+  auto attr = attribute(node, name, onnx::AttributeProto::INTS);
+  if (failed(attr))
+    return failure();
+  if (!*attr)
+    return SmallVector<int64_t>(fallback);
+  return SmallVector<int64_t>((*attr)->ints().begin(), (*attr)->ints().end());
+}
+
 FailureOr<std::string> OnnxImporter::stringAttr(const onnx::NodeProto &node, StringRef name,
                                                 StringRef fallback) {
   auto attr = attribute(node, name, onnx::AttributeProto::STRING);
@@ -271,7 +282,8 @@ LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *
 ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
   static const std::vector<Registration> rules = [] {
     std::vector<Registration> all;
-    for (auto family : {linearAlgebraRules, elementwiseRules, shapeRules, reductionRules})
+    for (auto family : {linearAlgebraRules, convolutionRules, elementwiseRules, shapeRules,
+                        reductionRules})
       llvm::append_range(all, family());
     return all;
   }();

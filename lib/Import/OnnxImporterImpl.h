@@ -2,7 +2,7 @@
 //
 // The importer's state and the helpers its rules use. Rules are free
 // functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
-// ReductionRules.cpp, ShapeRules.cpp), each file with its registry rows;
+// ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp), each file with its registry rows;
 // OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
 // type, op set).
 //
@@ -79,6 +79,8 @@ public:
                                                     onnx::AttributeProto::AttributeType type);
   FailureOr<int64_t> intAttr(const onnx::NodeProto &node, StringRef name, int64_t fallback);
   FailureOr<float> floatAttr(const onnx::NodeProto &node, StringRef name, float fallback);
+  FailureOr<SmallVector<int64_t>> intsAttr(const onnx::NodeProto &node, StringRef name,
+                                           ArrayRef<int64_t> fallback);
   FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
                                     StringRef fallback);
   Value scalarLike(Value like, float value, Location loc);
@@ -129,6 +131,7 @@ ArrayRef<OnnxImporter::Registration> linearAlgebraRules();
 ArrayRef<OnnxImporter::Registration> elementwiseRules();
 ArrayRef<OnnxImporter::Registration> reductionRules();
 ArrayRef<OnnxImporter::Registration> shapeRules();
+ArrayRef<OnnxImporter::Registration> convolutionRules();
 
 /// Builds a broadcasting binary op with the shape the dialect's broadcast
 /// rule gives; fails when the operand shapes do not broadcast.

@@ -71,6 +71,28 @@ def activations():
         [value("y", FLOAT, [2, 3])])
 
 
+def conv():
+    # stride 2 with pad 1 and a bias; dilation 2 with 2 groups; SAME_UPPER.
+    return model(
+        [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", strides=[2, 2],
+                          pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv2", dilations=[2, 2], group=2),
+         helper.make_node("Conv", ["c2", "w3"], ["y"], name="conv3", auto_pad="SAME_UPPER",
+                          strides=[2, 2])],
+        [value("x", FLOAT, [2, 3, 9, 9])],
+        [value("y", FLOAT, [2, 4, 2, 2])],
+        [tensor("w1", [4, 3, 3, 3]), tensor("b1", [4]), tensor("w2", [4, 2, 2, 2]),
+         tensor("w3", [4, 4, 2, 2])])
+
+
+def conv_group_mismatch():
+    return model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=2)],
+        [value("x", FLOAT, [1, 3, 4, 4])],
+        [value("y", FLOAT, [1, 4, 2, 2])],
+        [tensor("w", [4, 3, 3, 3])])
+
+
 def mlp2():
     """Two layers with a relu between: the shape every GEMM epilogue takes."""
     return model(
@@ -180,7 +202,7 @@ def transpose_output():
 
 
 MODELS = {f.__name__: f for f in [
-    gemm, gemm_alpha_beta, elementwise, activations, mlp2, flatten_reshape, loss_output, constant_param,
+    gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 

@@ -1,6 +1,6 @@
 // Bad policies are refused with a message naming the file and the reason.
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/unknown_op.yaml" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// UNKNOWN: error: {{.*}}unknown_op.yaml: op rule: unknown op 'amp.conv' (expected an amp op such as amp.matmul)
+// UNKNOWN: error: {{.*}}unknown_op.yaml: op rule: unknown op 'amp.convolution' (expected an amp op such as amp.matmul)
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/contradiction.yaml" 2>&1 | FileCheck %s --check-prefix=CONTRA
 // CONTRA: error: {{.*}}contradiction.yaml: node rules for '/fc*' contradict each other (f32 vs low)
 // RUN: not amp-opt %s --amp-autocast="policy=%S/Inputs/bad_precision.yaml" 2>&1 | FileCheck %s --check-prefix=PRECISION

@@ -1,0 +1,111 @@
+//===- ConvolutionRules.cpp - ONNX import: convolutions ------------------===//
+//
+// Each rule imports one node; its registry row (at the end) says which op
+// type, domain and op sets it handles and what it refuses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxImporterImpl.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+using namespace mlir::amp::onnx_import;
+
+/// ONNX's auto_pad: the begin and end pads (begin pads first) that keep
+/// out = ceil(in / stride); SAME_UPPER puts an odd extra pad at the end,
+/// SAME_LOWER at the beginning.
+static SmallVector<int64_t> samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64_t> kernel,
+                                     ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                                     bool upper) {
+  size_t n = spatialIn.size();
+  SmallVector<int64_t> pads(2 * n, 0);
+  for (size_t d = 0; d < n; ++d) {
+    int64_t out = (spatialIn[d] + strides[d] - 1) / strides[d];
+    int64_t total = std::max<int64_t>(
+        0, (out - 1) * strides[d] + dilations[d] * (kernel[d] - 1) + 1 - spatialIn[d]);
+    int64_t small = total / 2, large = total - small;
+    pads[d] = upper ? small : large;
+    pads[d + n] = upper ? large : small;
+  }
+  return pads;
+}
+
+/// Conv: 1-D and up, strides, pads or auto_pad, dilations, groups; the
+/// optional bias becomes a broadcast add over the channel dim.
+static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0), w = im.input(node, 1);
+  if (failed(x) || failed(w))
+    return failure();
+  auto xType = cast<RankedTensorType>(x->getType());
+  auto wType = cast<RankedTensorType>(w->getType());
+  if (xType.getRank() < 3 || wType.getRank() != xType.getRank())
+    return im.nodeError(node) << "expects input [N, C, spatial...] and weights [M, C/group, "
+                                 "kernel...] of one rank, at least 3; got "
+                              << xType << " and " << wType;
+  size_t spatial = xType.getRank() - 2;
+  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
+  auto strides = im.intsAttr(node, "strides", ones);
+  auto dilations = im.intsAttr(node, "dilations", ones);
+  auto pads = im.intsAttr(node, "pads", zeros);
+  auto kernelShape = im.intsAttr(node, "kernel_shape", wType.getShape().drop_front(2));
+  auto group = im.intAttr(node, "group", 1);
+  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
+  if (failed(strides) || failed(dilations) || failed(pads) || failed(kernelShape) ||
+      failed(group) || failed(autoPad))
+    return failure();
+  if (ArrayRef<int64_t>(*kernelShape) != wType.getShape().drop_front(2))
+    return im.nodeError(node) << "kernel_shape does not match the weights' shape " << wType;
+  if (strides->size() != spatial || dilations->size() != spatial)
+    return im.nodeError(node) << "expects " << spatial << " strides and dilations";
+  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
+    ArrayRef<int64_t> in = xType.getShape().drop_front(2);
+    if (llvm::any_of(in, ShapedType::isDynamic))
+      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
+    *pads = samePads(in, *kernelShape, *strides, *dilations, *autoPad == "SAME_UPPER");
+  } else if (*autoPad == "VALID") {
+    *pads = zeros;
+  } else if (*autoPad != "NOTSET") {
+    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
+  }
+  std::string error;
+  ConvGeometry geometry{*strides, *pads, *dilations, *group};
+  auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
+  if (failed(shape))
+    return im.nodeError(node) << error;
+  Location loc = im.nodeLoc(node);
+  auto conv = ConvOp::create(im.builder, loc,
+                             RankedTensorType::get(*shape, xType.getElementType()), *x, *w,
+                             im.builder.getDenseI64ArrayAttr(*strides),
+                             im.builder.getDenseI64ArrayAttr(*pads),
+                             im.builder.getDenseI64ArrayAttr(*dilations), *group);
+  if (failed(im.verifyBuilt(node, conv)))
+    return failure();
+  Value result = conv.getResult();
+  if (im.hasInput(node, 2)) {
+    auto bias = im.input(node, 2);
+    if (failed(bias))
+      return failure();
+    auto biasType = cast<RankedTensorType>(bias->getType());
+    if (biasType.getRank() != 1 || biasType.getDimSize(0) != wType.getDimSize(0))
+      return im.nodeError(node) << "bias " << biasType << " must be [" << wType.getDimSize(0)
+                                << "], one value per output channel";
+    // [M] -> [1, M, 1, ...]: broadcasts over the batch and spatial dims.
+    SmallVector<int64_t> channelShape(xType.getRank(), 1);
+    channelShape[1] = biasType.getDimSize(0);
+    Value channels = ReshapeOp::create(
+        im.builder, loc, RankedTensorType::get(channelShape, biasType.getElementType()), *bias);
+    auto sum = buildBroadcast<AddOp>(im.builder, loc, result, channels);
+    if (failed(sum))
+      return im.nodeError(node) << "the bias does not broadcast to " << result.getType();
+    result = *sum;
+  }
+  im.define(node, 0, result);
+  return success();
+}
+
+ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() {
+  static const OnnxImporter::Registration rules[] = {
+      {{"", "Conv", 13, 0, "float; explicit pads or auto_pad"}, &importConv},
+  };
+  return rules;
+}
