@@ -126,6 +126,19 @@ LogicalResult LeakyReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGr
   return success();
 }
 
+LogicalResult ConvOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                     SmallVectorImpl<Value> &operandGrads) {
+  // Same geometry; the results take the forward operands' types.
+  Value dY = resultGrads[0];
+  auto strides = getStridesAttr(), pads = getPadsAttr(), dilations = getDilationsAttr();
+  operandGrads[0] = ConvBackwardDataOp::create(b, getLoc(), getInput().getType(), dY,
+                                               getFilter(), strides, pads, dilations, getGroup());
+  operandGrads[1] = ConvBackwardFilterOp::create(b, getLoc(), getFilter().getType(),
+                                                 getInput(), dY, strides, pads, dilations,
+                                                 getGroup());
+  return success();
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

@@ -184,6 +184,36 @@ LogicalResult ConvOp::verify() {
   return verifyInferredShapes(*this);
 }
 
+/// A convolution gradient's operands share an element type, its result is
+/// that type or f32, and the forward rule over (input, filter) gives the
+/// gradient's shape.
+template <typename OpTy>
+static LogicalResult verifyConvGradient(OpTy op, Value input, Value filter, Value grad) {
+  Type element = op.getFirst().getType().getElementType();
+  Type resultElement = op.getResult().getType().getElementType();
+  if (element != op.getSecond().getType().getElementType())
+    return op.emitOpError("operands must share an element type");
+  if (resultElement != element && !resultElement.isF32())
+    return op.emitOpError("result element type must equal the operands' or be f32");
+  std::string error;
+  ConvGeometry geometry{op.getStrides(), op.getPads(), op.getDilations(),
+                        static_cast<int64_t>(op.getGroup())};
+  auto shape = convShape(tensorType(input).getShape(), tensorType(filter).getShape(), geometry,
+                         error);
+  if (failed(shape))
+    return op.emitOpError() << error;
+  if (failed(verifyCompatibleShape(*shape, tensorType(grad).getShape())))
+    return op.emitOpError() << "the gradient's shape does not match the convolution's result";
+  return success();
+}
+
+LogicalResult ConvBackwardDataOp::verify() {
+  return verifyConvGradient(*this, getResult(), getSecond(), getFirst());
+}
+LogicalResult ConvBackwardFilterOp::verify() {
+  return verifyConvGradient(*this, getFirst(), getResult(), getSecond());
+}
+
 //===----------------------------------------------------------------------===//
 // Ops whose results take their operands' shapes
 //===----------------------------------------------------------------------===//

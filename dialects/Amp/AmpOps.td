@@ -145,7 +145,8 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
   }];
 }
 
-def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface]> {
+def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "Low";
   let precisionReason = "compute-bound convolution: low-precision operands, FP32 accumulation";
   let widensResult = 1;
@@ -175,6 +176,55 @@ def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface]> {
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $filter attr-dict `:` type($input) `,` type($filter) `->` type($result)
+  }];
+}
+
+/// A convolution's gradient: the same geometry, its result type given (the
+/// forward's input or filter type; the output size rounds down, so it does
+/// not follow from the gradient's shape), checked against the forward rule.
+class Amp_ConvGradientOp<string mnemonic, string summaryText>
+    : Amp_Op<mnemonic, [Amp_PrecisionOpInterface]> {
+  let precision = "Low";
+  let precisionReason = "compute-bound convolution gradient: low-precision operands, FP32 accumulation";
+  let widensResult = 1;
+  let bf16EmulatedOn = "cpu";
+  let f16EmulatedOn = "cpu cpu-bf16";
+  let hasVerifier = 1;
+  let summary = summaryText;
+  let arguments = !con((ins Amp_FloatTensor:$first, Amp_FloatTensor:$second),
+                       (ins DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                            DenseI64ArrayAttr:$dilations, DefaultValuedAttr<I64Attr, "1">:$group));
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $first `,` $second attr-dict `:` type($first) `,` type($second) `->` type($result)
+  }];
+}
+
+def Amp_ConvBackwardDataOp : Amp_ConvGradientOp<"conv_backward_data",
+    "gradient of a convolution with respect to its input: (grad, filter) -> input type"> {
+  let description = [{
+    `first` is the gradient of the convolution's result, `second` its filter.
+
+    Example:
+    ```mlir
+    %dx = amp.conv_backward_data %dy, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>,
+                                         dilations = array<i64: 1, 1>}
+        : tensor<8x16x32x32xbf16>, tensor<16x3x3x3xbf16> -> tensor<8x3x32x32xbf16>
+    ```
+  }];
+}
+
+def Amp_ConvBackwardFilterOp : Amp_ConvGradientOp<"conv_backward_filter",
+    "gradient of a convolution with respect to its filter: (input, grad) -> filter type"> {
+  let description = [{
+    `first` is the convolution's input, `second` the gradient of its result.
+
+    Example:
+    ```mlir
+    %dw = amp.conv_backward_filter %x, %dy {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>,
+                                           dilations = array<i64: 1, 1>}
+        : tensor<8x3x32x32xbf16>, tensor<8x16x32x32xbf16> -> tensor<16x3x3x3xf32>
+    ```
   }];
 }
 

@@ -52,7 +52,8 @@ int64_t byteSize(RankedTensorType type) {
 /// Kernel name and numeric attributes of a compute op. The runtime's kernel
 /// registry (amprt/KernelRegistry.h) says which kernels exist and which
 /// attributes each reads; those the op carries (float, integer, bool or unit
-/// attributes of the same name) are copied. Ops whose attributes are not
+/// attributes of the same name, and integer lists as NAME.0, NAME.1, ...)
+/// are copied. Ops whose attributes are not
 /// numbers say here how they are encoded.
 LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
   std::string name = op->getName().stripDialect().str();
@@ -65,7 +66,10 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
     std::string key = attr.getName().str();
     if (!amprt::readsAttribute(*spec, key))
       continue;
-    if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
+    if (auto list = dyn_cast<DenseI64ArrayAttr>(attr.getValue())) {
+      for (auto [i, value] : llvm::enumerate(list.asArrayRef()))
+        attrs[key + "." + std::to_string(i)] = static_cast<double>(value);
+    } else if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
       attrs[key] = f.getValueAsDouble();
     else if (auto b = dyn_cast<BoolAttr>(attr.getValue()))
       attrs[key] = b.getValue();

@@ -105,7 +105,7 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
 
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() {
   static const OnnxImporter::Registration rules[] = {
-      {{"", "Conv", 13, 0, "float; explicit pads or auto_pad"}, &importConv},
+      {{"", "Conv", 11, 0, "float; explicit pads or auto_pad"}, &importConv}, // Conv-11
   };
   return rules;
 }

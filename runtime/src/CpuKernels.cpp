@@ -30,6 +30,10 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   switch (spec->id) {
   case KernelId::Matmul:
     return buildMatmul(kernel, in, out[0], context, result);
+  case KernelId::Conv:
+  case KernelId::ConvBackwardData:
+  case KernelId::ConvBackwardFilter:
+    return buildConvolution(kernel, spec->id, in, out[0], context, result);
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
   case KernelId::ReduceSum:

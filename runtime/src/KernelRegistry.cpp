@@ -7,6 +7,7 @@ namespace amprt {
 namespace {
 
 constexpr const char *kMatmulAttrs = "transpose_lhs transpose_rhs bias relu";
+constexpr const char *kConvAttrs = "strides pads dilations group"; // lists but group
 
 // In KernelId order (a unit test checks it).
 constexpr KernelSpec kKernels[] = {
@@ -14,6 +15,9 @@ constexpr KernelSpec kKernels[] = {
   {KernelId::Id, name, arity, arity, 1, 1, attribute},
 #include "amprt/ElementwiseKernels.def"
     {KernelId::Matmul, "matmul", 2, 3, 1, 1, kMatmulAttrs}, // a third input: the bias
+    {KernelId::Conv, "conv", 2, 2, 1, 1, kConvAttrs},
+    {KernelId::ConvBackwardData, "conv_backward_data", 2, 2, 1, 1, kConvAttrs},
+    {KernelId::ConvBackwardFilter, "conv_backward_filter", 2, 2, 1, 1, kConvAttrs},
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},
@@ -47,7 +51,13 @@ const KernelSpec *kernelTable() { return kKernels; }
 const size_t kernelCount = sizeof(kKernels) / sizeof(kKernels[0]);
 
 bool readsAttribute(const KernelSpec &spec, const std::string &name) {
-  return (" " + std::string(spec.attributes) + " ").find(" " + name + " ") != std::string::npos;
+  // NAME.i is element i of the list attribute NAME.
+  std::string base = name;
+  size_t dot = name.rfind('.');
+  if (dot != std::string::npos && dot + 1 < name.size() &&
+      name.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+    base = name.substr(0, dot);
+  return (" " + std::string(spec.attributes) + " ").find(" " + base + " ") != std::string::npos;
 }
 
 const KernelSpec *findKernel(const std::string &op) {

@@ -72,15 +72,17 @@ def activations():
 
 
 def conv():
-    # stride 2 with pad 1 and a bias; dilation 2 with 2 groups; SAME_UPPER.
+    # stride 2 with pad 1 and a bias; dilation 2 with 2 groups; SAME_UPPER;
+    # flattened into [N, C] logits, so it trains with cross-entropy.
     return model(
         [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", strides=[2, 2],
                           pads=[1, 1, 1, 1]),
          helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv2", dilations=[2, 2], group=2),
-         helper.make_node("Conv", ["c2", "w3"], ["y"], name="conv3", auto_pad="SAME_UPPER",
-                          strides=[2, 2])],
+         helper.make_node("Conv", ["c2", "w3"], ["c3"], name="conv3", auto_pad="SAME_UPPER",
+                          strides=[2, 2]),
+         helper.make_node("Flatten", ["c3"], ["y"], name="flat")],
         [value("x", FLOAT, [2, 3, 9, 9])],
-        [value("y", FLOAT, [2, 4, 2, 2])],
+        [value("y", FLOAT, [2, 16])],
         [tensor("w1", [4, 3, 3, 3]), tensor("b1", [4]), tensor("w2", [4, 2, 2, 2]),
          tensor("w3", [4, 4, 2, 2])])
 
@@ -147,7 +149,13 @@ def unsupported_op():
 
 def old_opset():
     m = gemm()
-    m.opset_import[0].version = 11
+    m.opset_import[0].version = 10
+    return m
+
+
+def opset12_gemm():
+    m = gemm()
+    m.opset_import[0].version = 12
     return m
 
 
@@ -203,7 +211,7 @@ def transpose_output():
 
 MODELS = {f.__name__: f for f in [
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, mlp2, flatten_reshape, loss_output, constant_param,
-    unsupported_op, old_opset, new_opset, missing_initializer, shape_mismatch,
+    unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 
 if __name__ == "__main__":

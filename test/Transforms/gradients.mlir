@@ -116,3 +116,29 @@ func.func @forward(%w: tensor<2x3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {a
 // CHECK-NEXT: %[[DT:.*]] = amp.sigmoid_grad %[[DS]], %[[S]] : tensor<2x3xf32>
 // CHECK-NEXT: %[[DW:.*]] = amp.tanh_grad %[[DT]], %[[T]] : tensor<2x3xf32>
 // CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// conv: an input's gradient is conv_backward_data(G, W), a filter's
+// conv_backward_filter(X, G), each with its conv's geometry; the graph
+// input x gets none.
+func.func @forward(%x: tensor<2x3x5x5xf32> {amp.input = "x"},
+                   %w: tensor<4x3x3x3xf32> {amp.param = "w"},
+                   %v: tensor<4x2x3x3xf32> {amp.param = "v"}) -> (tensor<2x36xf32> {amp.output = "logits"}) {
+  %0 = amp.conv %x, %w {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>} : tensor<2x3x5x5xf32>, tensor<4x3x3x3xf32> -> tensor<2x4x3x3xf32>
+  %1 = amp.conv %0, %v {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2} : tensor<2x4x3x3xf32>, tensor<4x2x3x3xf32> -> tensor<2x4x3x3xf32>
+  %2 = amp.reshape %1 : tensor<2x4x3x3xf32> -> tensor<2x36xf32>
+  return %2 : tensor<2x36xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<4x3x3x3xf32> {amp.param = "w"}
+// CHECK-SAME: %[[V:[a-z0-9]+]]: tensor<4x2x3x3xf32> {amp.param = "v"}
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<2x3x5x5xf32> {amp.input = "x"}
+// CHECK: %[[Y:.*]] = amp.conv %[[X]], %[[W]]
+// CHECK: %[[G0:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[G:.*]] = amp.reshape %[[G0]] : tensor<2x36xf32> -> tensor<2x4x3x3xf32>
+// CHECK-NEXT: %[[DY:.*]] = amp.conv_backward_data %[[G]], %[[V]] {dilations = array<i64: 1, 1>, group = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} : tensor<2x4x3x3xf32>, tensor<4x2x3x3xf32> -> tensor<2x4x3x3xf32>
+// CHECK-NEXT: %[[DV:.*]] = amp.conv_backward_filter %[[Y]], %[[G]] {dilations = array<i64: 1, 1>, group = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} : tensor<2x4x3x3xf32>, tensor<2x4x3x3xf32> -> tensor<4x2x3x3xf32>
+// CHECK-NOT: conv_backward_data
+// CHECK: %[[DW:.*]] = amp.conv_backward_filter %[[X]], %[[DY]] {dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : tensor<2x3x5x5xf32>, tensor<2x4x3x3xf32> -> tensor<4x3x3x3xf32>
+// CHECK: return %[[DW]], %[[DV]],

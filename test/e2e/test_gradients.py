@@ -8,7 +8,9 @@ batch: relative error at most 1e-5 in FP32.
 - a model whose loss is computed in the graph (loss=output:loss) from
   Softmax, Exp, Div by a scalar parameter, ReduceSum and Log;
 - an MLP with Tanh, Sigmoid and LeakyRelu (alpha 0.2 and the default 0.01)
-  activations and loss=cross-entropy.
+  activations and loss=cross-entropy;
+- convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
+  dilation 2 with 2 groups, and depthwise; a 1-D conv.
 """
 import os
 
@@ -49,6 +51,57 @@ class ActivationsModel(torch.nn.Module):
         h = torch.sigmoid(self.fc2(torch.tanh(self.fc1(x))))
         return torch.nn.functional.leaky_relu(
             torch.nn.functional.leaky_relu(self.fc3(h), 0.2))
+
+
+class ConvModel(torch.nn.Module):
+    """conv(stride 2, pad 1, bias) -> conv(dilation 2, 2 groups) -> depthwise
+    conv (pad 1) -> linear, relu between."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.c1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, dilation=2, groups=2, bias=False)
+        self.c3 = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return self.fc(torch.relu(self.c3(h)).flatten(1))
+
+
+class Conv1dModel(torch.nn.Module):
+    """conv1d(stride 2, pad 1) -> relu -> linear."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.c = torch.nn.Conv1d(4, 6, 3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(6 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c(x)).flatten(1))
+
+
+def exporter(shape):
+    def export(model, path):
+        torch.onnx.export(model, torch.zeros(*shape), path, opset_version=17,
+                          training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False, input_names=["input"],
+                          output_names=["logits"])
+    return export
+
+
+def check_conv(args, checker):
+    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
+        print("skipped: conv2d, conv1d (the CUDA backend has no convolution kernels yet)")
+        return
+    rng = np.random.default_rng(7)
+    images = rng.standard_normal((16, 3, 16, 16)).astype(np.float32)
+    check_cross_entropy(args, checker, "conv2d", ConvModel(), images, exporter(images.shape))
+    signals = rng.standard_normal((16, 4, 16)).astype(np.float32)
+    check_cross_entropy(args, checker, "conv1d", Conv1dModel(), signals,
+                        exporter(signals.shape))
 
 
 def check_cross_entropy(args, checker, label, model, images, export):
@@ -126,6 +179,7 @@ def main():
     check_mlp(args, checker)
     check_log_sum(args, checker)
     check_activations(args, checker)
+    check_conv(args, checker)
     checker.finish()
 
 

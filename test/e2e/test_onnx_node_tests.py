@@ -21,7 +21,8 @@ from common import parse_args, workdir
 
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
-                 r"tanh|sigmoid|leakyrelu|"
+                 r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
+                 r"convtranspose|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
@@ -29,7 +30,7 @@ EXPECTED_REFUSALS = [
     (r"uint8", r"unsupported element type UINT8"),
     (r"identity_(opt|sequence)", r"has no ranked tensor type"),
     (r"matmul_[34]d", r"expects 2-D operands"),
-    (r"matmulinteger", r"unsupported op type"),
+    (r"matmulinteger|convinteger|convtranspose", r"unsupported op type|unsupported opset (8|10) "),
     (r"allowzero", r"allowzero=1 is not supported"),
     (r"reduce_sum_square", r"unsupported op type"),
     (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"
@@ -40,6 +41,12 @@ EXPECTED_REFUSALS = [
      r"reduction 'none' is not supported|log_prob output is not supported|"
      r"expects \[N, C\] logits"),
 ]
+
+
+# The CUDA backend refuses convolutions until it has cuDNN kernels (the CNN
+# issue); on the GPU those tests are reported as skipped, by name.
+CUDA = os.environ.get("AMP_DEVICE", "cpu").startswith("cuda")
+CUDA_LACKS = re.compile(r"convolutions do not run on the CUDA backend yet")
 
 
 def expected_refusal(name):
@@ -133,6 +140,9 @@ def main():
             elif outcome == "refused" and reason and re.search(reason, detail):
                 refused += 1
                 print(f"refused  {name}: {detail.splitlines()[0]}")
+            elif outcome == "mismatch" and CUDA and CUDA_LACKS.search(detail):
+                refused += 1  # named, so the GPU run shows what it skipped
+                print(f"skipped  {name}: the CUDA backend has no kernel for it yet")
             else:
                 failures.append(name)
                 expected = f"refusal matching /{reason}/" if reason else "a pass"

@@ -47,7 +47,22 @@ TEST(KernelRegistry, ChecksCountsAndAttributeNames) {
             "expects 1 or more inputs and 1 outputs, got 1 and 2");
   EXPECT_EQ(checkKernel(kernel("matmul", {{"transpose_rsh", 1}}), 2, 1, &spec).message(),
             "unknown attribute 'transpose_rsh'");
-  EXPECT_EQ(checkKernel(kernel("conv"), 2, 1, &spec).message(), "unknown kernel");
+  EXPECT_EQ(checkKernel(kernel("conv_transpose"), 2, 1, &spec).message(), "unknown kernel");
+}
+
+TEST(KernelRegistry, ListAttributesAreNumberedElements) {
+  // A list attribute NAME is stored as NAME.0, NAME.1, ...; nothing else
+  // passes under its name.
+  const KernelSpec *spec = nullptr;
+  EXPECT_TRUE(
+      checkKernel(kernel("conv", {{"strides.0", 2}, {"strides.1", 2}, {"group", 1}}), 2, 1, &spec)
+          .isOk());
+  EXPECT_EQ(checkKernel(kernel("conv", {{"strides.x", 2}}), 2, 1, &spec).message(),
+            "unknown attribute 'strides.x'");
+  EXPECT_EQ(checkKernel(kernel("conv", {{"stride.0", 2}}), 2, 1, &spec).message(),
+            "unknown attribute 'stride.0'");
+  EXPECT_EQ(checkKernel(kernel("conv", {{"strides.", 2}}), 2, 1, &spec).message(),
+            "unknown attribute 'strides.'");
 }
 
 } // namespace

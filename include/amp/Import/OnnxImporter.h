@@ -30,8 +30,10 @@ struct OnnxOpSupport {
 /// `amp-opt --list-onnx-ops` prints and unsupported-op errors list).
 std::vector<OnnxOpSupport> supportedOnnxOps();
 
-/// The default-domain op sets a model may import.
-constexpr int64_t kMinOnnxOpset = 13, kMaxOnnxOpset = 17;
+/// The default-domain op sets a model may import. Each rule says from which
+/// op set its semantics hold (most from 13; Conv from 11), so an older model
+/// is refused per op, naming the node.
+constexpr int64_t kMinOnnxOpset = 11, kMaxOnnxOpset = 17;
 
 } // namespace mlir::amp
 

@@ -22,6 +22,9 @@ enum class KernelId {
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) Id,
 #include "amprt/ElementwiseKernels.def"
   Matmul,
+  Conv,
+  ConvBackwardData,
+  ConvBackwardFilter,
   Softmax,
   ReduceSum,
   BroadcastTo,
@@ -49,6 +52,8 @@ struct KernelSpec {
   int minInputs, maxInputs; // maxInputs -1: any number
   int minOutputs, maxOutputs;
   /// The attributes the kernel reads, space separated; others are refused.
+  /// A list attribute NAME is stored as NAME.0, NAME.1, ... (plan attributes
+  /// are numbers).
   const char *attributes;
 };
 
