@@ -1,4 +1,4 @@
-//===- ConvolutionRules.cpp - ONNX import: convolutions ------------------===//
+//===- ConvolutionRules.cpp - ONNX import: convolutions and pooling ------===//
 //
 // Each rule imports one node; its registry row (at the end) says which op
 // type, domain and op sets it handles and what it refuses.
@@ -103,9 +103,39 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
+/// GlobalAveragePool: the mean over the spatial dims, kept as size-1 dims,
+/// as a sum (f32, reading low precision) times 1 / (spatial size); its
+/// gradient follows from theirs.
+static LogicalResult importGlobalAveragePool(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  if (type.getRank() < 3)
+    return im.nodeError(node) << "expects [N, C, spatial...], got " << type;
+  SmallVector<int64_t> axes, shape(type.getShape());
+  int64_t count = 1;
+  for (int64_t d = 2; d < type.getRank(); ++d) {
+    if (type.isDynamicDim(d))
+      return im.nodeError(node) << "needs static spatial dims, got " << type;
+    axes.push_back(d);
+    count *= type.getDimSize(d);
+    shape[d] = 1;
+  }
+  Location loc = im.nodeLoc(node);
+  Value sum = ReduceSumOp::create(im.builder, loc,
+                                  RankedTensorType::get(shape, type.getElementType()), *x,
+                                  im.builder.getDenseI64ArrayAttr(axes), /*keepDims=*/true);
+  Value mean = MulOp::create(im.builder, loc, sum.getType(), sum,
+                             im.scalarLike(sum, 1.0f / static_cast<float>(count), loc));
+  im.define(node, 0, mean);
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Conv", 11, 0, "float; explicit pads or auto_pad"}, &importConv}, // Conv-11
+      {{"", "GlobalAveragePool", 1, 0, "static spatial dims"}, &importGlobalAveragePool},
   };
   return rules;
 }

@@ -22,7 +22,7 @@ from common import parse_args, workdir
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
-                 r"convtranspose|"
+                 r"convtranspose|globalaveragepool|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
@@ -30,7 +30,8 @@ EXPECTED_REFUSALS = [
     (r"uint8", r"unsupported element type UINT8"),
     (r"identity_(opt|sequence)", r"has no ranked tensor type"),
     (r"matmul_[34]d", r"expects 2-D operands"),
-    (r"matmulinteger|convinteger|convtranspose", r"unsupported op type|unsupported opset (8|10) "),
+    (r"matmulinteger|convinteger|convtranspose",
+     r"unsupported op type|unsupported element type (UINT8|INT8)"),
     (r"allowzero", r"allowzero=1 is not supported"),
     (r"reduce_sum_square", r"unsupported op type"),
     (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"

@@ -31,9 +31,10 @@ struct OnnxOpSupport {
 std::vector<OnnxOpSupport> supportedOnnxOps();
 
 /// The default-domain op sets a model may import. Each rule says from which
-/// op set its semantics hold (most from 13; Conv from 11), so an older model
+/// op set its semantics hold (most from 13; Conv from 11; GlobalAveragePool
+/// from 1), so an older model
 /// is refused per op, naming the node.
-constexpr int64_t kMinOnnxOpset = 11, kMaxOnnxOpset = 17;
+constexpr int64_t kMinOnnxOpset = 1, kMaxOnnxOpset = 17;
 
 } // namespace mlir::amp
 
