@@ -139,6 +139,16 @@ LogicalResult ConvOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult MaxPoolOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  // Only the pooled values carry a gradient (indices are integers).
+  if (!resultGrads[0])
+    return success();
+  operandGrads[0] = MaxPoolGradOp::create(b, getLoc(), getInput().getType(), resultGrads[0],
+                                          getIndices());
+  return success();
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

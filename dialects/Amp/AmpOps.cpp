@@ -214,6 +214,39 @@ LogicalResult ConvBackwardFilterOp::verify() {
   return verifyConvGradient(*this, getFirst(), getResult(), getSecond());
 }
 
+LogicalResult MaxPoolOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  std::string error;
+  ConvGeometry geometry{adaptor.getStrides(), adaptor.getPads(), adaptor.getDilations(), 1};
+  auto shape = poolShape(tensorType(adaptor.getInput()).getShape(), adaptor.getKernel(),
+                         geometry, adaptor.getCeilMode(), error);
+  if (failed(shape))
+    return emitShapeError(loc, "max_pool", error);
+  inferred.emplace_back(*shape); // the pooled values
+  inferred.emplace_back(*shape); // where they came from
+  return success();
+}
+
+LogicalResult MaxPoolOp::verify() {
+  if (getResult().getType().getElementType() != getInput().getType().getElementType())
+    return emitOpError("result element type must equal the input's");
+  return verifyInferredShapes(*this);
+}
+
+LogicalResult MaxPoolGradOp::verify() {
+  auto grad = getGrad().getType(), result = getResult().getType();
+  if (failed(verifyCompatibleShape(grad.getShape(), getIndices().getType().getShape())))
+    return emitOpError("grad and indices must have one shape");
+  if (grad.getElementType() != result.getElementType())
+    return emitOpError("result element type must equal the gradient's");
+  if (grad.getRank() != result.getRank() || grad.getRank() < 3 ||
+      failed(verifyCompatibleShape(grad.getShape().take_front(2),
+                                   result.getShape().take_front(2))))
+    return emitOpError("grad and result must share rank (at least 3), batch and channels");
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Ops whose results take their operands' shapes
 //===----------------------------------------------------------------------===//

@@ -84,6 +84,13 @@ struct ConvGeometry {
 FailureOr<SmallVector<int64_t>> convShape(ArrayRef<int64_t> input, ArrayRef<int64_t> filter,
                                           const ConvGeometry &geometry, std::string &error);
 
+/// The result shape [N, C, out...] of a pooling window over input [N, C,
+/// spatial...]: out = floor, or with `ceilMode` ceil, of (in + pad begin +
+/// pad end - dilation * (kernel - 1) - 1) / stride, plus 1 (ONNX's rule).
+FailureOr<SmallVector<int64_t>> poolShape(ArrayRef<int64_t> input, ArrayRef<int64_t> kernel,
+                                          const ConvGeometry &geometry, bool ceilMode,
+                                          std::string &error);
+
 /// Resolves at most one dynamic dim of `target` from `input`'s element count;
 /// fails when both are static and their counts differ.
 FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,

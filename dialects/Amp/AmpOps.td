@@ -228,6 +228,54 @@ def Amp_ConvBackwardFilterOp : Amp_ConvGradientOp<"conv_backward_filter",
   }];
 }
 
+def Amp_MaxPoolOp : Amp_ShapedOp<"max_pool", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "max pooling; also returns where each maximum came from";
+  let description = [{
+    Windows of `kernel` over the spatial dims of `[N, C, spatial...]`, with
+    strides, begin/end pads (padding never wins) and dilations; the result
+    size rounds down, or up with `ceil_mode` (ONNX's rule). `indices` holds,
+    for every result element, the flat index of its maximum within its
+    `[spatial...]` plane of the input; the gradient scatters through it. A
+    NaN in a window is the window's maximum, as in PyTorch. Follows its
+    input's precision (a maximum is exact in any type).
+
+    Example:
+    ```mlir
+    %y, %i = amp.max_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>,
+                              pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}
+        : tensor<8x6x28x28xbf16> -> tensor<8x6x14x14xbf16>, tensor<8x6x14x14xi64>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations, UnitAttr:$ceil_mode);
+  let results = (outs Amp_FloatTensor:$result, Amp_LabelTensor:$indices);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result) `,` type($indices)
+  }];
+}
+
+def Amp_MaxPoolGradOp : Amp_Op<"max_pool_grad", [Amp_PrecisionOpInterface]> {
+  let hasVerifier = 1;
+  let summary = "gradient of max_pool: each gradient added to the input its maximum came from";
+  let description = [{
+    `result` has the pooled input's shape and `grad`'s element type; it is
+    zero except where `indices` (from the max_pool) point, which receive the
+    sum of their gradients (computed in FP32, rounded once).
+
+    Example:
+    ```mlir
+    %dx = amp.max_pool_grad %dy, %i : tensor<8x6x14x14xf32>, tensor<8x6x14x14xi64> -> tensor<8x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_LabelTensor:$indices);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $indices attr-dict `:` type($grad) `,` type($indices) `->` type($result)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise ops
 //===----------------------------------------------------------------------===//

@@ -108,6 +108,41 @@ FailureOr<SmallVector<int64_t>> mlir::amp::convShape(ArrayRef<int64_t> input,
   return result;
 }
 
+FailureOr<SmallVector<int64_t>> mlir::amp::poolShape(ArrayRef<int64_t> input,
+                                                     ArrayRef<int64_t> kernel,
+                                                     const ConvGeometry &g, bool ceilMode,
+                                                     std::string &error) {
+  size_t spatial = kernel.size();
+  if (input.size() != spatial + 2 || spatial == 0) {
+    error = "expects input [N, C, spatial...] with one kernel size per spatial dim";
+    return failure();
+  }
+  if (g.strides.size() != spatial || g.dilations.size() != spatial ||
+      g.pads.size() != 2 * spatial || llvm::any_of(kernel, [](int64_t k) { return k < 1; }) ||
+      llvm::any_of(g.strides, [](int64_t v) { return v < 1; }) ||
+      llvm::any_of(g.dilations, [](int64_t v) { return v < 1; }) ||
+      llvm::any_of(g.pads, [](int64_t v) { return v < 0; })) {
+    error = "expects positive kernel sizes, strides and dilations, non-negative pads, one "
+            "per spatial dim (pads: begins, then ends)";
+    return failure();
+  }
+  SmallVector<int64_t> result = {input[0], input[1]};
+  for (size_t d = 0; d < spatial; ++d) {
+    if (isDynamic(input[d + 2])) {
+      result.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    int64_t span = g.dilations[d] * (kernel[d] - 1) + 1;
+    int64_t room = input[d + 2] + g.pads[d] + g.pads[d + spatial] - span;
+    if (room < 0) {
+      error = "the window exceeds the padded input in spatial dim " + std::to_string(d);
+      return failure();
+    }
+    result.push_back((ceilMode ? (room + g.strides[d] - 1) : room) / g.strides[d] + 1);
+  }
+  return result;
+}
+
 static int64_t staticProduct(ArrayRef<int64_t> shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1},
                          [](int64_t a, int64_t b) { return a * b; });

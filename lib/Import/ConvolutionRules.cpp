@@ -103,6 +103,62 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
+/// MaxPool: kernel, strides, pads or auto_pad, dilations, ceil_mode; the
+/// optional Indices output (ONNX's flat index over the whole tensor) and
+/// column-major storage_order are refused.
+static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  if (node.output_size() > 1 && !node.output(1).empty())
+    return im.nodeError(node) << "the Indices output is not supported";
+  auto type = cast<RankedTensorType>(x->getType());
+  if (type.getRank() < 3)
+    return im.nodeError(node) << "expects [N, C, spatial...], got " << type;
+  size_t spatial = type.getRank() - 2;
+  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
+  auto kernel = im.intsAttr(node, "kernel_shape", {});
+  auto strides = im.intsAttr(node, "strides", ones);
+  auto dilations = im.intsAttr(node, "dilations", ones);
+  auto pads = im.intsAttr(node, "pads", zeros);
+  auto ceilMode = im.intAttr(node, "ceil_mode", 0);
+  auto storageOrder = im.intAttr(node, "storage_order", 0);
+  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
+  if (failed(kernel) || failed(strides) || failed(dilations) || failed(pads) ||
+      failed(ceilMode) || failed(storageOrder) || failed(autoPad))
+    return failure();
+  if (*storageOrder != 0)
+    return im.nodeError(node) << "storage_order=1 is not supported";
+  if (kernel->size() != spatial || strides->size() != spatial || dilations->size() != spatial)
+    return im.nodeError(node) << "expects kernel_shape, strides and dilations for " << spatial
+                              << " spatial dims";
+  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
+    ArrayRef<int64_t> in = type.getShape().drop_front(2);
+    if (llvm::any_of(in, ShapedType::isDynamic))
+      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
+    *pads = samePads(in, *kernel, *strides, *dilations, *autoPad == "SAME_UPPER");
+  } else if (*autoPad == "VALID") {
+    *pads = zeros;
+  } else if (*autoPad != "NOTSET") {
+    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
+  }
+  std::string error;
+  ConvGeometry geometry{*strides, *pads, *dilations, 1};
+  auto shape = poolShape(type.getShape(), *kernel, geometry, *ceilMode != 0, error);
+  if (failed(shape))
+    return im.nodeError(node) << error;
+  auto pool = MaxPoolOp::create(
+      im.builder, im.nodeLoc(node), RankedTensorType::get(*shape, type.getElementType()),
+      RankedTensorType::get(*shape, im.builder.getI64Type()), *x,
+      im.builder.getDenseI64ArrayAttr(*kernel), im.builder.getDenseI64ArrayAttr(*strides),
+      im.builder.getDenseI64ArrayAttr(*pads), im.builder.getDenseI64ArrayAttr(*dilations),
+      *ceilMode != 0);
+  if (failed(im.verifyBuilt(node, pool)))
+    return failure();
+  im.define(node, 0, pool.getResult());
+  return success();
+}
+
 /// GlobalAveragePool: the mean over the spatial dims, kept as size-1 dims,
 /// as a sum (f32, reading low precision) times 1 / (spatial size); its
 /// gradient follows from theirs.
@@ -136,6 +192,8 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() 
   static const OnnxImporter::Registration rules[] = {
       {{"", "Conv", 11, 0, "float; explicit pads or auto_pad"}, &importConv}, // Conv-11
       {{"", "GlobalAveragePool", 1, 0, "static spatial dims"}, &importGlobalAveragePool},
+      // MaxPool-10 added ceil_mode and dilations; 11 and 12 changed neither.
+      {{"", "MaxPool", 10, 0, "no Indices output, storage_order 0"}, &importMaxPool},
   };
   return rules;
 }

@@ -34,6 +34,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::ConvBackwardData:
   case KernelId::ConvBackwardFilter:
     return buildConvolution(kernel, spec->id, in, out[0], context, result);
+  case KernelId::MaxPool:
+  case KernelId::MaxPoolGrad:
+    return buildPooling(kernel, spec->id, in, out, result);
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
   case KernelId::ReduceSum:

@@ -18,6 +18,9 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::Conv, "conv", 2, 2, 1, 1, kConvAttrs},
     {KernelId::ConvBackwardData, "conv_backward_data", 2, 2, 1, 1, kConvAttrs},
     {KernelId::ConvBackwardFilter, "conv_backward_filter", 2, 2, 1, 1, kConvAttrs},
+    // The second result: where each maximum came from (int64, flat per plane).
+    {KernelId::MaxPool, "max_pool", 1, 1, 2, 2, "kernel strides pads dilations ceil_mode"},
+    {KernelId::MaxPoolGrad, "max_pool_grad", 2, 2, 1, 1, ""},
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},

@@ -142,3 +142,19 @@ func.func @forward(%x: tensor<2x3x5x5xf32> {amp.input = "x"},
 // CHECK-NOT: conv_backward_data
 // CHECK: %[[DW:.*]] = amp.conv_backward_filter %[[X]], %[[DY]] {dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : tensor<2x3x5x5xf32>, tensor<2x4x3x3xf32> -> tensor<4x3x3x3xf32>
 // CHECK: return %[[DW]], %[[DV]],
+
+// -----
+
+// max_pool: only the pooled values carry a gradient, scattered through the
+// indices of the maxima.
+func.func @forward(%w: tensor<2x3x4x4xf32> {amp.param = "w"}) -> (tensor<2x12xf32> {amp.output = "logits"}) {
+  %y, %i = amp.max_pool %w {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : tensor<2x3x4x4xf32> -> tensor<2x3x2x2xf32>, tensor<2x3x2x2xi64>
+  %0 = amp.reshape %y : tensor<2x3x2x2xf32> -> tensor<2x12xf32>
+  return %0 : tensor<2x12xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %{{.*}}, %[[I:.*]] = amp.max_pool
+// CHECK: %[[G0:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[G:.*]] = amp.reshape %[[G0]] : tensor<2x12xf32> -> tensor<2x3x2x2xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.max_pool_grad %[[G]], %[[I]] : tensor<2x3x2x2xf32>, tensor<2x3x2x2xi64> -> tensor<2x3x4x4xf32>
+// CHECK-NEXT: return %[[DW]],

@@ -11,7 +11,7 @@ batch: relative error at most 1e-5 in FP32.
   activations and loss=cross-entropy;
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
   dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
-  pooling.
+  pooling; max pooling with overlapping windows and with ceil_mode.
 """
 import os
 
@@ -98,6 +98,22 @@ class GlobalPoolModel(torch.nn.Module):
         return self.fc(pooled.flatten(1))
 
 
+class MaxPoolModel(torch.nn.Module):
+    """conv -> relu -> max pool (3x3, stride 2, pad 1: overlapping windows)
+    -> max pool (2x2, stride 2, ceil_mode) -> linear."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(9)
+        self.c = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 3 * 3, 10)
+
+    def forward(self, x):
+        h = torch.nn.functional.max_pool2d(torch.relu(self.c(x)), 3, stride=2, padding=1)
+        h = torch.nn.functional.max_pool2d(h, 2, stride=2, ceil_mode=True)
+        return self.fc(h.flatten(1))
+
+
 def exporter(shape):
     def export(model, path):
         torch.onnx.export(model, torch.zeros(*shape), path, opset_version=17,
@@ -122,6 +138,8 @@ def check_conv(args, checker):
     small = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
     check_cross_entropy(args, checker, "global-pool", GlobalPoolModel(), small,
                         exporter(small.shape))
+    odd = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)  # 9 -> 5 -> 3 (ceil)
+    check_cross_entropy(args, checker, "max-pool", MaxPoolModel(), odd, exporter(odd.shape))
 
 
 def check_cross_entropy(args, checker, label, model, images, export):

@@ -22,7 +22,7 @@ from common import parse_args, workdir
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
-                 r"convtranspose|globalaveragepool|"
+                 r"convtranspose|globalaveragepool|maxpool|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
@@ -37,6 +37,7 @@ EXPECTED_REFUSALS = [
     (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"
                    r"only 2-D transposes"),
     (r"softmax_axis_[01]", r"only softmax over the last axis is supported"),
+    (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     (r"sce_.*((?<!no)_weight|none|log_prob|3d|4d|NCd)",
      r"class weights are not supported|"
      r"reduction 'none' is not supported|log_prob output is not supported|"

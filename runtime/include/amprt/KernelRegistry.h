@@ -25,6 +25,8 @@ enum class KernelId {
   Conv,
   ConvBackwardData,
   ConvBackwardFilter,
+  MaxPool,
+  MaxPoolGrad,
   Softmax,
   ReduceSum,
   BroadcastTo,

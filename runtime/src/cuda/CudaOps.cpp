@@ -338,6 +338,9 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
     // cuDNN convolutions are still to come (the CNN issue); refused, never
     // computed wrongly.
     return Status::error("convolutions do not run on the CUDA backend yet; use --device cpu");
+  case KernelId::MaxPool:
+  case KernelId::MaxPoolGrad:
+    return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
   case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
   case KernelId::SoftmaxCrossEntropy:

@@ -1,0 +1,174 @@
+//===- CpuPooling.cpp - max pooling and its gradient ----------------------===//
+//
+// Plain C++ over [N, C, spatial...] planes, one plane per OpenMP task. The
+// forward writes, next to each maximum, its flat index in the input plane;
+// the gradient scatters through those indices, summing in f32 per plane and
+// rounding once. (Not oneDNN's pooling: its workspace is an opaque,
+// layout-specific buffer, while these indices are plain data that both
+// backends and checkpoints can share.)
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+#include "KernelChecks.h"
+
+#include <cmath>
+#include <vector>
+
+namespace amprt {
+namespace {
+
+/// The window geometry from the kernel's attributes (NAME.i).
+struct Window {
+  std::vector<int64_t> kernel, strides, padBegin, dilations;
+};
+
+Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
+  auto get = [&](const std::string &name, double *value) {
+    auto it = kernel.attrs().find(name);
+    if (it == kernel.attrs().end())
+      return false;
+    *value = it->second;
+    return true;
+  };
+  for (size_t d = 0; d < spatial; ++d) {
+    std::string i = std::to_string(d);
+    double size, stride, pad, dilation;
+    if (!get("kernel." + i, &size) || !get("strides." + i, &stride) ||
+        !get("pads." + i, &pad) || !get("dilations." + i, &dilation) || size < 1 ||
+        stride < 1 || dilation < 1 || pad < 0)
+      return Status::error("needs kernel, strides, pads and dilations for " +
+                           std::to_string(spatial) + " spatial dims");
+    w->kernel.push_back(static_cast<int64_t>(size));
+    w->strides.push_back(static_cast<int64_t>(stride));
+    w->padBegin.push_back(static_cast<int64_t>(pad));
+    w->dilations.push_back(static_cast<int64_t>(dilation));
+  }
+  return Status::ok();
+}
+
+int64_t product(const std::vector<int64_t> &v, size_t from) {
+  int64_t p = 1;
+  for (size_t i = from; i < v.size(); ++i)
+    p *= v[i];
+  return p;
+}
+
+/// Max pooling of one plane: for each output position, the largest input in
+/// its window (NaN wins, as in PyTorch) and its flat index.
+template <typename T>
+void poolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &in,
+               const std::vector<int64_t> &out, const Window &w) {
+  size_t rank = in.size();
+  int64_t outCount = product(out, 0), windowCount = product(w.kernel, 0);
+  std::vector<int64_t> o(rank), k(rank);
+  for (int64_t flat = 0; flat < outCount; ++flat) {
+    for (size_t d = rank, rest = flat; d-- > 0;) {
+      o[d] = static_cast<int64_t>(rest) % out[d];
+      rest /= out[d];
+    }
+    float best = -INFINITY;
+    int64_t bestIndex = -1;
+    for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
+      int64_t rest = kFlat, offset = 0;
+      bool inside = true;
+      for (size_t d = rank; d-- > 0;) {
+        k[d] = rest % w.kernel[d];
+        rest /= w.kernel[d];
+      }
+      for (size_t d = 0; d < rank && inside; ++d) {
+        int64_t pos = o[d] * w.strides[d] - w.padBegin[d] + k[d] * w.dilations[d];
+        inside = pos >= 0 && pos < in[d];
+        offset = offset * in[d] + pos;
+      }
+      if (!inside)
+        continue;
+      float v = math::load(x[offset]);
+      if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+        best = v;
+        bestIndex = offset;
+      }
+    }
+    // A window entirely in padding (possible with ceil_mode) has no input.
+    y[flat] = math::store<T>(bestIndex < 0 ? 0.0f : best);
+    index[flat] = bestIndex;
+  }
+}
+
+Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
+                    const TensorRef &indices, std::unique_ptr<CpuKernel> *result) {
+  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || indices.shape != y.shape ||
+      y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
+    return Status::error("expects input [N, C, spatial...] and two results of one pooled shape");
+  if (indices.dtype != DType::I64 || y.dtype != x.dtype)
+    return Status::error("the result takes the input's type, the indices are int64");
+  Window w;
+  AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
+  std::vector<int64_t> in(x.shape.begin() + 2, x.shape.end());
+  std::vector<int64_t> out(y.shape.begin() + 2, y.shape.end());
+  int64_t planes = x.shape[0] * x.shape[1], inPlane = product(in, 0),
+          outPlane = product(out, 0);
+  return withFloatStorage(x.dtype, [&](auto storage) {
+    using T = decltype(storage);
+    const T *px = static_cast<const T *>(x.data);
+    T *py = static_cast<T *>(y.data);
+    int64_t *pi = indices.i64();
+    *result = lambda([=] {
+#pragma omp parallel for schedule(static)
+      for (int64_t p = 0; p < planes; ++p)
+        poolPlane(px + p * inPlane, py + p * outPlane, pi + p * outPlane, in, out, w);
+      return Status::ok();
+    });
+    return Status::ok();
+  });
+}
+
+Status buildMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const TensorRef &dx,
+                        std::unique_ptr<CpuKernel> *result) {
+  if (dy.shape != indices.shape || indices.dtype != DType::I64 || dx.dtype != dy.dtype ||
+      dx.shape.size() != dy.shape.size() || dy.shape.size() < 3 || dx.shape[0] != dy.shape[0] ||
+      dx.shape[1] != dy.shape[1])
+    return Status::error("expects a gradient and int64 indices of one shape, and a result of "
+                         "the gradient's type with its batch and channels");
+  int64_t planes = dy.shape[0] * dy.shape[1];
+  int64_t outPlane = dy.size() / std::max<int64_t>(planes, 1);
+  int64_t inPlane = dx.size() / std::max<int64_t>(planes, 1);
+  return withFloatStorage(dy.dtype, [&](auto storage) {
+    using T = decltype(storage);
+    const T *pdy = static_cast<const T *>(dy.data);
+    const int64_t *pi = indices.i64();
+    T *pdx = static_cast<T *>(dx.data);
+    *result = lambda([=] {
+      bool bad = false;
+#pragma omp parallel for schedule(static) reduction(|| : bad)
+      for (int64_t p = 0; p < planes; ++p) {
+        std::vector<float> sum(inPlane, 0.0f); // f32, rounded once below
+        for (int64_t o = 0; o < outPlane; ++o) {
+          int64_t i = pi[p * outPlane + o];
+          if (i >= inPlane) {
+            bad = true;
+            continue;
+          }
+          if (i >= 0)
+            sum[i] += math::load(pdy[p * outPlane + o]);
+        }
+        for (int64_t i = 0; i < inPlane; ++i)
+          pdx[p * inPlane + i] = math::store<T>(sum[i]);
+      }
+      return bad ? Status::error("max_pool_grad: an index lies outside the input plane")
+                 : Status::ok();
+    });
+    return Status::ok();
+  });
+}
+
+} // namespace
+
+Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                    const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
+  if (id == KernelId::MaxPool)
+    return buildMaxPool(kernel, in[0], out[0], out[1], result);
+  return buildMaxPoolGrad(in[0], in[1], out[0], result);
+}
+
+} // namespace amprt
