@@ -149,6 +149,14 @@ LogicalResult MaxPoolOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
   return success();
 }
 
+LogicalResult AvgPoolOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = AvgPoolGradOp::create(b, getLoc(), getInput().getType(), resultGrads[0],
+                                          getKernelAttr(), getStridesAttr(), getPadsAttr(),
+                                          getCeilModeAttr(), getCountIncludePadAttr());
+  return success();
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

@@ -234,6 +234,42 @@ LogicalResult MaxPoolOp::verify() {
   return verifyInferredShapes(*this);
 }
 
+/// Average pooling uses no dilation.
+static SmallVector<int64_t> denseDilations(size_t spatial) {
+  return SmallVector<int64_t>(spatial, 1);
+}
+
+LogicalResult AvgPoolOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  std::string error;
+  auto dilations = denseDilations(adaptor.getKernel().size());
+  ConvGeometry geometry{adaptor.getStrides(), adaptor.getPads(), dilations, 1};
+  auto shape = poolShape(tensorType(adaptor.getInput()).getShape(), adaptor.getKernel(),
+                         geometry, adaptor.getCeilMode(), error);
+  if (failed(shape))
+    return emitShapeError(loc, "avg_pool", error);
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+LogicalResult AvgPoolOp::verify() { return verifyInferredShapes(*this); }
+
+LogicalResult AvgPoolGradOp::verify() {
+  std::string error;
+  auto dilations = denseDilations(getKernel().size());
+  ConvGeometry geometry{getStrides(), getPads(), dilations, 1};
+  auto shape =
+      poolShape(getResult().getType().getShape(), getKernel(), geometry, getCeilMode(), error);
+  if (failed(shape))
+    return emitOpError() << error;
+  if (failed(verifyCompatibleShape(*shape, getGrad().getType().getShape())))
+    return emitOpError("the gradient's shape is not the pooled shape of the result");
+  if (getGrad().getType().getElementType() != getResult().getType().getElementType())
+    return emitOpError("result element type must equal the gradient's");
+  return success();
+}
+
 LogicalResult MaxPoolGradOp::verify() {
   auto grad = getGrad().getType(), result = getResult().getType();
   if (failed(verifyCompatibleShape(grad.getShape(), getIndices().getType().getShape())))

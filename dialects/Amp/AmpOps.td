@@ -256,6 +256,52 @@ def Amp_MaxPoolOp : Amp_ShapedOp<"max_pool", [Amp_PrecisionOpInterface,
   }];
 }
 
+def Amp_AvgPoolOp : Amp_ShapedOp<"avg_pool", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "average pooling";
+  let description = [{
+    Windows of `kernel` over the spatial dims of `[N, C, spatial...]` with
+    strides and begin/end pads; the result size rounds down, or up with
+    `ceil_mode`. Each result is the window's sum over the input positions
+    it covers divided by their count, or with `count_include_pad` by the
+    count of positions inside the padded input (ONNX's and PyTorch's rule).
+    Summed in float, rounded once; follows its input's precision.
+
+    Example:
+    ```mlir
+    %y = amp.avg_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>,
+                          pads = array<i64: 0, 0, 0, 0>}
+        : tensor<8x6x28x28xbf16> -> tensor<8x6x14x14xbf16>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       UnitAttr:$ceil_mode, UnitAttr:$count_include_pad);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_AvgPoolGradOp : Amp_Op<"avg_pool_grad", [Amp_PrecisionOpInterface]> {
+  let hasVerifier = 1;
+  let summary = "gradient of avg_pool: each gradient spread evenly over its window";
+  let description = [{
+    The same window attributes as the avg_pool; `result` has its input's
+    shape (given: the pooled size rounds). Sums in FP32, rounds once.
+
+    Example:
+    ```mlir
+    %dx = amp.avg_pool_grad %dy {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>,
+                                 pads = array<i64: 0, 0, 0, 0>}
+        : tensor<8x6x14x14xf32> -> tensor<8x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       UnitAttr:$ceil_mode, UnitAttr:$count_include_pad);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` type($grad) `->` type($result)";
+}
+
 def Amp_MaxPoolGradOp : Amp_Op<"max_pool_grad", [Amp_PrecisionOpInterface]> {
   let hasVerifier = 1;
   let summary = "gradient of max_pool: each gradient added to the input its maximum came from";

@@ -159,6 +159,54 @@ static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node
   return success();
 }
 
+/// AveragePool: kernel, strides, pads or auto_pad, ceil_mode,
+/// count_include_pad (op set 11's form: no dilations).
+static LogicalResult importAveragePool(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  if (type.getRank() < 3)
+    return im.nodeError(node) << "expects [N, C, spatial...], got " << type;
+  size_t spatial = type.getRank() - 2;
+  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
+  auto kernel = im.intsAttr(node, "kernel_shape", {});
+  auto strides = im.intsAttr(node, "strides", ones);
+  auto pads = im.intsAttr(node, "pads", zeros);
+  auto ceilMode = im.intAttr(node, "ceil_mode", 0);
+  auto includePad = im.intAttr(node, "count_include_pad", 0);
+  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
+  if (failed(kernel) || failed(strides) || failed(pads) || failed(ceilMode) ||
+      failed(includePad) || failed(autoPad))
+    return failure();
+  if (kernel->size() != spatial || strides->size() != spatial)
+    return im.nodeError(node) << "expects kernel_shape and strides for " << spatial
+                              << " spatial dims";
+  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
+    ArrayRef<int64_t> in = type.getShape().drop_front(2);
+    if (llvm::any_of(in, ShapedType::isDynamic))
+      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
+    *pads = samePads(in, *kernel, *strides, ones, *autoPad == "SAME_UPPER");
+  } else if (*autoPad == "VALID") {
+    *pads = zeros;
+  } else if (*autoPad != "NOTSET") {
+    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
+  }
+  std::string error;
+  ConvGeometry geometry{*strides, *pads, ones, 1};
+  auto shape = poolShape(type.getShape(), *kernel, geometry, *ceilMode != 0, error);
+  if (failed(shape))
+    return im.nodeError(node) << error;
+  auto pool = AvgPoolOp::create(
+      im.builder, im.nodeLoc(node), RankedTensorType::get(*shape, type.getElementType()), *x,
+      im.builder.getDenseI64ArrayAttr(*kernel), im.builder.getDenseI64ArrayAttr(*strides),
+      im.builder.getDenseI64ArrayAttr(*pads), *ceilMode != 0, *includePad != 0);
+  if (failed(im.verifyBuilt(node, pool)))
+    return failure();
+  im.define(node, 0, pool.getResult());
+  return success();
+}
+
 /// GlobalAveragePool: the mean over the spatial dims, kept as size-1 dims,
 /// as a sum (f32, reading low precision) times 1 / (spatial size); its
 /// gradient follows from theirs.
@@ -194,6 +242,8 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() 
       {{"", "GlobalAveragePool", 1, 0, "static spatial dims"}, &importGlobalAveragePool},
       // MaxPool-10 added ceil_mode and dilations; 11 and 12 changed neither.
       {{"", "MaxPool", 10, 0, "no Indices output, storage_order 0"}, &importMaxPool},
+      // AveragePool-11: pads with auto_pad semantics as today (no dilations).
+      {{"", "AveragePool", 11, 0, ""}, &importAveragePool},
   };
   return rules;
 }

@@ -66,7 +66,7 @@ Status requireF32(const std::vector<TensorRef> &tensors, const char *why);
 // Builders, one family per file.
 /// C = A B, optionally + bias (attr "bias": a third input of C's columns)
 /// and relu (attr "relu") applied in f32 before C is rounded.
-/// max_pool and max_pool_grad (CpuPooling.cpp).
+/// max_pool, avg_pool and their gradients (CpuPooling.cpp).
 Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                     const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
 /// conv, conv_backward_data, conv_backward_filter (oneDNN; CpuConvolution.cpp).

@@ -36,6 +36,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildConvolution(kernel, spec->id, in, out[0], context, result);
   case KernelId::MaxPool:
   case KernelId::MaxPoolGrad:
+  case KernelId::AvgPool:
+  case KernelId::AvgPoolGrad:
     return buildPooling(kernel, spec->id, in, out, result);
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);

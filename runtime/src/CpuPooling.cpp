@@ -1,9 +1,10 @@
 //===- CpuPooling.cpp - max pooling and its gradient ----------------------===//
 //
-// Plain C++ over [N, C, spatial...] planes, one plane per OpenMP task. The
-// forward writes, next to each maximum, its flat index in the input plane;
-// the gradient scatters through those indices, summing in f32 per plane and
-// rounding once. (Not oneDNN's pooling: its workspace is an opaque,
+// Plain C++ over [N, C, spatial...] planes, one plane per OpenMP task. Max
+// pooling writes, next to each maximum, its flat index in the input plane,
+// and its gradient scatters through those indices; average pooling divides
+// each window's sum by its count; gradients sum in f32 per plane and round
+// once. (Not oneDNN's pooling: its workspace is an opaque,
 // layout-specific buffer, while these indices are plain data that both
 // backends and checkpoints can share.)
 //
@@ -20,28 +21,33 @@ namespace {
 
 /// The window geometry from the kernel's attributes (NAME.i).
 struct Window {
-  std::vector<int64_t> kernel, strides, padBegin, dilations;
+  std::vector<int64_t> kernel, strides, padBegin, padEnd, dilations;
 };
 
+/// The most spatial dims a window may have (fixed-size index arrays).
+constexpr size_t kMaxSpatial = 8;
+
 Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
-  auto get = [&](const std::string &name, double *value) {
+  if (spatial > kMaxSpatial)
+    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
+  auto get = [&](const std::string &name, double fallback, double *value) {
     auto it = kernel.attrs().find(name);
-    if (it == kernel.attrs().end())
-      return false;
-    *value = it->second;
-    return true;
+    *value = it == kernel.attrs().end() ? fallback : it->second;
+    return it != kernel.attrs().end();
   };
   for (size_t d = 0; d < spatial; ++d) {
-    std::string i = std::to_string(d);
-    double size, stride, pad, dilation;
-    if (!get("kernel." + i, &size) || !get("strides." + i, &stride) ||
-        !get("pads." + i, &pad) || !get("dilations." + i, &dilation) || size < 1 ||
-        stride < 1 || dilation < 1 || pad < 0)
-      return Status::error("needs kernel, strides, pads and dilations for " +
-                           std::to_string(spatial) + " spatial dims");
+    std::string i = std::to_string(d), j = std::to_string(d + spatial);
+    double size, stride, begin, end, dilation;
+    bool given = get("kernel." + i, 0, &size) && get("strides." + i, 0, &stride) &&
+                 get("pads." + i, 0, &begin) && get("pads." + j, 0, &end);
+    get("dilations." + i, 1, &dilation); // average pooling has none
+    if (!given || size < 1 || stride < 1 || dilation < 1 || begin < 0 || end < 0)
+      return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
+                           " spatial dims");
     w->kernel.push_back(static_cast<int64_t>(size));
     w->strides.push_back(static_cast<int64_t>(stride));
-    w->padBegin.push_back(static_cast<int64_t>(pad));
+    w->padBegin.push_back(static_cast<int64_t>(begin));
+    w->padEnd.push_back(static_cast<int64_t>(end));
     w->dilations.push_back(static_cast<int64_t>(dilation));
   }
   return Status::ok();
@@ -54,45 +60,69 @@ int64_t product(const std::vector<int64_t> &v, size_t from) {
   return p;
 }
 
+/// Calls fn(offset, inPadded) for each position of output `flat`'s window
+/// that lies inside the input (offset: flat in the plane) or, with offset -1,
+/// inside the padding only (inPadded: within [-pad begin, in + pad end)).
+template <typename Fn>
+void forEachInWindow(int64_t flat, const std::vector<int64_t> &in,
+                     const std::vector<int64_t> &out, const Window &w, Fn fn) {
+  size_t rank = in.size();
+  int64_t o[kMaxSpatial], k[kMaxSpatial]; // readWindow checked the rank
+  for (size_t d = rank; d-- > 0;) {
+    o[d] = flat % out[d];
+    flat /= out[d];
+  }
+  int64_t windowCount = product(w.kernel, 0);
+  for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
+    int64_t rest = kFlat, offset = 0;
+    bool inside = true, inPadded = true;
+    for (size_t d = rank; d-- > 0;) {
+      k[d] = rest % w.kernel[d];
+      rest /= w.kernel[d];
+    }
+    for (size_t d = 0; d < rank; ++d) {
+      int64_t pos = o[d] * w.strides[d] - w.padBegin[d] + k[d] * w.dilations[d];
+      inside = inside && pos >= 0 && pos < in[d];
+      inPadded = inPadded && pos >= -w.padBegin[d] && pos < in[d] + w.padEnd[d];
+      offset = offset * in[d] + pos;
+    }
+    fn(inside ? offset : -1, inPadded);
+  }
+}
+
 /// Max pooling of one plane: for each output position, the largest input in
 /// its window (NaN wins, as in PyTorch) and its flat index.
 template <typename T>
-void poolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &in,
-               const std::vector<int64_t> &out, const Window &w) {
-  size_t rank = in.size();
-  int64_t outCount = product(out, 0), windowCount = product(w.kernel, 0);
-  std::vector<int64_t> o(rank), k(rank);
+void maxPoolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &in,
+                  const std::vector<int64_t> &out, const Window &w) {
+  int64_t outCount = product(out, 0);
   for (int64_t flat = 0; flat < outCount; ++flat) {
-    for (size_t d = rank, rest = flat; d-- > 0;) {
-      o[d] = static_cast<int64_t>(rest) % out[d];
-      rest /= out[d];
-    }
     float best = -INFINITY;
     int64_t bestIndex = -1;
-    for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
-      int64_t rest = kFlat, offset = 0;
-      bool inside = true;
-      for (size_t d = rank; d-- > 0;) {
-        k[d] = rest % w.kernel[d];
-        rest /= w.kernel[d];
-      }
-      for (size_t d = 0; d < rank && inside; ++d) {
-        int64_t pos = o[d] * w.strides[d] - w.padBegin[d] + k[d] * w.dilations[d];
-        inside = pos >= 0 && pos < in[d];
-        offset = offset * in[d] + pos;
-      }
-      if (!inside)
-        continue;
+    forEachInWindow(flat, in, out, w, [&](int64_t offset, bool) {
+      if (offset < 0)
+        return;
       float v = math::load(x[offset]);
       if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
         best = v;
         bestIndex = offset;
       }
-    }
+    });
     // A window entirely in padding (possible with ceil_mode) has no input.
     y[flat] = math::store<T>(bestIndex < 0 ? 0.0f : best);
     index[flat] = bestIndex;
   }
+}
+
+/// The divisor of output `flat`'s window: the input positions it covers,
+/// or with count_include_pad those inside the padded input.
+int64_t windowDivisor(int64_t flat, const std::vector<int64_t> &in,
+                      const std::vector<int64_t> &out, const Window &w, bool includePad) {
+  int64_t count = 0;
+  forEachInWindow(flat, in, out, w, [&](int64_t offset, bool inPadded) {
+    count += includePad ? inPadded : offset >= 0;
+  });
+  return count;
 }
 
 Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
@@ -116,7 +146,7 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
     *result = lambda([=] {
 #pragma omp parallel for schedule(static)
       for (int64_t p = 0; p < planes; ++p)
-        poolPlane(px + p * inPlane, py + p * outPlane, pi + p * outPlane, in, out, w);
+        maxPoolPlane(px + p * inPlane, py + p * outPlane, pi + p * outPlane, in, out, w);
       return Status::ok();
     });
     return Status::ok();
@@ -162,13 +192,79 @@ Status buildMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const Ten
   });
 }
 
+/// avg_pool (forward) or avg_pool_grad (`backward`): x is the pooled
+/// input and y the pooled result, in each direction's own storage.
+Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef &from,
+                    const TensorRef &to, std::unique_ptr<CpuKernel> *result) {
+  const TensorRef &x = backward ? to : from, &y = backward ? from : to;
+  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || y.shape[0] != x.shape[0] ||
+      y.shape[1] != x.shape[1] || x.dtype != y.dtype)
+    return Status::error("expects [N, C, spatial...] tensors of one type and batch and channels");
+  Window w;
+  AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
+  auto flag = [&](const char *name) {
+    auto it = kernel.attrs().find(name);
+    return it != kernel.attrs().end() && it->second != 0;
+  };
+  bool includePad = flag("count_include_pad");
+  std::vector<int64_t> in(x.shape.begin() + 2, x.shape.end());
+  std::vector<int64_t> out(y.shape.begin() + 2, y.shape.end());
+  int64_t planes = x.shape[0] * x.shape[1], inPlane = product(in, 0),
+          outPlane = product(out, 0);
+  return withFloatStorage(x.dtype, [&](auto storage) {
+    using T = decltype(storage);
+    const T *source = static_cast<const T *>(from.data);
+    T *target = static_cast<T *>(to.data);
+    *result = lambda([=] {
+#pragma omp parallel for schedule(static)
+      for (int64_t p = 0; p < planes; ++p) {
+        if (!backward) {
+          for (int64_t o = 0; o < outPlane; ++o) {
+            float sum = 0;
+            forEachInWindow(o, in, out, w, [&](int64_t offset, bool) {
+              if (offset >= 0)
+                sum += math::load(source[p * inPlane + offset]);
+            });
+            int64_t divisor = windowDivisor(o, in, out, w, includePad);
+            target[p * outPlane + o] = math::store<T>(divisor ? sum / divisor : 0.0f);
+          }
+          continue;
+        }
+        std::vector<float> sum(inPlane, 0.0f); // f32, rounded once below
+        for (int64_t o = 0; o < outPlane; ++o) {
+          int64_t divisor = windowDivisor(o, in, out, w, includePad);
+          if (!divisor)
+            continue;
+          float share = math::load(source[p * outPlane + o]) / divisor;
+          forEachInWindow(o, in, out, w, [&](int64_t offset, bool) {
+            if (offset >= 0)
+              sum[offset] += share;
+          });
+        }
+        for (int64_t i = 0; i < inPlane; ++i)
+          target[p * inPlane + i] = math::store<T>(sum[i]);
+      }
+      return Status::ok();
+    });
+    return Status::ok();
+  });
+}
+
 } // namespace
 
 Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                     const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result) {
-  if (id == KernelId::MaxPool)
+  switch (id) {
+  case KernelId::MaxPool:
     return buildMaxPool(kernel, in[0], out[0], out[1], result);
-  return buildMaxPoolGrad(in[0], in[1], out[0], result);
+  case KernelId::MaxPoolGrad:
+    return buildMaxPoolGrad(in[0], in[1], out[0], result);
+  case KernelId::AvgPool:
+  case KernelId::AvgPoolGrad:
+    return buildAvgPool(kernel, id == KernelId::AvgPoolGrad, in[0], out[0], result);
+  default:
+    return Status::error("not a pooling kernel");
+  }
 }
 
 } // namespace amprt

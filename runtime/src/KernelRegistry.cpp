@@ -7,6 +7,7 @@ namespace amprt {
 namespace {
 
 constexpr const char *kMatmulAttrs = "transpose_lhs transpose_rhs bias relu";
+constexpr const char *kAvgPoolAttrs = "kernel strides pads ceil_mode count_include_pad";
 constexpr const char *kConvAttrs = "strides pads dilations group"; // lists but group
 
 // In KernelId order (a unit test checks it).
@@ -21,6 +22,8 @@ constexpr KernelSpec kKernels[] = {
     // The second result: where each maximum came from (int64, flat per plane).
     {KernelId::MaxPool, "max_pool", 1, 1, 2, 2, "kernel strides pads dilations ceil_mode"},
     {KernelId::MaxPoolGrad, "max_pool_grad", 2, 2, 1, 1, ""},
+    {KernelId::AvgPool, "avg_pool", 1, 1, 1, 1, kAvgPoolAttrs},
+    {KernelId::AvgPoolGrad, "avg_pool_grad", 1, 1, 1, 1, kAvgPoolAttrs},
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},

@@ -158,3 +158,17 @@ func.func @forward(%w: tensor<2x3x4x4xf32> {amp.param = "w"}) -> (tensor<2x12xf3
 // CHECK-NEXT: %[[G:.*]] = amp.reshape %[[G0]] : tensor<2x12xf32> -> tensor<2x3x2x2xf32>
 // CHECK-NEXT: %[[DW:.*]] = amp.max_pool_grad %[[G]], %[[I]] : tensor<2x3x2x2xf32>, tensor<2x3x2x2xi64> -> tensor<2x3x4x4xf32>
 // CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// avg_pool: the gradient spreads over the windows with the same attributes.
+func.func @forward(%w: tensor<2x3x4x4xf32> {amp.param = "w"}) -> (tensor<2x12xf32> {amp.output = "logits"}) {
+  %0 = amp.avg_pool %w {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 0, 0>, count_include_pad} : tensor<2x3x4x4xf32> -> tensor<2x3x2x2xf32>
+  %1 = amp.reshape %0 : tensor<2x3x2x2xf32> -> tensor<2x12xf32>
+  return %1 : tensor<2x12xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[G0:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[G:.*]] = amp.reshape %[[G0]] : tensor<2x12xf32> -> tensor<2x3x2x2xf32>
+// CHECK-NEXT: %[[DW:.*]] = amp.avg_pool_grad %[[G]] {count_include_pad, kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 0, 0>, strides = array<i64: 2, 2>} : tensor<2x3x2x2xf32> -> tensor<2x3x4x4xf32>
+// CHECK-NEXT: return %[[DW]],

@@ -11,7 +11,8 @@ batch: relative error at most 1e-5 in FP32.
   activations and loss=cross-entropy;
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
   dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
-  pooling; max pooling with overlapping windows and with ceil_mode.
+  pooling; max and average pooling with overlapping windows and with
+  ceil_mode; average pooling that counts its (asymmetric) padding.
 """
 import os
 
@@ -114,6 +115,25 @@ class MaxPoolModel(torch.nn.Module):
         return self.fc(h.flatten(1))
 
 
+class AvgPoolModel(torch.nn.Module):
+    """conv -> avg pool (3x3, stride 2, pad 1) -> avg pool (2x2, stride 2,
+    ceil_mode) -> linear, padding not counted. (PyTorch exports a counted
+    padding as a Pad node; the ONNX node tests cover count_include_pad.)"""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(10)
+        self.c = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 3 * 3, 10)
+
+    def forward(self, x):
+        h = torch.nn.functional.avg_pool2d(self.c(x), 3, stride=2, padding=1,
+                                           count_include_pad=False)
+        h = torch.nn.functional.avg_pool2d(h, 2, stride=2, ceil_mode=True,
+                                           count_include_pad=False)
+        return self.fc(h.flatten(1))
+
+
 def exporter(shape):
     def export(model, path):
         torch.onnx.export(model, torch.zeros(*shape), path, opset_version=17,
@@ -140,6 +160,42 @@ def check_conv(args, checker):
                         exporter(small.shape))
     odd = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)  # 9 -> 5 -> 3 (ceil)
     check_cross_entropy(args, checker, "max-pool", MaxPoolModel(), odd, exporter(odd.shape))
+    check_cross_entropy(args, checker, "avg-pool", AvgPoolModel(), odd, exporter(odd.shape))
+
+
+def check_counted_padding(args, checker):
+    """avg_pool with count_include_pad and asymmetric pads (which PyTorch
+    exports as a Pad node, so the step is written in MLIR here): the
+    gradient of a parameter pooled straight into the logits."""
+    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
+        print("skipped: counted-padding avg_pool (no CUDA pooling kernels yet)")
+        return
+    w = np.random.default_rng(3).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    labels = np.array([3, 7], dtype=np.int64)
+    values = ", ".join(f"{v:.9e}" for v in w.ravel())
+    pool = ('{kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, '
+            'pads = array<i64: 1, 1, 0, 0>, count_include_pad}')
+    mlir = (f'func.func @forward(%w: tensor<2x3x5x5xf32> {{amp.param = "w", amp.init = '
+            f'dense<[{values}]> : tensor<150xf32>}}) -> (tensor<2x12xf32> '
+            f'{{amp.output = "logits"}}) {{\n'
+            f'  %0 = amp.avg_pool %w {pool} : tensor<2x3x5x5xf32> -> tensor<2x3x2x2xf32>\n'
+            f'  %1 = amp.reshape %0 : tensor<2x3x2x2xf32> -> tensor<2x12xf32>\n'
+            f'  return %1 : tensor<2x12xf32>\n}}\n')
+    with workdir() as tmp:
+        source, plan = os.path.join(tmp, "pool.mlir"), os.path.join(tmp, "pool.ampplan")
+        with open(source, "w") as f:
+            f.write(mlir)
+        compile_model(args.bin, source, plan, "optimizer=none")
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        run([os.path.join(args.bin, "amp-run"), "step", plan,
+             "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+        ours = np.load(os.path.join(tmp, "w.grad.npy")).reshape(w.shape)
+    t = torch.tensor(w, requires_grad=True)
+    # Zero padding counted as inputs = PyTorch's count_include_pad on a padded tensor.
+    pooled = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (1, 0, 1, 0)), 3,
+                                            stride=2, count_include_pad=True)
+    torch.nn.functional.cross_entropy(pooled.reshape(2, 12), torch.from_numpy(labels)).backward()
+    checker.check("counted-padding avg_pool grad", relative_error(ours, t.grad.numpy()), 1e-5)
 
 
 def check_cross_entropy(args, checker, label, model, images, export):
@@ -218,6 +274,7 @@ def main():
     check_log_sum(args, checker)
     check_activations(args, checker)
     check_conv(args, checker)
+    check_counted_padding(args, checker)
     checker.finish()
 
 

@@ -22,7 +22,7 @@ from common import parse_args, workdir
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
-                 r"convtranspose|globalaveragepool|maxpool|"
+                 r"convtranspose|globalaveragepool|maxpool|averagepool|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.

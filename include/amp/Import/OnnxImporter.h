@@ -32,8 +32,8 @@ std::vector<OnnxOpSupport> supportedOnnxOps();
 
 /// The default-domain op sets a model may import (those ONNX 1.12's schemas
 /// know). Each rule says from which op set its semantics hold (most from 13;
-/// Conv from 11, MaxPool from 10, GlobalAveragePool from 1), so an older
-/// model is refused per op, naming the node.
+/// Conv and AveragePool from 11, MaxPool from 10, GlobalAveragePool from 1),
+/// so an older model is refused per op, naming the node.
 constexpr int64_t kMinOnnxOpset = 1, kMaxOnnxOpset = 17;
 
 } // namespace mlir::amp

@@ -27,6 +27,8 @@ enum class KernelId {
   ConvBackwardFilter,
   MaxPool,
   MaxPoolGrad,
+  AvgPool,
+  AvgPoolGrad,
   Softmax,
   ReduceSum,
   BroadcastTo,

@@ -340,6 +340,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
     return Status::error("convolutions do not run on the CUDA backend yet; use --device cpu");
   case KernelId::MaxPool:
   case KernelId::MaxPoolGrad:
+  case KernelId::AvgPool:
+  case KernelId::AvgPoolGrad:
     return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
   case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
