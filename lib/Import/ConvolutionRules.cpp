@@ -30,6 +30,61 @@ static SmallVector<int64_t> samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64
   return pads;
 }
 
+/// The window a conv or pooling node states over `input` ([N, C,
+/// spatial...]): kernel_shape (default `kernel`), strides, dilations and
+/// pads, with auto_pad resolved into pads (begins, then ends).
+struct WindowAttrs {
+  SmallVector<int64_t> kernel, strides, dilations, pads;
+};
+
+static FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::NodeProto &node,
+                                              RankedTensorType input,
+                                              ArrayRef<int64_t> kernel) {
+  size_t spatial = input.getRank() - 2;
+  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
+  auto kernelShape = im.intsAttr(node, "kernel_shape", kernel);
+  auto strides = im.intsAttr(node, "strides", ones);
+  auto dilations = im.intsAttr(node, "dilations", ones);
+  auto pads = im.intsAttr(node, "pads", zeros);
+  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
+  if (failed(kernelShape) || failed(strides) || failed(dilations) || failed(pads) ||
+      failed(autoPad))
+    return failure();
+  if (kernelShape->size() != spatial || strides->size() != spatial ||
+      dilations->size() != spatial) {
+    im.nodeError(node) << "expects kernel_shape, strides and dilations for " << spatial
+                       << " spatial dims";
+    return failure();
+  }
+  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
+    ArrayRef<int64_t> in = input.getShape().drop_front(2);
+    if (llvm::any_of(in, ShapedType::isDynamic)) {
+      im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
+      return failure();
+    }
+    *pads = samePads(in, *kernelShape, *strides, *dilations, *autoPad == "SAME_UPPER");
+  } else if (*autoPad == "VALID") {
+    *pads = zeros;
+  } else if (*autoPad != "NOTSET") {
+    im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
+    return failure();
+  }
+  return WindowAttrs{*kernelShape, *strides, *dilations, *pads};
+}
+
+/// The node's first input as [N, C, spatial...].
+static FailureOr<Value> spatialInput(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  if (type.getRank() < 3) {
+    im.nodeError(node) << "expects [N, C, spatial...], got " << type;
+    return failure();
+  }
+  return *x;
+}
+
 /// Conv: 1-D and up, strides, pads or auto_pad, dilations, groups; the
 /// optional bias becomes a broadcast add over the channel dim.
 static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -42,42 +97,25 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
     return im.nodeError(node) << "expects input [N, C, spatial...] and weights [M, C/group, "
                                  "kernel...] of one rank, at least 3; got "
                               << xType << " and " << wType;
-  size_t spatial = xType.getRank() - 2;
-  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
-  auto strides = im.intsAttr(node, "strides", ones);
-  auto dilations = im.intsAttr(node, "dilations", ones);
-  auto pads = im.intsAttr(node, "pads", zeros);
-  auto kernelShape = im.intsAttr(node, "kernel_shape", wType.getShape().drop_front(2));
+  auto window = readWindowAttrs(im, node, xType, wType.getShape().drop_front(2));
   auto group = im.intAttr(node, "group", 1);
-  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
-  if (failed(strides) || failed(dilations) || failed(pads) || failed(kernelShape) ||
-      failed(group) || failed(autoPad))
+  if (failed(window) || failed(group))
     return failure();
-  if (ArrayRef<int64_t>(*kernelShape) != wType.getShape().drop_front(2))
+  if (ArrayRef<int64_t>(window->kernel) != wType.getShape().drop_front(2))
     return im.nodeError(node) << "kernel_shape does not match the weights' shape " << wType;
-  if (strides->size() != spatial || dilations->size() != spatial)
-    return im.nodeError(node) << "expects " << spatial << " strides and dilations";
-  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
-    ArrayRef<int64_t> in = xType.getShape().drop_front(2);
-    if (llvm::any_of(in, ShapedType::isDynamic))
-      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
-    *pads = samePads(in, *kernelShape, *strides, *dilations, *autoPad == "SAME_UPPER");
-  } else if (*autoPad == "VALID") {
-    *pads = zeros;
-  } else if (*autoPad != "NOTSET") {
-    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
-  }
+  SmallVector<int64_t> &strides = window->strides, &pads = window->pads,
+                       &dilations = window->dilations;
   std::string error;
-  ConvGeometry geometry{*strides, *pads, *dilations, *group};
+  ConvGeometry geometry{strides, pads, dilations, *group};
   auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
   if (failed(shape))
     return im.nodeError(node) << error;
   Location loc = im.nodeLoc(node);
   auto conv = ConvOp::create(im.builder, loc,
                              RankedTensorType::get(*shape, xType.getElementType()), *x, *w,
-                             im.builder.getDenseI64ArrayAttr(*strides),
-                             im.builder.getDenseI64ArrayAttr(*pads),
-                             im.builder.getDenseI64ArrayAttr(*dilations), *group);
+                             im.builder.getDenseI64ArrayAttr(strides),
+                             im.builder.getDenseI64ArrayAttr(pads),
+                             im.builder.getDenseI64ArrayAttr(dilations), *group);
   if (failed(im.verifyBuilt(node, conv)))
     return failure();
   Value result = conv.getResult();
@@ -107,52 +145,31 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
 /// optional Indices output (ONNX's flat index over the whole tensor) and
 /// column-major storage_order are refused.
 static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto x = im.input(node, 0);
+  auto x = spatialInput(im, node);
   if (failed(x))
     return failure();
   if (node.output_size() > 1 && !node.output(1).empty())
     return im.nodeError(node) << "the Indices output is not supported";
   auto type = cast<RankedTensorType>(x->getType());
-  if (type.getRank() < 3)
-    return im.nodeError(node) << "expects [N, C, spatial...], got " << type;
-  size_t spatial = type.getRank() - 2;
-  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
-  auto kernel = im.intsAttr(node, "kernel_shape", {});
-  auto strides = im.intsAttr(node, "strides", ones);
-  auto dilations = im.intsAttr(node, "dilations", ones);
-  auto pads = im.intsAttr(node, "pads", zeros);
+  auto window = readWindowAttrs(im, node, type, {});
   auto ceilMode = im.intAttr(node, "ceil_mode", 0);
   auto storageOrder = im.intAttr(node, "storage_order", 0);
-  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
-  if (failed(kernel) || failed(strides) || failed(dilations) || failed(pads) ||
-      failed(ceilMode) || failed(storageOrder) || failed(autoPad))
+  if (failed(window) || failed(ceilMode) || failed(storageOrder))
     return failure();
   if (*storageOrder != 0)
     return im.nodeError(node) << "storage_order=1 is not supported";
-  if (kernel->size() != spatial || strides->size() != spatial || dilations->size() != spatial)
-    return im.nodeError(node) << "expects kernel_shape, strides and dilations for " << spatial
-                              << " spatial dims";
-  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
-    ArrayRef<int64_t> in = type.getShape().drop_front(2);
-    if (llvm::any_of(in, ShapedType::isDynamic))
-      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
-    *pads = samePads(in, *kernel, *strides, *dilations, *autoPad == "SAME_UPPER");
-  } else if (*autoPad == "VALID") {
-    *pads = zeros;
-  } else if (*autoPad != "NOTSET") {
-    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
-  }
   std::string error;
-  ConvGeometry geometry{*strides, *pads, *dilations, 1};
-  auto shape = poolShape(type.getShape(), *kernel, geometry, *ceilMode != 0, error);
+  ConvGeometry geometry{window->strides, window->pads, window->dilations, 1};
+  auto shape = poolShape(type.getShape(), window->kernel, geometry, *ceilMode != 0, error);
   if (failed(shape))
     return im.nodeError(node) << error;
   auto pool = MaxPoolOp::create(
       im.builder, im.nodeLoc(node), RankedTensorType::get(*shape, type.getElementType()),
       RankedTensorType::get(*shape, im.builder.getI64Type()), *x,
-      im.builder.getDenseI64ArrayAttr(*kernel), im.builder.getDenseI64ArrayAttr(*strides),
-      im.builder.getDenseI64ArrayAttr(*pads), im.builder.getDenseI64ArrayAttr(*dilations),
-      *ceilMode != 0);
+      im.builder.getDenseI64ArrayAttr(window->kernel),
+      im.builder.getDenseI64ArrayAttr(window->strides),
+      im.builder.getDenseI64ArrayAttr(window->pads),
+      im.builder.getDenseI64ArrayAttr(window->dilations), *ceilMode != 0);
   if (failed(im.verifyBuilt(node, pool)))
     return failure();
   im.define(node, 0, pool.getResult());
@@ -162,45 +179,25 @@ static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node
 /// AveragePool: kernel, strides, pads or auto_pad, ceil_mode,
 /// count_include_pad (op set 11's form: no dilations).
 static LogicalResult importAveragePool(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto x = im.input(node, 0);
+  auto x = spatialInput(im, node);
   if (failed(x))
     return failure();
   auto type = cast<RankedTensorType>(x->getType());
-  if (type.getRank() < 3)
-    return im.nodeError(node) << "expects [N, C, spatial...], got " << type;
-  size_t spatial = type.getRank() - 2;
-  SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
-  auto kernel = im.intsAttr(node, "kernel_shape", {});
-  auto strides = im.intsAttr(node, "strides", ones);
-  auto pads = im.intsAttr(node, "pads", zeros);
+  auto window = readWindowAttrs(im, node, type, {}); // op set 11: no dilations
   auto ceilMode = im.intAttr(node, "ceil_mode", 0);
   auto includePad = im.intAttr(node, "count_include_pad", 0);
-  auto autoPad = im.stringAttr(node, "auto_pad", "NOTSET");
-  if (failed(kernel) || failed(strides) || failed(pads) || failed(ceilMode) ||
-      failed(includePad) || failed(autoPad))
+  if (failed(window) || failed(ceilMode) || failed(includePad))
     return failure();
-  if (kernel->size() != spatial || strides->size() != spatial)
-    return im.nodeError(node) << "expects kernel_shape and strides for " << spatial
-                              << " spatial dims";
-  if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
-    ArrayRef<int64_t> in = type.getShape().drop_front(2);
-    if (llvm::any_of(in, ShapedType::isDynamic))
-      return im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
-    *pads = samePads(in, *kernel, *strides, ones, *autoPad == "SAME_UPPER");
-  } else if (*autoPad == "VALID") {
-    *pads = zeros;
-  } else if (*autoPad != "NOTSET") {
-    return im.nodeError(node) << "unknown auto_pad '" << *autoPad << "'";
-  }
   std::string error;
-  ConvGeometry geometry{*strides, *pads, ones, 1};
-  auto shape = poolShape(type.getShape(), *kernel, geometry, *ceilMode != 0, error);
+  ConvGeometry geometry{window->strides, window->pads, window->dilations, 1};
+  auto shape = poolShape(type.getShape(), window->kernel, geometry, *ceilMode != 0, error);
   if (failed(shape))
     return im.nodeError(node) << error;
   auto pool = AvgPoolOp::create(
       im.builder, im.nodeLoc(node), RankedTensorType::get(*shape, type.getElementType()), *x,
-      im.builder.getDenseI64ArrayAttr(*kernel), im.builder.getDenseI64ArrayAttr(*strides),
-      im.builder.getDenseI64ArrayAttr(*pads), *ceilMode != 0, *includePad != 0);
+      im.builder.getDenseI64ArrayAttr(window->kernel),
+      im.builder.getDenseI64ArrayAttr(window->strides),
+      im.builder.getDenseI64ArrayAttr(window->pads), *ceilMode != 0, *includePad != 0);
   if (failed(im.verifyBuilt(node, pool)))
     return failure();
   im.define(node, 0, pool.getResult());

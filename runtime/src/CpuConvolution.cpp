@@ -14,7 +14,7 @@
 #include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include "CpuDnnl.h"
 
 #include <optional>
 #include <unordered_map>
@@ -22,18 +22,9 @@
 namespace amprt {
 namespace {
 
-using dims = dnnl::memory::dims;
+using cpu::dnnlType;
 
-dnnl::memory::data_type dnnlType(DType dtype) {
-  switch (dtype) {
-  case DType::BF16:
-    return dnnl::memory::data_type::bf16;
-  case DType::F16:
-    return dnnl::memory::data_type::f16;
-  default:
-    return dnnl::memory::data_type::f32;
-  }
-}
+using dims = dnnl::memory::dims;
 
 /// A plain row-major memory descriptor.
 dnnl::memory::desc plainDesc(const dims &shape, DType dtype) {

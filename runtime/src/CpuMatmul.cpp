@@ -19,7 +19,7 @@
 #include "CpuKernelSupport.h"
 #include "KernelChecks.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include "CpuDnnl.h"
 
 #include <optional>
 #include <unordered_map>
@@ -33,16 +33,7 @@ CpuContext::~CpuContext() = default;
 
 namespace {
 
-dnnl::memory::data_type dnnlType(DType dtype) {
-  switch (dtype) {
-  case DType::BF16:
-    return dnnl::memory::data_type::bf16;
-  case DType::F16:
-    return dnnl::memory::data_type::f16;
-  default:
-    return dnnl::memory::data_type::f32;
-  }
-}
+using cpu::dnnlType;
 
 /// A logical [rows, cols] matrix stored row-major, or its transpose.
 dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool storedTransposed,

@@ -53,6 +53,24 @@ Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
   return Status::ok();
 }
 
+int64_t product(const std::vector<int64_t> &v, size_t from);
+
+/// The spatial sizes of a pooling's input and result, and their planes.
+struct Planes {
+  std::vector<int64_t> in, out;
+  int64_t count, inSize, outSize; // planes, elements per input / result plane
+};
+
+Planes planesOf(const TensorRef &x, const TensorRef &y) {
+  Planes p;
+  p.in.assign(x.shape.begin() + 2, x.shape.end());
+  p.out.assign(y.shape.begin() + 2, y.shape.end());
+  p.count = x.shape[0] * x.shape[1];
+  p.inSize = product(p.in, 0);
+  p.outSize = product(p.out, 0);
+  return p;
+}
+
 int64_t product(const std::vector<int64_t> &v, size_t from) {
   int64_t p = 1;
   for (size_t i = from; i < v.size(); ++i)
@@ -134,10 +152,9 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
     return Status::error("the result takes the input's type, the indices are int64");
   Window w;
   AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
-  std::vector<int64_t> in(x.shape.begin() + 2, x.shape.end());
-  std::vector<int64_t> out(y.shape.begin() + 2, y.shape.end());
-  int64_t planes = x.shape[0] * x.shape[1], inPlane = product(in, 0),
-          outPlane = product(out, 0);
+  Planes shape = planesOf(x, y);
+  std::vector<int64_t> in = shape.in, out = shape.out;
+  int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);
     const T *px = static_cast<const T *>(x.data);
@@ -207,10 +224,9 @@ Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef 
     return it != kernel.attrs().end() && it->second != 0;
   };
   bool includePad = flag("count_include_pad");
-  std::vector<int64_t> in(x.shape.begin() + 2, x.shape.end());
-  std::vector<int64_t> out(y.shape.begin() + 2, y.shape.end());
-  int64_t planes = x.shape[0] * x.shape[1], inPlane = product(in, 0),
-          outPlane = product(out, 0);
+  Planes shape = planesOf(x, y);
+  std::vector<int64_t> in = shape.in, out = shape.out;
+  int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);
     const T *source = static_cast<const T *>(from.data);
