@@ -157,6 +157,33 @@ LogicalResult AvgPoolOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
   return success();
 }
 
+/// max/min of two operands: the gradient goes to the operand that was taken
+/// (`mask` 1 for lhs; ties go to lhs, as in torch.clamp), summed back over
+/// broadcast dims.
+template <typename MaskOp>
+static void selectGradients(OpBuilder &b, Location loc, Value dC, Value lhs, Value rhs,
+                            SmallVectorImpl<Value> &operandGrads) {
+  Value mask = MaskOp::create(b, loc, dC.getType(), lhs, rhs);
+  Value toLhs = MulOp::create(b, loc, dC.getType(), dC, mask);
+  Value toRhs = SubOp::create(b, loc, dC.getType(), dC, toLhs);
+  operandGrads[0] = sumToShape(b, loc, toLhs, typeOf(lhs));
+  operandGrads[1] = sumToShape(b, loc, toRhs, typeOf(rhs));
+}
+
+LogicalResult MaximumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  selectGradients<GreaterEqualMaskOp>(b, getLoc(), resultGrads[0], getLhs(), getRhs(),
+                                      operandGrads);
+  return success();
+}
+
+LogicalResult MinimumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  selectGradients<LessEqualMaskOp>(b, getLoc(), resultGrads[0], getLhs(), getRhs(),
+                                   operandGrads);
+  return success();
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

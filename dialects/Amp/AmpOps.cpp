@@ -154,6 +154,10 @@ AMP_BROADCAST_OP(AddOp)
 AMP_BROADCAST_OP(SubOp)
 AMP_BROADCAST_OP(MulOp)
 AMP_BROADCAST_OP(DivOp)
+AMP_BROADCAST_OP(MaximumOp)
+AMP_BROADCAST_OP(MinimumOp)
+AMP_BROADCAST_OP(GreaterEqualMaskOp)
+AMP_BROADCAST_OP(LessEqualMaskOp)
 #undef AMP_BROADCAST_OP
 
 //===----------------------------------------------------------------------===//

@@ -348,6 +348,26 @@ def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs">;
 def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
 def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
+def Amp_MaximumOp : Amp_BroadcastBinaryOp<"maximum", "max(lhs, rhs) (a NaN operand wins)">;
+def Amp_MinimumOp : Amp_BroadcastBinaryOp<"minimum", "min(lhs, rhs) (a NaN operand wins)">;
+
+/// A 0/1 comparison with broadcasting, for gradients (not differentiable).
+class Amp_BroadcastMaskOp<string mnemonic, string formula>
+    : Amp_ShapedOp<mnemonic, [Amp_PrecisionOpInterface, Amp_FusableElementwise]> {
+  let summary = formula # ", elementwise with numpy broadcasting";
+  let description = [{
+    Example:
+    ```mlir
+    %m = amp.}] # mnemonic # [{ %a, %b : (tensor<8x4xf32>, tensor<f32>) -> tensor<8x4xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$lhs, Amp_FloatTensor:$rhs);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Amp_GreaterEqualMaskOp : Amp_BroadcastMaskOp<"ge_mask", "1 where lhs >= rhs, else 0">;
+def Amp_LessEqualMaskOp : Amp_BroadcastMaskOp<"le_mask", "1 where lhs <= rhs, else 0">;
 
 /// Shape inference of an op whose result has its first operand's shape.
 defvar Amp_ShapeOfFirstOperand = [{

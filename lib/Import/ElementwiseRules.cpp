@@ -47,6 +47,90 @@ static LogicalResult importUnary(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
+/// Clip: max(x, min) then min(., max), each bound optional (an empty or
+/// absent input); ReLU6 exports as Clip(x, 0, 6).
+static LogicalResult importClip(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
+    return im.nodeError(node) << "expects float inputs";
+  Value result = *x;
+  for (int bound : {1, 2}) {
+    if (!im.hasInput(node, bound))
+      continue;
+    auto limit = im.input(node, bound);
+    if (failed(limit))
+      return failure();
+    if (cast<RankedTensorType>(limit->getType()).getRank() != 0)
+      return im.nodeError(node) << "min and max must be scalars";
+    if (cast<RankedTensorType>(limit->getType()).getElementType() !=
+        cast<RankedTensorType>(result.getType()).getElementType())
+      return im.nodeError(node) << "min and max must have the input's element type";
+    Location loc = im.nodeLoc(node);
+    result = bound == 1 ? MaximumOp::create(im.builder, loc, result.getType(), result, *limit)
+                              .getResult()
+                        : MinimumOp::create(im.builder, loc, result.getType(), result, *limit)
+                              .getResult();
+  }
+  im.define(node, 0, result);
+  return success();
+}
+
+/// Cast between float types (PyTorch writes one around tensor bounds of
+/// clamp): amp.cast, or nothing when the type does not change. Other
+/// casts are refused.
+static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  auto to = im.intAttr(node, "to", 0);
+  if (failed(x) || failed(to))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  Type target;
+  switch (*to) {
+  case onnx::TensorProto::FLOAT:
+    target = im.builder.getF32Type();
+    break;
+  case onnx::TensorProto::FLOAT16:
+    target = im.builder.getF16Type();
+    break;
+  case onnx::TensorProto::BFLOAT16:
+    target = im.builder.getBF16Type();
+    break;
+  default:
+    return im.nodeError(node) << "only casts between float types are supported";
+  }
+  if (!isa<FloatType>(type.getElementType()))
+    return im.nodeError(node) << "only casts between float types are supported";
+  Value result = *x;
+  if (type.getElementType() != target)
+    result = CastOp::create(im.builder, im.nodeLoc(node), type.clone(target), *x);
+  im.define(node, 0, result);
+  return success();
+}
+
+/// Max and Min of any number of inputs, folded pairwise with broadcasting.
+template <typename OpTy>
+static LogicalResult importVariadic(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto first = im.input(node, 0);
+  if (failed(first))
+    return failure();
+  if (!isa<FloatType>(cast<RankedTensorType>(first->getType()).getElementType()))
+    return im.nodeError(node) << "expects float inputs";
+  Value result = *first;
+  for (int i = 1; i < node.input_size(); ++i) {
+    auto next = im.input(node, i);
+    if (failed(next))
+      return failure();
+    auto folded = buildBroadcast<OpTy>(im.builder, im.nodeLoc(node), result, *next);
+    if (failed(folded))
+      return im.nodeError(node) << "inputs do not broadcast";
+    result = *folded;
+  }
+  im.define(node, 0, result);
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Add", 13, 0, "broadcasting"}, &importBinary<AddOp>},
@@ -60,6 +144,11 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() 
       {{"", "LeakyRelu", 13, 0, ""}, &importLeakyRelu},
       {{"", "Tanh", 13, 0, ""}, &importUnary<TanhOp>},
       {{"", "Sigmoid", 13, 0, ""}, &importUnary<SigmoidOp>},
+      // Clip-11 takes min and max as inputs; 12 and 13 only added types.
+      {{"", "Clip", 11, 0, "scalar bounds"}, &importClip},
+      {{"", "Max", 12, 0, "broadcasting"}, &importVariadic<MaximumOp>},
+      {{"", "Cast", 13, 0, "between float types"}, &importCast},
+      {{"", "Min", 12, 0, "broadcasting"}, &importVariadic<MinimumOp>},
   };
   return rules;
 }

@@ -172,3 +172,22 @@ func.func @forward(%w: tensor<2x3x4x4xf32> {amp.param = "w"}) -> (tensor<2x12xf3
 // CHECK-NEXT: %[[G:.*]] = amp.reshape %[[G0]] : tensor<2x12xf32> -> tensor<2x3x2x2xf32>
 // CHECK-NEXT: %[[DW:.*]] = amp.avg_pool_grad %[[G]] {count_include_pad, kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 0, 0>, strides = array<i64: 2, 2>} : tensor<2x3x2x2xf32> -> tensor<2x3x4x4xf32>
 // CHECK-NEXT: return %[[DW]],
+
+// -----
+
+// maximum and minimum: the gradient goes to the operand taken (a 0/1 mask;
+// ties to the left), summed over broadcast dims.
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"},
+                   %w: tensor<3xf32> {amp.param = "w"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %0 = amp.maximum %x, %w : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %1 = amp.minimum %0, %w : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  return %1 : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[MAX:.*]] = amp.maximum
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[LE:.*]] = amp.le_mask %[[MAX]], %{{.*}} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+// CHECK-NEXT: %[[TOMAX:.*]] = amp.mul %[[G]], %[[LE]]
+// CHECK-NEXT: %[[TOW1:.*]] = amp.sub %[[G]], %[[TOMAX]]
+// CHECK: amp.ge_mask
+// CHECK: amp.reduce_sum

@@ -8,7 +8,9 @@ batch: relative error at most 1e-5 in FP32.
 - a model whose loss is computed in the graph (loss=output:loss) from
   Softmax, Exp, Div by a scalar parameter, ReduceSum and Log;
 - an MLP with Tanh, Sigmoid and LeakyRelu (alpha 0.2 and the default 0.01)
-  activations and loss=cross-entropy;
+  activations and loss=cross-entropy; one with Clip between trainable
+  bounds, an elementwise Max with a broadcast parameter and a Min with a
+  constant;
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
   dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
   pooling; max and average pooling with overlapping windows and with
@@ -53,6 +55,26 @@ class ActivationsModel(torch.nn.Module):
         h = torch.sigmoid(self.fc2(torch.tanh(self.fc1(x))))
         return torch.nn.functional.leaky_relu(
             torch.nn.functional.leaky_relu(self.fc3(h), 0.2))
+
+
+class ClipModel(torch.nn.Module):
+    """linear -> clamp between trainable bounds (ONNX Clip) -> linear ->
+    max with a broadcast parameter and min with a constant (ONNX Max, Min).
+    (PyTorch exports relu6 and clamp with number bounds through double
+    constants and Cast, which the importer does not read yet.)"""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.fc1 = torch.nn.Linear(12, 16)
+        self.fc2 = torch.nn.Linear(16, 10)
+        self.low = torch.nn.Parameter(torch.tensor(-0.5))
+        self.high = torch.nn.Parameter(torch.tensor(1.5))
+        self.floor = torch.nn.Parameter(torch.randn(10) * 0.3)
+
+    def forward(self, x):
+        h = self.fc2(torch.clamp(self.fc1(x) * 3, self.low, self.high))
+        return torch.minimum(torch.maximum(h, self.floor), torch.tensor(0.5))
 
 
 class ConvModel(torch.nn.Module):
@@ -241,6 +263,7 @@ def check_activations(args, checker):
                           output_names=["logits"])
 
     check_cross_entropy(args, checker, "activations", model, images, export)
+    check_cross_entropy(args, checker, "clip-max-min", ClipModel(), images, export)
 
 
 def check_log_sum(args, checker):
