@@ -47,10 +47,10 @@ EXPECTED_REFUSALS = [
 ]
 
 
-# The CUDA backend refuses convolutions until it has cuDNN kernels (the CNN
+# The CUDA backend refuses convolutions and pooling until it has cuDNN kernels (the CNN
 # issue); on the GPU those tests are reported as skipped, by name.
 CUDA = os.environ.get("AMP_DEVICE", "cpu").startswith("cuda")
-CUDA_LACKS = re.compile(r"convolutions do not run on the CUDA backend yet")
+CUDA_LACKS = re.compile(r"(convolutions do|pooling does) not run on the CUDA backend yet")
 
 
 def expected_refusal(name):
