@@ -77,15 +77,14 @@ static LogicalResult importClip(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
-/// Cast between float types (PyTorch writes one around tensor bounds of
-/// clamp): amp.cast, or nothing when the type does not change. Other
+/// Cast between float types (PyTorch writes one around the bounds of
+/// clamp and relu6): amp.cast, or nothing when the type does not change; a
+/// float64 constant is folded into a constant of the target type. Other
 /// casts are refused.
 static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto x = im.input(node, 0);
   auto to = im.intAttr(node, "to", 0);
-  if (failed(x) || failed(to))
+  if (failed(to))
     return failure();
-  auto type = cast<RankedTensorType>(x->getType());
   Type target;
   switch (*to) {
   case onnx::TensorProto::FLOAT:
@@ -100,6 +99,27 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   default:
     return im.nodeError(node) << "only casts between float types are supported";
   }
+  // A float64 constant becomes a constant of the target type (rounded to
+  // nearest even), as ONNX's Cast computes it.
+  if (auto it = im.hasInput(node, 0) ? im.values.find(node.input(0)) : im.values.end();
+      it != im.values.end() && it->second.doubles) {
+    const auto &semantics = cast<FloatType>(target).getFloatSemantics();
+    SmallVector<APFloat> converted;
+    for (APFloat v : it->second.doubles.getValues<APFloat>()) {
+      bool lost;
+      v.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
+      converted.push_back(v);
+    }
+    auto type = it->second.doubles.getType().clone(target);
+    im.define(node, 0,
+              ConstantOp::create(im.builder, im.nodeLoc(node),
+                                 DenseElementsAttr::get(type, converted)));
+    return success();
+  }
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
   if (!isa<FloatType>(type.getElementType()))
     return im.nodeError(node) << "only casts between float types are supported";
   Value result = *x;

@@ -140,7 +140,7 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
                               "earlier node (missing initializer?)";
   if (!it->second.value)
     return nodeError(node) << "input '" << node.input(index)
-                           << "' is an integer constant, which this op does not take";
+                           << "' is an integer or float64 constant, which this op does not take";
   if (it->second.transposed && !allowTransposed)
     return nodeError(node) << "input '" << node.input(index)
                            << "' is a Transpose, supported only as an operand of MatMul or Gemm";

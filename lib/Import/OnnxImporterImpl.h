@@ -32,6 +32,9 @@ struct GraphValue {
   /// A 2-D Transpose not materialised: only a GEMM may read it, as its
   /// transpose flag (exporters emit Transpose + MatMul for bias-free Linear).
   bool transposed = false;
+  /// A float64 constant (PyTorch writes number bounds so), kept aside until
+  /// a Cast makes it a float constant of a supported type.
+  DenseElementsAttr doubles = {};
 };
 
 class OnnxImporter {

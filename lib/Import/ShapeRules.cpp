@@ -7,6 +7,8 @@
 
 #include "OnnxImporterImpl.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
@@ -88,6 +90,23 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
   if (failed(tensor) || failed(scalar) || failed(list))
     return failure();
   DenseElementsAttr value;
+  if (*tensor && (*tensor)->t().data_type() == onnx::TensorProto::DOUBLE) {
+    // Kept aside for a Cast to a float type (importCast).
+    const onnx::TensorProto &t = (*tensor)->t();
+    SmallVector<double> data(t.double_data().begin(), t.double_data().end());
+    if (data.empty() && t.has_raw_data()) {
+      data.resize(t.raw_data().size() / sizeof(double));
+      std::memcpy(data.data(), t.raw_data().data(), data.size() * sizeof(double));
+    }
+    SmallVector<int64_t> dims(t.dims().begin(), t.dims().end());
+    auto type = RankedTensorType::get(dims, im.builder.getF64Type());
+    if (static_cast<int64_t>(data.size()) != type.getNumElements())
+      return im.nodeError(node) << "cannot read its float64 value tensor";
+    if (node.output_size() > 0)
+      im.values[node.output(0)] =
+          GraphValue{Value(), std::nullopt, false, DenseElementsAttr::get(type, ArrayRef(data))};
+    return success();
+  }
   if (*tensor) {
     auto parsed = im.tensorAttr((*tensor)->t());
     if (failed(parsed))

@@ -9,8 +9,8 @@ batch: relative error at most 1e-5 in FP32.
   Softmax, Exp, Div by a scalar parameter, ReduceSum and Log;
 - an MLP with Tanh, Sigmoid and LeakyRelu (alpha 0.2 and the default 0.01)
   activations and loss=cross-entropy; one with Clip between trainable
-  bounds, an elementwise Max with a broadcast parameter and a Min with a
-  constant;
+  bounds, ReLU6, an elementwise Max with a broadcast parameter and a Min
+  with a constant;
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
   dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
   pooling; max and average pooling with overlapping windows and with
@@ -59,9 +59,8 @@ class ActivationsModel(torch.nn.Module):
 
 class ClipModel(torch.nn.Module):
     """linear -> clamp between trainable bounds (ONNX Clip) -> linear ->
-    max with a broadcast parameter and min with a constant (ONNX Max, Min).
-    (PyTorch exports relu6 and clamp with number bounds through double
-    constants and Cast, which the importer does not read yet.)"""
+    relu6 (Clip with float64 constants through Cast) -> max with a broadcast
+    parameter and min with a constant (ONNX Max, Min)."""
 
     def __init__(self):
         super().__init__()
@@ -74,6 +73,7 @@ class ClipModel(torch.nn.Module):
 
     def forward(self, x):
         h = self.fc2(torch.clamp(self.fc1(x) * 3, self.low, self.high))
+        h = torch.nn.functional.relu6(h * 8) / 8
         return torch.minimum(torch.maximum(h, self.floor), torch.tensor(0.5))
 
 
