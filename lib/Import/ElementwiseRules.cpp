@@ -85,32 +85,21 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   auto to = im.intAttr(node, "to", 0);
   if (failed(to))
     return failure();
-  Type target;
-  switch (*to) {
-  case onnx::TensorProto::FLOAT:
-    target = im.builder.getF32Type();
-    break;
-  case onnx::TensorProto::FLOAT16:
-    target = im.builder.getF16Type();
-    break;
-  case onnx::TensorProto::BFLOAT16:
-    target = im.builder.getBF16Type();
-    break;
-  default:
+  auto target = im.elementType(*to);
+  if (failed(target) || !isa<FloatType>(*target))
     return im.nodeError(node) << "only casts between float types are supported";
-  }
   // A float64 constant becomes a constant of the target type (rounded to
   // nearest even), as ONNX's Cast computes it.
   if (auto it = im.hasInput(node, 0) ? im.values.find(node.input(0)) : im.values.end();
       it != im.values.end() && it->second.doubles) {
-    const auto &semantics = cast<FloatType>(target).getFloatSemantics();
+    const auto &semantics = cast<FloatType>(*target).getFloatSemantics();
     SmallVector<APFloat> converted;
     for (APFloat v : it->second.doubles.getValues<APFloat>()) {
       bool lost;
       v.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
       converted.push_back(v);
     }
-    auto type = it->second.doubles.getType().clone(target);
+    auto type = it->second.doubles.getType().clone(*target);
     im.define(node, 0,
               ConstantOp::create(im.builder, im.nodeLoc(node),
                                  DenseElementsAttr::get(type, converted)));
@@ -123,8 +112,8 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   if (!isa<FloatType>(type.getElementType()))
     return im.nodeError(node) << "only casts between float types are supported";
   Value result = *x;
-  if (type.getElementType() != target)
-    result = CastOp::create(im.builder, im.nodeLoc(node), type.clone(target), *x);
+  if (type.getElementType() != *target)
+    result = CastOp::create(im.builder, im.nodeLoc(node), type.clone(*target), *x);
   im.define(node, 0, result);
   return success();
 }

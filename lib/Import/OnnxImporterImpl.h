@@ -87,6 +87,9 @@ public:
   FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
                                     StringRef fallback);
   Value scalarLike(Value like, float value, Location loc);
+  /// The MLIR element type of an ONNX one (float, float16, bfloat16,
+  /// int64), or failure for the types the importer does not read.
+  FailureOr<Type> elementType(int32_t onnxType);
   /// An initializer's or attribute's tensor as constant data.
   FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
   /// Reports a verifier failure of a freshly built op as the node's error.
@@ -120,7 +123,6 @@ private:
   // Model-level steps ---------------------------------------------------------
   LogicalResult checkOpset(const onnx::ModelProto &model);
   LogicalResult checkDefinitions(const onnx::GraphProto &graph);
-  FailureOr<Type> elementType(int32_t onnxType);
   FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
   LogicalResult importGraph(const onnx::GraphProto &graph);
   /// Refuses a graph output whose value is not what the model declares (a

@@ -13,6 +13,7 @@
 
 #include "CpuConversions.h"
 #include "CpuKernelSupport.h"
+#include "KernelChecks.h"
 
 #include "CpuDnnl.h"
 
@@ -42,28 +43,19 @@ struct Geometry {
 };
 
 Status readGeometry(const proto::Kernel &kernel, size_t spatial, Geometry *g) {
-  auto get = [&](const std::string &name, double fallback, double *value) {
-    auto it = kernel.attrs().find(name);
-    *value = it == kernel.attrs().end() ? fallback : it->second;
-    return it != kernel.attrs().end();
-  };
-  for (size_t d = 0; d < spatial; ++d) {
-    double stride, begin, end, dilation;
-    bool ok = get("strides." + std::to_string(d), 0, &stride) &&
-              get("pads." + std::to_string(d), 0, &begin) &&
-              get("pads." + std::to_string(d + spatial), 0, &end) &&
-              get("dilations." + std::to_string(d), 0, &dilation);
-    if (!ok || stride < 1 || dilation < 1 || begin < 0 || end < 0)
-      return Status::error("needs strides, pads and dilations for " + std::to_string(spatial) +
-                           " spatial dims (strides and dilations >= 1, pads >= 0)");
-    g->strides.push_back(static_cast<int64_t>(stride));
-    g->padBegin.push_back(static_cast<int64_t>(begin));
-    g->padEnd.push_back(static_cast<int64_t>(end));
-    g->dilations.push_back(static_cast<int64_t>(dilation) - 1);
-  }
-  double group;
-  get("group", 1, &group);
-  g->group = static_cast<int64_t>(group);
+  dims pads;
+  if (!listAttr(kernel, "strides", spatial, std::nullopt, &g->strides) ||
+      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
+      !listAttr(kernel, "dilations", spatial, std::nullopt, &g->dilations) ||
+      anyBelow(g->strides, 1) || anyBelow(g->dilations, 1) || anyBelow(pads, 0))
+    return Status::error("needs strides, pads and dilations for " + std::to_string(spatial) +
+                         " spatial dims (strides and dilations >= 1, pads >= 0)");
+  g->padBegin.assign(pads.begin(), pads.begin() + spatial);
+  g->padEnd.assign(pads.begin() + spatial, pads.end());
+  for (int64_t &d : g->dilations)
+    d -= 1; // oneDNN counts the gaps: 0 is dense
+  auto group = kernel.attrs().find("group");
+  g->group = group == kernel.attrs().end() ? 1 : static_cast<int64_t>(group->second);
   return g->group >= 1 ? Status::ok() : Status::error("group must be at least 1");
 }
 

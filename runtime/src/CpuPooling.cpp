@@ -13,6 +13,7 @@
 #include "CpuKernelSupport.h"
 #include "KernelChecks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -30,26 +31,16 @@ constexpr size_t kMaxSpatial = 8;
 Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
   if (spatial > kMaxSpatial)
     return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
-  auto get = [&](const std::string &name, double fallback, double *value) {
-    auto it = kernel.attrs().find(name);
-    *value = it == kernel.attrs().end() ? fallback : it->second;
-    return it != kernel.attrs().end();
-  };
-  for (size_t d = 0; d < spatial; ++d) {
-    std::string i = std::to_string(d), j = std::to_string(d + spatial);
-    double size, stride, begin, end, dilation;
-    bool given = get("kernel." + i, 0, &size) && get("strides." + i, 0, &stride) &&
-                 get("pads." + i, 0, &begin) && get("pads." + j, 0, &end);
-    get("dilations." + i, 1, &dilation); // average pooling has none
-    if (!given || size < 1 || stride < 1 || dilation < 1 || begin < 0 || end < 0)
-      return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
-                           " spatial dims");
-    w->kernel.push_back(static_cast<int64_t>(size));
-    w->strides.push_back(static_cast<int64_t>(stride));
-    w->padBegin.push_back(static_cast<int64_t>(begin));
-    w->padEnd.push_back(static_cast<int64_t>(end));
-    w->dilations.push_back(static_cast<int64_t>(dilation));
-  }
+  std::vector<int64_t> pads;
+  if (!listAttr(kernel, "kernel", spatial, std::nullopt, &w->kernel) ||
+      !listAttr(kernel, "strides", spatial, std::nullopt, &w->strides) ||
+      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
+      !listAttr(kernel, "dilations", spatial, 1, &w->dilations) || // avg_pool has none
+      anyBelow(w->kernel, 1) || anyBelow(w->strides, 1) || anyBelow(w->dilations, 1) || anyBelow(pads, 0))
+    return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
+                         " spatial dims");
+  w->padBegin.assign(pads.begin(), pads.begin() + spatial);
+  w->padEnd.assign(pads.begin() + spatial, pads.end());
   return Status::ok();
 }
 
@@ -219,11 +210,7 @@ Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef 
     return Status::error("expects [N, C, spatial...] tensors of one type and batch and channels");
   Window w;
   AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
-  auto flag = [&](const char *name) {
-    auto it = kernel.attrs().find(name);
-    return it != kernel.attrs().end() && it->second != 0;
-  };
-  bool includePad = flag("count_include_pad");
+  bool includePad = attr(kernel, "count_include_pad") != 0;
   Planes shape = planesOf(x, y);
   std::vector<int64_t> in = shape.in, out = shape.out;
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;

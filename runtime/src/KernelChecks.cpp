@@ -4,6 +4,19 @@
 
 namespace amprt {
 
+bool listAttr(const proto::Kernel &kernel, const std::string &name, size_t count,
+              std::optional<int64_t> fallback, std::vector<int64_t> *values) {
+  values->clear();
+  for (size_t i = 0; i < count; ++i) {
+    auto it = kernel.attrs().find(name + "." + std::to_string(i));
+    if (it == kernel.attrs().end() && !fallback)
+      return false;
+    values->push_back(it == kernel.attrs().end() ? *fallback
+                                                 : static_cast<int64_t>(it->second));
+  }
+  return true;
+}
+
 Status requireScalar(const TensorRef &t, DType dtype, const char *what) {
   if (t.dtype != dtype || t.size() != 1)
     return Status::error(std::string(what) + " must be one " + dtypeName(dtype));

@@ -10,6 +10,8 @@
 #include "Device.h"
 #include "amprt/KernelRegistry.h"
 
+#include <optional>
+
 namespace amprt {
 
 
@@ -17,6 +19,20 @@ namespace amprt {
 /// accumulation_step and clip_coefficient.
 Status checkScalarKernel(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                          const std::vector<TensorRef> &out);
+
+/// Elements NAME.0 .. NAME.(count-1) of a list attribute (the lowering
+/// stores integer lists so) into `values`; an absent element takes
+/// `fallback`, or makes the list missing (false) without one.
+bool listAttr(const proto::Kernel &kernel, const std::string &name, size_t count,
+              std::optional<int64_t> fallback, std::vector<int64_t> *values);
+
+/// Whether any of `values` is below `least`.
+inline bool anyBelow(const std::vector<int64_t> &values, int64_t least) {
+  for (int64_t v : values)
+    if (v < least)
+      return true;
+  return false;
+}
 
 /// `t` is one element of `dtype`.
 Status requireScalar(const TensorRef &t, DType dtype, const char *what);
