@@ -297,3 +297,39 @@ LogicalResult BroadcastToOp::buildGradients(OpBuilder &b, ArrayRef<Value> result
   operandGrads[0] = sumToShape(b, getLoc(), dY, typeOf(getInput()));
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// batch normalization: one gradient op gives the input's, scale's and bias's
+//===----------------------------------------------------------------------===//
+
+/// The gradients of a batch norm that normalized with `mean` and `var`
+/// (batch statistics, or constants with `useGlobalStats`).
+static void buildBatchNormGradients(OpBuilder &b, Location loc, Value dY, Value input,
+                                    Value scale, Value mean, Value var, FloatAttr epsilon,
+                                    bool useGlobalStats, SmallVectorImpl<Value> &operandGrads) {
+  auto grads = BatchNormGradOp::create(b, loc, input.getType(), scale.getType(),
+                                       scale.getType(), dY, input, scale, mean, var, epsilon,
+                                       useGlobalStats ? b.getUnitAttr() : UnitAttr());
+  operandGrads[0] = grads.getInputGrad();
+  operandGrads[1] = grads.getScaleGrad();
+  operandGrads[2] = grads.getBiasGrad();
+}
+
+LogicalResult BatchNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  // The running averages never reach a loss; only the activation has a gradient.
+  if (!resultGrads[0])
+    return success();
+  buildBatchNormGradients(b, getLoc(), resultGrads[0], getInput(), getScale(), getSavedMean(),
+                          getSavedVar(), getEpsilonAttr(), /*useGlobalStats=*/false,
+                          operandGrads);
+  return success();
+}
+
+LogicalResult BatchNormInferenceOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                                   SmallVectorImpl<Value> &operandGrads) {
+  // The statistics are state, not parameters: they get no gradient.
+  buildBatchNormGradients(b, getLoc(), resultGrads[0], getInput(), getScale(), getMean(),
+                          getVar(), getEpsilonAttr(), /*useGlobalStats=*/true, operandGrads);
+  return success();
+}

@@ -64,7 +64,35 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
       rounding once. Legality for that backend then shows the f32 compute in
       the IR. Generated from the op's `bf16EmulatedOn`/`f16EmulatedOn`.}],
       "bool", "emulatesOn", (ins "::mlir::Type":$element, "::llvm::StringRef":$backend),
-      [{}], [{ return false; }]>
+      [{}], [{ return false; }]>,
+    InterfaceMethod<[{True when operand `index` is f32 by definition
+      (normalization parameters, statistics, running averages) whatever the
+      op's class: autocast neither casts it to the low type nor counts it
+      when a follow op looks at its inputs. From the ODS `f32Operands`.}],
+      "bool", "isF32Operand", (ins "unsigned":$index), [{}], [{ return false; }]>,
+    InterfaceMethod<[{True when result `index` is f32 by definition
+      (statistics): autocast keeps its type. From the ODS `f32Results`.}],
+      "bool", "isF32Result", (ins "unsigned":$index), [{}], [{ return false; }]>
+  ];
+}
+
+def Amp_TrainingModeOpInterface : OpInterface<"TrainingModeOpInterface"> {
+  let cppNamespace = "::mlir::amp";
+  let description = [{
+    An op that computes differently in training than in evaluation: batch
+    normalization (batch statistics and running-average updates, or the
+    running averages) and dropout (a random mask, or nothing). Imported
+    graphs are in training mode; amp-eval-mode asks each such op of
+    @forward, the evaluation program, for its evaluation form.
+  }];
+  let methods = [
+    InterfaceMethod<[{Builds the evaluation form at the builder's insertion
+      point and gives one replacement per result (an updated running
+      average is replaced by its old value; a result nothing may read in
+      evaluation, such as a saved statistic, may stay null).}],
+      "::llvm::LogicalResult", "buildEvalForm",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$replacements)>
   ];
 }
 

@@ -288,6 +288,56 @@ LogicalResult MaxPoolGradOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Batch normalization
+//===----------------------------------------------------------------------===//
+
+/// `input` is [N, C, ...] and every per-channel value is [C]; `same` values
+/// share the input's type.
+static LogicalResult verifyBatchNorm(Operation *op, Value input, ValueRange perChannel,
+                                     ValueRange same) {
+  auto type = tensorType(input);
+  if (type.getRank() < 2)
+    return op->emitOpError("expects an input of rank 2 or more ([N, C, ...])");
+  for (Value v : perChannel) {
+    auto shape = tensorType(v).getShape();
+    if (shape.size() != 1 || failed(verifyCompatibleShape(shape[0], type.getDimSize(1))))
+      return op->emitOpError() << "per-channel operands and results must be ["
+                               << type.getDimSize(1) << "]";
+  }
+  for (Value v : same)
+    if (v.getType() != input.getType())
+      return op->emitOpError("expects the input's type for the activation and its gradient");
+  return success();
+}
+
+LogicalResult BatchNormOp::verify() {
+  return verifyBatchNorm(*this, getInput(),
+                         {getScale(), getBias(), getRunningMean(), getRunningVar(),
+                          getNewRunningMean(), getNewRunningVar(), getSavedMean(),
+                          getSavedVar()},
+                         getResult());
+}
+LogicalResult BatchNormInferenceOp::verify() {
+  return verifyBatchNorm(*this, getInput(), {getScale(), getBias(), getMean(), getVar()},
+                         getResult());
+}
+LogicalResult BatchNormGradOp::verify() {
+  return verifyBatchNorm(*this, getInput(),
+                         {getScale(), getMean(), getVar(), getScaleGrad(), getBiasGrad()},
+                         ValueRange{getGrad(), getInputGrad()});
+}
+
+/// Evaluation normalizes with the running averages, which stay as they are.
+LogicalResult BatchNormOp::buildEvalForm(OpBuilder &b, SmallVectorImpl<Value> &replacements) {
+  replacements.push_back(BatchNormInferenceOp::create(b, getLoc(), getResult().getType(),
+                                                      getInput(), getScale(), getBias(),
+                                                      getRunningMean(), getRunningVar(),
+                                                      getEpsilonAttr()));
+  replacements.append({getRunningMean(), getRunningVar(), Value(), Value()});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Ops whose results take their operands' shapes
 //===----------------------------------------------------------------------===//
 
@@ -310,6 +360,12 @@ AMP_SAME_SHAPE_OP(SoftmaxCrossEntropyGradOp, adaptor.getLogits())
 AMP_SAME_SHAPE_OP(SgdUpdateOp, adaptor.getParam(), adaptor.getMomentumBuffer())
 AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
                   adaptor.getExpAvgSq())
+// Batch norm: the activation's shape, then per-channel vectors (the
+// operands' shapes are the verifiers' business).
+AMP_SAME_SHAPE_OP(BatchNormOp, adaptor.getInput(), adaptor.getRunningMean(),
+                  adaptor.getRunningVar(), adaptor.getRunningMean(), adaptor.getRunningVar())
+AMP_SAME_SHAPE_OP(BatchNormInferenceOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(BatchNormGradOp, adaptor.getInput(), adaptor.getScale(), adaptor.getScale())
 #undef AMP_SAME_SHAPE_OP
 
 

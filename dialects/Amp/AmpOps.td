@@ -28,12 +28,17 @@ class Amp_Op<string mnemonic, list<Trait> traits = []>
   // `widensResult`: a low op can write its FP32 accumulator as the result.
   // `bf16EmulatedOn`/`f16EmulatedOn`: the backends (space separated: cpu,
   // cpu-bf16, cuda) whose kernels take that type only by emulation.
+  // `f32Operands`/`f32Results`: indices ("1, 2") of operands and results
+  // that are f32 by definition (statistics, running averages) whatever the
+  // op's class: autocast neither casts nor counts them.
   string precision = "";
   string precisionReason = "";
   bit readsLowPrecision = 0;
   bit widensResult = 0;
   string bf16EmulatedOn = "";
   string f16EmulatedOn = "";
+  string f32Operands = "";
+  string f32Results = "";
   let extraClassDeclaration =
       !if(!empty(precision), "",
           "::mlir::amp::PrecisionClass getPrecisionClass() {\n"
@@ -44,7 +49,15 @@ class Amp_Op<string mnemonic, list<Trait> traits = []>
       # !if(!and(!empty(bf16EmulatedOn), !empty(f16EmulatedOn)), "",
           "bool emulatesOn(::mlir::Type element, ::llvm::StringRef backend) {\n"
           "  return ::mlir::amp::listsBackend(element.isBF16() ? \"" # bf16EmulatedOn # "\""
-          " : element.isF16() ? \"" # f16EmulatedOn # "\" : \"\", backend);\n}\n");
+          " : element.isF16() ? \"" # f16EmulatedOn # "\" : \"\", backend);\n}\n")
+      # !if(!empty(f32Operands), "",
+          "bool isF32Operand(unsigned index) {\n"
+          "  static constexpr unsigned kF32[] = {" # f32Operands # "};\n"
+          "  return ::llvm::is_contained(kF32, index);\n}\n")
+      # !if(!empty(f32Results), "",
+          "bool isF32Result(unsigned index) {\n"
+          "  static constexpr unsigned kF32[] = {" # f32Results # "};\n"
+          "  return ::llvm::is_contained(kF32, index);\n}\n");
 }
 
 
@@ -319,6 +332,116 @@ def Amp_MaxPoolGradOp : Amp_Op<"max_pool_grad", [Amp_PrecisionOpInterface]> {
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = [{
     $grad `,` $indices attr-dict `:` type($grad) `,` type($indices) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Batch normalization
+//===----------------------------------------------------------------------===//
+
+/// Precision facts of the batch-norm ops: the statistics, scale and shift
+/// and running averages are f32; the activation follows its producer.
+class Amp_BatchNormBase<string mnemonic, list<Trait> traits = []>
+    : Amp_ShapedOp<mnemonic, !listconcat([Amp_PrecisionOpInterface], traits)> {
+  let precision = "Follow";
+  let precisionReason = "batch norm: FP32 statistics, scale/shift and running averages; "
+                        "reads and writes its input's type";
+  // oneDNN 2.6 normalizes BF16 with AVX-512 only, and no FP16, on the CPU;
+  // the CPU backend widens the rest to f32 itself.
+  let bf16EmulatedOn = "cpu";
+  let f16EmulatedOn = "cpu cpu-bf16";
+}
+
+def Amp_BatchNormOp : Amp_BatchNormBase<"batch_norm", [
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
+    DeclareOpInterfaceMethods<Amp_TrainingModeOpInterface>]> {
+  let f32Operands = "1, 2, 3, 4";
+  let f32Results = "1, 2, 3, 4";
+  let summary = "batch normalization in training mode, updating the running averages";
+  let description = [{
+    Over `input` `[N, C, spatial...]`: per channel, the batch mean and the
+    population variance (divided by the count, as ONNX specifies; PyTorch's
+    running variance uses the unbiased one), `result = (input - mean) /
+    sqrt(var + epsilon) * scale + bias`, and the running averages
+    `new = running * momentum + batch * (1 - momentum)` (ONNX's momentum:
+    PyTorch's 0.1 exports as 0.9). `saved_mean` and `saved_var` are the batch
+    statistics, kept for the gradient. Statistics are computed in f32;
+    `result` has the input's type. `amp-eval-mode` turns it into
+    `batch_norm_inference` on the running averages.
+
+    Example:
+    ```mlir
+    %y, %rm, %rv, %m, %v = amp.batch_norm %x, %s, %b, %mean, %var {epsilon = 1.0e-05 : f32, momentum = 0.9 : f32}
+        : tensor<8x6x28x28xbf16>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
+        -> tensor<8x6x28x28xbf16>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_F32Tensor:$scale, Amp_F32Tensor:$bias,
+                       Amp_F32Tensor:$running_mean, Amp_F32Tensor:$running_var,
+                       F32Attr:$epsilon, F32Attr:$momentum);
+  let results = (outs Amp_FloatTensor:$result, Amp_F32Tensor:$new_running_mean,
+                      Amp_F32Tensor:$new_running_var, Amp_F32Tensor:$saved_mean,
+                      Amp_F32Tensor:$saved_var);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $bias `,` $running_mean `,` $running_var attr-dict `:`
+    type($input) `,` type($scale) `,` type($bias) `,` type($running_mean) `,` type($running_var)
+    `->` type(results)
+  }];
+}
+
+def Amp_BatchNormInferenceOp : Amp_BatchNormBase<"batch_norm_inference", [
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let f32Operands = "1, 2, 3, 4";
+  let summary = "batch normalization with given statistics (evaluation)";
+  let description = [{
+    `result = (input - mean) / sqrt(var + epsilon) * scale + bias` per
+    channel of `[N, C, spatial...]`, with the running averages (ONNX
+    BatchNormalization with training_mode 0, and evaluation).
+
+    Example:
+    ```mlir
+    %y = amp.batch_norm_inference %x, %s, %b, %mean, %var {epsilon = 1.0e-05 : f32}
+        : tensor<8x6x28x28xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
+        -> tensor<8x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_F32Tensor:$scale, Amp_F32Tensor:$bias,
+                       Amp_F32Tensor:$mean, Amp_F32Tensor:$var, F32Attr:$epsilon);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $bias `,` $mean `,` $var attr-dict `:`
+    type($input) `,` type($scale) `,` type($bias) `,` type($mean) `,` type($var)
+    `->` type($result)
+  }];
+}
+
+def Amp_BatchNormGradOp : Amp_BatchNormBase<"batch_norm_grad"> {
+  let f32Operands = "2, 3, 4";
+  let f32Results = "1, 2";
+  let summary = "gradient of batch normalization: input, scale and bias gradients";
+  let description = [{
+    From the result's gradient `grad`, the forward's `input` and `scale` and
+    the statistics it normalized with (`mean`, `var`): the batch's, whose
+    own dependence on the input is part of the input gradient, or with
+    `use_global_stats` given constants (batch_norm_inference). Sums in f32;
+    `input_grad` has the input's type, the others are f32.
+
+    Example:
+    ```mlir
+    %dx, %ds, %db = amp.batch_norm_grad %dy, %x, %s, %m, %v {epsilon = 1.0e-05 : f32}
+        : tensor<8x6x28x28xf32>, tensor<8x6x28x28xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
+        -> tensor<8x6x28x28xf32>, tensor<6xf32>, tensor<6xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input, Amp_F32Tensor:$scale,
+                       Amp_F32Tensor:$mean, Amp_F32Tensor:$var, F32Attr:$epsilon,
+                       UnitAttr:$use_global_stats);
+  let results = (outs Amp_FloatTensor:$input_grad, Amp_F32Tensor:$scale_grad,
+                      Amp_F32Tensor:$bias_grad);
+  let assemblyFormat = [{
+    $grad `,` $input `,` $scale `,` $mean `,` $var attr-dict `:`
+    type($grad) `,` type($input) `,` type($scale) `,` type($mean) `,` type($var)
+    `->` type(results)
   }];
 }
 

@@ -282,8 +282,8 @@ LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *
 ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
   static const std::vector<Registration> rules = [] {
     std::vector<Registration> all;
-    for (auto family : {linearAlgebraRules, convolutionRules, elementwiseRules, shapeRules,
-                        reductionRules})
+    for (auto family : {linearAlgebraRules, convolutionRules, normalizationRules,
+                        elementwiseRules, shapeRules, reductionRules})
       llvm::append_range(all, family());
     return all;
   }();
@@ -324,6 +324,14 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       params.emplace_back(tensor.name(), *attr);
   }
 
+  // Initializers a rule reads as step state (running averages) are state,
+  // not parameters: no gradient, no optimizer.
+  for (const auto &node : graph.node())
+    if (const Registration *rule = findRule("", node.op_type(), opset))
+      for (int i = 0; i < node.input_size(); ++i)
+        if ((rule->stateInputs >> i & 1) && isInitializer.count(node.input(i)))
+          stateNames[node.input(i)] = true;
+
   SmallVector<Type> argTypes;
   SmallVector<std::pair<StringLiteral, std::string>> argRoles;
   SmallVector<Attribute> argInits;
@@ -339,7 +347,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   }
   for (auto &[name, init] : params) {
     argTypes.push_back(init.getType());
-    argRoles.emplace_back(role::kParam, name);
+    argRoles.emplace_back(stateNames.count(name) ? role::kState : role::kParam, name);
     argInits.push_back(init);
   }
 
@@ -384,11 +392,27 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       return failure();
     results.push_back(it->second.value);
   }
+  for (auto &[name, value] : stateUpdates) // after the outputs
+    results.push_back(value);
   func::ReturnOp::create(builder, fileLoc(), results);
   func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, info] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, role::kOutput, builder.getStringAttr(info.name()));
+  for (auto [i, update] : llvm::enumerate(stateUpdates))
+    func.setResultAttr(graph.output_size() + i, role::kState,
+                       builder.getStringAttr(update.first));
   return success();
+}
+
+void OnnxImporter::updateState(const onnx::NodeProto &node, int index, Value value) {
+  if (!hasInput(node, index) || !stateNames.count(node.input(index)))
+    return;
+  for (auto &[name, update] : stateUpdates)
+    if (name == node.input(index)) {
+      update = value; // a later node updates it again: the last value is the state
+      return;
+    }
+  stateUpdates.emplace_back(node.input(index), value);
 }
 
 OwningOpRef<ModuleOp> OnnxImporter::run() {

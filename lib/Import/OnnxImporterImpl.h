@@ -2,7 +2,8 @@
 //
 // The importer's state and the helpers its rules use. Rules are free
 // functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
-// ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp), each file with its registry rows;
+// ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp,
+// NormalizationRules.cpp), each file with its registry rows;
 // OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
 // type, op set).
 //
@@ -98,10 +99,19 @@ public:
   /// Whether the node's index-th input is a pending (unmaterialised) Transpose.
   bool isTransposed(const onnx::NodeProto &node, int index);
 
+  /// Gives the step state read as the node's index-th input (an initializer
+  /// its rule's row lists in `stateInputs`, such as a running mean) its new
+  /// value; @forward returns it as an `amp.state` result. Inputs that are
+  /// not state (graph inputs) are left alone.
+  void updateState(const onnx::NodeProto &node, int index, Value value);
+
   std::string path;
   MLIRContext *context;
   OpBuilder builder;
   llvm::StringMap<GraphValue> values;
+  /// Initializers that are step state, and their new values in update order.
+  llvm::StringMap<bool> stateNames;
+  SmallVector<std::pair<std::string, Value>> stateUpdates;
   OwningOpRef<ModuleOp> module;
   int nodeIndex = 0;
   /// The model's default-domain op set (checkOpset); rules are chosen by it.
@@ -109,10 +119,13 @@ public:
 
   /// A rule: imports one node (with the importer's helpers).
   using Rule = LogicalResult (*)(OnnxImporter &, const onnx::NodeProto &);
-  /// An import rule: the ops and op-set versions it handles.
+  /// An import rule: the ops and op-set versions it handles, and the inputs
+  /// (bit i: input i) that are step state rather than trainable parameters
+  /// when they are initializers (running averages).
   struct Registration {
     OnnxOpSupport support;
     Rule rule;
+    unsigned stateInputs = 0;
   };
   /// Every family's rules.
   static ArrayRef<Registration> registry();
@@ -137,6 +150,7 @@ ArrayRef<OnnxImporter::Registration> elementwiseRules();
 ArrayRef<OnnxImporter::Registration> reductionRules();
 ArrayRef<OnnxImporter::Registration> shapeRules();
 ArrayRef<OnnxImporter::Registration> convolutionRules();
+ArrayRef<OnnxImporter::Registration> normalizationRules();
 
 /// Builds a broadcasting binary op with the shape the dialect's broadcast
 /// rule gives; fails when the operand shapes do not broadcast.

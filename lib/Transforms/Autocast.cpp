@@ -63,12 +63,27 @@ private:
   llvm::DenseMap<Operation *, std::pair<Type, std::string>> resultTypes;
 };
 
-/// Parameters, optimizer state and constants have no precision of their own.
+/// Operands and results an op declares f32 by definition (statistics,
+/// running averages): never cast to the low type, never counted.
+bool isF32Operand(Operation *op, unsigned index) {
+  auto iface = dyn_cast<PrecisionOpInterface>(op);
+  return iface && iface.isF32Operand(index);
+}
+bool isF32Result(OpResult result) {
+  auto iface = dyn_cast<PrecisionOpInterface>(result.getOwner());
+  return iface && iface.isF32Result(result.getResultNumber());
+}
+
+/// Parameters, optimizer state and constants (and views of them) have no
+/// precision of their own.
 bool FunctionAutocast::isNeutral(Value value) {
   if (auto arg = dyn_cast<BlockArgument>(value)) {
     auto role = getRole(func.getArgAttrDict(arg.getArgNumber()));
     return role && (role->first == role::kParam || role->first == role::kState);
   }
+  // A view of one (a conv bias reshaped to [1, C, 1, 1]) is still one.
+  if (auto view = dyn_cast_or_null<ViewLikeOpInterface>(value.getDefiningOp()))
+    return isNeutral(view.getViewSource());
   return isa_and_nonnull<ConstantOp>(value.getDefiningOp());
 }
 
@@ -93,8 +108,8 @@ void FunctionAutocast::markFp32Paths() {
     if (it == classes.end() || it->second.precision != PrecisionClass::Follow)
       continue;
     bool anyFloat = false, allFp32 = true;
-    for (Value result : op.getResults()) {
-      if (!isFloatTensor(result.getType()))
+    for (OpResult result : op.getResults()) {
+      if (!isFloatTensor(result.getType()) || isF32Result(result))
         continue;
       anyFloat = true;
       for (Operation *user : result.getUsers())
@@ -138,7 +153,7 @@ void FunctionAutocast::decide() {
              (onlyFp32Readers ? " operands, f32 result (only FP32 ops read it)" : "");
       for (auto [i, operand] : llvm::enumerate(op.getOperands()))
         if (isFloatTensor(operand.getType()))
-          required[i] = low;
+          required[i] = isF32Operand(&op, i) ? f32 : low;
       break;
     }
     case PrecisionClass::FP32: {
@@ -155,8 +170,8 @@ void FunctionAutocast::decide() {
     }
     case PrecisionClass::Follow: {
       bool anyActivation = false, allLow = true;
-      for (Value operand : op.getOperands())
-        if (isFloatTensor(operand.getType()) && !isNeutral(operand)) {
+      for (auto [i, operand] : llvm::enumerate(op.getOperands()))
+        if (isFloatTensor(operand.getType()) && !isNeutral(operand) && !isF32Operand(&op, i)) {
           anyActivation = true;
           allLow &= elementOf(operand) == low;
         }
@@ -173,7 +188,7 @@ void FunctionAutocast::decide() {
       }
       for (auto [i, operand] : llvm::enumerate(op.getOperands()))
         if (isFloatTensor(operand.getType()))
-          required[i] = result;
+          required[i] = isF32Operand(&op, i) ? f32 : result;
       break;
     }
     }
@@ -195,8 +210,8 @@ void FunctionAutocast::rewrite() {
       if (type)
         op.setOperand(i, casts.get(op.getOperand(i), type, &op, castRule));
     if (element)
-      for (Value result : op.getResults())
-        if (isFloatTensor(result.getType())) {
+      for (OpResult result : op.getResults())
+        if (isFloatTensor(result.getType()) && !isF32Result(result)) {
           auto tensor = cast<RankedTensorType>(result.getType());
           result.setType(RankedTensorType::get(tensor.getShape(), element));
         }

@@ -95,16 +95,17 @@ FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forwar
                                                IRMapping &mapping,
                                                SignatureBuilder &signature,
                                                Block &body) {
-  auto outputName = [&](unsigned i) -> StringRef {
-    auto role = getRole(forward.getResultAttrDict(i));
-    return role ? role->second : StringRef();
-  };
+  // The model's outputs (its other results are step state: running averages).
+  SmallVector<std::pair<StringRef, Value>> outputs;
+  for (auto [i, value] : llvm::enumerate(forwardReturn.getOperands()))
+    if (auto role = getRole(forward.getResultAttrDict(i)); role && role->first == role::kOutput)
+      outputs.emplace_back(role->second, value);
   StringRef spec = loss;
   if (spec.consume_front("output:")) {
-    for (unsigned i = 0; i < forwardReturn.getNumOperands(); ++i) {
-      if (outputName(i) != spec)
+    for (auto [name, output] : outputs) {
+      if (name != spec)
         continue;
-      Value value = mapping.lookup(forwardReturn.getOperand(i));
+      Value value = mapping.lookup(output);
       auto type = cast<RankedTensorType>(value.getType());
       if (type.getRank() != 0 || !type.getElementType().isF32())
         return forward.emitError() << "loss output '" << spec
@@ -117,11 +118,11 @@ FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forwar
   if (spec != "cross-entropy")
     return forward.emitError() << "unknown loss '" << spec
                                << "' (expected cross-entropy or output:NAME)";
-  if (forwardReturn.getNumOperands() != 1)
+  if (outputs.size() != 1)
     return forward.emitError() << "loss=cross-entropy needs exactly one model "
                                   "output (the logits), found "
-                               << forwardReturn.getNumOperands();
-  Value logits = mapping.lookup(forwardReturn.getOperand(0));
+                               << outputs.size();
+  Value logits = mapping.lookup(outputs.front().second);
   auto logitsType = cast<RankedTensorType>(logits.getType());
   if (logitsType.getRank() != 2)
     return forward.emitError() << "loss=cross-entropy needs [N, C] logits, got "
@@ -236,14 +237,20 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
   if (optimizer == "adamw")
     step = signature.addArgument(RankedTensorType::get({}, b.getI64Type()),
                                  role::kState, "step", forward.getLoc());
+  // The model's own step state (running averages) after the optimizer's.
+  for (BlockArgument arg : forwardBody.getArguments())
+    if (auto roleAttr = getRole(forward.getArgAttrDict(arg.getArgNumber()));
+        roleAttr && roleAttr->first == role::kState)
+      mapping.map(arg, signature.addArgument(arg.getType(), role::kState, roleAttr->second,
+                                             arg.getLoc()));
 
   for (BlockArgument arg : forwardBody.getArguments()) {
     auto roleAttr = getRole(forward.getArgAttrDict(arg.getArgNumber()));
-    if (roleAttr && roleAttr->first == role::kParam)
+    if (roleAttr && (roleAttr->first == role::kParam || roleAttr->first == role::kState))
       continue;
     if (!roleAttr || roleAttr->first != role::kInput)
       return forward.emitError() << "argument #" << arg.getArgNumber()
-                                 << " of @forward has no amp.input or amp.param role";
+                                 << " of @forward has no amp.input, amp.param or amp.state role";
     mapping.map(arg, signature.addArgument(arg.getType(), role::kInput,
                                            roleAttr->second, arg.getLoc()));
   }
@@ -289,6 +296,9 @@ LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {
     signature.addResult(update.getNewExpAvgSq(), role::kState,
                         paramNames[i] + ".exp_avg_sq");
   }
+  for (auto [i, value] : llvm::enumerate(forwardReturn.getOperands()))
+    if (auto role = getRole(forward.getResultAttrDict(i)); role && role->first == role::kState)
+      signature.addResult(mapping.lookup(value), role::kState, role->second);
   if (step)
     signature.addResult(IncrementOp::create(b, step.getLoc(), step.getType(), step, Value()),
                         role::kState, "step");

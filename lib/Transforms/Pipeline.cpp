@@ -29,6 +29,7 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   step.eps = options.eps;
   step.weightDecay = options.weightDecay;
   pm.addPass(createAmpBuildTrainStep(step));
+  pm.addPass(createAmpEvalMode());
   if (options.optimizer != "none") {
     bool lowPrecision = options.precision != "fp32";
     AmpLossScalingOptions scaling;

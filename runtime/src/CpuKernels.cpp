@@ -39,6 +39,10 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
     return buildPooling(kernel, spec->id, in, out, result);
+  case KernelId::BatchNorm:
+  case KernelId::BatchNormInference:
+  case KernelId::BatchNormGrad:
+    return buildBatchNorm(kernel, spec->id, in, out, context, result);
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
   case KernelId::ReduceSum:

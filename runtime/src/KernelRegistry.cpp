@@ -24,6 +24,12 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::MaxPoolGrad, "max_pool_grad", 2, 2, 1, 1, ""},
     {KernelId::AvgPool, "avg_pool", 1, 1, 1, 1, kAvgPoolAttrs},
     {KernelId::AvgPoolGrad, "avg_pool_grad", 1, 1, 1, 1, kAvgPoolAttrs},
+    // (input, scale, bias, running mean, running var) -> (result, new running
+    // mean, new running var, batch mean, batch var).
+    {KernelId::BatchNorm, "batch_norm", 5, 5, 5, 5, "epsilon momentum"},
+    {KernelId::BatchNormInference, "batch_norm_inference", 5, 5, 1, 1, "epsilon"},
+    // (grad, input, scale, mean, var) -> (input, scale, bias gradients).
+    {KernelId::BatchNormGrad, "batch_norm_grad", 5, 5, 3, 3, "epsilon use_global_stats"},
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},

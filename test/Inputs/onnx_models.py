@@ -95,6 +95,30 @@ def conv_group_mismatch():
         [tensor("w", [4, 3, 3, 3])])
 
 
+def batch_norm():
+    """Training mode (running averages are initializers: step state) on a
+    conv's output, then inference mode (training_mode 0) on [N, C]."""
+    return model(
+        [helper.make_node("BatchNormalization", ["x", "s1", "b1", "m1", "v1"],
+                          ["y1", "m1_new", "v1_new"], name="bn1", training_mode=1,
+                          momentum=0.8),
+         helper.make_node("Flatten", ["y1"], ["f"], name="flat"),
+         helper.make_node("BatchNormalization", ["f", "s2", "b2", "m2", "v2"], ["y"],
+                          name="bn2", epsilon=1e-3)],
+        [value("x", FLOAT, [2, 3, 1, 1])],
+        [value("y", FLOAT, [2, 3])],
+        [tensor("s1", [3], 1.0), tensor("b1", [3]), tensor("m1", [3]), tensor("v1", [3], 1.0),
+         tensor("s2", [3], 1.0), tensor("b2", [3]), tensor("m2", [3]), tensor("v2", [3], 1.0)])
+
+
+def batch_norm_f16_scale():
+    return model(
+        [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")],
+        [value("x", TensorProto.FLOAT16, [2, 3])],
+        [value("y", TensorProto.FLOAT16, [2, 3])],
+        [numpy_helper.from_array(np.ones(3, np.float16), n) for n in "sbmv"])
+
+
 def mlp2():
     """Two layers with a relu between: the shape every GEMM epilogue takes."""
     return model(
@@ -210,7 +234,8 @@ def transpose_output():
 
 
 MODELS = {f.__name__: f for f in [
-    gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, mlp2, flatten_reshape, loss_output, constant_param,
+    gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
+    batch_norm_f16_scale, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 

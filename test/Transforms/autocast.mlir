@@ -106,3 +106,41 @@ func.func @sensitive_f32(%x: tensor<4x3xf32> {amp.input = "x"}, %w: tensor<3x3xf
   %4 = amp.log %3 : tensor<4xf32> -> tensor<4xf32>
   return %4 : tensor<4xf32>
 }
+
+// -----
+
+// A conv bias reshaped to [1, C, 1, 1] is still a parameter: the bias add
+// follows the bf16 conv (before, the reshape made it f32 and with it
+// everything after). Batch norm and its gradient follow their input but
+// keep scale, shift, running averages and batch statistics f32.
+// CHECK-LABEL: func.func @conv_bias_batch_norm
+// CHECK: %[[C:.*]] = amp.conv {{.*}} -> tensor<2x4x3x3xbf16>
+// CHECK: %[[B:.*]] = amp.reshape %{{.*}} : tensor<4xf32> -> tensor<1x4x1x1xf32>
+// CHECK: %[[BL:.*]] = amp.cast %[[B]] {{.*}}: tensor<1x4x1x1xf32> to tensor<1x4x1x1xbf16>
+// CHECK: %[[A:.*]] = amp.add %[[C]], %[[BL]] {{.*}}: (tensor<2x4x3x3xbf16>, tensor<1x4x1x1xbf16>) -> tensor<2x4x3x3xbf16>
+// CHECK: amp.batch_norm %[[A]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {amp.rule = "batch norm: FP32 statistics, scale/shift and running averages; reads and writes its input's type; inputs are bf16 -> bf16"
+// CHECK-SAME: : tensor<2x4x3x3xbf16>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<2x4x3x3xbf16>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+// CHECK: amp.batch_norm_grad {{.*}} : tensor<2x4x3x3xbf16>, tensor<2x4x3x3xbf16>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<2x4x3x3xbf16>, tensor<4xf32>, tensor<4xf32>
+func.func @conv_bias_batch_norm(%x: tensor<2x3x3x3xf32> {amp.input = "x"},
+    %w: tensor<4x3x1x1xf32> {amp.param = "w"}, %b: tensor<4xf32> {amp.param = "b"},
+    %s: tensor<4xf32> {amp.param = "s"}, %t: tensor<4xf32> {amp.param = "t"},
+    %m: tensor<4xf32> {amp.state = "m"}, %v: tensor<4xf32> {amp.state = "v"},
+    %w2: tensor<4x4x1x1xf32> {amp.param = "w2"})
+    -> (tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x4x3x3xf32>) {
+  %c = amp.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}
+      : tensor<2x3x3x3xf32>, tensor<4x3x1x1xf32> -> tensor<2x4x3x3xf32>
+  %br = amp.reshape %b : tensor<4xf32> -> tensor<1x4x1x1xf32>
+  %a = amp.add %c, %br : (tensor<2x4x3x3xf32>, tensor<1x4x1x1xf32>) -> tensor<2x4x3x3xf32>
+  %y, %rm, %rv, %sm, %sv = amp.batch_norm %a, %s, %t, %m, %v {epsilon = 1.0e-05 : f32, momentum = 0.9 : f32}
+      : tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+      -> tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  %r = amp.relu %y : tensor<2x4x3x3xf32>
+  %o = amp.conv %r, %w2 {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}
+      : tensor<2x4x3x3xf32>, tensor<4x4x1x1xf32> -> tensor<2x4x3x3xf32>
+  %dx, %ds, %db = amp.batch_norm_grad %r, %a, %s, %sm, %sv {epsilon = 1.0e-05 : f32}
+      : tensor<2x4x3x3xf32>, tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+      -> tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>
+  %g = amp.conv %dx, %w2 {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}
+      : tensor<2x4x3x3xf32>, tensor<4x4x1x1xf32> -> tensor<2x4x3x3xf32>
+  return %o, %rm, %rv, %g : tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x4x3x3xf32>
+}

@@ -191,3 +191,43 @@ func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"},
 // CHECK-NEXT: %[[TOW1:.*]] = amp.sub %[[G]], %[[TOMAX]]
 // CHECK: amp.ge_mask
 // CHECK: amp.reduce_sum
+
+// -----
+
+// batch_norm (training): one batch_norm_grad from the batch statistics the
+// forward saved gives the input's, scale's and bias's gradients; the
+// running averages are step state (arguments after the parameters, new
+// values returned as amp.state) and get none.
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"}, %s: tensor<3xf32> {amp.param = "s"},
+                   %b: tensor<3xf32> {amp.param = "b"}, %m: tensor<3xf32> {amp.state = "m"},
+                   %v: tensor<3xf32> {amp.state = "v"})
+    -> (tensor<2x3xf32> {amp.output = "logits"}, tensor<3xf32> {amp.state = "m"},
+        tensor<3xf32> {amp.state = "v"}) {
+  %y, %rm, %rv, %sm, %sv = amp.batch_norm %x, %s, %b, %m, %v {epsilon = 1.0e-05 : f32, momentum = 0.9 : f32}
+      : tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
+      -> tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
+  return %y, %rm, %rv : tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[S:[^:]*]]: tensor<3xf32> {amp.param = "s"}, %[[B:[^:]*]]: tensor<3xf32> {amp.param = "b"}, %[[M:[^:]*]]: tensor<3xf32> {amp.state = "m"}, %[[V:[^:]*]]: tensor<3xf32> {amp.state = "v"}, %[[X:[^:]*]]: tensor<2x3xf32> {amp.input = "x"}
+// CHECK-SAME: -> (tensor<3xf32> {amp.grad = "s"}, tensor<3xf32> {amp.grad = "b"}, tensor<3xf32> {amp.state = "m"}, tensor<3xf32> {amp.state = "v"}, tensor<f32> {amp.loss = "loss"})
+// CHECK: %{{.*}}, %[[RM:.*]], %[[RV:.*]], %[[SM:.*]], %[[SV:.*]] = amp.batch_norm %[[X]], %[[S]], %[[B]], %[[M]], %[[V]]
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %{{.*}}, %[[DS:.*]], %[[DB:.*]] = amp.batch_norm_grad %[[G]], %[[X]], %[[S]], %[[SM]], %[[SV]] {epsilon = 9.99999974E-6 : f32}
+// CHECK-NEXT: return %[[DS]], %[[DB]], %[[RM]], %[[RV]], %{{.*}} :
+
+// -----
+
+// batch_norm_inference (an eval-mode export trained as it is): the
+// statistics are constants of the step, so the gradient takes them as given.
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"}, %s: tensor<3xf32> {amp.param = "s"},
+                   %b: tensor<3xf32> {amp.param = "b"}, %m: tensor<3xf32> {amp.state = "m"},
+                   %v: tensor<3xf32> {amp.state = "v"}) -> (tensor<2x3xf32> {amp.output = "logits"}) {
+  %y = amp.batch_norm_inference %x, %s, %b, %m, %v {epsilon = 1.0e-05 : f32}
+      : tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32> -> tensor<2x3xf32>
+  return %y : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %{{.*}}, %[[DS:.*]], %[[DB:.*]] = amp.batch_norm_grad %[[G]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32, use_global_stats}
+// CHECK-NEXT: return %[[DS]], %[[DB]], %{{.*}} :

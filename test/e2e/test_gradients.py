@@ -14,7 +14,12 @@ batch: relative error at most 1e-5 in FP32.
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
   dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
   pooling; max and average pooling with overlapping windows and with
-  ceil_mode; average pooling that counts its (asymmetric) padding.
+  ceil_mode; average pooling that counts its (asymmetric) padding;
+- batch normalization in training mode (2-D after a conv, 1-D after a
+  linear layer) and a ResNet: torchvision's basic blocks, one with a
+  strided 1x1 downsampling conv and its batch norm. The running averages
+  after the step are checked too, against ONNX's rule (population
+  variance; PyTorch's own running variance uses the unbiased one).
 """
 import os
 
@@ -156,6 +161,87 @@ class AvgPoolModel(torch.nn.Module):
         return self.fc(h.flatten(1))
 
 
+class BatchNormModel(torch.nn.Module):
+    """conv -> BatchNorm2d -> relu -> linear -> BatchNorm1d -> relu -> linear,
+    with non-trivial affine parameters and running averages."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        # No bias before a batch norm: it cancels (its gradient is 0 up to
+        # rounding, which a relative error cannot judge).
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1, bias=False)
+        self.bn2d = torch.nn.BatchNorm2d(6)
+        self.fc1 = torch.nn.Linear(6 * 8 * 8, 16, bias=False)
+        self.bn1d = torch.nn.BatchNorm1d(16)
+        self.fc2 = torch.nn.Linear(16, 10)
+        randomize_batch_norms(self)
+
+    def forward(self, x):
+        h = torch.relu(self.bn2d(self.conv(x)))
+        return self.fc2(torch.relu(self.bn1d(self.fc1(h.flatten(1)))))
+
+
+class ResNetModel(torch.nn.Module):
+    """A small ResNet from torchvision's BasicBlock: stem conv + BN + relu,
+    one identity block, one strided block with a 1x1 conv + BN downsample,
+    global average pooling, linear."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock
+        torch.manual_seed(6)
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False),
+                                        torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        downsample = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1, stride=2, bias=False),
+                                         torch.nn.BatchNorm2d(16))
+        self.blocks = torch.nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, 2, downsample))
+        self.fc = torch.nn.Linear(16, 10)
+        randomize_batch_norms(self)
+
+    def forward(self, x):
+        h = self.blocks(self.stem(x))
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(h, 1).flatten(1))
+
+
+def randomize_batch_norms(model):
+    """Scale, shift and running averages away from their initial 1 and 0."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.8, 1.2)
+
+
+def expected_running_stats(model, images):
+    """The running averages after one training step by ONNX's rule:
+    running * momentum + batch statistic * (1 - momentum), where ONNX's
+    momentum is 1 - PyTorch's and the variance is the population one."""
+    inputs, expected = {}, {}
+    hooks = [m.register_forward_hook(lambda m, args, out: inputs.__setitem__(m, args[0]))
+             for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    old = {name: buf.clone() for name, buf in model.named_buffers()}
+    with torch.no_grad():
+        model(torch.from_numpy(images))
+    for h in hooks:
+        h.remove()
+    for name, m in model.named_modules():
+        if m not in inputs:
+            continue
+        x = inputs[m].transpose(0, 1).reshape(inputs[m].shape[1], -1).double()
+        for stat, batch in (("running_mean", x.mean(1)), ("running_var", x.var(1, unbiased=False))):
+            key = f"{name}.{stat}"
+            expected[key] = (old[key].double() * (1 - m.momentum) + batch * m.momentum).numpy()
+    # Put the buffers back: the gradient reference runs from the same state.
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            buf.copy_(old[name])
+    return expected
+
+
 def exporter(shape):
     def export(model, path):
         torch.onnx.export(model, torch.zeros(*shape), path, opset_version=17,
@@ -183,6 +269,38 @@ def check_conv(args, checker):
     odd = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)  # 9 -> 5 -> 3 (ceil)
     check_cross_entropy(args, checker, "max-pool", MaxPoolModel(), odd, exporter(odd.shape))
     check_cross_entropy(args, checker, "avg-pool", AvgPoolModel(), odd, exporter(odd.shape))
+
+
+def check_batch_norm(args, checker):
+    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
+        print("skipped: batch norm, resnet (no CUDA convolution or batch-norm kernels yet)")
+        return
+    rng = np.random.default_rng(8)
+    images = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    for label, model in (("batch-norm", BatchNormModel()), ("resnet", ResNetModel())):
+        model.train()
+        check_cross_entropy(args, checker, label, model, images, exporter(images.shape),
+                            lambda: expected_running_stats(model, images))
+        check_evaluation(args, checker, label, model, images)
+
+
+def check_evaluation(args, checker, label, model, images):
+    """The plan's evaluation program normalizes with the running averages:
+    its logits equal PyTorch's in eval mode."""
+    with workdir() as tmp:
+        onnx_path, plan = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.ampplan")
+        exporter(images.shape)(model, onnx_path)  # traced in training mode: buffers as exported
+        compile_model(args.bin, onnx_path, plan,
+                      f"precision=fp32 loss=cross-entropy batch={images.shape[0]}")
+        np.save(os.path.join(tmp, "images.npy"), images)
+        run([os.path.join(args.bin, "amp-run"), "forward", plan,
+             "--feed", f"input={tmp}/images.npy", "--dump", tmp])
+        ours = np.load(os.path.join(tmp, "logits.npy"))
+    model.eval()
+    with torch.no_grad():
+        reference = model(torch.from_numpy(images)).numpy()
+    model.train()
+    checker.check(f"{label} eval-mode logits", relative_error(ours, reference), 1e-5)
 
 
 def check_counted_padding(args, checker):
@@ -220,13 +338,16 @@ def check_counted_padding(args, checker):
     checker.check("counted-padding avg_pool grad", relative_error(ours, t.grad.numpy()), 1e-5)
 
 
-def check_cross_entropy(args, checker, label, model, images, export):
-    """Our loss and parameter gradients against torch.autograd's."""
+def check_cross_entropy(args, checker, label, model, images, export, states=None):
+    """Our loss and parameter gradients against torch.autograd's, and, if
+    `states` is given, the step state it returns (name -> value after the
+    step; called after the export, whose tracing runs the model once)."""
     labels = np.random.default_rng(1).integers(0, 10, images.shape[0], dtype=np.int64)
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "model.onnx")
         plan = os.path.join(tmp, "model.ampplan")
         export(model, onnx_path)
+        states = states() if states else {}
         compile_model(args.bin, onnx_path, plan,
                       f"precision=fp32 loss=cross-entropy optimizer=none batch={images.shape[0]}")
         np.save(os.path.join(tmp, "images.npy"), images)
@@ -237,7 +358,10 @@ def check_cross_entropy(args, checker, label, model, images, export):
         ours = {name: np.load(os.path.join(tmp, f"{name}.grad.npy"))
                 for name, _ in model.named_parameters()}
         our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
+        our_states = {name: np.load(os.path.join(tmp, f"{name}.npy")) for name in states}
 
+    for name, value in states.items():
+        checker.check(f"{label} {name}", relative_error(our_states[name], value), 1e-5)
     loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)),
                                              torch.from_numpy(labels))
     loss.backward()
@@ -297,6 +421,7 @@ def main():
     check_log_sum(args, checker)
     check_activations(args, checker)
     check_conv(args, checker)
+    check_batch_norm(args, checker)
     check_counted_padding(args, checker)
     checker.finish()
 

@@ -56,26 +56,34 @@ Status exportOnnx(const amprt::Session &session, const std::string &onnxPath,
   if (!model.ParseFromString(bytes))
     return Status::error(onnxPath + ": not a valid ONNX model");
 
-  std::map<std::string, const amprt::TensorInfo *> params;
+  // Parameters are written in the export's precision; step state that is
+  // an initializer of the model (batch norm's running averages) stays f32,
+  // as its FP32 statistics are.
+  std::map<std::string, const amprt::TensorInfo *> params, states;
   for (const auto &info : session.states())
     if (info.role == "param")
       params[info.name] = &info;
+    else if (info.dtype == amprt::DType::F32)
+      states[info.name] = &info;
   size_t replaced = 0;
   for (auto &initializer : *model.mutable_graph()->mutable_initializer()) {
-    auto it = params.find(initializer.name());
-    if (it == params.end())
+    bool isParam = params.count(initializer.name()) != 0;
+    if (!isParam && !states.count(initializer.name()))
       continue;
-    const amprt::TensorInfo &info = *it->second;
+    const amprt::TensorInfo &info =
+        *(isParam ? params.at(initializer.name()) : states.at(initializer.name()));
     if (!std::equal(info.shape.begin(), info.shape.end(), initializer.dims().begin(),
                     initializer.dims().end()))
       return Status::error(onnxPath + ": initializer '" + initializer.name() +
-                           "' does not have the trained parameter's shape");
+                           "' does not have the trained " + (isParam ? "parameter" : "state") +
+                           "'s shape");
     std::vector<float> values(info.numElements());
     AMPRT_RETURN_IF_ERROR(session.readState(info.name, values.data(), values.size() * 4));
+    int32_t type = isParam ? dataType : onnx::TensorProto::FLOAT;
     initializer.clear_float_data();
-    initializer.set_data_type(dataType);
-    initializer.set_raw_data(encode(values, dataType));
-    ++replaced;
+    initializer.set_data_type(type);
+    initializer.set_raw_data(encode(values, type));
+    replaced += isParam;
   }
   if (replaced != params.size())
     return Status::error(onnxPath + ": has " + std::to_string(replaced) + " of the plan's " +

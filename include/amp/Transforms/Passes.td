@@ -28,7 +28,9 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
     function from (parameters, optimizer state, step, batch) to (new
     parameters, new optimizer state, new step, loss). Gradients come from each
     op's GradientOpInterface. `optimizer=none` returns the gradients instead
-    of updating.
+    of updating. Step state of the model itself (`amp.state` arguments and
+    results of @forward: batch norm's running averages) becomes state of
+    the step, updated by the forward ops as in training.
   }];
   let options = [
     Option<"loss", "loss", "std::string", /*default=*/"\"cross-entropy\"",
@@ -45,6 +47,18 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
            "Weight decay; negative means torch.optim's default (0.01 AdamW, 0 SGD)">
   ];
   let dependentDialects = ["mlir::amp::AmpDialect", "mlir::func::FuncDialect"];
+}
+
+def AmpEvalMode : Pass<"amp-eval-mode", "mlir::ModuleOp"> {
+  let summary = "Turns @forward into the evaluation program";
+  let description = [{
+    Replaces every op of `func.func @forward` with a training and an
+    evaluation behaviour (TrainingModeOpInterface: batch norm, dropout) by
+    its evaluation form, so evaluation normalizes with the running averages
+    and leaves them unchanged. Runs after amp-build-train-step, which
+    clones the training form.
+  }];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
 def AmpAutocast : Pass<"amp-autocast", "mlir::ModuleOp"> {

@@ -343,6 +343,11 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
     return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
+  case KernelId::BatchNorm:
+  case KernelId::BatchNormInference:
+  case KernelId::BatchNormGrad:
+    return Status::error("batch normalization does not run on the CUDA backend yet; use "
+                         "--device cpu");
   case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
   case KernelId::SoftmaxCrossEntropy:

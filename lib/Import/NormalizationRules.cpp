@@ -1,0 +1,72 @@
+//===- NormalizationRules.cpp - ONNX import: batch normalization ---------===//
+//
+// Each rule imports one node; its registry row (at the end) says which op
+// type, domain and op sets it handles, what it refuses, and which inputs
+// are step state (running averages) rather than parameters.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxImporterImpl.h"
+
+using namespace mlir;
+using namespace mlir::amp;
+using namespace mlir::amp::onnx_import;
+
+/// BatchNormalization (op set 14 and later; 15 only widened its types).
+/// training_mode 1 (PyTorch's training export) normalizes with batch
+/// statistics and updates the running averages, which are step state of
+/// the model; 0 normalizes with them. Scale, bias and the statistics must
+/// be f32: the statistics are FP32 by policy.
+static LogicalResult importBatchNormalization(OnnxImporter &im, const onnx::NodeProto &node) {
+  SmallVector<Value> operands;
+  for (int i = 0; i < 5; ++i) {
+    auto value = im.input(node, i);
+    if (failed(value))
+      return failure();
+    operands.push_back(*value);
+  }
+  auto type = cast<RankedTensorType>(operands[0].getType());
+  if (type.getRank() < 2)
+    return im.nodeError(node) << "expects an input [N, C, ...], got " << type;
+  for (Value v : ArrayRef(operands).drop_front())
+    if (!cast<RankedTensorType>(v.getType()).getElementType().isF32())
+      return im.nodeError(node) << "scale, bias, mean and var must be float (f32), got "
+                                << v.getType();
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  auto momentum = im.floatAttr(node, "momentum", 0.9f);
+  auto training = im.intAttr(node, "training_mode", 0);
+  if (failed(epsilon) || failed(momentum) || failed(training))
+    return failure();
+  Location loc = im.nodeLoc(node);
+  auto epsilonAttr = im.builder.getF32FloatAttr(*epsilon);
+  if (*training == 0) {
+    auto op = BatchNormInferenceOp::create(im.builder, loc, type, operands[0], operands[1],
+                                           operands[2], operands[3], operands[4], epsilonAttr);
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    im.define(node, 0, op.getResult());
+    return success();
+  }
+  Type stats = operands[3].getType();
+  auto op = BatchNormOp::create(im.builder, loc, type, stats, stats, stats, stats, operands[0],
+                                operands[1], operands[2], operands[3], operands[4], epsilonAttr,
+                                im.builder.getF32FloatAttr(*momentum));
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getResult());
+  im.define(node, 1, op.getNewRunningMean());
+  im.define(node, 2, op.getNewRunningVar());
+  im.updateState(node, 3, op.getNewRunningMean());
+  im.updateState(node, 4, op.getNewRunningVar());
+  return success();
+}
+
+ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::normalizationRules() {
+  static const OnnxImporter::Registration rules[] = {
+      // Inputs 3 and 4 (input_mean, input_var) are step state.
+      {{"", "BatchNormalization", 14, 0, "f32 scale, bias, mean and var"},
+       &importBatchNormalization,
+       0b11000},
+  };
+  return rules;
+}
