@@ -4,6 +4,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+
 namespace amprun {
 
 using amprt::Status;
@@ -58,6 +60,8 @@ Status loadSplit(const std::string &directory, const std::string &prefix, Split 
   if (bigEndian(labels, 4) != count || static_cast<int64_t>(labels.size()) != 8 + count)
     return Status::error(labelsPath + ": label count does not match the images");
   split->count = count;
+  split->rows = bigEndian(images, 8);
+  split->cols = bigEndian(images, 12);
   split->pixels = pixels;
   split->images.resize(count * pixels);
   for (int64_t i = 0; i < count * pixels; ++i)
@@ -76,6 +80,48 @@ Status loadIdxDataset(const std::string &directory, Dataset *dataset) {
   if (dataset->train.pixels != dataset->test.pixels)
     return Status::error(directory + ": train and test images differ in size");
   return Status::ok();
+}
+
+Status SampleLayout::fit(const Split &split, const std::vector<int64_t> &sample,
+                        SampleLayout *layout) {
+  int64_t values = 1;
+  for (int64_t d : sample)
+    values *= d;
+  std::string shape;
+  for (int64_t d : sample)
+    shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+  *layout = SampleLayout();
+  if (values == split.pixels) { // the image as it is, whatever the shape says
+    layout->height = split.rows;
+    layout->width = split.cols;
+    return Status::ok();
+  }
+  if (sample.size() != 3 || (sample[0] != 1 && sample[0] != 3) || sample[1] < split.rows ||
+      sample[2] < split.cols)
+    return Status::error("the model's input ([" + shape + "] per sample) does not fit " +
+                         std::to_string(split.rows) + "x" + std::to_string(split.cols) +
+                         " images: it takes " + std::to_string(split.pixels) +
+                         " values, or [1 or 3, H, W] with H >= " + std::to_string(split.rows) +
+                         " and W >= " + std::to_string(split.cols));
+  layout->channels = sample[0];
+  layout->height = sample[1];
+  layout->width = sample[2];
+  layout->top = (sample[1] - split.rows) / 2;
+  layout->left = (sample[2] - split.cols) / 2;
+  return Status::ok();
+}
+
+void SampleLayout::copy(const Split &split, int64_t index, float *out) const {
+  const float *image = split.images.data() + index * split.pixels;
+  if (height == split.rows && width == split.cols && channels == 1) {
+    std::copy_n(image, split.pixels, out);
+    return;
+  }
+  std::fill_n(out, values(), 0.0f);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < split.rows; ++r)
+      std::copy_n(image + r * split.cols, split.cols,
+                  out + (c * height + top + r) * width + left);
 }
 
 } // namespace amprun

@@ -225,6 +225,7 @@ const TensorInfo *findRole(const std::vector<TensorInfo> &infos, const std::stri
 struct Geometry {
   std::string inputName, labelName;
   int64_t batch = 0, pixels = 0;
+  std::vector<int64_t> sample; // the input's shape without the batch dim
 };
 
 Status imageGeometry(const Session &session, Program program, Geometry *geometry) {
@@ -235,6 +236,7 @@ Status imageGeometry(const Session &session, Program program, Geometry *geometry
   geometry->inputName = input->name;
   geometry->batch = input->shape[0];
   geometry->pixels = input->numElements() / geometry->batch;
+  geometry->sample.assign(input->shape.begin() + 1, input->shape.end());
   if (program == Program::Train) {
     const TensorInfo *label = findRole(inputs, "label");
     if (!label)
@@ -279,9 +281,8 @@ float fromStorage(const char *bytes, size_t i, amprt::DType dtype) {
 Status testAccuracy(Session &session, const amprun::Split &test, double *accuracy) {
   Geometry g;
   AMPRT_RETURN_IF_ERROR(imageGeometry(session, Program::Eval, &g));
-  if (g.pixels != test.pixels)
-    return Status::error("the plan's input holds " + std::to_string(g.pixels) +
-                         " values per sample, the dataset " + std::to_string(test.pixels));
+  amprun::SampleLayout layout;
+  AMPRT_RETURN_IF_ERROR(amprun::SampleLayout::fit(test, g.sample, &layout));
   const auto &outputs = session.outputs(Program::Eval);
   if (outputs.empty() || outputs[0].shape.size() != 2 || outputs[0].dtype == amprt::DType::I64)
     return Status::error("the eval program has no [N, C] float output");
@@ -294,7 +295,8 @@ Status testAccuracy(Session &session, const amprun::Split &test, double *accurac
   for (int64_t start = 0; start < test.count; start += g.batch) {
     int64_t n = std::min(g.batch, test.count - start);
     std::fill(batch.begin(), batch.end(), 0.0f);
-    std::copy_n(test.images.begin() + start * g.pixels, n * g.pixels, batch.begin());
+    for (int64_t i = 0; i < n; ++i)
+      layout.copy(test, start + i, batch.data() + i * g.pixels);
     std::vector<char> fed = toStorage(batch, inputType);
     AMPRT_RETURN_IF_ERROR(session.evaluate({{g.inputName, fed.data(), fed.size()}}));
     AMPRT_RETURN_IF_ERROR(
@@ -450,10 +452,8 @@ Status train(const Args &args) {
   AMPRT_RETURN_IF_ERROR(imageGeometry(*session, Program::Train, &g));
   amprun::Dataset dataset;
   AMPRT_RETURN_IF_ERROR(amprun::loadIdxDataset(data.substr(data.find('=') + 1), &dataset));
-  if (g.pixels != dataset.train.pixels)
-    return Status::error("the plan's input holds " + std::to_string(g.pixels) +
-                         " values per sample, the dataset " +
-                         std::to_string(dataset.train.pixels));
+  amprun::SampleLayout layout;
+  AMPRT_RETURN_IF_ERROR(amprun::SampleLayout::fit(dataset.train, g.sample, &layout));
 
   MetricsFile metrics(nullptr, &std::fclose);
   AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
@@ -512,8 +512,7 @@ Status train(const Args &args) {
         break;
       for (int64_t i = 0; i < g.batch; ++i) {
         int64_t sample = order[step * g.batch + i];
-        std::copy_n(dataset.train.images.begin() + sample * g.pixels, g.pixels,
-                    images.begin() + i * g.pixels);
+        layout.copy(dataset.train, sample, images.data() + i * g.pixels);
         labels[i] = dataset.train.labels[sample];
       }
       AMPRT_RETURN_IF_ERROR(session->step({{g.inputName, images.data(), images.size() * 4},
