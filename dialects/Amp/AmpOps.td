@@ -346,9 +346,9 @@ class Amp_BatchNormBase<string mnemonic, list<Trait> traits = []>
   let precision = "Follow";
   let precisionReason = "batch norm: FP32 statistics, scale/shift and running averages; "
                         "reads and writes its input's type";
-  // oneDNN 2.6 normalizes BF16 with AVX-512 only, and no FP16, on the CPU;
-  // the CPU backend widens the rest to f32 itself.
-  let bf16EmulatedOn = "cpu";
+  // The CPU backend widens low-precision activations to f32 for oneDNN's
+  // batch norm (its plain-layout BF16 kernel is slower) and rounds once.
+  let bf16EmulatedOn = "cpu cpu-bf16";
   let f16EmulatedOn = "cpu cpu-bf16";
 }
 

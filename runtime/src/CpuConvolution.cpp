@@ -2,16 +2,17 @@
 //
 // conv, conv_backward_data and conv_backward_filter are oneDNN convolution
 // primitives (forward training, backward data, backward weights) with f32
-// accumulation, over the plan's plain row-major layouts (NCHW-style
+// accumulation. The plan's tensors are plain row-major (NCHW-style
 // activations, [M, C/group, kernel...] filters; a grouped filter is the same
-// bytes seen as [group, M/group, C/group, kernel...]). As for GEMMs, a
-// low-precision convolution runs natively where oneDNN has a kernel for it
-// on this CPU and is emulated elsewhere: operands widened to f32 staging, an
-// f32 primitive, the result rounded once.
+// bytes seen as [group, M/group, C/group, kernel...]); the primitives run on
+// the layouts oneDNN picks for speed (blocked), reached by reorders inside
+// the kernel. As for GEMMs, a low-precision convolution runs natively where
+// oneDNN has an optimized kernel for it on this CPU and is emulated
+// elsewhere: the reorders widen the operands to f32, an f32 primitive runs,
+// and the result is rounded once on its way back.
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 #include "KernelChecks.h"
 
@@ -90,95 +91,126 @@ dims weightsDims(const std::vector<int64_t> &w, int64_t group) {
 }
 
 /// The primitive descriptors of all three directions share the forward one
-/// as a hint; `types` are the storage types of src, weights and dst.
+/// as a hint. Each tensor is described in its compute type with format
+/// `any`, so oneDNN picks its fastest layout (blocked, nChw16c and the like)
+/// and kernel (brgemm, jit; native bf16 where the CPU has it).
 struct ConvDescs {
   dnnl::memory::desc src, weights, dst;
 };
 
-ConvDescs convDescs(const ConvTensors &t, const Geometry &g, DType src, DType weights,
-                    DType dst) {
-  return {plainDesc(dims(t.src.shape.begin(), t.src.shape.end()), src),
-          plainDesc(weightsDims(t.weights.shape, g.group), weights),
-          plainDesc(dims(t.dst.shape.begin(), t.dst.shape.end()), dst)};
+dnnl::memory::desc anyDesc(const dims &shape, DType dtype) {
+  return dnnl::memory::desc(shape, dnnlType(dtype), dnnl::memory::format_tag::any);
 }
 
-dnnl::convolution_forward::primitive_desc forwardDesc(const ConvDescs &d, const Geometry &g,
-                                                      const dnnl::engine &engine) {
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                       dnnl::algorithm::convolution_direct, d.src, d.weights,
-                                       d.dst, g.strides, g.dilations, g.padBegin, g.padEnd);
-  return dnnl::convolution_forward::primitive_desc(desc, engine);
+/// The primitive of one direction for compute types (src, weights, dst);
+/// `chosen` receives the layouts oneDNN picked, `impl` its implementation.
+/// Throws dnnl::error where oneDNN has no kernel.
+dnnl::primitive makePrimitive(KernelId id, const ConvTensors &t, const Geometry &g,
+                              DType src, DType weights, DType dst,
+                              const dnnl::engine &engine, ConvDescs *chosen,
+                              std::string *impl) {
+  dims x(t.src.shape.begin(), t.src.shape.end()), y(t.dst.shape.begin(), t.dst.shape.end());
+  dims w = weightsDims(t.weights.shape, g.group);
+  // The backward directions' hint is a forward in the operands' type (the
+  // one a wider result of theirs has no kernel for).
+  DType hint = id == KernelId::ConvBackwardData     ? weights
+               : id == KernelId::ConvBackwardFilter ? src
+                                                    : DType::F32;
+  dnnl::convolution_forward::desc forwardDesc(
+      dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+      anyDesc(x, id == KernelId::Conv ? src : hint),
+      anyDesc(w, id == KernelId::Conv ? weights : hint),
+      anyDesc(y, id == KernelId::Conv ? dst : hint), g.strides, g.dilations, g.padBegin,
+      g.padEnd);
+  dnnl::convolution_forward::primitive_desc forward(forwardDesc, engine);
+  if (id == KernelId::Conv) {
+    *chosen = {forward.src_desc(), forward.weights_desc(), forward.dst_desc()};
+    *impl = forward.impl_info_str();
+    return dnnl::convolution_forward(forward);
+  }
+  if (id == KernelId::ConvBackwardData) {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct,
+                                              anyDesc(x, src), anyDesc(w, weights),
+                                              anyDesc(y, dst), g.strides, g.dilations,
+                                              g.padBegin, g.padEnd),
+        engine, forward);
+    *chosen = {pd.diff_src_desc(), pd.weights_desc(), pd.diff_dst_desc()};
+    *impl = pd.impl_info_str();
+    return dnnl::convolution_backward_data(pd);
+  }
+  dnnl::convolution_backward_weights::primitive_desc pd(
+      dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
+                                               anyDesc(x, src), anyDesc(w, weights),
+                                               anyDesc(y, dst), g.strides, g.dilations,
+                                               g.padBegin, g.padEnd),
+      engine, forward);
+  *chosen = {pd.src_desc(), pd.diff_weights_desc(), pd.diff_dst_desc()};
+  *impl = pd.impl_info_str();
+  return dnnl::convolution_backward_weights(pd);
 }
 
-/// One convolution primitive: which tensors are staged through f32 and the
-/// oneDNN argument each one binds to. Two operands in, one result out.
+/// One tensor of a convolution: its plain bytes in the plan and the layout
+/// and type the primitive computes on. Where they differ, a oneDNN reorder
+/// (which also converts types: the emulated path's widening and rounding)
+/// moves the tensor through a scratch buffer the session's GEMMs and
+/// convolutions share (kernels run one at a time).
+struct ConvOperand {
+  int arg; // DNNL_ARG_*
+  void *data;
+  dnnl::memory::desc plain, used;
+  std::optional<dnnl::reorder> reorder;
+  std::vector<float> *scratch = nullptr;
+};
+
 class ConvKernel : public CpuKernel {
 public:
-  struct Slot {
-    int arg; // DNNL_ARG_*
-    TensorRef tensor;
-    dnnl::memory::desc desc;
-    bool staged = false;
-    std::vector<float> *staging = nullptr;
-  };
-  ConvKernel(CpuContext &context, dnnl::primitive primitive, std::vector<Slot> inputs,
-             Slot output)
+  ConvKernel(CpuContext &context, dnnl::primitive primitive, std::vector<ConvOperand> inputs,
+             ConvOperand output)
       : context(context), primitive(std::move(primitive)), inputs(std::move(inputs)),
         output(std::move(output)) {}
 
   Status run() override {
+    dnnl::stream &stream = *context.stream;
     std::unordered_map<int, dnnl::memory> args;
-    for (Slot &slot : inputs) {
-      void *data = slot.tensor.data;
-      if (slot.staged) {
-        cpu::widen(slot.tensor.dtype, slot.tensor.data, slot.staging->data(),
-                   slot.tensor.size());
-        data = slot.staging->data();
+    try {
+      for (ConvOperand &in : inputs) {
+        dnnl::memory plain(in.plain, *context.engine, in.data);
+        if (!in.reorder) {
+          args.emplace(in.arg, plain);
+          continue;
+        }
+        dnnl::memory used(in.used, *context.engine, in.scratch->data());
+        in.reorder->execute(stream, plain, used);
+        args.emplace(in.arg, used);
       }
-      args.emplace(slot.arg, dnnl::memory(slot.desc, *context.engine, data));
+      dnnl::memory plainOut(output.plain, *context.engine, output.data);
+      std::optional<dnnl::memory> usedOut;
+      if (output.reorder)
+        usedOut = dnnl::memory(output.used, *context.engine, output.scratch->data());
+      args.emplace(output.arg, usedOut ? *usedOut : plainOut);
+      primitive.execute(stream, args);
+      if (output.reorder)
+        output.reorder->execute(stream, *usedOut, plainOut);
+      stream.wait();
+    } catch (const dnnl::error &e) {
+      return Status::error(std::string("oneDNN: ") + e.what());
     }
-    void *result = output.staged ? output.staging->data() : output.tensor.data;
-    args.emplace(output.arg, dnnl::memory(output.desc, *context.engine, result));
-    primitive.execute(*context.stream, args);
-    context.stream->wait();
-    if (output.staged)
-      cpu::narrow(output.tensor.dtype, output.staging->data(), output.tensor.data,
-                  output.tensor.size());
     return Status::ok();
   }
 
 private:
   CpuContext &context;
   dnnl::primitive primitive;
-  std::vector<Slot> inputs;
-  Slot output;
+  std::vector<ConvOperand> inputs;
+  ConvOperand output;
 };
 
-/// Builds the primitive of one direction for the given storage types
-/// (src, weights, dst); throws dnnl::error where oneDNN has no kernel.
-dnnl::primitive makePrimitive(KernelId id, const ConvTensors &t, const Geometry &g,
-                              DType low, DType result, const dnnl::engine &engine,
-                              ConvDescs *descs) {
-  // The result is stored in its own type; the operands share `low`.
-  DType src = id == KernelId::ConvBackwardData ? result : low;
-  DType weights = id == KernelId::ConvBackwardFilter ? result : low;
-  DType dst = id == KernelId::Conv ? result : low;
-  *descs = convDescs(t, g, src, weights, dst);
-  auto forward = forwardDesc(*descs, g, engine);
-  if (id == KernelId::Conv)
-    return dnnl::convolution_forward(forward);
-  if (id == KernelId::ConvBackwardData) {
-    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, descs->src,
-                                               descs->weights, descs->dst, g.strides,
-                                               g.dilations, g.padBegin, g.padEnd);
-    return dnnl::convolution_backward_data(
-        dnnl::convolution_backward_data::primitive_desc(desc, engine, forward));
-  }
-  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, descs->src,
-                                                descs->weights, descs->dst, g.strides,
-                                                g.dilations, g.padBegin, g.padEnd);
-  return dnnl::convolution_backward_weights(
-      dnnl::convolution_backward_weights::primitive_desc(desc, engine, forward));
+/// A plain row-major descriptor of `tensor` (weights seen grouped).
+dnnl::memory::desc plainOf(const TensorRef &tensor, bool isWeights, int64_t group) {
+  dims shape = isWeights ? weightsDims(tensor.shape, group)
+                         : dims(tensor.shape.begin(), tensor.shape.end());
+  return plainDesc(shape, tensor.dtype);
 }
 
 } // namespace
@@ -202,53 +234,75 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
   for (const TensorRef &x : {in[0], in[1], out})
     if (x.dtype != DType::F32 && x.dtype != DType::BF16 && x.dtype != DType::F16)
       return Status::error("expects float tensors");
-  int args[3]; // oneDNN arguments of in[0], in[1], out
+  // The oneDNN roles of in[0], in[1], out, and which of them is the weights.
+  int args[3];
+  int weightsSlot;
   if (id == KernelId::Conv)
-    args[0] = DNNL_ARG_SRC, args[1] = DNNL_ARG_WEIGHTS, args[2] = DNNL_ARG_DST;
+    args[0] = DNNL_ARG_SRC, args[1] = DNNL_ARG_WEIGHTS, args[2] = DNNL_ARG_DST, weightsSlot = 1;
   else if (id == KernelId::ConvBackwardData)
-    args[0] = DNNL_ARG_DIFF_DST, args[1] = DNNL_ARG_WEIGHTS, args[2] = DNNL_ARG_DIFF_SRC;
+    args[0] = DNNL_ARG_DIFF_DST, args[1] = DNNL_ARG_WEIGHTS, args[2] = DNNL_ARG_DIFF_SRC,
+    weightsSlot = 1;
   else
-    args[0] = DNNL_ARG_SRC, args[1] = DNNL_ARG_DIFF_DST, args[2] = DNNL_ARG_DIFF_WEIGHTS;
+    args[0] = DNNL_ARG_SRC, args[1] = DNNL_ARG_DIFF_DST, args[2] = DNNL_ARG_DIFF_WEIGHTS,
+    weightsSlot = 2;
   try {
-    ConvDescs descs;
+    // Native: the operands' type in, the result's type out. Emulated (no
+    // kernel, or only oneDNN's slow reference one, for a low type here):
+    // everything in f32, the reorders widening and rounding.
+    ConvDescs chosen;
+    std::string impl;
     std::optional<dnnl::primitive> primitive;
-    bool emulated = false;
-    if (low == DType::F32 || context.nativeGemm(low)) {
-      try {
-        primitive = makePrimitive(id, t, g, low, out.dtype, *context.engine, &descs);
-      } catch (const dnnl::error &) {
-        // No native kernel for these types here: emulate below.
-      }
+    DType src = id == KernelId::ConvBackwardData ? out.dtype : low;
+    DType weights = id == KernelId::ConvBackwardFilter ? out.dtype : low;
+    DType dst = id == KernelId::Conv ? out.dtype : low;
+    try {
+      primitive = makePrimitive(id, t, g, src, weights, dst, *context.engine, &chosen, &impl);
+      if (low != DType::F32 && impl.find("ref") != std::string::npos)
+        primitive.reset();
+    } catch (const dnnl::error &) {
+      if (low == DType::F32)
+        throw;
     }
     if (!primitive) {
-      emulated = true;
       context.emulatedGemms.insert(low);
-      primitive = makePrimitive(id, t, g, DType::F32, DType::F32, *context.engine, &descs);
+      primitive = makePrimitive(id, t, g, DType::F32, DType::F32, DType::F32, *context.engine,
+                                &chosen, &impl);
     }
-    auto descOf = [&](int arg) {
+    auto usedOf = [&](int arg) {
       switch (arg) {
       case DNNL_ARG_SRC:
       case DNNL_ARG_DIFF_SRC:
-        return descs.src;
+        return chosen.src;
       case DNNL_ARG_WEIGHTS:
       case DNNL_ARG_DIFF_WEIGHTS:
-        return descs.weights;
+        return chosen.weights;
       default:
-        return descs.dst;
+        return chosen.dst;
       }
     };
-    std::vector<float> *stagings[3] = {&context.stagingA, &context.stagingB, &context.stagingC};
+    std::vector<float> *scratch[3] = {&context.stagingA, &context.stagingB, &context.stagingC};
     const TensorRef *tensors[3] = {&in[0], &in[1], &out};
-    ConvKernel::Slot slots[3];
+    ConvOperand operands[3];
     for (int i = 0; i < 3; ++i) {
-      slots[i] = {args[i], *tensors[i], descOf(args[i]),
-                  emulated && tensors[i]->dtype != DType::F32, stagings[i]};
-      if (slots[i].staged && stagings[i]->size() < static_cast<size_t>(tensors[i]->size()))
-        stagings[i]->resize(tensors[i]->size());
+      ConvOperand &o = operands[i];
+      o.arg = args[i];
+      o.data = tensors[i]->data;
+      o.plain = plainOf(*tensors[i], i == weightsSlot, g.group);
+      o.used = usedOf(args[i]);
+      if (o.used == o.plain)
+        continue;
+      o.reorder = i < 2 ? dnnl::reorder(dnnl::reorder::primitive_desc(
+                              *context.engine, o.plain, *context.engine, o.used))
+                        : dnnl::reorder(dnnl::reorder::primitive_desc(
+                              *context.engine, o.used, *context.engine, o.plain));
+      o.scratch = scratch[i];
+      size_t floats = (o.used.get_size() + sizeof(float) - 1) / sizeof(float);
+      if (o.scratch->size() < floats)
+        o.scratch->resize(floats);
     }
-    *result = std::make_unique<ConvKernel>(context, std::move(*primitive),
-                                           std::vector<ConvKernel::Slot>{slots[0], slots[1]},
-                                           slots[2]);
+    *result = std::make_unique<ConvKernel>(
+        context, std::move(*primitive), std::vector<ConvOperand>{operands[0], operands[1]},
+        operands[2]);
   } catch (const dnnl::error &e) {
     return Status::error(std::string("oneDNN: ") + e.what());
   }
