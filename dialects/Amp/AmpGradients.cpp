@@ -333,3 +333,47 @@ LogicalResult BatchNormInferenceOp::buildGradients(OpBuilder &b, ArrayRef<Value>
                           getVar(), getEpsilonAttr(), /*useGlobalStats=*/true, operandGrads);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// pad, slice, concat: each other's gradients
+//===----------------------------------------------------------------------===//
+
+/// The box of `like`'s shape at `offsets` in `grad`.
+static Value buildSlice(OpBuilder &b, Location loc, Value grad, ArrayRef<int64_t> offsets,
+                        Value like) {
+  auto shape = typeOf(like).getShape();
+  return SliceOp::create(b, loc, RankedTensorType::get(shape, typeOf(grad).getElementType()),
+                         grad, b.getDenseI64ArrayAttr(offsets), b.getDenseI64ArrayAttr(shape));
+}
+
+LogicalResult PadOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  ArrayRef<int64_t> pads = getPads();
+  operandGrads[0] = buildSlice(b, getLoc(), resultGrads[0],
+                               pads.take_front(typeOf(getInput()).getRank()), getInput());
+  return success();
+}
+
+LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                      SmallVectorImpl<Value> &operandGrads) {
+  // Zeros around the box: begin pads are the offsets, end pads the rest.
+  auto input = typeOf(getInput()).getShape();
+  SmallVector<int64_t> pads(getOffsets());
+  for (size_t d = 0; d < input.size(); ++d)
+    pads.push_back(input[d] - getOffsets()[d] - getSizes()[d]);
+  operandGrads[0] = PadOp::create(b, getLoc(),
+                                  RankedTensorType::get(input, typeOf(resultGrads[0]).getElementType()),
+                                  resultGrads[0], b.getDenseI64ArrayAttr(pads),
+                                  b.getF32FloatAttr(0.0f));
+  return success();
+}
+
+LogicalResult ConcatOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  SmallVector<int64_t> offsets(typeOf(getResult()).getRank(), 0);
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    operandGrads[i] = buildSlice(b, getLoc(), resultGrads[0], offsets, input);
+    offsets[getAxis()] += typeOf(input).getDimSize(getAxis());
+  }
+  return success();
+}

@@ -288,6 +288,91 @@ LogicalResult MaxPoolGradOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Data movement: pad, slice, concat
+//===----------------------------------------------------------------------===//
+
+LogicalResult PadOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto shape = tensorType(adaptor.getInput()).getShape();
+  ArrayRef<int64_t> pads = adaptor.getPads();
+  if (pads.size() != 2 * shape.size() || llvm::any_of(pads, [](int64_t p) { return p < 0; }))
+    return emitShapeError(loc, "pad", "needs a begin and an end pad >= 0 for each of the " +
+                                          std::to_string(shape.size()) + " dims");
+  SmallVector<int64_t> result(shape);
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (!ShapedType::isDynamic(shape[d]))
+      result[d] += pads[d] + pads[d + shape.size()];
+  inferred.emplace_back(result);
+  return success();
+}
+
+LogicalResult PadOp::verify() {
+  if (getResult().getType().getElementType() != getInput().getType().getElementType())
+    return emitOpError("result element type must equal the input's");
+  return verifyInferredShapes(*this);
+}
+
+LogicalResult SliceOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto shape = tensorType(adaptor.getInput()).getShape();
+  ArrayRef<int64_t> offsets = adaptor.getOffsets(), sizes = adaptor.getSizes();
+  if (offsets.size() != shape.size() || sizes.size() != shape.size())
+    return emitShapeError(loc, "slice", "needs an offset and a size for each dim");
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (offsets[d] < 0 || sizes[d] < 0 ||
+        (!ShapedType::isDynamic(shape[d]) && offsets[d] + sizes[d] > shape[d]))
+      return emitShapeError(loc, "slice", "the box leaves the input in dim " +
+                                              std::to_string(d));
+  inferred.emplace_back(sizes);
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  if (getResult().getType().getElementType() != getInput().getType().getElementType())
+    return emitOpError("result element type must equal the input's");
+  return verifyInferredShapes(*this);
+}
+
+LogicalResult ConcatOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  if (adaptor.getInputs().empty())
+    return emitShapeError(loc, "concat", "needs at least one input");
+  SmallVector<int64_t> result(tensorType(adaptor.getInputs().front()).getShape());
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= static_cast<int64_t>(result.size()))
+    return emitShapeError(loc, "concat", "axis " + std::to_string(axis) +
+                                             " is out of range for rank " +
+                                             std::to_string(result.size()));
+  for (Value input : adaptor.getInputs().drop_front()) {
+    auto shape = tensorType(input).getShape();
+    if (shape.size() != result.size())
+      return emitShapeError(loc, "concat", "inputs must share their rank");
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (static_cast<int64_t>(d) == axis) {
+        result[d] = ShapedType::isDynamic(result[d]) || ShapedType::isDynamic(shape[d])
+                        ? ShapedType::kDynamic
+                        : result[d] + shape[d];
+      } else if (failed(verifyCompatibleShape(result[d], shape[d]))) {
+        return emitShapeError(loc, "concat", "inputs differ in dim " + std::to_string(d) +
+                                                 ", which is not the axis");
+      }
+    }
+  }
+  inferred.emplace_back(result);
+  return success();
+}
+
+LogicalResult ConcatOp::verify() {
+  for (Value input : getInputs())
+    if (tensorType(input).getElementType() != getResult().getType().getElementType())
+      return emitOpError("inputs and result must share their element type");
+  return verifyInferredShapes(*this);
+}
+
+//===----------------------------------------------------------------------===//
 // Batch normalization
 //===----------------------------------------------------------------------===//
 

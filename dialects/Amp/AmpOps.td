@@ -336,6 +336,67 @@ def Amp_MaxPoolGradOp : Amp_Op<"max_pool_grad", [Amp_PrecisionOpInterface]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Data movement: pad, slice, concat
+//===----------------------------------------------------------------------===//
+
+def Amp_PadOp : Amp_ShapedOp<"pad", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "pads every dim with a constant";
+  let description = [{
+    `pads` lists the begin pads of every dim, then the end pads (ONNX Pad's
+    order, constant mode); the new elements hold `value` (in the result's
+    type). The gradient is the slice of the result's gradient.
+
+    Example:
+    ```mlir
+    %y = amp.pad %x {pads = array<i64: 0, 0, 1, 2, 0, 0, 1, 2>, value = 0.0 : f32}
+        : tensor<8x3x28x28xf32> -> tensor<8x3x30x32xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$pads,
+                       DefaultValuedAttr<F32Attr, "0.0f">:$value);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_SliceOp : Amp_ShapedOp<"slice", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "a static box of the input: `sizes` elements from `offsets`";
+  let description = [{
+    `result[i] = input[i + offsets]`, of shape `sizes`. The gradient pads
+    the result's gradient with zeros back to the input's shape.
+
+    Example:
+    ```mlir
+    %y = amp.slice %x {offsets = array<i64: 0, 2>, sizes = array<i64: 8, 3>}
+        : tensor<8x6xf32> -> tensor<8x3xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$offsets,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_ConcatOp : Amp_ShapedOp<"concat", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "joins tensors along `axis`";
+  let description = [{
+    The inputs share their type but for the size of `axis` (ONNX Concat;
+    a negative axis counts from the end). Each input's gradient is its
+    slice of the result's gradient.
+
+    Example:
+    ```mlir
+    %y = amp.concat %a, %b {axis = 1 : i64} : (tensor<8x3xf32>, tensor<8x5xf32>) -> tensor<8x8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Amp_FloatTensor>:$inputs, I64Attr:$axis);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $result)";
+}
+
+//===----------------------------------------------------------------------===//
 // Batch normalization
 //===----------------------------------------------------------------------===//
 

@@ -143,12 +143,91 @@ static LogicalResult importIdentity(OnnxImporter &im, const onnx::NodeProto &nod
   return success();
 }
 
+/// Pad (op set 13's form: pads and constant_value are inputs), constant
+/// mode; pads must be constant and non-negative, constant_value a constant.
+static LogicalResult importPad(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  auto mode = im.stringAttr(node, "mode", "constant");
+  if (failed(x) || failed(mode))
+    return failure();
+  if (*mode != "constant")
+    return im.nodeError(node) << "mode '" << *mode << "' is not supported (only constant)";
+  auto type = cast<RankedTensorType>(x->getType());
+  auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
+  if (it == im.values.end() || !it->second.integers)
+    return im.nodeError(node) << "pads must be a constant int64 tensor";
+  SmallVector<int64_t> pads = *it->second.integers;
+  if (static_cast<int64_t>(pads.size()) != 2 * type.getRank() ||
+      llvm::any_of(pads, [](int64_t p) { return p < 0; }))
+    return im.nodeError(node) << "expects " << 2 * type.getRank()
+                              << " pads, none negative (cropping is not supported)";
+  float value = 0.0f;
+  if (im.hasInput(node, 2)) {
+    auto v = im.input(node, 2);
+    if (failed(v))
+      return failure();
+    auto constant = v->getDefiningOp<ConstantOp>();
+    auto elements = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+    if (!elements || elements.getNumElements() != 1 ||
+        !isa<FloatType>(elements.getElementType()))
+      return im.nodeError(node) << "constant_value must be a float constant scalar";
+    value = static_cast<float>(elements.getSplatValue<APFloat>().convertToDouble());
+  }
+  auto pad = PadOp::create(im.builder, im.nodeLoc(node), type, *x,
+                           im.builder.getDenseI64ArrayAttr(pads),
+                           im.builder.getF32FloatAttr(value));
+  SmallVector<int64_t> result(type.getShape());
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (!type.isDynamicDim(d))
+      result[d] += pads[d] + pads[d + type.getRank()];
+  pad.getResult().setType(RankedTensorType::get(result, type.getElementType()));
+  if (failed(im.verifyBuilt(node, pad)))
+    return failure();
+  im.define(node, 0, pad.getResult());
+  return success();
+}
+
+/// Concat (op set 13): float inputs of one type along a (possibly negative) axis.
+static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node) {
+  SmallVector<Value> inputs;
+  for (int i = 0; i < node.input_size(); ++i) {
+    auto v = im.input(node, i);
+    if (failed(v))
+      return failure();
+    inputs.push_back(*v);
+  }
+  auto axisAttr = im.intAttr(node, "axis", 0);
+  if (failed(axisAttr) || inputs.empty())
+    return failed(axisAttr) ? failure() : im.nodeError(node) << "needs at least one input";
+  auto first = cast<RankedTensorType>(inputs.front().getType());
+  int64_t axis = *axisAttr < 0 ? *axisAttr + first.getRank() : *axisAttr;
+  if (axis < 0 || axis >= first.getRank())
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range for rank "
+                              << first.getRank();
+  // Built with a placeholder type, then given the one its shape rule infers.
+  auto concat = ConcatOp::create(im.builder, im.nodeLoc(node), first, inputs, axis);
+  SmallVector<ShapedTypeComponents> inferred;
+  if (failed(ConcatOp::inferReturnTypeComponents(im.context, im.nodeLoc(node),
+                                                 ConcatOp::Adaptor(concat), inferred))) {
+    concat.erase();
+    return failure();
+  }
+  concat.getResult().setType(
+      RankedTensorType::get(inferred.front().getDims(), first.getElementType()));
+  if (failed(im.verifyBuilt(node, concat)))
+    return failure();
+  im.define(node, 0, concat.getResult());
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},
       {{"", "Constant", 13, 0, "value, value_float, value_ints"}, &importConstant},
       {{"", "Identity", 13, 0, "tensors"}, &importIdentity},
+      {{"", "Pad", 13, 0, "constant mode, constant pads >= 0"}, &importPad},
+      {{"", "Concat", 13, 0, "float inputs of one type"}, &importConcat},
   };
   return rules;
 }

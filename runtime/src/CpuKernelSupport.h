@@ -73,6 +73,10 @@ Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<
 Status buildConvolution(const proto::Kernel &kernel, KernelId id,
                         const std::vector<TensorRef> &in, const TensorRef &out,
                         CpuContext &context, std::unique_ptr<CpuKernel> *result);
+/// pad, slice and concat: boxes copied between plain tensors (CpuDataMovement.cpp).
+Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
+                         const std::vector<TensorRef> &in, const TensorRef &out,
+                         std::unique_ptr<CpuKernel> *result);
 /// batch_norm, batch_norm_inference, batch_norm_grad (oneDNN; CpuNormalization.cpp).
 Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, CpuContext &context,

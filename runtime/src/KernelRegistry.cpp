@@ -24,6 +24,9 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::MaxPoolGrad, "max_pool_grad", 2, 2, 1, 1, ""},
     {KernelId::AvgPool, "avg_pool", 1, 1, 1, 1, kAvgPoolAttrs},
     {KernelId::AvgPoolGrad, "avg_pool_grad", 1, 1, 1, 1, kAvgPoolAttrs},
+    {KernelId::Pad, "pad", 1, 1, 1, 1, "pads value"},
+    {KernelId::Slice, "slice", 1, 1, 1, 1, "offsets"}, // sizes: the result's shape
+    {KernelId::Concat, "concat", 1, -1, 1, 1, "axis"},
     // (input, scale, bias, running mean, running var) -> (result, new running
     // mean, new running var, batch mean, batch var).
     {KernelId::BatchNorm, "batch_norm", 5, 5, 5, 5, "epsilon momentum"},

@@ -119,6 +119,30 @@ def batch_norm_f16_scale():
         [numpy_helper.from_array(np.ones(3, np.float16), n) for n in "sbmv"])
 
 
+def pad_concat():
+    """Pad (constant value from a Constant node) and Concat on axis -1."""
+    fill = numpy_helper.from_array(np.array(0.5, np.float32), "v")
+    return model(
+        [helper.make_node("Constant", [], ["v"], name="value", value=fill),
+         helper.make_node("Pad", ["x", "pads", "v"], ["p"], name="pad"),
+         helper.make_node("Concat", ["p", "x2"], ["y"], name="cat", axis=-1)],
+        [value("x", FLOAT, [2, 3]), value("x2", FLOAT, [3, 2])],
+        [value("y", FLOAT, [3, 6])],
+        [ints("pads", [1, 0, 0, 1])])
+
+
+def pad_reflect():
+    return model(
+        [helper.make_node("Pad", ["x", "pads"], ["y"], name="pad", mode="reflect")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 5])], [ints("pads", [0, 1, 0, 1])])
+
+
+def pad_negative():
+    return model(
+        [helper.make_node("Pad", ["x", "pads"], ["y"], name="pad")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 2])], [ints("pads", [0, -1, 0, 0])])
+
+
 def mlp2():
     """Two layers with a relu between: the shape every GEMM epilogue takes."""
     return model(
@@ -235,7 +259,7 @@ def transpose_output():
 
 MODELS = {f.__name__: f for f in [
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
-    batch_norm_f16_scale, mlp2, flatten_reshape, loss_output, constant_param,
+    batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 

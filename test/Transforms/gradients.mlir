@@ -231,3 +231,23 @@ func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"}, %s: tensor<3xf32> {amp
 // CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
 // CHECK-NEXT: %{{.*}}, %[[DS:.*]], %[[DB:.*]] = amp.batch_norm_grad %[[G]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32, use_global_stats}
 // CHECK-NEXT: return %[[DS]], %[[DB]], %{{.*}} :
+
+// -----
+
+// pad, concat and slice: the gradient of a pad is the slice of the result's
+// gradient at the begin pads; each concat input's is its slice along the
+// axis; a slice's is the gradient padded back with zeros.
+func.func @forward(%a: tensor<2x3xf32> {amp.param = "a"}, %b: tensor<2x4xf32> {amp.param = "b"})
+    -> (tensor<2x6xf32> {amp.output = "logits"}) {
+  %p = amp.pad %a {pads = array<i64: 0, 1, 0, 0>, value = 2.0 : f32} : tensor<2x3xf32> -> tensor<2x4xf32>
+  %c = amp.concat %p, %b {axis = 1 : i64} : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x8xf32>
+  %s = amp.slice %c {offsets = array<i64: 0, 1>, sizes = array<i64: 2, 6>} : tensor<2x8xf32> -> tensor<2x6xf32>
+  return %s : tensor<2x6xf32>
+}
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[G:.*]] = amp.softmax_cross_entropy_grad
+// CHECK-NEXT: %[[GC:.*]] = amp.pad %[[G]] {pads = array<i64: 0, 1, 0, 1>} : tensor<2x6xf32> -> tensor<2x8xf32>
+// CHECK-NEXT: %[[GP:.*]] = amp.slice %[[GC]] {offsets = array<i64: 0, 0>, sizes = array<i64: 2, 4>} : tensor<2x8xf32> -> tensor<2x4xf32>
+// CHECK-NEXT: %[[GB:.*]] = amp.slice %[[GC]] {offsets = array<i64: 0, 4>, sizes = array<i64: 2, 4>} : tensor<2x8xf32> -> tensor<2x4xf32>
+// CHECK-NEXT: %[[GA:.*]] = amp.slice %[[GP]] {offsets = array<i64: 0, 1>, sizes = array<i64: 2, 3>} : tensor<2x4xf32> -> tensor<2x3xf32>
+// CHECK-NEXT: return %[[GA]], %[[GB]],

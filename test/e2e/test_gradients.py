@@ -19,7 +19,10 @@ batch: relative error at most 1e-5 in FP32.
   linear layer) and a ResNet: torchvision's basic blocks, one with a
   strided 1x1 downsampling conv and its batch norm. The running averages
   after the step are checked too, against ONNX's rule (population
-  variance; PyTorch's own running variance uses the unbiased one).
+  variance; PyTorch's own running variance uses the unbiased one), and
+  the evaluation program's logits against PyTorch's eval mode;
+- constant padding and concatenation (written in MLIR: PyTorch exports
+  F.pad through a shape subgraph).
 """
 import os
 
@@ -338,6 +341,49 @@ def check_counted_padding(args, checker):
     checker.check("counted-padding avg_pool grad", relative_error(ours, t.grad.numpy()), 1e-5)
 
 
+def check_pad_concat(args, checker):
+    """pad (asymmetric, value 0.5) and concat along the channels, squared
+    into the logits, written in MLIR (PyTorch exports F.pad through a shape
+    subgraph): the two parameters' gradients against PyTorch's."""
+    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
+        print("skipped: pad and concat (no CUDA kernels yet)")
+        return
+    rng = np.random.default_rng(4)
+    w1 = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    w2 = rng.standard_normal((2, 2, 5, 7)).astype(np.float32)
+    labels = np.array([3, 170], dtype=np.int64)
+
+    def init(w):
+        return ", ".join(f"{v:.9e}" for v in w.ravel())
+    mlir = (f'func.func @forward(%w1: tensor<2x3x4x5xf32> {{amp.param = "w1", amp.init = '
+            f'dense<[{init(w1)}]> : tensor<120xf32>}}, %w2: tensor<2x2x5x7xf32> '
+            f'{{amp.param = "w2", amp.init = dense<[{init(w2)}]> : tensor<140xf32>}}) -> '
+            f'(tensor<2x175xf32> {{amp.output = "logits"}}) {{\n'
+            f'  %p = amp.pad %w1 {{pads = array<i64: 0, 0, 1, 0, 0, 0, 0, 2>, value = 0.5 : f32}}'
+            f' : tensor<2x3x4x5xf32> -> tensor<2x3x5x7xf32>\n'
+            f'  %c = amp.concat %p, %w2 {{axis = 1 : i64}} : (tensor<2x3x5x7xf32>, '
+            f'tensor<2x2x5x7xf32>) -> tensor<2x5x5x7xf32>\n'
+            f'  %s = amp.mul %c, %c : (tensor<2x5x5x7xf32>, tensor<2x5x5x7xf32>) -> '
+            f'tensor<2x5x5x7xf32>\n'
+            f'  %r = amp.reshape %s : tensor<2x5x5x7xf32> -> tensor<2x175xf32>\n'
+            f'  return %r : tensor<2x175xf32>\n}}\n')
+    with workdir() as tmp:
+        source, plan = os.path.join(tmp, "padcat.mlir"), os.path.join(tmp, "padcat.ampplan")
+        with open(source, "w") as f:
+            f.write(mlir)
+        compile_model(args.bin, source, plan, "optimizer=none")
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        run([os.path.join(args.bin, "amp-run"), "step", plan,
+             "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+        ours = [np.load(os.path.join(tmp, f"{n}.grad.npy")) for n in ("w1", "w2")]
+    t1, t2 = (torch.tensor(w, requires_grad=True) for w in (w1, w2))
+    c = torch.cat([torch.nn.functional.pad(t1, (0, 2, 1, 0), value=0.5), t2], dim=1)
+    torch.nn.functional.cross_entropy((c * c).reshape(2, 175),
+                                      torch.from_numpy(labels)).backward()
+    checker.check("pad-concat grad w1", relative_error(ours[0], t1.grad.numpy()), 1e-5)
+    checker.check("pad-concat grad w2", relative_error(ours[1], t2.grad.numpy()), 1e-5)
+
+
 def check_cross_entropy(args, checker, label, model, images, export, states=None):
     """Our loss and parameter gradients against torch.autograd's, and, if
     `states` is given, the step state it returns (name -> value after the
@@ -423,6 +469,7 @@ def main():
     check_conv(args, checker)
     check_batch_norm(args, checker)
     check_counted_padding(args, checker)
+    check_pad_concat(args, checker)
     checker.finish()
 
 

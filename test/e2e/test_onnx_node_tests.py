@@ -4,9 +4,10 @@ Every node test of the op types we import (libonnx-testdata) is compiled to an
 inference plan by amp-opt and run by `amp-run forward` on the test's inputs; the
 outputs must match ONNX's reference outputs (rtol 1e-5, atol 1e-6). Tests of
 forms we do not support must be refused with the documented reason; any
-other outcome fails. Reshape's shape and ReduceSum's axes, graph inputs in
-these tests, are frozen into initializers from the test data: the importer
-takes them as constants, as training graphs have them.
+other outcome fails. Reshape's shape, ReduceSum's axes and Pad's pads and
+constant value, graph inputs in these tests, are frozen into constants from
+the test data: the importer takes them as constants, as training graphs
+have them.
 """
 import glob
 import os
@@ -23,6 +24,7 @@ NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
 OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
+                 r"concat|constant_pad|edge_pad|reflect_pad|"
                  r"flatten|reshape|transpose|identity|sce)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
@@ -40,6 +42,7 @@ EXPECTED_REFUSALS = [
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     (r"_(u?int(8|16|32|64)|float64)(_|$)", r"unsupported element type|expects float"),
     (r"_float16$", r"only float32 and int64 arrays"),
+    (r"(edge|reflect)_pad", r"mode '(edge|reflect)' is not supported|unsupported element type"),
     (r"sce_.*((?<!no)_weight|none|log_prob|3d|4d|NCd)",
      r"class weights are not supported|"
      r"reduction 'none' is not supported|log_prob output is not supported|"
@@ -50,7 +53,8 @@ EXPECTED_REFUSALS = [
 # The CUDA backend refuses convolutions, pooling and batch norm until it has cuDNN kernels (the CNN
 # issue); on the GPU those tests are reported as skipped, by name.
 CUDA = os.environ.get("AMP_DEVICE", "cpu").startswith("cuda")
-CUDA_LACKS = re.compile(r"(convolutions do|pooling does|batch normalization does) not run on "
+CUDA_LACKS = re.compile(r"(convolutions do|pooling does|batch normalization does|"
+                        r"pad, slice and concat do) not run on "
                         r"the CUDA backend yet")
 
 
@@ -69,16 +73,23 @@ def read_tensor(path):
 
 
 def freeze_constant_operands(model, inputs):
-    """Turns graph inputs feeding Reshape's shape or ReduceSum's axes into
-    initializers: the importer takes those as constants."""
-    shape_inputs = {node.input[1] for node in model.graph.node
-                    if node.op_type in ("Reshape", "ReduceSum") and len(node.input) > 1}
-    for name in shape_inputs:
-        if name in inputs:
-            model.graph.initializer.append(numpy_helper.from_array(inputs.pop(name), name))
-            kept = [i for i in model.graph.input if i.name != name]
-            del model.graph.input[:]
-            model.graph.input.extend(kept)
+    """Turns graph inputs feeding Reshape's shape, ReduceSum's axes or Pad's
+    pads into initializers, and Pad's constant_value into a Constant node:
+    the importer takes those as constants."""
+    integer_inputs = {node.input[1] for node in model.graph.node
+                      if node.op_type in ("Reshape", "ReduceSum", "Pad") and len(node.input) > 1}
+    float_inputs = {node.input[2] for node in model.graph.node
+                    if node.op_type == "Pad" and len(node.input) > 2}
+    for name in (integer_inputs | float_inputs) & inputs.keys():
+        value = inputs.pop(name)
+        if name in integer_inputs:
+            model.graph.initializer.append(numpy_helper.from_array(value, name))
+        else:
+            model.graph.node.insert(0, onnx.helper.make_node(
+                "Constant", [], [name], value=numpy_helper.from_array(value, name)))
+        kept = [i for i in model.graph.input if i.name != name]
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
     return model
 
 

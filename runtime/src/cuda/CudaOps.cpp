@@ -343,6 +343,11 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
     return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
+  case KernelId::Pad:
+  case KernelId::Slice:
+  case KernelId::Concat:
+    return Status::error("pad, slice and concat do not run on the CUDA backend yet; use "
+                         "--device cpu");
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
