@@ -377,3 +377,14 @@ LogicalResult ConcatOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// dropout: the same mask (same seed and counter) applied to the gradient
+//===----------------------------------------------------------------------===//
+
+LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = DropoutOp::create(b, getLoc(), resultGrads[0].getType(), resultGrads[0],
+                                      getCounter(), getRatioAttr(), getSeedAttr());
+  return success();
+}

@@ -412,6 +412,20 @@ LogicalResult BatchNormGradOp::verify() {
                          ValueRange{getGrad(), getInputGrad()});
 }
 
+LogicalResult DropoutOp::verify() {
+  if (getResult().getType() != getInput().getType())
+    return emitOpError("result type must equal the input's");
+  if (!(getRatio().convertToFloat() >= 0.0f && getRatio().convertToFloat() < 1.0f))
+    return emitOpError("ratio must be in [0, 1)");
+  return success();
+}
+
+/// Evaluation keeps every element.
+LogicalResult DropoutOp::buildEvalForm(OpBuilder &, SmallVectorImpl<Value> &replacements) {
+  replacements.push_back(getInput());
+  return success();
+}
+
 /// Evaluation normalizes with the running averages, which stay as they are.
 LogicalResult BatchNormOp::buildEvalForm(OpBuilder &b, SmallVectorImpl<Value> &replacements) {
   replacements.push_back(BatchNormInferenceOp::create(b, getLoc(), getResult().getType(),
@@ -450,6 +464,7 @@ AMP_SAME_SHAPE_OP(AdamWUpdateOp, adaptor.getParam(), adaptor.getExpAvg(),
 AMP_SAME_SHAPE_OP(BatchNormOp, adaptor.getInput(), adaptor.getRunningMean(),
                   adaptor.getRunningVar(), adaptor.getRunningMean(), adaptor.getRunningVar())
 AMP_SAME_SHAPE_OP(BatchNormInferenceOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(DropoutOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(BatchNormGradOp, adaptor.getInput(), adaptor.getScale(), adaptor.getScale())
 #undef AMP_SAME_SHAPE_OP
 

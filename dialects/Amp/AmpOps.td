@@ -397,6 +397,34 @@ def Amp_ConcatOp : Amp_ShapedOp<"concat", [Amp_PrecisionOpInterface,
 }
 
 //===----------------------------------------------------------------------===//
+// Dropout
+//===----------------------------------------------------------------------===//
+
+def Amp_DropoutOp : Amp_ShapedOp<"dropout", [Amp_PrecisionOpInterface,
+    AllTypesMatch<["input", "result"]>,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
+    DeclareOpInterfaceMethods<Amp_TrainingModeOpInterface>]> {
+  let summary = "training-mode dropout with a counter-based mask";
+  let description = [{
+    `result = input * keep / (1 - ratio)`, where element i is kept when a
+    hash of (`seed`, `counter`, i) clears `ratio` (KernelMath.h's
+    dropoutKeeps): the mask depends on nothing else, so every backend, the
+    gradient (the same dropout of the result's gradient) and a resumed run
+    draw it alike. `counter` is step state advanced once per step. In
+    evaluation it is the identity. Follows its input's precision.
+
+    Example:
+    ```mlir
+    %y = amp.dropout %x, %step {ratio = 0.5 : f32, seed = 7 : i64} : tensor<8x512xbf16>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_StepTensor:$counter, F32Attr:$ratio,
+                       I64Attr:$seed);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $counter attr-dict `:` type($input) `,` type($counter)";
+}
+
+//===----------------------------------------------------------------------===//
 // Batch normalization
 //===----------------------------------------------------------------------===//
 

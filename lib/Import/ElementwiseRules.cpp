@@ -140,6 +140,54 @@ static LogicalResult importVariadic(OnnxImporter &im, const onnx::NodeProto &nod
   return success();
 }
 
+/// Dropout (op set 13: ratio and training_mode are inputs, which must be
+/// constants). In training mode with a ratio above 0 it is amp.dropout on
+/// the model's step counter, seeded by the node's `seed` or, without one,
+/// a hash of its name (so each dropout draws its own mask); otherwise the
+/// identity. The mask output (bool) is not supported.
+static LogicalResult importDropout(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  if (im.isRead(node, 1))
+    return im.nodeError(node) << "the mask output is not supported";
+  float ratio = 0.5f;
+  if (im.hasInput(node, 1)) {
+    auto r = im.input(node, 1);
+    if (failed(r))
+      return failure();
+    auto constant = r->getDefiningOp<ConstantOp>();
+    auto elements = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+    if (!elements || elements.getNumElements() != 1 || !isa<FloatType>(elements.getElementType()))
+      return im.nodeError(node) << "ratio must be a float constant scalar";
+    ratio = static_cast<float>(elements.getSplatValue<APFloat>().convertToDouble());
+  }
+  bool training = false;
+  if (im.hasInput(node, 2)) {
+    auto it = im.values.find(node.input(2));
+    if (it == im.values.end() || !it->second.integers || it->second.integers->size() != 1)
+      return im.nodeError(node) << "training_mode must be a constant bool scalar";
+    training = it->second.integers->front() != 0;
+  }
+  if (!(ratio >= 0.0f && ratio < 1.0f))
+    return im.nodeError(node) << "ratio " << ratio << " is outside [0, 1)";
+  if (!training || ratio == 0.0f) {
+    im.define(node, 0, *x); // evaluation, or nothing to drop
+    return success();
+  }
+  uint32_t nameHash = 2166136261u; // FNV-1a of the node's name
+  for (char c : im.nodeName(node))
+    nameHash = (nameHash ^ static_cast<uint8_t>(c)) * 16777619u;
+  auto seed = im.intAttr(node, "seed", nameHash);
+  if (failed(seed))
+    return failure();
+  im.define(node, 0,
+            DropoutOp::create(im.builder, im.nodeLoc(node), x->getType(), *x, im.stepCounter(),
+                              im.builder.getF32FloatAttr(ratio),
+                              im.builder.getI64IntegerAttr(*seed)));
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Add", 13, 0, "broadcasting"}, &importBinary<AddOp>},
@@ -151,6 +199,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() 
       {{"", "Neg", 13, 0, ""}, &importUnary<NegOp>},
       {{"", "Relu", 13, 0, ""}, &importUnary<ReluOp>},
       {{"", "LeakyRelu", 13, 0, ""}, &importLeakyRelu},
+      {{"", "Dropout", 13, 0, "constant ratio and training_mode, no mask output"}, &importDropout},
       {{"", "Tanh", 13, 0, ""}, &importUnary<TanhOp>},
       {{"", "Sigmoid", 13, 0, ""}, &importUnary<SigmoidOp>},
       // Clip-11 takes min and max as inputs; 12 and 13 only added types.

@@ -308,7 +308,22 @@ const OnnxImporter::Registration *OnnxImporter::findRule(StringRef domain, Strin
 // Graph
 //===----------------------------------------------------------------------===//
 
+bool OnnxImporter::isRead(const onnx::NodeProto &node, int index) {
+  if (node.output_size() <= index || node.output(index).empty())
+    return false;
+  const std::string &name = node.output(index);
+  for (const auto &reader : graph->node())
+    for (const auto &input : reader.input())
+      if (input == name)
+        return true;
+  for (const auto &output : graph->output())
+    if (output.name() == name)
+      return true;
+  return false;
+}
+
 LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
+  this->graph = &graph;
   // Initializers: floats are trainable parameters, integers compile-time data.
   SmallVector<std::pair<std::string, DenseElementsAttr>> params;
   llvm::StringMap<bool> isInitializer;
@@ -382,6 +397,12 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     ++nodeIndex;
   }
 
+  if (counter) {
+    stateUpdates.emplace_back(
+        "dropout.counter",
+        IncrementOp::create(builder, fileLoc(), counter.getType(), counter, Value()));
+  }
+
   SmallVector<Value> results;
   for (const auto &info : graph.output()) {
     auto it = values.find(info.name());
@@ -395,13 +416,28 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   for (auto &[name, value] : stateUpdates) // after the outputs
     results.push_back(value);
   func::ReturnOp::create(builder, fileLoc(), results);
-  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setType(builder.getFunctionType(body->getArgumentTypes(), ValueRange(results).getTypes()));
   for (auto [i, info] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, role::kOutput, builder.getStringAttr(info.name()));
   for (auto [i, update] : llvm::enumerate(stateUpdates))
     func.setResultAttr(graph.output_size() + i, role::kState,
                        builder.getStringAttr(update.first));
   return success();
+}
+
+Value OnnxImporter::stepCounter() {
+  if (!counter) {
+    auto func = cast<func::FuncOp>(builder.getInsertionBlock()->getParentOp());
+    auto type = RankedTensorType::get({}, builder.getI64Type());
+    unsigned index = func.getNumArguments();
+    auto attrs = builder.getDictionaryAttr(
+        {builder.getNamedAttr(role::kState, builder.getStringAttr("dropout.counter")),
+         builder.getNamedAttr(role::kInit, DenseElementsAttr::get(type, int64_t{0}))});
+    if (failed(func.insertArgument(index, type, attrs, fileLoc())))
+      return Value();
+    counter = func.getArgument(index);
+  }
+  return counter;
 }
 
 void OnnxImporter::updateState(const onnx::NodeProto &node, int index, Value value) {

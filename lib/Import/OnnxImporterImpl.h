@@ -68,6 +68,9 @@ public:
   /// folds it (`allowTransposed`: GEMM operands, Transpose itself).
   FailureOr<Value> input(const onnx::NodeProto &node, int index,
                          bool allowTransposed = false);
+  /// Whether a node or a graph output reads the node's index-th output
+  /// (exporters write outputs nobody reads, such as Dropout's mask).
+  bool isRead(const onnx::NodeProto &node, int index);
   bool hasInput(const onnx::NodeProto &node, int index) {
     return node.input_size() > index && !node.input(index).empty();
   }
@@ -104,6 +107,10 @@ public:
   /// value; @forward returns it as an `amp.state` result. Inputs that are
   /// not state (graph inputs) are left alone.
   void updateState(const onnx::NodeProto &node, int index, Value value);
+  /// The step counter random ops (dropout) draw with: an i64 `amp.state`
+  /// argument "dropout.counter", made on first use and advanced once per
+  /// step (its increment is @forward's last op).
+  Value stepCounter();
 
   std::string path;
   MLIRContext *context;
@@ -112,6 +119,8 @@ public:
   /// Initializers that are step state, and their new values in update order.
   llvm::StringMap<bool> stateNames;
   SmallVector<std::pair<std::string, Value>> stateUpdates;
+  Value counter;
+  const onnx::GraphProto *graph = nullptr;
   OwningOpRef<ModuleOp> module;
   int nodeIndex = 0;
   /// The model's default-domain op set (checkOpset); rules are chosen by it.

@@ -107,6 +107,17 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
           GraphValue{Value(), std::nullopt, false, DenseElementsAttr::get(type, ArrayRef(data))};
     return success();
   }
+  if (*tensor && (*tensor)->t().data_type() == onnx::TensorProto::BOOL) {
+    // Kept as 0/1 integers for the rules that read flags (Dropout's training_mode).
+    const onnx::TensorProto &t = (*tensor)->t();
+    SmallVector<int64_t> flags(t.int32_data().begin(), t.int32_data().end());
+    if (flags.empty())
+      for (char c : t.raw_data())
+        flags.push_back(c != 0);
+    if (node.output_size() > 0)
+      im.values[node.output(0)] = GraphValue{Value(), flags};
+    return success();
+  }
   if (*tensor) {
     auto parsed = im.tensorAttr((*tensor)->t());
     if (failed(parsed))

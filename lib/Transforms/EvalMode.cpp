@@ -8,6 +8,7 @@
 #include "amp/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::amp {
 #define GEN_PASS_DEF_AMPEVALMODE
@@ -42,6 +43,29 @@ struct EvalModePass : public amp::impl::AmpEvalModeBase<EvalModePass> {
       }
       op->erase();
     }
+    keepStepState(forward);
+  }
+
+  /// Evaluation changes no step state: each `amp.state` result returns its
+  /// argument (the dropout counter's increment then has no reader).
+  static void keepStepState(func::FuncOp forward) {
+    Block &body = forward.getBody().front();
+    Operation *ret = body.getTerminator();
+    for (unsigned i = 0; i < ret->getNumOperands(); ++i) {
+      auto role = getRole(forward.getResultAttrDict(i));
+      if (!role || role->first != role::kState)
+        continue;
+      for (BlockArgument arg : body.getArguments())
+        if (auto argRole = getRole(forward.getArgAttrDict(arg.getArgNumber()));
+            argRole && argRole->first == role::kState && argRole->second == role->second)
+          ret->setOperand(i, arg);
+    }
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops)) // readers before what they read
+      if (isOpTriviallyDead(op))
+        op->erase();
   }
 };
 

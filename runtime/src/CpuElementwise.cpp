@@ -314,4 +314,33 @@ Status buildElementwiseMath(const proto::Kernel &kernel, KernelId id,
   }
 }
 
+Status buildDropout(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                    const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  const TensorRef &x = in[0], &counter = in[1];
+  if (x.dtype != out.dtype || x.shape != out.shape)
+    return Status::error("input and result must share type and shape");
+  AMPRT_RETURN_IF_ERROR(requireScalar(counter, DType::I64, "the step counter"));
+  double ratio = attr(kernel, "ratio");
+  if (!(ratio >= 0.0 && ratio < 1.0))
+    return Status::error("ratio must be in [0, 1)");
+  auto seed = static_cast<uint64_t>(static_cast<int64_t>(attr(kernel, "seed")));
+  auto threshold = static_cast<uint64_t>(ratio * 4294967296.0);
+  float scale = static_cast<float>(1.0 / (1.0 - ratio));
+  TensorRef y = out;
+  *result = lambda([=] {
+    auto step = static_cast<uint64_t>(*counter.i64());
+    return withFloatStorage(y.dtype, [&](auto storage) {
+      using T = decltype(storage);
+      const T *src = static_cast<const T *>(x.data);
+      T *dst = static_cast<T *>(y.data);
+      parallelFor(y.size(), [&](int64_t i) {
+        bool keep = math::dropoutKeeps(seed, step, static_cast<uint64_t>(i), threshold);
+        dst[i] = math::store<T>(keep ? math::load(src[i]) * scale : 0.0f);
+      });
+      return Status::ok();
+    });
+  });
+  return Status::ok();
+}
+
 } // namespace amprt

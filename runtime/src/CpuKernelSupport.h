@@ -73,6 +73,9 @@ Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<
 Status buildConvolution(const proto::Kernel &kernel, KernelId id,
                         const std::vector<TensorRef> &in, const TensorRef &out,
                         CpuContext &context, std::unique_ptr<CpuKernel> *result);
+/// dropout with the counter-based mask of KernelMath.h (CpuElementwise.cpp).
+Status buildDropout(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                    const TensorRef &out, std::unique_ptr<CpuKernel> *result);
 /// pad, slice and concat: boxes copied between plain tensors (CpuDataMovement.cpp).
 Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
                          const std::vector<TensorRef> &in, const TensorRef &out,

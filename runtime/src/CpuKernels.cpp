@@ -39,6 +39,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
     return buildPooling(kernel, spec->id, in, out, result);
+  case KernelId::Dropout:
+    return buildDropout(kernel, in, out[0], result);
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:

@@ -36,6 +36,19 @@ AMPRT_HD inline bool isFinite(float x) { return (floatBits(x) & 0x7f800000u) != 
 
 /// max(x, 0) that lets NaN through, as torch.relu does (a NaN must not
 /// vanish before the non-finite check sees it).
+/// Dropout's mask, counter-based so that any backend, the backward pass and
+/// a resumed run draw the same one: element `index` of a dropout with
+/// `seed` at step `counter` is kept when 32 bits of a splitmix64 hash of the
+/// three are at least `threshold` (ratio * 2^32).
+AMPRT_HD inline bool dropoutKeeps(uint64_t seed, uint64_t counter, uint64_t index,
+                                  uint64_t threshold) {
+  uint64_t z = seed ^ (counter * 0x9E3779B97F4A7C15ull) ^ (index * 0xD1B54A32D192ED03ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (z >> 32) >= threshold;
+}
+
 AMPRT_HD inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
 AMPRT_HD inline float reluGrad(float dy, float x) { return x > 0.0f ? dy : 0.0f; }
 

@@ -24,6 +24,8 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::MaxPoolGrad, "max_pool_grad", 2, 2, 1, 1, ""},
     {KernelId::AvgPool, "avg_pool", 1, 1, 1, 1, kAvgPoolAttrs},
     {KernelId::AvgPoolGrad, "avg_pool_grad", 1, 1, 1, 1, kAvgPoolAttrs},
+    // (input, step counter) -> result; the mask is KernelMath.h's dropoutKeeps.
+    {KernelId::Dropout, "dropout", 2, 2, 1, 1, "ratio seed"},
     {KernelId::Pad, "pad", 1, 1, 1, 1, "pads value"},
     {KernelId::Slice, "slice", 1, 1, 1, 1, "offsets"}, // sizes: the result's shape
     {KernelId::Concat, "concat", 1, -1, 1, 1, "axis"},

@@ -143,6 +143,27 @@ def pad_negative():
         [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 2])], [ints("pads", [0, -1, 0, 0])])
 
 
+def dropout_training():
+    """Two training-mode dropouts (ratio and training_mode from Constant
+    nodes, a mask output nobody reads), and one in eval mode."""
+    ratio = numpy_helper.from_array(np.array(0.25, np.float32), "r")
+    train = numpy_helper.from_array(np.array(True), "t")
+    return model(
+        [helper.make_node("Constant", [], ["r"], name="ratio", value=ratio),
+         helper.make_node("Constant", [], ["t"], name="train", value=train),
+         helper.make_node("Dropout", ["x", "r", "t"], ["d1", "unread"], name="drop1", seed=5),
+         helper.make_node("Dropout", ["d1", "r", "t"], ["d2"], name="drop2"),
+         helper.make_node("Dropout", ["d2", "r"], ["y"], name="eval")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 3])])
+
+
+def dropout_mask():
+    return model(
+        [helper.make_node("Dropout", ["x"], ["y", "mask"], name="drop")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 3]),
+                                      value("mask", TensorProto.BOOL, [2, 3])])
+
+
 def mlp2():
     """Two layers with a relu between: the shape every GEMM epilogue takes."""
     return model(
@@ -259,7 +280,8 @@ def transpose_output():
 
 MODELS = {f.__name__: f for f in [
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
-    batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative, mlp2, flatten_reshape, loss_output, constant_param,
+    batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
+    dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
 

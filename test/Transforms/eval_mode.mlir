@@ -1,4 +1,4 @@
-// RUN: amp-opt %s --amp-eval-mode | FileCheck %s
+// RUN: amp-opt %s -split-input-file --amp-eval-mode | FileCheck %s
 // amp-eval-mode turns @forward into the evaluation program: batch norm
 // normalizes with the running averages (batch_norm_inference), which it
 // returns unchanged. Other functions (the training step) keep training mode.
@@ -27,4 +27,18 @@ func.func @train_step(%x: tensor<2x3xf32> {amp.input = "x"}, %s: tensor<3xf32> {
       : tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
       -> tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
   return %y : tensor<2x3xf32>
+}
+
+// -----
+
+// Dropout is the identity in evaluation, and evaluation advances no step
+// state: the counter is returned unchanged and its increment goes.
+// CHECK-LABEL: func.func @forward(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x3xf32> {amp.input = "x"}, %[[C:[^:]*]]: tensor<i64> {amp.state = "dropout.counter"}
+// CHECK-NEXT: return %[[X]], %[[C]]
+func.func @forward(%x: tensor<2x3xf32> {amp.input = "x"}, %c: tensor<i64> {amp.state = "dropout.counter"})
+    -> (tensor<2x3xf32> {amp.output = "y"}, tensor<i64> {amp.state = "dropout.counter"}) {
+  %y = amp.dropout %x, %c {ratio = 0.5 : f32, seed = 7 : i64} : tensor<2x3xf32>, tensor<i64>
+  %n = amp.increment %c : tensor<i64>
+  return %y, %n : tensor<2x3xf32>, tensor<i64>
 }

@@ -22,7 +22,9 @@ batch: relative error at most 1e-5 in FP32.
   variance; PyTorch's own running variance uses the unbiased one), and
   the evaluation program's logits against PyTorch's eval mode;
 - constant padding and concatenation (written in MLIR: PyTorch exports
-  F.pad through a shape subgraph).
+  F.pad through a shape subgraph);
+- training-mode dropout, against PyTorch applying our counter-based mask
+  (recomputed here in numpy from its definition).
 """
 import os
 
@@ -341,6 +343,75 @@ def check_counted_padding(args, checker):
     checker.check("counted-padding avg_pool grad", relative_error(ours, t.grad.numpy()), 1e-5)
 
 
+class DropoutModel(torch.nn.Module):
+    """linear -> relu -> dropout(0.3) -> linear; the reference applies our
+    mask (dropout_mask) where PyTorch would draw its own."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(12)
+        self.fc1 = torch.nn.Linear(12, 32)
+        self.drop = torch.nn.Dropout(0.3)
+        self.fc2 = torch.nn.Linear(32, 10)
+        self.mask = None
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        h = self.drop(h) if self.mask is None else h * self.mask / 0.7
+        return self.fc2(h)
+
+
+def dropout_mask(seed, counter, shape, ratio):
+    """KernelMath.h's dropoutKeeps, independently in numpy: element i is kept
+    when the top 32 bits of splitmix64(seed ^ counter * C1 ^ i * C2) are at
+    least ratio * 2^32."""
+    with np.errstate(over="ignore"):
+        i = np.arange(int(np.prod(shape)), dtype=np.uint64)
+        z = np.uint64(seed) ^ (np.uint64(counter) * np.uint64(0x9E3779B97F4A7C15)) ^ \
+            (i * np.uint64(0xD1B54A32D192ED03))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return ((z >> np.uint64(32)) >= np.uint64(int(ratio * 2**32))).reshape(shape)
+
+
+def check_dropout(args, checker):
+    """Training-mode dropout: the loss and gradients of a step against
+    PyTorch's with our mask (the seed is the FNV-1a hash of the node's name,
+    the counter 0 on the first step), and the counter advanced by the step."""
+    import onnx
+    model = DropoutModel()
+    images = np.random.default_rng(6).standard_normal((BATCH, 12)).astype(np.float32)
+    labels = np.random.default_rng(1).integers(0, 10, BATCH, dtype=np.int64)
+    with workdir() as tmp:
+        onnx_path, plan = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.ampplan")
+        exporter(images.shape)(model, onnx_path)
+        name = next(n.name for n in onnx.load(onnx_path).graph.node if n.op_type == "Dropout")
+        compile_model(args.bin, onnx_path, plan,
+                      f"precision=fp32 loss=cross-entropy optimizer=none batch={BATCH}")
+        np.save(os.path.join(tmp, "images.npy"), images)
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed",
+             f"input={tmp}/images.npy", "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+        ours = {n: np.load(os.path.join(tmp, f"{n}.grad.npy")) for n, _ in model.named_parameters()}
+        our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
+        counter = int(np.load(os.path.join(tmp, "dropout.counter.npy")))
+    seed = 2166136261
+    for c in name.encode():
+        seed = ((seed ^ c) * 16777619) % 2**32
+    mask = dropout_mask(seed, 0, (BATCH, 32), 0.3)
+    model.mask = torch.from_numpy(mask.astype(np.float32))
+    loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)),
+                                             torch.from_numpy(labels))
+    loss.backward()
+    print(f"dropout kept {mask.mean():.3f} of the activations (1 - ratio = 0.7); "
+          f"counter after one step: {counter}")
+    checker.check("dropout loss", relative_error(our_loss, loss.item()), 1e-5)
+    for n, param in model.named_parameters():
+        checker.check(f"dropout grad {n}", relative_error(ours[n], param.grad.numpy()), 1e-5)
+    checker.check("dropout counter advanced to 1", abs(counter - 1), 0)
+
+
 def check_pad_concat(args, checker):
     """pad (asymmetric, value 0.5) and concat along the channels, squared
     into the logits, written in MLIR (PyTorch exports F.pad through a shape
@@ -470,6 +541,7 @@ def main():
     check_batch_norm(args, checker)
     check_counted_padding(args, checker)
     check_pad_concat(args, checker)
+    check_dropout(args, checker)
     checker.finish()
 
 

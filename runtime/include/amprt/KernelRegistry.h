@@ -29,6 +29,7 @@ enum class KernelId {
   MaxPoolGrad,
   AvgPool,
   AvgPoolGrad,
+  Dropout,
   Pad,
   Slice,
   Concat,

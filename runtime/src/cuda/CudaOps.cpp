@@ -343,6 +343,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
     return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
+  case KernelId::Dropout:
+    return Status::error("dropout does not run on the CUDA backend yet; use --device cpu");
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:
