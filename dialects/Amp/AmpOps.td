@@ -954,7 +954,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F3
 
 def Amp_IncrementOp : Amp_Op<"increment", [Amp_FixedPrecision, AllTypesMatch<["input", "result"]>, Amp_PrecisionOpInterface]> {
   let precision = "FP32";
-  let precisionReason = "optimizer step counter";
+  let precisionReason = "step counter (the optimizer's, dropout's)";
   let summary = "adds one to the optimizer step counter, unless skip is non-zero";
   let description = [{
     Example:

@@ -172,8 +172,13 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     if (skip)
       update.setSkip(skip);
   }
+  // The optimizer's step counter (the one its updates read) skips with
+  // them; other counters (dropout's) advance every step.
   body.walk([&](IncrementOp op) {
-    if (skip)
+    bool optimizerStep = llvm::any_of(op.getInput().getUsers(), [](Operation *user) {
+      return isa<OptimizerUpdateOpInterface>(user);
+    });
+    if (skip && optimizerStep)
       op.getSkipMutable().assign(skip);
   });
 

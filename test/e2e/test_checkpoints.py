@@ -3,7 +3,9 @@
 1. Training 2 epochs equals training 1 epoch, then resuming for the second
    from its checkpoint: every state tensor (FP32 master weights, AdamW
    moments, step counter, FP16 loss scale and its growth tracker) is
-   bit-identical.
+   bit-identical. The same for 40 steps against 20 + 20 of a BF16 CNN with
+   batch norm and dropout, whose running averages and dropout counter are
+   checkpointed too (so the resumed run draws the same masks).
 2. A truncated checkpoint, a corrupted one and one from another plan are
    refused with a clear error.
 3. Killing amp-run with SIGKILL while it saves checkpoints (every step, of a
@@ -51,6 +53,34 @@ def check_resume(args, checker, tmp):
                   float(len(different) + (set(a) != set(b))), 0)
     checker.check("resume: the step counter is 468", abs(int(a["step.npy"]) - 468), 0)
     return plan, straight
+
+
+def check_resume_batch_norm_dropout(args, checker, tmp):
+    import torch
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(4 * 14 * 14, 10))
+    onnx_path, plan = os.path.join(tmp, "cnn.onnx"), os.path.join(tmp, "cnn.ampplan")
+    torch.onnx.export(model, torch.zeros(2, 1, 28, 28), onnx_path, opset_version=17,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    compile_model(args.bin, onnx_path, plan, "precision=bf16 optimizer=adamw batch=64")
+    straight, first, resumed = (os.path.join(tmp, n) for n in ("s40.ckpt", "s20.ckpt", "r40.ckpt"))
+    train(args, plan, "--max-steps", 40, "--checkpoint-every", 20, "--checkpoint", straight)
+    train(args, plan, "--max-steps", 20, "--checkpoint-every", 20, "--checkpoint", first)
+    train(args, plan, "--max-steps", 40, "--checkpoint-every", 20, "--resume", first,
+          "--checkpoint", resumed)
+    a = dump_state(args, plan, straight, os.path.join(tmp, "cnn-a"))
+    b = dump_state(args, plan, resumed, os.path.join(tmp, "cnn-b"))
+    different = [name for name in a if a[name].tobytes() != b[name].tobytes()]
+    print(f"CNN: compared {len(a)} state tensors, running averages and dropout counter among "
+          f"them: {[n for n in sorted(a) if 'running' in n or 'dropout' in n]}")
+    checker.check("resume: CNN with batch norm and dropout, 40 == 20 + 20 steps (bit-identical)",
+                  float(len(different) + (set(a) != set(b))), 0)
+    checker.check("resume: the dropout counter is 40", abs(int(a["dropout.counter.npy"]) - 40), 0)
 
 
 def refused(args, plan, checkpoint, message):
@@ -116,6 +146,7 @@ def main():
     checker = Checker()
     with workdir() as tmp:
         plan, good = check_resume(args, checker, tmp)
+        check_resume_batch_norm_dropout(args, checker, tmp)
         check_bad_files(args, checker, tmp, plan, good)
         check_kill(args, checker, tmp)
     checker.finish()
