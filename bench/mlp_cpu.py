@@ -1,7 +1,9 @@
 """Training throughput on the CPU: AMP-MLIR's runtime against the strongest peers.
 
-Every row trains the Fashion-MNIST MLP (784-512-512-10, AdamW lr 1e-3, weight
-decay 0.01) on random batches of the same size, on the same cores, in one run:
+Every row trains --model (the Fashion-MNIST MLP 784-512-512-10 by default;
+lenet_bn, LeNet-5 with batch norm; resnet18, torchvision's ResNet-18 on
+3x32x32 images; AdamW lr 1e-3, weight decay 0.01) on random batches of the
+same size, on the same cores, in one run:
 W warm-up steps, then R repetitions of S steps, in a process of its own; a
 cell is the median samples/s over --rounds such processes, run round-robin
 over all rows (so a slow minute of this shared machine touches every row
@@ -90,6 +92,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default="build/bin")
+    parser.add_argument("--model", choices=["mlp", "lenet_bn", "resnet18"], default="mlp",
+                        help="the MLP (default), LeNet-5 with batch norm, or torchvision's "
+                             "ResNet-18 (3x32x32, 10 classes)")
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -107,13 +112,13 @@ def main():
     torch_step = os.path.join(HERE, "torch_step.py")
 
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = os.path.join(tmp, "mlp.onnx")
-        subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "..", "test", "models", "mlp.py"),
-                        onnx_path], check=True)
+        onnx_path = os.path.join(tmp, f"{args.model}.onnx")
+        subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "export_model.py"), args.model,
+                        onnx_path], check=True, stderr=subprocess.DEVNULL)
 
         def ours(precision):
             def command(batch):
-                plan = os.path.join(tmp, f"mlp-{precision}-{batch}.ampplan")
+                plan = os.path.join(tmp, f"{args.model}-{precision}-{batch}.ampplan")
                 if not os.path.exists(plan):
                     subprocess.run([os.path.join(args.bin, "amp-opt"), onnx_path,
                                     f"--amp-pipeline=precision={precision} optimizer=adamw "
@@ -123,7 +128,8 @@ def main():
             return command
 
         def torch_row(python, variant):
-            return lambda batch: [python, torch_step, variant, "--batch", str(batch), *timing]
+            return lambda batch: [python, torch_step, variant, "--batch", str(batch),
+                                  "--model", args.model, *timing]
 
         rows = {
             "ours fp32": ("fp32", ours("fp32")),
@@ -135,7 +141,7 @@ def main():
             "torch2 compile(step) fp32": ("fp32", torch_row(venv_python, "compile-step")),
             "onnxruntime-training fp32": ("fp32", lambda batch: [
                 venv_python, os.path.join(HERE, "ort_step.py"), onnx_path,
-                "--batch", str(batch), *timing]),
+                "--batch", str(batch), "--model", args.model, *timing]),
             "torch2 eager bf16 autocast": ("bf16", torch_row(venv_python, "bf16")),
             "torch1.13 eager fp32": ("fp32", torch_row(DEBIAN_PYTHON, "eager")),
             "torch1.13 eager bf16 autocast": ("bf16", torch_row(DEBIAN_PYTHON, "bf16")),
@@ -148,7 +154,7 @@ def main():
             rows = {name: rows[name] for name in wanted}
 
         modes, devices = gemm_modes(args.bin)
-        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
+        print(f"model: {args.model}; CPU: {cpu_name()}, {os.cpu_count()} cores")
         print("amp-run devices:\n  " + devices.strip().replace("\n", "\n  "))
         print(f"samples/s: median over {args.rounds} processes of the median of "
               f"{args.repeat} x {args.steps} steps after {args.warmup} warm-up steps; "

@@ -29,10 +29,10 @@ def build_artifacts(model_path, directory):
 
 def main():
     parser = steprate.parser(__doc__)
-    parser.add_argument("model", help="the MLP's ONNX export (test/models/mlp.py)")
+    parser.add_argument("onnx", help="the model's ONNX export (as our rows compile it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        build_artifacts(args.model, directory)
+        build_artifacts(args.onnx, directory)
         state = CheckpointState.load_checkpoint(os.path.join(directory, "checkpoint"))
         module = Module(os.path.join(directory, "training_model.onnx"), state,
                         os.path.join(directory, "eval_model.onnx"))
@@ -40,7 +40,7 @@ def main():
         optimizer.set_learning_rate(1e-3)
         module.train()
         rng = np.random.default_rng(0)
-        images = rng.random((args.batch, 1, 28, 28), dtype=np.float32)
+        images = rng.random((args.batch, *steprate.INPUT_SHAPES[args.model]), dtype=np.float32)
         labels = rng.integers(0, 10, args.batch, dtype=np.int64)
 
         def step():

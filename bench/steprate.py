@@ -6,10 +6,15 @@ import statistics
 import time
 
 
+# The benchmark's models: the per-sample input shape each is exported with.
+INPUT_SHAPES = {"mlp": (1, 28, 28), "lenet_bn": (1, 28, 28), "resnet18": (3, 32, 32)}
+
+
 def parser(description):
     result = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument("--batch", type=int, required=True)
+    result.add_argument("--model", choices=sorted(INPUT_SHAPES), default="mlp")
     result.add_argument("--steps", type=int, default=20)
     result.add_argument("--warmup", type=int, default=5)
     result.add_argument("--repeat", type=int, default=7)

@@ -1,4 +1,5 @@
-"""One PyTorch row of bench/mlp_cpu.py: trains the MLP on random batches and
+"""One PyTorch row of bench/mlp_cpu.py: trains --model (the MLP, LeNet-BN or
+torchvision's ResNet-18) on random batches and
 prints {"samples_per_s": median, "torch": version} as JSON.
 
 Variants (the strongest ways PyTorch offers to run this step on a CPU):
@@ -20,15 +21,27 @@ import torch
 import steprate  # noqa: E402  (beside this file)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
+import lenet_bn  # noqa: E402
 import mlp  # noqa: E402
 
 
-def make_step(variant, batch):
-    model = mlp.make_mlp(seed=0)
+def make_model(name):
+    if name == "mlp":
+        return mlp.make_mlp(seed=0)
+    if name == "lenet_bn":
+        return lenet_bn.make_lenet_bn(seed=0)
+    import resnet18  # beside this file: torchvision's architecture without torchvision
+    torch.manual_seed(0)
+    return resnet18.resnet18(num_classes=10)
+
+
+def make_step(variant, batch, name):
+    model = make_model(name)
+    model.train()
     fused = {"fused": True} if variant == "eager-fused" else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, **fused)
     forward = torch.compile(model) if variant == "compile-model" else model
-    images = torch.rand(batch, 1, 28, 28)
+    images = torch.rand(batch, *steprate.INPUT_SHAPES[name])
     labels = torch.randint(0, 10, (batch,))
     autocast = variant == "bf16"
 
@@ -48,7 +61,7 @@ def main():
                                             "compile-step", "bf16"])
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
-    rate = steprate.median_samples_per_s(make_step(args.variant, args.batch), args)
+    rate = steprate.median_samples_per_s(make_step(args.variant, args.batch, args.model), args)
     print(json.dumps({"samples_per_s": rate, "torch": torch.__version__}))
 
 

@@ -8,11 +8,12 @@
 // the layouts oneDNN picks for speed (blocked), reached by reorders inside
 // the kernel. As for GEMMs, a low-precision convolution runs natively where
 // oneDNN has an optimized kernel for it on this CPU and is emulated
-// elsewhere: the reorders widen the operands to f32, an f32 primitive runs,
-// and the result is rounded once on its way back.
+// elsewhere: the operands are widened to f32 (vector conversions), an f32
+// primitive runs, and the result is rounded once on its way back.
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 #include "KernelChecks.h"
 
@@ -151,16 +152,19 @@ dnnl::primitive makePrimitive(KernelId id, const ConvTensors &t, const Geometry 
 }
 
 /// One tensor of a convolution: its plain bytes in the plan and the layout
-/// and type the primitive computes on. Where they differ, a oneDNN reorder
-/// (which also converts types: the emulated path's widening and rounding)
-/// moves the tensor through a scratch buffer the session's GEMMs and
-/// convolutions share (kernels run one at a time).
+/// the primitive computes on. Where they differ, a oneDNN reorder moves the
+/// tensor through a scratch buffer the session's GEMMs and convolutions
+/// share (kernels run one at a time). On the emulated path a low-precision
+/// tensor is first widened to plain f32 (and a result rounded back) with
+/// the runtime's vector conversions: oneDNN 2.6's f16 reorders are scalar.
 struct ConvOperand {
   int arg; // DNNL_ARG_*
   void *data;
-  dnnl::memory::desc plain, used;
+  DType storage;
+  int64_t count;
+  dnnl::memory::desc plain, used; // plain: f32 when widened
   std::optional<dnnl::reorder> reorder;
-  std::vector<float> *scratch = nullptr;
+  std::vector<float> *scratch = nullptr, *widened = nullptr;
 };
 
 class ConvKernel : public CpuKernel {
@@ -175,7 +179,12 @@ public:
     std::unordered_map<int, dnnl::memory> args;
     try {
       for (ConvOperand &in : inputs) {
-        dnnl::memory plain(in.plain, *context.engine, in.data);
+        void *data = in.data;
+        if (in.widened) {
+          cpu::widen(in.storage, in.data, in.widened->data(), in.count);
+          data = in.widened->data();
+        }
+        dnnl::memory plain(in.plain, *context.engine, data);
         if (!in.reorder) {
           args.emplace(in.arg, plain);
           continue;
@@ -184,7 +193,8 @@ public:
         in.reorder->execute(stream, plain, used);
         args.emplace(in.arg, used);
       }
-      dnnl::memory plainOut(output.plain, *context.engine, output.data);
+      dnnl::memory plainOut(output.plain, *context.engine,
+                            output.widened ? output.widened->data() : output.data);
       std::optional<dnnl::memory> usedOut;
       if (output.reorder)
         usedOut = dnnl::memory(output.used, *context.engine, output.scratch->data());
@@ -193,6 +203,8 @@ public:
       if (output.reorder)
         output.reorder->execute(stream, *usedOut, plainOut);
       stream.wait();
+      if (output.widened)
+        cpu::narrow(output.storage, output.widened->data(), output.data, output.count);
     } catch (const dnnl::error &e) {
       return Status::error(std::string("oneDNN: ") + e.what());
     }
@@ -206,11 +218,12 @@ private:
   ConvOperand output;
 };
 
-/// A plain row-major descriptor of `tensor` (weights seen grouped).
-dnnl::memory::desc plainOf(const TensorRef &tensor, bool isWeights, int64_t group) {
+/// A plain row-major descriptor of `tensor` in `dtype` (weights seen grouped).
+dnnl::memory::desc plainOf(const TensorRef &tensor, DType dtype, bool isWeights,
+                           int64_t group) {
   dims shape = isWeights ? weightsDims(tensor.shape, group)
                          : dims(tensor.shape.begin(), tensor.shape.end());
-  return plainDesc(shape, tensor.dtype);
+  return plainDesc(shape, dtype);
 }
 
 } // namespace
@@ -248,7 +261,7 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
   try {
     // Native: the operands' type in, the result's type out. Emulated (no
     // kernel, or only oneDNN's slow reference one, for a low type here):
-    // everything in f32, the reorders widening and rounding.
+    // everything in f32, operands widened and the result rounded around it.
     ConvDescs chosen;
     std::string impl;
     std::optional<dnnl::primitive> primitive;
@@ -263,7 +276,8 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
       if (low == DType::F32)
         throw;
     }
-    if (!primitive) {
+    bool emulated = !primitive;
+    if (emulated) {
       context.emulatedGemms.insert(low);
       primitive = makePrimitive(id, t, g, DType::F32, DType::F32, DType::F32, *context.engine,
                                 &chosen, &impl);
@@ -281,13 +295,22 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
       }
     };
     std::vector<float> *scratch[3] = {&context.stagingA, &context.stagingB, &context.stagingC};
+    std::vector<float> *widened[3] = {&context.widenedA, &context.widenedB, &context.widenedC};
     const TensorRef *tensors[3] = {&in[0], &in[1], &out};
     ConvOperand operands[3];
     for (int i = 0; i < 3; ++i) {
       ConvOperand &o = operands[i];
       o.arg = args[i];
       o.data = tensors[i]->data;
-      o.plain = plainOf(*tensors[i], i == weightsSlot, g.group);
+      o.storage = tensors[i]->dtype;
+      o.count = tensors[i]->size();
+      if (emulated && o.storage != DType::F32) {
+        o.widened = widened[i];
+        if (o.widened->size() < static_cast<size_t>(o.count))
+          o.widened->resize(o.count);
+      }
+      o.plain = plainOf(*tensors[i], o.widened ? DType::F32 : o.storage, i == weightsSlot,
+                        g.group);
       o.used = usedOf(args[i]);
       if (o.used == o.plain)
         continue;

@@ -28,6 +28,8 @@ struct CpuContext {
   std::unique_ptr<dnnl::engine> engine;
   std::unique_ptr<dnnl::stream> stream;
   std::vector<float> stagingA, stagingB, stagingC, stagingBias;
+  /// f32 copies of low-precision convolution operands that run emulated.
+  std::vector<float> widenedA, widenedB, widenedC;
   /// Low precisions some GEMM of this session emulates.
   std::set<DType> emulatedGemms;
   /// Whether oneDNN has a GEMM of `type` operands here (probed once).
