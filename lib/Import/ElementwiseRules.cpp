@@ -151,17 +151,10 @@ static LogicalResult importDropout(OnnxImporter &im, const onnx::NodeProto &node
     return failure();
   if (im.isRead(node, 1))
     return im.nodeError(node) << "the mask output is not supported";
-  float ratio = 0.5f;
-  if (im.hasInput(node, 1)) {
-    auto r = im.input(node, 1);
-    if (failed(r))
-      return failure();
-    auto constant = r->getDefiningOp<ConstantOp>();
-    auto elements = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
-    if (!elements || elements.getNumElements() != 1 || !isa<FloatType>(elements.getElementType()))
-      return im.nodeError(node) << "ratio must be a float constant scalar";
-    ratio = static_cast<float>(elements.getSplatValue<APFloat>().convertToDouble());
-  }
+  auto ratioValue = im.floatConstantInput(node, 1, 0.5f, "ratio");
+  if (failed(ratioValue))
+    return failure();
+  float ratio = *ratioValue;
   bool training = false;
   if (im.hasInput(node, 2)) {
     auto it = im.values.find(node.input(2));

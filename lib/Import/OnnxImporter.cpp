@@ -147,6 +147,20 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
   return it->second.value;
 }
 
+FailureOr<float> OnnxImporter::floatConstantInput(const onnx::NodeProto &node, int index,
+                                                  float fallback, StringRef what) {
+  if (!hasInput(node, index))
+    return fallback;
+  auto value = input(node, index);
+  if (failed(value))
+    return failure();
+  auto constant = value->getDefiningOp<ConstantOp>();
+  auto elements = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+  if (!elements || elements.getNumElements() != 1 || !isa<FloatType>(elements.getElementType()))
+    return nodeError(node) << what << " must be a float constant scalar";
+  return static_cast<float>(elements.getSplatValue<APFloat>().convertToDouble());
+}
+
 bool OnnxImporter::isTransposed(const onnx::NodeProto &node, int index) {
   auto it = hasInput(node, index) ? values.find(node.input(index)) : values.end();
   return it != values.end() && it->second.transposed;

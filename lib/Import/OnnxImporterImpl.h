@@ -91,6 +91,11 @@ public:
   FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
                                     StringRef fallback);
   Value scalarLike(Value like, float value, Location loc);
+  /// The node's index-th input as a float constant scalar (Pad's value,
+  /// Dropout's ratio), or `fallback` when it is absent; anything else is an
+  /// error naming the node and `what`.
+  FailureOr<float> floatConstantInput(const onnx::NodeProto &node, int index, float fallback,
+                                      StringRef what);
   /// The MLIR element type of an ONNX one (float, float16, bfloat16,
   /// int64), or failure for the types the importer does not read.
   FailureOr<Type> elementType(int32_t onnxType);

@@ -172,21 +172,12 @@ static LogicalResult importPad(OnnxImporter &im, const onnx::NodeProto &node) {
       llvm::any_of(pads, [](int64_t p) { return p < 0; }))
     return im.nodeError(node) << "expects " << 2 * type.getRank()
                               << " pads, none negative (cropping is not supported)";
-  float value = 0.0f;
-  if (im.hasInput(node, 2)) {
-    auto v = im.input(node, 2);
-    if (failed(v))
-      return failure();
-    auto constant = v->getDefiningOp<ConstantOp>();
-    auto elements = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
-    if (!elements || elements.getNumElements() != 1 ||
-        !isa<FloatType>(elements.getElementType()))
-      return im.nodeError(node) << "constant_value must be a float constant scalar";
-    value = static_cast<float>(elements.getSplatValue<APFloat>().convertToDouble());
-  }
+  auto value = im.floatConstantInput(node, 2, 0.0f, "constant_value");
+  if (failed(value))
+    return failure();
   auto pad = PadOp::create(im.builder, im.nodeLoc(node), type, *x,
                            im.builder.getDenseI64ArrayAttr(pads),
-                           im.builder.getF32FloatAttr(value));
+                           im.builder.getF32FloatAttr(*value));
   SmallVector<int64_t> result(type.getShape());
   for (int64_t d = 0; d < type.getRank(); ++d)
     if (!type.isDynamicDim(d))

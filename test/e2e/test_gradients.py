@@ -308,6 +308,20 @@ def check_evaluation(args, checker, label, model, images):
     checker.check(f"{label} eval-mode logits", relative_error(ours, reference), 1e-5)
 
 
+def mlir_step_gradients(args, mlir, labels, params):
+    """Compiles a @forward written in MLIR (optimizer=none), runs one step on
+    `labels` and returns the gradients of `params`."""
+    with workdir() as tmp:
+        source, plan = os.path.join(tmp, "step.mlir"), os.path.join(tmp, "step.ampplan")
+        with open(source, "w") as f:
+            f.write(mlir)
+        compile_model(args.bin, source, plan, "optimizer=none")
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        run([os.path.join(args.bin, "amp-run"), "step", plan,
+             "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+        return [np.load(os.path.join(tmp, f"{name}.grad.npy")) for name in params]
+
+
 def check_counted_padding(args, checker):
     """avg_pool with count_include_pad and asymmetric pads (which PyTorch
     exports as a Pad node, so the step is written in MLIR here): the
@@ -326,15 +340,7 @@ def check_counted_padding(args, checker):
             f'  %0 = amp.avg_pool %w {pool} : tensor<2x3x5x5xf32> -> tensor<2x3x2x2xf32>\n'
             f'  %1 = amp.reshape %0 : tensor<2x3x2x2xf32> -> tensor<2x12xf32>\n'
             f'  return %1 : tensor<2x12xf32>\n}}\n')
-    with workdir() as tmp:
-        source, plan = os.path.join(tmp, "pool.mlir"), os.path.join(tmp, "pool.ampplan")
-        with open(source, "w") as f:
-            f.write(mlir)
-        compile_model(args.bin, source, plan, "optimizer=none")
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        run([os.path.join(args.bin, "amp-run"), "step", plan,
-             "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
-        ours = np.load(os.path.join(tmp, "w.grad.npy")).reshape(w.shape)
+    ours = mlir_step_gradients(args, mlir, labels, ["w"])[0].reshape(w.shape)
     t = torch.tensor(w, requires_grad=True)
     # Zero padding counted as inputs = PyTorch's count_include_pad on a padded tensor.
     pooled = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (1, 0, 1, 0)), 3,
@@ -438,15 +444,7 @@ def check_pad_concat(args, checker):
             f'tensor<2x5x5x7xf32>\n'
             f'  %r = amp.reshape %s : tensor<2x5x5x7xf32> -> tensor<2x175xf32>\n'
             f'  return %r : tensor<2x175xf32>\n}}\n')
-    with workdir() as tmp:
-        source, plan = os.path.join(tmp, "padcat.mlir"), os.path.join(tmp, "padcat.ampplan")
-        with open(source, "w") as f:
-            f.write(mlir)
-        compile_model(args.bin, source, plan, "optimizer=none")
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        run([os.path.join(args.bin, "amp-run"), "step", plan,
-             "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
-        ours = [np.load(os.path.join(tmp, f"{n}.grad.npy")) for n in ("w1", "w2")]
+    ours = mlir_step_gradients(args, mlir, labels, ["w1", "w2"])
     t1, t2 = (torch.tensor(w, requires_grad=True) for w in (w1, w2))
     c = torch.cat([torch.nn.functional.pad(t1, (0, 2, 1, 0), value=0.5), t2], dim=1)
     torch.nn.functional.cross_entropy((c * c).reshape(2, 175),
