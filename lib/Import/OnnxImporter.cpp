@@ -267,20 +267,43 @@ Value OnnxImporter::scalarLike(Value like, float value, Location loc) {
                             DenseElementsAttr::get(type, builder.getFloatAttr(element, value)));
 }
 
-LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *op) {
+/// Runs `check`, turning the first diagnostic it emits into the node's error.
+template <typename Check>
+static LogicalResult asNodeError(OnnxImporter &im, const onnx::NodeProto &node, Check check) {
   std::string message;
   LogicalResult result = success();
   {
-    ScopedDiagnosticHandler capture(context, [&](Diagnostic &diag) {
+    ScopedDiagnosticHandler capture(im.context, [&](Diagnostic &diag) {
       if (message.empty())
         message = diag.str();
       return success();
     });
-    result = mlir::verify(op);
+    result = check();
   }
   if (failed(result))
-    return nodeError(node) << message;
+    return im.nodeError(node) << message;
   return success();
+}
+
+LogicalResult OnnxImporter::verifyBuilt(const onnx::NodeProto &node, Operation *op) {
+  return asNodeError(*this, node, [&] { return mlir::verify(op); });
+}
+
+LogicalResult OnnxImporter::inferResultTypes(const onnx::NodeProto &node, Operation *op) {
+  SmallVector<ShapedTypeComponents> components;
+  LogicalResult inferred = asNodeError(*this, node, [&] {
+    return cast<InferShapedTypeOpInterface>(op).inferReturnTypeComponents(
+        context, op->getLoc(), op->getOperands(), op->getAttrDictionary(),
+        op->getPropertiesStorage(), op->getRegions(), components);
+  });
+  if (failed(inferred)) {
+    op->erase();
+    return failure();
+  }
+  for (auto [result, shape] : llvm::zip(op->getResults(), components))
+    result.setType(RankedTensorType::get(
+        shape.getDims(), cast<RankedTensorType>(result.getType()).getElementType()));
+  return verifyBuilt(node, op);
 }
 
 //===----------------------------------------------------------------------===//

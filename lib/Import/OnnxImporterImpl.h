@@ -103,6 +103,10 @@ public:
   FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
+  /// Gives a freshly built op (results typed with placeholders) the result
+  /// shapes its own shape rule infers, keeping their element types, then
+  /// verifies it; a failure is the node's error and the op is erased.
+  LogicalResult inferResultTypes(const onnx::NodeProto &node, Operation *op);
 
   /// Whether the node's index-th input is a pending (unmaterialised) Transpose.
   bool isTransposed(const onnx::NodeProto &node, int index);

@@ -178,12 +178,7 @@ static LogicalResult importPad(OnnxImporter &im, const onnx::NodeProto &node) {
   auto pad = PadOp::create(im.builder, im.nodeLoc(node), type, *x,
                            im.builder.getDenseI64ArrayAttr(pads),
                            im.builder.getF32FloatAttr(*value));
-  SmallVector<int64_t> result(type.getShape());
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    if (!type.isDynamicDim(d))
-      result[d] += pads[d] + pads[d + type.getRank()];
-  pad.getResult().setType(RankedTensorType::get(result, type.getElementType()));
-  if (failed(im.verifyBuilt(node, pad)))
+  if (failed(im.inferResultTypes(node, pad)))
     return failure();
   im.define(node, 0, pad.getResult());
   return success();
@@ -206,17 +201,8 @@ static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node)
   if (axis < 0 || axis >= first.getRank())
     return im.nodeError(node) << "axis " << *axisAttr << " is out of range for rank "
                               << first.getRank();
-  // Built with a placeholder type, then given the one its shape rule infers.
   auto concat = ConcatOp::create(im.builder, im.nodeLoc(node), first, inputs, axis);
-  SmallVector<ShapedTypeComponents> inferred;
-  if (failed(ConcatOp::inferReturnTypeComponents(im.context, im.nodeLoc(node),
-                                                 ConcatOp::Adaptor(concat), inferred))) {
-    concat.erase();
-    return failure();
-  }
-  concat.getResult().setType(
-      RankedTensorType::get(inferred.front().getDims(), first.getElementType()));
-  if (failed(im.verifyBuilt(node, concat)))
+  if (failed(im.inferResultTypes(node, concat)))
     return failure();
   im.define(node, 0, concat.getResult());
   return success();

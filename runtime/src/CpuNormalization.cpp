@@ -24,13 +24,13 @@ namespace {
 
 using dims = dnnl::memory::dims;
 
-/// The activation's oneDNN view [N, C, S, 1], plain row-major (nchw, which
-/// oneDNN's optimized kernels take; they refuse 3-D ncw).
-dnnl::memory::desc activationDesc(const std::vector<int64_t> &shape, DType dtype) {
+/// The activation's oneDNN view [N, C, S, 1], plain row-major f32 (nchw,
+/// which oneDNN's optimized kernels take; they refuse 3-D ncw).
+dnnl::memory::desc activationDesc(const std::vector<int64_t> &shape) {
   int64_t spatial = 1;
   for (size_t d = 2; d < shape.size(); ++d)
     spatial *= shape[d];
-  return dnnl::memory::desc({shape[0], shape[1], spatial, 1}, cpu::dnnlType(dtype),
+  return dnnl::memory::desc({shape[0], shape[1], spatial, 1}, dnnl::memory::data_type::f32,
                             dnnl::memory::format_tag::nchw);
 }
 
@@ -46,10 +46,11 @@ struct Binding {
 /// primitive has (the running-average update).
 class NormKernel : public CpuKernel {
 public:
-  NormKernel(CpuContext &context, dnnl::primitive primitive, dnnl::memory::desc activation,
+  NormKernel(CpuContext &context, dnnl::primitive primitive, const std::vector<int64_t> &shape,
              std::vector<Binding> inputs, std::vector<Binding> outputs,
              std::function<void()> afterwards)
-      : context(context), primitive(std::move(primitive)), activation(std::move(activation)),
+      : context(context), primitive(std::move(primitive)), activation(activationDesc(shape)),
+        perChannel({shape[1]}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a),
         inputs(std::move(inputs)), outputs(std::move(outputs)),
         afterwards(std::move(afterwards)) {}
 
@@ -65,12 +66,7 @@ public:
           cpu::widen(b.tensor.dtype, b.tensor.data, b.staging->data(), b.tensor.size());
         data = b.staging->data();
       }
-      bool perChannel = b.tensor.shape.size() == 1;
-      auto desc = perChannel ? dnnl::memory::desc({b.tensor.shape[0]},
-                                                  dnnl::memory::data_type::f32,
-                                                  dnnl::memory::format_tag::a)
-                  : b.staged ? activationF32()
-                             : activation;
+      const auto &desc = b.tensor.shape.size() == 1 ? perChannel : activation;
       args.emplace(b.arg, dnnl::memory(desc, *context.engine, data));
     };
     for (Binding &b : inputs)
@@ -79,10 +75,7 @@ public:
       bind(b, false);
     if (!shiftPlaceholder.empty())
       args.emplace(DNNL_ARG_SHIFT,
-                   dnnl::memory(dnnl::memory::desc({int64_t(shiftPlaceholder.size())},
-                                                   dnnl::memory::data_type::f32,
-                                                   dnnl::memory::format_tag::a),
-                                *context.engine, shiftPlaceholder.data()));
+                   dnnl::memory(perChannel, *context.engine, shiftPlaceholder.data()));
     try {
       primitive.execute(*context.stream, args);
       context.stream->wait();
@@ -98,14 +91,9 @@ public:
   }
 
 private:
-  dnnl::memory::desc activationF32() {
-    return dnnl::memory::desc(activation.dims(), dnnl::memory::data_type::f32,
-                              dnnl::memory::format_tag::nchw);
-  }
-
   CpuContext &context;
   dnnl::primitive primitive;
-  dnnl::memory::desc activation; // in the activation's storage type
+  dnnl::memory::desc activation, perChannel; // f32, the primitive's views
   std::vector<Binding> inputs, outputs;
   std::function<void()> afterwards;
   std::vector<float> shiftPlaceholder;
@@ -181,8 +169,11 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   AMPRT_RETURN_IF_ERROR(checkTensors(activations, perChannel));
   const TensorRef &x = *activations.front();
   try {
-    auto make = [&](DType dtype) {
-      auto data = activationDesc(x.shape, dtype);
+    // Low-precision activations always go through f32 staging: oneDNN 2.6's
+    // plain-layout bf16 batch norm took twice as long as widening, an f32
+    // kernel and rounding (ResNet-18 on AVX-512 BF16).
+    auto data = activationDesc(x.shape);
+    auto make = [&] {
       auto prop = id == KernelId::BatchNormInference ? dnnl::prop_kind::forward_inference
                                                      : dnnl::prop_kind::forward_training;
       dnnl::batch_normalization_forward::primitive_desc forward(
@@ -195,24 +186,20 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
           *context.engine, forward);
       return dnnl::primitive(dnnl::batch_normalization_backward(backward));
     };
-    // Low-precision activations always go through f32 staging: oneDNN 2.6's
-    // plain-layout bf16 batch norm took twice as long as widening, an f32
-    // kernel and rounding (ResNet-18 on AVX-512 BF16).
-    bool emulated = x.dtype != DType::F32;
-    dnnl::primitive primitive = make(DType::F32);
+    dnnl::primitive primitive = make();
     std::vector<float> *stagings[] = {&context.stagingA, &context.stagingB, &context.stagingC};
     size_t nextStaging = 0;
     for (auto *bindings : {&inputs, &outputs})
       for (Binding &b : *bindings)
-        if (emulated && b.tensor.shape.size() > 1 && b.tensor.dtype != DType::F32) {
+        if (b.tensor.shape.size() > 1 && b.tensor.dtype != DType::F32) {
           b.staged = true;
           b.staging = stagings[nextStaging++];
           if (b.staging->size() < static_cast<size_t>(b.tensor.size()))
             b.staging->resize(b.tensor.size());
         }
-    auto norm = std::make_unique<NormKernel>(context, std::move(primitive),
-                                             activationDesc(x.shape, x.dtype), std::move(inputs),
-                                             std::move(outputs), std::move(afterwards));
+    auto norm = std::make_unique<NormKernel>(context, std::move(primitive), x.shape,
+                                             std::move(inputs), std::move(outputs),
+                                             std::move(afterwards));
     if (id == KernelId::BatchNormGrad)
       norm->bindUnreadShift(x.shape[1]);
     *result = std::move(norm);

@@ -99,6 +99,12 @@ void forEachInWindow(int64_t flat, const std::vector<int64_t> &in,
   }
 }
 
+/// Whether `v` becomes a window's maximum over `best` (none yet when
+/// `bestIndex` is -1): larger, or NaN, which wins as in PyTorch.
+inline bool beats(float v, float best, int64_t bestIndex) {
+  return bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best));
+}
+
 /// Max pooling of one plane: for each output position, the largest input in
 /// its window (NaN wins, as in PyTorch) and its flat index.
 template <typename T>
@@ -112,7 +118,7 @@ void maxPoolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &
       if (offset < 0)
         return;
       float v = math::load(x[offset]);
-      if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+      if (beats(v, best, bestIndex)) {
         best = v;
         bestIndex = offset;
       }
@@ -144,7 +150,7 @@ void maxPoolPlane2d(const T *x, T *y, int64_t *index, const std::vector<int64_t>
             continue;
           int64_t offset = h * in[1] + col;
           float v = math::load(x[offset]);
-          if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+          if (beats(v, best, bestIndex)) {
             best = v;
             bestIndex = offset;
           }
