@@ -62,6 +62,8 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   pm.addPass(createAmpFuseWeightCasts());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Last: the passes above may add readers of a parameter or gradient.
+  pm.addPass(createAmpScheduleUpdates());
   return success();
 }
 

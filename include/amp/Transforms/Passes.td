@@ -165,4 +165,16 @@ def AmpFuseWeightCasts : Pass<"amp-fuse-weight-casts", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
+def AmpScheduleUpdates : Pass<"amp-schedule-updates", "mlir::ModuleOp"> {
+  let summary = "Runs each optimizer update as soon as its gradient is ready";
+  let description = [{
+    Moves every optimizer update of @train_step (and the cast writing its
+    low-precision weight copy) to just after the last op it depends on or
+    must follow to update its parameter and state in place, so that each
+    weight gradient dies at its update instead of at the end of the step.
+    Updates gated by a skip flag that checks all gradients stay at the end.
+  }];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 #endif // AMP_TRANSFORMS_PASSES_TD
