@@ -12,7 +12,8 @@ batch: relative error at most 1e-5 in FP32.
   bounds, ReLU6, an elementwise Max with a broadcast parameter and a Min
   with a constant;
 - convolutional nets: 2-D convs with stride 2 and pad 1 (with bias),
-  dilation 2 with 2 groups, and depthwise; a 1-D conv; global average
+  dilation 2 with 2 groups, and depthwise; a 1-D conv; convs whose filter
+  taps partly read only padding; global average
   pooling; max and average pooling with overlapping windows and with
   ceil_mode; average pooling that counts its (asymmetric) padding;
 - batch normalization in training mode (2-D after a conv, 1-D after a
@@ -115,6 +116,29 @@ class Conv1dModel(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.c(x)).flatten(1))
+
+
+class DeadTapModel(torch.nn.Module):
+    """Convolutions with filter taps that only ever read padding (the CPU
+    runs them on the live taps): 3x3 stride 2 pad 1 on a 2x2 map (the first
+    row and column are dead), then 3x3 pad 1 with bias on the 1x1 result
+    (only the centre is live, as in ResNet-18's last stage at 32x32), and a
+    1-D conv, kernel 7, pad 3, on a length-2 signal (two dead taps at each
+    end). The dead taps' gradients must be zeros."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.c1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.c3 = torch.nn.Conv1d(8, 4, 7, padding=3)
+        self.fc = torch.nn.Linear(4 * 2, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.c2(torch.relu(self.c1(x))))  # [N, 8, 1, 1]
+        h = h.reshape(-1, 8, 1)
+        h = torch.cat([h, -h], 2)  # [N, 8, 2]
+        return self.fc(torch.relu(self.c3(h)).reshape(-1, 8))
 
 
 class GlobalPoolModel(torch.nn.Module):
@@ -271,6 +295,8 @@ def check_conv(args, checker):
     small = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
     check_cross_entropy(args, checker, "global-pool", GlobalPoolModel(), small,
                         exporter(small.shape))
+    tiny = rng.standard_normal((16, 3, 2, 2)).astype(np.float32)
+    check_cross_entropy(args, checker, "dead-taps", DeadTapModel(), tiny, exporter(tiny.shape))
     odd = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)  # 9 -> 5 -> 3 (ceil)
     check_cross_entropy(args, checker, "max-pool", MaxPoolModel(), odd, exporter(odd.shape))
     check_cross_entropy(args, checker, "avg-pool", AvgPoolModel(), odd, exporter(odd.shape))
