@@ -158,7 +158,25 @@ bool vectorConversions() {
 #endif
 }
 
-void widen(DType type, const void *src, float *dst, int64_t count) {
+namespace {
+
+/// Runs fn(begin, count) over [0, count): large conversions in chunks
+/// across the OpenMP threads (they are memory bound, and one core does not
+/// saturate memory), small ones on this thread.
+template <typename Fn>
+void inChunks(int64_t count, Fn &&fn) {
+  constexpr int64_t kChunk = 1 << 16; // a multiple of every vector width
+  if (count <= kChunk) {
+    fn(0, count);
+    return;
+  }
+  int64_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c)
+    fn(c * kChunk, std::min(kChunk, count - c * kChunk));
+}
+
+void widenSerial(DType type, const void *src, float *dst, int64_t count) {
   if (type == DType::F32) {
     std::copy_n(static_cast<const float *>(src), count, dst);
     return;
@@ -170,7 +188,7 @@ void widen(DType type, const void *src, float *dst, int64_t count) {
   widenScalar(type, src, dst, count);
 }
 
-void narrow(DType type, const float *src, void *dst, int64_t count) {
+void narrowSerial(DType type, const float *src, void *dst, int64_t count) {
   if (type == DType::F32) {
     std::copy_n(src, count, static_cast<float *>(dst));
     return;
@@ -182,7 +200,7 @@ void narrow(DType type, const float *src, void *dst, int64_t count) {
   narrowScalar(type, src, dst, count);
 }
 
-void roundThrough(DType type, float *values, int64_t count) {
+void roundSerial(DType type, float *values, int64_t count) {
   if (type == DType::F32)
     return;
 #ifdef AMPRT_X86
@@ -190,6 +208,30 @@ void roundThrough(DType type, float *values, int64_t count) {
     return roundVector(type, values, count);
 #endif
   roundScalar(type, values, count);
+}
+
+} // namespace
+
+void widen(DType type, const void *src, float *dst, int64_t count) {
+  const char *bytes = static_cast<const char *>(src);
+  size_t size = dtypeSize(type);
+  inChunks(count, [&](int64_t begin, int64_t n) {
+    widenSerial(type, bytes + begin * size, dst + begin, n);
+  });
+}
+
+void narrow(DType type, const float *src, void *dst, int64_t count) {
+  char *bytes = static_cast<char *>(dst);
+  size_t size = dtypeSize(type);
+  inChunks(count, [&](int64_t begin, int64_t n) {
+    narrowSerial(type, src + begin, bytes + begin * size, n);
+  });
+}
+
+void roundThrough(DType type, float *values, int64_t count) {
+  if (type == DType::F32)
+    return;
+  inChunks(count, [&](int64_t begin, int64_t n) { roundSerial(type, values + begin, n); });
 }
 
 } // namespace amprt::cpu

@@ -15,7 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuConversions.h"
-#include "CpuKernelSupport.h"
+#include "CpuConvolution.h"
 #include "KernelChecks.h"
 
 #include "CpuDnnl.h"
@@ -28,6 +28,7 @@ namespace amprt {
 namespace {
 
 using cpu::dnnlType;
+using namespace conv;
 
 using dims = dnnl::memory::dims;
 
@@ -38,35 +39,6 @@ dnnl::memory::desc plainDesc(const dims &shape, DType dtype) {
     strides[i] = strides[i + 1] * shape[i + 1];
   return dnnl::memory::desc(shape, dnnlType(dtype), strides);
 }
-
-/// The kernel's geometry: strides, pads (begin, then end), dilations in
-/// oneDNN's convention (0 = dense), group; from the attributes NAME.i.
-struct Geometry {
-  dims strides, padBegin, padEnd, dilations;
-  int64_t group = 1;
-};
-
-Status readGeometry(const proto::Kernel &kernel, size_t spatial, Geometry *g) {
-  dims pads;
-  if (!listAttr(kernel, "strides", spatial, std::nullopt, &g->strides) ||
-      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
-      !listAttr(kernel, "dilations", spatial, std::nullopt, &g->dilations) ||
-      anyBelow(g->strides, 1) || anyBelow(g->dilations, 1) || anyBelow(pads, 0))
-    return Status::error("needs strides, pads and dilations for " + std::to_string(spatial) +
-                         " spatial dims (strides and dilations >= 1, pads >= 0)");
-  g->padBegin.assign(pads.begin(), pads.begin() + spatial);
-  g->padEnd.assign(pads.begin() + spatial, pads.end());
-  for (int64_t &d : g->dilations)
-    d -= 1; // oneDNN counts the gaps: 0 is dense
-  auto group = kernel.attrs().find("group");
-  g->group = group == kernel.attrs().end() ? 1 : static_cast<int64_t>(group->second);
-  return g->group >= 1 ? Status::ok() : Status::error("group must be at least 1");
-}
-
-/// The three tensors of a convolution in oneDNN's roles, whatever the kernel.
-struct ConvTensors {
-  TensorRef src, weights, dst;
-};
 
 /// Checks shapes: dst = conv(src, weights) by the forward rule.
 Status checkShapes(const ConvTensors &t, const Geometry &g) {
@@ -91,51 +63,6 @@ dims weightsDims(const std::vector<int64_t> &w, int64_t group) {
   dims grouped = {group, w[0] / group};
   grouped.insert(grouped.end(), w.begin() + 1, w.end());
   return grouped;
-}
-
-/// The filter taps that read any input: per spatial dim, the first tap and
-/// how many. A tap that only ever reads padding adds nothing to the result
-/// or to the input's gradient, and its own gradient is zero, so the
-/// primitives run on the live taps alone (a strided view of the filter).
-/// ResNet-18 at 32x32 inputs has 3x3 convolutions on 1x1 maps, where only
-/// the centre tap is live: without this, 8/9 of their work is on padding.
-struct LiveTaps {
-  dims first, count;
-  bool all = true; // every tap is live: nothing to cut
-};
-
-LiveTaps liveTaps(const ConvTensors &t, Geometry *g) {
-  LiveTaps live;
-  size_t spatial = t.src.shape.size() - 2;
-  for (size_t d = 0; d < spatial; ++d) {
-    int64_t in = t.src.shape[d + 2], out = t.dst.shape[d + 2], taps = t.weights.shape[d + 2];
-    int64_t step = g->dilations[d] + 1, stride = g->strides[d], pad = g->padBegin[d];
-    // Tap k reads positions k*step - pad + o*stride for o in [0, out).
-    auto reads = [&](int64_t k) {
-      int64_t lowest = k * step - pad, highest = lowest + (out - 1) * stride;
-      return highest >= 0 && lowest < in;
-    };
-    int64_t first = 0, last = taps - 1;
-    while (first < taps && !reads(first))
-      ++first;
-    while (last > first && !reads(last))
-      --last;
-    int64_t count = last - first + 1;
-    // The same outputs from the cut filter: the padding shrinks by the taps
-    // cut before; the end padding follows (both must stay >= 0).
-    int64_t padBegin = pad - first * step;
-    int64_t padEnd = (out - 1) * stride + (count - 1) * step + 1 - in - padBegin;
-    if (first == taps || padBegin < 0 || padEnd < 0)
-      first = 0, count = taps;
-    live.first.push_back(first);
-    live.count.push_back(count);
-    if (count != taps) {
-      live.all = false;
-      g->padBegin[d] = padBegin;
-      g->padEnd[d] = padEnd;
-    }
-  }
-  return live;
 }
 
 /// The primitive descriptors of all three directions share the forward one
@@ -312,6 +239,8 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
   for (const TensorRef &x : {in[0], in[1], out})
     if (x.dtype != DType::F32 && x.dtype != DType::BF16 && x.dtype != DType::F16)
       return Status::error("expects float tensors");
+  if (id == KernelId::ConvBackwardFilter && filterGradientByGemm(t, g))
+    return buildFilterGradientByGemm(t, g, live, context, result);
   // The oneDNN roles of in[0], in[1], out, and which of them is the weights.
   int args[3];
   int weightsSlot;

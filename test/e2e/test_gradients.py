@@ -123,22 +123,23 @@ class DeadTapModel(torch.nn.Module):
     runs them on the live taps): 3x3 stride 2 pad 1 on a 2x2 map (the first
     row and column are dead), then 3x3 pad 1 with bias on the 1x1 result
     (only the centre is live, as in ResNet-18's last stage at 32x32), and a
-    1-D conv, kernel 7, pad 3, on a length-2 signal (two dead taps at each
-    end). The dead taps' gradients must be zeros."""
+    1-D conv, kernel 11, pad 5, on a length-5 signal (one dead tap at each
+    end). The dead taps' gradients must be zeros. The first two filter
+    gradients take the GEMM path of small maps, the third oneDNN's."""
 
     def __init__(self):
         super().__init__()
         torch.manual_seed(11)
         self.c1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
         self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
-        self.c3 = torch.nn.Conv1d(8, 4, 7, padding=3)
-        self.fc = torch.nn.Linear(4 * 2, 10)
+        self.c3 = torch.nn.Conv1d(8, 4, 11, padding=5)
+        self.fc = torch.nn.Linear(4 * 5, 10)
 
     def forward(self, x):
         h = torch.relu(self.c2(torch.relu(self.c1(x))))  # [N, 8, 1, 1]
         h = h.reshape(-1, 8, 1)
-        h = torch.cat([h, -h], 2)  # [N, 8, 2]
-        return self.fc(torch.relu(self.c3(h)).reshape(-1, 8))
+        h = torch.cat([h, -h, h * 2, h * 0.5, h * -3], 2)  # [N, 8, 5]
+        return self.fc(torch.relu(self.c3(h)).reshape(-1, 20))
 
 
 class GlobalPoolModel(torch.nn.Module):

@@ -1,0 +1,60 @@
+//===- CpuConvolution.h - convolution geometry shared by the CPU kernels -*- C++ -*-===//
+//
+// What the oneDNN convolutions (CpuConvolution.cpp) and the GEMM-based
+// filter gradient of small maps (CpuConvolutionGemm.cpp) share: the
+// kernel's geometry, its tensors in convolution roles and the live taps.
+//
+//===----------------------------------------------------------------------===//
+#ifndef AMPRT_CPUCONVOLUTION_H
+#define AMPRT_CPUCONVOLUTION_H
+
+#include "CpuKernelSupport.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace amprt::conv {
+
+using dims = std::vector<int64_t>;
+
+/// The kernel's geometry: strides, pads (begin, then end), dilations in
+/// oneDNN's convention (0 = dense), group; from the attributes NAME.i.
+struct Geometry {
+  dims strides, padBegin, padEnd, dilations;
+  int64_t group = 1;
+};
+
+/// Reads the geometry of a kernel with `spatial` spatial dims.
+Status readGeometry(const proto::Kernel &kernel, size_t spatial, Geometry *g);
+
+/// The three tensors of a convolution in oneDNN's roles, whatever the kernel.
+struct ConvTensors {
+  TensorRef src, weights, dst;
+};
+
+/// The filter taps that read any input: per spatial dim, the first tap and
+/// how many. A tap that only ever reads padding adds nothing to the result
+/// or to the input's gradient, and its own gradient is zero, so the
+/// primitives run on the live taps alone (a strided view of the filter).
+/// ResNet-18 at 32x32 inputs has 3x3 convolutions on 1x1 maps, where only
+/// the centre tap is live: without this, 8/9 of their work is on padding.
+struct LiveTaps {
+  dims first, count;
+  bool all = true; // every tap is live: nothing to cut
+};
+
+/// The live taps of a convolution; cuts the padding in `g` to match.
+LiveTaps liveTaps(const ConvTensors &t, Geometry *g);
+
+/// Whether the filter gradient runs as one GEMM over gathered input
+/// windows (CpuConvolutionGemm.cpp) rather than a oneDNN convolution.
+bool filterGradientByGemm(const ConvTensors &t, const Geometry &g);
+
+/// The filter gradient dW = sum over batch and output positions of
+/// dy (x) input window, as a GEMM; t and g as cut by liveTaps.
+Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const LiveTaps &live,
+                                 CpuContext &context, std::unique_ptr<CpuKernel> *result);
+
+} // namespace amprt::conv
+
+#endif // AMPRT_CPUCONVOLUTION_H
