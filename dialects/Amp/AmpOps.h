@@ -147,6 +147,11 @@ inline constexpr llvm::StringLiteral kLossSeedAttr = "amp.loss_seed";
 /// The role attribute (one of role::kAll) in `attrs`, with its name.
 std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);
 
+/// The ops that read `value`'s bytes: its users and, through views
+/// (reshapes alias their operand's bytes), the users of those views. An op
+/// overwriting `value` in place must come after all of them.
+SmallVector<Operation *> readersThroughViews(Value value);
+
 } // namespace mlir::amp
 
 #endif // AMP_DIALECTS_AMP_AMPOPS_H

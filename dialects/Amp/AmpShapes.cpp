@@ -265,3 +265,15 @@ mlir::amp::getRole(DictionaryAttr attrs) {
       return std::make_pair(role, name.getValue());
   return std::nullopt;
 }
+
+SmallVector<Operation *> mlir::amp::readersThroughViews(Value value) {
+  SmallVector<Operation *> readers;
+  SmallVector<Value> pending = {value};
+  while (!pending.empty())
+    for (Operation *user : pending.pop_back_val().getUsers()) {
+      readers.push_back(user);
+      if (isa<ViewLikeOpInterface>(user))
+        llvm::append_range(pending, user->getResults());
+    }
+  return readers;
+}

@@ -319,7 +319,7 @@ void ProgramLowering::chooseInPlaceUpdates() {
     bool safe = def && !isa<ViewLikeOpInterface>(def) &&
                 !def->hasTrait<OpTrait::ConstantLike>() && old &&
                 !inPlace.count(value) &&
-                llvm::all_of(old.getUsers(), [&](Operation *user) {
+                llvm::all_of(readersThroughViews(old), [&](Operation *user) {
                   return position.lookup(user) <= position.lookup(def);
                 });
     if (safe)

@@ -7,8 +7,8 @@
 // just after the last op it must follow:
 //  - the definitions of its operands (a skip flag that checks every gradient
 //    pins the updates to the end, as the non-finite skip requires);
-//  - every reader of the parameters and state it overwrites, so that the
-//    lowering still updates them in place.
+//  - every reader of the parameters and state it overwrites (through
+//    views too), so that the lowering still updates them in place.
 // Its gradient then dies at the update. Only these ops move, and never past
 // an op they depend on, so the step computes the same values.
 //
@@ -75,7 +75,7 @@ struct ScheduleUpdatesPass
           mustFollow(operand.getDefiningOp());
         for (Value result : op->getResults())
           if (auto old = replaced.find(result); old != replaced.end())
-            for (Operation *reader : old->second.getUsers())
+            for (Operation *reader : readersThroughViews(old->second))
               mustFollow(reader);
       }
       if (anchor && position.lookup(anchor) >= position.lookup(update))
@@ -88,6 +88,8 @@ struct ScheduleUpdatesPass
           op->moveAfter(after);
         else
           op->moveBefore(&body, body.begin());
+        // Ties with the anchor are harmless: later updates only follow
+        // ops that stay in place (defs, readers), never a moved update.
         position[op] = anchor ? position.lookup(anchor) : 0;
         after = op;
       }

@@ -18,6 +18,8 @@
 #include "CpuDnnl.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 namespace amprt::conv {
 namespace {
@@ -133,10 +135,12 @@ public:
                      dnnl::matmul::primitive_desc pd)
       : context(context), pb(std::move(problem)), x(std::move(x)), dy(std::move(dy)),
         dw(std::move(dw)), gemmType(gemmType), matmul(std::move(matmul)), pd(std::move(pd)) {
+    // The session's shared staging (kernels run one at a time), grown to
+    // fit: cols and dyT hold gemmType values.
     size_t gemmBytes = dtypeSize(gemmType);
-    cols.resize((pb.rows() * pb.columns() * gemmBytes + 3) / 4);
-    dyT.resize((pb.rows() * pb.filters * gemmBytes + 3) / 4);
-    liveGrad.resize(pb.filters * pb.columns());
+    grow(context.stagingA, (pb.rows() * pb.columns() * gemmBytes + 3) / 4);
+    grow(context.stagingB, (pb.rows() * pb.filters * gemmBytes + 3) / 4);
+    grow(context.stagingC, pb.filters * pb.columns());
   }
 
   Status run() override {
@@ -144,9 +148,10 @@ public:
       using T = decltype(storage);
       auto gather = [&](auto gemmStorage) {
         using G = decltype(gemmStorage);
-        gatherWindows(pb, static_cast<const T *>(x.data), reinterpret_cast<G *>(cols.data()));
+        gatherWindows(pb, static_cast<const T *>(x.data),
+                      reinterpret_cast<G *>(context.stagingA.data()));
         transposeGradient(pb, static_cast<const T *>(dy.data),
-                          reinterpret_cast<G *>(dyT.data()));
+                          reinterpret_cast<G *>(context.stagingB.data()));
       };
       if (gemmType == DType::F32)
         gather(float{});
@@ -157,16 +162,17 @@ public:
     AMPRT_RETURN_IF_ERROR(status);
     try {
       dnnl::engine &engine = *context.engine;
-      matmul.execute(*context.stream,
-                     {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, dyT.data())},
-                      {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, cols.data())},
-                      {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, liveGrad.data())}});
+      matmul.execute(
+          *context.stream,
+          {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, context.stagingB.data())},
+           {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, context.stagingA.data())},
+           {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, context.stagingC.data())}});
       context.stream->wait();
     } catch (const dnnl::error &e) {
       return Status::error(std::string("oneDNN: ") + e.what());
     }
     return withFloatStorage(dw.dtype, [&](auto storage) {
-      scatterFilter(pb, liveGrad.data(), static_cast<decltype(storage) *>(dw.data));
+      scatterFilter(pb, context.stagingC.data(), static_cast<decltype(storage) *>(dw.data));
       return Status::ok();
     });
   }
@@ -178,7 +184,11 @@ private:
   DType gemmType;
   dnnl::matmul matmul;
   dnnl::matmul::primitive_desc pd;
-  std::vector<float> cols, dyT, liveGrad; // cols and dyT hold gemmType values
+
+  static void grow(std::vector<float> &staging, size_t floats) {
+    if (staging.size() < floats)
+      staging.resize(floats);
+  }
 };
 
 } // namespace
@@ -220,6 +230,10 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
     if (operands == DType::F32 || context.nativeGemm(operands)) {
       try {
         pd = build(operands);
+        // oneDNN's reference kernel is far slower than widening to f32.
+        if (operands != DType::F32 && std::string(pd->impl_info_str()).find("ref") !=
+                                          std::string::npos)
+          pd.reset();
       } catch (const dnnl::error &) {
       }
     }

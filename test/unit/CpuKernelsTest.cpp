@@ -429,17 +429,19 @@ TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
 
 } // namespace
 
-/// The filter gradient of a 3x3 convolution (pad 1) on small maps, which
-/// runs as a GEMM over gathered windows, against FP64 for each operand type:
-/// a 2x2 map (every tap live) and a 1x1 map (only the centre tap; the others
-/// must come out as exact zeros), both strides 1 and 2.
-TEST(CpuConvolution, SmallMapFilterGradientsMatchDoubleReference) {
+/// The filter gradient of a 3x3 convolution (pad 1) against FP64 for each
+/// operand type: on small maps it runs as a GEMM over gathered windows, on
+/// a 2x2 map (every tap live) and a 1x1 map (only the centre tap: the
+/// others must come out as exact zeros); a 1x5 map at stride 1 (5 output
+/// positions) takes oneDNN's kernel with the dead top and bottom taps cut
+/// and zeroed. Strides 1 and 2.
+TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
   const int64_t batch = 3, channels = 5, filters = 4;
-  for (int64_t size : {1, 2})
+  for (auto [height, width] : {std::pair<int64_t, int64_t>{1, 1}, {2, 2}, {1, 5}})
     for (int64_t stride : {1, 2})
       for (DType type : {DType::F32, DType::BF16, DType::F16}) {
-        int64_t out = (size + 2 - 3) / stride + 1;
-        Tensor x32({batch, channels, size, size}, 11), dy32({batch, filters, out, out}, 12);
+        int64_t outH = (height + 2 - 3) / stride + 1, outW = (width + 2 - 3) / stride + 1;
+        Tensor x32({batch, channels, height, width}, 11), dy32({batch, filters, outH, outW}, 12);
         LowTensor xLow(x32, type == DType::F32 ? DType::BF16 : type),
             dyLow(dy32, type == DType::F32 ? DType::BF16 : type);
         auto value = [&](const Tensor &t32, const LowTensor &low, int64_t i) {
@@ -467,17 +469,18 @@ TEST(CpuConvolution, SmallMapFilterGradientsMatchDoubleReference) {
               for (int64_t kw = 0; kw < 3; ++kw) {
                 double expected = 0;
                 for (int64_t n = 0; n < batch; ++n)
-                  for (int64_t oh = 0; oh < out; ++oh)
-                    for (int64_t ow = 0; ow < out; ++ow) {
+                  for (int64_t oh = 0; oh < outH; ++oh)
+                    for (int64_t ow = 0; ow < outW; ++ow) {
                       int64_t h = oh * stride - 1 + kh, w = ow * stride - 1 + kw;
-                      if (h < 0 || h >= size || w < 0 || w >= size)
+                      if (h < 0 || h >= height || w < 0 || w >= width)
                         continue;
-                      expected += value(dy32, dyLow, ((n * filters + o) * out + oh) * out + ow) *
-                                  value(x32, xLow, ((n * channels + c) * size + h) * size + w);
+                      expected += value(dy32, dyLow, ((n * filters + o) * outH + oh) * outW + ow) *
+                                  value(x32, xLow, ((n * channels + c) * height + h) * width + w);
                     }
                 float got = dw.data[((o * channels + c) * 3 + kh) * 3 + kw];
                 EXPECT_NEAR(got, expected, 1e-5)
-                    << dtypeName(type) << " size " << size << " stride " << stride << " at "
+                    << dtypeName(type) << " map " << height << "x" << width << " stride " << stride
+                    << " at "
                     << o << "," << c << "," << kh << "," << kw;
               }
       }
