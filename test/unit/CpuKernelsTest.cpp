@@ -485,3 +485,86 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
               }
       }
 }
+
+/// Batch normalization over [N, C, S] (S = 37: rows that are not a multiple
+/// of the kernel's 16 lanes, and S = 1) against FP64 from the same rounded
+/// inputs, in f32/bf16/f16: training forward (batch statistics, running
+/// averages) and backward; outputs rounded once to the storage type.
+TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
+  const int64_t batch = 5, channels = 3;
+  const float epsilon = 1e-5f, momentum = 0.9f;
+  for (int64_t spatial : {37, 1})
+    for (DType type : {DType::F32, DType::BF16, DType::F16}) {
+      std::vector<int64_t> shape = {batch, channels, spatial};
+      Tensor x32(shape, 21), dy32(shape, 22), y32(shape), dx32(shape);
+      for (float &v : x32.data)
+        v = 3.0f + 2.0f * v; // a mean far from 0: the variance must not cancel
+      DType low = type == DType::F32 ? DType::BF16 : type;
+      LowTensor x(x32, low), dy(dy32, low), y(shape, low), dx(shape, low);
+      auto value = [&](const Tensor &t32, const LowTensor &t, int64_t i) {
+        return type == DType::F32 ? double(t32.data[i]) : double(t.value(i));
+      };
+      Tensor scale({channels}, 23), shift({channels}, 24), runMean({channels}, 25),
+          runVar({channels}), newMean({channels}), newVar({channels}), mean({channels}),
+          var({channels}), dscale({channels}), dshift({channels});
+      for (float &v : runVar.data)
+        v = 1.5f;
+      auto kernelOf = [](const char *op, std::map<std::string, double> attrs) {
+        proto::Kernel k;
+        k.set_op(op);
+        k.set_node("test");
+        for (auto &[name, v] : attrs)
+          (*k.mutable_attrs())[name] = v;
+        return k;
+      };
+      CpuContext context;
+      std::unique_ptr<CpuKernel> forward, backward;
+      TensorRef xr = type == DType::F32 ? x32.ref() : x.ref();
+      TensorRef yr = type == DType::F32 ? y32.ref() : y.ref();
+      TensorRef dyr = type == DType::F32 ? dy32.ref() : dy.ref();
+      TensorRef dxr = type == DType::F32 ? dx32.ref() : dx.ref();
+      ASSERT_TRUE(buildCpuKernel(kernelOf("batch_norm", {{"epsilon", epsilon}, {"momentum", momentum}}),
+                                 {xr, scale.ref(), shift.ref(), runMean.ref(), runVar.ref()},
+                                 {yr, newMean.ref(), newVar.ref(), mean.ref(), var.ref()},
+                                 context, &forward).isOk());
+      ASSERT_TRUE(forward->run().isOk());
+      ASSERT_TRUE(buildCpuKernel(kernelOf("batch_norm_grad", {{"epsilon", epsilon},
+                                                               {"use_global_stats", 0}}),
+                                 {dyr, xr, scale.ref(), mean.ref(), var.ref()},
+                                 {dxr, dscale.ref(), dshift.ref()}, context, &backward).isOk());
+      ASSERT_TRUE(backward->run().isOk());
+      double rounding = type == DType::F32 ? 0 : type == DType::BF16 ? 0x1p-8 : 0x1p-11;
+      int64_t m = batch * spatial;
+      for (int64_t c = 0; c < channels; ++c) {
+        auto at = [&](int64_t n, int64_t s) { return (n * channels + c) * spatial + s; };
+        double mu = 0, v = 0, sdy = 0, sdyxc = 0;
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t s = 0; s < spatial; ++s)
+            mu += value(x32, x, at(n, s)) / m;
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t s = 0; s < spatial; ++s) {
+            double xc = value(x32, x, at(n, s)) - mu, g = value(dy32, dy, at(n, s));
+            v += xc * xc / m;
+            sdy += g;
+            sdyxc += g * xc;
+          }
+        double inv = 1 / std::sqrt(v + epsilon);
+        EXPECT_NEAR(mean.data[c], mu, 1e-6) << dtypeName(type);
+        EXPECT_NEAR(var.data[c], v, 1e-5 * v) << dtypeName(type);
+        EXPECT_NEAR(newMean.data[c], runMean.data[c] * momentum + mu * (1 - momentum), 1e-6);
+        EXPECT_NEAR(dshift.data[c], sdy, 1e-5 * m);
+        EXPECT_NEAR(dscale.data[c], sdyxc * inv, 1e-5 * m);
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t s = 0; s < spatial; ++s) {
+            double xc = value(x32, x, at(n, s)) - mu;
+            double yRef = xc * inv * scale.data[c] + shift.data[c];
+            double dxRef = scale.data[c] * inv *
+                           (value(dy32, dy, at(n, s)) - sdy / m - xc * inv * inv * sdyxc / m);
+            double yGot = type == DType::F32 ? y32.data[at(n, s)] : y.value(at(n, s));
+            double dxGot = type == DType::F32 ? dx32.data[at(n, s)] : dx.value(at(n, s));
+            EXPECT_NEAR(yGot, yRef, 1e-5 + std::abs(yRef) * rounding) << dtypeName(type);
+            EXPECT_NEAR(dxGot, dxRef, 1e-5 + std::abs(dxRef) * rounding) << dtypeName(type);
+          }
+      }
+    }
+}
