@@ -9,10 +9,12 @@
 // 1 ms), and it reads bf16 only through a slower path, so low precision was
 // staged through f32 copies. Here each channel is one task (channels are
 // independent): sums run in 16 float lanes per row and in double across
-// rows, bf16/f16 are read and written directly, each output rounded once.
+// rows, bf16 is read and written directly, each output rounded once; f16 goes
+// through f32 staging (vector conversions; scalar f16 loads were slower).
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
 #include <cmath>
@@ -158,65 +160,86 @@ Status checkTensors(const std::vector<const TensorRef *> &activations,
   return Status::ok();
 }
 
+/// A kernel calling body(a, b, out) on the activations' storage: a and out
+/// always, b (the second activation input) or null. f16 activations are
+/// staged through f32 in the session's shared staging (the runtime's
+/// vector conversions beat scalar f16 loads and stores here), widened
+/// before and the result narrowed after.
+template <typename Body>
+Status activationKernel(CpuContext &context, const TensorRef &a, const TensorRef *b,
+                        const TensorRef &out, std::unique_ptr<CpuKernel> *result, Body body) {
+  if (a.dtype != DType::F16)
+    return withFloatStorage(a.dtype, [&](auto storage) {
+      using T = decltype(storage);
+      const T *pa = static_cast<const T *>(a.data);
+      const T *pb = b ? static_cast<const T *>(b->data) : nullptr;
+      T *po = static_cast<T *>(out.data);
+      *result = lambda([=] {
+        body(pa, pb, po);
+        return Status::ok();
+      });
+      return Status::ok();
+    });
+  for (std::vector<float> *staging : {&context.stagingA, &context.stagingB, &context.stagingC})
+    if (staging->size() < static_cast<size_t>(a.size()))
+      staging->resize(a.size());
+  TensorRef second = b ? *b : TensorRef{};
+  CpuContext *shared = &context;
+  *result = lambda([=] {
+    cpu::widen(DType::F16, a.data, shared->stagingA.data(), a.size());
+    if (second.data)
+      cpu::widen(DType::F16, second.data, shared->stagingB.data(), a.size());
+    body(static_cast<const float *>(shared->stagingA.data()),
+         second.data ? static_cast<const float *>(shared->stagingB.data()) : nullptr,
+         shared->stagingC.data());
+    cpu::narrow(DType::F16, shared->stagingC.data(), out.data, a.size());
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
 } // namespace
 
 Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
-                      const std::vector<TensorRef> &out, CpuContext &,
+                      const std::vector<TensorRef> &out, CpuContext &context,
                       std::unique_ptr<CpuKernel> *result) {
   float epsilon = static_cast<float>(attr(kernel, "epsilon"));
   if (!(epsilon > 0))
     return Status::error("epsilon must be positive");
+  Layout l = layoutOf(in[0].shape);
   if (id == KernelId::BatchNorm) {
     // (x, scale, shift, running mean, running var) ->
     // (y, new running mean, new running var, batch mean, batch var)
     AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4],
                                                             &out[1], &out[2], &out[3], &out[4]}));
     float momentum = static_cast<float>(attr(kernel, "momentum"));
-    Layout l = layoutOf(in[0].shape);
-    return withFloatStorage(in[0].dtype, [&](auto storage) {
-      using T = decltype(storage);
-      *result = lambda([=] {
-        forwardTraining(l, static_cast<const T *>(in[0].data), static_cast<T *>(out[0].data),
-                        in[1].f32(), in[2].f32(), epsilon, out[3].f32(), out[4].f32());
-        // running = running * momentum + batch * (1 - momentum) (ONNX; the
-        // population variance), per element, so it may overwrite the old.
-        for (int k = 0; k < 2; ++k)
-          for (int64_t c = 0; c < l.channels; ++c)
-            out[1 + k].f32()[c] =
-                in[3 + k].f32()[c] * momentum + out[3 + k].f32()[c] * (1.0f - momentum);
-        return Status::ok();
-      });
-      return Status::ok();
+    return activationKernel(context, in[0], nullptr, out[0], result,
+                            [=](const auto *x, const auto *, auto *y) {
+      forwardTraining(l, x, y, in[1].f32(), in[2].f32(), epsilon, out[3].f32(), out[4].f32());
+      // running = running * momentum + batch * (1 - momentum) (ONNX; the
+      // population variance), per element, so it may overwrite the old.
+      for (int k = 0; k < 2; ++k)
+        for (int64_t c = 0; c < l.channels; ++c)
+          out[1 + k].f32()[c] =
+              in[3 + k].f32()[c] * momentum + out[3 + k].f32()[c] * (1.0f - momentum);
     });
   }
   if (id == KernelId::BatchNormInference) {
     // (x, scale, shift, mean, var) -> y
     AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4]}));
-    Layout l = layoutOf(in[0].shape);
-    return withFloatStorage(in[0].dtype, [&](auto storage) {
-      using T = decltype(storage);
-      *result = lambda([=] {
-        forwardInference(l, static_cast<const T *>(in[0].data), static_cast<T *>(out[0].data),
-                         in[1].f32(), in[2].f32(), epsilon, in[3].f32(), in[4].f32());
-        return Status::ok();
-      });
-      return Status::ok();
+    return activationKernel(context, in[0], nullptr, out[0], result,
+                            [=](const auto *x, const auto *, auto *y) {
+      forwardInference(l, x, y, in[1].f32(), in[2].f32(), epsilon, in[3].f32(), in[4].f32());
     });
   }
   // BatchNormGrad: (dy, x, scale, mean, var) -> (dx, dscale, dshift)
   AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &in[1], &out[0]},
                                      {&in[2], &in[3], &in[4], &out[1], &out[2]}));
   bool globalStats = attr(kernel, "use_global_stats") != 0;
-  Layout l = layoutOf(in[0].shape);
-  return withFloatStorage(in[0].dtype, [&](auto storage) {
-    using T = decltype(storage);
-    *result = lambda([=] {
-      backward(l, static_cast<const T *>(in[0].data), static_cast<const T *>(in[1].data),
-               static_cast<T *>(out[0].data), in[2].f32(), in[3].f32(), in[4].f32(), epsilon,
-               globalStats, out[1].f32(), out[2].f32());
-      return Status::ok();
-    });
-    return Status::ok();
+  return activationKernel(context, in[0], &in[1], out[0], result,
+                          [=](const auto *dy, const auto *x, auto *dx) {
+    backward(l, dy, x, dx, in[2].f32(), in[3].f32(), in[4].f32(), epsilon, globalStats,
+             out[1].f32(), out[2].f32());
   });
 }
 
