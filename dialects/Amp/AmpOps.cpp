@@ -232,11 +232,16 @@ LogicalResult MaxPoolOp::inferReturnTypeComponents(
   return success();
 }
 
-LogicalResult MaxPoolOp::verify() {
-  if (getResult().getType().getElementType() != getInput().getType().getElementType())
-    return emitOpError("result element type must equal the input's");
-  return verifyInferredShapes(*this);
+/// Data movement and pooling: the result keeps the input's element type,
+/// and its shape follows the op's shape inference.
+template <typename OpTy>
+static LogicalResult verifyKeepsElementType(OpTy op) {
+  if (op.getResult().getType().getElementType() != op.getInput().getType().getElementType())
+    return op.emitOpError("result element type must equal the input's");
+  return verifyInferredShapes(op);
 }
+
+LogicalResult MaxPoolOp::verify() { return verifyKeepsElementType(*this); }
 
 /// Average pooling uses no dilation.
 static SmallVector<int64_t> denseDilations(size_t spatial) {
@@ -307,11 +312,7 @@ LogicalResult PadOp::inferReturnTypeComponents(
   return success();
 }
 
-LogicalResult PadOp::verify() {
-  if (getResult().getType().getElementType() != getInput().getType().getElementType())
-    return emitOpError("result element type must equal the input's");
-  return verifyInferredShapes(*this);
-}
+LogicalResult PadOp::verify() { return verifyKeepsElementType(*this); }
 
 LogicalResult SliceOp::inferReturnTypeComponents(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
@@ -329,11 +330,7 @@ LogicalResult SliceOp::inferReturnTypeComponents(
   return success();
 }
 
-LogicalResult SliceOp::verify() {
-  if (getResult().getType().getElementType() != getInput().getType().getElementType())
-    return emitOpError("result element type must equal the input's");
-  return verifyInferredShapes(*this);
-}
+LogicalResult SliceOp::verify() { return verifyKeepsElementType(*this); }
 
 LogicalResult ConcatOp::inferReturnTypeComponents(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
