@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuConversions.h"
+#include "CpuKernelSupport.h"
 
 #include "amprt/FloatConversions.h"
 
@@ -160,22 +161,6 @@ bool vectorConversions() {
 
 namespace {
 
-/// Runs fn(begin, count) over [0, count): large conversions in chunks
-/// across the OpenMP threads (they are memory bound, and one core does not
-/// saturate memory), small ones on this thread.
-template <typename Fn>
-void inChunks(int64_t count, Fn &&fn) {
-  constexpr int64_t kChunk = 1 << 16; // a multiple of every vector width
-  if (count <= kChunk) {
-    fn(0, count);
-    return;
-  }
-  int64_t chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c)
-    fn(c * kChunk, std::min(kChunk, count - c * kChunk));
-}
-
 void widenSerial(DType type, const void *src, float *dst, int64_t count) {
   if (type == DType::F32) {
     std::copy_n(static_cast<const float *>(src), count, dst);
@@ -215,7 +200,7 @@ void roundSerial(DType type, float *values, int64_t count) {
 void widen(DType type, const void *src, float *dst, int64_t count) {
   const char *bytes = static_cast<const char *>(src);
   size_t size = dtypeSize(type);
-  inChunks(count, [&](int64_t begin, int64_t n) {
+  parallelChunks(count, [&](int64_t begin, int64_t n) {
     widenSerial(type, bytes + begin * size, dst + begin, n);
   });
 }
@@ -223,7 +208,7 @@ void widen(DType type, const void *src, float *dst, int64_t count) {
 void narrow(DType type, const float *src, void *dst, int64_t count) {
   char *bytes = static_cast<char *>(dst);
   size_t size = dtypeSize(type);
-  inChunks(count, [&](int64_t begin, int64_t n) {
+  parallelChunks(count, [&](int64_t begin, int64_t n) {
     narrowSerial(type, src + begin, bytes + begin * size, n);
   });
 }
@@ -231,7 +216,7 @@ void narrow(DType type, const float *src, void *dst, int64_t count) {
 void roundThrough(DType type, float *values, int64_t count) {
   if (type == DType::F32)
     return;
-  inChunks(count, [&](int64_t begin, int64_t n) { roundSerial(type, values + begin, n); });
+  parallelChunks(count, [&](int64_t begin, int64_t n) { roundSerial(type, values + begin, n); });
 }
 
 } // namespace amprt::cpu

@@ -26,13 +26,6 @@ namespace {
 
 constexpr int64_t kSmallMap = 4;
 
-int64_t product(const dims &values, size_t from = 0) {
-  int64_t n = 1;
-  for (size_t i = from; i < values.size(); ++i)
-    n *= values[i];
-  return n;
-}
-
 /// The layout facts of one filter-gradient GEMM.
 struct Problem {
   int64_t batch, channels, filters; // N, C, O
@@ -194,7 +187,7 @@ private:
 } // namespace
 
 bool filterGradientByGemm(const ConvTensors &t, const Geometry &g) {
-  return g.group == 1 && product(dims(t.dst.shape.begin(), t.dst.shape.end()), 2) <= kSmallMap;
+  return g.group == 1 && product(t.dst.shape, 2) <= kSmallMap;
 }
 
 Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const LiveTaps &live,

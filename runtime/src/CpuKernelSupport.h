@@ -25,6 +25,14 @@ inline std::unique_ptr<CpuKernel> lambda(std::function<Status()> body) {
   return std::make_unique<LambdaKernel>(std::move(body));
 }
 
+/// The product of values[from...]: element counts of shapes and their tails.
+inline int64_t product(const std::vector<int64_t> &values, size_t from = 0) {
+  int64_t p = 1;
+  for (size_t i = from; i < values.size(); ++i)
+    p *= values[i];
+  return p;
+}
+
 /// Runs `perElement(i)` for i in [0, count), in parallel when it pays.
 template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
 #pragma omp parallel for schedule(static) if (count > 32768)

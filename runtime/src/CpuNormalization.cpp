@@ -34,10 +34,7 @@ struct Layout {
 };
 
 Layout layoutOf(const std::vector<int64_t> &shape) {
-  int64_t spatial = 1;
-  for (size_t d = 2; d < shape.size(); ++d)
-    spatial *= shape[d];
-  return {shape[0], shape[1], spatial};
+  return {shape[0], shape[1], product(shape, 2)};
 }
 
 /// The sum of term(i) over [0, n), in kLanes float lanes (vectorisable

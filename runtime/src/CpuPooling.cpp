@@ -44,8 +44,6 @@ Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
   return Status::ok();
 }
 
-int64_t product(const std::vector<int64_t> &v, size_t from);
-
 /// The spatial sizes of a pooling's input and result, and their planes.
 struct Planes {
   std::vector<int64_t> in, out;
@@ -59,13 +57,6 @@ Planes planesOf(const TensorRef &x, const TensorRef &y) {
   p.count = x.shape[0] * x.shape[1];
   p.inSize = product(p.in, 0);
   p.outSize = product(p.out, 0);
-  return p;
-}
-
-int64_t product(const std::vector<int64_t> &v, size_t from) {
-  int64_t p = 1;
-  for (size_t i = from; i < v.size(); ++i)
-    p *= v[i];
   return p;
 }
 
