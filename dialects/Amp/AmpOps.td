@@ -435,8 +435,9 @@ class Amp_BatchNormBase<string mnemonic, list<Trait> traits = []>
   let precision = "Follow";
   let precisionReason = "batch norm: FP32 statistics, scale/shift and running averages; "
                         "reads and writes its input's type";
-  // The CPU backend widens low-precision activations to f32 for oneDNN's
-  // batch norm (its plain-layout BF16 kernel is slower) and rounds once.
+  // The CPU backend computes in f32 from low-precision activations (f16
+  // through f32 staging) and rounds once; so does the CUDA backend, whose
+  // loads and stores convert per element (not listed: no staging copy).
   let bf16EmulatedOn = "cpu cpu-bf16";
   let f16EmulatedOn = "cpu cpu-bf16";
 }

@@ -41,22 +41,6 @@ dnnl::memory::desc plainDesc(const dims &shape, DType dtype) {
 }
 
 /// Checks shapes: dst = conv(src, weights) by the forward rule.
-Status checkShapes(const ConvTensors &t, const Geometry &g) {
-  const auto &x = t.src.shape, &w = t.weights.shape, &y = t.dst.shape;
-  size_t rank = x.size();
-  if (rank < 3 || w.size() != rank || y.size() != rank)
-    return Status::error("expects input, filter and result of one rank, at least 3");
-  if (w[0] % g.group != 0 || w[1] * g.group != x[1] || y[0] != x[0] || y[1] != w[0])
-    return Status::error("channels and groups do not fit");
-  for (size_t d = 0; d + 2 < rank; ++d) {
-    int64_t span = (g.dilations[d] + 1) * (w[d + 2] - 1) + 1;
-    int64_t out = (x[d + 2] + g.padBegin[d] + g.padEnd[d] - span) / g.strides[d] + 1;
-    if (out != y[d + 2])
-      return Status::error("the result's spatial size does not follow from the geometry");
-  }
-  return Status::ok();
-}
-
 dims weightsDims(const std::vector<int64_t> &w, int64_t group) {
   if (group == 1)
     return dims(w.begin(), w.end());
@@ -219,26 +203,15 @@ dnnl::memory::desc plainOf(const TensorRef &tensor, DType dtype, bool isWeights,
 Status buildConvolution(const proto::Kernel &kernel, KernelId id,
                         const std::vector<TensorRef> &in, const TensorRef &out,
                         CpuContext &context, std::unique_ptr<CpuKernel> *result) {
-  // Roles: conv (src, weights) -> dst; backward data (diff dst, weights) ->
-  // diff src; backward filter (src, diff dst) -> diff weights.
-  ConvTensors t = id == KernelId::Conv               ? ConvTensors{in[0], in[1], out}
-                  : id == KernelId::ConvBackwardData ? ConvTensors{out, in[1], in[0]}
-                                                     : ConvTensors{in[0], out, in[1]};
-  Geometry g;
-  AMPRT_RETURN_IF_ERROR(readGeometry(kernel, t.src.shape.size() - 2, &g));
-  AMPRT_RETURN_IF_ERROR(checkShapes(t, g));
+  ConvTensors t;
+  ConvGeometry checked;
+  AMPRT_RETURN_IF_ERROR(checkConvolution(kernel, id, in, out, &t, &checked));
+  Geometry g = oneDnnGeometry(checked);
   LiveTaps live = liveTaps(t, &g);
   ConvTensors cut = t; // the primitive's view: the live taps only
   for (size_t d = 0; d < live.count.size(); ++d)
     cut.weights.shape[d + 2] = live.count[d];
   DType low = in[0].dtype;
-  if (in[1].dtype != low)
-    return Status::error("operands must share an element type");
-  if (out.dtype != low && out.dtype != DType::F32)
-    return Status::error("the result must be the operands' type or f32");
-  for (const TensorRef &x : {in[0], in[1], out})
-    if (x.dtype != DType::F32 && x.dtype != DType::BF16 && x.dtype != DType::F16)
-      return Status::error("expects float tensors");
   if (id == KernelId::ConvBackwardFilter && filterGradientByGemm(t, g))
     return buildFilterGradientByGemm(t, g, live, context, result);
   // The oneDNN roles of in[0], in[1], out, and which of them is the weights.

@@ -8,6 +8,7 @@
 #ifndef AMPRT_CPUCONVOLUTION_H
 #define AMPRT_CPUCONVOLUTION_H
 
+#include "CnnChecks.h"
 #include "CpuKernelSupport.h"
 
 #include <cstdint>
@@ -17,20 +18,15 @@ namespace amprt::conv {
 
 using dims = std::vector<int64_t>;
 
-/// The kernel's geometry: strides, pads (begin, then end), dilations in
-/// oneDNN's convention (0 = dense), group; from the attributes NAME.i.
+/// The kernel's geometry (CnnChecks.h) with dilations in oneDNN's
+/// convention (0 = dense).
 struct Geometry {
   dims strides, padBegin, padEnd, dilations;
   int64_t group = 1;
 };
 
-/// Reads the geometry of a kernel with `spatial` spatial dims.
-Status readGeometry(const proto::Kernel &kernel, size_t spatial, Geometry *g);
-
-/// The three tensors of a convolution in oneDNN's roles, whatever the kernel.
-struct ConvTensors {
-  TensorRef src, weights, dst;
-};
+/// The checked geometry in oneDNN's convention.
+Geometry oneDnnGeometry(const ConvGeometry &checked);
 
 /// The filter taps that read any input: per spatial dim, the first tap and
 /// how many. A tap that only ever reads padding adds nothing to the result

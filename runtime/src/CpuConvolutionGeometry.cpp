@@ -1,27 +1,14 @@
 //===- CpuConvolutionGeometry.cpp - convolution geometry and live taps ----===//
 
 #include "CpuConvolution.h"
-#include "KernelChecks.h"
-
-#include <optional>
 
 namespace amprt::conv {
 
-Status readGeometry(const proto::Kernel &kernel, size_t spatial, Geometry *g) {
-  dims pads;
-  if (!listAttr(kernel, "strides", spatial, std::nullopt, &g->strides) ||
-      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
-      !listAttr(kernel, "dilations", spatial, std::nullopt, &g->dilations) ||
-      anyBelow(g->strides, 1) || anyBelow(g->dilations, 1) || anyBelow(pads, 0))
-    return Status::error("needs strides, pads and dilations for " + std::to_string(spatial) +
-                         " spatial dims (strides and dilations >= 1, pads >= 0)");
-  g->padBegin.assign(pads.begin(), pads.begin() + spatial);
-  g->padEnd.assign(pads.begin() + spatial, pads.end());
-  for (int64_t &d : g->dilations)
+Geometry oneDnnGeometry(const ConvGeometry &checked) {
+  Geometry g{checked.strides, checked.padBegin, checked.padEnd, checked.dilations, checked.group};
+  for (int64_t &d : g.dilations)
     d -= 1; // oneDNN counts the gaps: 0 is dense
-  auto group = kernel.attrs().find("group");
-  g->group = group == kernel.attrs().end() ? 1 : static_cast<int64_t>(group->second);
-  return g->group >= 1 ? Status::ok() : Status::error("group must be at least 1");
+  return g;
 }
 
 LiveTaps liveTaps(const ConvTensors &t, Geometry *g) {

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CnnChecks.h"
 #include "CpuKernelSupport.h"
 
 #include <cstring>
@@ -59,19 +60,13 @@ char *bytes(const TensorRef &t) { return static_cast<char *>(t.data); }
 Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
                          const std::vector<TensorRef> &in, const TensorRef &out,
                          std::unique_ptr<CpuKernel> *result) {
+  DataMovement m;
+  AMPRT_RETURN_IF_ERROR(checkDataMovement(kernel, id, in, out, &m));
   size_t rank = out.shape.size();
-  for (const TensorRef &t : in)
-    if (t.dtype != out.dtype || t.shape.size() != rank)
-      return Status::error("inputs and result must share element type and rank");
   size_t element = dtypeSize(out.dtype);
   Shape zeros(rank, 0);
   if (id == KernelId::Slice) {
-    Shape offsets;
-    if (!listAttr(kernel, "offsets", rank, std::nullopt, &offsets) || anyBelow(offsets, 0))
-      return Status::error("needs an offset >= 0 for each dim");
-    for (size_t d = 0; d < rank; ++d)
-      if (offsets[d] + out.shape[d] > in[0].shape[d])
-        return Status::error("the box leaves the input in dim " + std::to_string(d));
+    Shape offsets = m.corner;
     TensorRef x = in[0], y = out;
     *result = lambda([=] {
       copyBox(bytes(x), x.shape, offsets, bytes(y), y.shape, zeros, y.shape, element);
@@ -80,14 +75,8 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
     return Status::ok();
   }
   if (id == KernelId::Pad) {
-    Shape pads;
-    if (!listAttr(kernel, "pads", 2 * rank, std::nullopt, &pads) || anyBelow(pads, 0))
-      return Status::error("needs a begin and an end pad >= 0 for each dim");
-    for (size_t d = 0; d < rank; ++d)
-      if (in[0].shape[d] + pads[d] + pads[d + rank] != out.shape[d])
-        return Status::error("the result's shape is not the padded input's");
-    Shape begins(pads.begin(), pads.begin() + rank);
-    float value = static_cast<float>(attr(kernel, "value"));
+    Shape begins = m.corner;
+    float value = m.value;
     TensorRef x = in[0], y = out;
     *result = lambda([=] {
       return withFloatStorage(y.dtype, [&](auto storage) {
@@ -101,20 +90,8 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
     });
     return Status::ok();
   }
-  // Concat.
-  auto axisAttr = kernel.attrs().find("axis");
-  int64_t axis = axisAttr == kernel.attrs().end() ? -1 : static_cast<int64_t>(axisAttr->second);
-  if (axis < 0 || axis >= static_cast<int64_t>(rank))
-    return Status::error("axis must be a dim of the result");
-  int64_t total = 0;
-  for (const TensorRef &t : in) {
-    for (size_t d = 0; d < rank; ++d)
-      if (static_cast<int64_t>(d) != axis && t.shape[d] != out.shape[d])
-        return Status::error("inputs differ from the result in dim " + std::to_string(d));
-    total += t.shape[axis];
-  }
-  if (total != out.shape[axis])
-    return Status::error("the inputs' sizes along the axis do not add up to the result's");
+  // Concat: each input to its place along the axis.
+  int64_t axis = m.axis;
   std::vector<TensorRef> inputs = in;
   TensorRef y = out;
   *result = lambda([=] {

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CnnChecks.h"
 #include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 #include "FusedElementwise.h"
@@ -316,16 +317,11 @@ Status buildElementwiseMath(const proto::Kernel &kernel, KernelId id,
 
 Status buildDropout(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                     const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  DropoutParams p;
+  AMPRT_RETURN_IF_ERROR(checkDropout(kernel, in, out, &p));
   const TensorRef &x = in[0], &counter = in[1];
-  if (x.dtype != out.dtype || x.shape != out.shape)
-    return Status::error("input and result must share type and shape");
-  AMPRT_RETURN_IF_ERROR(requireScalar(counter, DType::I64, "the step counter"));
-  double ratio = attr(kernel, "ratio");
-  if (!(ratio >= 0.0 && ratio < 1.0))
-    return Status::error("ratio must be in [0, 1)");
-  auto seed = static_cast<uint64_t>(static_cast<int64_t>(attr(kernel, "seed")));
-  auto threshold = static_cast<uint64_t>(ratio * 4294967296.0);
-  float scale = static_cast<float>(1.0 / (1.0 - ratio));
+  uint64_t seed = p.seed, threshold = p.threshold;
+  float scale = p.scale;
   TensorRef y = out;
   *result = lambda([=] {
     auto step = static_cast<uint64_t>(*counter.i64());

@@ -25,14 +25,6 @@ inline std::unique_ptr<CpuKernel> lambda(std::function<Status()> body) {
   return std::make_unique<LambdaKernel>(std::move(body));
 }
 
-/// The product of values[from...]: element counts of shapes and their tails.
-inline int64_t product(const std::vector<int64_t> &values, size_t from = 0) {
-  int64_t p = 1;
-  for (size_t i = from; i < values.size(); ++i)
-    p *= values[i];
-  return p;
-}
-
 /// Runs `perElement(i)` for i in [0, count), in parallel when it pays.
 template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
 #pragma omp parallel for schedule(static) if (count > 32768)
@@ -62,11 +54,6 @@ template <typename Fn> Status withFloatStorage(DType dtype, Fn fn) {
   default:
     return Status::error(std::string("expects a float tensor, got ") + dtypeName(dtype));
   }
-}
-
-inline double attr(const proto::Kernel &kernel, const std::string &name) {
-  auto it = kernel.attrs().find(name);
-  return it == kernel.attrs().end() ? 0.0 : it->second;
 }
 
 Status requireF32(const std::vector<TensorRef> &tensors, const char *why);

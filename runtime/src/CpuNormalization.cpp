@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CnnChecks.h"
 #include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
@@ -138,25 +139,6 @@ void backward(const Layout &l, const T *dy, const T *x, T *dx, const float *scal
   });
 }
 
-/// Checks the kernel's tensors: activations [N, C, ...] of one float type,
-/// per-channel tensors f32 [C].
-Status checkTensors(const std::vector<const TensorRef *> &activations,
-                    const std::vector<const TensorRef *> &perChannel) {
-  const TensorRef &x = *activations.front();
-  if (x.shape.size() < 2)
-    return Status::error("expects activations [N, C, ...]");
-  for (const TensorRef *a : activations)
-    if (a->shape != x.shape || a->dtype != x.dtype)
-      return Status::error("activations and their gradients must share shape and type");
-  if (x.dtype != DType::F32 && x.dtype != DType::BF16 && x.dtype != DType::F16)
-    return Status::error("expects float activations");
-  for (const TensorRef *c : perChannel)
-    if (c->dtype != DType::F32 || c->shape != std::vector<int64_t>{x.shape[1]})
-      return Status::error("scale, bias and statistics must be f32 [" +
-                           std::to_string(x.shape[1]) + "]");
-  return Status::ok();
-}
-
 /// A kernel calling body(a, b, out) on the activations' storage: a and out
 /// always, b (the second activation input) or null. f16 activations are
 /// staged through f32 in the session's shared staging (the runtime's
@@ -200,15 +182,12 @@ Status activationKernel(CpuContext &context, const TensorRef &a, const TensorRef
 Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, CpuContext &context,
                       std::unique_ptr<CpuKernel> *result) {
-  float epsilon = static_cast<float>(attr(kernel, "epsilon"));
-  if (!(epsilon > 0))
-    return Status::error("epsilon must be positive");
+  float epsilon;
+  AMPRT_RETURN_IF_ERROR(checkBatchNorm(kernel, id, in, out, &epsilon));
   Layout l = layoutOf(in[0].shape);
   if (id == KernelId::BatchNorm) {
     // (x, scale, shift, running mean, running var) ->
     // (y, new running mean, new running var, batch mean, batch var)
-    AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4],
-                                                            &out[1], &out[2], &out[3], &out[4]}));
     float momentum = static_cast<float>(attr(kernel, "momentum"));
     return activationKernel(context, in[0], nullptr, out[0], result,
                             [=](const auto *x, const auto *, auto *y) {
@@ -223,15 +202,12 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   }
   if (id == KernelId::BatchNormInference) {
     // (x, scale, shift, mean, var) -> y
-    AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4]}));
     return activationKernel(context, in[0], nullptr, out[0], result,
                             [=](const auto *x, const auto *, auto *y) {
       forwardInference(l, x, y, in[1].f32(), in[2].f32(), epsilon, in[3].f32(), in[4].f32());
     });
   }
   // BatchNormGrad: (dy, x, scale, mean, var) -> (dx, dscale, dshift)
-  AMPRT_RETURN_IF_ERROR(checkTensors({&in[0], &in[1], &out[0]},
-                                     {&in[2], &in[3], &in[4], &out[1], &out[2]}));
   bool globalStats = attr(kernel, "use_global_stats") != 0;
   return activationKernel(context, in[0], &in[1], out[0], result,
                           [=](const auto *dy, const auto *x, auto *dx) {

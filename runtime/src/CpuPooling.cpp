@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CnnChecks.h"
 #include "CpuKernelSupport.h"
-#include "KernelChecks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,29 +20,7 @@
 namespace amprt {
 namespace {
 
-/// The window geometry from the kernel's attributes (NAME.i).
-struct Window {
-  std::vector<int64_t> kernel, strides, padBegin, padEnd, dilations;
-};
-
-/// The most spatial dims a window may have (fixed-size index arrays).
-constexpr size_t kMaxSpatial = 8;
-
-Status readWindow(const proto::Kernel &kernel, size_t spatial, Window *w) {
-  if (spatial > kMaxSpatial)
-    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
-  std::vector<int64_t> pads;
-  if (!listAttr(kernel, "kernel", spatial, std::nullopt, &w->kernel) ||
-      !listAttr(kernel, "strides", spatial, std::nullopt, &w->strides) ||
-      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
-      !listAttr(kernel, "dilations", spatial, 1, &w->dilations) || // avg_pool has none
-      anyBelow(w->kernel, 1) || anyBelow(w->strides, 1) || anyBelow(w->dilations, 1) || anyBelow(pads, 0))
-    return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
-                         " spatial dims");
-  w->padBegin.assign(pads.begin(), pads.begin() + spatial);
-  w->padEnd.assign(pads.begin() + spatial, pads.end());
-  return Status::ok();
-}
+using Window = PoolWindow;
 
 /// The spatial sizes of a pooling's input and result, and their planes.
 struct Planes {
@@ -167,13 +145,8 @@ int64_t windowDivisor(int64_t flat, const std::vector<int64_t> &in,
 
 Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
                     const TensorRef &indices, std::unique_ptr<CpuKernel> *result) {
-  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || indices.shape != y.shape ||
-      y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
-    return Status::error("expects input [N, C, spatial...] and two results of one pooled shape");
-  if (indices.dtype != DType::I64 || y.dtype != x.dtype)
-    return Status::error("the result takes the input's type, the indices are int64");
   Window w;
-  AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
+  AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, x, y, indices, &w));
   Planes shape = planesOf(x, y);
   std::vector<int64_t> in = shape.in, out = shape.out;
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
@@ -198,11 +171,7 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
 
 Status buildMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const TensorRef &dx,
                         std::unique_ptr<CpuKernel> *result) {
-  if (dy.shape != indices.shape || indices.dtype != DType::I64 || dx.dtype != dy.dtype ||
-      dx.shape.size() != dy.shape.size() || dy.shape.size() < 3 || dx.shape[0] != dy.shape[0] ||
-      dx.shape[1] != dy.shape[1])
-    return Status::error("expects a gradient and int64 indices of one shape, and a result of "
-                         "the gradient's type with its batch and channels");
+  AMPRT_RETURN_IF_ERROR(checkMaxPoolGrad(dy, indices, dx));
   int64_t planes = dy.shape[0] * dy.shape[1];
   int64_t outPlane = dy.size() / std::max<int64_t>(planes, 1);
   int64_t inPlane = dx.size() / std::max<int64_t>(planes, 1);
@@ -240,11 +209,8 @@ Status buildMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const Ten
 Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef &from,
                     const TensorRef &to, std::unique_ptr<CpuKernel> *result) {
   const TensorRef &x = backward ? to : from, &y = backward ? from : to;
-  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || y.shape[0] != x.shape[0] ||
-      y.shape[1] != x.shape[1] || x.dtype != y.dtype)
-    return Status::error("expects [N, C, spatial...] tensors of one type and batch and channels");
   Window w;
-  AMPRT_RETURN_IF_ERROR(readWindow(kernel, x.shape.size() - 2, &w));
+  AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, x, y, &w));
   bool includePad = attr(kernel, "count_include_pad") != 0;
   Planes shape = planesOf(x, y);
   std::vector<int64_t> in = shape.in, out = shape.out;

@@ -14,6 +14,19 @@
 
 namespace amprt {
 
+/// A number attribute of the kernel, 0 when absent.
+inline double attr(const proto::Kernel &kernel, const std::string &name) {
+  auto it = kernel.attrs().find(name);
+  return it == kernel.attrs().end() ? 0.0 : it->second;
+}
+
+/// The product of values[from...]: element counts of shapes and their tails.
+inline int64_t product(const std::vector<int64_t> &values, size_t from = 0) {
+  int64_t p = 1;
+  for (size_t i = from; i < values.size(); ++i)
+    p *= values[i];
+  return p;
+}
 
 /// Checks the one-element operands of increment, update_loss_scale,
 /// accumulation_step and clip_coefficient.

@@ -282,9 +282,6 @@ def exporter(shape):
 
 
 def check_conv(args, checker):
-    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
-        print("skipped: conv2d, conv1d (the CUDA backend has no convolution kernels yet)")
-        return
     rng = np.random.default_rng(7)
     images = rng.standard_normal((16, 3, 16, 16)).astype(np.float32)
     check_cross_entropy(args, checker, "conv2d", ConvModel(), images, exporter(images.shape))
@@ -304,9 +301,6 @@ def check_conv(args, checker):
 
 
 def check_batch_norm(args, checker):
-    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
-        print("skipped: batch norm, resnet (no CUDA convolution or batch-norm kernels yet)")
-        return
     rng = np.random.default_rng(8)
     images = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
     for label, model in (("batch-norm", BatchNormModel()), ("resnet", ResNetModel())):
@@ -353,9 +347,6 @@ def check_counted_padding(args, checker):
     """avg_pool with count_include_pad and asymmetric pads (which PyTorch
     exports as a Pad node, so the step is written in MLIR here): the
     gradient of a parameter pooled straight into the logits."""
-    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
-        print("skipped: counted-padding avg_pool (no CUDA pooling kernels yet)")
-        return
     w = np.random.default_rng(3).standard_normal((2, 3, 5, 5)).astype(np.float32)
     labels = np.array([3, 7], dtype=np.int64)
     values = ", ".join(f"{v:.9e}" for v in w.ravel())
@@ -449,9 +440,6 @@ def check_pad_concat(args, checker):
     """pad (asymmetric, value 0.5) and concat along the channels, squared
     into the logits, written in MLIR (PyTorch exports F.pad through a shape
     subgraph): the two parameters' gradients against PyTorch's."""
-    if os.environ.get("AMP_DEVICE", "cpu").startswith("cuda"):
-        print("skipped: pad and concat (no CUDA kernels yet)")
-        return
     rng = np.random.default_rng(4)
     w1 = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     w2 = rng.standard_normal((2, 2, 5, 7)).astype(np.float32)

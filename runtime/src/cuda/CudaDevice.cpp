@@ -19,6 +19,12 @@ Status check(cudaError_t error, const char *what) {
   return Status::error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(error));
 }
 
+Status check(cudnnStatus_t status, const char *what) {
+  if (status == CUDNN_STATUS_SUCCESS)
+    return Status::ok();
+  return Status::error(std::string("cuDNN: ") + what + ": " + cudnnGetErrorString(status));
+}
+
 Status check(cublasStatus_t status, const char *what) {
   if (status == CUBLAS_STATUS_SUCCESS)
     return Status::ok();
@@ -34,6 +40,23 @@ DeviceScratch::~DeviceScratch() {
 Status DeviceScratch::allocate(size_t bytes) {
   AMPRT_RETURN_IF_ERROR(check(cudaMalloc(&data, bytes ? bytes : 1), "allocating scratch"));
   return check(cudaMemset(data, 0, bytes ? bytes : 1), "clearing scratch");
+}
+
+Status SharedDeviceBuffer::reserve(size_t bytes) {
+  if (bytes <= capacity)
+    return Status::ok();
+  if (data)
+    AMPRT_RETURN_IF_ERROR(check(cudaFree(data), "freeing a buffer"));
+  data = nullptr;
+  capacity = 0;
+  AMPRT_RETURN_IF_ERROR(check(cudaMalloc(&data, bytes), "allocating a buffer"));
+  capacity = bytes;
+  return Status::ok();
+}
+
+SharedDeviceBuffer::~SharedDeviceBuffer() {
+  if (data)
+    cudaFree(data);
 }
 
 Status DeviceScratch::upload(const void *host, size_t bytes) {
@@ -77,6 +100,10 @@ private:
   Status capture() {
     GraphSchedule schedule;
     AMPRT_RETURN_IF_ERROR(scheduleForGraph(kernels, context, &schedule));
+    for (Kernel *kernel : schedule.order)
+      if (auto *cudaKernel = dynamic_cast<CudaKernel *>(kernel))
+        AMPRT_RETURN_IF_ERROR(cudaKernel->warmUp());
+    AMPRT_RETURN_IF_ERROR(check(cudaStreamSynchronize(context.stream), "warming up"));
     cudaGraph_t recorded = nullptr;
     AMPRT_RETURN_IF_ERROR(check(
         cudaStreamBeginCapture(context.stream, cudaStreamCaptureModeThreadLocal),
@@ -117,6 +144,8 @@ public:
       cudaFree(context.errorFlag);
     if (context.lt)
       cublasLtDestroy(context.lt);
+    if (context.dnn)
+      cudnnDestroy(context.dnn);
     if (context.stream)
       cudaStreamDestroy(context.stream);
   }

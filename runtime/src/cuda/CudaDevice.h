@@ -4,10 +4,13 @@
 
 #include "CudaLaunch.h"
 #include "Device.h"
+#include "amprt/KernelRegistry.h"
 
 #include <cublasLt.h>
+#include <cudnn.h>
 #include <cuda_runtime_api.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -17,6 +20,7 @@ namespace amprt::cuda {
 
 Status check(cudaError_t error, const char *what);
 Status check(cublasStatus_t status, const char *what);
+Status check(cudnnStatus_t status, const char *what);
 
 /// Device memory a kernel owns (scratch, pointer tables), freed with it.
 class DeviceScratch {
@@ -33,6 +37,19 @@ private:
   void *data = nullptr;
 };
 
+/// Device memory that kernels of one stream take turns using (cuDNN's
+/// workspace, staging of results): grown while kernels are built, read by
+/// them when they run.
+struct SharedDeviceBuffer {
+  SharedDeviceBuffer() = default;
+  SharedDeviceBuffer(const SharedDeviceBuffer &) = delete;
+  ~SharedDeviceBuffer();
+  /// At least `bytes`, reallocated (contents lost) when larger.
+  Status reserve(size_t bytes);
+  void *data = nullptr;
+  size_t capacity = 0;
+};
+
 /// What the kernels of one device share: its stream, cuBLASLt handle and
 /// workspace, the algorithm cache and the fault flag with its messages.
 struct CudaContext {
@@ -43,6 +60,10 @@ struct CudaContext {
   bool allowTf32 = false;
   int *errorFlag = nullptr;              // device int, 0 when all is well
   std::vector<std::string> errorReasons; // code - 1 -> message
+  /// cuDNN's handle (made by the first convolution), its workspace and the
+  /// staging of results widened to f32.
+  cudnnHandle_t dnn = nullptr;
+  SharedDeviceBuffer dnnWorkspace, dnnStaging;
   /// cuBLASLt's chosen algorithm per GEMM shape and type.
   std::map<std::string, cublasLtMatmulAlgo_t> algorithms;
 
@@ -58,6 +79,9 @@ class CudaKernel : public Kernel {
 public:
   /// The plan's launch_group: kernels that may share one launch (0: none).
   int32_t launchGroup = 0;
+  /// Runs before the program's graph is captured, outside the capture:
+  /// libraries that load their code at first use (cuDNN) do it here.
+  virtual Status warmUp() { return Status::ok(); }
 };
 
 Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
@@ -66,6 +90,17 @@ Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef>
 Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                        const std::vector<TensorRef> &out, CudaContext &context,
                        std::unique_ptr<Kernel> *result);
+/// Convolutions through cuDNN (CudaConvolution.cpp).
+Status buildCudaConvolution(const proto::Kernel &kernel, KernelId id,
+                            const std::vector<TensorRef> &in, const TensorRef &out,
+                            CudaContext &context, std::unique_ptr<Kernel> *result);
+/// Pooling, batch norm, pad/slice/concat and dropout (CudaCnnOps.cpp).
+Status buildCudaCnnKernel(const proto::Kernel &kernel, KernelId id,
+                          const std::vector<TensorRef> &in, const std::vector<TensorRef> &out,
+                          CudaContext &context, std::unique_ptr<Kernel> *result);
+/// A kernel given as a closure that enqueues its launches.
+std::unique_ptr<Kernel> launcher(std::function<cudaError_t()> launch, const char *what);
+
 /// The order a program's graph launches: its kernels, except that the
 /// plan's launch groups (runs of optimizer updates, unscales with the
 /// non-finite check of their results) become one launch each.

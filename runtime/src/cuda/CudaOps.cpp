@@ -16,11 +16,6 @@
 namespace amprt::cuda {
 namespace {
 
-double attr(const proto::Kernel &kernel, const std::string &name) {
-  auto it = kernel.attrs().find(name);
-  return it == kernel.attrs().end() ? 0.0 : it->second;
-}
-
 Status requireF32(std::initializer_list<TensorRef> tensors, const char *what) {
   for (const auto &t : tensors)
     if (t.dtype != DType::F32)
@@ -40,9 +35,6 @@ private:
   const char *what;
 };
 
-std::unique_ptr<Kernel> launcher(std::function<cudaError_t()> launch, const char *what) {
-  return std::make_unique<LaunchKernel>(std::move(launch), what);
-}
 
 //===----------------------------------------------------------------------===//
 // Kernels the graph schedule can merge
@@ -335,26 +327,19 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::Conv:
   case KernelId::ConvBackwardData:
   case KernelId::ConvBackwardFilter:
-    // cuDNN convolutions are still to come (the CNN issue); refused, never
-    // computed wrongly.
-    return Status::error("convolutions do not run on the CUDA backend yet; use --device cpu");
+    return buildCudaConvolution(kernel, spec->id, in, out[0], context, result);
   case KernelId::MaxPool:
   case KernelId::MaxPoolGrad:
   case KernelId::AvgPool:
   case KernelId::AvgPoolGrad:
-    return Status::error("pooling does not run on the CUDA backend yet; use --device cpu");
   case KernelId::Dropout:
-    return Status::error("dropout does not run on the CUDA backend yet; use --device cpu");
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:
-    return Status::error("pad, slice and concat do not run on the CUDA backend yet; use "
-                         "--device cpu");
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
-    return Status::error("batch normalization does not run on the CUDA backend yet; use "
-                         "--device cpu");
+    return buildCudaCnnKernel(kernel, spec->id, in, out, context, result);
   case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
   case KernelId::SoftmaxCrossEntropy:
@@ -427,6 +412,10 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
 }
 
 } // namespace
+
+std::unique_ptr<Kernel> launcher(std::function<cudaError_t()> launch, const char *what) {
+  return std::make_unique<LaunchKernel>(std::move(launch), what);
+}
 
 Status buildCudaKernel(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                        const std::vector<TensorRef> &out, CudaContext &context,

@@ -1,0 +1,200 @@
+//===- CnnChecks.cpp - the convolutional kernels' checks and geometry -----===//
+
+#include "CnnChecks.h"
+
+namespace amprt {
+namespace {
+
+bool isFloat(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16;
+}
+
+Status checkConvShapes(const ConvTensors &t, const ConvGeometry &g) {
+  const auto &x = t.src.shape, &w = t.weights.shape, &y = t.dst.shape;
+  size_t rank = x.size();
+  if (rank < 3 || w.size() != rank || y.size() != rank)
+    return Status::error("expects input, filter and result of one rank, at least 3");
+  if (w[0] % g.group != 0 || w[1] * g.group != x[1] || y[0] != x[0] || y[1] != w[0])
+    return Status::error("channels and groups do not fit");
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    int64_t span = g.dilations[d] * (w[d + 2] - 1) + 1;
+    int64_t out = (x[d + 2] + g.padBegin[d] + g.padEnd[d] - span) / g.strides[d] + 1;
+    if (out != y[d + 2])
+      return Status::error("the result's spatial size does not follow from the geometry");
+  }
+  return Status::ok();
+}
+
+Status readWindow(const proto::Kernel &kernel, size_t spatial, PoolWindow *w) {
+  if (spatial > kMaxSpatial)
+    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
+  std::vector<int64_t> pads;
+  if (!listAttr(kernel, "kernel", spatial, std::nullopt, &w->kernel) ||
+      !listAttr(kernel, "strides", spatial, std::nullopt, &w->strides) ||
+      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
+      !listAttr(kernel, "dilations", spatial, 1, &w->dilations) || // avg_pool has none
+      anyBelow(w->kernel, 1) || anyBelow(w->strides, 1) || anyBelow(w->dilations, 1) ||
+      anyBelow(pads, 0))
+    return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
+                         " spatial dims");
+  w->padBegin.assign(pads.begin(), pads.begin() + spatial);
+  w->padEnd.assign(pads.begin() + spatial, pads.end());
+  return Status::ok();
+}
+
+/// Activations of one shape and float type, per-channel tensors f32 [C].
+Status checkNormTensors(const std::vector<const TensorRef *> &activations,
+                        const std::vector<const TensorRef *> &perChannel) {
+  const TensorRef &x = *activations.front();
+  if (x.shape.size() < 2)
+    return Status::error("expects activations [N, C, ...]");
+  for (const TensorRef *a : activations)
+    if (a->shape != x.shape || a->dtype != x.dtype)
+      return Status::error("activations and their gradients must share shape and type");
+  if (!isFloat(x.dtype))
+    return Status::error("expects float activations");
+  for (const TensorRef *c : perChannel)
+    if (c->dtype != DType::F32 || c->shape != std::vector<int64_t>{x.shape[1]})
+      return Status::error("scale, bias and statistics must be f32 [" +
+                           std::to_string(x.shape[1]) + "]");
+  return Status::ok();
+}
+
+} // namespace
+
+Status checkConvolution(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                        const TensorRef &out, ConvTensors *t, ConvGeometry *g) {
+  *t = id == KernelId::Conv               ? ConvTensors{in[0], in[1], out}
+       : id == KernelId::ConvBackwardData ? ConvTensors{out, in[1], in[0]}
+                                          : ConvTensors{in[0], out, in[1]};
+  if (t->src.shape.size() < 3)
+    return Status::error("expects input, filter and result of one rank, at least 3");
+  size_t spatial = t->src.shape.size() - 2;
+  std::vector<int64_t> pads;
+  if (!listAttr(kernel, "strides", spatial, std::nullopt, &g->strides) ||
+      !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
+      !listAttr(kernel, "dilations", spatial, std::nullopt, &g->dilations) ||
+      anyBelow(g->strides, 1) || anyBelow(g->dilations, 1) || anyBelow(pads, 0))
+    return Status::error("needs strides, pads and dilations for " + std::to_string(spatial) +
+                         " spatial dims (strides and dilations >= 1, pads >= 0)");
+  g->padBegin.assign(pads.begin(), pads.begin() + spatial);
+  g->padEnd.assign(pads.begin() + spatial, pads.end());
+  auto group = kernel.attrs().find("group");
+  g->group = group == kernel.attrs().end() ? 1 : static_cast<int64_t>(group->second);
+  if (g->group < 1)
+    return Status::error("group must be at least 1");
+  AMPRT_RETURN_IF_ERROR(checkConvShapes(*t, *g));
+  DType low = in[0].dtype;
+  if (in[1].dtype != low)
+    return Status::error("operands must share an element type");
+  if (out.dtype != low && out.dtype != DType::F32)
+    return Status::error("the result must be the operands' type or f32");
+  if (!isFloat(low) || !isFloat(out.dtype))
+    return Status::error("expects float tensors");
+  return Status::ok();
+}
+
+Status checkMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
+                    const TensorRef &indices, PoolWindow *window) {
+  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || indices.shape != y.shape ||
+      y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
+    return Status::error("expects input [N, C, spatial...] and two results of one pooled shape");
+  if (indices.dtype != DType::I64 || y.dtype != x.dtype || !isFloat(x.dtype))
+    return Status::error("the result takes the input's float type, the indices are int64");
+  return readWindow(kernel, x.shape.size() - 2, window);
+}
+
+Status checkMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const TensorRef &dx) {
+  if (dy.shape != indices.shape || indices.dtype != DType::I64 || dx.dtype != dy.dtype ||
+      !isFloat(dx.dtype) || dx.shape.size() != dy.shape.size() || dy.shape.size() < 3 ||
+      dx.shape[0] != dy.shape[0] || dx.shape[1] != dy.shape[1])
+    return Status::error("expects a gradient and int64 indices of one shape, and a result of "
+                         "the gradient's type with its batch and channels");
+  if (dx.shape.size() - 2 > kMaxSpatial)
+    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
+  return Status::ok();
+}
+
+Status checkAvgPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
+                    PoolWindow *window) {
+  if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || y.shape[0] != x.shape[0] ||
+      y.shape[1] != x.shape[1] || x.dtype != y.dtype || !isFloat(x.dtype))
+    return Status::error("expects [N, C, spatial...] tensors of one type and batch and channels");
+  return readWindow(kernel, x.shape.size() - 2, window);
+}
+
+Status checkBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, float *epsilon) {
+  *epsilon = static_cast<float>(attr(kernel, "epsilon"));
+  if (!(*epsilon > 0))
+    return Status::error("epsilon must be positive");
+  if (id == KernelId::BatchNorm)
+    // (x, scale, shift, running mean, running var) ->
+    // (y, new running mean, new running var, batch mean, batch var)
+    return checkNormTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4], &out[1],
+                                                &out[2], &out[3], &out[4]});
+  if (id == KernelId::BatchNormInference) // (x, scale, shift, mean, var) -> y
+    return checkNormTensors({&in[0], &out[0]}, {&in[1], &in[2], &in[3], &in[4]});
+  // batch_norm_grad: (dy, x, scale, mean, var) -> (dx, dscale, dshift)
+  return checkNormTensors({&in[0], &in[1], &out[0]}, {&in[2], &in[3], &in[4], &out[1], &out[2]});
+}
+
+Status checkDataMovement(const proto::Kernel &kernel, KernelId id,
+                         const std::vector<TensorRef> &in, const TensorRef &out,
+                         DataMovement *m) {
+  size_t rank = out.shape.size();
+  for (const TensorRef &t : in)
+    if (t.dtype != out.dtype || t.shape.size() != rank)
+      return Status::error("inputs and result must share element type and rank");
+  if (id == KernelId::Slice) {
+    if (!listAttr(kernel, "offsets", rank, std::nullopt, &m->corner) || anyBelow(m->corner, 0))
+      return Status::error("needs an offset >= 0 for each dim");
+    for (size_t d = 0; d < rank; ++d)
+      if (m->corner[d] + out.shape[d] > in[0].shape[d])
+        return Status::error("the box leaves the input in dim " + std::to_string(d));
+    return Status::ok();
+  }
+  if (id == KernelId::Pad) {
+    std::vector<int64_t> pads;
+    if (!listAttr(kernel, "pads", 2 * rank, std::nullopt, &pads) || anyBelow(pads, 0))
+      return Status::error("needs a begin and an end pad >= 0 for each dim");
+    for (size_t d = 0; d < rank; ++d)
+      if (in[0].shape[d] + pads[d] + pads[d + rank] != out.shape[d])
+        return Status::error("the result's shape is not the padded input's");
+    m->corner.assign(pads.begin(), pads.begin() + rank);
+    m->value = static_cast<float>(attr(kernel, "value"));
+    return isFloat(out.dtype) ? Status::ok() : Status::error("pad expects float tensors");
+  }
+  // Concat.
+  auto axisAttr = kernel.attrs().find("axis");
+  m->axis = axisAttr == kernel.attrs().end() ? -1 : static_cast<int64_t>(axisAttr->second);
+  if (m->axis < 0 || m->axis >= static_cast<int64_t>(rank))
+    return Status::error("axis must be a dim of the result");
+  int64_t total = 0;
+  for (const TensorRef &t : in) {
+    for (size_t d = 0; d < rank; ++d)
+      if (static_cast<int64_t>(d) != m->axis && t.shape[d] != out.shape[d])
+        return Status::error("inputs differ from the result in dim " + std::to_string(d));
+    total += t.shape[m->axis];
+  }
+  if (total != out.shape[m->axis])
+    return Status::error("the inputs' sizes along the axis do not add up to the result's");
+  return Status::ok();
+}
+
+Status checkDropout(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                    const TensorRef &out, DropoutParams *p) {
+  const TensorRef &x = in[0], &counter = in[1];
+  if (x.dtype != out.dtype || x.shape != out.shape || !isFloat(x.dtype))
+    return Status::error("input and result must share float type and shape");
+  AMPRT_RETURN_IF_ERROR(requireScalar(counter, DType::I64, "the step counter"));
+  double ratio = attr(kernel, "ratio");
+  if (!(ratio >= 0.0 && ratio < 1.0))
+    return Status::error("ratio must be in [0, 1)");
+  p->seed = static_cast<uint64_t>(static_cast<int64_t>(attr(kernel, "seed")));
+  p->threshold = static_cast<uint64_t>(ratio * 4294967296.0);
+  p->scale = static_cast<float>(1.0 / (1.0 - ratio));
+  return Status::ok();
+}
+
+} // namespace amprt

@@ -1,0 +1,360 @@
+//===- CudaCnnKernels.cu - pooling, batch norm, box copies, dropout -------===//
+//
+// Forward pooling and elementwise work take one thread per output element.
+// The pooling gradients scatter each plane serially in one thread, in the
+// CPU backend's order (f32 sums, rounded once), so that overlapping windows
+// need no atomics and both backends sum alike. Batch normalization takes one
+// block per channel and sums in double (the CPU adds float lanes, then
+// double: the two agree to rounding, not bit for bit).
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaCnnLaunch.h"
+#include "KernelMath.h"
+
+namespace amprt::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocksFor(int64_t work, int64_t cap = 65535) {
+  int64_t blocks = (work + kThreads - 1) / kThreads;
+  return static_cast<int>(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
+}
+
+#define AMPRT_GRID_STRIDE(i, count)                                                               \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (count);     \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+//===--------------------------------------------------------------------===//
+// Pooling
+//===--------------------------------------------------------------------===//
+
+/// Calls fn(offset, inPadded) for each position of output `flat`'s window,
+/// as CpuPooling.cpp's forEachInWindow: offset -1 outside the input.
+template <typename Fn> __device__ void forEachInWindow(const PoolArgs &a, int64_t flat, Fn fn) {
+  int64_t o[kMaxPoolRank], k[kMaxPoolRank];
+  for (int d = a.rank - 1; d >= 0; --d) {
+    o[d] = flat % a.out[d];
+    flat /= a.out[d];
+  }
+  int64_t windowCount = 1;
+  for (int d = 0; d < a.rank; ++d)
+    windowCount *= a.kernel[d];
+  for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
+    int64_t rest = kFlat, offset = 0;
+    bool inside = true, inPadded = true;
+    for (int d = a.rank - 1; d >= 0; --d) {
+      k[d] = rest % a.kernel[d];
+      rest /= a.kernel[d];
+    }
+    for (int d = 0; d < a.rank; ++d) {
+      int64_t pos = o[d] * a.strides[d] - a.padBegin[d] + k[d] * a.dilations[d];
+      inside = inside && pos >= 0 && pos < a.in[d];
+      inPadded = inPadded && pos >= -a.padBegin[d] && pos < a.in[d] + a.padEnd[d];
+      offset = offset * a.in[d] + pos;
+    }
+    fn(inside ? offset : -1, inPadded);
+  }
+}
+
+__device__ int64_t windowDivisor(const PoolArgs &a, int64_t flat) {
+  int64_t count = 0;
+  forEachInWindow(a, flat, [&](int64_t offset, bool inPadded) {
+    count += a.includePad ? inPadded : offset >= 0;
+  });
+  return count;
+}
+
+__global__ void maxPoolKernel(PoolArgs a) {
+  AMPRT_GRID_STRIDE(i, a.planes * a.outSize) {
+    int64_t plane = i / a.outSize, flat = i % a.outSize, base = plane * a.inSize;
+    float best = -INFINITY;
+    int64_t bestIndex = -1;
+    forEachInWindow(a, flat, [&](int64_t offset, bool) {
+      if (offset < 0)
+        return;
+      float v = fused::loadAs(a.from, a.type, base + offset);
+      // Larger, or NaN, which wins as in PyTorch (CpuPooling.cpp's beats).
+      if (bestIndex < 0 || v > best || (isnan(v) && !isnan(best))) {
+        best = v;
+        bestIndex = offset;
+      }
+    });
+    fused::storeAs(a.to, a.type, i, bestIndex < 0 ? 0.0f : best);
+    a.indices[i] = bestIndex;
+  }
+}
+
+__global__ void avgPoolKernel(PoolArgs a) {
+  AMPRT_GRID_STRIDE(i, a.planes * a.outSize) {
+    int64_t flat = i % a.outSize, base = (i / a.outSize) * a.inSize;
+    float sum = 0;
+    forEachInWindow(a, flat, [&](int64_t offset, bool) {
+      if (offset >= 0)
+        sum += fused::loadAs(a.from, a.type, base + offset);
+    });
+    int64_t divisor = windowDivisor(a, flat);
+    fused::storeAs(a.to, a.type, i, divisor ? sum / divisor : 0.0f);
+  }
+}
+
+__global__ void zeroKernel(float *data, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) data[i] = 0.0f;
+}
+
+/// One thread per plane: dy scattered through the indices, in output order.
+__global__ void maxPoolScatterKernel(PoolArgs a) {
+  int64_t plane = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (plane >= a.planes)
+    return;
+  float *sums = a.sums + plane * a.inSize;
+  for (int64_t o = 0; o < a.outSize; ++o) {
+    int64_t i = a.indices[plane * a.outSize + o];
+    if (i >= a.inSize) {
+      if (a.error.flag)
+        atomicCAS(a.error.flag, 0, a.error.code);
+      continue;
+    }
+    if (i >= 0)
+      sums[i] += fused::loadAs(a.from, a.type, plane * a.outSize + o);
+  }
+}
+
+/// One thread per plane: each output's share spread over its window.
+__global__ void avgPoolScatterKernel(PoolArgs a) {
+  int64_t plane = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (plane >= a.planes)
+    return;
+  float *sums = a.sums + plane * a.inSize;
+  for (int64_t o = 0; o < a.outSize; ++o) {
+    int64_t divisor = windowDivisor(a, o);
+    if (!divisor)
+      continue;
+    float share = fused::loadAs(a.from, a.type, plane * a.outSize + o) / divisor;
+    forEachInWindow(a, o, [&](int64_t offset, bool) {
+      if (offset >= 0)
+        sums[offset] += share;
+    });
+  }
+}
+
+__global__ void roundKernel(const float *sums, void *to, Storage type, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) fused::storeAs(to, type, i, sums[i]);
+}
+
+/// The gradients: zero the f32 sums, scatter per plane, round into dx
+/// (the sums are dx itself when dx is f32).
+template <typename Scatter>
+cudaError_t poolGradient(const PoolArgs &a, Scatter scatter, cudaStream_t stream) {
+  int64_t count = a.planes * a.inSize;
+  zeroKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(a.sums, count);
+  scatter<<<blocksFor(a.planes, INT32_MAX), kThreads, 0, stream>>>(a);
+  if (a.type != Storage::F32)
+    roundKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(a.sums, a.to, a.type, count);
+  return cudaGetLastError();
+}
+
+//===--------------------------------------------------------------------===//
+// Batch normalization
+//===--------------------------------------------------------------------===//
+
+/// The block's sum of `v` (every thread gets it), in a fixed order.
+__device__ double blockSum(double v) {
+  __shared__ double partial[kThreads];
+  __syncthreads(); // the previous call's readers are done
+  partial[threadIdx.x] = v;
+  __syncthreads();
+  for (int width = kThreads / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width)
+      partial[threadIdx.x] += partial[threadIdx.x + width];
+    __syncthreads();
+  }
+  return partial[0];
+}
+
+/// Element i of channel c's values (batch rows of spatial values).
+__device__ int64_t channelOffset(const BatchNormArgs &a, int64_t c, int64_t i) {
+  return ((i / a.spatial) * a.channels + c) * a.spatial + i % a.spatial;
+}
+
+__global__ void batchNormKernel(BatchNormArgs a) {
+  int64_t c = blockIdx.x, count = a.batch * a.spatial;
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+    sum += fused::loadAs(a.x, a.type, channelOffset(a, c, i));
+  float m = static_cast<float>(blockSum(sum) / count);
+  double squares = 0; // two passes, as on the CPU: no cancellation
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    float d = fused::loadAs(a.x, a.type, channelOffset(a, c, i)) - m;
+    squares += d * d;
+  }
+  float var = static_cast<float>(blockSum(squares) / count);
+  float scale = a.scale[c] / sqrtf(var + a.epsilon), shift = a.shift[c] - m * scale;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    int64_t at = channelOffset(a, c, i);
+    fused::storeAs(a.y, a.type, at, fused::loadAs(a.x, a.type, at) * scale + shift);
+  }
+  if (threadIdx.x == 0) {
+    // Running averages as ONNX (and the CPU): old * momentum + batch * (1 - momentum).
+    float oldMean = a.mean[c], oldVariance = a.variance[c];
+    a.batchMean[c] = m;
+    a.batchVariance[c] = var;
+    a.runningMeanOut[c] = oldMean * a.momentum + m * (1.0f - a.momentum);
+    a.runningVarianceOut[c] = oldVariance * a.momentum + var * (1.0f - a.momentum);
+  }
+}
+
+__global__ void batchNormInferenceKernel(BatchNormArgs a) {
+  AMPRT_GRID_STRIDE(i, a.batch * a.channels * a.spatial) {
+    int64_t c = (i / a.spatial) % a.channels;
+    float scale = a.scale[c] / sqrtf(a.variance[c] + a.epsilon);
+    float shift = a.shift[c] - a.mean[c] * scale;
+    fused::storeAs(a.y, a.type, i, fused::loadAs(a.x, a.type, i) * scale + shift);
+  }
+}
+
+__global__ void batchNormGradKernel(BatchNormArgs a) {
+  int64_t c = blockIdx.x, count = a.batch * a.spatial;
+  float m = a.mean[c], invStd = 1.0f / sqrtf(a.variance[c] + a.epsilon);
+  double sumDy = 0, sumDyCentered = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    int64_t at = channelOffset(a, c, i);
+    float g = fused::loadAs(a.dy, a.type, at);
+    sumDy += g;
+    sumDyCentered += g * (fused::loadAs(a.x, a.type, at) - m);
+  }
+  sumDy = blockSum(sumDy);
+  sumDyCentered = blockSum(sumDyCentered);
+  if (threadIdx.x == 0) {
+    a.dshift[c] = static_cast<float>(sumDy);
+    a.dscale[c] = static_cast<float>(sumDyCentered * invStd);
+  }
+  // With batch statistics dx also carries the statistics' own gradient.
+  float k = a.scale[c] * invStd;
+  float meanDy = a.globalStats ? 0.0f : static_cast<float>(sumDy / count);
+  float centered =
+      a.globalStats ? 0.0f : static_cast<float>(sumDyCentered / count) * invStd * invStd;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    int64_t at = channelOffset(a, c, i);
+    float g = fused::loadAs(a.dy, a.type, at), v = fused::loadAs(a.x, a.type, at);
+    fused::storeAs(a.y, a.type, at, k * (g - meanDy - (v - m) * centered));
+  }
+}
+
+//===--------------------------------------------------------------------===//
+// Box copies, fill, dropout, widening
+//===--------------------------------------------------------------------===//
+
+template <typename Word> __global__ void copyBoxKernel(BoxArgs a, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) {
+    int64_t rest = i, s = 0, t = 0, srcStride = 1, dstStride = 1;
+    for (int d = a.rank - 1; d >= 0; --d) {
+      int64_t at = rest % a.box[d];
+      rest /= a.box[d];
+      s += (a.from[d] + at) * srcStride;
+      t += (a.to[d] + at) * dstStride;
+      srcStride *= a.srcShape[d];
+      dstStride *= a.dstShape[d];
+    }
+    static_cast<Word *>(a.dst)[t] = static_cast<const Word *>(a.src)[s];
+  }
+}
+
+__global__ void fillKernel(void *dst, Storage type, float value, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) fused::storeAs(dst, type, i, value);
+}
+
+__global__ void dropoutKernel(DropoutArgs a) {
+  auto step = static_cast<uint64_t>(*a.step);
+  AMPRT_GRID_STRIDE(i, a.count) {
+    bool keep = math::dropoutKeeps(a.seed, step, static_cast<uint64_t>(i), a.threshold);
+    fused::storeAs(a.y, a.type, i, keep ? fused::loadAs(a.x, a.type, i) * a.scale : 0.0f);
+  }
+}
+
+__global__ void widenKernel(const void *src, Storage type, float *dst, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) dst[i] = fused::loadAs(src, type, i);
+}
+
+} // namespace
+
+cudaError_t launchMaxPool(const PoolArgs &args, cudaStream_t stream) {
+  maxPoolKernel<<<blocksFor(args.planes * args.outSize, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchMaxPoolGrad(const PoolArgs &args, cudaStream_t stream) {
+  return poolGradient(args, maxPoolScatterKernel, stream);
+}
+
+cudaError_t launchAvgPool(const PoolArgs &args, cudaStream_t stream) {
+  avgPoolKernel<<<blocksFor(args.planes * args.outSize, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchAvgPoolGrad(const PoolArgs &args, cudaStream_t stream) {
+  return poolGradient(args, avgPoolScatterKernel, stream);
+}
+
+cudaError_t launchBatchNorm(const BatchNormArgs &args, cudaStream_t stream) {
+  if (args.channels == 0)
+    return cudaSuccess;
+  batchNormKernel<<<static_cast<unsigned>(args.channels), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchBatchNormInference(const BatchNormArgs &args, cudaStream_t stream) {
+  batchNormInferenceKernel<<<blocksFor(args.batch * args.channels * args.spatial, 4096), kThreads,
+                             0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchBatchNormGrad(const BatchNormArgs &args, cudaStream_t stream) {
+  if (args.channels == 0)
+    return cudaSuccess;
+  batchNormGradKernel<<<static_cast<unsigned>(args.channels), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchCopyBox(const BoxArgs &args, cudaStream_t stream) {
+  int64_t count = 1;
+  for (int d = 0; d < args.rank; ++d)
+    count *= args.box[d];
+  if (count == 0)
+    return cudaSuccess;
+  int blocks = blocksFor(count, 4096);
+  switch (args.elementSize) {
+  case 1:
+    copyBoxKernel<uint8_t><<<blocks, kThreads, 0, stream>>>(args, count);
+    break;
+  case 2:
+    copyBoxKernel<uint16_t><<<blocks, kThreads, 0, stream>>>(args, count);
+    break;
+  case 4:
+    copyBoxKernel<uint32_t><<<blocks, kThreads, 0, stream>>>(args, count);
+    break;
+  default:
+    copyBoxKernel<uint64_t><<<blocks, kThreads, 0, stream>>>(args, count);
+    break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launchFill(void *dst, Storage type, float value, int64_t count, cudaStream_t stream) {
+  fillKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(dst, type, value, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launchDropout(const DropoutArgs &args, cudaStream_t stream) {
+  dropoutKernel<<<blocksFor(args.count, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchWiden(const void *src, Storage type, float *dst, int64_t count,
+                        cudaStream_t stream) {
+  widenKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, type, dst, count);
+  return cudaGetLastError();
+}
+
+} // namespace amprt::cuda
