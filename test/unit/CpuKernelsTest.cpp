@@ -568,3 +568,86 @@ TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
       }
     }
 }
+
+/// max_pool against its definition, on data with ties, NaN and -inf, with
+/// padding, strides, dilations and a window entirely in padding (ceil_mode
+/// shapes): the largest value (NaN wins, as in PyTorch), the first in the
+/// window's row-major order among equals, its flat index in the plane; 0
+/// and index -1 for an empty window. 2-D windows take the clipped fast
+/// path, 1-D and 3-D the general one.
+TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
+  struct Case {
+    std::vector<int64_t> in, kernel, strides, padBegin, padEnd, dilations;
+  };
+  std::vector<Case> cases = {
+      {{7, 9}, {3, 2}, {2, 1}, {1, 0}, {2, 1}, {1, 2}},
+      {{3, 3}, {2, 2}, {2, 2}, {0, 0}, {3, 3}, {1, 1}}, // last windows all padding
+      {{16, 16}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}}, // ResNet-18's
+      {{11}, {3}, {2}, {1}, {2}, {2}},
+      {{4, 5, 3}, {2, 3, 2}, {1, 2, 1}, {1, 1, 0}, {0, 1, 1}, {1, 1, 2}},
+  };
+  std::mt19937 rng(5);
+  for (const Case &c : cases) {
+    size_t rank = c.in.size();
+    std::vector<int64_t> out(rank);
+    for (size_t d = 0; d < rank; ++d)
+      out[d] = (c.in[d] + c.padBegin[d] + c.padEnd[d] - c.dilations[d] * (c.kernel[d] - 1) - 1) /
+                   c.strides[d] + 1;
+    std::vector<int64_t> xShape = {2, 3}, yShape = {2, 3};
+    xShape.insert(xShape.end(), c.in.begin(), c.in.end());
+    yShape.insert(yShape.end(), out.begin(), out.end());
+    Tensor x(xShape), y(yShape);
+    for (float &v : x.data) { // few levels (ties), some NaN and -inf
+      int level = static_cast<int>(rng() % 8);
+      v = level == 0 ? NAN : level == 1 ? -INFINITY : static_cast<float>(level % 4);
+    }
+    std::vector<int64_t> indices(y.data.size());
+    std::map<std::string, double> attrs;
+    for (size_t d = 0; d < rank; ++d) {
+      attrs["kernel." + std::to_string(d)] = c.kernel[d];
+      attrs["strides." + std::to_string(d)] = c.strides[d];
+      attrs["pads." + std::to_string(d)] = c.padBegin[d];
+      attrs["pads." + std::to_string(d + rank)] = c.padEnd[d];
+      attrs["dilations." + std::to_string(d)] = c.dilations[d];
+    }
+    TensorRef indexRef{indices.data(), DType::I64, yShape};
+    ASSERT_TRUE(run("max_pool", {x.ref()}, {y.ref(), indexRef}, attrs).isOk());
+    int64_t inPlane = 1, outPlane = 1, windowSize = 1;
+    for (size_t d = 0; d < rank; ++d)
+      inPlane *= c.in[d], outPlane *= out[d], windowSize *= c.kernel[d];
+    int64_t empty = 0;
+    for (int64_t p = 0; p < 6; ++p)
+      for (int64_t o = 0; o < outPlane; ++o) {
+        float best = 0;
+        int64_t bestIndex = -1;
+        for (int64_t k = 0; k < windowSize; ++k) { // taps in row-major order
+          int64_t offset = 0, oRest = o, kRest = k, scale = 1;
+          bool inside = true;
+          for (size_t d = rank; d-- > 0;) {
+            int64_t pos = (oRest % out[d]) * c.strides[d] - c.padBegin[d] +
+                          (kRest % c.kernel[d]) * c.dilations[d];
+            oRest /= out[d], kRest /= c.kernel[d];
+            inside = inside && pos >= 0 && pos < c.in[d];
+            offset += pos * scale;
+            scale *= c.in[d];
+          }
+          if (!inside)
+            continue;
+          float v = x.data[p * inPlane + offset];
+          if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best)))
+            best = v, bestIndex = offset;
+        }
+        empty += bestIndex < 0;
+        float got = y.data[p * outPlane + o];
+        ASSERT_EQ(indices[p * outPlane + o], bestIndex) << "plane " << p << " output " << o;
+        if (std::isnan(best)) {
+          ASSERT_TRUE(std::isnan(got));
+        } else {
+          ASSERT_EQ(got, bestIndex < 0 ? 0.0f : best);
+        }
+      }
+    if (c.in == std::vector<int64_t>{3, 3}) {
+      EXPECT_GT(empty, 0); // the case meant to have windows all in padding does
+    }
+  }
+}
