@@ -277,6 +277,15 @@ __global__ void widenKernel(const void *src, Storage type, float *dst, int64_t c
   AMPRT_GRID_STRIDE(i, count) dst[i] = fused::loadAs(src, type, i);
 }
 
+/// A batch-norm kernel with one block per channel (none: nothing to do).
+cudaError_t perChannel(void (*kernel)(BatchNormArgs), const BatchNormArgs &args,
+                       cudaStream_t stream) {
+  if (args.channels == 0)
+    return cudaSuccess;
+  kernel<<<static_cast<unsigned>(args.channels), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
 } // namespace
 
 cudaError_t launchMaxPool(const PoolArgs &args, cudaStream_t stream) {
@@ -298,10 +307,7 @@ cudaError_t launchAvgPoolGrad(const PoolArgs &args, cudaStream_t stream) {
 }
 
 cudaError_t launchBatchNorm(const BatchNormArgs &args, cudaStream_t stream) {
-  if (args.channels == 0)
-    return cudaSuccess;
-  batchNormKernel<<<static_cast<unsigned>(args.channels), kThreads, 0, stream>>>(args);
-  return cudaGetLastError();
+  return perChannel(batchNormKernel, args, stream);
 }
 
 cudaError_t launchBatchNormInference(const BatchNormArgs &args, cudaStream_t stream) {
@@ -311,10 +317,7 @@ cudaError_t launchBatchNormInference(const BatchNormArgs &args, cudaStream_t str
 }
 
 cudaError_t launchBatchNormGrad(const BatchNormArgs &args, cudaStream_t stream) {
-  if (args.channels == 0)
-    return cudaSuccess;
-  batchNormGradKernel<<<static_cast<unsigned>(args.channels), kThreads, 0, stream>>>(args);
-  return cudaGetLastError();
+  return perChannel(batchNormGradKernel, args, stream);
 }
 
 cudaError_t launchCopyBox(const BoxArgs &args, cudaStream_t stream) {
