@@ -278,7 +278,39 @@ def transpose_output():
         [value("y", FLOAT, [3, 2])])
 
 
-MODELS = {f.__name__: f for f in [
+def deep_mlp():
+    """Six blocks of Gemm 4x4 + Relu: the plan-lowering golden tests' MLP."""
+    nodes, inits, x = [], [], "x"
+    for i in range(6):
+        nodes += [helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"g{i}"], name=f"/blk{i}/Gemm",
+                                   transB=1),
+                  helper.make_node("Relu", [f"g{i}"], [f"r{i}"], name=f"/blk{i}/Relu")]
+        inits += [tensor(f"w{i}", [4, 4], -1.0 + 0.1 * i), tensor(f"b{i}", [4], 0.1 * i)]
+        x = f"r{i}"
+    return model(nodes, [value("x", FLOAT, ["batch", 4])], [value(x, FLOAT, ["batch", 4])],
+                 inits)
+
+
+def small_cnn():
+    """Conv -> BatchNormalization (training) -> Relu -> MaxPool -> Flatten ->
+    Gemm: the plan-lowering golden tests' CNN."""
+    return model(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n", "m_new", "v_new"],
+                          name="bn", training_mode=1),
+         helper.make_node("Relu", ["n"], ["r"], name="relu"),
+         helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2],
+                          strides=[2, 2]),
+         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+         helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["y"], name="fc", transB=1)],
+        [value("x", FLOAT, ["batch", 2, 4, 4])],
+        [value("y", FLOAT, ["batch", 3])],
+        [tensor("w", [3, 2, 3, 3], -1.0), tensor("s", [3], 1.0), tensor("b", [3]),
+         tensor("m", [3]), tensor("v", [3], 1.0), tensor("fc_w", [3, 12], -0.5),
+         tensor("fc_b", [3])])
+
+
+MODELS = {f.__name__: f for f in [deep_mlp, small_cnn,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
