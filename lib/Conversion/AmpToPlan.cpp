@@ -22,12 +22,19 @@
 #include "amprt/PlanFormat.h"
 #include "plan.pb.h"
 #include <google/protobuf/text_format.h>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::amp;
 
 namespace {
 
+
+/// Runs `stage` under a timer named `name` nested in `timing`.
+template <typename Stage> void timed(TimingScope &timing, StringRef name, Stage stage) {
+  TimingScope scope = timing.nest(name);
+  stage();
+}
 
 FailureOr<amprt::proto::DType> dtypeOf(Type element) {
   if (element.isF32())
@@ -99,7 +106,7 @@ public:
                   amprt::proto::Program &program)
       : func(func), stateIndex(stateIndex), program(program) {}
 
-  LogicalResult run();
+  LogicalResult run(TimingScope &timing);
 
 private:
   struct ValueInfo {
@@ -300,6 +307,11 @@ LogicalResult ProgramLowering::addConstant(ConstantOp op) {
 }
 
 void ProgramLowering::chooseInPlaceUpdates() {
+  // The argument holding each state tensor (the last, if named twice).
+  llvm::StringMap<BlockArgument> argumentOf;
+  for (BlockArgument arg : func.getArguments())
+    if (auto r = getRole(func.getArgAttrDict(arg.getArgNumber())))
+      argumentOf[r->second] = arg;
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
     auto roleAttr = getRole(func.getResultAttrDict(i));
@@ -307,11 +319,7 @@ void ProgramLowering::chooseInPlaceUpdates() {
       continue;
     int slot = stateIndex.lookup(roleAttr->second);
     // The old value: the argument holding the same state tensor.
-    BlockArgument old;
-    for (BlockArgument arg : func.getArguments())
-      if (auto r = getRole(func.getArgAttrDict(arg.getArgNumber()));
-          r && r->second == roleAttr->second)
-        old = arg;
+    BlockArgument old = argumentOf.lookup(roleAttr->second);
     if (value == old)
       continue; // unchanged
     Operation *def = value.getDefiningOp();
@@ -423,19 +431,25 @@ void ProgramLowering::bindResults() {
   }
 }
 
-LogicalResult ProgramLowering::run() {
+LogicalResult ProgramLowering::run(TimingScope &timing) {
   program.set_name(func.getName().str());
-  if (failed(checkStatic()) || failed(assignArguments()))
-    return failure();
-  int64_t index = 1;
-  for (Operation &op : func.getBody().front())
-    position[&op] = index++;
-  planFusionGroups();
-  chooseInPlaceUpdates();
-  if (failed(emitKernels()))
-    return failure();
-  planArenaOffsets();
-  bindResults();
+  {
+    TimingScope stage = timing.nest("checks and arguments");
+    if (failed(checkStatic()) || failed(assignArguments()))
+      return failure();
+    int64_t index = 1;
+    for (Operation &op : func.getBody().front())
+      position[&op] = index++;
+  }
+  timed(timing, "fusion groups", [&] { planFusionGroups(); });
+  timed(timing, "in-place updates", [&] { chooseInPlaceUpdates(); });
+  {
+    TimingScope stage = timing.nest("kernels");
+    if (failed(emitKernels()))
+      return failure();
+  }
+  timed(timing, "arena offsets", [&] { planArenaOffsets(); });
+  timed(timing, "result bindings", [&] { bindResults(); });
   return success();
 }
 
@@ -480,7 +494,9 @@ void collectStates(func::FuncOp func, func::FuncOp forward, amprt::proto::Plan &
 } // namespace
 
 LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
-                                     amprt::proto::Plan &plan) {
+                                     amprt::proto::Plan &plan, TimingScope *timingScope) {
+  TimingScope untimed;
+  TimingScope &timing = timingScope ? *timingScope : untimed;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("no func.func @forward to lower");
@@ -492,23 +508,42 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
   // Without @train_step (no --amp-pipeline) the plan is for inference only:
   // its state is @forward's parameters and its train program stays empty.
   auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
-  collectStates(trainStep ? trainStep : forward, forward, plan, stateIndex);
-  if (trainStep &&
-      failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run()))
-    return failure();
-  return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run();
+  timed(timing, "states",
+        [&] { collectStates(trainStep ? trainStep : forward, forward, plan, stateIndex); });
+  if (trainStep) {
+    TimingScope program = timing.nest("train_step program");
+    if (failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run(program)))
+      return failure();
+  }
+  TimingScope program = timing.nest("forward program");
+  return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run(program);
 }
 
-LogicalResult mlir::amp::writePlan(ModuleOp module, StringRef source, bool text,
-                                   llvm::raw_ostream &os) {
-  amprt::proto::Plan plan;
-  if (failed(lowerToPlan(module, source, plan)))
-    return failure();
+LogicalResult mlir::amp::serializePlan(const amprt::proto::Plan &plan, bool text,
+                                       llvm::raw_ostream &os) {
   std::string bytes;
   if (text)
     google::protobuf::TextFormat::PrintToString(plan, &bytes);
-  else if (!plan.SerializeToString(&bytes))
-    return module.emitError("cannot serialize the plan");
+  else if (!plan.SerializeToString(&bytes)) {
+    llvm::errs() << "error: cannot serialize the plan\n";
+    return failure();
+  }
   os << bytes;
   return success();
+}
+
+void mlir::amp::printPlanStatistics(const amprt::proto::Plan &plan, size_t bytes,
+                                    llvm::raw_ostream &os) {
+  os << "plan: " << bytes << " bytes, " << plan.states_size() << " state tensors\n";
+  for (const amprt::proto::Program *program : {&plan.train(), &plan.eval()}) {
+    if (program->kernels_size() == 0)
+      continue;
+    std::map<std::string, int> byOp; // sorted by op name
+    for (const auto &kernel : program->kernels())
+      ++byOp[kernel.op()];
+    os << program->name() << ": " << program->kernels_size() << " kernels, "
+       << program->buffers_size() << " buffers, arena " << program->arena_bytes() << " bytes\n";
+    for (const auto &[op, count] : byOp)
+      os << "  " << op << " " << count << "\n";
+  }
 }

@@ -11,6 +11,7 @@
 #include "amp/Import/OnnxImporter.h"
 #include "amp/Transforms/Passes.h"
 #include "amp/Transforms/PrecisionReport.h"
+#include "plan.pb.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -18,6 +19,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
@@ -48,6 +50,12 @@ llvm::cl::opt<std::string> reportDotPath(
     "amp-report-dot",
     llvm::cl::desc("Write the training step as Graphviz, coloured by precision"),
     llvm::cl::value_desc("file"), llvm::cl::init(""));
+
+llvm::cl::opt<bool> planStats(
+    "plan-stats",
+    llvm::cl::desc("With --emit=plan or plan-text: print the plan's size, state tensors, and "
+                   "per program its kernels by op and its arena to stderr"),
+    llvm::cl::init(false));
 
 llvm::cl::opt<bool> listOnnxOps(
     "list-onnx-ops",
@@ -84,17 +92,23 @@ LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ost
   return success();
 }
 
-/// The custom path: import or parse, run the pipeline, emit.
+/// The custom path: import or parse, run the pipeline, emit. Each stage is
+/// a timer of --mlir-timing (the pipeline's passes nest under it).
 LogicalResult compile(StringRef input, StringRef output, DialectRegistry &registry,
                       const MlirOptMainConfig &config) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope timing = timingManager.getRootScope();
   OwningOpRef<ModuleOp> module;
   if (input.ends_with(".onnx")) {
+    TimingScope stage = timing.nest("ONNX import");
     module = amp::importOnnxFile(input, &context);
   } else {
+    TimingScope stage = timing.nest("parsing");
     std::string error;
     auto file = openInputFile(input, &error);
     if (!file) {
@@ -108,6 +122,7 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
     return failure();
 
   PassManager pm(&context, ModuleOp::getOperationName());
+  pm.enableTiming(timing);
   if (failed(applyPassManagerCLOptions(pm)) || failed(config.setupPassPipeline(pm)) ||
       failed(pm.run(*module)))
     return failure();
@@ -116,10 +131,21 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
   std::string bytes;
   llvm::raw_string_ostream os(bytes);
   if (emitKind == Emit::MLIR) {
+    TimingScope stage = timing.nest("printing");
     module->print(os);
     os << "\n";
-  } else if (failed(amp::writePlan(*module, input, emitKind == Emit::PlanText, os))) {
-    return failure();
+  } else {
+    amprt::proto::Plan plan;
+    {
+      TimingScope stage = timing.nest("lowering to a plan");
+      if (failed(amp::lowerToPlan(*module, input, plan, &stage)))
+        return failure();
+    }
+    TimingScope stage = timing.nest("plan serialization");
+    if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, os)))
+      return failure();
+    if (planStats)
+      amp::printPlanStatistics(plan, bytes.size(), llvm::errs());
   }
   if (!reportPath.empty() &&
       failed(writeFile(reportPath, [&](raw_ostream &out) {

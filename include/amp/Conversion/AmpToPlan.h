@@ -3,6 +3,7 @@
 #define AMP_CONVERSION_AMPTOPLAN_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace amprt::proto {
@@ -16,12 +17,17 @@ namespace mlir::amp {
 /// tensor (aliases for reshapes), parameters and optimizer state as
 /// persistent state updated in place, everything else in a liveness-planned
 /// arena, one kernel per compute op. Requires static shapes; errors are
-/// emitted at the offending op's location.
-LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan);
+/// emitted at the offending op's location. Each stage is timed under
+/// `timing` when given (amp-opt's --mlir-timing).
+LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan,
+                          TimingScope *timing = nullptr);
 
-/// lowerToPlan, then the plan serialized (binary, or protobuf text format).
-LogicalResult writePlan(ModuleOp module, StringRef source, bool text,
-                        llvm::raw_ostream &os);
+/// The plan serialized (binary, or protobuf text format).
+LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, llvm::raw_ostream &os);
+
+/// A summary of the plan for people: bytes, states, and per program its
+/// kernels by op and its arena.
+void printPlanStatistics(const amprt::proto::Plan &plan, size_t bytes, llvm::raw_ostream &os);
 
 } // namespace mlir::amp
 
