@@ -47,13 +47,21 @@ public:
     func::ReturnOp::create(builder, loc, resultValues);
     func.setType(builder.getFunctionType(block.getArgumentTypes(),
                                          ValueRange(resultValues).getTypes()));
-    for (auto [i, slot] : llvm::enumerate(args))
-      func.setArgAttr(i, slot.role, builder.getStringAttr(slot.name));
-    for (auto [i, slot] : llvm::enumerate(results))
-      func.setResultAttr(i, slot.role, builder.getStringAttr(slot.name));
+    // All at once: setting them one by one rebuilds the whole attribute
+    // array each time (quadratic in the signature's length).
+    func.setAllArgAttrs(roleAttrs(builder, args));
+    func.setAllResultAttrs(roleAttrs(builder, results));
   }
 
 private:
+  static SmallVector<DictionaryAttr> roleAttrs(OpBuilder &builder, ArrayRef<Slot> slots) {
+    SmallVector<DictionaryAttr> dicts;
+    for (const Slot &slot : slots)
+      dicts.push_back(builder.getDictionaryAttr(
+          builder.getNamedAttr(slot.role, builder.getStringAttr(slot.name))));
+    return dicts;
+  }
+
   Block &block;
   SmallVector<Slot> args, results;
   SmallVector<Value> resultValues;

@@ -55,7 +55,9 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
       resultAttrs.push_back(step.getResultAttrDict(i) ? step.getResultAttrDict(i)
                                                       : DictionaryAttr::get(&getContext()));
     bool changed = false;
-    for (unsigned a = 0, e = step.getNumArguments(); a < e; ++a) {
+    unsigned oldArguments = step.getNumArguments();
+    SmallVector<DictionaryAttr> newArgAttrs; // of the low copies, appended
+    for (unsigned a = 0; a < oldArguments; ++a) {
       BlockArgument param = step.getArgument(a);
       auto r = getRole(step.getArgAttrDict(a));
       if (!r || r->first != role::kParam || !inits.count(r->second))
@@ -82,14 +84,16 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
       SmallVector<NamedAttribute> attrs = {
           b.getNamedAttr(role::kState, b.getStringAttr(name)),
           b.getNamedAttr(role::kInit, convertInit(inits.lookup(r->second), element))};
-      unsigned index = step.getNumArguments();
-      (void)step.insertArgument(index, lowCast.getType(), b.getDictionaryAttr(attrs),
-                                lowCast.getLoc());
-      lowCast.getResult().replaceAllUsesWith(step.getArgument(index));
+      // The signature is set once below: inserting arguments one by one
+      // rebuilds the function type and attributes each time (quadratic).
+      BlockArgument copy = step.getBody().front().addArgument(lowCast.getType(),
+                                                              lowCast.getLoc());
+      newArgAttrs.push_back(b.getDictionaryAttr(attrs));
+      lowCast.getResult().replaceAllUsesWith(copy);
       lowCast.erase();
       // The next step's copy, cast from the updated master weights.
       OpBuilder after(update->getBlock(), std::next(update->getIterator()));
-      Value next = CastOp::create(after, update->getLoc(), step.getArgument(index).getType(),
+      Value next = CastOp::create(after, update->getLoc(), copy.getType(),
                                   update.getNewParam());
       next.getDefiningOp()->setAttr(
           "amp.rule", b.getStringAttr("low-precision weight copy, written by the update"));
@@ -102,8 +106,13 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
     OpBuilder b(ret);
     func::ReturnOp::create(b, ret.getLoc(), results);
     ret.erase();
+    SmallVector<DictionaryAttr> argAttrs;
+    step.getAllArgAttrs(argAttrs);
+    argAttrs.resize(oldArguments);
+    llvm::append_range(argAttrs, newArgAttrs);
     step.setType(FunctionType::get(&getContext(), step.getBody().front().getArgumentTypes(),
                                    ValueRange(results).getTypes()));
+    step.setAllArgAttrs(argAttrs);
     step.setAllResultAttrs(resultAttrs);
   }
 };
