@@ -1,4 +1,13 @@
 //===- MemoryPlanner.cpp - liveness-based arena offsets -------------------===//
+//
+// Greedy by decreasing size, each tensor at the lowest offset that is free
+// over its whole live range. Placed tensors are kept sorted by offset, so a
+// request walks them upwards and stops at the first gap that fits: it looks
+// only at the tensors below its own offset, not at every tensor placed (and
+// builds and sorts no list per request). What remains is first fit's own
+// cost: a tensor that ends up above L others looks at those L.
+//
+//===----------------------------------------------------------------------===//
 
 #include "MemoryPlanner.h"
 
@@ -9,6 +18,13 @@ namespace mlir::amp {
 
 static int64_t alignUp(int64_t value) { return (value + 63) / 64 * 64; }
 
+namespace {
+/// A placed tensor: its bytes [begin, end) and live range [first, last].
+struct Placed {
+  int64_t begin, end, first, last;
+};
+} // namespace
+
 std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
                                int64_t &arenaBytes) {
   std::vector<size_t> order(requests.size());
@@ -17,27 +33,27 @@ std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
     return requests[a].bytes > requests[b].bytes;
   });
   std::vector<int64_t> offsets(requests.size(), -1);
-  std::vector<size_t> placed;
+  std::vector<Placed> placed; // sorted by (begin, end)
   arenaBytes = 0;
   for (size_t index : order) {
     const ArenaRequest &request = requests[index];
-    // Byte ranges of placed tensors that are live at the same time.
-    std::vector<std::pair<int64_t, int64_t>> busy;
-    for (size_t other : placed) {
-      const ArenaRequest &o = requests[other];
-      if (o.firstUse <= request.lastUse && request.firstUse <= o.lastUse)
-        busy.emplace_back(offsets[other], offsets[other] + alignUp(o.bytes));
-    }
-    std::sort(busy.begin(), busy.end());
-    int64_t offset = 0;
-    for (auto [begin, end] : busy) {
-      if (offset + alignUp(request.bytes) <= begin)
-        break;
-      offset = std::max(offset, end);
+    int64_t size = alignUp(request.bytes), offset = 0;
+    for (const Placed &p : placed) {
+      if (p.first > request.lastUse || request.firstUse > p.last)
+        continue; // never live at the same time
+      if (offset + size <= p.begin)
+        break; // the gap below p fits
+      offset = std::max(offset, p.end);
     }
     offsets[index] = offset;
-    placed.push_back(index);
-    arenaBytes = std::max(arenaBytes, offset + alignUp(request.bytes));
+    Placed entry{offset, offset + size, request.firstUse, request.lastUse};
+    placed.insert(std::upper_bound(placed.begin(), placed.end(), entry,
+                                   [](const Placed &a, const Placed &b) {
+                                     return a.begin < b.begin ||
+                                            (a.begin == b.begin && a.end < b.end);
+                                   }),
+                  entry);
+    arenaBytes = std::max(arenaBytes, offset + size);
   }
   return offsets;
 }

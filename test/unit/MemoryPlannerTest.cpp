@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 using namespace mlir::amp;
@@ -58,6 +59,57 @@ TEST(MemoryPlanner, RandomProgramsNeverConflict) {
     auto offsets = planArena(requests, arena);
     expectNoConflicts(requests, offsets, arena);
     EXPECT_LE(arena, total);
+  }
+}
+
+/// First fit as first written: greedy by decreasing size (stable), each
+/// tensor at the lowest offset clear of every placed tensor live with it.
+std::vector<int64_t> firstFitDefinition(const std::vector<ArenaRequest> &requests) {
+  auto align = [](int64_t v) { return (v + 63) / 64 * 64; };
+  std::vector<size_t> order(requests.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
+  std::vector<int64_t> offsets(requests.size(), -1);
+  std::vector<size_t> placed;
+  for (size_t index : order) {
+    const ArenaRequest &r = requests[index];
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (size_t other : placed) {
+      const ArenaRequest &o = requests[other];
+      if (o.firstUse <= r.lastUse && r.firstUse <= o.lastUse)
+        busy.emplace_back(offsets[other], offsets[other] + align(o.bytes));
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (auto [begin, end] : busy) {
+      if (offset + align(r.bytes) <= begin)
+        break;
+      offset = std::max(offset, end);
+    }
+    offsets[index] = offset;
+    placed.push_back(index);
+  }
+  return offsets;
+}
+
+// The planner walks placed tensors in offset order instead of collecting and
+// sorting the live ones per request: the offsets must be exactly first fit's
+// (plans must not change), ties of size and offset included.
+TEST(MemoryPlanner, OffsetsEqualTheFirstFitDefinition) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<ArenaRequest> requests;
+    int n = 1 + static_cast<int>(rng() % 120);
+    for (int i = 0; i < n; ++i) {
+      int64_t first = rng() % 100;
+      int64_t bytes = trial % 2 ? 64 * (1 + static_cast<int64_t>(rng() % 4)) // many ties
+                                : 1 + static_cast<int64_t>(rng() % 5000);
+      requests.push_back({bytes, first, first + static_cast<int64_t>(rng() % 30)});
+    }
+    int64_t arena = 0;
+    EXPECT_EQ(planArena(requests, arena), firstFitDefinition(requests)) << "trial " << trial;
   }
 }
 
