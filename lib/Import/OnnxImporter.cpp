@@ -407,13 +407,19 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   auto func = func::FuncOp::create(builder, fileLoc(), "forward",
                                    builder.getFunctionType(argTypes, {}));
   Block *body = func.addEntryBlock();
+  // The attributes all at once: setting them per argument rebuilds the whole
+  // attribute array each time (quadratic in the number of initializers).
+  SmallVector<DictionaryAttr> argAttrs;
   for (auto [i, arg] : llvm::enumerate(body->getArguments())) {
     auto &[roleName, name] = argRoles[i];
-    func.setArgAttr(i, roleName, builder.getStringAttr(name));
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr(roleName, builder.getStringAttr(name))};
     if (argInits[i])
-      func.setArgAttr(i, role::kInit, argInits[i]);
+      attrs.push_back(builder.getNamedAttr(role::kInit, argInits[i]));
+    argAttrs.push_back(builder.getDictionaryAttr(attrs));
     values[name] = GraphValue{arg, std::nullopt};
   }
+  func.setAllArgAttrs(argAttrs);
 
   builder.setInsertionPointToEnd(body);
   for (const auto &node : graph.node()) {
@@ -454,11 +460,14 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     results.push_back(value);
   func::ReturnOp::create(builder, fileLoc(), results);
   func.setType(builder.getFunctionType(body->getArgumentTypes(), ValueRange(results).getTypes()));
-  for (auto [i, info] : llvm::enumerate(graph.output()))
-    func.setResultAttr(i, role::kOutput, builder.getStringAttr(info.name()));
-  for (auto [i, update] : llvm::enumerate(stateUpdates))
-    func.setResultAttr(graph.output_size() + i, role::kState,
-                       builder.getStringAttr(update.first));
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (const auto &info : graph.output())
+    resultAttrs.push_back(builder.getDictionaryAttr(
+        builder.getNamedAttr(role::kOutput, builder.getStringAttr(info.name()))));
+  for (auto &[name, update] : stateUpdates)
+    resultAttrs.push_back(builder.getDictionaryAttr(
+        builder.getNamedAttr(role::kState, builder.getStringAttr(name))));
+  func.setAllResultAttrs(resultAttrs);
   return success();
 }
 
