@@ -53,8 +53,9 @@ llvm::cl::opt<std::string> reportDotPath(
 
 llvm::cl::opt<bool> planStats(
     "plan-stats",
-    llvm::cl::desc("With --emit=plan or plan-text: print the plan's size, state tensors, and "
-                   "per program its kernels by op and its arena to stderr"),
+    llvm::cl::desc("With --emit=plan or plan-text: print each function's ops, then the plan's "
+                   "size, state tensors, and per program its kernels by op and its arena "
+                   "(to stderr)"),
     llvm::cl::init(false));
 
 llvm::cl::opt<bool> listOnnxOps(
@@ -135,6 +136,12 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
     module->print(os);
     os << "\n";
   } else {
+    if (planStats)
+      for (auto func : module->getOps<func::FuncOp>()) {
+        int64_t ops = 0;
+        func.walk([&](Operation *) { ++ops; });
+        llvm::errs() << "@" << func.getName() << ": " << ops - 1 << " ops in the IR\n";
+      }
     amprt::proto::Plan plan;
     {
       TimingScope stage = timing.nest("lowering to a plan");
