@@ -1,17 +1,26 @@
 //===- MemoryPlanner.cpp - liveness-based arena offsets -------------------===//
 //
-// Greedy by decreasing size, each tensor at the lowest offset that is free
-// over its whole live range. Placed tensors are kept sorted by offset, so a
-// request walks them upwards and stops at the first gap that fits: it looks
-// only at the tensors below its own offset, not at every tensor placed (and
-// builds and sorts no list per request). What remains is first fit's own
-// cost: a tensor that ends up above L others looks at those L.
+// First fit, greedy by decreasing size: each tensor at the lowest offset
+// that is free over its whole live range. A request walks the placed
+// tensors upwards in offset order: one it is not live with is passed over;
+// one it is live with either leaves a gap below it that fits (the answer)
+// or pushes the offset to its end.
+//
+// Walking every placed tensor made deep networks quadratic (the saved
+// activations and gradients of a training step are live together and stack
+// up). The placed tensors are kept in offset order in blocks of about
+// kBlock, each with a summary that lets a request pass a whole block in
+// O(log kBlock) when the walk through it is known without looking: no
+// tensor in it is live with the request, or all are and none leaves a gap
+// that fits. Only other blocks are walked tensor by tensor. The offsets are
+// exactly those of the plain walk (a unit test checks them against it).
 //
 //===----------------------------------------------------------------------===//
 
 #include "MemoryPlanner.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 namespace mlir::amp {
@@ -19,10 +28,75 @@ namespace mlir::amp {
 static int64_t alignUp(int64_t value) { return (value + 63) / 64 * 64; }
 
 namespace {
+
 /// A placed tensor: its bytes [begin, end) and live range [first, last].
 struct Placed {
   int64_t begin, end, first, last;
+  bool operator<(const Placed &o) const {
+    return begin < o.begin || (begin == o.begin && end < o.end);
+  }
 };
+
+constexpr size_t kBlock = 64;
+
+/// Placed tensors, consecutive in offset order, and what a walk needs to
+/// know about them as a whole.
+struct Block {
+  std::vector<Placed> items; // by (begin, end)
+  int64_t maxEnd = 0, minLast = 0, maxFirst = 0;
+  /// The largest gap between an item and everything before it in the
+  /// block (begin - the largest end so far), over all but the first item.
+  int64_t largestGap = 0;
+  /// Live ranges sorted by first, with the running maximum of last: is any
+  /// item live during [f, l]?
+  std::vector<std::pair<int64_t, int64_t>> byFirst; // (first, max last so far)
+
+  void summarize() {
+    maxEnd = minLast = std::numeric_limits<int64_t>::min();
+    minLast = std::numeric_limits<int64_t>::max();
+    maxFirst = std::numeric_limits<int64_t>::min();
+    largestGap = std::numeric_limits<int64_t>::min();
+    byFirst.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      const Placed &p = items[i];
+      if (i > 0)
+        largestGap = std::max(largestGap, p.begin - maxEnd);
+      maxEnd = std::max(maxEnd, p.end);
+      minLast = std::min(minLast, p.last);
+      maxFirst = std::max(maxFirst, p.first);
+      byFirst.emplace_back(p.first, p.last);
+    }
+    std::sort(byFirst.begin(), byFirst.end());
+    for (size_t i = 1; i < byFirst.size(); ++i)
+      byFirst[i].second = std::max(byFirst[i].second, byFirst[i - 1].second);
+  }
+
+  bool anyLiveDuring(int64_t first, int64_t last) const {
+    auto it = std::upper_bound(byFirst.begin(), byFirst.end(),
+                               std::make_pair(last, std::numeric_limits<int64_t>::max()));
+    return it != byFirst.begin() && std::prev(it)->second >= first;
+  }
+};
+
+/// The walk through one block from `offset`; true when it found the gap.
+bool walk(const Block &block, int64_t size, int64_t first, int64_t last, int64_t &offset) {
+  if (!block.anyLiveDuring(first, last))
+    return false; // passes over all of them
+  bool allLive = block.minLast >= first && block.maxFirst <= last;
+  if (allLive && block.items.front().begin < offset + size && block.largestGap < size) {
+    offset = std::max(offset, block.maxEnd); // each pushes, none leaves a gap
+    return false;
+  }
+  for (const Placed &p : block.items) {
+    if (p.first > last || first > p.last)
+      continue;
+    if (offset + size <= p.begin)
+      return true;
+    offset = std::max(offset, p.end);
+  }
+  return false;
+}
+
 } // namespace
 
 std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
@@ -33,27 +107,38 @@ std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
     return requests[a].bytes > requests[b].bytes;
   });
   std::vector<int64_t> offsets(requests.size(), -1);
-  std::vector<Placed> placed; // sorted by (begin, end)
+  std::vector<Block> blocks;
   arenaBytes = 0;
   for (size_t index : order) {
     const ArenaRequest &request = requests[index];
     int64_t size = alignUp(request.bytes), offset = 0;
-    for (const Placed &p : placed) {
-      if (p.first > request.lastUse || request.firstUse > p.last)
-        continue; // never live at the same time
-      if (offset + size <= p.begin)
-        break; // the gap below p fits
-      offset = std::max(offset, p.end);
-    }
+    for (const Block &block : blocks)
+      if (walk(block, size, request.firstUse, request.lastUse, offset))
+        break;
     offsets[index] = offset;
-    Placed entry{offset, offset + size, request.firstUse, request.lastUse};
-    placed.insert(std::upper_bound(placed.begin(), placed.end(), entry,
-                                   [](const Placed &a, const Placed &b) {
-                                     return a.begin < b.begin ||
-                                            (a.begin == b.begin && a.end < b.end);
-                                   }),
-                  entry);
     arenaBytes = std::max(arenaBytes, offset + size);
+    // Into the last block whose first item is not after it (or the first).
+    Placed entry{offset, offset + size, request.firstUse, request.lastUse};
+    auto target = std::upper_bound(blocks.begin(), blocks.end(), entry,
+                                   [](const Placed &e, const Block &b) {
+                                     return e < b.items.front();
+                                   });
+    if (blocks.empty())
+      target = blocks.insert(blocks.end(), Block());
+    else if (target != blocks.begin())
+      --target;
+    auto &items = target->items;
+    items.insert(std::upper_bound(items.begin(), items.end(), entry), entry);
+    if (items.size() > 2 * kBlock) { // split in two halves
+      Block upper;
+      upper.items.assign(items.begin() + kBlock, items.end());
+      items.resize(kBlock);
+      target->summarize();
+      upper.summarize();
+      blocks.insert(target + 1, std::move(upper));
+    } else {
+      target->summarize();
+    }
   }
   return offsets;
 }
