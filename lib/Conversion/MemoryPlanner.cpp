@@ -11,8 +11,9 @@
 // up). The placed tensors are kept in offset order in blocks of about
 // kBlock, each with a summary that lets a request pass a whole block in
 // O(log kBlock) when the walk through it is known without looking: no
-// tensor in it is live with the request, or all are and none leaves a gap
-// that fits. Only other blocks are walked tensor by tensor. The offsets are
+// tensor in it is live with the request; or all are and none leaves a gap
+// that fits; or some that tile its bytes are. Only other blocks are walked
+// tensor by tensor. The offsets are
 // exactly those of the plain walk (a unit test checks them against it).
 //
 //===----------------------------------------------------------------------===//
@@ -47,6 +48,16 @@ struct Block {
   /// The largest gap between an item and everything before it in the
   /// block (begin - the largest end so far), over all but the first item.
   int64_t largestGap = 0;
+  /// Times during which the block's long-lived items are all live and tile
+  /// its bytes from the first up to `tiledTo` without a gap (empty when they
+  /// do not): a request live then, with no room below the block, is pushed
+  /// to `tiledTo` by the items that begin below it (or past it by the few
+  /// in `overhang` that end beyond it) and walks only the rest, from `tail`.
+  /// (A training step's saved activations and gradients tile blocks whose
+  /// bytes short-lived temporaries use before or after them.)
+  int64_t solidFrom = 0, solidTo = -1, tiledTo = 0;
+  size_t tail = 0;
+  std::vector<size_t> overhang;
   /// Live ranges sorted by first, with the running maximum of last: is any
   /// item live during [f, l]?
   std::vector<std::pair<int64_t, int64_t>> byFirst; // (first, max last so far)
@@ -66,6 +77,33 @@ struct Block {
       maxFirst = std::max(maxFirst, p.first);
       byFirst.emplace_back(p.first, p.last);
     }
+    // The long-lived items: at least half the longest live range.
+    int64_t longest = 0;
+    for (const Placed &p : items)
+      longest = std::max(longest, p.last - p.first);
+    int64_t reach = items.front().begin;
+    int64_t from = std::numeric_limits<int64_t>::min(), to = std::numeric_limits<int64_t>::max();
+    bool any = false;
+    for (const Placed &p : items) {
+      if (2 * (p.last - p.first) < longest)
+        continue;
+      if (p.begin > reach)
+        break; // a gap: the tiling ends here
+      any = true;
+      reach = std::max(reach, p.end);
+      from = std::max(from, p.first);
+      to = std::min(to, p.last);
+    }
+    solidFrom = any ? from : 0;
+    solidTo = any && from <= to ? to : -1;
+    tiledTo = reach;
+    tail = 0;
+    overhang.clear();
+    while (tail < items.size() && items[tail].begin < reach) {
+      if (items[tail].end > reach)
+        overhang.push_back(tail);
+      ++tail;
+    }
     std::sort(byFirst.begin(), byFirst.end());
     for (size_t i = 1; i < byFirst.size(); ++i)
       byFirst[i].second = std::max(byFirst[i].second, byFirst[i - 1].second);
@@ -82,13 +120,24 @@ struct Block {
 bool walk(const Block &block, int64_t size, int64_t first, int64_t last, int64_t &offset) {
   if (!block.anyLiveDuring(first, last))
     return false; // passes over all of them
+  bool below = block.items.front().begin < offset + size; // no room before the block
   bool allLive = block.minLast >= first && block.maxFirst <= last;
-  if (allLive && block.items.front().begin < offset + size && block.largestGap < size) {
+  if (below && allLive && block.largestGap < size) {
     offset = std::max(offset, block.maxEnd); // each pushes, none leaves a gap
     return false;
   }
-  for (const Placed &p : block.items) {
-    if (p.first > last || first > p.last)
+  auto live = [&](const Placed &p) { return p.first <= last && first <= p.last; };
+  size_t from = 0;
+  if (below && std::max(block.solidFrom, first) <= std::min(block.solidTo, last)) {
+    offset = std::max(offset, block.tiledTo); // no gap below tiledTo
+    for (size_t i : block.overhang)
+      if (live(block.items[i]))
+        offset = std::max(offset, block.items[i].end);
+    from = block.tail;
+  }
+  for (size_t i = from; i < block.items.size(); ++i) {
+    const Placed &p = block.items[i];
+    if (!live(p))
       continue;
     if (offset + size <= p.begin)
       return true;
