@@ -520,15 +520,13 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
 }
 
 LogicalResult mlir::amp::serializePlan(const amprt::proto::Plan &plan, bool text,
-                                       llvm::raw_ostream &os) {
-  std::string bytes;
+                                       std::string &bytes) {
   if (text)
     google::protobuf::TextFormat::PrintToString(plan, &bytes);
   else if (!plan.SerializeToString(&bytes)) {
     llvm::errs() << "error: cannot serialize the plan\n";
     return failure();
   }
-  os << bytes;
   return success();
 }
 

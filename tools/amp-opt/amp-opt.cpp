@@ -76,12 +76,8 @@ void printOnnxOps(raw_ostream &os) {
   }
 }
 
-/// Writes `produce`'s text to `path` atomically (temporary file, rename).
-LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> produce) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  if (failed(produce(os)))
-    return failure();
+/// Writes `text` to `path` atomically (temporary file, rename).
+LogicalResult writeFile(StringRef path, StringRef text) {
   if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) {
         out << text;
         return llvm::Error::success();
@@ -91,6 +87,15 @@ LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ost
     return failure();
   }
   return success();
+}
+
+/// What `produce` writes, as a string (empty on failure).
+FailureOr<std::string> produceText(llvm::function_ref<LogicalResult(raw_ostream &)> produce) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (failed(produce(os)))
+    return failure();
+  return text;
 }
 
 /// The custom path: import or parse, run the pipeline, emit. Each stage is
@@ -123,16 +128,26 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
     return failure();
 
   PassManager pm(&context, ModuleOp::getOperationName());
+  pm.enableVerifier(config.shouldVerifyPasses()); // --verify-each, as in mlir-opt
   pm.enableTiming(timing);
   if (failed(applyPassManagerCLOptions(pm)) || failed(config.setupPassPipeline(pm)) ||
       failed(pm.run(*module)))
     return failure();
 
   // Everything is produced in memory first, so a failure writes nothing.
+  // The reports read the IR, so they come first: the IR is released before
+  // the plan is serialized (the two are the largest things held).
+  FailureOr<std::string> report = std::string(), reportDot = std::string();
+  if (!reportPath.empty())
+    report = produceText([&](raw_ostream &out) { return amp::writePrecisionReport(*module, out); });
+  if (!reportDotPath.empty())
+    reportDot = produceText([&](raw_ostream &out) { return amp::writePrecisionDot(*module, out); });
+  if (failed(report) || failed(reportDot))
+    return failure();
   std::string bytes;
-  llvm::raw_string_ostream os(bytes);
   if (emitKind == Emit::MLIR) {
     TimingScope stage = timing.nest("printing");
+    llvm::raw_string_ostream os(bytes);
     module->print(os);
     os << "\n";
   } else {
@@ -148,26 +163,18 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
       if (failed(amp::lowerToPlan(*module, input, plan, &stage)))
         return failure();
     }
+    module = nullptr;
     TimingScope stage = timing.nest("plan serialization");
-    if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, os)))
+    if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, bytes)))
       return failure();
     if (planStats)
       amp::printPlanStatistics(plan, bytes.size(), llvm::errs());
   }
-  if (!reportPath.empty() &&
-      failed(writeFile(reportPath, [&](raw_ostream &out) {
-        return amp::writePrecisionReport(*module, out);
-      })))
+  if (!reportPath.empty() && failed(writeFile(reportPath, *report)))
     return failure();
-  if (!reportDotPath.empty() &&
-      failed(writeFile(reportDotPath, [&](raw_ostream &out) {
-        return amp::writePrecisionDot(*module, out);
-      })))
+  if (!reportDotPath.empty() && failed(writeFile(reportDotPath, *reportDot)))
     return failure();
-  return writeFile(output, [&](raw_ostream &out) {
-    out << bytes;
-    return success();
-  });
+  return writeFile(output, bytes);
 }
 
 } // namespace

@@ -6,6 +6,8 @@
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <string>
+
 namespace amprt::proto {
 class Plan;
 }
@@ -22,8 +24,8 @@ namespace mlir::amp {
 LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan,
                           TimingScope *timing = nullptr);
 
-/// The plan serialized (binary, or protobuf text format).
-LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, llvm::raw_ostream &os);
+/// The plan serialized (binary, or protobuf text format) into `bytes`.
+LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, std::string &bytes);
 
 /// A summary of the plan for people: bytes, states, and per program its
 /// kernels by op and its arena.
