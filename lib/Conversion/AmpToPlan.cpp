@@ -21,6 +21,8 @@
 #include "amprt/KernelRegistry.h"
 #include "amprt/PlanFormat.h"
 #include "plan.pb.h"
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 #include <map>
 
@@ -519,18 +521,45 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
   return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run(program);
 }
 
+namespace {
+/// protobuf's output stream onto an LLVM stream.
+class RawOstreamOutput : public google::protobuf::io::CopyingOutputStream {
+public:
+  explicit RawOstreamOutput(llvm::raw_ostream &os) : os(os) {}
+  bool Write(const void *buffer, int size) override {
+    os.write(static_cast<const char *>(buffer), size);
+    return true; // write errors surface when the file is closed
+  }
+
+private:
+  llvm::raw_ostream &os;
+};
+} // namespace
+
 LogicalResult mlir::amp::serializePlan(const amprt::proto::Plan &plan, bool text,
-                                       std::string &bytes) {
-  if (text)
-    google::protobuf::TextFormat::PrintToString(plan, &bytes);
-  else if (!plan.SerializeToString(&bytes)) {
+                                       llvm::raw_ostream &os, int64_t *bytes) {
+  RawOstreamOutput raw(os);
+  google::protobuf::io::CopyingOutputStreamAdaptor stream(&raw);
+  bool written;
+  if (text) {
+    written = google::protobuf::TextFormat::Print(plan, &stream);
+  } else {
+    // Deterministic: map entries (kernel attributes) in key order, so the
+    // same model always gives the same bytes.
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    written = plan.SerializeToCodedStream(&coded);
+  }
+  stream.Flush();
+  *bytes = stream.ByteCount();
+  if (!written) {
     llvm::errs() << "error: cannot serialize the plan\n";
     return failure();
   }
   return success();
 }
 
-void mlir::amp::printPlanStatistics(const amprt::proto::Plan &plan, size_t bytes,
+void mlir::amp::printPlanStatistics(const amprt::proto::Plan &plan, int64_t bytes,
                                     llvm::raw_ostream &os) {
   os << "plan: " << bytes << " bytes, " << plan.states_size() << " state tensors\n";
   for (const amprt::proto::Program *program : {&plan.train(), &plan.eval()}) {

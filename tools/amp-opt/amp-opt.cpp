@@ -89,6 +89,15 @@ LogicalResult writeFile(StringRef path, StringRef text) {
   return success();
 }
 
+/// Writes the reports asked for (their text made beforehand).
+LogicalResult writeReports(StringRef report, StringRef reportDot) {
+  if (!reportPath.empty() && failed(writeFile(reportPath, report)))
+    return failure();
+  if (!reportDotPath.empty() && failed(writeFile(reportDotPath, reportDot)))
+    return failure();
+  return success();
+}
+
 /// What `produce` writes, as a string (empty on failure).
 FailureOr<std::string> produceText(llvm::function_ref<LogicalResult(raw_ostream &)> produce) {
   std::string text;
@@ -144,37 +153,49 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
     reportDot = produceText([&](raw_ostream &out) { return amp::writePrecisionDot(*module, out); });
   if (failed(report) || failed(reportDot))
     return failure();
-  std::string bytes;
   if (emitKind == Emit::MLIR) {
-    TimingScope stage = timing.nest("printing");
-    llvm::raw_string_ostream os(bytes);
-    module->print(os);
-    os << "\n";
-  } else {
-    if (planStats)
-      for (auto func : module->getOps<func::FuncOp>()) {
-        int64_t ops = 0;
-        func.walk([&](Operation *) { ++ops; });
-        llvm::errs() << "@" << func.getName() << ": " << ops - 1 << " ops in the IR\n";
-      }
-    amprt::proto::Plan plan;
+    std::string text;
     {
-      TimingScope stage = timing.nest("lowering to a plan");
-      if (failed(amp::lowerToPlan(*module, input, plan, &stage)))
-        return failure();
+      TimingScope stage = timing.nest("printing");
+      llvm::raw_string_ostream os(text);
+      module->print(os);
+      os << "\n";
     }
-    module = nullptr;
-    TimingScope stage = timing.nest("plan serialization");
-    if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, bytes)))
+    if (failed(writeReports(*report, *reportDot)))
       return failure();
-    if (planStats)
-      amp::printPlanStatistics(plan, bytes.size(), llvm::errs());
+    return writeFile(output, text);
   }
-  if (!reportPath.empty() && failed(writeFile(reportPath, *report)))
+  if (planStats)
+    for (auto func : module->getOps<func::FuncOp>()) {
+      int64_t ops = 0;
+      func.walk([&](Operation *) { ++ops; });
+      llvm::errs() << "@" << func.getName() << ": " << ops - 1 << " ops in the IR\n";
+    }
+  amprt::proto::Plan plan;
+  {
+    TimingScope stage = timing.nest("lowering to a plan");
+    if (failed(amp::lowerToPlan(*module, input, plan, &stage)))
+      return failure();
+  }
+  module = nullptr;
+  if (failed(writeReports(*report, *reportDot)))
     return failure();
-  if (!reportDotPath.empty() && failed(writeFile(reportDotPath, *reportDot)))
+  // Serialized straight into the output's temporary file (renamed into
+  // place only when complete): no copy of the whole plan in memory.
+  TimingScope stage = timing.nest("plan serialization");
+  int64_t bytes = 0;
+  if (auto error = llvm::writeToOutput(output, [&](llvm::raw_ostream &out) -> llvm::Error {
+        if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, out, &bytes)))
+          return llvm::createStringError("the plan could not be serialized");
+        return llvm::Error::success();
+      })) {
+    llvm::errs() << "error: cannot write " << output << ": "
+                 << llvm::toString(std::move(error)) << "\n";
     return failure();
-  return writeFile(output, bytes);
+  }
+  if (planStats)
+    amp::printPlanStatistics(plan, bytes, llvm::errs());
+  return success();
 }
 
 } // namespace

@@ -24,12 +24,14 @@ namespace mlir::amp {
 LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan,
                           TimingScope *timing = nullptr);
 
-/// The plan serialized (binary, or protobuf text format) into `bytes`.
-LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, std::string &bytes);
+/// The plan serialized (binary, or protobuf text format) to `os` as it is
+/// produced (no copy of the whole in memory); `*bytes` gets its size.
+LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, llvm::raw_ostream &os,
+                            int64_t *bytes);
 
 /// A summary of the plan for people: bytes, states, and per program its
 /// kernels by op and its arena.
-void printPlanStatistics(const amprt::proto::Plan &plan, size_t bytes, llvm::raw_ostream &os);
+void printPlanStatistics(const amprt::proto::Plan &plan, int64_t bytes, llvm::raw_ostream &os);
 
 } // namespace mlir::amp
 
