@@ -77,15 +77,19 @@ struct Block {
       maxFirst = std::max(maxFirst, p.first);
       byFirst.emplace_back(p.first, p.last);
     }
-    // The long-lived items: at least half the longest live range.
-    int64_t longest = 0;
-    for (const Placed &p : items)
+    // The long-lived items: at least half the longest live range, and
+    // ending within half of it from the latest end (so that they share a
+    // window: saved activations and gradients of one step differ there).
+    int64_t longest = 0, latest = std::numeric_limits<int64_t>::min();
+    for (const Placed &p : items) {
       longest = std::max(longest, p.last - p.first);
+      latest = std::max(latest, p.last);
+    }
     int64_t reach = items.front().begin;
     int64_t from = std::numeric_limits<int64_t>::min(), to = std::numeric_limits<int64_t>::max();
     bool any = false;
     for (const Placed &p : items) {
-      if (2 * (p.last - p.first) < longest)
+      if (2 * (p.last - p.first) < longest || 2 * (latest - p.last) > longest)
         continue;
       if (p.begin > reach)
         break; // a gap: the tiling ends here
