@@ -21,23 +21,32 @@ Storage storageFor(DType dtype) {
   return storage;
 }
 
-/// The planes and window of a pooling between x (input) and y (result).
-PoolArgs poolArgs(const PoolWindow &w, const TensorRef &x, const TensorRef &y) {
+/// The planes of a pooling between x (input) and y (result): all that
+/// max_pool_grad needs (its indices say where each value goes).
+PoolArgs planeArgs(const TensorRef &x, const TensorRef &y) {
   PoolArgs a{};
   a.rank = static_cast<int>(x.shape.size() - 2);
   for (int d = 0; d < a.rank; ++d) {
     a.in[d] = x.shape[d + 2];
     a.out[d] = y.shape[d + 2];
-    a.kernel[d] = w.kernel.empty() ? 1 : w.kernel[d];
-    a.strides[d] = w.strides.empty() ? 1 : w.strides[d];
-    a.padBegin[d] = w.padBegin.empty() ? 0 : w.padBegin[d];
-    a.padEnd[d] = w.padEnd.empty() ? 0 : w.padEnd[d];
-    a.dilations[d] = w.dilations.empty() ? 1 : w.dilations[d];
   }
   a.planes = x.shape[0] * x.shape[1];
   a.inSize = product(x.shape, 2);
   a.outSize = product(y.shape, 2);
   a.type = storageFor(x.dtype);
+  return a;
+}
+
+/// The planes and the window.
+PoolArgs poolArgs(const PoolWindow &w, const TensorRef &x, const TensorRef &y) {
+  PoolArgs a = planeArgs(x, y);
+  for (int d = 0; d < a.rank; ++d) {
+    a.kernel[d] = w.kernel[d];
+    a.strides[d] = w.strides[d];
+    a.padBegin[d] = w.padBegin[d];
+    a.padEnd[d] = w.padEnd[d];
+    a.dilations[d] = w.dilations[d];
+  }
   return a;
 }
 
@@ -72,7 +81,7 @@ Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<
     return Status::ok();
   case KernelId::MaxPoolGrad:
     AMPRT_RETURN_IF_ERROR(checkMaxPoolGrad(in[0], in[1], out[0]));
-    a = poolArgs(w, out[0], in[0]); // only planes and sizes: the indices say where
+    a = planeArgs(out[0], in[0]);
     a.from = in[0].data;
     a.to = out[0].data;
     a.indices = in[1].i64();

@@ -28,7 +28,6 @@
 
 #include <cudnn.h>
 
-#include <algorithm>
 #include <climits>
 #include <vector>
 
@@ -107,8 +106,8 @@ public:
 
   Status run() override {
     float alpha = 1.0f, beta = 0.0f; // f32 compute: float scaling factors
-    void *result = staged ? context->dnnStaging.data : out;
-    void *workspace = context->dnnWorkspace.data;
+    void *result = staged ? context->dnnStaging.as<void>() : out;
+    void *workspace = context->dnnWorkspace.as<void>();
     cudnnHandle_t handle = context->dnn;
     cudnnStatus_t status;
     if (id == KernelId::Conv)

@@ -39,24 +39,17 @@ DeviceScratch::~DeviceScratch() {
 
 Status DeviceScratch::allocate(size_t bytes) {
   AMPRT_RETURN_IF_ERROR(check(cudaMalloc(&data, bytes ? bytes : 1), "allocating scratch"));
+  capacity = bytes;
   return check(cudaMemset(data, 0, bytes ? bytes : 1), "clearing scratch");
 }
 
-Status SharedDeviceBuffer::reserve(size_t bytes) {
-  if (bytes <= capacity)
+Status DeviceScratch::reserve(size_t bytes) {
+  if (data && bytes <= capacity)
     return Status::ok();
   if (data)
-    AMPRT_RETURN_IF_ERROR(check(cudaFree(data), "freeing a buffer"));
+    AMPRT_RETURN_IF_ERROR(check(cudaFree(data), "freeing scratch"));
   data = nullptr;
-  capacity = 0;
-  AMPRT_RETURN_IF_ERROR(check(cudaMalloc(&data, bytes), "allocating a buffer"));
-  capacity = bytes;
-  return Status::ok();
-}
-
-SharedDeviceBuffer::~SharedDeviceBuffer() {
-  if (data)
-    cudaFree(data);
+  return allocate(bytes);
 }
 
 Status DeviceScratch::upload(const void *host, size_t bytes) {

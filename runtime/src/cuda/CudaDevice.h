@@ -22,7 +22,10 @@ Status check(cudaError_t error, const char *what);
 Status check(cublasStatus_t status, const char *what);
 Status check(cudnnStatus_t status, const char *what);
 
-/// Device memory a kernel owns (scratch, pointer tables), freed with it.
+/// Device memory a kernel owns (scratch, pointer tables), freed with it; or
+/// that kernels of one stream take turns using (cuDNN's workspace, staging
+/// of results), grown with `reserve` while they are built and read when
+/// they run.
 class DeviceScratch {
 public:
   DeviceScratch() = default;
@@ -31,21 +34,11 @@ public:
   Status allocate(size_t bytes);
   /// Allocates and fills from the host (setup time: synchronous).
   Status upload(const void *host, size_t bytes);
+  /// At least `bytes`: reallocated (contents lost) when larger.
+  Status reserve(size_t bytes);
   template <typename T> T *as() const { return static_cast<T *>(data); }
 
 private:
-  void *data = nullptr;
-};
-
-/// Device memory that kernels of one stream take turns using (cuDNN's
-/// workspace, staging of results): grown while kernels are built, read by
-/// them when they run.
-struct SharedDeviceBuffer {
-  SharedDeviceBuffer() = default;
-  SharedDeviceBuffer(const SharedDeviceBuffer &) = delete;
-  ~SharedDeviceBuffer();
-  /// At least `bytes`, reallocated (contents lost) when larger.
-  Status reserve(size_t bytes);
   void *data = nullptr;
   size_t capacity = 0;
 };
@@ -63,7 +56,7 @@ struct CudaContext {
   /// cuDNN's handle (made by the first convolution), its workspace and the
   /// staging of results widened to f32.
   cudnnHandle_t dnn = nullptr;
-  SharedDeviceBuffer dnnWorkspace, dnnStaging;
+  DeviceScratch dnnWorkspace, dnnStaging;
   /// cuBLASLt's chosen algorithm per GEMM shape and type.
   std::map<std::string, cublasLtMatmulAlgo_t> algorithms;
 
