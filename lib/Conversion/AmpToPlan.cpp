@@ -33,9 +33,9 @@ namespace {
 
 
 /// Runs `stage` under a timer named `name` nested in `timing`.
-template <typename Stage> void timed(TimingScope &timing, StringRef name, Stage stage) {
+template <typename Stage> auto timed(TimingScope &timing, StringRef name, Stage stage) {
   TimingScope scope = timing.nest(name);
-  stage();
+  return stage();
 }
 
 FailureOr<amprt::proto::DType> dtypeOf(Type element) {
@@ -435,21 +435,16 @@ void ProgramLowering::bindResults() {
 
 LogicalResult ProgramLowering::run(TimingScope &timing) {
   program.set_name(func.getName().str());
-  {
-    TimingScope stage = timing.nest("checks and arguments");
-    if (failed(checkStatic()) || failed(assignArguments()))
-      return failure();
-    int64_t index = 1;
-    for (Operation &op : func.getBody().front())
-      position[&op] = index++;
-  }
+  if (failed(timed(timing, "checks and arguments",
+                   [&] { return success(succeeded(checkStatic()) && succeeded(assignArguments())); })))
+    return failure();
+  int64_t index = 1;
+  for (Operation &op : func.getBody().front())
+    position[&op] = index++;
   timed(timing, "fusion groups", [&] { planFusionGroups(); });
   timed(timing, "in-place updates", [&] { chooseInPlaceUpdates(); });
-  {
-    TimingScope stage = timing.nest("kernels");
-    if (failed(emitKernels()))
-      return failure();
-  }
+  if (failed(timed(timing, "kernels", [&] { return emitKernels(); })))
+    return failure();
   timed(timing, "arena offsets", [&] { planArenaOffsets(); });
   timed(timing, "result bindings", [&] { bindResults(); });
   return success();

@@ -76,10 +76,12 @@ void printOnnxOps(raw_ostream &os) {
   }
 }
 
-/// Writes `text` to `path` atomically (temporary file, rename).
-LogicalResult writeFile(StringRef path, StringRef text) {
-  if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) {
-        out << text;
+/// Writes what `write` produces to `path` atomically: into a temporary
+/// file, renamed into place only when `write` succeeds.
+LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> write) {
+  if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) -> llvm::Error {
+        if (failed(write(out)))
+          return llvm::createStringError("its contents could not be produced");
         return llvm::Error::success();
       })) {
     llvm::errs() << "error: cannot write " << path << ": " << llvm::toString(std::move(error))
@@ -87,6 +89,13 @@ LogicalResult writeFile(StringRef path, StringRef text) {
     return failure();
   }
   return success();
+}
+
+LogicalResult writeFile(StringRef path, StringRef text) {
+  return writeFile(path, [&](raw_ostream &out) {
+    out << text;
+    return success();
+  });
 }
 
 /// Writes the reports asked for (their text made beforehand).
@@ -143,9 +152,11 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
       failed(pm.run(*module)))
     return failure();
 
-  // Everything is produced in memory first, so a failure writes nothing.
-  // The reports read the IR, so they come first: the IR is released before
-  // the plan is serialized (the two are the largest things held).
+  // Nothing is written before everything is produced, so a failure writes
+  // nothing (the plan goes to a temporary file renamed into place; the
+  // reports follow the output). The reports read the IR, so they are made
+  // first: the IR is released before the plan is serialized (the two are
+  // the largest things held).
   FailureOr<std::string> report = std::string(), reportDot = std::string();
   if (!reportPath.empty())
     report = produceText([&](raw_ostream &out) { return amp::writePrecisionReport(*module, out); });
@@ -161,9 +172,9 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
       module->print(os);
       os << "\n";
     }
-    if (failed(writeReports(*report, *reportDot)))
+    if (failed(writeFile(output, text)))
       return failure();
-    return writeFile(output, text);
+    return writeReports(*report, *reportDot);
   }
   if (planStats)
     for (auto func : module->getOps<func::FuncOp>()) {
@@ -178,24 +189,17 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
       return failure();
   }
   module = nullptr;
-  if (failed(writeReports(*report, *reportDot)))
-    return failure();
-  // Serialized straight into the output's temporary file (renamed into
-  // place only when complete): no copy of the whole plan in memory.
+  // Serialized straight into the output's temporary file: no copy of the
+  // whole plan in memory.
   TimingScope stage = timing.nest("plan serialization");
   int64_t bytes = 0;
-  if (auto error = llvm::writeToOutput(output, [&](llvm::raw_ostream &out) -> llvm::Error {
-        if (failed(amp::serializePlan(plan, emitKind == Emit::PlanText, out, &bytes)))
-          return llvm::createStringError("the plan could not be serialized");
-        return llvm::Error::success();
-      })) {
-    llvm::errs() << "error: cannot write " << output << ": "
-                 << llvm::toString(std::move(error)) << "\n";
+  if (failed(writeFile(output, [&](raw_ostream &out) {
+        return amp::serializePlan(plan, emitKind == Emit::PlanText, out, &bytes);
+      })))
     return failure();
-  }
   if (planStats)
     amp::printPlanStatistics(plan, bytes, llvm::errs());
-  return success();
+  return writeReports(*report, *reportDot);
 }
 
 } // namespace
