@@ -63,10 +63,8 @@ struct Block {
   std::vector<std::pair<int64_t, int64_t>> byFirst; // (first, max last so far)
 
   void summarize() {
-    maxEnd = minLast = std::numeric_limits<int64_t>::min();
+    maxEnd = maxFirst = largestGap = std::numeric_limits<int64_t>::min();
     minLast = std::numeric_limits<int64_t>::max();
-    maxFirst = std::numeric_limits<int64_t>::min();
-    largestGap = std::numeric_limits<int64_t>::min();
     byFirst.clear();
     for (size_t i = 0; i < items.size(); ++i) {
       const Placed &p = items[i];
