@@ -13,8 +13,12 @@
 // O(log kBlock) when the walk through it is known without looking: no
 // tensor in it is live with the request; or all are and none leaves a gap
 // that fits; or some that tile its bytes are. Only other blocks are walked
-// tensor by tensor. The offsets are
-// exactly those of the plain walk (a unit test checks them against it).
+// tensor by tensor. A balanced tree over the blocks keeps the first two
+// facts (conservatively: by bounds) for runs of blocks, so a request also
+// passes runs of blocks at once instead of visiting each (thousands of
+// blocks of short-lived tensors at the same few offsets in a forward
+// program). The offsets are exactly those of the plain walk (a unit test
+// checks them against it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +27,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <tuple>
 
 namespace mlir::amp {
 
@@ -33,8 +38,10 @@ namespace {
 /// A placed tensor: its bytes [begin, end) and live range [first, last].
 struct Placed {
   int64_t begin, end, first, last;
+  /// By offset; ties (same bytes, which the walk passes alike) by time,
+  /// so that a block's tensors at one offset share a window of the program.
   bool operator<(const Placed &o) const {
-    return begin < o.begin || (begin == o.begin && end < o.end);
+    return std::tie(begin, end, first) < std::tie(o.begin, o.end, o.first);
   }
 };
 
@@ -148,28 +155,56 @@ bool walk(const Block &block, int64_t size, int64_t first, int64_t last, int64_t
   return false;
 }
 
-} // namespace
+/// What a run of consecutive blocks shows a walk, by bounds: the walk
+/// passes the run without looking when no tensor in it can be live with
+/// the request (outside [minFirst, maxLast]), or when all are and none
+/// leaves a gap that fits. largestGap is an upper bound: the gap before a
+/// block's first tensor from the run before it, or the block's own.
+struct RunSummary {
+  bool empty = true;
+  int64_t firstBegin = 0, maxEnd = 0, largestGap = 0;
+  int64_t minFirst = 0, maxLast = 0, maxFirst = 0, minLast = 0;
 
-std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
-                               int64_t &arenaBytes) {
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return requests[a].bytes > requests[b].bytes;
-  });
-  std::vector<int64_t> offsets(requests.size(), -1);
-  std::vector<Block> blocks;
-  arenaBytes = 0;
-  for (size_t index : order) {
-    const ArenaRequest &request = requests[index];
-    int64_t size = alignUp(request.bytes), offset = 0;
-    for (const Block &block : blocks)
-      if (walk(block, size, request.firstUse, request.lastUse, offset))
-        break;
-    offsets[index] = offset;
-    arenaBytes = std::max(arenaBytes, offset + size);
+  static RunSummary of(const Block &block) {
+    RunSummary s;
+    s.empty = false;
+    s.firstBegin = block.items.front().begin;
+    s.maxEnd = block.maxEnd;
+    s.largestGap = block.largestGap;
+    s.maxFirst = block.maxFirst;
+    s.minLast = block.minLast;
+    s.minFirst = block.byFirst.front().first;
+    s.maxLast = block.byFirst.back().second;
+    return s;
+  }
+  static RunSummary join(const RunSummary &a, const RunSummary &b) {
+    if (a.empty || b.empty)
+      return a.empty ? b : a;
+    RunSummary s = a;
+    s.maxEnd = std::max(a.maxEnd, b.maxEnd);
+    s.largestGap = std::max({a.largestGap, b.largestGap, b.firstBegin - a.maxEnd});
+    s.minFirst = std::min(a.minFirst, b.minFirst);
+    s.maxLast = std::max(a.maxLast, b.maxLast);
+    s.maxFirst = std::max(a.maxFirst, b.maxFirst);
+    s.minLast = std::min(a.minLast, b.minLast);
+    return s;
+  }
+};
+
+/// The placed tensors: offset-ordered blocks under a complete binary tree
+/// of run summaries (leaves are the blocks, padded to a power of two).
+class PlacedTensors {
+public:
+  /// The lowest offset from which `size` bytes are free during [first, last].
+  int64_t lowestFit(int64_t size, int64_t first, int64_t last) const {
+    int64_t offset = 0;
+    if (!blocks.empty())
+      walkRun(1, size, first, last, offset);
+    return offset;
+  }
+
+  void insert(const Placed &entry) {
     // Into the last block whose first item is not after it (or the first).
-    Placed entry{offset, offset + size, request.firstUse, request.lastUse};
     auto target = std::upper_bound(blocks.begin(), blocks.end(), entry,
                                    [](const Placed &e, const Block &b) {
                                      return e < b.items.front();
@@ -180,6 +215,11 @@ std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
       --target;
     auto &items = target->items;
     items.insert(std::upper_bound(items.begin(), items.end(), entry), entry);
+    target->summarize();
+    if (items.size() <= 2 * kBlock && leaves > 0) {
+      update(target - blocks.begin());
+      return;
+    }
     if (items.size() > 2 * kBlock) { // split in two halves
       Block upper;
       upper.items.assign(items.begin() + kBlock, items.end());
@@ -187,9 +227,69 @@ std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
       target->summarize();
       upper.summarize();
       blocks.insert(target + 1, std::move(upper));
-    } else {
-      target->summarize();
     }
+    rebuild();
+  }
+
+private:
+  std::vector<Block> blocks;
+  std::vector<RunSummary> tree; // node i has children 2i and 2i+1
+  size_t leaves = 0;
+
+  void rebuild() {
+    leaves = 1;
+    while (leaves < blocks.size())
+      leaves *= 2;
+    tree.assign(2 * leaves, RunSummary());
+    for (size_t i = 0; i < blocks.size(); ++i)
+      tree[leaves + i] = RunSummary::of(blocks[i]);
+    for (size_t node = leaves - 1; node >= 1; --node)
+      tree[node] = RunSummary::join(tree[2 * node], tree[2 * node + 1]);
+  }
+
+  void update(size_t block) {
+    size_t node = leaves + block;
+    tree[node] = RunSummary::of(blocks[block]);
+    for (node /= 2; node >= 1; node /= 2)
+      tree[node] = RunSummary::join(tree[2 * node], tree[2 * node + 1]);
+  }
+
+  /// The walk through the blocks under `node`; true when it found the gap.
+  bool walkRun(size_t node, int64_t size, int64_t first, int64_t last, int64_t &offset) const {
+    const RunSummary &run = tree[node];
+    if (run.empty || run.maxLast < first || last < run.minFirst)
+      return false; // none live
+    if (run.firstBegin < offset + size && run.maxFirst <= last && first <= run.minLast &&
+        run.largestGap < size) {
+      offset = std::max(offset, run.maxEnd); // all live, each pushes
+      return false;
+    }
+    if (node >= leaves)
+      return walk(blocks[node - leaves], size, first, last, offset);
+    return walkRun(2 * node, size, first, last, offset) ||
+           walkRun(2 * node + 1, size, first, last, offset);
+  }
+};
+
+} // namespace
+
+std::vector<int64_t> planArena(const std::vector<ArenaRequest> &requests,
+                               int64_t &arenaBytes) {
+  std::vector<size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return requests[a].bytes > requests[b].bytes;
+  });
+  std::vector<int64_t> offsets(requests.size(), -1);
+  PlacedTensors placed;
+  arenaBytes = 0;
+  for (size_t index : order) {
+    const ArenaRequest &request = requests[index];
+    int64_t size = alignUp(request.bytes);
+    int64_t offset = placed.lowestFit(size, request.firstUse, request.lastUse);
+    offsets[index] = offset;
+    arenaBytes = std::max(arenaBytes, offset + size);
+    placed.insert({offset, offset + size, request.firstUse, request.lastUse});
   }
   return offsets;
 }
