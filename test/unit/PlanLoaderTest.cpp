@@ -74,4 +74,31 @@ TEST(PlanLoader, RefusesInvalidTypes) {
   EXPECT_NE(loadError(plan).find("invalid dimension -2"), std::string::npos);
 }
 
+// Each dimension within bounds but their product past int64: the element
+// count wrapped to 0 and the buffer passed as an empty one in the arena.
+TEST(PlanLoader, RefusesElementCountsPastTheLimitWithoutOverflowing) {
+  auto plan = tinyPlan();
+  auto *type = plan.mutable_eval()->mutable_buffers(3)->mutable_type();
+  type->clear_shape();
+  for (int i = 0; i < 3; ++i)
+    type->add_shape(int64_t{1} << 40);
+  EXPECT_NE(loadError(plan).find("eval program buffer #3 has more elements than the limit of "
+                                 "1099511627776"),
+            std::string::npos)
+      << loadError(plan);
+  type->clear_shape();
+  type->add_shape(0);
+  type->add_shape(int64_t{1} << 41); // empty, but a dimension past the limit
+  EXPECT_NE(loadError(plan).find("more elements than the limit"), std::string::npos);
+}
+
+TEST(PlanLoader, RefusesRanksPastTheLimit) {
+  auto plan = tinyPlan();
+  auto *type = plan.mutable_states(0)->mutable_type();
+  for (int i = 0; i < 20; ++i)
+    type->add_shape(1);
+  EXPECT_NE(loadError(plan).find("state 'w' has rank 22, above the limit of 16"), std::string::npos)
+      << loadError(plan);
+}
+
 } // namespace

@@ -8,6 +8,7 @@
 #ifndef AMPRT_PLANFORMAT_H
 #define AMPRT_PLANFORMAT_H
 
+#include <cstddef>
 #include <cstdint>
 
 namespace amprt {
@@ -20,6 +21,33 @@ namespace fused {
 /// lowering's fusion stays within them, the runtime checks them.
 constexpr int kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
 } // namespace fused
+
+/// Limits on every tensor, checked before anything is allocated: by the
+/// importer on ONNX values and initializers, by the plan loader on buffers.
+/// 2^40 elements (4 TiB of FP32) is beyond any one device and still leaves
+/// byte counts and offsets far from int64 overflow.
+constexpr size_t kMaxTensorRank = 16;
+constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
+
+/// The element count of a shape, or -1 when a dimension is negative or the
+/// count exceeds kMaxTensorElements (computed without overflowing).
+inline int64_t boundedElementCount(const int64_t *dims, size_t rank) {
+  bool empty = false;
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] < 0 || dims[i] > kMaxTensorElements)
+      return -1;
+    empty |= dims[i] == 0;
+  }
+  if (empty)
+    return 0;
+  int64_t count = 1;
+  for (size_t i = 0; i < rank; ++i) {
+    if (dims[i] > kMaxTensorElements / count)
+      return -1;
+    count *= dims[i];
+  }
+  return count;
+}
 
 } // namespace amprt
 
