@@ -9,6 +9,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "OnnxImporterImpl.h"
+#include "ExternalData.h"
+
+#include "amprt/PlanFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -64,6 +67,49 @@ LogicalResult OnnxImporter::checkDefinitions(const onnx::GraphProto &graph) {
     ++nodeIndex;
   }
   nodeIndex = 0;
+  return success();
+}
+
+/// Every shape within the runtime's tensor limits (rank, element count:
+/// PlanFormat.h), checked before the ONNX checker, shape inference or the
+/// importer compute a size from it.
+LogicalResult OnnxImporter::checkShapeLimits(const onnx::GraphProto &graph) {
+  auto check = [&](StringRef what, const std::string &name,
+                   ArrayRef<int64_t> dims) -> LogicalResult {
+    if (dims.size() > amprt::kMaxTensorRank)
+      return fileError() << what << " '" << name << "' has rank " << dims.size()
+                         << ", above the limit of " << amprt::kMaxTensorRank;
+    for (int64_t d : dims)
+      if (d < 0)
+        return fileError() << what << " '" << name << "' has a negative dimension " << d;
+    if (amprt::boundedElementCount(dims.data(), dims.size()) < 0)
+      return fileError() << what << " '" << name << "' has more elements than the limit of "
+                         << amprt::kMaxTensorElements;
+    return success();
+  };
+  auto checkTensor = [&](const onnx::TensorProto &tensor) {
+    SmallVector<int64_t> dims(tensor.dims().begin(), tensor.dims().end());
+    return check("tensor", tensor.name(), dims);
+  };
+  auto checkValue = [&](const onnx::ValueInfoProto &info) {
+    if (!info.type().has_tensor_type() || !info.type().tensor_type().has_shape())
+      return success(); // refused, if used, where its type is read
+    SmallVector<int64_t> dims; // symbolic dimensions count as 1 here
+    for (const auto &dim : info.type().tensor_type().shape().dim())
+      dims.push_back(dim.has_dim_value() ? dim.dim_value() : 1);
+    return check("value", info.name(), dims);
+  };
+  for (const auto &tensor : graph.initializer())
+    if (failed(checkTensor(tensor)))
+      return failure();
+  for (const auto *infos : {&graph.input(), &graph.output(), &graph.value_info()})
+    for (const auto &info : *infos)
+      if (failed(checkValue(info)))
+        return failure();
+  for (const auto &node : graph.node())
+    for (const auto &attribute : node.attribute())
+      if (attribute.has_t() && failed(checkTensor(attribute.t())))
+        return failure();
   return success();
 }
 
@@ -503,13 +549,26 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
     fileError() << "cannot read: " << buffer.getError().message();
     return nullptr;
   }
+  if ((*buffer)->getBufferSize() > static_cast<size_t>(INT_MAX)) {
+    fileError() << "the model file is " << (*buffer)->getBufferSize()
+                << " bytes, above protobuf's limit of 2 GiB (keep large tensors as "
+                   "external data)";
+    return nullptr;
+  }
   onnx::ModelProto model;
   if (!model.ParseFromArray((*buffer)->getBufferStart(),
                             static_cast<int>((*buffer)->getBufferSize()))) {
     fileError() << "not a valid ONNX model (protobuf parse failed)";
     return nullptr;
   }
-  if (failed(checkOpset(model)) || failed(checkDefinitions(model.graph())))
+  buffer->reset(); // parsed: its bytes are no longer needed
+  if (failed(checkOpset(model)) || failed(checkShapeLimits(model.graph())))
+    return nullptr;
+  if (llvm::Error error = inlineExternalData(model, path)) {
+    fileError() << llvm::toString(std::move(error));
+    return nullptr;
+  }
+  if (failed(checkDefinitions(model.graph())))
     return nullptr;
   try {
     onnx::checker::check_model(model);

@@ -154,6 +154,7 @@ private:
   // Model-level steps ---------------------------------------------------------
   LogicalResult checkOpset(const onnx::ModelProto &model);
   LogicalResult checkDefinitions(const onnx::GraphProto &graph);
+  LogicalResult checkShapeLimits(const onnx::GraphProto &graph);
   FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
   LogicalResult importGraph(const onnx::GraphProto &graph);
   /// Refuses a graph output whose value is not what the model declares (a

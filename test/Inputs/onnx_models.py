@@ -240,6 +240,26 @@ def missing_initializer():
     return m
 
 
+def negative_dim():
+    m = gemm()
+    m.graph.initializer[0].dims[1] = -4  # "w"
+    return m
+
+
+def overflowing_initializer():
+    """A 2^62 x 4 initializer: the element count wraps to 0 in int64, so its
+    empty data passed the size check and it imported as a tensor of 2^64."""
+    w = TensorProto(name="w", data_type=FLOAT, dims=[1 << 62, 4], raw_data=b"")
+    return model([helper.make_node("Relu", ["w"], ["y"], name="act")], [],
+                 [value("y", FLOAT, [1 << 62, 4])], [w])
+
+
+def deep_rank_input():
+    m = gemm()
+    m.graph.input[0].CopyFrom(value("x", FLOAT, [1] * 17))
+    return m
+
+
 def shape_mismatch():
     return model(
         [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)],
@@ -310,7 +330,8 @@ def small_cnn():
          tensor("fc_b", [3])])
 
 
-MODELS = {f.__name__: f for f in [deep_mlp, small_cnn,
+MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing_initializer,
+    deep_rank_input,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,

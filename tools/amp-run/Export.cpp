@@ -81,6 +81,8 @@ Status exportOnnx(const amprt::Session &session, const std::string &onnxPath,
     AMPRT_RETURN_IF_ERROR(session.readState(info.name, values.data(), values.size() * 4));
     int32_t type = isParam ? dataType : onnx::TensorProto::FLOAT;
     initializer.clear_float_data();
+    initializer.clear_external_data(); // written inline, whatever the source did
+    initializer.set_data_location(onnx::TensorProto::DEFAULT);
     initializer.set_data_type(type);
     initializer.set_raw_data(encode(values, type));
     replaced += isParam;
@@ -89,6 +91,12 @@ Status exportOnnx(const amprt::Session &session, const std::string &onnxPath,
     return Status::error(onnxPath + ": has " + std::to_string(replaced) + " of the plan's " +
                          std::to_string(params.size()) +
                          " parameters as initializers (is it the model the plan came from?)");
+  // Other tensors' external files would be looked up next to the output.
+  for (const auto &initializer : model.graph().initializer())
+    if (initializer.data_location() == onnx::TensorProto::EXTERNAL)
+      return Status::error(onnxPath + ": initializer '" + initializer.name() +
+                           "' is not trained and keeps its data in an external file; export "
+                           "writes trained tensors inline and does not copy external files");
   if (dataType != onnx::TensorProto::FLOAT) {
     retypeFloatValues(model.mutable_graph()->mutable_input(), dataType);
     retypeFloatValues(model.mutable_graph()->mutable_output(), dataType);
