@@ -55,8 +55,8 @@ Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **fl
 
 /// A checked GEMM: C[m,n] = op(A)[m,k] op(B)[k,n] (+ bias over n) (relu).
 struct MatmulShape {
-  int64_t m, n, k;
-  bool transposeLhs, transposeRhs, bias, relu;
+  int64_t m = 0, n = 0, k = 0;
+  bool transposeLhs = false, transposeRhs = false, bias = false, relu = false;
 };
 /// Checks a "matmul" kernel's attributes, operand shapes and types (bf16/f16
 /// operands may give an f32 result; a bias is a float vector of C's columns).
