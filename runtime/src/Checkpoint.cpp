@@ -10,6 +10,7 @@
 
 #include "Checkpoint.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -53,8 +54,11 @@ Status writeAll(int fd, const std::string &bytes) {
   size_t written = 0;
   while (written < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n <= 0)
-      return Status::error("write failed");
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) // a full disk: ENOSPC, or EFBIG past a file-size limit
+      return Status::error(std::string("write failed: ") +
+                           (n < 0 ? std::strerror(errno) : "no progress"));
     written += static_cast<size_t>(n);
   }
   return Status::ok();
@@ -100,14 +104,15 @@ Status writeFileAtomically(const std::string &path, const std::string &contents)
   std::string temp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
-    return Status::error(path + ": cannot create " + temp);
+    return Status::error(path + ": cannot create " + temp + ": " + std::strerror(errno));
+  auto failed = [](const char *what) { return Status::error(what + std::string(std::strerror(errno))); };
   Status status = writeAll(fd, contents);
   if (status.isOk() && ::fsync(fd) != 0)
-    status = Status::error("fsync failed");
+    status = failed("fsync failed: ");
   if (::close(fd) != 0 && status.isOk())
-    status = Status::error("close failed");
+    status = failed("close failed: ");
   if (status.isOk() && std::rename(temp.c_str(), path.c_str()) != 0)
-    status = Status::error("rename failed");
+    status = failed("rename failed: ");
   if (!status.isOk()) {
     ::unlink(temp.c_str());
     return Status::error(path + ": " + status.message());

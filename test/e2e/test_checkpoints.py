@@ -10,9 +10,13 @@
    refused with a clear error.
 3. Killing amp-run with SIGKILL while it saves checkpoints (every step, of a
    model whose checkpoint is about 70 MB) always leaves a loadable one.
+4. A full disk during a save (a file-size limit below the checkpoint's
+   size) is an error naming the checkpoint; the previous checkpoint stays
+   byte for byte, and no temporary file is left beside it.
 """
 import os
 import random
+import resource
 import signal
 import subprocess
 import time
@@ -111,6 +115,35 @@ def check_bad_files(args, checker, tmp, plan, good):
                   float(not refused(args, other, good, "does not match the plan")), 0)
 
 
+def check_disk_full(args, checker, tmp, plan, good):
+    folder = os.path.join(tmp, "full")
+    os.makedirs(folder)
+    checkpoint = os.path.join(folder, "latest.ckpt")
+    with open(good, "rb") as f:
+        previous = f.read()
+    with open(checkpoint, "wb") as f:
+        f.write(previous)
+    limit = len(previous) // 2
+
+    def full_disk():  # writes past `limit` bytes fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [os.path.join(args.bin, "amp-run"), "step", plan, "--steps", "0", "--resume", good,
+         "--checkpoint", checkpoint, "--dump", os.path.join(tmp, "full-dump")],
+        capture_output=True, text=True, errors="replace", preexec_fn=full_disk)
+    print(f"full disk during a save: exit code {result.returncode}: {result.stderr.strip()}")
+    with open(checkpoint, "rb") as f:
+        kept = f.read() == previous
+    leftovers = sorted(set(os.listdir(folder)) - {"latest.ckpt"})
+    checker.check("a save on a full disk fails naming the checkpoint and the reason",
+                  float(not (result.returncode == 1 and "latest.ckpt: write failed: File too large"
+                             in result.stderr)), 0)
+    checker.check("a save on a full disk keeps the previous checkpoint", float(not kept), 0)
+    checker.check("a save on a full disk leaves no temporary file", float(len(leftovers)), 0)
+
+
 def check_kill(args, checker, tmp):
     onnx_path = os.path.join(tmp, "big.onnx")
     plan = os.path.join(tmp, "big.ampplan")
@@ -148,6 +181,7 @@ def main():
         plan, good = check_resume(args, checker, tmp)
         check_resume_batch_norm_dropout(args, checker, tmp)
         check_bad_files(args, checker, tmp, plan, good)
+        check_disk_full(args, checker, tmp, plan, good)
         check_kill(args, checker, tmp)
     checker.finish()
 

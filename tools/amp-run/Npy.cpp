@@ -2,6 +2,9 @@
 
 #include "Npy.h"
 #include "amprt/AtomicFile.h"
+#include "amprt/PlanFormat.h"
+
+#include <charconv>
 
 #include <fstream>
 #include <sstream>
@@ -81,14 +84,27 @@ Status readNpy(const std::string &path, NpyArray *array) {
   array->shape.clear();
   std::stringstream dims(header.substr(open + 1, close - open - 1));
   std::string item;
-  int64_t count = 1;
-  while (std::getline(dims, item, ','))
-    if (item.find_first_not_of(' ') != std::string::npos) {
-      array->shape.push_back(std::stoll(item));
-      count *= array->shape.back();
-    }
+  while (std::getline(dims, item, ',')) {
+    size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    if (first == std::string::npos)
+      continue; // the empty item after a 1-tuple's comma
+    int64_t dim = -1;
+    const char *begin = item.data() + first, *end = item.data() + last + 1;
+    auto [stop, error] = std::from_chars(begin, end, dim);
+    if (error != std::errc() || stop != end || dim < 0)
+      return Status::error(path + ": shape has an invalid dimension '" +
+                           std::string(begin, end) + "'");
+    array->shape.push_back(dim);
+  }
+  if (array->shape.size() > amprt::kMaxTensorRank)
+    return Status::error(path + ": rank " + std::to_string(array->shape.size()) +
+                         " is above the limit of " + std::to_string(amprt::kMaxTensorRank));
+  int64_t count = amprt::boundedElementCount(array->shape.data(), array->shape.size());
+  if (count < 0)
+    return Status::error(path + ": more elements than the limit of " +
+                         std::to_string(amprt::kMaxTensorElements));
   array->bytes = data.substr(10 + headerSize);
-  if (array->bytes.size() != count * amprt::dtypeSize(array->dtype))
+  if (array->bytes.size() != static_cast<size_t>(count) * amprt::dtypeSize(array->dtype))
     return Status::error(path + ": data size does not match the shape");
   return Status::ok();
 }
