@@ -2,6 +2,7 @@
 
 #include "PlanLoader.h"
 
+#include <cmath>
 #include <set>
 
 namespace amprt {
@@ -86,6 +87,12 @@ Status checkProgram(const proto::Plan &plan, const proto::Program &program,
       AMPRT_RETURN_IF_ERROR(checkIndex(index, what));
     for (int32_t index : kernel.outputs())
       AMPRT_RETURN_IF_ERROR(checkIndex(index, what));
+    // Attributes are doubles that kernels also read as integers (window
+    // sizes, axes, intervals): outside int64 that conversion is undefined.
+    for (const auto &[name, value] : kernel.attrs())
+      if (!std::isfinite(value) || std::fabs(value) > kMaxAttributeMagnitude)
+        return Status::error(what + " has attribute '" + name + "' = " + std::to_string(value) +
+                             ", outside +-2^62");
   }
   std::set<std::string> names;
   for (const auto *bindings : {&program.inputs(), &program.outputs()})

@@ -254,6 +254,12 @@ def overflowing_initializer():
                  [value("y", FLOAT, [1 << 62, 4])], [w])
 
 
+def conv_rank2_input():
+    return model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])],
+                 [value("x", FLOAT, [2, 4])], [value("y", FLOAT, [2, 3])],
+                 [tensor("w", [3, 2, 3, 3])])
+
+
 def deep_rank_input():
     m = gemm()
     m.graph.input[0].CopyFrom(value("x", FLOAT, [1] * 17))
@@ -331,7 +337,7 @@ def small_cnn():
 
 
 MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing_initializer,
-    deep_rank_input,
+    deep_rank_input, conv_rank2_input,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,

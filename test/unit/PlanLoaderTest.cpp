@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace amprt;
 using amptest::serialize;
 using amptest::tinyPlan;
@@ -90,6 +92,17 @@ TEST(PlanLoader, RefusesElementCountsPastTheLimitWithoutOverflowing) {
   type->add_shape(0);
   type->add_shape(int64_t{1} << 41); // empty, but a dimension past the limit
   EXPECT_NE(loadError(plan).find("more elements than the limit"), std::string::npos);
+}
+
+// Found by fuzz-plan: a pooling window of -3.1e231 converted to int64.
+TEST(PlanLoader, RefusesAttributesThatAreNotFiniteOrPastTwoToThe62) {
+  for (double bad : {-3.10522e231, std::nan(""), HUGE_VAL, 1e19}) {
+    auto plan = tinyPlan();
+    (*plan.mutable_eval()->mutable_kernels(1)->mutable_attrs())["kernel_shape.0"] = bad;
+    EXPECT_NE(loadError(plan).find("kernel #1 (relu) has attribute 'kernel_shape.0'"),
+              std::string::npos)
+        << bad << ": " << loadError(plan);
+  }
 }
 
 TEST(PlanLoader, RefusesRanksPastTheLimit) {

@@ -29,6 +29,10 @@ constexpr int kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
 constexpr size_t kMaxTensorRank = 16;
 constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
 
+/// Every kernel attribute (a double) is finite and within +-2^62, so that
+/// the ones kernels read as integers convert without overflow.
+constexpr double kMaxAttributeMagnitude = 4611686018427387904.0; // 2^62
+
 /// The element count of a shape, or -1 when a dimension is negative or the
 /// count exceeds kMaxTensorElements (computed without overflowing).
 inline int64_t boundedElementCount(const int64_t *dims, size_t rank) {
