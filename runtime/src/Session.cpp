@@ -291,6 +291,25 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
   impl->profile = options.profile;
   impl->checkNumerics = options.checkNumerics;
   AMPRT_RETURN_IF_ERROR(loadPlan(bytes, name, &impl->plan));
+  if (options.memoryLimitBytes > 0) {
+    // Each term is below 2^43 (the plan loader's limits) and the sum stops
+    // once past the limit, so it cannot overflow.
+    int64_t needed = 0;
+    auto add = [&](int64_t bytes) { return (needed += bytes) > options.memoryLimitBytes; };
+    bool over = false;
+    for (const auto &state : impl->plan.states())
+      over = over || add(static_cast<int64_t>(byteSize(state.type())));
+    for (const auto *program : {&impl->plan.train(), &impl->plan.eval()}) {
+      over = over || add(program->arena_bytes());
+      for (const auto &constant : program->constants())
+        over = over || add(static_cast<int64_t>(constant.size()));
+    }
+    if (over)
+      return Status::error(name + ": the plan needs more than " +
+                           std::to_string(options.memoryLimitBytes) +
+                           " bytes of device memory (the session's limit), " +
+                           std::to_string(needed) + " counted so far");
+  }
   AMPRT_RETURN_IF_ERROR(makeDevice(options, &impl->device));
   Device &device = *impl->device;
   for (int i = 0; i < impl->plan.states_size(); ++i) {

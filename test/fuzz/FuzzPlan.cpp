@@ -2,8 +2,9 @@
 //
 // The bytes are a plan: loaded and checked by the Session, and when that
 // accepts it, one training step runs on zero feeds (label 0 is a valid
-// class). Steps of plans whose arena exceeds 64 MiB are skipped to keep
-// each input fast; their loading and allocation still run.
+// class). Sessions are limited to 256 MiB (SessionOptions::memoryLimitBytes:
+// a plan may ask for any arena up to 2^40 bytes), and steps of plans whose
+// arena exceeds 64 MiB are skipped to keep each input fast.
 //
 //===----------------------------------------------------------------------===//
 #include "amprt/Session.h"
@@ -17,6 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string bytes(reinterpret_cast<const char *>(data), size);
   amprt::SessionOptions options;
   options.numThreads = 1;
+  options.memoryLimitBytes = 256 << 20;
   if (!amprt::Session::createFromBytes(bytes, "fuzz.ampplan", options, &session))
     return 0;
   if (session->arenaBytes(amprt::Program::Train) > (64 << 20))

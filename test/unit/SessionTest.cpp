@@ -76,6 +76,24 @@ TEST(Session, RefusesKernelsThatDoNotFitTheirTensors) {
   EXPECT_FALSE(session);
 }
 
+// Found by fuzz-plan: a plan may ask for any arena up to 2^40 bytes, and the
+// session allocated (and touched) 2.3 GB of it; an embedder can now cap it.
+TEST(Session, RefusesPlansAboveTheMemoryLimitBeforeAllocating) {
+  auto plan = tinyPlan();
+  plan.mutable_eval()->set_arena_bytes(int64_t{1} << 39); // 512 GiB: never allocated
+  SessionOptions options;
+  options.memoryLimitBytes = 1 << 20;
+  std::unique_ptr<Session> session;
+  Status status = Session::createFromBytes(serialize(plan), "big", options, &session);
+  ASSERT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("big: the plan needs more than 1048576 bytes of device "
+                                  "memory (the session's limit)"),
+            std::string::npos)
+      << status.message();
+  options.memoryLimitBytes = 1 << 20; // the tiny plan itself fits
+  EXPECT_TRUE(Session::createFromBytes(serialize(tinyPlan()), "tiny", options, &session).isOk());
+}
+
 TEST(Session, MissingFileIsAnError) {
   std::unique_ptr<Session> session;
   Status status = Session::create("/nonexistent/model.ampplan", {}, &session);

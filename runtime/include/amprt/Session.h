@@ -59,6 +59,10 @@ struct SessionOptions {
   /// After every kernel, look for inf/NaN in its float outputs and remember
   /// the first kernel of each run that produced one (Session::firstNonFinite).
   bool checkNumerics = false;
+  /// Device memory the plan may take (states, arenas and constants); a plan
+  /// that needs more is refused before anything is allocated, naming both.
+  /// 0: no limit beyond the device's (an allocation that fails is an error).
+  int64_t memoryLimitBytes = 0;
 };
 
 /// Accumulated time of one kernel of a program, when profiling.
