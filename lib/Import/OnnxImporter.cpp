@@ -1,9 +1,9 @@
 //===- OnnxImporter.cpp - ONNX ModelProto -> amp dialect ------------------===//
 //
-// One walk over the (checked, shape-inferred) graph. Each node is dispatched
-// on (domain, op_type) to an import rule; unsupported combinations, bad
-// attributes and shape mismatches become diagnostics that name the file, the
-// node and its op type. Result shapes are computed by the amp dialect's own
+// One walk over the (checked) graph, then ONNX shape inference as a
+// cross-check. Each node is dispatched on (domain, op_type) to an import
+// rule; unsupported combinations, bad attributes and shape mismatches become
+// diagnostics that name the file, the node and its op type. Result shapes are computed by the amp dialect's own
 // shape rules, so the importer and the verifiers agree.
 //
 //===----------------------------------------------------------------------===//
