@@ -3,8 +3,9 @@
 // One walk over the (checked) graph, then ONNX shape inference as a
 // cross-check. Each node is dispatched on (domain, op_type) to an import
 // rule; unsupported combinations, bad attributes and shape mismatches become
-// diagnostics that name the file, the node and its op type. Result shapes are computed by the amp dialect's own
-// shape rules, so the importer and the verifiers agree.
+// diagnostics that name the file, the node and its op type. Result shapes are
+// computed by the amp dialect's own shape rules, so the importer and the
+// verifiers agree.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,15 +77,12 @@ LogicalResult OnnxImporter::checkDefinitions(const onnx::GraphProto &graph) {
 LogicalResult OnnxImporter::checkShapeLimits(const onnx::GraphProto &graph) {
   auto check = [&](StringRef what, const std::string &name,
                    ArrayRef<int64_t> dims) -> LogicalResult {
-    if (dims.size() > amprt::kMaxTensorRank)
-      return fileError() << what << " '" << name << "' has rank " << dims.size()
-                         << ", above the limit of " << amprt::kMaxTensorRank;
     for (int64_t d : dims)
       if (d < 0)
         return fileError() << what << " '" << name << "' has a negative dimension " << d;
-    if (amprt::boundedElementCount(dims.data(), dims.size()) < 0)
-      return fileError() << what << " '" << name << "' has more elements than the limit of "
-                         << amprt::kMaxTensorElements;
+    std::string beyond = amprt::beyondTensorLimits(dims.data(), dims.size());
+    if (!beyond.empty())
+      return fileError() << what << " '" << name << "' has " << beyond;
     return success();
   };
   auto checkTensor = [&](const onnx::TensorProto &tensor) {

@@ -105,7 +105,9 @@ Status writeFileAtomically(const std::string &path, const std::string &contents)
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
     return Status::error(path + ": cannot create " + temp + ": " + std::strerror(errno));
-  auto failed = [](const char *what) { return Status::error(what + std::string(std::strerror(errno))); };
+  auto failed = [](const char *what) {
+    return Status::error(what + std::string(std::strerror(errno)));
+  };
   Status status = writeAll(fd, contents);
   if (status.isOk() && ::fsync(fd) != 0)
     status = failed("fsync failed: ");

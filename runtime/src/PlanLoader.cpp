@@ -34,15 +34,12 @@ namespace {
 Status checkType(const proto::TensorType &type, const std::string &what) {
   if (type.dtype() < proto::F32 || type.dtype() > proto::I64)
     return Status::error(what + " has an invalid dtype");
-  if (static_cast<size_t>(type.shape_size()) > kMaxTensorRank)
-    return Status::error(what + " has rank " + std::to_string(type.shape_size()) +
-                         ", above the limit of " + std::to_string(kMaxTensorRank));
   for (int64_t d : type.shape())
     if (d < 0)
       return Status::error(what + " has an invalid dimension " + std::to_string(d));
-  if (boundedElementCount(type.shape().data(), type.shape_size()) < 0)
-    return Status::error(what + " has more elements than the limit of " +
-                         std::to_string(kMaxTensorElements));
+  std::string beyond = beyondTensorLimits(type.shape().data(), type.shape_size());
+  if (!beyond.empty())
+    return Status::error(what + " has " + beyond);
   return Status::ok();
 }
 

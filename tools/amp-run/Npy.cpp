@@ -96,13 +96,10 @@ Status readNpy(const std::string &path, NpyArray *array) {
                            std::string(begin, end) + "'");
     array->shape.push_back(dim);
   }
-  if (array->shape.size() > amprt::kMaxTensorRank)
-    return Status::error(path + ": rank " + std::to_string(array->shape.size()) +
-                         " is above the limit of " + std::to_string(amprt::kMaxTensorRank));
+  std::string beyond = amprt::beyondTensorLimits(array->shape.data(), array->shape.size());
+  if (!beyond.empty())
+    return Status::error(path + ": shape has " + beyond);
   int64_t count = amprt::boundedElementCount(array->shape.data(), array->shape.size());
-  if (count < 0)
-    return Status::error(path + ": more elements than the limit of " +
-                         std::to_string(amprt::kMaxTensorElements));
   array->bytes = data.substr(10 + headerSize);
   if (array->bytes.size() != static_cast<size_t>(count) * amprt::dtypeSize(array->dtype))
     return Status::error(path + ": data size does not match the shape");

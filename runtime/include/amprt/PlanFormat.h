@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace amprt {
 
@@ -51,6 +52,18 @@ inline int64_t boundedElementCount(const int64_t *dims, size_t rank) {
     count *= dims[i];
   }
   return count;
+}
+
+/// For a shape without negative dimensions: "" when within the limits, else
+/// what is beyond them ("rank 17, above the limit of 16", "more elements
+/// than the limit of 1099511627776"), for the caller's message.
+inline std::string beyondTensorLimits(const int64_t *dims, size_t rank) {
+  if (rank > kMaxTensorRank)
+    return "rank " + std::to_string(rank) + ", above the limit of " +
+           std::to_string(kMaxTensorRank);
+  if (boundedElementCount(dims, rank) < 0)
+    return "more elements than the limit of " + std::to_string(kMaxTensorElements);
+  return "";
 }
 
 } // namespace amprt
