@@ -3,6 +3,7 @@
 #include "PlanBuilder.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 using namespace amprt;
 using amptest::serialize;
@@ -92,6 +93,23 @@ TEST(Session, RefusesPlansAboveTheMemoryLimitBeforeAllocating) {
       << status.message();
   options.memoryLimitBytes = 1 << 20; // the tiny plan itself fits
   EXPECT_TRUE(Session::createFromBytes(serialize(tinyPlan()), "tiny", options, &session).isOk());
+}
+
+// SessionOptions::numThreads was applied with omp_set_num_threads when the
+// session was created: it leaked into the embedder's thread, and did not
+// apply when another thread stepped the session. It now holds only around
+// the session's own kernel builds and runs.
+TEST(Session, ThreadCountStaysTheSessions) {
+  omp_set_num_threads(3);
+  SessionOptions options;
+  options.numThreads = 1;
+  std::unique_ptr<Session> session;
+  ASSERT_TRUE(Session::createFromBytes(serialize(tinyPlan()), "tiny", options, &session).isOk());
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  float x[12] = {};
+  ASSERT_TRUE(session->evaluate({{"x", x, sizeof(x)}}).isOk());
+  ASSERT_TRUE(session->step({}).isOk());
+  EXPECT_EQ(omp_get_max_threads(), 3);
 }
 
 TEST(Session, MissingFileIsAnError) {
