@@ -13,37 +13,6 @@
 namespace amprt {
 namespace {
 
-/// Which labels count: all, or those different from ignore_index.
-struct LabelRule {
-  bool hasIgnore = false;
-  int64_t ignore = 0;
-  bool counts(int64_t label) const { return !hasIgnore || label != ignore; }
-};
-
-LabelRule labelRule(const proto::Kernel &kernel) {
-  LabelRule rule;
-  rule.hasIgnore = attr(kernel, "has_ignore_index") != 0;
-  rule.ignore = static_cast<int64_t>(attr(kernel, "ignore_index"));
-  return rule;
-}
-
-/// Checks labels lie in [0, classes) (or are ignored) before any arithmetic
-/// uses them; returns how many count.
-Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule rule,
-                   int64_t *counted) {
-  *counted = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (!rule.counts(labels[i]))
-      continue;
-    if (labels[i] < 0 || labels[i] >= classes)
-      return Status::error("label " + std::to_string(labels[i]) + " at row " +
-                           std::to_string(i) + " is outside [0, " +
-                           std::to_string(classes) + ")");
-    ++*counted;
-  }
-  return Status::ok();
-}
-
 /// A row's maximum and sum of exp(x - max). Results are formed relative to
 /// the maximum (x - max, never x - logsumexp), which stays exact for large
 /// logits where max + log(sum) would round.

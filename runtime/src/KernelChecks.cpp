@@ -93,4 +93,26 @@ Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   return Status::ok();
 }
 
+LabelRule labelRule(const proto::Kernel &kernel) {
+  LabelRule rule;
+  rule.hasIgnore = attr(kernel, "has_ignore_index") != 0;
+  rule.ignore = static_cast<int64_t>(attr(kernel, "ignore_index"));
+  return rule;
+}
+
+Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule rule,
+                   int64_t *counted) {
+  *counted = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!rule.counts(labels[i]))
+      continue;
+    if (labels[i] < 0 || labels[i] >= classes)
+      return Status::error("label " + std::to_string(labels[i]) + " at row " +
+                           std::to_string(i) + " is outside [0, " +
+                           std::to_string(classes) + ")");
+    ++*counted;
+  }
+  return Status::ok();
+}
+
 } // namespace amprt

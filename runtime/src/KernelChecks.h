@@ -53,6 +53,20 @@ Status requireScalar(const TensorRef &t, DType dtype, const char *what);
 /// else checked to be one f32.
 Status skipFlag(const std::vector<TensorRef> &in, size_t index, const float **flag);
 
+/// Which labels of a softmax_cross_entropy(_grad) count: all, or those
+/// different from its ignore_index.
+struct LabelRule {
+  bool hasIgnore = false;
+  int64_t ignore = 0;
+  bool counts(int64_t label) const { return !hasIgnore || label != ignore; }
+};
+LabelRule labelRule(const proto::Kernel &kernel);
+/// Checks labels lie in [0, classes) (or are ignored) before any arithmetic
+/// uses them; returns how many count. Kernels check so, and the session
+/// checks fed labels before a step runs at all.
+Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule rule,
+                   int64_t *counted);
+
 /// A checked GEMM: C[m,n] = op(A)[m,k] op(B)[k,n] (+ bias over n) (relu).
 struct MatmulShape {
   int64_t m = 0, n = 0, k = 0;

@@ -3,9 +3,8 @@
 #include "amprt/Session.h"
 #include "Checkpoint.h"
 #include "Device.h"
+#include "FeedChecks.h"
 #include "PlanLoader.h"
-
-#include "amprt/FloatConversions.h"
 
 #include <chrono>
 #include <cmath>
@@ -71,25 +70,6 @@ public:
   size_t size;
 };
 
-/// True when `bytes` of type `dtype` hold an inf or NaN.
-bool hasNonFinite(const std::vector<uint8_t> &bytes, DType dtype) {
-  size_t count = bytes.size() / dtypeSize(dtype);
-  for (size_t i = 0; i < count; ++i) {
-    float v;
-    if (dtype == DType::F32)
-      std::memcpy(&v, bytes.data() + 4 * i, 4);
-    else if (dtype == DType::BF16 || dtype == DType::F16) {
-      uint16_t bits;
-      std::memcpy(&bits, bytes.data() + 2 * i, 2);
-      v = dtype == DType::BF16 ? math::bf16ToFloat(bits) : math::f16ToFloat(bits);
-    } else
-      return false;
-    if (!std::isfinite(v))
-      return true;
-  }
-  return false;
-}
-
 /// One program bound to memory: its arena, constants and kernels.
 struct BoundProgram {
   std::vector<DeviceMemory> memory; // arena and constants
@@ -100,6 +80,7 @@ struct BoundProgram {
   std::vector<std::vector<int32_t>> kernelOutputs;
   std::vector<TensorInfo> inputs, outputs;
   std::map<std::string, int32_t> inputBuffers, outputBuffers;
+  std::map<std::string, FeedCheck> feedChecks; // by input name
   int64_t arenaBytes = 0;
 };
 
@@ -118,6 +99,7 @@ struct Session::Impl {
   int32_t lossBuffer = -1;
   bool profile = false;
   bool checkNumerics = false;
+  bool allowNonFiniteInputs = false;
   std::string firstNonFinite;
 
   Status bind(const proto::Program &program, BoundProgram &bound);
@@ -188,10 +170,13 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
     bound.times.push_back(std::move(time));
   }
   bound.executable = device->makeExecutable(std::move(kernels));
-  for (const auto &binding : program.inputs()) {
+  std::vector<FeedCheck> checks = feedChecks(program);
+  for (int i = 0; i < program.inputs_size(); ++i) {
+    const auto &binding = program.inputs(i);
     bound.inputs.push_back(tensorInfo(binding.name(), binding.role(),
                                       program.buffers(binding.buffer()).type()));
     bound.inputBuffers[binding.name()] = binding.buffer();
+    bound.feedChecks[binding.name()] = checks[i];
   }
   for (const auto &binding : program.outputs()) {
     bound.outputs.push_back(tensorInfo(binding.name(), binding.role(),
@@ -207,7 +192,7 @@ bool Session::Impl::kernelWritesNonFinite(const BoundProgram &bound, size_t k) c
     std::vector<uint8_t> bytes(t.bytes());
     if (!device->copyOut(bytes.data(), t.data, bytes.size()).isOk())
       return false;
-    if (hasNonFinite(bytes, t.dtype))
+    if (indexOfNonFinite(bytes.data(), bytes.size(), t.dtype) >= 0)
       return true;
   }
   return false;
@@ -228,6 +213,14 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
       return Status::error(std::string(what) + ": input '" + feed.name + "' needs " +
                            std::to_string(buffer.bytes()) + " bytes, got " +
                            std::to_string(feed.bytes));
+    // Before anything is copied or run: a bad feed leaves the session as it was.
+    FeedCheck check = bound.feedChecks[feed.name];
+    if (check.kind == FeedCheck::Kind::Finite && allowNonFiniteInputs)
+      check.kind = FeedCheck::Kind::None;
+    Status valid = checkFeed(check, buffer.dtype, feed.data, feed.bytes);
+    if (!valid.isOk())
+      return Status::error(std::string(what) + ": input '" + feed.name + "': " +
+                           valid.message());
   }
   for (const auto &feed : feeds)
     AMPRT_RETURN_IF_ERROR(
@@ -290,6 +283,7 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
   impl->name = name;
   impl->profile = options.profile;
   impl->checkNumerics = options.checkNumerics;
+  impl->allowNonFiniteInputs = options.allowNonFiniteInputs;
   AMPRT_RETURN_IF_ERROR(loadPlan(bytes, name, &impl->plan));
   if (options.memoryLimitBytes > 0) {
     // Each term is below 2^43 (the plan loader's limits) and the sum stops

@@ -33,9 +33,10 @@ from common import Checker, compile_model, mlp, parse_args, relative_error, run,
 BATCH = 32
 
 
-def amp_run_step(args, plan, feeds, steps, dump, metrics=None):
+def amp_run_step(args, plan, feeds, steps, dump, metrics=None, extra=()):
     os.makedirs(dump, exist_ok=True)
-    command = [os.path.join(args.bin, "amp-run"), "step", plan, "--steps", steps, "--dump", dump]
+    command = [os.path.join(args.bin, "amp-run"), "step", plan, "--steps", steps, "--dump", dump,
+               *extra]
     for name, path in feeds.items():
         command += ["--feed", f"{name}={path}"]
     if metrics:
@@ -140,6 +141,17 @@ def check_nan_without_skip(args, checker, tmp):
              "labels": os.path.join(tmp, "nan_labels.npy")}
     np.save(feeds["input"], images)
     np.save(feeds["labels"], rng.integers(0, 10, (1, BATCH), dtype=np.int64))
+    # By default the NaN batch is refused before the step runs, naming the input.
+    refused_plan = os.path.join(tmp, "refused.ampplan")
+    compile_model(args.bin, onnx_path, refused_plan, f"precision=fp32 optimizer=adamw batch={BATCH}")
+    result = subprocess.run([os.path.join(args.bin, "amp-run"), "step", refused_plan, "--dump",
+                             os.path.join(tmp, "refused")] +
+                            [f"--feed={name}={path}" for name, path in feeds.items()],
+                            capture_output=True, text=True)
+    print(result.stderr.strip())
+    checker.check("a NaN batch is refused, naming the input and the element",
+                  float(result.returncode != 1 or "step: input 'input': NaN at element 0 (step 1 of 1)"
+                        not in result.stderr), 0)
     for name, options, flag in [("fp32-default", "", None),
                                 ("fp32-clip-no-skip", "clip=1.0", "nonfinite"),
                                 ("fp32-skip", "skip-nonfinite=true", "skipped")]:
@@ -147,7 +159,8 @@ def check_nan_without_skip(args, checker, tmp):
         compile_model(args.bin, onnx_path, plan,
                       f"precision=fp32 optimizer=adamw batch={BATCH} {options}")
         dump = os.path.join(tmp, name)
-        line = amp_run_step(args, plan, feeds, 1, dump, dump + ".jsonl")[0]
+        line = amp_run_step(args, plan, feeds, 1, dump, dump + ".jsonl",
+                            ["--allow-nonfinite-inputs"])[0]
         weight = np.load(os.path.join(dump, "1.weight.npy"))
         step = int(np.load(os.path.join(dump, "step.npy")))
         print(f"{name}: metrics {line}; weights finite: {bool(np.isfinite(weight).all())}, "

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
+#include <tuple>
+
 using namespace amprt;
 using amptest::serialize;
 using amptest::tinyPlan;
@@ -110,6 +113,101 @@ TEST(Session, ThreadCountStaysTheSessions) {
   ASSERT_TRUE(session->evaluate({{"x", x, sizeof(x)}}).isOk());
   ASSERT_TRUE(session->step({}).isOk());
   EXPECT_EQ(omp_get_max_threads(), 3);
+}
+
+/// tinyPlan whose train step also computes a cross-entropy loss of x W^T
+/// against int64 labels [4] (2 classes) and outputs it.
+proto::Plan lossPlan() {
+  using proto::Buffer;
+  proto::Plan plan = tinyPlan();
+  auto *train = plan.mutable_train();
+  int32_t w = amptest::addBuffer(train, Buffer::STATE, proto::F32, {2, 3}, 0);
+  int32_t x = amptest::addBuffer(train, Buffer::ARENA, proto::F32, {4, 3}, 0);
+  int32_t labels = amptest::addBuffer(train, Buffer::ARENA, proto::I64, {4}, 64);
+  int32_t logits = amptest::addBuffer(train, Buffer::ARENA, proto::F32, {4, 2}, 128);
+  int32_t loss = amptest::addBuffer(train, Buffer::ARENA, proto::F32, {}, 192);
+  train->set_arena_bytes(256);
+  auto *mm = train->add_kernels();
+  mm->set_op("matmul");
+  mm->add_inputs(x);
+  mm->add_inputs(w);
+  mm->add_outputs(logits);
+  (*mm->mutable_attrs())["transpose_rhs"] = 1;
+  auto *ce = train->add_kernels();
+  ce->set_op("softmax_cross_entropy");
+  ce->add_inputs(logits);
+  ce->add_inputs(labels);
+  ce->add_outputs(loss);
+  (*ce->mutable_attrs())["mean"] = 1;
+  for (auto [name, role, buffer] : {std::tuple{"x", "input", x}, {"labels", "label", labels}}) {
+    auto *in = train->add_inputs();
+    in->set_name(name);
+    in->set_role(role);
+    in->set_buffer(buffer);
+  }
+  auto *out = train->add_outputs();
+  out->set_name("loss");
+  out->set_role("loss");
+  out->set_buffer(loss);
+  return plan;
+}
+
+int64_t stepsTaken(const Session &session) {
+  int64_t step = -1;
+  EXPECT_TRUE(session.readState("step", &step, sizeof(step)).isOk());
+  return step;
+}
+
+// Issue 15: a NaN input or a label outside the classes is refused before
+// the step runs, naming the input, and the session goes on as if the bad
+// batch had never been fed.
+TEST(Session, RefusesBadFeedsBeforeRunningAnything) {
+  auto session = makeSession(lossPlan());
+  ASSERT_TRUE(session);
+  float x[12] = {1, 2, 3, -1, -2, -3, 0, 0, 0, 2, 0, 1};
+  int64_t labels[4] = {0, 1, 1, 0};
+  float bad[12];
+  std::memcpy(bad, x, sizeof(x));
+  bad[7] = std::nanf("");
+  Status s = session->step({{"x", bad, sizeof(bad)}, {"labels", labels, sizeof(labels)}});
+  EXPECT_EQ(s.message(), "step: input 'x': NaN at element 7");
+  bad[7] = -INFINITY;
+  s = session->step({{"x", bad, sizeof(bad)}, {"labels", labels, sizeof(labels)}});
+  EXPECT_EQ(s.message(), "step: input 'x': inf at element 7");
+  int64_t badLabels[4] = {0, 2, 1, 0};
+  s = session->step({{"x", x, sizeof(x)}, {"labels", badLabels, sizeof(badLabels)}});
+  EXPECT_EQ(s.message(), "step: input 'labels': label 2 at row 1 is outside [0, 2)");
+  badLabels[1] = -1;
+  s = session->step({{"x", x, sizeof(x)}, {"labels", badLabels, sizeof(badLabels)}});
+  EXPECT_EQ(s.message(), "step: input 'labels': label -1 at row 1 is outside [0, 2)");
+  s = session->step({{"x", x, sizeof(x)}, {"labels", labels, 8}});
+  EXPECT_EQ(s.message(), "step: input 'labels' needs 32 bytes, got 8");
+  EXPECT_EQ(stepsTaken(*session), 0);
+
+  // Still usable: the next good step gives what a fresh session gives.
+  ASSERT_TRUE(session->step({{"x", x, sizeof(x)}, {"labels", labels, sizeof(labels)}}).isOk());
+  auto fresh = makeSession(lossPlan());
+  ASSERT_TRUE(fresh->step({{"x", x, sizeof(x)}, {"labels", labels, sizeof(labels)}}).isOk());
+  EXPECT_EQ(session->loss(), fresh->loss());
+  EXPECT_EQ(stepsTaken(*session), 1);
+  // Reference: rows of x W^T are (-2, 3), (2, -3), (0, 0), (1, 1.5).
+  double expected = (std::log1p(std::exp(5.0)) + std::log1p(std::exp(5.0)) + std::log(2.0) +
+                     std::log1p(std::exp(0.5))) / 4;
+  EXPECT_NEAR(session->loss(), expected, 1e-6);
+}
+
+TEST(Session, NonFiniteInputsPassWhenAllowed) {
+  SessionOptions options;
+  options.allowNonFiniteInputs = true;
+  std::unique_ptr<Session> session;
+  ASSERT_TRUE(Session::createFromBytes(serialize(lossPlan()), "loss", options, &session).isOk());
+  float x[12] = {std::nanf("")};
+  int64_t labels[4] = {0, 1, 1, 0};
+  EXPECT_FALSE(session->step({{"x", x, sizeof(x)}, {"labels", labels, 16}}).isOk());
+  ASSERT_TRUE(session->step({{"x", x, sizeof(x)}, {"labels", labels, sizeof(labels)}}).isOk());
+  EXPECT_TRUE(std::isnan(session->loss()));
+  labels[0] = 5; // labels are always checked
+  EXPECT_FALSE(session->step({{"x", x, sizeof(x)}, {"labels", labels, sizeof(labels)}}).isOk());
 }
 
 TEST(Session, MissingFileIsAnError) {

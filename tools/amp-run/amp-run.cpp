@@ -71,9 +71,10 @@ const std::vector<Command> &commands() {
        train},
       {"step",
        "amp-run step  PLAN --feed NAME=FILE.npy ... [--steps N] --dump DIR [--metrics FILE]\n"
-       "                   [--resume FILE] [--checkpoint FILE] [--check-numerics]\n",
+       "                   [--resume FILE] [--checkpoint FILE] [--check-numerics]\n"
+       "                   [--allow-nonfinite-inputs]\n",
        {"feed", "steps", "dump", "metrics", "resume", "checkpoint"},
-       {"check-numerics"},
+       {"check-numerics", "allow-nonfinite-inputs"},
        stepCommand},
       {"forward",
        "amp-run forward PLAN --feed NAME=FILE.npy ... --dump DIR   (was: eval)\n",
@@ -335,6 +336,7 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   options.numThreads = static_cast<int>(threads);
   options.profile = args.flags.count("profile") > 0;
   options.checkNumerics = args.flags.count("check-numerics") > 0;
+  options.allowNonFiniteInputs = args.flags.count("allow-nonfinite-inputs") > 0;
   const char *fromEnvironment = std::getenv("AMP_DEVICE");
   options.device = args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu");
   options.allowTf32 = args.flags.count("tf32") > 0;
@@ -650,7 +652,9 @@ Status stepCommand(const Args &args) {
   std::vector<Feed> stepFeeds;
   for (int64_t s = 0; s < steps; ++s) {
     AMPRT_RETURN_IF_ERROR(feedsForStep(*session, feeds, steps, s, &stepFeeds));
-    AMPRT_RETURN_IF_ERROR(session->step(stepFeeds));
+    if (Status stepped = session->step(stepFeeds); !stepped)
+      return Status::error(stepped.message() + " (step " + std::to_string(s + 1) + " of " +
+                           std::to_string(steps) + ")");
     AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
     reportNonFinite(*session, s + 1, false);
     if (metrics)

@@ -59,6 +59,11 @@ struct SessionOptions {
   /// After every kernel, look for inf/NaN in its float outputs and remember
   /// the first kernel of each run that produced one (Session::firstNonFinite).
   bool checkNumerics = false;
+  /// step() and evaluate() refuse a float input holding an inf or NaN (and,
+  /// always, a label outside the loss's classes) before running anything,
+  /// naming the input: the session stays as it was. True lets non-finite
+  /// inputs through, e.g. to test what loss scaling does with them.
+  bool allowNonFiniteInputs = false;
   /// Device memory the plan may take (states, arenas and constants); a plan
   /// that needs more is refused before anything is allocated, naming both.
   /// 0: no limit beyond the device's (an allocation that fails is an error).
@@ -113,8 +118,10 @@ public:
   /// Bytes of each program's arena, as the plan's memory planner chose.
   int64_t arenaBytes(Program program) const;
 
-  /// One training step: binds `feeds` (every train input), runs the step,
-  /// updates parameters and optimizer state in place. On the CPU it returns
+  /// One training step: checks and binds `feeds` (every train input), runs
+  /// the step, updates parameters and optimizer state in place. A feed of the
+  /// wrong size, a non-finite input or an out-of-range label is an error
+  /// naming the input, returned before anything runs. On the CPU it returns
   /// when the step is done; on a GPU once the step is queued (the feeds have
   /// been copied by then, so their memory may be reused at once).
   Status step(const std::vector<Feed> &feeds);
