@@ -12,6 +12,8 @@ using amprt::Status;
 
 namespace {
 
+constexpr size_t kMaxFileBytes = size_t{16} << 30;
+
 /// Reads a whole file through zlib, which passes uncompressed files through.
 Status readMaybeGzip(const std::string &path, std::string *contents) {
   gzFile file = gzopen(path.c_str(), "rb");
@@ -19,8 +21,14 @@ Status readMaybeGzip(const std::string &path, std::string *contents) {
     return Status::error(path + ": cannot open");
   char chunk[1 << 16];
   int n;
-  while ((n = gzread(file, chunk, sizeof(chunk))) > 0)
+  while ((n = gzread(file, chunk, sizeof(chunk))) > 0) {
+    if (contents->size() + n > kMaxFileBytes) { // a few KB of gzip can inflate to any size
+      gzclose(file);
+      return Status::error(path + ": more than " + std::to_string(kMaxFileBytes >> 30) +
+                           " GiB uncompressed (the limit of a dataset file)");
+    }
     contents->append(chunk, n);
+  }
   bool failed = n < 0;
   gzclose(file);
   if (failed)
@@ -53,15 +61,25 @@ Status loadSplit(const std::string &directory, const std::string &prefix, Split 
     return Status::error(imagesPath + ": not an IDX3 image file");
   if (labels.size() < 8 || bigEndian(labels, 0) != 0x801)
     return Status::error(labelsPath + ": not an IDX1 label file");
-  int64_t count = bigEndian(images, 4);
-  int64_t pixels = int64_t{bigEndian(images, 8)} * bigEndian(images, 12);
-  if (static_cast<int64_t>(images.size()) != 16 + count * pixels)
-    return Status::error(imagesPath + ": size does not match its header");
+  int64_t count = bigEndian(images, 4), rows = bigEndian(images, 8), cols = bigEndian(images, 12);
+  if (count == 0 || rows == 0 || cols == 0)
+    return Status::error(imagesPath + ": holds no pixels (" + std::to_string(count) +
+                         " images of " + std::to_string(rows) + "x" + std::to_string(cols) + ")");
+  // Each factor is bounded by the bytes there are before the product is
+  // formed: the header's three 32-bit counts can overflow int64 together.
+  int64_t available = static_cast<int64_t>(images.size()) - 16;
+  if (rows > available || cols > available / rows || count > available / (rows * cols) ||
+      count * rows * cols != available)
+    return Status::error(imagesPath + ": size does not match its header (" +
+                         std::to_string(count) + " images of " + std::to_string(rows) + "x" +
+                         std::to_string(cols) + ", " + std::to_string(available) +
+                         " bytes of pixels)");
+  int64_t pixels = rows * cols;
   if (bigEndian(labels, 4) != count || static_cast<int64_t>(labels.size()) != 8 + count)
     return Status::error(labelsPath + ": label count does not match the images");
   split->count = count;
-  split->rows = bigEndian(images, 8);
-  split->cols = bigEndian(images, 12);
+  split->rows = rows;
+  split->cols = cols;
   split->pixels = pixels;
   split->images.resize(count * pixels);
   for (int64_t i = 0; i < count * pixels; ++i)
