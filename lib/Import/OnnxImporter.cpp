@@ -111,6 +111,44 @@ LogicalResult OnnxImporter::checkShapeLimits(const onnx::GraphProto &graph) {
   return success();
 }
 
+/// The node count and every name within PlanFormat.h's limits, checked
+/// before anything is built per node or a name is copied into a location or
+/// a message (the refusal names the node by its index, not its name).
+LogicalResult OnnxImporter::checkGraphLimits(const onnx::GraphProto &graph) {
+  if (graph.node_size() > options.maxNodes)
+    return fileError() << "the graph has " << graph.node_size() << " nodes, above the limit of "
+                       << options.maxNodes << " (amp-opt --onnx-max-nodes)";
+  auto check = [&](const std::string &name, const Twine &what) -> LogicalResult {
+    std::string beyond = amprt::beyondNameLimit(name);
+    if (beyond.empty())
+      return success();
+    return fileError() << what << " is " << beyond;
+  };
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const onnx::NodeProto &node = graph.node(i);
+    std::string what = "node #" + std::to_string(i);
+    if (failed(check(node.name(), what + "'s name")) ||
+        failed(check(node.op_type(), what + "'s op type")) ||
+        failed(check(node.domain(), what + "'s domain")))
+      return failure();
+    for (const auto *names : {&node.input(), &node.output()})
+      for (const std::string &name : *names)
+        if (failed(check(name, what + "'s value name")))
+          return failure();
+    for (const auto &attribute : node.attribute())
+      if (failed(check(attribute.name(), what + "'s attribute name")))
+        return failure();
+  }
+  for (const auto &tensor : graph.initializer())
+    if (failed(check(tensor.name(), "an initializer's name")))
+      return failure();
+  for (const auto *infos : {&graph.input(), &graph.output(), &graph.value_info()})
+    for (const auto &info : *infos)
+      if (failed(check(info.name(), "a graph value's name")))
+        return failure();
+  return success();
+}
+
 FailureOr<Type> OnnxImporter::elementType(int32_t onnxType) {
   switch (onnxType) {
   case onnx::TensorProto::FLOAT:
@@ -560,7 +598,8 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
     return nullptr;
   }
   buffer->reset(); // parsed: its bytes are no longer needed
-  if (failed(checkOpset(model)) || failed(checkShapeLimits(model.graph())))
+  if (failed(checkOpset(model)) || failed(checkGraphLimits(model.graph())) ||
+      failed(checkShapeLimits(model.graph())))
     return nullptr;
   if (llvm::Error error = inlineExternalData(model, path)) {
     fileError() << llvm::toString(std::move(error));
@@ -599,8 +638,9 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
   return std::move(module);
 }
 
-OwningOpRef<ModuleOp> mlir::amp::importOnnxFile(StringRef path, MLIRContext *context) {
-  return OnnxImporter(path, context).run();
+OwningOpRef<ModuleOp> mlir::amp::importOnnxFile(StringRef path, MLIRContext *context,
+                                                const OnnxImportOptions &options) {
+  return OnnxImporter(path, context, options).run();
 }
 
 std::vector<OnnxOpSupport> mlir::amp::supportedOnnxOps() {

@@ -40,8 +40,8 @@ struct GraphValue {
 
 class OnnxImporter {
 public:
-  OnnxImporter(StringRef path, MLIRContext *context)
-      : path(path.str()), context(context), builder(context) {}
+  OnnxImporter(StringRef path, MLIRContext *context, const OnnxImportOptions &options)
+      : path(path.str()), context(context), builder(context), options(options) {}
 
   OwningOpRef<ModuleOp> run();
 
@@ -124,6 +124,7 @@ public:
   std::string path;
   MLIRContext *context;
   OpBuilder builder;
+  OnnxImportOptions options;
   llvm::StringMap<GraphValue> values;
   /// Initializers that are step state, and their new values in update order.
   llvm::StringMap<bool> stateNames;
@@ -155,6 +156,7 @@ private:
   LogicalResult checkOpset(const onnx::ModelProto &model);
   LogicalResult checkDefinitions(const onnx::GraphProto &graph);
   LogicalResult checkShapeLimits(const onnx::GraphProto &graph);
+  LogicalResult checkGraphLimits(const onnx::GraphProto &graph);
   FailureOr<RankedTensorType> valueType(const onnx::ValueInfoProto &info);
   LogicalResult importGraph(const onnx::GraphProto &graph);
   /// Refuses a graph output whose value is not what the model declares (a

@@ -43,8 +43,20 @@ Status checkType(const proto::TensorType &type, const std::string &what) {
   return Status::ok();
 }
 
+/// `name` (`what`: "state #3's name") within kMaxNameLength.
+Status checkName(const std::string &name, const std::string &what) {
+  std::string beyond = beyondNameLimit(name);
+  return beyond.empty() ? Status::ok() : Status::error(what + " is " + beyond);
+}
+
 Status checkProgram(const proto::Plan &plan, const proto::Program &program,
-                    const std::string &where) {
+                    const std::string &where, int64_t maxKernels) {
+  AMPRT_RETURN_IF_ERROR(checkName(program.name(), where + "'s name"));
+  for (int count : {program.kernels_size(), program.buffers_size()})
+    if (count > maxKernels)
+      return Status::error(where + " has " + std::to_string(count) +
+                           " kernels or buffers, above the limit of " +
+                           std::to_string(maxKernels));
   for (int i = 0; i < program.buffers_size(); ++i) {
     const auto &buffer = program.buffers(i);
     std::string what = where + " buffer #" + std::to_string(i);
@@ -79,7 +91,10 @@ Status checkProgram(const proto::Plan &plan, const proto::Program &program,
   };
   for (int k = 0; k < program.kernels_size(); ++k) {
     const auto &kernel = program.kernels(k);
-    std::string what = where + " kernel #" + std::to_string(k) + " (" + kernel.op() + ")";
+    std::string numbered = where + " kernel #" + std::to_string(k);
+    AMPRT_RETURN_IF_ERROR(checkName(kernel.op(), numbered + "'s op name"));
+    AMPRT_RETURN_IF_ERROR(checkName(kernel.node(), numbered + "'s node name"));
+    std::string what = numbered + " (" + kernel.op() + ")";
     for (int32_t index : kernel.inputs())
       AMPRT_RETURN_IF_ERROR(checkIndex(index, what));
     for (int32_t index : kernel.outputs())
@@ -94,6 +109,8 @@ Status checkProgram(const proto::Plan &plan, const proto::Program &program,
   std::set<std::string> names;
   for (const auto *bindings : {&program.inputs(), &program.outputs()})
     for (const auto &binding : *bindings) {
+      AMPRT_RETURN_IF_ERROR(checkName(binding.name(), where + " binding's name"));
+      AMPRT_RETURN_IF_ERROR(checkName(binding.role(), where + " binding's role"));
       AMPRT_RETURN_IF_ERROR(checkIndex(binding.buffer(), where + " binding '" +
                                                              binding.name() + "'"));
       if (!names.insert(binding.name()).second && bindings == &program.inputs())
@@ -106,7 +123,8 @@ Status checkProgram(const proto::Plan &plan, const proto::Program &program,
 
 } // namespace
 
-Status loadPlan(const std::string &bytes, const std::string &name, proto::Plan *plan) {
+Status loadPlan(const std::string &bytes, const std::string &name, proto::Plan *plan,
+                int64_t maxProgramKernels) {
   if (!plan->ParseFromString(bytes))
     return Status::error(name + ": not a valid plan (protobuf parse failed)");
   if (plan->format_version() != kPlanFormatVersion)
@@ -115,13 +133,18 @@ Status loadPlan(const std::string &bytes, const std::string &name, proto::Plan *
                          std::to_string(kPlanFormatVersion) + ")");
   for (int i = 0; i < plan->states_size(); ++i) {
     const auto &state = plan->states(i);
+    std::string numbered = name + ": state #" + std::to_string(i);
+    AMPRT_RETURN_IF_ERROR(checkName(state.name(), numbered + "'s name"));
+    AMPRT_RETURN_IF_ERROR(checkName(state.role(), numbered + "'s role"));
     AMPRT_RETURN_IF_ERROR(checkType(state.type(), name + ": state '" + state.name() + "'"));
     if (!state.init().empty() && state.init().size() != byteSize(state.type()))
       return Status::error(name + ": initial value of '" + state.name() +
                            "' has the wrong size");
   }
-  AMPRT_RETURN_IF_ERROR(checkProgram(*plan, plan->train(), name + ": train program"));
-  AMPRT_RETURN_IF_ERROR(checkProgram(*plan, plan->eval(), name + ": eval program"));
+  AMPRT_RETURN_IF_ERROR(
+      checkProgram(*plan, plan->train(), name + ": train program", maxProgramKernels));
+  AMPRT_RETURN_IF_ERROR(
+      checkProgram(*plan, plan->eval(), name + ": eval program", maxProgramKernels));
   return Status::ok();
 }
 

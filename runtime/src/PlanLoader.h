@@ -10,7 +10,9 @@ namespace amprt {
 
 /// Parses `bytes` and checks every index, size and offset, so the kernels
 /// never touch memory the plan did not describe. `name` prefixes messages.
-Status loadPlan(const std::string &bytes, const std::string &name, proto::Plan *plan);
+/// `maxProgramKernels` is PlanFormat.h's limit; tests lower it.
+Status loadPlan(const std::string &bytes, const std::string &name, proto::Plan *plan,
+                int64_t maxProgramKernels = kMaxProgramKernels);
 
 TensorInfo tensorInfo(const std::string &name, const std::string &role,
                       const proto::TensorType &type);

@@ -336,8 +336,21 @@ def small_cnn():
          tensor("fc_b", [3])])
 
 
+def long_node_name():
+    m = gemm()
+    m.graph.node[0].name = "n" * 5000
+    return m
+
+
+def long_value_name():
+    m = gemm()
+    m.graph.node[0].output[0] = "y" * 4097
+    m.graph.output[0].name = "y" * 4097
+    return m
+
+
 MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing_initializer,
-    deep_rank_input, conv_rank2_input,
+    deep_rank_input, conv_rank2_input, long_node_name, long_value_name,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,

@@ -114,4 +114,35 @@ TEST(PlanLoader, RefusesRanksPastTheLimit) {
       << loadError(plan);
 }
 
+TEST(PlanLoader, RefusesNamesPastTheLimitWithoutQuotingThem) {
+  std::string longName(kMaxNameLength + 1, 'n');
+  auto plan = tinyPlan();
+  plan.mutable_states(1)->set_name(longName);
+  EXPECT_EQ(loadError(plan), "p.ampplan: state #1's name is 4097 bytes, above the limit of "
+                             "4096");
+  plan = tinyPlan();
+  plan.mutable_eval()->mutable_kernels(0)->set_node(longName);
+  EXPECT_EQ(loadError(plan), "p.ampplan: eval program kernel #0's node name is 4097 bytes, "
+                             "above the limit of 4096");
+  plan = tinyPlan();
+  plan.mutable_eval()->mutable_inputs(0)->set_name(longName);
+  EXPECT_EQ(loadError(plan), "p.ampplan: eval program binding's name is 4097 bytes, above the "
+                             "limit of 4096");
+  plan = tinyPlan();
+  plan.mutable_eval()->mutable_kernels(0)->set_node(std::string(kMaxNameLength, 'n'));
+  EXPECT_EQ(loadError(plan), "");
+}
+
+TEST(PlanLoader, RefusesProgramsWithMoreKernelsThanTheLimit) {
+  // The limit lowered to 4: the eval program's 2 kernels and 4 buffers
+  // pass, 5 kernels do not.
+  auto plan = tinyPlan();
+  proto::Plan loaded;
+  EXPECT_TRUE(loadPlan(serialize(plan), "p.ampplan", &loaded, 4).isOk());
+  for (int i = 0; i < 3; ++i)
+    plan.mutable_eval()->add_kernels()->set_op("relu");
+  EXPECT_EQ(loadPlan(serialize(plan), "p.ampplan", &loaded, 4).message(),
+            "p.ampplan: eval program has 5 kernels or buffers, above the limit of 4");
+}
+
 } // namespace

@@ -58,6 +58,12 @@ llvm::cl::opt<bool> planStats(
                    "(to stderr)"),
     llvm::cl::init(false));
 
+llvm::cl::opt<int64_t> onnxMaxNodes(
+    "onnx-max-nodes",
+    llvm::cl::desc("Refuse ONNX graphs with more nodes than this (an untrusted model's size "
+                   "limit; default 4194304)"),
+    llvm::cl::value_desc("N"), llvm::cl::init(amp::OnnxImportOptions().maxNodes));
+
 llvm::cl::opt<bool> listOnnxOps(
     "list-onnx-ops",
     llvm::cl::desc("List the ONNX ops the importer handles (op, domain, op sets, limits)"),
@@ -130,7 +136,9 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
   OwningOpRef<ModuleOp> module;
   if (input.ends_with(".onnx")) {
     TimingScope stage = timing.nest("ONNX import");
-    module = amp::importOnnxFile(input, &context);
+    amp::OnnxImportOptions importOptions;
+    importOptions.maxNodes = onnxMaxNodes;
+    module = amp::importOnnxFile(input, &context, importOptions);
   } else {
     TimingScope stage = timing.nest("parsing");
     std::string error;

@@ -5,6 +5,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include "amprt/PlanFormat.h"
+
 #include <vector>
 
 namespace mlir::amp {
@@ -15,7 +17,15 @@ namespace mlir::amp {
 /// inputs become `amp.input` arguments, graph outputs `amp.output` results.
 /// Each op's location is its ONNX node name. Errors are emitted as
 /// diagnostics naming the file, node and op type; returns null then.
-OwningOpRef<ModuleOp> importOnnxFile(StringRef path, MLIRContext *context);
+/// Limits on untrusted models beyond their tensors (docs/reliability.md).
+struct OnnxImportOptions {
+  /// Graphs with more nodes are refused before any is imported (amp-opt
+  /// --onnx-max-nodes); the default is the plan format's kMaxModelNodes.
+  int64_t maxNodes = amprt::kMaxModelNodes;
+};
+
+OwningOpRef<ModuleOp> importOnnxFile(StringRef path, MLIRContext *context,
+                                     const OnnxImportOptions &options = {});
 
 /// One ONNX op the importer has a rule for: its domain ("" is the default
 /// domain, ai.onnx), the op-set versions the rule handles (`untilVersion` 0:

@@ -30,6 +30,27 @@ constexpr int kMaxInputs = 8, kMaxSteps = 16, kMaxOutputs = 4, kMaxRank = 6;
 constexpr size_t kMaxTensorRank = 16;
 constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
 
+/// Limits on what a graph and a plan may hold beside their tensors, so that
+/// a small file cannot make the importer or the runtime build millions of
+/// ops or copy huge names into every message and table. Names (of nodes,
+/// values, tensors, states, inputs and outputs) beyond 4 KiB are not names.
+/// 2^22 ONNX nodes is ten times the largest step the compile-time goals
+/// target (issue 13); a plan program, after autodiff and the optimizer, may
+/// hold 4x as many kernels and buffers.
+constexpr size_t kMaxNameLength = 4096;
+constexpr int64_t kMaxModelNodes = int64_t{1} << 22;
+constexpr int64_t kMaxProgramKernels = int64_t{1} << 24;
+
+/// "" when `name` is within kMaxNameLength, else what is wrong with it
+/// ("5000 bytes, above the limit of 4096"); the name itself is left out of
+/// messages.
+inline std::string beyondNameLimit(const std::string &name) {
+  if (name.size() <= kMaxNameLength)
+    return "";
+  return std::to_string(name.size()) + " bytes, above the limit of " +
+         std::to_string(kMaxNameLength);
+}
+
 /// Every kernel attribute (a double) is finite and within +-2^62, so that
 /// the ones kernels read as integers convert without overflow.
 constexpr double kMaxAttributeMagnitude = 4611686018427387904.0; // 2^62
