@@ -11,10 +11,11 @@
 #include "Checkpoint.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
+#include <memory>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -71,13 +72,21 @@ std::string directoryOf(const std::string &path) {
 
 } // namespace
 
-std::string encodeCheckpoint(const proto::Checkpoint &checkpoint) {
+Status encodeCheckpoint(const proto::Checkpoint &checkpoint, std::string *file,
+                        size_t maxPayloadBytes) {
+  // Beyond 2 GiB protobuf fails to serialize, and the checkpoint that
+  // replaced the previous one would not load.
+  size_t bytes = checkpoint.ByteSizeLong();
   std::string payload;
-  checkpoint.SerializeToString(&payload);
-  std::string file(kMagic, sizeof(kMagic));
-  putLittleEndian(file, payload.size(), 8);
-  putLittleEndian(file, crc32Of(payload), 4);
-  return file + payload;
+  if (bytes > maxPayloadBytes || !checkpoint.SerializeToString(&payload))
+    return Status::error("the checkpoint would be " + std::to_string(bytes) +
+                         " bytes, above the format's limit of " +
+                         std::to_string(maxPayloadBytes) + " (one protobuf message)");
+  *file = std::string(kMagic, sizeof(kMagic));
+  putLittleEndian(*file, payload.size(), 8);
+  putLittleEndian(*file, crc32Of(payload), 4);
+  *file += payload;
+  return Status::ok();
 }
 
 Status decodeCheckpoint(const std::string &file, const std::string &path,
@@ -128,13 +137,27 @@ Status writeFileAtomically(const std::string &path, const std::string &contents)
   return Status::ok();
 }
 
-Status readFile(const std::string &path, std::string *contents) {
-  std::ifstream file(path, std::ios::binary);
+Status readFile(const std::string &path, std::string *contents, size_t maxBytes) {
+  std::string tooLarge = path + ": larger than the limit of " + std::to_string(maxBytes) +
+                         " bytes";
+  std::error_code error;
+  if (std::filesystem::is_regular_file(path, error)) {
+    uintmax_t size = std::filesystem::file_size(path, error);
+    if (!error && size > maxBytes)
+      return Status::error(tooLarge + " (" + std::to_string(size) + " bytes)");
+  }
+  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file)
     return Status::error(path + ": cannot open");
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  *contents = buffer.str();
+  contents->clear();
+  char chunk[1 << 16];
+  while (size_t n = std::fread(chunk, 1, sizeof(chunk), file.get())) {
+    if (contents->size() + n > maxBytes)
+      return Status::error(tooLarge);
+    contents->append(chunk, n);
+  }
+  if (std::ferror(file.get()))
+    return Status::error(path + ": read failed");
   return Status::ok();
 }
 

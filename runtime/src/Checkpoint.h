@@ -9,8 +9,11 @@ namespace amprt {
 
 constexpr uint32_t kCheckpointFormatVersion = 1;
 
-/// Magic, length and CRC-32 header followed by the serialized checkpoint.
-std::string encodeCheckpoint(const proto::Checkpoint &checkpoint);
+/// Magic, length and CRC-32 header followed by the serialized checkpoint,
+/// into `file`; a payload above `maxPayloadBytes` (protobuf's 2 GiB: about
+/// 170M parameters with AdamW's two moments) is an error, not a file.
+Status encodeCheckpoint(const proto::Checkpoint &checkpoint, std::string *file,
+                        size_t maxPayloadBytes = kMaxProtobufBytes);
 /// Checks header, length and CRC-32, then parses; `path` names errors.
 Status decodeCheckpoint(const std::string &file, const std::string &path,
                         proto::Checkpoint *checkpoint);

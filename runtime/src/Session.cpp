@@ -6,12 +6,12 @@
 #include "FeedChecks.h"
 #include "PlanLoader.h"
 
+#include "amprt/AtomicFile.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 namespace amprt {
 
@@ -329,12 +329,9 @@ Status Session::createFromBytes(const std::string &bytes, const std::string &nam
 
 Status Session::create(const std::string &path, const SessionOptions &options,
                        std::unique_ptr<Session> *session) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    return Status::error(path + ": cannot open the plan");
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return createFromBytes(contents.str(), path, options, session);
+  std::string contents;
+  AMPRT_RETURN_IF_ERROR(readFile(path, &contents)); // within protobuf's 2 GiB
+  return createFromBytes(contents, path, options, session);
 }
 
 const std::vector<TensorInfo> &Session::inputs(Program program) const {
@@ -436,7 +433,10 @@ Status Session::saveCheckpoint(const std::string &path,
   }
   for (const auto &[key, value] : metadata)
     (*checkpoint.mutable_metadata())[key] = value;
-  return writeFileAtomically(path, encodeCheckpoint(checkpoint));
+  std::string file;
+  if (Status encoded = encodeCheckpoint(checkpoint, &file); !encoded)
+    return Status::error(path + ": " + encoded.message() + "; nothing was written");
+  return writeFileAtomically(path, file);
 }
 
 Status Session::loadCheckpoint(const std::string &path,

@@ -1,12 +1,15 @@
 //===- SessionTest.cpp - the embeddable Session API -----------------------===//
 
+#include "Checkpoint.h"
 #include "PlanBuilder.h"
+#include "amprt/AtomicFile.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <tuple>
+#include <unistd.h>
 
 using namespace amprt;
 using amptest::serialize;
@@ -210,10 +213,47 @@ TEST(Session, NonFiniteInputsPassWhenAllowed) {
   EXPECT_FALSE(session->step({{"x", x, sizeof(x)}, {"labels", labels, sizeof(labels)}}).isOk());
 }
 
+// Plans, checkpoints and feeds were read to the end whatever their size:
+// `amp-run info /dev/zero` took memory until the allocation failed.
+TEST(ReadFile, StopsAtTheLimit) {
+  std::string contents;
+  Status s = readFile("/dev/zero", &contents, 1 << 20);
+  EXPECT_EQ(s.message(), "/dev/zero: larger than the limit of 1048576 bytes");
+  char path[] = "/tmp/amp-read-test-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "0123456789", 10), 10);
+  close(fd);
+  s = readFile(path, &contents, 9);
+  EXPECT_EQ(s.message(), std::string(path) + ": larger than the limit of 9 bytes (10 bytes)");
+  EXPECT_TRUE(readFile(path, &contents, 10).isOk());
+  EXPECT_EQ(contents, "0123456789");
+  unlink(path);
+}
+
+// A checkpoint above protobuf's 2 GiB (states of ~170M parameters with
+// AdamW) failed to serialize unnoticed, and the file that replaced the last
+// good checkpoint held a header without its payload. It is now an error
+// before anything is written (the limit lowered here to 64 bytes).
+TEST(Checkpoint, RefusesPayloadsAboveTheLimit) {
+  proto::Checkpoint checkpoint;
+  checkpoint.set_format_version(kCheckpointFormatVersion);
+  checkpoint.add_tensors()->set_data(std::string(100, 'x'));
+  std::string file;
+  Status s = encodeCheckpoint(checkpoint, &file, 64);
+  EXPECT_EQ(s.message(), "the checkpoint would be 106 bytes, above the format's limit of 64 "
+                         "(one protobuf message)");
+  EXPECT_TRUE(file.empty());
+  ASSERT_TRUE(encodeCheckpoint(checkpoint, &file).isOk());
+  proto::Checkpoint back;
+  ASSERT_TRUE(decodeCheckpoint(file, "c", &back).isOk());
+  EXPECT_EQ(back.tensors(0).data(), checkpoint.tensors(0).data());
+}
+
 TEST(Session, MissingFileIsAnError) {
   std::unique_ptr<Session> session;
   Status status = Session::create("/nonexistent/model.ampplan", {}, &session);
-  EXPECT_EQ(status.message(), "/nonexistent/model.ampplan: cannot open the plan");
+  EXPECT_EQ(status.message(), "/nonexistent/model.ampplan: cannot open");
 }
 
 } // namespace

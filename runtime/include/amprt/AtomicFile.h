@@ -4,6 +4,7 @@
 
 #include "amprt/Status.h"
 
+#include <cstddef>
 #include <string>
 
 namespace amprt {
@@ -13,8 +14,14 @@ namespace amprt {
 /// fsync of the directory.
 Status writeFileAtomically(const std::string &path, const std::string &contents);
 
-/// Reads a whole file.
-Status readFile(const std::string &path, std::string *contents);
+/// Protobuf messages (plans, checkpoints, ONNX models) stop at 2 GiB.
+constexpr size_t kMaxProtobufBytes = (size_t{1} << 31) - 1;
+
+/// Reads a whole file, or a pipe or device, of at most `maxBytes`: a regular
+/// file above it is refused before reading, anything else (/dev/zero) as
+/// soon as it has given more.
+Status readFile(const std::string &path, std::string *contents,
+                size_t maxBytes = kMaxProtobufBytes);
 
 } // namespace amprt
 
