@@ -336,6 +336,17 @@ def small_cnn():
          tensor("fc_b", [3])])
 
 
+def linear784():
+    """One Gemm from 784 pixels to 10 classes: trains on Fashion-MNIST."""
+    return model(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+        [value("x", FLOAT, ["batch", 784])],
+        [value("y", FLOAT, ["batch", 10])],
+        [numpy_helper.from_array(
+            np.random.default_rng(0).normal(0, 0.01, (10, 784)).astype(np.float32), "w"),
+         tensor("b", [10])])
+
+
 def long_node_name():
     m = gemm()
     m.graph.node[0].name = "n" * 5000
@@ -350,7 +361,7 @@ def long_value_name():
 
 
 MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing_initializer,
-    deep_rank_input, conv_rank2_input, long_node_name, long_value_name,
+    deep_rank_input, conv_rank2_input, long_node_name, long_value_name, linear784,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,

@@ -490,7 +490,9 @@ Status train(const Args &args) {
       firstStep = 0;
     }
   }
+  int64_t savedAtStep = -1, evaluatedAtStep = -1; // the global steps last saved, evaluated
   auto saveCheckpoint = [&](int64_t epoch, int64_t stepInEpoch) -> Status {
+    savedAtStep = globalStep;
     if (checkpointPath.empty())
       return Status::ok();
     return session->saveCheckpoint(checkpointPath,
@@ -500,7 +502,8 @@ Status train(const Args &args) {
                                     {"seed", std::to_string(seed)}});
   };
 
-  for (int64_t epoch = firstEpoch; epoch <= epochs; ++epoch) {
+  bool stopped = false; // by --max-steps
+  for (int64_t epoch = firstEpoch; epoch <= epochs && !stopped; ++epoch) {
     std::mt19937_64 rng(static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull +
                         static_cast<uint64_t>(epoch));
     for (int64_t i = 0; i < dataset.train.count; ++i)
@@ -510,8 +513,14 @@ Status train(const Args &args) {
     auto intervalStart = std::chrono::steady_clock::now();
     int64_t intervalSamples = 0;
     for (int64_t step = epoch == firstEpoch ? firstStep : 0; step < stepsPerEpoch; ++step) {
-      if (maxSteps && globalStep >= maxSteps)
+      if (maxSteps && globalStep >= maxSteps) {
+        // Mid-epoch: the state reached is saved here (with its place in the
+        // epoch, so --resume goes on from it) and evaluated below.
+        stopped = true;
+        if (savedAtStep != globalStep)
+          AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step));
         break;
+      }
       for (int64_t i = 0; i < g.batch; ++i) {
         int64_t sample = order[step * g.batch + i];
         layout.copy(dataset.train, sample, images.data() + i * g.pixels);
@@ -534,6 +543,7 @@ Status train(const Args &args) {
       std::string accuracyField;
       if (last) {
         AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
+        evaluatedAtStep = globalStep;
         accuracyField = ", \"test_accuracy\": " + std::to_string(accuracy);
         if (progress)
           std::fprintf(stderr, "test accuracy %.4f\n", accuracy);
@@ -549,6 +559,8 @@ Status train(const Args &args) {
       intervalSamples = 0;
     }
   }
+  if (evaluatedAtStep != globalStep) // stopped by --max-steps inside an epoch
+    AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
   std::printf("trained %lld steps; final loss %.4f; test_accuracy %.4f\n",
               (long long)globalStep, session->loss(), accuracy);
   return Status::ok();
