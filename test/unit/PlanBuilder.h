@@ -5,6 +5,7 @@
 #include "PlanLoader.h"
 
 #include <cstring>
+#include <map>
 
 namespace amptest {
 
@@ -23,6 +24,30 @@ inline int32_t addBuffer(amprt::proto::Program *program, amprt::proto::Buffer::K
   setType(buffer->mutable_type(), dtype, std::move(shape));
   buffer->set_offset(offset);
   return program->buffers_size() - 1;
+}
+
+/// Appends kernel `op` reading `inputs` and writing `outputs` to `program`.
+inline amprt::proto::Kernel *addKernel(amprt::proto::Program *program, const char *op,
+                                       std::vector<int32_t> inputs,
+                                       std::vector<int32_t> outputs,
+                                       std::map<std::string, double> attrs = {}) {
+  auto *kernel = program->add_kernels();
+  kernel->set_op(op);
+  for (int32_t index : inputs)
+    kernel->add_inputs(index);
+  for (int32_t index : outputs)
+    kernel->add_outputs(index);
+  kernel->mutable_attrs()->insert(attrs.begin(), attrs.end());
+  return kernel;
+}
+
+/// Binds `buffer` of `program` as an input (or an output) named `name`.
+inline void addBinding(amprt::proto::Program *program, bool input, const char *name,
+                       const char *role, int32_t buffer) {
+  auto *binding = input ? program->add_inputs() : program->add_outputs();
+  binding->set_name(name);
+  binding->set_role(role);
+  binding->set_buffer(buffer);
 }
 
 /// A valid plan: eval computes y = relu(x W^T) for x [4, 3] and a [2, 3]
@@ -49,32 +74,15 @@ inline amprt::proto::Plan tinyPlan() {
   int32_t h = addBuffer(eval, Buffer::ARENA, amprt::proto::F32, {4, 2}, 64);
   int32_t y = addBuffer(eval, Buffer::ARENA, amprt::proto::F32, {4, 2}, 128);
   eval->set_arena_bytes(192);
-  auto *mm = eval->add_kernels();
-  mm->set_op("matmul");
-  mm->add_inputs(x);
-  mm->add_inputs(wb);
-  mm->add_outputs(h);
-  (*mm->mutable_attrs())["transpose_rhs"] = 1;
-  auto *relu = eval->add_kernels();
-  relu->set_op("relu");
-  relu->add_inputs(h);
-  relu->add_outputs(y);
-  auto *in = eval->add_inputs();
-  in->set_name("x");
-  in->set_role("input");
-  in->set_buffer(x);
-  auto *out = eval->add_outputs();
-  out->set_name("y");
-  out->set_role("output");
-  out->set_buffer(y);
+  addKernel(eval, "matmul", {x, wb}, {h}, {{"transpose_rhs", 1}});
+  addKernel(eval, "relu", {h}, {y});
+  addBinding(eval, true, "x", "input", x);
+  addBinding(eval, false, "y", "output", y);
 
   auto *train = plan.mutable_train();
   train->set_name("train_step");
   int32_t s = addBuffer(train, Buffer::STATE, amprt::proto::I64, {}, 1);
-  auto *inc = train->add_kernels();
-  inc->set_op("increment");
-  inc->add_inputs(s);
-  inc->add_outputs(s);
+  addKernel(train, "increment", {s}, {s});
   return plan;
 }
 

@@ -8,7 +8,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <tuple>
 #include <unistd.h>
 
 using namespace amprt;
@@ -130,28 +129,11 @@ proto::Plan lossPlan() {
   int32_t logits = amptest::addBuffer(train, Buffer::ARENA, proto::F32, {4, 2}, 128);
   int32_t loss = amptest::addBuffer(train, Buffer::ARENA, proto::F32, {}, 192);
   train->set_arena_bytes(256);
-  auto *mm = train->add_kernels();
-  mm->set_op("matmul");
-  mm->add_inputs(x);
-  mm->add_inputs(w);
-  mm->add_outputs(logits);
-  (*mm->mutable_attrs())["transpose_rhs"] = 1;
-  auto *ce = train->add_kernels();
-  ce->set_op("softmax_cross_entropy");
-  ce->add_inputs(logits);
-  ce->add_inputs(labels);
-  ce->add_outputs(loss);
-  (*ce->mutable_attrs())["mean"] = 1;
-  for (auto [name, role, buffer] : {std::tuple{"x", "input", x}, {"labels", "label", labels}}) {
-    auto *in = train->add_inputs();
-    in->set_name(name);
-    in->set_role(role);
-    in->set_buffer(buffer);
-  }
-  auto *out = train->add_outputs();
-  out->set_name("loss");
-  out->set_role("loss");
-  out->set_buffer(loss);
+  amptest::addKernel(train, "matmul", {x, w}, {logits}, {{"transpose_rhs", 1}});
+  amptest::addKernel(train, "softmax_cross_entropy", {logits, labels}, {loss}, {{"mean", 1}});
+  amptest::addBinding(train, true, "x", "input", x);
+  amptest::addBinding(train, true, "labels", "label", labels);
+  amptest::addBinding(train, false, "loss", "loss", loss);
   return plan;
 }
 
