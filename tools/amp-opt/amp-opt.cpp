@@ -1,8 +1,8 @@
 //===- amp-opt.cpp - mlir-opt for amp, reading .onnx and writing plans ----===//
 //
 // .mlir input without --emit=plan goes straight to MlirOptMain, so every
-// mlir-opt flag (-verify-diagnostics, -split-input-file, ...) works. .onnx
-// input is imported first; --emit=plan lowers the result to a runtime plan.
+// mlir-opt flag (-verify-diagnostics, -split-input-file, ...) works. ONNX
+// input (isOnnxModel) is imported first; --emit=plan lowers the result to a runtime plan.
 // Output files are written atomically, and only on success.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +12,8 @@
 #include "amp/Transforms/Passes.h"
 #include "amp/Transforms/PrecisionReport.h"
 #include "plan.pb.h"
+
+#include <fstream>
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -122,6 +124,19 @@ FailureOr<std::string> produceText(llvm::function_ref<LogicalResult(raw_ostream 
   return text;
 }
 
+/// An ONNX model: named *.onnx (any case), or a file whose first byte is
+/// 0x08, the tag of ModelProto's ir_version, which exporters write first
+/// (MLIR text never starts with that control character). "-" (stdin) is
+/// read as MLIR.
+bool isOnnxModel(StringRef path) {
+  if (path.ends_with_insensitive(".onnx"))
+    return true;
+  if (path == "-")
+    return false;
+  std::ifstream file(path.str(), std::ios::binary);
+  return file && file.get() == 0x08;
+}
+
 /// The custom path: import or parse, run the pipeline, emit. Each stage is
 /// a timer of --mlir-timing (the pipeline's passes nest under it).
 LogicalResult compile(StringRef input, StringRef output, DialectRegistry &registry,
@@ -134,7 +149,7 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
   applyDefaultTimingManagerCLOptions(timingManager);
   TimingScope timing = timingManager.getRootScope();
   OwningOpRef<ModuleOp> module;
-  if (input.ends_with(".onnx")) {
+  if (isOnnxModel(input)) {
     TimingScope stage = timing.nest("ONNX import");
     amp::OnnxImportOptions importOptions;
     importOptions.maxNodes = onnxMaxNodes;
@@ -231,7 +246,7 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  if (StringRef(input).ends_with(".onnx") || emitKind != Emit::MLIR || !reportPath.empty() ||
+  if (isOnnxModel(input) || emitKind != Emit::MLIR || !reportPath.empty() ||
       !reportDotPath.empty())
     return failed(compile(input, output, registry, config)) ? 1 : 0;
 
