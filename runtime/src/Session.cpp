@@ -176,6 +176,8 @@ Status Session::Impl::bind(const proto::Program &program, BoundProgram &bound) {
     bound.inputs.push_back(tensorInfo(binding.name(), binding.role(),
                                       program.buffers(binding.buffer()).type()));
     bound.inputBuffers[binding.name()] = binding.buffer();
+    if (allowNonFiniteInputs && checks[i].kind == FeedCheck::Kind::Finite)
+      checks[i].kind = FeedCheck::Kind::None;
     bound.feedChecks[binding.name()] = checks[i];
   }
   for (const auto &binding : program.outputs()) {
@@ -214,10 +216,8 @@ Status Session::Impl::run(BoundProgram &bound, const std::vector<Feed> &feeds,
                            std::to_string(buffer.bytes()) + " bytes, got " +
                            std::to_string(feed.bytes));
     // Before anything is copied or run: a bad feed leaves the session as it was.
-    FeedCheck check = bound.feedChecks[feed.name];
-    if (check.kind == FeedCheck::Kind::Finite && allowNonFiniteInputs)
-      check.kind = FeedCheck::Kind::None;
-    Status valid = checkFeed(check, buffer.dtype, feed.data, feed.bytes);
+    Status valid =
+        checkFeed(bound.feedChecks.at(feed.name), buffer.dtype, feed.data, feed.bytes);
     if (!valid.isOk())
       return Status::error(std::string(what) + ": input '" + feed.name + "': " +
                            valid.message());

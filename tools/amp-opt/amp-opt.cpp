@@ -13,8 +13,6 @@
 #include "amp/Transforms/PrecisionReport.h"
 #include "plan.pb.h"
 
-#include <fstream>
-
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -28,6 +26,8 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+
+#include <fstream>
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -139,7 +139,7 @@ bool isOnnxModel(StringRef path) {
 
 /// The custom path: import or parse, run the pipeline, emit. Each stage is
 /// a timer of --mlir-timing (the pipeline's passes nest under it).
-LogicalResult compile(StringRef input, StringRef output, DialectRegistry &registry,
+LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegistry &registry,
                       const MlirOptMainConfig &config) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
@@ -149,7 +149,7 @@ LogicalResult compile(StringRef input, StringRef output, DialectRegistry &regist
   applyDefaultTimingManagerCLOptions(timingManager);
   TimingScope timing = timingManager.getRootScope();
   OwningOpRef<ModuleOp> module;
-  if (isOnnxModel(input)) {
+  if (onnx) {
     TimingScope stage = timing.nest("ONNX import");
     amp::OnnxImportOptions importOptions;
     importOptions.maxNodes = onnxMaxNodes;
@@ -246,9 +246,9 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  if (isOnnxModel(input) || emitKind != Emit::MLIR || !reportPath.empty() ||
-      !reportDotPath.empty())
-    return failed(compile(input, output, registry, config)) ? 1 : 0;
+  bool onnx = isOnnxModel(input);
+  if (onnx || emitKind != Emit::MLIR || !reportPath.empty() || !reportDotPath.empty())
+    return failed(compile(input, onnx, output, registry, config)) ? 1 : 0;
 
   std::string error;
   auto file = openInputFile(input, &error);

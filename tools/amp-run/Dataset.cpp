@@ -1,6 +1,7 @@
 //===- Dataset.cpp - IDX image classification datasets --------------------===//
 
 #include "Dataset.h"
+#include "amprt/AtomicFile.h"
 
 #include <zlib.h>
 
@@ -12,8 +13,6 @@ using amprt::Status;
 
 namespace {
 
-constexpr size_t kMaxFileBytes = size_t{16} << 30;
-
 /// Reads a whole file through zlib, which passes uncompressed files through.
 Status readMaybeGzip(const std::string &path, std::string *contents) {
   gzFile file = gzopen(path.c_str(), "rb");
@@ -22,9 +21,10 @@ Status readMaybeGzip(const std::string &path, std::string *contents) {
   char chunk[1 << 16];
   int n;
   while ((n = gzread(file, chunk, sizeof(chunk))) > 0) {
-    if (contents->size() + n > kMaxFileBytes) { // a few KB of gzip can inflate to any size
+    if (contents->size() + n > amprt::kMaxDataFileBytes) {
       gzclose(file);
-      return Status::error(path + ": more than " + std::to_string(kMaxFileBytes >> 30) +
+      return Status::error(path + ": more than " +
+                           std::to_string(amprt::kMaxDataFileBytes >> 30) +
                            " GiB uncompressed (the limit of a dataset file)");
     }
     contents->append(chunk, n);

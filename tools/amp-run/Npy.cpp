@@ -15,9 +15,6 @@ using amprt::Status;
 namespace {
 
 const char kMagic[] = "\x93NUMPY";
-/// A feed larger than this is refused before it is read to the end (a
-/// device or a pipe included); 16 GiB, as for dataset files.
-constexpr size_t kMaxFileBytes = size_t{16} << 30;
 
 /// NumPy type strings; bfloat16, which NumPy lacks, is written as its raw
 /// 16-bit patterns ('<u2').
@@ -59,7 +56,7 @@ Status writeNpy(const std::string &path, const NpyArray &array) {
 
 Status readNpy(const std::string &path, NpyArray *array) {
   std::string data;
-  AMPRT_RETURN_IF_ERROR(amprt::readFile(path, &data, kMaxFileBytes));
+  AMPRT_RETURN_IF_ERROR(amprt::readFile(path, &data, amprt::kMaxDataFileBytes));
   if (data.size() < 10 || data.compare(0, 6, kMagic, 6) != 0 || data[6] != 1)
     return Status::error(path + ": not a version 1 .npy file");
   size_t headerSize = static_cast<uint8_t>(data[8]) | (static_cast<uint8_t>(data[9]) << 8);

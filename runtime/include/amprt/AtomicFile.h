@@ -16,6 +16,9 @@ Status writeFileAtomically(const std::string &path, const std::string &contents)
 
 /// Protobuf messages (plans, checkpoints, ONNX models) stop at 2 GiB.
 constexpr size_t kMaxProtobufBytes = (size_t{1} << 31) - 1;
+/// Data files read whole (.npy feeds, IDX datasets after gunzip): a few KB
+/// of gzip, a pipe or a device can give any amount.
+constexpr size_t kMaxDataFileBytes = size_t{16} << 30;
 
 /// Reads a whole file, or a pipe or device, of at most `maxBytes`: a regular
 /// file above it is refused before reading, anything else (/dev/zero) as
