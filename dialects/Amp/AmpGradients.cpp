@@ -126,6 +126,25 @@ LogicalResult LeakyReluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGr
   return success();
 }
 
+LogicalResult SqrtOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                     SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = SqrtGradOp::create(b, getLoc(), resultGrads[0], getResult());
+  return success();
+}
+
+LogicalResult ErfOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = ErfGradOp::create(b, getLoc(), resultGrads[0], getInput());
+  return success();
+}
+
+LogicalResult GeluOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                     SmallVectorImpl<Value> &operandGrads) {
+  operandGrads[0] = GeluGradOp::create(b, getLoc(), resultGrads[0], getInput(),
+                                       getApproximateTanhAttr());
+  return success();
+}
+
 LogicalResult ConvOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
   // Same geometry; the results take the forward operands' types.
@@ -252,6 +271,17 @@ LogicalResult LogOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   Value dY = resultGrads[0];
   operandGrads[0] = DivOp::create(b, getLoc(), getInput().getType(),
                                   castLike(b, getLoc(), dY, getInput()), getInput());
+  return success();
+}
+
+LogicalResult PowOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  // In f32, as the pow itself: the input is widened, the gradient rounded
+  // back to the input's type.
+  Value dY = resultGrads[0];
+  Value x = castLike(b, getLoc(), getInput(), dY);
+  Value dX = PowGradOp::create(b, getLoc(), dY, x, getExponentAttr());
+  operandGrads[0] = castLike(b, getLoc(), dX, getInput());
   return success();
 }
 

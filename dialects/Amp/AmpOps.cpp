@@ -446,6 +446,7 @@ LogicalResult BatchNormOp::buildEvalForm(OpBuilder &b, SmallVectorImpl<Value> &r
 AMP_SAME_SHAPE_OP(CastOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(ExpOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(LogOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(PowOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(SoftmaxOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(UnscaleOp, adaptor.getGrad())
 AMP_SAME_SHAPE_OP(ClipCoefficientOp, adaptor.getNorm())
@@ -477,6 +478,7 @@ template <typename OpTy> static LogicalResult verifyWidening(OpTy op) {
 }
 LogicalResult ExpOp::verify() { return verifyWidening(*this); }
 LogicalResult LogOp::verify() { return verifyWidening(*this); }
+LogicalResult PowOp::verify() { return verifyWidening(*this); }
 LogicalResult SoftmaxOp::verify() {
   if (getInput().getType().getRank() < 1)
     return emitOpError("needs at least one dimension");

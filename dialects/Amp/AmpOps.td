@@ -693,6 +693,56 @@ def Amp_LeakyReluGradOp : Amp_ActivationGradOp<"leaky_relu_grad",
                        DefaultValuedAttr<F32Attr, "0.01f">:$alpha);
 }
 
+def Amp_SqrtOp : Amp_UnaryOp<"sqrt", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "square root, computed in float and rounded to its type";
+  let description = [{
+    Follows its input's precision, as in PyTorch autocast: a square root
+    halves the exponent, so it cannot overflow any type.
+
+    Example:
+    ```mlir
+    %y = amp.sqrt %x : tensor<8x1xf32>
+    ```
+  }];
+}
+def Amp_SqrtGradOp : Amp_ActivationGradOp<"sqrt_grad",
+    "gradient of sqrt: grad / (2 y) (y: the sqrt's output)">;
+
+def Amp_ErfOp : Amp_UnaryOp<"erf", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "error function, computed in float and rounded to its type";
+  let description = [{
+    Follows its input's precision: its result lies in [-1, 1].
+
+    Example:
+    ```mlir
+    %y = amp.erf %x : tensor<8x16xbf16>
+    ```
+  }];
+}
+def Amp_ErfGradOp : Amp_ActivationGradOp<"erf_grad",
+    "gradient of erf: grad * 2 / sqrt(pi) * exp(-x * x) (x: the erf's input)">;
+
+def Amp_GeluOp : Amp_UnaryOp<"gelu", [DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "Gaussian error linear unit, exact or with the tanh approximation";
+  let description = [{
+    `x * Phi(x)`: `0.5 x (1 + erf(x / sqrt(2)))`, or with `approximate_tanh`
+    `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`, as ONNX Gelu
+    (opset 20) and torch.nn.functional.gelu define them. Computed in float
+    and stored in its input's type (it follows, as in PyTorch autocast).
+
+    Example:
+    ```mlir
+    %y = amp.gelu %x {approximate_tanh} : tensor<8x64xbf16>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, UnitAttr:$approximate_tanh);
+}
+def Amp_GeluGradOp : Amp_ActivationGradOp<"gelu_grad",
+    "gradient of gelu: grad * gelu'(x) (x: the gelu's input)"> {
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input,
+                       UnitAttr:$approximate_tanh);
+}
+
 //===----------------------------------------------------------------------===//
 // Numerically sensitive elementwise ops
 //===----------------------------------------------------------------------===//
@@ -723,6 +773,16 @@ def Amp_ExpOp : Amp_SensitiveUnaryOp<"exp", "exp(x)"> {
 }
 def Amp_LogOp : Amp_SensitiveUnaryOp<"log", "log(x)"> {
   let precisionReason = "log: tiny inputs underflow in low precision; FP32";
+}
+
+def Amp_PowOp : Amp_SensitiveUnaryOp<"pow", "pow(x, exponent)"> {
+  let precisionReason = "pow: powers overflow or underflow low precision; FP32";
+  let arguments = (ins Amp_FloatTensor:$input, F32Attr:$exponent);
+}
+/// Kept f32 like the pow it differentiates (its gradient is widened first).
+def Amp_PowGradOp : Amp_ActivationGradOp<"pow_grad",
+    "gradient of pow: grad * exponent * x^(exponent - 1) (x: the pow's input)"> {
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input, F32Attr:$exponent);
 }
 
 def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_PrecisionOpInterface,

@@ -47,6 +47,32 @@ static LogicalResult importUnary(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
+/// Pow with a constant scalar exponent (x^2 of a decomposed layer norm, a
+/// tanh-GELU's x^3), float or integer.
+static LogicalResult importPow(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
+    return im.nodeError(node) << "expects a float base";
+  float exponent;
+  auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
+  if (it != im.values.end() && it->second.integers) {
+    if (it->second.integers->size() != 1)
+      return im.nodeError(node) << "the exponent must be a constant scalar";
+    exponent = static_cast<float>(it->second.integers->front());
+  } else {
+    auto value = im.floatConstantInput(node, 1, 1.0f, "the exponent");
+    if (failed(value))
+      return failure();
+    exponent = *value;
+  }
+  im.define(node, 0,
+            PowOp::create(im.builder, im.nodeLoc(node), x->getType(), *x,
+                          im.builder.getF32FloatAttr(exponent)));
+  return success();
+}
+
 /// Clip: max(x, min) then min(., max), each bound optional (an empty or
 /// absent input); ReLU6 exports as Clip(x, 0, 6).
 static LogicalResult importClip(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -195,6 +221,9 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() 
       {{"", "Dropout", 13, 0, "constant ratio and training_mode, no mask output"}, &importDropout},
       {{"", "Tanh", 13, 0, ""}, &importUnary<TanhOp>},
       {{"", "Sigmoid", 13, 0, ""}, &importUnary<SigmoidOp>},
+      {{"", "Sqrt", 13, 0, ""}, &importUnary<SqrtOp>},
+      {{"", "Erf", 13, 0, ""}, &importUnary<ErfOp>},
+      {{"", "Pow", 7, 0, "a constant scalar exponent"}, &importPow},
       // Clip-11 takes min and max as inputs; 12 and 13 only added types.
       {{"", "Clip", 11, 0, "scalar bounds"}, &importClip},
       {{"", "Max", 12, 0, "broadcasting"}, &importVariadic<MaximumOp>},

@@ -52,6 +52,34 @@ AMPRT_HD inline bool dropoutKeeps(uint64_t seed, uint64_t counter, uint64_t inde
 AMPRT_HD inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
 AMPRT_HD inline float reluGrad(float dy, float x) { return x > 0.0f ? dy : 0.0f; }
 
+/// GELU, exact (x Phi(x), with erf) and in the tanh approximation, and their
+/// derivatives times `dy`, as torch.nn.functional.gelu and its backward.
+constexpr float kSqrtHalf = 0.70710678118654752f;       // 1 / sqrt(2)
+constexpr float kInvSqrtTwoPi = 0.39894228040143268f;   // 1 / sqrt(2 pi)
+constexpr float kSqrtTwoOverPi = 0.79788456080286536f;  // sqrt(2 / pi)
+constexpr float kGeluCubic = 0.044715f;
+AMPRT_HD inline float gelu(float x) { return 0.5f * x * (1.0f + ::erff(x * kSqrtHalf)); }
+AMPRT_HD inline float geluGrad(float dy, float x) {
+  float cdf = 0.5f * (1.0f + ::erff(x * kSqrtHalf));
+  float pdf = kInvSqrtTwoPi * ::expf(-0.5f * x * x);
+  return dy * (cdf + x * pdf);
+}
+AMPRT_HD inline float geluTanh(float x) {
+  float inner = kSqrtTwoOverPi * (x + kGeluCubic * x * x * x);
+  return 0.5f * x * (1.0f + ::tanhf(inner));
+}
+AMPRT_HD inline float geluTanhGrad(float dy, float x) {
+  float t = ::tanhf(kSqrtTwoOverPi * (x + kGeluCubic * x * x * x));
+  float innerSlope = kSqrtTwoOverPi * (1.0f + 3.0f * kGeluCubic * x * x);
+  return dy * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * innerSlope);
+}
+
+/// d pow(x, e) = e x^(e - 1) dx; zero for e = 0 (as torch, where 0 * x^-1
+/// would be NaN at x = 0).
+AMPRT_HD inline float powGrad(float dy, float x, float e) {
+  return e == 0.0f ? 0.0f : dy * e * ::powf(x, e - 1.0f);
+}
+
 /// Scalars of one AdamW step, computed once per step (as torch.optim does,
 /// in double, then used in float).
 /// (1 - beta) is formed in double before rounding, as torch.optim does:

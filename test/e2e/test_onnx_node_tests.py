@@ -25,7 +25,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|r
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
-                 r"flatten|reshape|transpose|identity|sce)(_|$)")
+                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -40,6 +40,10 @@ EXPECTED_REFUSALS = [
                    r"only 2-D transposes"),
     (r"softmax_axis_[01]", r"only softmax over the last axis is supported"),
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
+    # Pow with a tensor exponent or an integer base.
+    (r"^test_pow(_bcast_array|_example|_types_.*)?$",
+     r"the exponent must be a float constant scalar|unsupported element type|"
+     r"expects a float base"),
     (r"_(u?int(8|16|32|64)|float64)(_|$)", r"unsupported element type|expects float"),
     (r"_float16$", r"only float32 and int64 arrays"),
     (r"dropout.*mask", r"the mask output is not supported"),
@@ -103,9 +107,11 @@ def freeze_constant_operands(model, inputs):
                       if node.op_type in ("Reshape", "ReduceSum", "Pad") and len(node.input) > 1}
     float_inputs = {node.input[2] for node in model.graph.node
                     if node.op_type == "Pad" and len(node.input) > 2}
-    # Dropout's ratio and training_mode.
+    # Dropout's ratio and training_mode; a scalar exponent of Pow.
     float_inputs |= {name for node in model.graph.node if node.op_type == "Dropout"
                      for name in node.input[1:3]}
+    float_inputs |= {node.input[1] for node in model.graph.node
+                     if node.op_type == "Pow" and np.size(inputs.get(node.input[1], [0, 0])) == 1}
     for name in (integer_inputs | float_inputs) & inputs.keys():
         value = inputs.pop(name)
         if name in integer_inputs:
