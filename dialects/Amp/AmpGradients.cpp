@@ -285,21 +285,41 @@ LogicalResult PowOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+/// sum(value, axis) with the axis kept (size 1), for softmax gradients.
+static Value sumAlongAxis(OpBuilder &b, Location loc, Value value, int64_t axis) {
+  auto type = typeOf(value);
+  if (axis < 0)
+    axis += type.getRank();
+  SmallVector<int64_t> kept(type.getShape());
+  kept[axis] = 1;
+  return ReduceSumOp::create(b, loc, RankedTensorType::get(kept, type.getElementType()), value,
+                             b.getDenseI64ArrayAttr({axis}), /*keep_dims=*/true);
+}
+
 LogicalResult SoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
+  // dx = y * (dy - sum(dy * y, axis)).
   Value dY = resultGrads[0];
-  // dx = y * (dy - sum(dy * y, last axis)).
   Location loc = getLoc();
   Value y = getResult();
   auto type = typeOf(y);
   Value product = MulOp::create(b, loc, type, dY, y);
-  SmallVector<int64_t> kept(type.getShape());
-  kept.back() = 1;
-  Value sum = ReduceSumOp::create(
-      b, loc, RankedTensorType::get(kept, type.getElementType()), product,
-      b.getDenseI64ArrayAttr({type.getRank() - 1}), /*keep_dims=*/true);
+  Value sum = sumAlongAxis(b, loc, product, static_cast<int64_t>(getAxis()));
   Value centered = SubOp::create(b, loc, type, dY, sum);
   operandGrads[0] = castLike(b, loc, MulOp::create(b, loc, type, y, centered), getInput());
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                           SmallVectorImpl<Value> &operandGrads) {
+  // dx = dy - exp(y) * sum(dy, axis): exp(y) is the softmax.
+  Value dY = resultGrads[0];
+  Location loc = getLoc();
+  auto type = typeOf(getResult());
+  Value softmax = ExpOp::create(b, loc, type, getResult());
+  Value sum = sumAlongAxis(b, loc, dY, static_cast<int64_t>(getAxis()));
+  Value dX = SubOp::create(b, loc, type, dY, MulOp::create(b, loc, type, softmax, sum));
+  operandGrads[0] = castLike(b, loc, dX, getInput());
   return success();
 }
 

@@ -448,6 +448,7 @@ AMP_SAME_SHAPE_OP(ExpOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(LogOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(PowOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(SoftmaxOp, adaptor.getInput())
+AMP_SAME_SHAPE_OP(LogSoftmaxOp, adaptor.getInput())
 AMP_SAME_SHAPE_OP(UnscaleOp, adaptor.getGrad())
 AMP_SAME_SHAPE_OP(ClipCoefficientOp, adaptor.getNorm())
 AMP_SAME_SHAPE_OP(UpdateLossScaleOp, adaptor.getScale(), adaptor.getGrowthTracker())
@@ -479,11 +480,17 @@ template <typename OpTy> static LogicalResult verifyWidening(OpTy op) {
 LogicalResult ExpOp::verify() { return verifyWidening(*this); }
 LogicalResult LogOp::verify() { return verifyWidening(*this); }
 LogicalResult PowOp::verify() { return verifyWidening(*this); }
-LogicalResult SoftmaxOp::verify() {
-  if (getInput().getType().getRank() < 1)
-    return emitOpError("needs at least one dimension");
-  return verifyWidening(*this);
+template <typename OpTy> static LogicalResult verifySoftmax(OpTy op) {
+  int64_t rank = op.getInput().getType().getRank();
+  if (rank < 1)
+    return op.emitOpError("needs at least one dimension");
+  auto axis = static_cast<int64_t>(op.getAxis()); // I64Attr reads back unsigned
+  if (axis < -rank || axis >= rank)
+    return op.emitOpError() << "axis " << axis << " is out of range for rank " << rank;
+  return verifyWidening(op);
 }
+LogicalResult SoftmaxOp::verify() { return verifySoftmax(*this); }
+LogicalResult LogSoftmaxOp::verify() { return verifySoftmax(*this); }
 
 LogicalResult BroadcastToOp::verify() {
   if (getInput().getType().getElementType() != getType().getElementType())

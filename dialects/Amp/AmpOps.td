@@ -785,24 +785,35 @@ def Amp_PowGradOp : Amp_ActivationGradOp<"pow_grad",
   let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input, F32Attr:$exponent);
 }
 
-def Amp_SoftmaxOp : Amp_ShapedOp<"softmax", [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
-    Amp_F32KernelsOnly,
-    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+/// Softmax and log-softmax along one axis, computed in FP32.
+class Amp_SoftmaxBase<string mnemonic, string formula>
+    : Amp_ShapedOp<mnemonic, [SameOperandsAndResultShape, Amp_PrecisionOpInterface,
+                              Amp_F32KernelsOnly,
+                              DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "FP32";
-  let precisionReason = "softmax: exp and sum in FP32";
   let readsLowPrecision = 1;
-  let summary = "softmax over the last axis, computed in FP32";
+  let summary = formula # " along `axis`, computed in FP32";
   let description = [{
-    `exp(x - max) / sum(exp(x - max))` along the last axis.
+    `}] # formula # [{` along `axis` (negative counts from the end; -1, the
+    default, is the last axis), formed relative to the maximum so that large
+    inputs neither overflow nor round away. A NaN anywhere along the axis
+    makes that whole slice NaN.
 
     Example:
     ```mlir
-    %p = amp.softmax %x : tensor<8x10xf32> -> tensor<8x10xf32>
+    %p = amp.}] # mnemonic # [{ %x {axis = 1 : i64} : tensor<8x10x4xf32> -> tensor<8x10x4xf32>
     ```
   }];
-  let arguments = (ins Amp_FloatTensor:$input);
+  let arguments = (ins Amp_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Amp_SoftmaxOp : Amp_SoftmaxBase<"softmax", "exp(x - max) / sum(exp(x - max))"> {
+  let precisionReason = "softmax: exp and sum in FP32";
+}
+def Amp_LogSoftmaxOp : Amp_SoftmaxBase<"log_softmax", "x - max - log(sum(exp(x - max)))"> {
+  let precisionReason = "log-softmax: exp, sum and log in FP32";
 }
 
 def Amp_BroadcastToOp : Amp_Op<"broadcast_to", [Amp_PrecisionOpInterface, Amp_FusableElementwise,

@@ -11,19 +11,22 @@ using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
 
+/// Softmax and LogSoftmax (opset 13: along one axis, not over the
+/// dimensions flattened after it as before).
+template <typename OpTy>
 static LogicalResult importSoftmax(OnnxImporter &im, const onnx::NodeProto &node) {
   auto x = im.input(node, 0);
-  if (failed(x))
+  auto axis = im.intAttr(node, "axis", -1);
+  if (failed(x) || failed(axis))
     return failure();
   int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
-  auto axisAttr = im.intAttr(node, "axis", -1);
-  if (failed(axisAttr))
-    return failure();
-  int64_t axis = *axisAttr;
-  if (rank == 0 || (axis != -1 && axis != rank - 1))
-    return im.nodeError(node) << "only softmax over the last axis is supported (axis " << axis
-                              << ", rank " << rank << ")";
-  im.define(node, 0, SoftmaxOp::create(im.builder, im.nodeLoc(node), x->getType(), *x));
+  if (rank == 0 || *axis < -rank || *axis >= rank)
+    return im.nodeError(node) << "axis " << *axis << " is out of range for rank " << rank;
+  if (*axis < 0)
+    *axis += rank;
+  im.define(node, 0,
+            OpTy::create(im.builder, im.nodeLoc(node), x->getType(), *x,
+                         im.builder.getI64IntegerAttr(*axis)));
   return success();
 }
 
@@ -103,7 +106,8 @@ static LogicalResult importSoftmaxCrossEntropyLoss(OnnxImporter &im, const onnx:
 
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
   static const OnnxImporter::Registration rules[] = {
-      {{"", "Softmax", 13, 0, "last axis only"}, &importSoftmax},
+      {{"", "Softmax", 13, 0, ""}, &importSoftmax<SoftmaxOp>},
+      {{"", "LogSoftmax", 13, 0, ""}, &importSoftmax<LogSoftmaxOp>},
       {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduceSum},
       {{"", "SoftmaxCrossEntropyLoss", 13, 0,
         "mean or sum reduction, no class weights, no log_prob output"},

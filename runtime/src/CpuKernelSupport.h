@@ -102,9 +102,9 @@ Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &lo
 Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef &grad,
                                     const TensorRef &logits, const TensorRef &labels,
                                     const TensorRef &out, std::unique_ptr<CpuKernel> *result);
-/// softmax (last axis), in f32.
+/// softmax or (`log`) log_softmax along the kernel's axis (checkSoftmax).
 Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
-                      std::unique_ptr<CpuKernel> *result);
+                    bool log, std::unique_ptr<CpuKernel> *result);
 /// unscale, found_nonfinite, global_norm, clip_coefficient, update_loss_scale.
 Status buildLossScaling(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);

@@ -58,7 +58,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::SoftmaxCrossEntropyGrad:
     return buildSoftmaxCrossEntropyGrad(kernel, in[0], in[1], in[2], out[0], result);
   case KernelId::Softmax:
-    return buildSoftmax(kernel, in[0], out[0], result);
+  case KernelId::LogSoftmax:
+    return buildSoftmax(kernel, in[0], out[0], spec->id == KernelId::LogSoftmax, result);
   case KernelId::Unscale:
   case KernelId::FoundNonFinite:
   case KernelId::GlobalNorm:

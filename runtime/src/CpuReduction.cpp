@@ -163,23 +163,30 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
 //===----------------------------------------------------------------------===//
 
 Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
-                      std::unique_ptr<CpuKernel> *result) {
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, kernel.op().c_str()));
-  if (in.shape != out.shape)
-    return Status::error("input and output shapes differ");
+                    bool log, std::unique_ptr<CpuKernel> *result) {
+  SoftmaxShape shape;
+  AMPRT_RETURN_IF_ERROR(checkSoftmax(kernel, in, out, &shape));
   const float *x = in.f32();
   float *y = out.f32();
-  int64_t count = out.size();
-  if (in.shape.empty())
-    return Status::error("softmax needs at least one dimension");
-  int64_t width = in.shape.back(), rows = width ? count / width : 0;
+  int64_t count = out.size(), width = shape.width, inner = shape.inner;
+  int64_t slices = shape.outer * inner;
   *result = lambda([=] {
+    // Slice s is element (o, :, i) of [outer, width, inner]: contiguous on
+    // the last axis, strided by `inner` on the others.
 #pragma omp parallel for schedule(static) if (count > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *row = x + r * width;
-      RowExp e = rowExp(row, width);
+    for (int64_t s = 0; s < slices; ++s) {
+      int64_t base = (s / inner) * width * inner + s % inner;
+      float maxValue = x[base];
+      for (int64_t c = 1; c < width; ++c)
+        maxValue = std::max(maxValue, x[base + c * inner]);
+      float sum = 0.0f;
       for (int64_t c = 0; c < width; ++c)
-        y[r * width + c] = std::exp(row[c] - e.max) / e.sum;
+        sum += std::exp(x[base + c * inner] - maxValue);
+      float logSum = std::log(sum);
+      for (int64_t c = 0; c < width; ++c) {
+        float shifted = x[base + c * inner] - maxValue;
+        y[base + c * inner] = log ? shifted - logSum : std::exp(shifted) / sum;
+      }
     }
     return Status::ok();
   });

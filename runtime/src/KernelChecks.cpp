@@ -115,4 +115,25 @@ Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule 
   return Status::ok();
 }
 
+Status checkSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                    SoftmaxShape *shape) {
+  if (in.dtype != DType::F32 || out.dtype != DType::F32)
+    return Status::error("expects f32 input and output");
+  if (in.shape != out.shape || in.shape.empty())
+    return Status::error("expects an input and an output of one shape, rank >= 1");
+  auto rank = static_cast<int64_t>(in.shape.size());
+  auto it = kernel.attrs().find("axis");
+  double axis = it == kernel.attrs().end() ? -1.0 : it->second;
+  if (!(axis >= static_cast<double>(-rank) && axis < static_cast<double>(rank)) ||
+      axis != static_cast<double>(static_cast<int64_t>(axis)))
+    return Status::error("axis " + std::to_string(axis) + " is out of range for rank " +
+                         std::to_string(rank));
+  auto a = static_cast<size_t>(axis < 0 ? axis + rank : axis);
+  shape->width = in.shape[a];
+  shape->inner = product(in.shape, a + 1);
+  int64_t slice = shape->width * shape->inner;
+  shape->outer = slice ? product(in.shape) / slice : 0;
+  return Status::ok();
+}
+
 } // namespace amprt

@@ -77,6 +77,15 @@ struct MatmulShape {
 Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, MatmulShape *shape);
 
+/// A checked softmax or log_softmax: f32 input and output of one shape,
+/// viewed as [outer, width, inner] around the axis (attribute "axis",
+/// negative from the end; absent: the last).
+struct SoftmaxShape {
+  int64_t outer = 0, width = 0, inner = 0;
+};
+Status checkSoftmax(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
+                    SoftmaxShape *shape);
+
 } // namespace amprt
 
 #endif // AMPRT_KERNELCHECKS_H

@@ -35,7 +35,8 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::BatchNormInference, "batch_norm_inference", 5, 5, 1, 1, "epsilon"},
     // (grad, input, scale, mean, var) -> (input, scale, bias gradients).
     {KernelId::BatchNormGrad, "batch_norm_grad", 5, 5, 3, 3, "epsilon use_global_stats"},
-    {KernelId::Softmax, "softmax", 1, 1, 1, 1, ""},
+    {KernelId::Softmax, "softmax", 1, 1, 1, 1, "axis"},
+    {KernelId::LogSoftmax, "log_softmax", 1, 1, 1, 1, "axis"},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},
     {KernelId::Cast, "cast", 1, 1, 1, 1, ""},

@@ -21,7 +21,7 @@ from onnx import numpy_helper
 from common import parse_args, workdir
 
 NODE_TESTS = "/usr/include/onnx/backend/test/data/node"
-OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|reduce_sum|"
+OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|logsoftmax|reduce_sum|"
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
@@ -38,7 +38,6 @@ EXPECTED_REFUSALS = [
     (r"reduce_sum_square", r"unsupported op type"),
     (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"
                    r"only 2-D transposes"),
-    (r"softmax_axis_[01]", r"only softmax over the last axis is supported"),
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",

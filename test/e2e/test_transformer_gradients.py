@@ -3,14 +3,20 @@
 Each model is exported by PyTorch (opset 17, training mode), compiled with
 optimizer=none and loss=cross-entropy, run once by amp-run on a random batch,
 and its loss and parameter gradients compared with torch.autograd's on the
-same weights and batch (check_cross_entropy of test_gradients.py):
+same weights and batch (check_cross_entropy of test_gradients.py). Each
+model is also compiled in BF16 and FP16: the loss of the same step must be
+within 2% of PyTorch's FP32 loss (autocast placed the ops and casts so that
+the step runs, and the low types cost only rounding):
 - GELU in both forms (PyTorch exports the exact one through Erf, the tanh
   one through Pow and Tanh), and Sqrt;
+- Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 """
+import os
+
 import numpy as np
 import torch
 
-from common import Checker, parse_args
+from common import Checker, compile_model, parse_args, relative_error, run, workdir
 from test_gradients import check_cross_entropy
 
 BATCH = 16
@@ -33,21 +39,67 @@ class GeluModel(torch.nn.Module):
         return self.fc3(torch.sqrt(h * h + 1.0))
 
 
+class SoftmaxAxesModel(torch.nn.Module):
+    """fc2(flatten(softmax(h, 1) * scale + softmax(h, -1) + log_softmax(h, 1)))
+    with h = fc1(x) viewed as [N, 4, 6]."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(12)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.scale = torch.nn.Parameter(torch.randn(4, 6))
+        self.fc2 = torch.nn.Linear(24, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 4, 6) * 3.0
+        mixed = (torch.softmax(h, dim=1) * self.scale + torch.softmax(h, dim=-1)
+                 + torch.log_softmax(h, dim=1))
+        return self.fc2(mixed.reshape(-1, 24))
+
+
 def export_features(model, path):
     torch.onnx.export(model, torch.zeros(BATCH, FEATURES), path, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                       input_names=["input"], output_names=["logits"])
 
 
+def check_low_precision(args, checker, label, model, x, export):
+    labels = np.random.default_rng(1).integers(0, 10, x.shape[0], dtype=np.int64)
+    reference = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)),
+                                                  torch.from_numpy(labels)).item()
+    with workdir() as tmp:
+        onnx_path = os.path.join(tmp, "model.onnx")
+        export(model, onnx_path)
+        np.save(os.path.join(tmp, "x.npy"), x)
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        for precision in ("bf16", "fp16"):
+            plan = os.path.join(tmp, f"{precision}.ampplan")
+            compile_model(args.bin, onnx_path, plan, f"precision={precision} "
+                          f"loss=cross-entropy optimizer=none batch={x.shape[0]}")
+            run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed",
+                 f"input={tmp}/x.npy", "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+            loss = float(np.load(os.path.join(tmp, "loss.npy")))
+            checker.check(f"{label} {precision} loss vs fp32", relative_error(loss, reference),
+                          2e-2)
+
+
 def check_gelu(args, checker):
     x = np.random.default_rng(21).standard_normal((BATCH, FEATURES)).astype(np.float32) * 2
     check_cross_entropy(args, checker, "gelu", GeluModel(), x, export_features)
+    check_low_precision(args, checker, "gelu", GeluModel(), x, export_features)
+
+
+def check_softmax_axes(args, checker):
+    x = np.random.default_rng(22).standard_normal((BATCH, FEATURES)).astype(np.float32)
+    check_cross_entropy(args, checker, "softmax axes", SoftmaxAxesModel(), x, export_features)
+    check_low_precision(args, checker, "softmax axes", SoftmaxAxesModel(), x, export_features)
 
 
 def main():
     args = parse_args(__doc__)
     checker = Checker()
     check_gelu(args, checker)
+    check_softmax_axes(args, checker)
     checker.finish()
 
 

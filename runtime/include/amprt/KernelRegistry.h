@@ -37,6 +37,7 @@ enum class KernelId {
   BatchNormInference,
   BatchNormGrad,
   Softmax,
+  LogSoftmax,
   ReduceSum,
   BroadcastTo,
   Cast,

@@ -152,14 +152,15 @@ __global__ void reduceGeneralKernel(ReduceArgs args) {
 struct RowExp {
   float max, sum;
 };
-__device__ RowExp rowExp(const float *row, int64_t width) {
+/// Over row[0], row[stride], ... row[(width - 1) * stride].
+__device__ RowExp rowExp(const float *row, int64_t width, int64_t stride = 1) {
   float m = -FLT_MAX;
   for (int64_t c = threadIdx.x % 32; c < width; c += 32)
-    m = fmaxf(m, row[c]);
+    m = fmaxf(m, row[c * stride]);
   m = warpMax(m);
   float s = 0.0f;
   for (int64_t c = threadIdx.x % 32; c < width; c += 32)
-    s += expf(row[c] - m);
+    s += expf(row[c * stride] - m);
   return {m, warpSum(s)};
 }
 
@@ -167,14 +168,20 @@ __device__ int64_t warpRow() {
   return (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
 }
 
+/// Warp r takes slice (o, :, i) of [outer, width, inner], r = o * inner + i.
 __global__ void softmaxKernel(SoftmaxArgs args) {
   int64_t r = warpRow();
-  if (r >= args.rows)
+  if (r >= args.slices)
     return;
-  const float *row = args.x + r * args.width;
-  RowExp e = rowExp(row, args.width);
-  for (int64_t c = threadIdx.x % 32; c < args.width; c += 32)
-    args.y[r * args.width + c] = expf(row[c] - e.max) / e.sum;
+  int64_t base = (r / args.inner) * args.width * args.inner + r % args.inner;
+  const float *x = args.x + base;
+  float *y = args.y + base;
+  RowExp e = rowExp(x, args.width, args.inner);
+  float logSum = logf(e.sum);
+  for (int64_t c = threadIdx.x % 32; c < args.width; c += 32) {
+    float shifted = x[c * args.inner] - e.max;
+    y[c * args.inner] = args.log ? shifted - logSum : expf(shifted) / e.sum;
+  }
 }
 
 /// True when row r's label counts; raises on a label out of range.
@@ -412,7 +419,7 @@ cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream) {
 }
 
 cudaError_t launchSoftmax(const SoftmaxArgs &args, cudaStream_t stream) {
-  softmaxKernel<<<blocksFor(args.rows * 32, kThreads, INT32_MAX), kThreads, 0, stream>>>(args);
+  softmaxKernel<<<blocksFor(args.slices * 32, kThreads, INT32_MAX), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }
 

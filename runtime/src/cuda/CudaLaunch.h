@@ -57,10 +57,13 @@ struct ReduceArgs {
 cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream);
 
 /// Softmax over the last axis of [rows, width].
+/// softmax (or log_softmax) of [outer, width, inner] along width; `slices`
+/// is outer * inner.
 struct SoftmaxArgs {
   const float *x;
   float *y;
-  int64_t rows, width;
+  int64_t slices, width, inner;
+  bool log;
 };
 cudaError_t launchSoftmax(const SoftmaxArgs &args, cudaStream_t stream);
 

@@ -357,12 +357,12 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::AccumulationStep:
   case KernelId::ClipCoefficient:
     return buildScalar(kernel, spec->id, in, out, context, result);
-  case KernelId::Softmax: {
-    AMPRT_RETURN_IF_ERROR(requireF32({in[0], out[0]}, "softmax"));
-    if (in[0].shape != out[0].shape || in[0].shape.empty())
-      return Status::error("expects one input and output of the same shape, rank >= 1");
-    int64_t width = in[0].shape.back();
-    SoftmaxArgs args{in[0].f32(), out[0].f32(), width ? in[0].size() / width : 0, width};
+  case KernelId::Softmax:
+  case KernelId::LogSoftmax: {
+    SoftmaxShape shape;
+    AMPRT_RETURN_IF_ERROR(checkSoftmax(kernel, in[0], out[0], &shape));
+    SoftmaxArgs args{in[0].f32(), out[0].f32(), shape.outer * shape.inner, shape.width,
+                     shape.inner, spec->id == KernelId::LogSoftmax};
     *result = launcher([=] { return launchSoftmax(args, stream); }, "softmax");
     return Status::ok();
   }
