@@ -418,6 +418,21 @@ LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult TransposeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  // The inverse permutation carries the gradient back to the input's dims.
+  ArrayRef<int64_t> perm = getPermutation();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [d, from] : llvm::enumerate(perm))
+    inverse[from] = static_cast<int64_t>(d);
+  Value dY = resultGrads[0];
+  auto inputType = typeOf(getInput());
+  operandGrads[0] = TransposeOp::create(
+      b, getLoc(), RankedTensorType::get(inputType.getShape(), typeOf(dY).getElementType()),
+      dY, b.getDenseI64ArrayAttr(inverse));
+  return success();
+}
+
 LogicalResult ConcatOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {
   SmallVector<int64_t> offsets(typeOf(getResult()).getRank(), 0);

@@ -369,6 +369,34 @@ LogicalResult ConcatOp::verify() {
   return verifyInferredShapes(*this);
 }
 
+LogicalResult TransposeOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto shape = tensorType(adaptor.getInput()).getShape();
+  ArrayRef<int64_t> perm = adaptor.getPermutation();
+  if (perm.size() != shape.size())
+    return emitShapeError(loc, "transpose", "the permutation has " +
+                                                std::to_string(perm.size()) +
+                                                " entries for rank " +
+                                                std::to_string(shape.size()));
+  SmallVector<bool> seen(shape.size(), false);
+  SmallVector<int64_t> result;
+  for (int64_t from : perm) {
+    if (from < 0 || from >= static_cast<int64_t>(shape.size()) || seen[from])
+      return emitShapeError(loc, "transpose", "the permutation is not one of the dims");
+    seen[from] = true;
+    result.push_back(shape[from]);
+  }
+  inferred.emplace_back(result);
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("must keep the element type");
+  return verifyInferredShapes(*this);
+}
+
 //===----------------------------------------------------------------------===//
 // Batch normalization
 //===----------------------------------------------------------------------===//

@@ -396,6 +396,26 @@ def Amp_ConcatOp : Amp_ShapedOp<"concat", [Amp_PrecisionOpInterface,
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $result)";
 }
 
+def Amp_TransposeOp : Amp_ShapedOp<"transpose", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "permutes the dims of a tensor";
+  let description = [{
+    Result dim `d` is input dim `permutation[d]` (ONNX Transpose,
+    torch.permute). Materialised only where no GEMM can take it as a
+    transpose flag; its gradient is the inverse permutation. Follows its
+    input's precision (a copy).
+
+    Example:
+    ```mlir
+    %y = amp.transpose %x {permutation = array<i64: 0, 2, 1, 3>}
+        : tensor<8x64x4x32xbf16> -> tensor<8x4x64x32xbf16>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
 //===----------------------------------------------------------------------===//
 // Dropout
 //===----------------------------------------------------------------------===//

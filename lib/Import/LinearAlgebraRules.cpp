@@ -1,4 +1,4 @@
-//===- LinearAlgebraRules.cpp - ONNX import: Gemm, MatMul and the Transposes they fold ===//
+//===- LinearAlgebraRules.cpp - ONNX import: Gemm, MatMul and Transpose ===//
 //
 // Each rule imports one node; its registry row (at the end) says which op
 // type, domain and op sets it handles and what it refuses.
@@ -11,21 +11,45 @@ using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
 
+/// A 2-D swap stays pending, for a GEMM to take as its transpose flag (two
+/// in a row cancel); any other permutation is an amp.transpose.
 static LogicalResult importTranspose(OnnxImporter &im, const onnx::NodeProto &node) {
+  bool swapsPending = im.isTransposed(node, 0);
   auto x = im.input(node, 0, /*allowTransposed=*/true);
   if (failed(x))
     return failure();
-  auto rank = cast<RankedTensorType>(x->getType()).getRank();
-  auto permAttr = im.attribute(node, "perm", onnx::AttributeProto::INTS);
-  if (failed(permAttr))
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> reversed(llvm::reverse(llvm::seq<int64_t>(0, rank)));
+  auto perm = im.intsAttr(node, "perm", reversed);
+  if (failed(perm))
     return failure();
-  const onnx::AttributeProto *perm = *permAttr;
-  bool swap =
-      rank == 2 && (!perm || (perm->ints_size() == 2 && perm->ints(0) == 1 && perm->ints(1) == 0));
-  if (!swap)
-    return im.nodeError(node) << "only 2-D transposes (perm [1, 0]) are supported";
-  if (node.output_size() > 0)
-    im.values[node.output(0)] = GraphValue{*x, std::nullopt, !im.isTransposed(node, 0)};
+  if (rank == 2 && *perm == ArrayRef<int64_t>{1, 0}) {
+    GraphValue pending{*x};
+    pending.transposed = !swapsPending;
+    pending.transposeLoc = im.nodeLoc(node);
+    im.values[node.output(0)] = pending;
+    return success();
+  }
+  if (swapsPending)
+    x = im.input(node, 0); // materialised: only a swap folds into a swap
+  auto notPermutation = [&] {
+    return im.nodeError(node) << "perm is not a permutation of the " << rank << " dims";
+  };
+  if (static_cast<int64_t>(perm->size()) != rank)
+    return notPermutation();
+  SmallVector<bool> seen(rank, false);
+  SmallVector<int64_t> shape;
+  for (int64_t from : *perm) {
+    if (from < 0 || from >= rank || seen[from])
+      return notPermutation();
+    seen[from] = true;
+    shape.push_back(type.getDimSize(from));
+  }
+  im.define(node, 0,
+            TransposeOp::create(im.builder, im.nodeLoc(node),
+                                RankedTensorType::get(shape, type.getElementType()), *x,
+                                im.builder.getDenseI64ArrayAttr(*perm)));
   return success();
 }
 
@@ -94,7 +118,8 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::linearAlgebraRules(
   static const OnnxImporter::Registration rules[] = {
       {{"", "Gemm", 13, 0, "2-D operands"}, &importGemm},
       {{"", "MatMul", 13, 0, "2-D operands"}, &importMatMul},
-      {{"", "Transpose", 13, 0, "2-D, folded into the GEMM that reads it"}, &importTranspose},
+      {{"", "Transpose", 13, 0, "2-D swaps folded into the GEMM that reads them"},
+       &importTranspose},
   };
   return rules;
 }

@@ -224,9 +224,21 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
     return nodeError(node) << "input '" << node.input(index)
                            << "' is an integer or float64 constant, which this op does not take";
   if (it->second.transposed && !allowTransposed)
-    return nodeError(node) << "input '" << node.input(index)
-                           << "' is a Transpose, supported only as an operand of MatMul or Gemm";
+    return materializeTranspose(it->second);
   return it->second.value;
+}
+
+Value OnnxImporter::materializeTranspose(GraphValue &pending) {
+  if (!pending.transposed)
+    return pending.value;
+  if (!pending.materialized) {
+    auto type = cast<RankedTensorType>(pending.value.getType());
+    auto swapped = RankedTensorType::get({type.getDimSize(1), type.getDimSize(0)},
+                                         type.getElementType());
+    pending.materialized = TransposeOp::create(builder, *pending.transposeLoc, swapped,
+                                               pending.value, builder.getDenseI64ArrayAttr({1, 0}));
+  }
+  return pending.materialized;
 }
 
 FailureOr<float> OnnxImporter::floatConstantInput(const onnx::NodeProto &node, int index,
@@ -259,24 +271,19 @@ static const onnx::NodeProto *producerOf(const onnx::GraphProto &graph, const st
 
 LogicalResult OnnxImporter::checkGraphOutput(const onnx::GraphProto &graph,
                                              const onnx::ValueInfoProto &info,
-                                             const GraphValue &produced) {
+                                             Value produced) {
   const onnx::NodeProto *producer = producerOf(graph, info.name());
   auto refuse = [&]() -> InFlightDiagnostic {
     if (producer)
       return nodeError(*producer);
     return fileError();
   };
-  // A pending Transpose is only a GEMM's flag: its value is still untransposed.
-  if (produced.transposed)
-    return refuse() << "its result '" << info.name()
-                    << "' is a graph output; a Transpose is supported only as an operand "
-                       "of MatMul or Gemm";
   if (!info.has_type())
     return success();
   auto declared = valueType(info);
   if (failed(declared))
     return failure();
-  auto actual = cast<RankedTensorType>(produced.value.getType());
+  auto actual = cast<RankedTensorType>(produced.getType());
   auto expected = cast<RankedTensorType>(*declared);
   bool same = actual.getElementType() == expected.getElementType() &&
               actual.getRank() == expected.getRank();
@@ -534,9 +541,10 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     if (it == values.end() || !it->second.value)
       return fileError() << "graph output '" << info.name()
                          << "' is not produced by any node";
-    if (failed(checkGraphOutput(graph, info, it->second)))
+    Value result = materializeTranspose(it->second);
+    if (failed(checkGraphOutput(graph, info, result)))
       return failure();
-    results.push_back(it->second.value);
+    results.push_back(result);
   }
   for (auto &[name, value] : stateUpdates) // after the outputs
     results.push_back(value);

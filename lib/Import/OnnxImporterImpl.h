@@ -30,12 +30,16 @@ namespace mlir::amp::onnx_import {
 struct GraphValue {
   Value value;
   std::optional<SmallVector<int64_t>> integers;
-  /// A 2-D Transpose not materialised: only a GEMM may read it, as its
-  /// transpose flag (exporters emit Transpose + MatMul for bias-free Linear).
+  /// A 2-D Transpose not materialised yet: a GEMM reads it as its transpose
+  /// flag (exporters emit Transpose + MatMul for bias-free Linear); any other
+  /// reader materialises it (an amp.transpose at `transposeLoc`, its node).
   bool transposed = false;
   /// A float64 constant (PyTorch writes number bounds so), kept aside until
   /// a Cast makes it a float constant of a supported type.
   DenseElementsAttr doubles = {};
+  /// A pending Transpose's node and its amp.transpose once one was needed.
+  std::optional<Location> transposeLoc = std::nullopt;
+  Value materialized = {};
 };
 
 class OnnxImporter {
@@ -65,9 +69,13 @@ public:
 
   // Operands and results ------------------------------------------------------
   /// The node's index-th input; a pending Transpose only where the caller
-  /// folds it (`allowTransposed`: GEMM operands, Transpose itself).
+  /// folds it (`allowTransposed`: GEMM operands, Transpose itself), else
+  /// materialised.
   FailureOr<Value> input(const onnx::NodeProto &node, int index,
                          bool allowTransposed = false);
+  /// The value itself, or a pending 2-D Transpose made an amp.transpose
+  /// (once; later readers share it, and GEMMs may still fold the swap).
+  Value materializeTranspose(GraphValue &value);
   /// Whether a node or a graph output reads the node's index-th output
   /// (exporters write outputs nobody reads, such as Dropout's mask).
   bool isRead(const onnx::NodeProto &node, int index);
@@ -162,7 +170,7 @@ private:
   /// Refuses a graph output whose value is not what the model declares (a
   /// pending Transpose, or a type the importer got wrong), naming its node.
   LogicalResult checkGraphOutput(const onnx::GraphProto &graph,
-                                 const onnx::ValueInfoProto &info, const GraphValue &produced);
+                                 const onnx::ValueInfoProto &info, Value produced);
 };
 
 /// The rules of each op family (one file each, *Rules.cpp).

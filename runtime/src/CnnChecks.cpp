@@ -165,6 +165,20 @@ Status checkDataMovement(const proto::Kernel &kernel, KernelId id,
     m->value = static_cast<float>(attr(kernel, "value"));
     return isFloat(out.dtype) ? Status::ok() : Status::error("pad expects float tensors");
   }
+  if (id == KernelId::Transpose) {
+    std::vector<int64_t> &perm = m->permutation;
+    if (!listAttr(kernel, "permutation", rank, std::nullopt, &perm))
+      return Status::error("needs a permutation entry for each dim");
+    std::vector<bool> seen(rank, false);
+    for (size_t d = 0; d < rank; ++d) {
+      if (perm[d] < 0 || perm[d] >= static_cast<int64_t>(rank) || seen[perm[d]])
+        return Status::error("the permutation is not one of the dims");
+      seen[perm[d]] = true;
+      if (out.shape[d] != in[0].shape[perm[d]])
+        return Status::error("the result's shape is not the permuted input's");
+    }
+    return isFloat(out.dtype) ? Status::ok() : Status::error("transpose expects float tensors");
+  }
   // Concat.
   auto axisAttr = kernel.attrs().find("axis");
   m->axis = axisAttr == kernel.attrs().end() ? -1 : static_cast<int64_t>(axisAttr->second);

@@ -59,10 +59,12 @@ Status checkAvgPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
 Status checkBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, float *epsilon);
 
-/// pad, slice or concat: inputs and result of one element type and rank.
-/// `corner`: slice's offsets or pad's begin pads; `axis`: concat's.
+/// pad, slice, concat or transpose: inputs and result of one element type
+/// and rank. `corner`: slice's offsets or pad's begin pads; `axis`:
+/// concat's; `permutation`: transpose's (result dim d is input dim
+/// permutation[d]).
 struct DataMovement {
-  std::vector<int64_t> corner;
+  std::vector<int64_t> corner, permutation;
   float value = 0; // pad's fill
   int64_t axis = 0;
 };

@@ -1,10 +1,11 @@
-//===- CpuDataMovement.cpp - pad, slice and concat on the CPU ------------===//
+//===- CpuDataMovement.cpp - pad, slice, concat and transpose on the CPU ===//
 //
 // Each is boxes copied between plain row-major tensors of one element type:
 // pad fills the result with its value and copies the input to the begin
 // pads' corner, slice copies the box at its offsets, concat copies each
 // input to its place along the axis. A box is copied row by row (rows of
-// its last dim are contiguous), in parallel over rows when it pays.
+// its last dim are contiguous), in parallel over rows when it pays. A
+// transpose gathers each result row from the input with a stride.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,6 +56,38 @@ void copyBox(const char *src, const Shape &srcShape, const Shape &from, char *ds
 
 char *bytes(const TensorRef &t) { return static_cast<char *>(t.data); }
 
+/// y = x with its dims permuted (y's dim d is x's dim perm[d]); `Word` is an
+/// unsigned integer of the element's size.
+template <typename Word>
+void transpose(const Word *x, const Shape &xShape, const Shape &perm, Word *y,
+               const Shape &yShape) {
+  size_t rank = yShape.size();
+  if (rank == 0) {
+    *y = *x;
+    return;
+  }
+  Shape xStrides = stridesOf(xShape), from(rank);
+  for (size_t d = 0; d < rank; ++d)
+    from[d] = xStrides[perm[d]]; // x's stride along y's dim d
+  int64_t width = yShape.back(), rows = 1;
+  for (size_t d = 0; d + 1 < rank; ++d)
+    rows *= yShape[d];
+  if (width == 0)
+    return;
+  int64_t step = from.back();
+#pragma omp parallel for schedule(static) if (rows * width > 65536)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rest = row, s = 0;
+    for (size_t d = rank - 1; d-- > 0;) {
+      s += (rest % yShape[d]) * from[d];
+      rest /= yShape[d];
+    }
+    Word *out = y + row * width;
+    for (int64_t j = 0; j < width; ++j)
+      out[j] = x[s + j * step];
+  }
+}
+
 } // namespace
 
 Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
@@ -87,6 +120,20 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
         copyBox(bytes(x), x.shape, zeros, bytes(y), y.shape, begins, x.shape, element);
         return Status::ok();
       });
+    });
+    return Status::ok();
+  }
+  if (id == KernelId::Transpose) {
+    Shape perm = m.permutation;
+    TensorRef x = in[0], y = out;
+    *result = lambda([=] {
+      if (element == 2)
+        transpose(static_cast<const uint16_t *>(x.data), x.shape, perm,
+                  static_cast<uint16_t *>(y.data), y.shape);
+      else
+        transpose(static_cast<const uint32_t *>(x.data), x.shape, perm,
+                  static_cast<uint32_t *>(y.data), y.shape);
+      return Status::ok();
     });
     return Status::ok();
   }

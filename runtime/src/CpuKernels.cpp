@@ -44,6 +44,7 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:
+  case KernelId::Transpose:
     return buildDataMovement(kernel, spec->id, in, out[0], result);
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:

@@ -29,6 +29,7 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::Pad, "pad", 1, 1, 1, 1, "pads value"},
     {KernelId::Slice, "slice", 1, 1, 1, 1, "offsets"}, // sizes: the result's shape
     {KernelId::Concat, "concat", 1, -1, 1, 1, "axis"},
+    {KernelId::Transpose, "transpose", 1, 1, 1, 1, "permutation"},
     // (input, scale, bias, running mean, running var) -> (result, new running
     // mean, new running var, batch mean, batch var).
     {KernelId::BatchNorm, "batch_norm", 5, 5, 5, 5, "epsilon momentum"},

@@ -304,6 +304,29 @@ def transpose_output():
         [value("y", FLOAT, [3, 2])])
 
 
+def transposes():
+    """A 4-D permutation, a 2-D swap that a MatMul folds and a Relu also
+    reads, and two swaps in a row, which cancel."""
+    return model(
+        [helper.make_node("Transpose", ["x"], ["xt"], name="Permute", perm=[0, 2, 1, 3]),
+         helper.make_node("Transpose", ["a"], ["at"], name="Swap"),
+         helper.make_node("MatMul", ["at", "b"], ["ab"], name="MatMul"),
+         helper.make_node("Relu", ["at"], ["ar"], name="Relu"),
+         helper.make_node("Transpose", ["at"], ["att"], name="SwapBack"),
+         helper.make_node("Relu", ["att"], ["back"], name="Relu2")],
+        [value("x", FLOAT, [2, 3, 4, 5]), value("a", FLOAT, [3, 2]), value("b", FLOAT, [3, 4])],
+        [value("xt", FLOAT, [2, 4, 3, 5]), value("ab", FLOAT, [2, 4]), value("ar", FLOAT, [2, 3]),
+         value("back", FLOAT, [3, 2])])
+
+
+def bad_transpose():
+    """perm names a dim twice."""
+    return model(
+        [helper.make_node("Transpose", ["x"], ["y"], name="T", perm=[0, 0, 1])],
+        [value("x", FLOAT, [2, 3, 4])],
+        [value("y", FLOAT, [2, 2, 3])])
+
+
 def deep_mlp():
     """Six blocks of Gemm 4x4 + Relu: the plan-lowering golden tests' MLP."""
     nodes, inits, x = [], [], "x"
@@ -366,7 +389,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
-    broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output]}
+    broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
+    bad_transpose]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -36,8 +36,6 @@ EXPECTED_REFUSALS = [
      r"unsupported op type|unsupported element type (UINT8|INT8)"),
     (r"allowzero", r"allowzero=1 is not supported"),
     (r"reduce_sum_square", r"unsupported op type"),
-    (r"^test_transpose", r"is a Transpose, supported only as an operand of MatMul or Gemm|"
-                   r"only 2-D transposes"),
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",

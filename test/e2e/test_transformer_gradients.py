@@ -10,6 +10,7 @@ the step runs, and the low types cost only rounding):
 - GELU in both forms (PyTorch exports the exact one through Erf, the tanh
   one through Pow and Tanh), and Sqrt;
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
+- Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
 """
 import os
 
@@ -57,6 +58,21 @@ class SoftmaxAxesModel(torch.nn.Module):
         return self.fc2(mixed.reshape(-1, 24))
 
 
+class PermuteModel(torch.nn.Module):
+    """fc2(flatten(permute(fc1(x) as [N, 2, 3, 4], (0, 2, 1, 3)) * w))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(13)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.w = torch.nn.Parameter(torch.randn(3, 2, 4))
+        self.fc2 = torch.nn.Linear(24, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 2, 3, 4).permute(0, 2, 1, 3) * self.w
+        return self.fc2(torch.relu(h).reshape(-1, 24))
+
+
 def export_features(model, path):
     torch.onnx.export(model, torch.zeros(BATCH, FEATURES), path, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
@@ -95,11 +111,18 @@ def check_softmax_axes(args, checker):
     check_low_precision(args, checker, "softmax axes", SoftmaxAxesModel(), x, export_features)
 
 
+def check_permute(args, checker):
+    x = np.random.default_rng(23).standard_normal((BATCH, FEATURES)).astype(np.float32)
+    check_cross_entropy(args, checker, "permute", PermuteModel(), x, export_features)
+    check_low_precision(args, checker, "permute", PermuteModel(), x, export_features)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
     check_gelu(args, checker)
     check_softmax_axes(args, checker)
+    check_permute(args, checker)
     checker.finish()
 
 

@@ -33,6 +33,7 @@ enum class KernelId {
   Pad,
   Slice,
   Concat,
+  Transpose,
   BatchNorm,
   BatchNormInference,
   BatchNormGrad,

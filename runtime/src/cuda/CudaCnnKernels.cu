@@ -248,14 +248,12 @@ __global__ void batchNormGradKernel(BatchNormArgs a) {
 
 template <typename Word> __global__ void copyBoxKernel(BoxArgs a, int64_t count) {
   AMPRT_GRID_STRIDE(i, count) {
-    int64_t rest = i, s = 0, t = 0, srcStride = 1, dstStride = 1;
+    int64_t rest = i, s = 0, t = 0;
     for (int d = a.rank - 1; d >= 0; --d) {
       int64_t at = rest % a.box[d];
       rest /= a.box[d];
-      s += (a.from[d] + at) * srcStride;
-      t += (a.to[d] + at) * dstStride;
-      srcStride *= a.srcShape[d];
-      dstStride *= a.dstShape[d];
+      s += (a.from[d] + at) * a.srcStrides[d];
+      t += (a.to[d] + at) * a.dstStrides[d];
     }
     static_cast<Word *>(a.dst)[t] = static_cast<const Word *>(a.src)[s];
   }

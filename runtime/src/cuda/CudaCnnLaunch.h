@@ -52,11 +52,12 @@ cudaError_t launchBatchNorm(const BatchNormArgs &args, cudaStream_t stream);
 cudaError_t launchBatchNormInference(const BatchNormArgs &args, cudaStream_t stream);
 cudaError_t launchBatchNormGrad(const BatchNormArgs &args, cudaStream_t stream);
 
-/// Copies the box of extent `box` at `from` in src to `to` in dst (row-major
-/// tensors of one element size).
+/// Copies the box of extent `box` at `from` in src to `to` in dst (tensors
+/// of one element size; strides in elements, so that a transpose is a box
+/// read with permuted strides).
 struct BoxArgs {
   int rank;
-  int64_t srcShape[fused::kMaxRank], dstShape[fused::kMaxRank];
+  int64_t srcStrides[fused::kMaxRank], dstStrides[fused::kMaxRank];
   int64_t from[fused::kMaxRank], to[fused::kMaxRank], box[fused::kMaxRank];
   int elementSize; // 2 or 4 bytes
   const void *src;

@@ -155,14 +155,23 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   return Status::ok();
 }
 
+/// Row-major strides (in elements) of `shape`.
+std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;)
+    strides[d - 1] = strides[d] * shape[d];
+  return strides;
+}
+
 /// A box copy of `box` at `from` in src to `to` in dst.
 BoxArgs boxArgs(const TensorRef &src, const std::vector<int64_t> &from, const TensorRef &dst,
                 const std::vector<int64_t> &to, const std::vector<int64_t> &box) {
   BoxArgs a{};
   a.rank = static_cast<int>(box.size());
+  std::vector<int64_t> srcStrides = stridesOf(src.shape), dstStrides = stridesOf(dst.shape);
   for (int d = 0; d < a.rank; ++d) {
-    a.srcShape[d] = src.shape[d];
-    a.dstShape[d] = dst.shape[d];
+    a.srcStrides[d] = srcStrides[d];
+    a.dstStrides[d] = dstStrides[d];
     a.from[d] = from[d];
     a.to[d] = to[d];
     a.box[d] = box[d];
@@ -200,6 +209,15 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
           return filled != cudaSuccess ? filled : launchCopyBox(a, stream);
         },
         "pad");
+    return Status::ok();
+  }
+  if (id == KernelId::Transpose) {
+    // The whole result, read from the input with its strides permuted.
+    BoxArgs a = boxArgs(in[0], zeros, out, zeros, out.shape);
+    std::vector<int64_t> inStrides = stridesOf(in[0].shape);
+    for (size_t d = 0; d < rank; ++d)
+      a.srcStrides[d] = inStrides[m.permutation[d]];
+    *result = launcher([=] { return launchCopyBox(a, stream); }, "transpose");
     return Status::ok();
   }
   std::vector<BoxArgs> copies; // concat: each input to its place along the axis
@@ -248,6 +266,7 @@ Status buildCudaCnnKernel(const proto::Kernel &kernel, KernelId id,
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:
+  case KernelId::Transpose:
     return buildDataMovement(kernel, id, in, out[0], context, result);
   case KernelId::Dropout:
     return buildDropout(kernel, in, out[0], context, result);

@@ -336,6 +336,7 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:
+  case KernelId::Transpose:
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
