@@ -384,6 +384,23 @@ LogicalResult BatchNormInferenceOp::buildGradients(OpBuilder &b, ArrayRef<Value>
   return success();
 }
 
+LogicalResult LayerNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  // The saved statistics are no model outputs a loss reads in practice; if
+  // one does, its gradient is not supported (refused, not dropped).
+  if (resultGrads[1] || resultGrads[2])
+    return emitOpError("gradients through the mean or inv_std results are not supported");
+  if (!resultGrads[0])
+    return success();
+  auto grad = LayerNormGradOp::create(
+      b, getLoc(), TypeRange{getInput().getType(), getScale().getType(), getScale().getType()},
+      resultGrads[0], getInput(), getScale(), getMean(), getInvStd(), getAxisAttr());
+  operandGrads[0] = grad.getInputGrad();
+  operandGrads[1] = grad.getScaleGrad();
+  operandGrads[2] = grad.getBiasGrad();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // pad, slice, concat: each other's gradients
 //===----------------------------------------------------------------------===//

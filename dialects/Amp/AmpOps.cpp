@@ -437,6 +437,73 @@ LogicalResult BatchNormGradOp::verify() {
                          ValueRange{getGrad(), getInputGrad()});
 }
 
+/// The shape of a layer norm's statistics: the input's, 1 from `axis` on.
+static FailureOr<SmallVector<int64_t>> layerNormStatsShape(std::optional<Location> loc,
+                                                           Value input, int64_t axis) {
+  auto shape = tensorType(input).getShape();
+  int64_t rank = static_cast<int64_t>(shape.size());
+  if (axis < 0 || axis >= rank)
+    return emitShapeError(loc, "layer_norm", "axis " + std::to_string(axis) +
+                                                 " is out of range for rank " +
+                                                 std::to_string(rank));
+  SmallVector<int64_t> stats(shape);
+  std::fill(stats.begin() + axis, stats.end(), 1);
+  return stats;
+}
+
+LogicalResult LayerNormOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto stats = layerNormStatsShape(loc, adaptor.getInput(),
+                                   static_cast<int64_t>(adaptor.getAxis()));
+  if (failed(stats))
+    return failure();
+  inferred.emplace_back(tensorType(adaptor.getInput()).getShape());
+  inferred.emplace_back(*stats);
+  inferred.emplace_back(*stats);
+  return success();
+}
+
+LogicalResult LayerNormGradOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location>, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  return sameShapeComponents(ValueRange{adaptor.getInput(), adaptor.getScale(),
+                                        adaptor.getScale()},
+                             inferred);
+}
+
+/// Scale-like operands have the normalized dims' shape, statistics the
+/// statistics' shape; `same` values share the input's type.
+static LogicalResult verifyLayerNorm(Operation *op, Value input, int64_t axis,
+                                     ValueRange normalized, ValueRange stats, ValueRange same) {
+  auto statsShape = layerNormStatsShape(op->getLoc(), input, axis);
+  if (failed(statsShape))
+    return failure();
+  ArrayRef<int64_t> shape = tensorType(input).getShape();
+  for (Value v : normalized)
+    if (failed(verifyCompatibleShape(tensorType(v).getShape(), shape.drop_front(axis))))
+      return op->emitOpError("scale, bias and their gradients must have the normalized dims' "
+                             "shape");
+  for (Value v : stats)
+    if (failed(verifyCompatibleShape(tensorType(v).getShape(), *statsShape)))
+      return op->emitOpError("mean and inv_std must have the input's shape with the "
+                             "normalized dims 1");
+  for (Value v : same)
+    if (v.getType() != input.getType())
+      return op->emitOpError("expects the input's type for the activation and its gradient");
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  return verifyLayerNorm(*this, getInput(), static_cast<int64_t>(getAxis()),
+                         {getScale(), getBias()}, {getMean(), getInvStd()}, getResult());
+}
+LogicalResult LayerNormGradOp::verify() {
+  return verifyLayerNorm(*this, getInput(), static_cast<int64_t>(getAxis()),
+                         {getScale(), getScaleGrad(), getBiasGrad()}, {getMean(), getInvStd()},
+                         ValueRange{getGrad(), getInputGrad()});
+}
+
 LogicalResult DropoutOp::verify() {
   if (getResult().getType() != getInput().getType())
     return emitOpError("result type must equal the input's");

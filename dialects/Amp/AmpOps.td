@@ -555,6 +555,78 @@ def Amp_BatchNormGradOp : Amp_BatchNormBase<"batch_norm_grad"> {
   }];
 }
 
+/// Layer normalization: statistics, scale and shift in FP32; the activation
+/// keeps its type (as batch norm). PyTorch autocast returns an f32 result
+/// instead; the GEMM that reads it rounds it to the low type anyway, so
+/// writing the low type at once rounds the same values one copy earlier.
+class Amp_LayerNormBase<string mnemonic, list<Trait> traits = []>
+    : Amp_ShapedOp<mnemonic, !listconcat([Amp_PrecisionOpInterface], traits)> {
+  let precision = "Follow";
+  let precisionReason = "layer norm: FP32 statistics, scale and shift; "
+                        "reads and writes its input's type";
+}
+
+def Amp_LayerNormOp : Amp_LayerNormBase<"layer_norm", [
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let f32Operands = "1, 2";
+  let f32Results = "1, 2";
+  let summary = "layer normalization over the dims from `axis` on";
+  let description = [{
+    Each row (the dims before `axis` index the rows, the others are one
+    row's values) is normalized: `result = (input - mean) * inv_std * scale
+    + bias` with the row's mean, `inv_std = 1 / sqrt(var + epsilon)` and
+    the population variance, as ONNX LayerNormalization (opset 17) and
+    torch.nn.LayerNorm. `scale` and `bias` have the normalized dims' shape;
+    `mean` and `inv_std` the input's shape with those dims 1 (ONNX's Mean
+    and InvStdDev outputs), kept for the gradient. Statistics are
+    computed in f32 (two passes, sums in double across lanes).
+
+    Example:
+    ```mlir
+    %y, %m, %r = amp.layer_norm %x, %s, %b {axis = 2 : i64, epsilon = 1.0e-05 : f32}
+        : tensor<8x64x128xbf16>, tensor<128xf32>, tensor<128xf32>
+        -> tensor<8x64x128xbf16>, tensor<8x64x1xf32>, tensor<8x64x1xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_F32Tensor:$scale, Amp_F32Tensor:$bias,
+                       I64Attr:$axis, F32Attr:$epsilon);
+  let results = (outs Amp_FloatTensor:$result, Amp_F32Tensor:$mean, Amp_F32Tensor:$inv_std);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $bias attr-dict `:` type($input) `,` type($scale) `,` type($bias)
+    `->` type(results)
+  }];
+}
+
+def Amp_LayerNormGradOp : Amp_LayerNormBase<"layer_norm_grad"> {
+  let f32Operands = "2, 3, 4";
+  let f32Results = "1, 2";
+  let summary = "gradient of layer normalization: input, scale and bias gradients";
+  let description = [{
+    From the result's gradient `grad`, the forward's `input` and `scale` and
+    its saved `mean` and `inv_std`: with `xhat = (input - mean) * inv_std`
+    and `g = grad * scale`, per row `input_grad = inv_std * (g - mean(g) -
+    xhat * mean(g * xhat))`; over the rows `scale_grad = sum(grad * xhat)`
+    and `bias_grad = sum(grad)`. Sums in f32 and double; `input_grad` has
+    the input's type.
+
+    Example:
+    ```mlir
+    %dx, %ds, %db = amp.layer_norm_grad %dy, %x, %s, %m, %r {axis = 2 : i64}
+        : tensor<8x64x128xf32>, tensor<8x64x128xf32>, tensor<128xf32>, tensor<8x64x1xf32>,
+          tensor<8x64x1xf32> -> tensor<8x64x128xf32>, tensor<128xf32>, tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_FloatTensor:$input, Amp_F32Tensor:$scale,
+                       Amp_F32Tensor:$mean, Amp_F32Tensor:$inv_std, I64Attr:$axis);
+  let results = (outs Amp_FloatTensor:$input_grad, Amp_F32Tensor:$scale_grad,
+                      Amp_F32Tensor:$bias_grad);
+  let assemblyFormat = [{
+    $grad `,` $input `,` $scale `,` $mean `,` $inv_std attr-dict `:`
+    type($grad) `,` type($input) `,` type($scale) `,` type($mean) `,` type($inv_std)
+    `->` type(results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise ops
 //===----------------------------------------------------------------------===//

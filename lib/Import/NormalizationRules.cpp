@@ -1,4 +1,4 @@
-//===- NormalizationRules.cpp - ONNX import: batch normalization ---------===//
+//===- NormalizationRules.cpp - ONNX import: batch and layer normalization ===//
 //
 // Each rule imports one node; its registry row (at the end) says which op
 // type, domain and op sets it handles, what it refuses, and which inputs
@@ -61,12 +61,63 @@ static LogicalResult importBatchNormalization(OnnxImporter &im, const onnx::Node
   return success();
 }
 
+/// LayerNormalization (op set 17): over the dims from `axis` on, with f32
+/// scale and optional bias of exactly those dims' shape (ONNX also allows a
+/// broadcastable one, which exporters do not write), statistics in f32
+/// (stash_type 1; other stash types are refused). The Mean and InvStdDev
+/// outputs are the op's saved statistics.
+static LogicalResult importLayerNormalization(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0), scale = im.input(node, 1);
+  auto axisAttr = im.intAttr(node, "axis", -1);
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  auto stash = im.intAttr(node, "stash_type", 1);
+  if (failed(x) || failed(scale) || failed(axisAttr) || failed(epsilon) || failed(stash))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank(), axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
+  if (axis < 0 || axis >= rank)
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range for rank " << rank;
+  if (*stash != 1)
+    return im.nodeError(node) << "stash_type " << *stash
+                              << " is not supported (statistics are computed in float32)";
+  auto normalized = RankedTensorType::get(type.getShape().drop_front(axis), im.builder.getF32Type());
+  Value bias;
+  if (im.hasInput(node, 2)) {
+    auto value = im.input(node, 2);
+    if (failed(value))
+      return failure();
+    bias = *value;
+  } else {
+    bias = ConstantOp::create(im.builder, im.nodeLoc(node), normalized,
+                              DenseElementsAttr::get(normalized, 0.0f));
+  }
+  for (Value v : {*scale, bias})
+    if (v.getType() != normalized)
+      return im.nodeError(node) << "scale and bias must be " << normalized << " (f32, the "
+                                << "normalized dims' shape), got " << v.getType();
+  SmallVector<int64_t> statsShape(type.getShape());
+  std::fill(statsShape.begin() + axis, statsShape.end(), 1);
+  auto stats = RankedTensorType::get(statsShape, im.builder.getF32Type());
+  auto op = LayerNormOp::create(im.builder, im.nodeLoc(node), type, stats, stats, *x, *scale,
+                                bias, im.builder.getI64IntegerAttr(axis),
+                                im.builder.getF32FloatAttr(*epsilon));
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getResult());
+  im.define(node, 1, op.getMean());
+  im.define(node, 2, op.getInvStd());
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::normalizationRules() {
   static const OnnxImporter::Registration rules[] = {
       // Inputs 3 and 4 (input_mean, input_var) are step state.
       {{"", "BatchNormalization", 14, 0, "f32 scale, bias, mean and var"},
        &importBatchNormalization,
        0b11000},
+      {{"", "LayerNormalization", 17, 0,
+        "f32 scale and bias of the normalized shape, stash_type 1"},
+       &importLayerNormalization},
   };
   return rules;
 }

@@ -79,6 +79,10 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
 Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, CpuContext &context,
                       std::unique_ptr<CpuKernel> *result);
+/// layer_norm, layer_norm_grad.
+Status buildLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, CpuContext &context,
+                      std::unique_ptr<CpuKernel> *result);
 Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, CpuContext &context,
                    std::unique_ptr<CpuKernel> *result);

@@ -50,6 +50,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
     return buildBatchNorm(kernel, spec->id, in, out, context, result);
+  case KernelId::LayerNorm:
+  case KernelId::LayerNormGrad:
+    return buildLayerNorm(kernel, spec->id, in, out, context, result);
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
   case KernelId::ReduceSum:

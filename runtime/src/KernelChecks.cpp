@@ -136,4 +136,42 @@ Status checkSoftmax(const proto::Kernel &kernel, const TensorRef &in, const Tens
   return Status::ok();
 }
 
+Status checkLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, LayerNormShape *shape) {
+  bool grad = id == KernelId::LayerNormGrad;
+  const TensorRef &x = in[grad ? 1 : 0];
+  if (x.dtype != DType::F32 && x.dtype != DType::BF16 && x.dtype != DType::F16)
+    return Status::error("expects a float activation");
+  std::vector<const TensorRef *> activations{&x, &out[0]}, perValue, perRow;
+  if (grad) {
+    activations.push_back(&in[0]);
+    perValue = {&in[2], &out[1], &out[2]};
+    perRow = {&in[3], &in[4]};
+  } else {
+    perValue = {&in[1], &in[2]};
+    perRow = {&out[1], &out[2]};
+  }
+  for (const TensorRef *t : activations)
+    if (t->dtype != x.dtype || t->shape != x.shape)
+      return Status::error("activations and their gradients must share type and shape");
+  auto rank = static_cast<double>(x.shape.size());
+  double axis = attr(kernel, "axis");
+  if (!(axis >= 0 && axis < rank) || axis != static_cast<double>(static_cast<int64_t>(axis)))
+    return Status::error("axis must be a dim of the input");
+  shape->width = product(x.shape, static_cast<size_t>(axis));
+  shape->rows = shape->width ? x.size() / shape->width : 0;
+  for (const TensorRef *t : perValue)
+    if (t->dtype != DType::F32 || t->size() != shape->width)
+      return Status::error("scale, bias and their gradients must be f32 with " +
+                           std::to_string(shape->width) + " values");
+  for (const TensorRef *t : perRow)
+    if (t->dtype != DType::F32 || t->size() != shape->rows)
+      return Status::error("mean and inv_std must be f32 with " + std::to_string(shape->rows) +
+                           " values");
+  shape->epsilon = static_cast<float>(attr(kernel, "epsilon"));
+  if (!grad && !(shape->epsilon > 0.0f))
+    return Status::error("epsilon must be > 0");
+  return Status::ok();
+}
+
 } // namespace amprt

@@ -77,6 +77,17 @@ struct MatmulShape {
 Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                    const TensorRef &c, MatmulShape *shape);
 
+/// A checked layer_norm (x, scale, bias) -> (y, mean, inv_std) or
+/// layer_norm_grad (dy, x, scale, mean, inv_std) -> (dx, dscale, dbias):
+/// activations of one float type and shape, viewed as [rows, width] around
+/// `axis`; scale-like tensors f32 [width], statistics f32 [rows].
+struct LayerNormShape {
+  int64_t rows = 0, width = 0;
+  float epsilon = 0;
+};
+Status checkLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, LayerNormShape *shape);
+
 /// A checked softmax or log_softmax: f32 input and output of one shape,
 /// viewed as [outer, width, inner] around the axis (attribute "axis",
 /// negative from the end; absent: the last).

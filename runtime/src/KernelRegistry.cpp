@@ -36,6 +36,8 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::BatchNormInference, "batch_norm_inference", 5, 5, 1, 1, "epsilon"},
     // (grad, input, scale, mean, var) -> (input, scale, bias gradients).
     {KernelId::BatchNormGrad, "batch_norm_grad", 5, 5, 3, 3, "epsilon use_global_stats"},
+    {KernelId::LayerNorm, "layer_norm", 3, 3, 3, 3, "axis epsilon"},
+    {KernelId::LayerNormGrad, "layer_norm_grad", 5, 5, 3, 3, "axis"},
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, "axis"},
     {KernelId::LogSoftmax, "log_softmax", 1, 1, 1, 1, "axis"},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field

@@ -327,6 +327,39 @@ def bad_transpose():
         [value("y", FLOAT, [2, 2, 3])])
 
 
+def layer_norm():
+    """LayerNormalization over [4, 6] without a bias between two MatMuls, its
+    Mean and InvStdDev read as outputs, and the sum of the means as a loss."""
+    return model(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="MatMul"),
+         helper.make_node("Reshape", ["h", "shape"], ["h3"], name="Reshape"),
+         helper.make_node("LayerNormalization", ["h3", "s"], ["y", "m", "r"], name="LN", axis=1,
+                          epsilon=1e-3),
+         helper.make_node("ReduceSum", ["m"], ["msum"], name="Sum", keepdims=0),
+         helper.make_node("Reshape", ["y", "flat"], ["y2"], name="Flatten"),
+         helper.make_node("MatMul", ["y2", "w"], ["z"], name="MatMul2")],
+        [value("x", FLOAT, [8, 24])],
+        [value("z", FLOAT, [8, 24]), value("m", FLOAT, [8, 1, 1]),
+         value("r", FLOAT, [8, 1, 1]), value("msum", FLOAT, [])],
+        [tensor("w", [24, 24]), ints("shape", [8, 4, 6]), tensor("s", [4, 6]),
+         ints("flat", [8, 24])])
+
+
+def layer_norm_stash():
+    """LayerNormalization asking for float16 statistics (stash_type 10)."""
+    return model(
+        [helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], name="LN", stash_type=10)],
+        [value("x", FLOAT, [2, 6])], [value("y", FLOAT, [2, 6])],
+        [tensor("s", [6]), tensor("b", [6])])
+
+
+def layer_norm_broadcast_scale():
+    """A scale of shape [1] for normalized dims [6] (broadcastable in ONNX)."""
+    return model(
+        [helper.make_node("LayerNormalization", ["x", "s"], ["y"], name="LN")],
+        [value("x", FLOAT, [2, 6])], [value("y", FLOAT, [2, 6])], [tensor("s", [1])])
+
+
 def deep_mlp():
     """Six blocks of Gemm 4x4 + Relu: the plan-lowering golden tests' MLP."""
     nodes, inits, x = [], [], "x"
@@ -390,7 +423,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
-    bad_transpose]}
+    bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -11,6 +11,8 @@ the step runs, and the low types cost only rounding):
   one through Pow and Tanh), and Sqrt;
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
+- LayerNormalization over the last dim and over the last two (PyTorch
+  1.13 cannot export one without affine parameters);
 """
 import os
 
@@ -73,6 +75,27 @@ class PermuteModel(torch.nn.Module):
         return self.fc2(torch.relu(h).reshape(-1, 24))
 
 
+class LayerNormModel(torch.nn.Module):
+    """fc2(relu(ln2(relu(ln1(fc1(x) as [N, 4, 6]))))): ln1 over the last dim,
+    ln2 over the last two."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(14)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.ln1 = torch.nn.LayerNorm(6)
+        self.ln2 = torch.nn.LayerNorm([4, 6], eps=1e-3)
+        for ln in (self.ln1, self.ln2):  # not the initial ones and zeros
+            torch.nn.init.normal_(ln.weight, 1.0, 0.3)
+            torch.nn.init.normal_(ln.bias, 0.0, 0.3)
+        self.fc2 = torch.nn.Linear(24, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 4, 6) * 2.0 + 1.0
+        h = torch.relu(self.ln2(torch.relu(self.ln1(h))))
+        return self.fc2(h.reshape(-1, 24))
+
+
 def export_features(model, path):
     torch.onnx.export(model, torch.zeros(BATCH, FEATURES), path, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
@@ -117,12 +140,19 @@ def check_permute(args, checker):
     check_low_precision(args, checker, "permute", PermuteModel(), x, export_features)
 
 
+def check_layer_norm(args, checker):
+    x = np.random.default_rng(24).standard_normal((BATCH, FEATURES)).astype(np.float32)
+    check_cross_entropy(args, checker, "layer norm", LayerNormModel(), x, export_features)
+    check_low_precision(args, checker, "layer norm", LayerNormModel(), x, export_features)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
     check_gelu(args, checker)
     check_softmax_axes(args, checker)
     check_permute(args, checker)
+    check_layer_norm(args, checker)
     checker.finish()
 
 

@@ -37,6 +37,8 @@ enum class KernelId {
   BatchNorm,
   BatchNormInference,
   BatchNormGrad,
+  LayerNorm,
+  LayerNormGrad,
   Softmax,
   LogSoftmax,
   ReduceSum,

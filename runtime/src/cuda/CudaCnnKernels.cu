@@ -243,6 +243,64 @@ __global__ void batchNormGradKernel(BatchNormArgs a) {
 }
 
 //===--------------------------------------------------------------------===//
+// Layer normalization (the CPU's formulas, sums in double)
+//===--------------------------------------------------------------------===//
+
+__global__ void layerNormKernel(LayerNormArgs a) {
+  int64_t r = blockIdx.x, base = r * a.width;
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < a.width; i += blockDim.x)
+    sum += fused::loadAs(a.x, a.type, base + i);
+  float m = static_cast<float>(blockSum(sum) / a.width);
+  double squares = 0;
+  for (int64_t i = threadIdx.x; i < a.width; i += blockDim.x) {
+    float d = fused::loadAs(a.x, a.type, base + i) - m;
+    squares += d * d;
+  }
+  float inv = 1.0f / sqrtf(static_cast<float>(blockSum(squares) / a.width) + a.epsilon);
+  for (int64_t i = threadIdx.x; i < a.width; i += blockDim.x) {
+    float xhat = (fused::loadAs(a.x, a.type, base + i) - m) * inv;
+    fused::storeAs(a.y, a.type, base + i, xhat * a.scale[i] + a.shift[i]);
+  }
+  if (threadIdx.x == 0) {
+    a.mean[r] = m;
+    a.invStd[r] = inv;
+  }
+}
+
+__global__ void layerNormGradKernel(LayerNormArgs a) {
+  int64_t r = blockIdx.x, base = r * a.width;
+  float m = a.mean[r], inv = a.invStd[r];
+  double sumG = 0, sumGX = 0;
+  for (int64_t i = threadIdx.x; i < a.width; i += blockDim.x) {
+    float g = fused::loadAs(a.dy, a.type, base + i) * a.scale[i];
+    sumG += g;
+    sumGX += g * (fused::loadAs(a.x, a.type, base + i) - m) * inv;
+  }
+  float meanG = static_cast<float>(blockSum(sumG) / a.width);
+  float meanGX = static_cast<float>(blockSum(sumGX) / a.width);
+  for (int64_t i = threadIdx.x; i < a.width; i += blockDim.x) {
+    float g = fused::loadAs(a.dy, a.type, base + i) * a.scale[i];
+    float xhat = (fused::loadAs(a.x, a.type, base + i) - m) * inv;
+    fused::storeAs(a.y, a.type, base + i, inv * (g - meanG - xhat * meanGX));
+  }
+}
+
+/// dscale[j] = sum over rows of dy * xhat, dshift[j] = sum of dy, rows in order.
+__global__ void layerNormColumnsKernel(LayerNormArgs a) {
+  AMPRT_GRID_STRIDE(j, a.width) {
+    double sumXhat = 0, sumDy = 0;
+    for (int64_t r = 0; r < a.rows; ++r) {
+      float g = fused::loadAs(a.dy, a.type, r * a.width + j);
+      sumXhat += g * (fused::loadAs(a.x, a.type, r * a.width + j) - a.mean[r]) * a.invStd[r];
+      sumDy += g;
+    }
+    a.dscale[j] = static_cast<float>(sumXhat);
+    a.dshift[j] = static_cast<float>(sumDy);
+  }
+}
+
+//===--------------------------------------------------------------------===//
 // Box copies, fill, dropout, widening
 //===--------------------------------------------------------------------===//
 
@@ -302,6 +360,22 @@ cudaError_t launchAvgPool(const PoolArgs &args, cudaStream_t stream) {
 
 cudaError_t launchAvgPoolGrad(const PoolArgs &args, cudaStream_t stream) {
   return poolGradient(args, avgPoolScatterKernel, stream);
+}
+
+cudaError_t launchLayerNorm(const LayerNormArgs &args, cudaStream_t stream) {
+  if (args.rows == 0)
+    return cudaSuccess;
+  layerNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchLayerNormGrad(const LayerNormArgs &args, cudaStream_t stream) {
+  if (args.width == 0)
+    return cudaSuccess;
+  if (args.rows > 0)
+    layerNormGradKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
+  layerNormColumnsKernel<<<blocksFor(args.width, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
 }
 
 cudaError_t launchBatchNorm(const BatchNormArgs &args, cudaStream_t stream) {

@@ -52,6 +52,21 @@ cudaError_t launchBatchNorm(const BatchNormArgs &args, cudaStream_t stream);
 cudaError_t launchBatchNormInference(const BatchNormArgs &args, cudaStream_t stream);
 cudaError_t launchBatchNormGrad(const BatchNormArgs &args, cudaStream_t stream);
 
+/// Layer normalization over `rows` rows of `width` values: one block per
+/// row; the scale and shift gradients one thread per column.
+struct LayerNormArgs {
+  int64_t rows, width;
+  Storage type;
+  float epsilon;
+  const void *x, *dy;
+  void *y; // y, or dx for the gradient
+  const float *scale, *shift;
+  float *mean, *invStd; // written by the forward, read by the gradient
+  float *dscale, *dshift;
+};
+cudaError_t launchLayerNorm(const LayerNormArgs &args, cudaStream_t stream);
+cudaError_t launchLayerNormGrad(const LayerNormArgs &args, cudaStream_t stream);
+
 /// Copies the box of extent `box` at `from` in src to `to` in dst (tensors
 /// of one element size; strides in elements, so that a transpose is a box
 /// read with permuted strides).

@@ -155,6 +155,30 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   return Status::ok();
 }
 
+Status buildLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, CudaContext &context,
+                      std::unique_ptr<Kernel> *result) {
+  LayerNormShape shape;
+  AMPRT_RETURN_IF_ERROR(checkLayerNorm(kernel, id, in, out, &shape));
+  LayerNormArgs a{};
+  a.rows = shape.rows, a.width = shape.width, a.epsilon = shape.epsilon;
+  cudaStream_t stream = context.stream;
+  if (id == KernelId::LayerNorm) { // (x, scale, shift) -> (y, mean, inv_std)
+    a.type = storageFor(in[0].dtype);
+    a.x = in[0].data, a.scale = in[1].f32(), a.shift = in[2].f32();
+    a.y = out[0].data, a.mean = out[1].f32(), a.invStd = out[2].f32();
+    *result = launcher([=] { return launchLayerNorm(a, stream); }, "layer_norm");
+    return Status::ok();
+  }
+  // (dy, x, scale, mean, inv_std) -> (dx, dscale, dshift)
+  a.type = storageFor(in[1].dtype);
+  a.dy = in[0].data, a.x = in[1].data, a.scale = in[2].f32();
+  a.mean = in[3].f32(), a.invStd = in[4].f32();
+  a.y = out[0].data, a.dscale = out[1].f32(), a.dshift = out[2].f32();
+  *result = launcher([=] { return launchLayerNormGrad(a, stream); }, "layer_norm_grad");
+  return Status::ok();
+}
+
 /// Row-major strides (in elements) of `shape`.
 std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
   std::vector<int64_t> strides(shape.size(), 1);
@@ -263,6 +287,9 @@ Status buildCudaCnnKernel(const proto::Kernel &kernel, KernelId id,
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
     return buildBatchNorm(kernel, id, in, out, context, result);
+  case KernelId::LayerNorm:
+  case KernelId::LayerNormGrad:
+    return buildLayerNorm(kernel, id, in, out, context, result);
   case KernelId::Pad:
   case KernelId::Slice:
   case KernelId::Concat:

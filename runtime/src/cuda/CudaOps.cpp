@@ -340,6 +340,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
+  case KernelId::LayerNorm:
+  case KernelId::LayerNormGrad:
     return buildCudaCnnKernel(kernel, spec->id, in, out, context, result);
   case KernelId::ReduceSum:
     return buildReduceSum(kernel, in[0], out[0], context, result);
