@@ -63,8 +63,9 @@ namespace mlir::amp {
 FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> lhs,
                                                 ArrayRef<int64_t> rhs);
 
-/// Shape of op(lhs) x op(rhs) for 2-D operands; fails on rank or inner-dim
-/// mismatch. `error` receives the reason.
+/// Shape of op(lhs) x op(rhs) for operands [batch..., rows, cols] of one
+/// rank with equal batch dims (op transposes the last two); fails on rank,
+/// batch or inner-dim mismatch. `error` receives the reason.
 FailureOr<SmallVector<int64_t>> matmulShape(ArrayRef<int64_t> lhs,
                                             ArrayRef<int64_t> rhs,
                                             bool transposeLhs, bool transposeRhs,

@@ -139,11 +139,13 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
   // with AVX-512 FP16 only; the CPU backend emulates the rest exactly.
   let bf16EmulatedOn = "cpu";
   let f16EmulatedOn = "cpu cpu-bf16";
-  let summary = "2-D matrix product with transpose flags";
+  let summary = "matrix product with transpose flags, batched over leading dims";
   let description = [{
-    `result = op(lhs) x op(rhs)` where `op` transposes when the flag is set.
-    Operands share an element type; the result may be wider (bf16 operands,
-    f32 result means FP32 accumulation and output).
+    `result = op(lhs) x op(rhs)` where `op` transposes the last two dims when
+    the flag is set. Operands `[batch..., rows, cols]` have one rank and the
+    same batch dims (the importer broadcasts them first); each batch index
+    is one GEMM. Operands share an element type; the result may be wider
+    (bf16 operands, f32 result means FP32 accumulation and output).
 
     Example:
     ```mlir

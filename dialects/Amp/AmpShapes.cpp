@@ -39,10 +39,22 @@ FailureOr<SmallVector<int64_t>> mlir::amp::broadcastShapes(ArrayRef<int64_t> lhs
 FailureOr<SmallVector<int64_t>>
 mlir::amp::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
                        bool transposeLhs, bool transposeRhs, std::string &error) {
-  if (lhs.size() != 2 || rhs.size() != 2) {
-    error = "expects 2-D operands";
+  size_t rank = lhs.size();
+  if (rank < 2 || rhs.size() != rank) {
+    error = "expects operands of one rank, at least 2 (batch dims, then the matrices)";
     return failure();
   }
+  SmallVector<int64_t> result;
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    if (!isDynamic(lhs[d]) && !isDynamic(rhs[d]) && lhs[d] != rhs[d]) {
+      error = "batch dim " + std::to_string(d) + " differs (" + std::to_string(lhs[d]) +
+              " vs " + std::to_string(rhs[d]) + ")";
+      return failure();
+    }
+    result.push_back(isDynamic(lhs[d]) ? rhs[d] : lhs[d]);
+  }
+  lhs = lhs.take_back(2);
+  rhs = rhs.take_back(2);
   int64_t m = transposeLhs ? lhs[1] : lhs[0];
   int64_t kl = transposeLhs ? lhs[0] : lhs[1];
   int64_t kr = transposeRhs ? rhs[1] : rhs[0];
@@ -52,7 +64,8 @@ mlir::amp::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
             std::to_string(kr) + ")";
     return failure();
   }
-  return SmallVector<int64_t>{m, n};
+  result.append({m, n});
+  return result;
 }
 
 FailureOr<SmallVector<int64_t>> mlir::amp::convShape(ArrayRef<int64_t> input,

@@ -27,6 +27,8 @@ FusionGroup matchEpilogue(MatmulOp matmul) {
   if (!add)
     return {};
   auto resultType = cast<RankedTensorType>(matmul.getResult().getType());
+  if (resultType.getRank() != 2) // the runtimes' bias epilogue is for single GEMMs
+    return {};
   Value bias = add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
   auto biasType = cast<RankedTensorType>(bias.getType());
   int64_t columns = resultType.getDimSize(1);

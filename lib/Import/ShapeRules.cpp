@@ -55,6 +55,53 @@ static LogicalResult importFlatten(OnnxImporter &im, const onnx::NodeProto &node
   return success();
 }
 
+/// Squeeze and Unsqueeze (opset 13: constant int64 axes as the second
+/// input; Squeeze without axes drops every static 1): reshapes.
+static LogicalResult importSqueezeOrUnsqueeze(OnnxImporter &im, const onnx::NodeProto &node) {
+  bool unsqueeze = node.op_type() == "Unsqueeze";
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  ArrayRef<int64_t> shape = cast<RankedTensorType>(x->getType()).getShape();
+  auto rank = static_cast<int64_t>(shape.size());
+  SmallVector<int64_t> axes;
+  if (im.hasInput(node, 1)) {
+    auto it = im.values.find(node.input(1));
+    if (it == im.values.end() || !it->second.integers)
+      return im.nodeError(node) << "axes must be a constant int64 tensor";
+    axes = *it->second.integers;
+  } else if (unsqueeze) {
+    return im.nodeError(node) << "needs its axes input";
+  }
+  int64_t resultRank = unsqueeze ? rank + static_cast<int64_t>(axes.size()) : rank;
+  SmallVector<bool> named(resultRank, false);
+  for (int64_t axis : axes) {
+    int64_t a = axis < 0 ? axis + resultRank : axis;
+    if (a < 0 || a >= resultRank || named[a])
+      return im.nodeError(node) << "axis " << axis << " is out of range or repeated";
+    named[a] = true;
+  }
+  SmallVector<int64_t> target;
+  if (unsqueeze) {
+    for (int64_t d = 0, from = 0; d < resultRank; ++d)
+      target.push_back(named[d] ? 1 : shape[from++]);
+  } else {
+    for (int64_t d = 0; d < rank; ++d) {
+      bool drop = axes.empty() ? shape[d] == 1 : named[d];
+      if (drop && shape[d] != 1)
+        return im.nodeError(node) << "dim " << d << " of " << x->getType() << " is not 1";
+      if (!drop)
+        target.push_back(shape[d]);
+    }
+  }
+  std::string error;
+  auto result = buildReshape(im.builder, im.nodeLoc(node), *x, target, error);
+  if (failed(result))
+    return im.nodeError(node) << error;
+  im.define(node, 0, *result);
+  return success();
+}
+
 static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node) {
   auto x = im.input(node, 0);
   if (failed(x))
@@ -211,6 +258,8 @@ static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node)
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
+      {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
+      {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},
       {{"", "Constant", 13, 0, "value, value_float, value_ints"}, &importConstant},
       {{"", "Identity", 13, 0, "tensors"}, &importIdentity},

@@ -35,12 +35,16 @@ namespace {
 
 using cpu::dnnlType;
 
-/// A logical [rows, cols] matrix stored row-major, or its transpose.
+/// A logical [rows, cols] matrix stored row-major, or its transpose; with
+/// `batch` > 1, that many of them one after the other ([batch, rows, cols]).
 dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool storedTransposed,
-                              DType dtype) {
+                              DType dtype, int64_t batch = 1) {
   using dims = dnnl::memory::dims;
   dims strides = storedTransposed ? dims{1, rows} : dims{cols, 1};
-  return dnnl::memory::desc(dims{rows, cols}, dnnlType(dtype), strides);
+  if (batch == 1)
+    return dnnl::memory::desc(dims{rows, cols}, dnnlType(dtype), strides);
+  return dnnl::memory::desc(dims{batch, rows, cols}, dnnlType(dtype),
+                            dims{rows * cols, strides[0], strides[1]});
 }
 
 /// `values` resized to at least `count` (staging grows to the largest GEMM).
@@ -132,9 +136,9 @@ private:
 
 dnnl::matmul::primitive_desc matmulDesc(const MatmulShape &shape, DType operands, DType result,
                                         const dnnl::engine &engine) {
-  auto aDesc = matrixDesc(shape.m, shape.k, shape.transposeLhs, operands);
-  auto bDesc = matrixDesc(shape.k, shape.n, shape.transposeRhs, operands);
-  auto cDesc = matrixDesc(shape.m, shape.n, false, result);
+  auto aDesc = matrixDesc(shape.m, shape.k, shape.transposeLhs, operands, shape.batch);
+  auto bDesc = matrixDesc(shape.k, shape.n, shape.transposeRhs, operands, shape.batch);
+  auto cDesc = matrixDesc(shape.m, shape.n, false, result, shape.batch);
   auto desc = shape.bias ? dnnl::matmul::desc(aDesc, bDesc, matrixDesc(1, shape.n, false,
                                                                        DType::F32), cDesc)
                          : dnnl::matmul::desc(aDesc, bDesc, cDesc);

@@ -73,16 +73,25 @@ Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   };
   const TensorRef &a = in[0], &b = in[1];
   bool ta = flag("transpose_lhs"), tb = flag("transpose_rhs");
-  *shape = {0, 0, 0, ta, tb, flag("bias"), flag("relu")};
+  *shape = {0, 0, 0, 1, ta, tb, flag("bias"), flag("relu")};
   if (shape->bias != (in.size() == 3))
     return Status::error("the bias attribute and the number of inputs disagree");
-  if (a.shape.size() != 2 || b.shape.size() != 2 || c.shape.size() != 2)
-    return Status::error("expects 2-D operands");
-  shape->m = ta ? a.shape[1] : a.shape[0];
-  shape->k = ta ? a.shape[0] : a.shape[1];
-  int64_t kb = tb ? b.shape[1] : b.shape[0];
-  shape->n = tb ? b.shape[0] : b.shape[1];
-  if (shape->k != kb || c.shape[0] != shape->m || c.shape[1] != shape->n)
+  size_t rank = c.shape.size();
+  if (rank < 2 || a.shape.size() != rank || b.shape.size() != rank)
+    return Status::error("expects operands and result of one rank, at least 2");
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    if (a.shape[d] != c.shape[d] || b.shape[d] != c.shape[d])
+      return Status::error("operands and result differ in batch dim " + std::to_string(d));
+    shape->batch *= c.shape[d];
+  }
+  if (shape->bias && rank != 2)
+    return Status::error("a bias is only supported for a single (2-D) GEMM");
+  size_t r = rank - 2; // the matrices' first dim
+  shape->m = ta ? a.shape[r + 1] : a.shape[r];
+  shape->k = ta ? a.shape[r] : a.shape[r + 1];
+  int64_t kb = tb ? b.shape[r + 1] : b.shape[r];
+  shape->n = tb ? b.shape[r] : b.shape[r + 1];
+  if (shape->k != kb || c.shape[r] != shape->m || c.shape[r + 1] != shape->n)
     return Status::error("operand shapes do not multiply");
   if (a.dtype != b.dtype || a.dtype == DType::I64 ||
       (c.dtype != a.dtype && c.dtype != DType::F32))

@@ -67,9 +67,11 @@ LabelRule labelRule(const proto::Kernel &kernel);
 Status checkLabels(const int64_t *labels, int64_t n, int64_t classes, LabelRule rule,
                    int64_t *counted);
 
-/// A checked GEMM: C[m,n] = op(A)[m,k] op(B)[k,n] (+ bias over n) (relu).
+/// A checked GEMM: C[m,n] = op(A)[m,k] op(B)[k,n] (+ bias over n) (relu),
+/// `batch` times over leading dims that A, B and C share (contiguous
+/// matrices, one after the other; a bias only for a single GEMM).
 struct MatmulShape {
-  int64_t m = 0, n = 0, k = 0;
+  int64_t m = 0, n = 0, k = 0, batch = 1;
   bool transposeLhs = false, transposeRhs = false, bias = false, relu = false;
 };
 /// Checks a "matmul" kernel's attributes, operand shapes and types (bf16/f16

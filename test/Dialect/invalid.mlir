@@ -10,7 +10,7 @@ func.func @matmul_inner_dims(%a: tensor<4x3xf32>, %b: tensor<4x5xf32>) -> tensor
 // -----
 
 func.func @matmul_rank(%a: tensor<2x4x3xf32>, %b: tensor<3x5xf32>) -> tensor<4x5xf32> {
-  // expected-error @+1 {{expects 2-D operands}}
+  // expected-error @+1 {{expects operands of one rank, at least 2}}
   %0 = amp.matmul %a, %b : tensor<2x4x3xf32>, tensor<3x5xf32> -> tensor<4x5xf32>
   return %0 : tensor<4x5xf32>
 }

@@ -360,6 +360,18 @@ def layer_norm_broadcast_scale():
         [value("x", FLOAT, [2, 6])], [value("y", FLOAT, [2, 6])], [tensor("s", [1])])
 
 
+def batched_matmuls():
+    """A sequence times a weight ([batch, 4, 6] x [6, 3]) and batch dims that
+    broadcast on both sides ([2, 1, 4, 6] x [3, 6, 5])."""
+    return model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="Linear"),
+         helper.make_node("MatMul", ["a", "b"], ["c"], name="Batched")],
+        [value("x", FLOAT, ["batch", 4, 6]), value("a", FLOAT, [2, 1, 4, 6]),
+         value("b", FLOAT, [3, 6, 5])],
+        [value("y", FLOAT, ["batch", 4, 3]), value("c", FLOAT, [2, 3, 4, 5])],
+        [tensor("w", [6, 3])])
+
+
 def deep_mlp():
     """Six blocks of Gemm 4x4 + Relu: the plan-lowering golden tests' MLP."""
     nodes, inits, x = [], [], "x"
@@ -423,7 +435,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
-    bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale]}
+    bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
+    batched_matmuls]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

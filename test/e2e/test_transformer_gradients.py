@@ -13,6 +13,8 @@ the step runs, and the low types cost only rounding):
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
 - LayerNormalization over the last dim and over the last two (PyTorch
   1.13 cannot export one without affine parameters);
+- MatMul: a sequence times a weight, batched Q K^T and attention x V, and
+  batch dims that broadcast on both sides ([N, 1, S, S] x [2, S, D]);
 """
 import os
 
@@ -96,6 +98,29 @@ class LayerNormModel(torch.nn.Module):
         return self.fc2(h.reshape(-1, 24))
 
 
+class AttentionModel(torch.nn.Module):
+    """One attention head over S = 4 positions of D = 6 features, then the
+    attention weights times a parameter with broadcast batch dims."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(15)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.wq = torch.nn.Parameter(torch.randn(6, 6) * 0.5)
+        self.wk = torch.nn.Parameter(torch.randn(6, 6) * 0.5)
+        self.wv = torch.nn.Parameter(torch.randn(6, 6) * 0.5)
+        self.g = torch.nn.Parameter(torch.randn(2, 4, 6) * 0.5)
+        self.fc2 = torch.nn.Linear(24 + 48, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 4, 6)
+        q, k, v = h @ self.wq, h @ self.wk, h @ self.wv
+        attention = torch.softmax(q @ k.transpose(1, 2) * 0.4, dim=-1)
+        mixed = (attention @ v).reshape(-1, 24)
+        spread = (attention.unsqueeze(1) @ self.g).reshape(-1, 48)
+        return self.fc2(torch.cat([mixed, spread], dim=1))
+
+
 def export_features(model, path):
     torch.onnx.export(model, torch.zeros(BATCH, FEATURES), path, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
@@ -146,6 +171,12 @@ def check_layer_norm(args, checker):
     check_low_precision(args, checker, "layer norm", LayerNormModel(), x, export_features)
 
 
+def check_attention(args, checker):
+    x = np.random.default_rng(25).standard_normal((BATCH, FEATURES)).astype(np.float32)
+    check_cross_entropy(args, checker, "attention", AttentionModel(), x, export_features)
+    check_low_precision(args, checker, "attention", AttentionModel(), x, export_features)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
@@ -153,6 +184,7 @@ def main():
     check_softmax_axes(args, checker)
     check_permute(args, checker)
     check_layer_norm(args, checker)
+    check_attention(args, checker)
     checker.finish()
 
 

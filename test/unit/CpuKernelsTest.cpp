@@ -120,6 +120,40 @@ TEST_F(CpuKernels, LowPrecisionMatmulsAccumulateInFp32) {
     }
 }
 
+/// Batched GEMMs ([2, 3] batch dims) in every precision and transpose: each
+/// batch index is its own GEMM against the FP64 product of the stored values.
+TEST_F(CpuKernels, BatchedMatmulsMatchDoubleReferencePerBatch) {
+  const int64_t batch = 6, m = 5, k = 9, n = 4;
+  for (DType type : {DType::F32, DType::BF16, DType::F16})
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        Tensor a32({2, 3, ta ? k : m, ta ? m : k}, 7), b32({2, 3, tb ? n : k, tb ? k : n}, 8);
+        LowTensor aLow(a32, type == DType::F32 ? DType::BF16 : type), bLow(b32, aLow.dtype);
+        bool f32 = type == DType::F32;
+        Tensor c({2, 3, m, n});
+        std::vector<TensorRef> in = f32 ? std::vector<TensorRef>{a32.ref(), b32.ref()}
+                                        : std::vector<TensorRef>{aLow.ref(), bLow.ref()};
+        ASSERT_TRUE(run("matmul", in, {c.ref()}, {{"transpose_lhs", ta}, {"transpose_rhs", tb}})
+                        .isOk())
+            << dtypeName(type);
+        auto value = [&](const Tensor &t32, const LowTensor &low, int64_t i) {
+          return f32 ? double(t32.data[i]) : double(low.value(i));
+        };
+        for (int64_t q = 0; q < batch; ++q)
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              double expected = 0;
+              for (int64_t p = 0; p < k; ++p) {
+                int64_t ia = q * m * k + (ta ? p * m + i : i * k + p);
+                int64_t ib = q * k * n + (tb ? j * k + p : p * n + j);
+                expected += value(a32, aLow, ia) * value(b32, bLow, ib);
+              }
+              EXPECT_NEAR(c.data[(q * m + i) * n + j], expected, 1e-5)
+                  << dtypeName(type) << " " << ta << tb << " batch " << q;
+            }
+      }
+}
+
 TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {
   Tensor a32({4, 8}, 1), b32({8}, 2);
   for (DType low : {DType::BF16, DType::F16}) {

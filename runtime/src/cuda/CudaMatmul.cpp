@@ -115,8 +115,23 @@ Status buildCudaMatmul(const proto::Kernel &kernel, const std::vector<TensorRef>
                               "describing A"));
   AMPRT_RETURN_IF_ERROR(
       check(cublasLtMatrixLayoutCreate(&gemm->c, output, n, m, n), "describing C"));
+  if (shape.batch > 1) { // matrices one after the other
+    int32_t count = static_cast<int32_t>(shape.batch);
+    for (auto [layout, stride] : {std::pair{gemm->a, k * n}, std::pair{gemm->b, m * k},
+                                  std::pair{gemm->c, m * n}}) {
+      AMPRT_RETURN_IF_ERROR(check(cublasLtMatrixLayoutSetAttribute(
+                                      layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                      sizeof(count)),
+                                  "batch count"));
+      AMPRT_RETURN_IF_ERROR(check(cublasLtMatrixLayoutSetAttribute(
+                                      layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                      &stride, sizeof(stride)),
+                                  "batch stride"));
+    }
+  }
 
-  std::string key = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+  std::string key = std::to_string(shape.batch) + "*" + std::to_string(m) + "x" +
+                    std::to_string(n) + "x" + std::to_string(k) +
                     ":" + std::to_string(ta) + std::to_string(tb) + ":" + dtypeName(a.dtype) +
                     "->" + dtypeName(c.dtype) + ":" + std::to_string(hasBias) +
                     std::to_string(relu) + ":" + std::to_string(context.allowTf32);
