@@ -435,6 +435,17 @@ LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  // A scatter-add into an FP32 table-shaped gradient; indices get none.
+  auto inputType = typeOf(getInput());
+  Value grad = GatherGradOp::create(
+      b, getLoc(), RankedTensorType::get(inputType.getShape(), b.getF32Type()), resultGrads[0],
+      getIndices(), getAxisAttr());
+  operandGrads[0] = castLike(b, getLoc(), grad, getInput());
+  return success();
+}
+
 LogicalResult TransposeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                           SmallVectorImpl<Value> &operandGrads) {
   // The inverse permutation carries the gradient back to the input's dims.

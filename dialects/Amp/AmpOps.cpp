@@ -369,6 +369,49 @@ LogicalResult ConcatOp::verify() {
   return verifyInferredShapes(*this);
 }
 
+/// Gather's result shape: input[:axis] + indices + input[axis + 1:].
+static FailureOr<SmallVector<int64_t>> gatherShape(std::optional<Location> loc,
+                                                   ArrayRef<int64_t> input,
+                                                   ArrayRef<int64_t> indices, int64_t axis) {
+  if (axis < 0 || axis >= static_cast<int64_t>(input.size()))
+    return emitShapeError(loc, "gather", "axis " + std::to_string(axis) +
+                                             " is out of range for rank " +
+                                             std::to_string(input.size()));
+  SmallVector<int64_t> result(input.begin(), input.begin() + axis);
+  result.append(indices.begin(), indices.end());
+  result.append(input.begin() + axis + 1, input.end());
+  return result;
+}
+
+LogicalResult GatherOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  auto shape = gatherShape(loc, tensorType(adaptor.getInput()).getShape(),
+                           tensorType(adaptor.getIndices()).getShape(),
+                           static_cast<int64_t>(adaptor.getAxis()));
+  if (failed(shape))
+    return failure();
+  inferred.emplace_back(*shape);
+  return success();
+}
+
+LogicalResult GatherOp::verify() {
+  if (getInput().getType().getElementType() != getType().getElementType())
+    return emitOpError("must keep the element type");
+  return verifyInferredShapes(*this);
+}
+
+LogicalResult GatherGradOp::verify() {
+  auto shape = gatherShape(getLoc(), getType().getShape(), getIndices().getType().getShape(),
+                           static_cast<int64_t>(getAxis()));
+  if (failed(shape))
+    return failure();
+  if (failed(verifyCompatibleShape(*shape, getGrad().getType().getShape())))
+    return emitOpError() << "gathering " << getType() << " at the indices gives "
+                         << *shape << ", not the gradient's shape";
+  return success();
+}
+
 LogicalResult TransposeOp::inferReturnTypeComponents(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<ShapedTypeComponents> &inferred) {

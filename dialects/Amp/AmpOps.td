@@ -418,6 +418,48 @@ def Amp_TransposeOp : Amp_ShapedOp<"transpose", [Amp_PrecisionOpInterface,
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
+def Amp_GatherOp : Amp_ShapedOp<"gather", [Amp_PrecisionOpInterface,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let summary = "slices of `input` along `axis` picked by `indices` (embedding lookup)";
+  let description = [{
+    `result[o..., i..., r...] = input[o..., indices[i...], r...]` where `o`
+    indexes the dims before `axis` and `r` those after (ONNX Gather;
+    torch.nn.Embedding is axis 0). Negative indices count from the end; one
+    outside `[-size, size)` is an error of the run naming the node. Follows
+    the table's precision, as PyTorch autocast: an FP32 table is gathered
+    in FP32, and only the rows read are cast by the ops that follow.
+
+    Example:
+    ```mlir
+    %e = amp.gather %table, %tokens {axis = 0 : i64} : (tensor<256x128xf32>, tensor<8x64xi64>) -> tensor<8x64x128xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, Amp_LabelTensor:$indices, I64Attr:$axis);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def Amp_GatherGradOp : Amp_Op<"gather_grad", [Amp_PrecisionOpInterface, Amp_F32KernelsOnly]> {
+  let precision = "FP32";
+  let precisionReason = "gather gradient: a scatter-add, accumulated in FP32 (repeated indices)";
+  let readsLowPrecision = 1;
+  let hasVerifier = 1;
+  let summary = "gradient of gather: each gradient slice added to the row it was read from";
+  let description = [{
+    The result has the gathered input's shape (given) and is zero except at
+    the picked rows, which receive the sum of their gradients: a row picked
+    twice (a repeated token) gets both, summed in FP32.
+
+    Example:
+    ```mlir
+    %dt = amp.gather_grad %de, %tokens {axis = 0 : i64} : (tensor<8x64x128xf32>, tensor<8x64xi64>) -> tensor<256x128xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_LabelTensor:$indices, I64Attr:$axis);
+  let results = (outs Amp_F32Tensor:$result);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Dropout
 //===----------------------------------------------------------------------===//

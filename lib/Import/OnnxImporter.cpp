@@ -458,9 +458,11 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     if (failed(attr))
       return failure();
     isInitializer[tensor.name()] = true;
-    if (attr->getElementType().isInteger(64))
-      values[tensor.name()] =
-          GraphValue{Value(), llvm::to_vector(attr->getValues<int64_t>())};
+    if (attr->getElementType().isInteger(64)) {
+      GraphValue constant{Value(), llvm::to_vector(attr->getValues<int64_t>())};
+      constant.integerTensor = *attr;
+      values[tensor.name()] = constant;
+    }
     else
       params.emplace_back(tensor.name(), *attr);
   }

@@ -37,6 +37,9 @@ struct GraphValue {
   /// A float64 constant (PyTorch writes number bounds so), kept aside until
   /// a Cast makes it a float constant of a supported type.
   DenseElementsAttr doubles = {};
+  /// A compile-time integer tensor's values with their shape (`integers`
+  /// flattened), for rules that take it as a tensor (Gather's indices).
+  DenseElementsAttr integerTensor = {};
   /// A pending Transpose's node and its amp.transpose once one was needed.
   std::optional<Location> transposeLoc = std::nullopt;
   Value materialized = {};

@@ -102,6 +102,44 @@ static LogicalResult importSqueezeOrUnsqueeze(OnnxImporter &im, const onnx::Node
   return success();
 }
 
+/// Gather (opset 13) of float data at int64 indices: a graph input (token
+/// ids) or a constant (a fixed position, such as a class token's).
+static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  auto axisAttr = im.intAttr(node, "axis", 0);
+  if (failed(x) || failed(axisAttr))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return im.nodeError(node) << "expects float data, got " << type;
+  int64_t rank = type.getRank(), axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
+  if (axis < 0 || axis >= rank)
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range for rank " << rank;
+  Value indices;
+  auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
+  if (it != im.values.end() && it->second.integerTensor) {
+    indices = ConstantOp::create(im.builder, im.nodeLoc(node), it->second.integerTensor);
+  } else {
+    auto value = im.input(node, 1);
+    if (failed(value))
+      return failure();
+    indices = *value;
+  }
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  if (!indicesType.getElementType().isInteger(64))
+    return im.nodeError(node) << "expects int64 indices, got " << indicesType;
+  SmallVector<int64_t> shape(type.getShape().take_front(axis));
+  shape.append(indicesType.getShape().begin(), indicesType.getShape().end());
+  shape.append(type.getShape().begin() + axis + 1, type.getShape().end());
+  auto op = GatherOp::create(im.builder, im.nodeLoc(node),
+                             RankedTensorType::get(shape, type.getElementType()), *x, indices,
+                             im.builder.getI64IntegerAttr(axis));
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getResult());
+  return success();
+}
+
 static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node) {
   auto x = im.input(node, 0);
   if (failed(x))
@@ -184,8 +222,9 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
   if (node.output_size() < 1)
     return success();
   if (value.getElementType().isInteger(64)) {
-    auto ints = llvm::to_vector(value.getValues<int64_t>());
-    im.values[node.output(0)] = GraphValue{Value(), SmallVector<int64_t>(ints)};
+    GraphValue constant{Value(), llvm::to_vector(value.getValues<int64_t>())};
+    constant.integerTensor = value;
+    im.values[node.output(0)] = constant;
     return success();
   }
   im.define(node, 0, ConstantOp::create(im.builder, im.nodeLoc(node), value));
@@ -258,6 +297,7 @@ static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node)
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
+      {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},

@@ -12,6 +12,7 @@
 #include "CnnChecks.h"
 #include "CpuKernelSupport.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace amprt {
@@ -147,6 +148,53 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
       copyBox(bytes(x), x.shape, Shape(rank, 0), bytes(y), y.shape, to, x.shape, element);
       to[axis] += x.shape[axis];
     }
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
+Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  GatherShape g;
+  AMPRT_RETURN_IF_ERROR(checkGather(kernel, id, in, out, &g));
+  const int64_t *indices = in[1].i64();
+  TensorRef source = in[0], target = out;
+  if (id == KernelId::Gather) {
+    // Row (o, i) of the result is row (o, indices[i]) of the table.
+    size_t rowBytes = g.inner * dtypeSize(out.dtype);
+    *result = lambda([=] {
+      AMPRT_RETURN_IF_ERROR(checkGatherIndices(indices, g.count, g.size));
+      parallelFor(g.outer * g.count, [&](int64_t row) {
+        int64_t o = row / g.count, index = indices[row % g.count];
+        index += index < 0 ? g.size : 0;
+        std::memcpy(bytes(target) + row * rowBytes,
+                    bytes(source) + (o * g.size + index) * rowBytes, rowBytes);
+      });
+      return Status::ok();
+    });
+    return Status::ok();
+  }
+  // Scatter-add in f32: each task owns a block of columns of one outer
+  // slice and adds the gradient rows in index order, so repeated indices
+  // sum in the same order on any thread count.
+  constexpr int64_t kColumns = 256;
+  int64_t blocks = (g.inner + kColumns - 1) / kColumns;
+  *result = lambda([=] {
+    AMPRT_RETURN_IF_ERROR(checkGatherIndices(indices, g.count, g.size));
+    const float *grad = source.f32();
+    float *table = target.f32();
+    std::fill_n(table, target.size(), 0.0f);
+    parallelFor(g.outer * blocks, [&](int64_t task) {
+      int64_t o = task / blocks, begin = (task % blocks) * kColumns;
+      int64_t end = std::min(g.inner, begin + kColumns);
+      for (int64_t i = 0; i < g.count; ++i) {
+        int64_t index = indices[i] + (indices[i] < 0 ? g.size : 0);
+        float *to = table + (o * g.size + index) * g.inner;
+        const float *from = grad + (o * g.count + i) * g.inner;
+        for (int64_t j = begin; j < end; ++j)
+          to[j] += from[j];
+      }
+    });
     return Status::ok();
   });
   return Status::ok();

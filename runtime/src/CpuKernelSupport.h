@@ -75,6 +75,9 @@ Status buildDropout(const proto::Kernel &kernel, const std::vector<TensorRef> &i
 Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
                          const std::vector<TensorRef> &in, const TensorRef &out,
                          std::unique_ptr<CpuKernel> *result);
+/// gather, gather_grad (scatter-add).
+Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, std::unique_ptr<CpuKernel> *result);
 /// batch_norm, batch_norm_inference, batch_norm_grad (oneDNN; CpuNormalization.cpp).
 Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, CpuContext &context,

@@ -46,6 +46,9 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::Concat:
   case KernelId::Transpose:
     return buildDataMovement(kernel, spec->id, in, out[0], result);
+  case KernelId::Gather:
+  case KernelId::GatherGrad:
+    return buildGather(kernel, spec->id, in, out[0], result);
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:

@@ -183,4 +183,42 @@ Status checkLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   return Status::ok();
 }
 
+Status checkGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, GatherShape *shape) {
+  bool grad = id == KernelId::GatherGrad;
+  const TensorRef &table = grad ? out : in[0], &gathered = grad ? in[0] : out,
+                  &indices = in[1];
+  if (indices.dtype != DType::I64)
+    return Status::error("expects int64 indices");
+  if (grad ? (table.dtype != DType::F32 || gathered.dtype != DType::F32)
+           : (table.dtype != gathered.dtype || table.dtype == DType::I64))
+    return Status::error(grad ? "expects an f32 gradient and result"
+                              : "expects a float table and a result of its type");
+  auto rank = static_cast<double>(table.shape.size());
+  double axis = attr(kernel, "axis");
+  if (!(axis >= 0 && axis < rank) || axis != static_cast<double>(static_cast<int64_t>(axis)))
+    return Status::error("axis must be a dim of the table");
+  auto a = static_cast<size_t>(axis);
+  std::vector<int64_t> expected(table.shape.begin(), table.shape.begin() + a);
+  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
+  expected.insert(expected.end(), table.shape.begin() + a + 1, table.shape.end());
+  if (gathered.shape != expected)
+    return Status::error("the gathered shape is not the table's with the axis replaced by the "
+                         "indices' shape");
+  shape->size = table.shape[a];
+  shape->inner = product(table.shape, a + 1);
+  shape->outer = product(std::vector<int64_t>(table.shape.begin(), table.shape.begin() + a));
+  shape->count = indices.size();
+  return Status::ok();
+}
+
+Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size) {
+  for (int64_t i = 0; i < count; ++i)
+    if (indices[i] < -size || indices[i] >= size)
+      return Status::error("index " + std::to_string(indices[i]) + " at position " +
+                           std::to_string(i) + " is outside [" + std::to_string(-size) + ", " +
+                           std::to_string(size) + ")");
+  return Status::ok();
+}
+
 } // namespace amprt

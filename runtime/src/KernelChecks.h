@@ -90,6 +90,18 @@ struct LayerNormShape {
 Status checkLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                       const std::vector<TensorRef> &out, LayerNormShape *shape);
 
+/// A checked gather (table, indices) -> gathered or gather_grad (gathered
+/// gradient, indices) -> f32 table gradient: the table viewed as [outer,
+/// size, inner] around the axis, the gathered tensor as [outer, count,
+/// inner] with `count` int64 indices.
+struct GatherShape {
+  int64_t outer = 0, size = 0, count = 0, inner = 0;
+};
+Status checkGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, GatherShape *shape);
+/// Checks every index lies in [-size, size) before any is used.
+Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size);
+
 /// A checked softmax or log_softmax: f32 input and output of one shape,
 /// viewed as [outer, width, inner] around the axis (attribute "axis",
 /// negative from the end; absent: the last).

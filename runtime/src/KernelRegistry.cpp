@@ -30,6 +30,8 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::Slice, "slice", 1, 1, 1, 1, "offsets"}, // sizes: the result's shape
     {KernelId::Concat, "concat", 1, -1, 1, 1, "axis"},
     {KernelId::Transpose, "transpose", 1, 1, 1, 1, "permutation"},
+    {KernelId::Gather, "gather", 2, 2, 1, 1, "axis"},
+    {KernelId::GatherGrad, "gather_grad", 2, 2, 1, 1, "axis"},
     // (input, scale, bias, running mean, running var) -> (result, new running
     // mean, new running var, batch mean, batch var).
     {KernelId::BatchNorm, "batch_norm", 5, 5, 5, 5, "epsilon momentum"},

@@ -25,7 +25,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|l
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
-                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze)(_|$)")
+                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -37,6 +37,7 @@ EXPECTED_REFUSALS = [
     (r"reduce_sum_square", r"unsupported op type"),
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     (r"^test_unsqueeze_axis_3$", r"unsupported op type at opset 11"),
+    (r"^test_gather_elements|^test_gathernd", r"unsupported op type"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",
      r"the exponent must be a float constant scalar|unsupported element type|"

@@ -15,6 +15,8 @@ the step runs, and the low types cost only rounding):
   1.13 cannot export one without affine parameters);
 - MatMul: a sequence times a weight, batched Q K^T and attention x V, and
   batch dims that broadcast on both sides ([N, 1, S, S] x [2, S, D]);
+- Gather: an embedding of int64 token ids with repeated tokens (its
+  gradient a scatter-add), and a constant position (a class token's);
 """
 import os
 
@@ -121,6 +123,29 @@ class AttentionModel(torch.nn.Module):
         return self.fc2(torch.cat([mixed, spread], dim=1))
 
 
+TOKENS, VOCAB = 5, 7
+
+
+class EmbeddingModel(torch.nn.Module):
+    """fc(concat(flatten(embed(tokens)), embed(tokens)[:, 0]))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(16)
+        self.embed = torch.nn.Embedding(VOCAB, 6)
+        self.fc = torch.nn.Linear(TOKENS * 6 + 6, 10)
+
+    def forward(self, tokens):
+        e = self.embed(tokens)
+        return self.fc(torch.cat([e.reshape(-1, TOKENS * 6), e[:, 0]], dim=1))
+
+
+def export_tokens(model, path):
+    torch.onnx.export(model, torch.zeros(BATCH, TOKENS, dtype=torch.int64), path,
+                      opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False, input_names=["input"], output_names=["logits"])
+
+
 def export_features(model, path):
     torch.onnx.export(model, torch.zeros(BATCH, FEATURES), path, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
@@ -177,6 +202,13 @@ def check_attention(args, checker):
     check_low_precision(args, checker, "attention", AttentionModel(), x, export_features)
 
 
+def check_embedding(args, checker):
+    # 16 x 5 draws from 7 tokens: every token repeats.
+    tokens = np.random.default_rng(26).integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
+    check_cross_entropy(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
+    check_low_precision(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
@@ -185,6 +217,7 @@ def main():
     check_permute(args, checker)
     check_layer_norm(args, checker)
     check_attention(args, checker)
+    check_embedding(args, checker)
     checker.finish()
 
 

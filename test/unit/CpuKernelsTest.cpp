@@ -154,6 +154,38 @@ TEST_F(CpuKernels, BatchedMatmulsMatchDoubleReferencePerBatch) {
       }
 }
 
+/// gather along a middle axis with negative indices, its scatter-add with a
+/// repeated index, and an index out of range refused before anything moves.
+TEST_F(CpuKernels, GatherAndScatterAddAlongAnAxis) {
+  Tensor table({2, 3, 4}, 9), gathered({2, 2, 4});
+  Labels indices{{2, -3}}; // rows 2 and 0
+  TensorRef idx = {indices.data.data(), DType::I64, {2}};
+  ASSERT_TRUE(run("gather", {table.ref(), idx}, {gathered.ref()}, {{"axis", 1}}).isOk());
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t j = 0; j < 4; ++j) {
+      EXPECT_EQ(gathered.data[(o * 2 + 0) * 4 + j], table.data[(o * 3 + 2) * 4 + j]);
+      EXPECT_EQ(gathered.data[(o * 2 + 1) * 4 + j], table.data[(o * 3 + 0) * 4 + j]);
+    }
+  Labels repeated{{1, 1}};
+  TensorRef twice = {repeated.data.data(), DType::I64, {2}};
+  Tensor dTable({2, 3, 4}, 3);
+  ASSERT_TRUE(run("gather_grad", {gathered.ref(), twice}, {dTable.ref()}, {{"axis", 1}}).isOk());
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t j = 0; j < 4; ++j) {
+        float expected = r != 1 ? 0.0f
+                                : gathered.data[(o * 2 + 0) * 4 + j] +
+                                      gathered.data[(o * 2 + 1) * 4 + j];
+        EXPECT_EQ(dTable.data[(o * 3 + r) * 4 + j], expected);
+      }
+  Labels outside{{0, 3}};
+  TensorRef bad = {outside.data.data(), DType::I64, {2}};
+  Status status = run("gather", {table.ref(), bad}, {gathered.ref()}, {{"axis", 1}});
+  ASSERT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("index 3 at position 1 is outside [-3, 3)"), std::string::npos)
+      << status.message();
+}
+
 TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {
   Tensor a32({4, 8}, 1), b32({8}, 2);
   for (DType low : {DType::BF16, DType::F16}) {

@@ -34,6 +34,8 @@ enum class KernelId {
   Slice,
   Concat,
   Transpose,
+  Gather,
+  GatherGrad,
   BatchNorm,
   BatchNormInference,
   BatchNormGrad,

@@ -301,6 +301,41 @@ __global__ void layerNormColumnsKernel(LayerNormArgs a) {
 }
 
 //===--------------------------------------------------------------------===//
+// Gather and its scatter-add
+//===--------------------------------------------------------------------===//
+
+/// indices[i] made non-negative, or -1 (and the error raised) outside.
+__device__ int64_t gatherIndex(const GatherArgs &a, int64_t i) {
+  int64_t index = a.indices[i];
+  if (index < -a.size || index >= a.size) {
+    if (a.error.flag)
+      atomicCAS(a.error.flag, 0, a.error.code);
+    return -1;
+  }
+  return index < 0 ? index + a.size : index;
+}
+
+template <typename Word> __global__ void gatherKernel(GatherArgs a) {
+  AMPRT_GRID_STRIDE(e, a.outer * a.count * a.inner) {
+    int64_t j = e % a.inner, row = e / a.inner, o = row / a.count;
+    int64_t index = gatherIndex(a, row % a.count);
+    if (index >= 0)
+      static_cast<Word *>(a.dst)[e] =
+          static_cast<const Word *>(a.src)[(o * a.size + index) * a.inner + j];
+  }
+}
+
+__global__ void gatherGradKernel(GatherArgs a) {
+  AMPRT_GRID_STRIDE(e, a.outer * a.count * a.inner) {
+    int64_t j = e % a.inner, row = e / a.inner, o = row / a.count;
+    int64_t index = gatherIndex(a, row % a.count);
+    if (index >= 0)
+      atomicAdd(static_cast<float *>(a.dst) + (o * a.size + index) * a.inner + j,
+                static_cast<const float *>(a.src)[e]);
+  }
+}
+
+//===--------------------------------------------------------------------===//
 // Box copies, fill, dropout, widening
 //===--------------------------------------------------------------------===//
 
@@ -375,6 +410,27 @@ cudaError_t launchLayerNormGrad(const LayerNormArgs &args, cudaStream_t stream) 
   if (args.rows > 0)
     layerNormGradKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   layerNormColumnsKernel<<<blocksFor(args.width, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchGather(const GatherArgs &args, cudaStream_t stream) {
+  int64_t count = args.outer * args.count * args.inner;
+  if (count == 0)
+    return cudaSuccess;
+  if (args.elementSize == 2)
+    gatherKernel<uint16_t><<<blocksFor(count, 4096), kThreads, 0, stream>>>(args);
+  else
+    gatherKernel<uint32_t><<<blocksFor(count, 4096), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t launchGatherGrad(const GatherArgs &args, cudaStream_t stream) {
+  cudaError_t zeroed = cudaMemsetAsync(args.dst, 0, args.outer * args.size * args.inner *
+                                                       sizeof(float), stream);
+  int64_t count = args.outer * args.count * args.inner;
+  if (zeroed != cudaSuccess || count == 0)
+    return zeroed;
+  gatherGradKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }
 

@@ -67,6 +67,22 @@ struct LayerNormArgs {
 cudaError_t launchLayerNorm(const LayerNormArgs &args, cudaStream_t stream);
 cudaError_t launchLayerNormGrad(const LayerNormArgs &args, cudaStream_t stream);
 
+/// gather: out[o, i, :] = table[o, indices[i], :] over [outer, count, inner]
+/// (rows of `elementSize` bytes per value); gather_grad: the f32 table
+/// zeroed, then each gradient row added at its index (atomically, so
+/// repeated indices sum in an unspecified order). An index outside [-size,
+/// size) raises `error` and is skipped.
+struct GatherArgs {
+  int64_t outer, size, count, inner;
+  int elementSize;
+  const int64_t *indices;
+  const void *src;
+  void *dst;
+  ErrorSink error;
+};
+cudaError_t launchGather(const GatherArgs &args, cudaStream_t stream);
+cudaError_t launchGatherGrad(const GatherArgs &args, cudaStream_t stream);
+
 /// Copies the box of extent `box` at `from` in src to `to` in dst (tensors
 /// of one element size; strides in elements, so that a transpose is a box
 /// read with permuted strides).

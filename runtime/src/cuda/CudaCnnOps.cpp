@@ -179,6 +179,21 @@ Status buildLayerNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
   return Status::ok();
 }
 
+Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, CudaContext &context, std::unique_ptr<Kernel> *result) {
+  GatherShape g;
+  AMPRT_RETURN_IF_ERROR(checkGather(kernel, id, in, out, &g));
+  GatherArgs a{g.outer, g.size, g.count, g.inner, static_cast<int>(dtypeSize(out.dtype)),
+               in[1].i64(), in[0].data, out.data,
+               context.errorSink(kernel, "an index lies outside the gathered dim")};
+  cudaStream_t stream = context.stream;
+  if (id == KernelId::Gather)
+    *result = launcher([=] { return launchGather(a, stream); }, "gather");
+  else
+    *result = launcher([=] { return launchGatherGrad(a, stream); }, "gather_grad");
+  return Status::ok();
+}
+
 /// Row-major strides (in elements) of `shape`.
 std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
   std::vector<int64_t> strides(shape.size(), 1);
@@ -295,6 +310,9 @@ Status buildCudaCnnKernel(const proto::Kernel &kernel, KernelId id,
   case KernelId::Concat:
   case KernelId::Transpose:
     return buildDataMovement(kernel, id, in, out[0], context, result);
+  case KernelId::Gather:
+  case KernelId::GatherGrad:
+    return buildGather(kernel, id, in, out[0], context, result);
   case KernelId::Dropout:
     return buildDropout(kernel, in, out[0], context, result);
   default:

@@ -337,6 +337,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::Slice:
   case KernelId::Concat:
   case KernelId::Transpose:
+  case KernelId::Gather:
+  case KernelId::GatherGrad:
   case KernelId::BatchNorm:
   case KernelId::BatchNormInference:
   case KernelId::BatchNormGrad:
