@@ -30,7 +30,10 @@ static LogicalResult importSoftmax(OnnxImporter &im, const onnx::NodeProto &node
   return success();
 }
 
-static LogicalResult importReduceSum(OnnxImporter &im, const onnx::NodeProto &node) {
+/// ReduceSum (opset 13: axes as a constant input) and ReduceMean (opset 13:
+/// axes as an attribute), the mean a sum times 1 / count.
+static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &node) {
+  bool mean = node.op_type() == "ReduceMean";
   auto x = im.input(node, 0);
   if (failed(x))
     return failure();
@@ -41,7 +44,12 @@ static LogicalResult importReduceSum(OnnxImporter &im, const onnx::NodeProto &no
   if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
     return failure();
   SmallVector<int64_t> axes;
-  if (im.hasInput(node, 1)) {
+  if (mean) {
+    auto listed = im.intsAttr(node, "axes", {});
+    if (failed(listed))
+      return failure();
+    axes = *listed;
+  } else if (im.hasInput(node, 1)) {
     auto it = im.values.find(node.input(1));
     if (it == im.values.end() || !it->second.integers)
       return im.nodeError(node) << "the axes operand must be a constant int64 tensor";
@@ -67,10 +75,22 @@ static LogicalResult importReduceSum(OnnxImporter &im, const onnx::NodeProto &no
   auto shape = reduceShape(type.getShape(), axes, keepDims, error);
   if (failed(shape))
     return im.nodeError(node) << error;
-  im.define(node, 0,
-            ReduceSumOp::create(im.builder, im.nodeLoc(node),
-                                RankedTensorType::get(*shape, type.getElementType()), *x,
-                                im.builder.getDenseI64ArrayAttr(axes), keepDims));
+  Location loc = im.nodeLoc(node);
+  Value result = ReduceSumOp::create(im.builder, loc,
+                                     RankedTensorType::get(*shape, type.getElementType()), *x,
+                                     im.builder.getDenseI64ArrayAttr(axes), keepDims);
+  if (mean) {
+    int64_t count = 1;
+    for (int64_t axis : axes) {
+      if (type.isDynamicDim(axis))
+        return im.nodeError(node) << "a mean over dim " << axis << " of " << type
+                                  << ", whose size is not known";
+      count *= type.getDimSize(axis);
+    }
+    result = MulOp::create(im.builder, loc, result.getType(), result,
+                           im.scalarLike(result, 1.0f / static_cast<float>(count), loc));
+  }
+  im.define(node, 0, result);
   return success();
 }
 
@@ -108,7 +128,9 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Softmax", 13, 0, ""}, &importSoftmax<SoftmaxOp>},
       {{"", "LogSoftmax", 13, 0, ""}, &importSoftmax<LogSoftmaxOp>},
-      {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduceSum},
+      {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduction},
+      // ReduceMean-18 moved its axes to an input.
+      {{"", "ReduceMean", 13, 17, "static reduced dims"}, &importReduction},
       {{"", "SoftmaxCrossEntropyLoss", 13, 0,
         "mean or sum reduction, no class weights, no log_prob output"},
        &importSoftmaxCrossEntropyLoss},

@@ -17,6 +17,8 @@ the step runs, and the low types cost only rounding):
   batch dims that broadcast on both sides ([N, 1, S, S] x [2, S, D]);
 - Gather: an embedding of int64 token ids with repeated tokens (its
   gradient a scatter-add), and a constant position (a class token's);
+- a layer norm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div), as
+  older exporters write it;
 """
 import os
 
@@ -123,6 +125,25 @@ class AttentionModel(torch.nn.Module):
         return self.fc2(torch.cat([mixed, spread], dim=1))
 
 
+class DecomposedLayerNormModel(torch.nn.Module):
+    """fc2(relu(layer norm of fc1(x) written out, with scale and shift))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(17)
+        self.fc1 = torch.nn.Linear(FEATURES, 16)
+        self.scale = torch.nn.Parameter(torch.randn(16) * 0.3 + 1.0)
+        self.shift = torch.nn.Parameter(torch.randn(16) * 0.3)
+        self.fc2 = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.fc1(x) * 3.0
+        centered = h - h.mean(dim=-1, keepdim=True)
+        variance = centered.pow(2).mean(dim=-1, keepdim=True)
+        normalized = centered / torch.sqrt(variance + 1e-5)
+        return self.fc2(torch.relu(normalized * self.scale + self.shift))
+
+
 TOKENS, VOCAB = 5, 7
 
 
@@ -209,6 +230,13 @@ def check_embedding(args, checker):
     check_low_precision(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
 
 
+def check_decomposed_layer_norm(args, checker):
+    x = np.random.default_rng(27).standard_normal((BATCH, FEATURES)).astype(np.float32)
+    model = DecomposedLayerNormModel()
+    check_cross_entropy(args, checker, "decomposed layer norm", model, x, export_features)
+    check_low_precision(args, checker, "decomposed layer norm", model, x, export_features)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
@@ -218,6 +246,7 @@ def main():
     check_layer_norm(args, checker)
     check_attention(args, checker)
     check_embedding(args, checker)
+    check_decomposed_layer_norm(args, checker)
     checker.finish()
 
 
