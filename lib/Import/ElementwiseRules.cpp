@@ -11,8 +11,36 @@ using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
 
+/// Add, Sub, Mul or Div of compile-time integers (a shape computation), one
+/// of them a single value or both of one shape; Div truncates, as ONNX's
+/// integer Div.
+static LogicalResult foldIntegers(OnnxImporter &im, const onnx::NodeProto &node,
+                                  const GraphValue &a, const GraphValue &b) {
+  const SmallVector<int64_t> &x = *a.integers, &y = *b.integers;
+  auto shapeOf = [](const GraphValue &v) {
+    return cast<ShapedType>(v.integerTensor.getType()).getShape();
+  };
+  bool sameShape = shapeOf(a) == shapeOf(b);
+  if (!sameShape && x.size() != 1 && y.size() != 1)
+    return im.nodeError(node) << "integer operands of different shapes (other than a single "
+                                 "value) are not supported";
+  const std::string &op = node.op_type();
+  SmallVector<int64_t> result;
+  for (size_t i = 0, n = std::max(x.size(), y.size()); i < n; ++i) {
+    int64_t l = x[x.size() == 1 ? 0 : i], r = y[y.size() == 1 ? 0 : i];
+    if (op == "Div" && r == 0)
+      return im.nodeError(node) << "integer division by zero";
+    result.push_back(op == "Add" ? l + r : op == "Sub" ? l - r : op == "Mul" ? l * r : l / r);
+  }
+  im.defineIntegers(node, 0, result, x.size() >= y.size() ? shapeOf(a) : shapeOf(b));
+  return success();
+}
+
 template <typename OpTy>
 static LogicalResult importBinary(OnnxImporter &im, const onnx::NodeProto &node) {
+  const GraphValue *ia = im.integerInput(node, 0), *ib = im.integerInput(node, 1);
+  if (ia && ib)
+    return foldIntegers(im, node, *ia, *ib);
   auto a = im.input(node, 0), b = im.input(node, 1);
   if (failed(a) || failed(b))
     return failure();
@@ -112,6 +140,30 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   if (failed(to))
     return failure();
   auto target = im.elementType(*to);
+  // Compile-time integers (a shape computation, a bool flag) stay integers
+  // for an int64 target and become a float constant for a float one.
+  if (const GraphValue *integers = im.integerInput(node, 0)) {
+    auto shape = cast<ShapedType>(integers->integerTensor.getType()).getShape();
+    if (succeeded(target) && target->isInteger(64)) {
+      im.defineIntegers(node, 0, *integers->integers, shape);
+      return success();
+    }
+    if (succeeded(target) && isa<FloatType>(*target)) {
+      SmallVector<APFloat> converted;
+      for (int64_t v : *integers->integers) {
+        APFloat f(static_cast<double>(v));
+        bool lost;
+        f.convert(cast<FloatType>(*target).getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                  &lost);
+        converted.push_back(f);
+      }
+      im.define(node, 0,
+                ConstantOp::create(im.builder, im.nodeLoc(node),
+                                   DenseElementsAttr::get(
+                                       RankedTensorType::get(shape, *target), converted)));
+      return success();
+    }
+  }
   if (failed(target) || !isa<FloatType>(*target))
     return im.nodeError(node) << "only casts between float types are supported";
   // A float64 constant becomes a constant of the target type (rounded to

@@ -228,6 +228,21 @@ FailureOr<Value> OnnxImporter::input(const onnx::NodeProto &node, int index,
   return it->second.value;
 }
 
+const GraphValue *OnnxImporter::integerInput(const onnx::NodeProto &node, int index) {
+  auto it = hasInput(node, index) ? values.find(node.input(index)) : values.end();
+  return it != values.end() && it->second.integerTensor ? &it->second : nullptr;
+}
+
+void OnnxImporter::defineIntegers(const onnx::NodeProto &node, int index,
+                                  ArrayRef<int64_t> data, ArrayRef<int64_t> shape) {
+  if (node.output_size() <= index || node.output(index).empty())
+    return;
+  GraphValue constant{Value(), SmallVector<int64_t>(data)};
+  constant.integerTensor =
+      DenseElementsAttr::get(RankedTensorType::get(shape, builder.getI64Type()), data);
+  values[node.output(index)] = constant;
+}
+
 Value OnnxImporter::materializeTranspose(GraphValue &pending) {
   if (!pending.transposed)
     return pending.value;
@@ -540,6 +555,8 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   SmallVector<Value> results;
   for (const auto &info : graph.output()) {
     auto it = values.find(info.name());
+    if (it != values.end() && !it->second.value && it->second.integerTensor) // a folded shape
+      it->second.value = ConstantOp::create(builder, fileLoc(), it->second.integerTensor);
     if (it == values.end() || !it->second.value)
       return fileError() << "graph output '" << info.name()
                          << "' is not produced by any node";

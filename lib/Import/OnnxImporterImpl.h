@@ -74,6 +74,13 @@ public:
   /// The node's index-th input; a pending Transpose only where the caller
   /// folds it (`allowTransposed`: GEMM operands, Transpose itself), else
   /// materialised.
+  /// The node's index-th input if it is a compile-time integer tensor (an
+  /// integer initializer or constant, or a folded shape computation), else
+  /// null.
+  const GraphValue *integerInput(const onnx::NodeProto &node, int index);
+  /// Defines the node's index-th output as a compile-time int64 tensor.
+  void defineIntegers(const onnx::NodeProto &node, int index, ArrayRef<int64_t> values,
+                      ArrayRef<int64_t> shape);
   FailureOr<Value> input(const onnx::NodeProto &node, int index,
                          bool allowTransposed = false);
   /// The value itself, or a pending 2-D Transpose made an amp.transpose

@@ -7,6 +7,7 @@
 
 #include "OnnxImporterImpl.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir;
@@ -55,14 +56,29 @@ static LogicalResult importFlatten(OnnxImporter &im, const onnx::NodeProto &node
   return success();
 }
 
-/// Squeeze and Unsqueeze (opset 13: constant int64 axes as the second
-/// input; Squeeze without axes drops every static 1): reshapes.
-static LogicalResult importSqueezeOrUnsqueeze(OnnxImporter &im, const onnx::NodeProto &node) {
-  bool unsqueeze = node.op_type() == "Unsqueeze";
-  auto x = im.input(node, 0);
+/// The shape of the node's index-th input: a value's, or a compile-time
+/// integer tensor's.
+static FailureOr<SmallVector<int64_t>> inputShape(OnnxImporter &im, const onnx::NodeProto &node,
+                                                  int index, Value *value) {
+  if (const GraphValue *folded = im.integerInput(node, index))
+    return llvm::to_vector(cast<ShapedType>(folded->integerTensor.getType()).getShape());
+  auto x = im.input(node, index);
   if (failed(x))
     return failure();
-  ArrayRef<int64_t> shape = cast<RankedTensorType>(x->getType()).getShape();
+  *value = *x;
+  return llvm::to_vector(cast<RankedTensorType>(x->getType()).getShape());
+}
+
+/// Squeeze and Unsqueeze (opset 13: constant int64 axes as the second
+/// input; Squeeze without axes drops every static 1): reshapes, or of a
+/// compile-time integer tensor (a shape computation) the same values.
+static LogicalResult importSqueezeOrUnsqueeze(OnnxImporter &im, const onnx::NodeProto &node) {
+  bool unsqueeze = node.op_type() == "Unsqueeze";
+  Value x;
+  auto inShape = inputShape(im, node, 0, &x);
+  if (failed(inShape))
+    return failure();
+  ArrayRef<int64_t> shape = *inShape;
   auto rank = static_cast<int64_t>(shape.size());
   SmallVector<int64_t> axes;
   if (im.hasInput(node, 1)) {
@@ -89,22 +105,113 @@ static LogicalResult importSqueezeOrUnsqueeze(OnnxImporter &im, const onnx::Node
     for (int64_t d = 0; d < rank; ++d) {
       bool drop = axes.empty() ? shape[d] == 1 : named[d];
       if (drop && shape[d] != 1)
-        return im.nodeError(node) << "dim " << d << " of " << x->getType() << " is not 1";
+        return im.nodeError(node) << "dim " << d << " of the input is not 1";
       if (!drop)
         target.push_back(shape[d]);
     }
   }
+  if (!x) {
+    im.defineIntegers(node, 0, *im.integerInput(node, 0)->integers, target);
+    return success();
+  }
   std::string error;
-  auto result = buildReshape(im.builder, im.nodeLoc(node), *x, target, error);
+  auto result = buildReshape(im.builder, im.nodeLoc(node), x, target, error);
   if (failed(result))
     return im.nodeError(node) << error;
   im.define(node, 0, *result);
   return success();
 }
 
+/// Shape (opset 15: start and end) of a tensor whose dims are known: a
+/// compile-time integer tensor.
+static LogicalResult importShape(OnnxImporter &im, const onnx::NodeProto &node) {
+  Value x;
+  auto shape = inputShape(im, node, 0, &x);
+  if (failed(shape))
+    return failure();
+  auto rank = static_cast<int64_t>(shape->size());
+  auto start = im.intAttr(node, "start", 0), end = im.intAttr(node, "end", rank);
+  if (failed(start) || failed(end))
+    return failure();
+  auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t(0), rank); };
+  int64_t begin = clamp(*start), stop = std::max(begin, clamp(*end));
+  ArrayRef<int64_t> dims = ArrayRef<int64_t>(*shape).slice(begin, stop - begin);
+  if (llvm::any_of(dims, ShapedType::isDynamic))
+    return im.nodeError(node) << "the shape is not known at compile time (export with a fixed "
+                                 "batch size, or set it)";
+  im.defineIntegers(node, 0, dims, {static_cast<int64_t>(dims.size())});
+  return success();
+}
+
+/// Slice (opset 13) of float data with constant starts, ends, axes and
+/// steps 1 (ONNX's clamping of out-of-range starts and ends).
+static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> lists[4]; // starts, ends, axes, steps
+  const char *names[4] = {"starts", "ends", "axes", "steps"};
+  for (int i = 0; i < 4; ++i) {
+    if (!im.hasInput(node, i + 1))
+      continue;
+    const GraphValue *folded = im.integerInput(node, i + 1);
+    if (!folded)
+      return im.nodeError(node) << names[i] << " must be constant int64 values";
+    lists[i] = *folded->integers;
+  }
+  SmallVector<int64_t> &starts = lists[0], &ends = lists[1], &axes = lists[2], &steps = lists[3];
+  if (axes.empty())
+    for (int64_t d = 0; d < static_cast<int64_t>(starts.size()); ++d)
+      axes.push_back(d);
+  if (ends.size() != starts.size() || axes.size() != starts.size() ||
+      (!steps.empty() && steps.size() != starts.size()))
+    return im.nodeError(node) << "starts, ends, axes and steps differ in length";
+  if (llvm::any_of(steps, [](int64_t s) { return s != 1; }))
+    return im.nodeError(node) << "only steps of 1 are supported";
+  SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+    if (axis < 0 || axis >= rank || type.isDynamicDim(axis))
+      return im.nodeError(node) << "axis " << axes[i] << " is out of range or of unknown size";
+    int64_t size = type.getDimSize(axis);
+    auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t(0), size); };
+    offsets[axis] = clamp(starts[i]);
+    sizes[axis] = std::max(int64_t(0), clamp(ends[i]) - offsets[axis]);
+  }
+  auto op = SliceOp::create(im.builder, im.nodeLoc(node),
+                            RankedTensorType::get(sizes, type.getElementType()), *x,
+                            im.builder.getDenseI64ArrayAttr(offsets),
+                            im.builder.getDenseI64ArrayAttr(sizes));
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getResult());
+  return success();
+}
+
 /// Gather (opset 13) of float data at int64 indices: a graph input (token
 /// ids) or a constant (a fixed position, such as a class token's).
 static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node) {
+  if (const GraphValue *data = im.integerInput(node, 0)) {
+    // A shape computation: picks from a 1-D integer tensor.
+    const GraphValue *picks = im.integerInput(node, 1);
+    auto dataType = cast<ShapedType>(data->integerTensor.getType());
+    if (!picks || dataType.getRank() != 1)
+      return im.nodeError(node) << "gathers from integers only with constant indices from a "
+                                   "1-D tensor";
+    int64_t size = dataType.getDimSize(0);
+    SmallVector<int64_t> picked;
+    for (int64_t index : *picks->integers) {
+      if (index < -size || index >= size)
+        return im.nodeError(node) << "index " << index << " is outside [" << -size << ", "
+                                  << size << ")";
+      picked.push_back((*data->integers)[index < 0 ? index + size : index]);
+    }
+    im.defineIntegers(node, 0, picked,
+                      cast<ShapedType>(picks->integerTensor.getType()).getShape());
+    return success();
+  }
   auto x = im.input(node, 0);
   auto axisAttr = im.intAttr(node, "axis", 0);
   if (failed(x) || failed(axisAttr))
@@ -199,8 +306,10 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
     if (flags.empty())
       for (char c : t.raw_data())
         flags.push_back(c != 0);
-    if (node.output_size() > 0)
-      im.values[node.output(0)] = GraphValue{Value(), flags};
+    SmallVector<int64_t> dims(t.dims().begin(), t.dims().end());
+    if (static_cast<int64_t>(flags.size()) != ShapedType::getNumElements(dims))
+      return im.nodeError(node) << "cannot read its bool value tensor";
+    im.defineIntegers(node, 0, flags, dims);
     return success();
   }
   if (*tensor) {
@@ -272,6 +381,18 @@ static LogicalResult importPad(OnnxImporter &im, const onnx::NodeProto &node) {
 
 /// Concat (op set 13): float inputs of one type along a (possibly negative) axis.
 static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node) {
+  if (node.input_size() > 0 && im.integerInput(node, 0)) {
+    // A shape computation: joins 1-D integer tensors.
+    SmallVector<int64_t> joined;
+    for (int i = 0; i < node.input_size(); ++i) {
+      const GraphValue *part = im.integerInput(node, i);
+      if (!part || cast<ShapedType>(part->integerTensor.getType()).getRank() != 1)
+        return im.nodeError(node) << "joins integers only from constant 1-D tensors";
+      joined.append(part->integers->begin(), part->integers->end());
+    }
+    im.defineIntegers(node, 0, joined, {static_cast<int64_t>(joined.size())});
+    return success();
+  }
   SmallVector<Value> inputs;
   for (int i = 0; i < node.input_size(); ++i) {
     auto v = im.input(node, i);
@@ -297,6 +418,8 @@ static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node)
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
+      {{"", "Shape", 13, 0, "known dims (folded)"}, &importShape},
+      {{"", "Slice", 13, 0, "constant starts, ends and axes, steps 1"}, &importSlice},
       {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},

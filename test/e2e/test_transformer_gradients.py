@@ -19,6 +19,10 @@ the step runs, and the low types cost only rounding):
   gradient a scatter-add), and a constant position (a class token's);
 - a layer norm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div), as
   older exporters write it;
+- a whole torch.nn.TransformerEncoderLayer (2 heads, GELU) with a causal
+  mask, exported as PyTorch writes it: its shape computations (Shape,
+  Gather, Add, Div, Unsqueeze, Concat on integers) fold at import and its
+  packed Q/K/V projection is sliced.
 """
 import os
 
@@ -144,6 +148,32 @@ class DecomposedLayerNormModel(torch.nn.Module):
         return self.fc2(torch.relu(normalized * self.scale + self.shift))
 
 
+SEQUENCE, WIDTH = 8, 16
+
+
+class EncoderLayerModel(torch.nn.Module):
+    """fc(flatten(TransformerEncoderLayer(x, causal mask)))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(18)
+        self.layer = torch.nn.TransformerEncoderLayer(
+            d_model=WIDTH, nhead=2, dim_feedforward=32, dropout=0.0, activation="gelu",
+            batch_first=True)
+        self.register_buffer("mask",
+                             torch.nn.Transformer.generate_square_subsequent_mask(SEQUENCE))
+        self.fc = torch.nn.Linear(SEQUENCE * WIDTH, 10)
+
+    def forward(self, x):
+        return self.fc(self.layer(x, src_mask=self.mask).reshape(-1, SEQUENCE * WIDTH))
+
+
+def export_sequences(model, path):
+    torch.onnx.export(model, torch.zeros(BATCH, SEQUENCE, WIDTH), path, opset_version=17,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
+                      input_names=["input"], output_names=["logits"])
+
+
 TOKENS, VOCAB = 5, 7
 
 
@@ -237,6 +267,14 @@ def check_decomposed_layer_norm(args, checker):
     check_low_precision(args, checker, "decomposed layer norm", model, x, export_features)
 
 
+def check_encoder_layer(args, checker):
+    x = np.random.default_rng(28).standard_normal((BATCH, SEQUENCE, WIDTH)).astype(np.float32)
+    check_cross_entropy(args, checker, "encoder layer", EncoderLayerModel(), x,
+                        export_sequences)
+    check_low_precision(args, checker, "encoder layer", EncoderLayerModel(), x,
+                        export_sequences)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
@@ -247,6 +285,7 @@ def main():
     check_attention(args, checker)
     check_embedding(args, checker)
     check_decomposed_layer_norm(args, checker)
+    check_encoder_layer(args, checker)
     checker.finish()
 
 
