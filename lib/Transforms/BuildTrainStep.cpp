@@ -132,16 +132,43 @@ FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forwar
                                << outputs.size();
   Value logits = mapping.lookup(outputs.front().second);
   auto logitsType = cast<RankedTensorType>(logits.getType());
-  if (logitsType.getRank() != 2)
-    return forward.emitError() << "loss=cross-entropy needs [N, C] logits, got "
+  if (logitsType.getRank() < 2)
+    return forward.emitError() << "loss=cross-entropy needs [..., C] logits, got "
                                << logitsType;
+  IntegerAttr ignore;
+  if (!ignoreIndex.empty()) {
+    int64_t value;
+    if (StringRef(ignoreIndex).getAsInteger(10, value))
+      return forward.emitError() << "ignore-index=" << ignoreIndex << " is not an integer";
+    ignore = b.getI64IntegerAttr(value);
+  }
   Location loc = NameLoc::get(b.getStringAttr("loss"), forwardReturn.getLoc());
-  auto labelType = RankedTensorType::get({logitsType.getDimSize(0)}, b.getI64Type());
+  // Labels [...] for logits [..., C]; a sequence model's positions are rows
+  // of one [rows, C] loss, the mean over every counted position (as
+  // torch.nn.functional.cross_entropy over flattened logits).
+  auto labelType = RankedTensorType::get(logitsType.getShape().drop_back(), b.getI64Type());
   Value labels = signature.addArgument(labelType, role::kLabel, "labels", loc);
+  if (logitsType.getRank() > 2) {
+    auto flatten = [&](Value v, ArrayRef<int64_t> target) -> Value {
+      auto type = cast<RankedTensorType>(v.getType());
+      std::string error;
+      auto shape = onnxReshapeTarget(type.getShape(), target, error);
+      auto flat = RankedTensorType::get(*shape, type.getElementType());
+      return ReshapeOp::create(b, loc, flat, v,
+                               flat.hasStaticShape() ? DenseI64ArrayAttr()
+                                                     : b.getDenseI64ArrayAttr(target));
+    };
+    int64_t classes = logitsType.getShape().back();
+    if (ShapedType::isDynamic(classes))
+      return forward.emitError() << "loss=cross-entropy needs a known class count, got "
+                                 << logitsType;
+    logits = flatten(logits, {-1, classes});
+    labels = flatten(labels, {-1});
+  }
   auto lossType = RankedTensorType::get({}, b.getF32Type());
   return SoftmaxCrossEntropyOp::create(
              b, loc, lossType, logits, labels,
-             LossReductionAttr::get(b.getContext(), LossReduction::Mean), IntegerAttr())
+             LossReductionAttr::get(b.getContext(), LossReduction::Mean), ignore)
       .getResult();
 }
 

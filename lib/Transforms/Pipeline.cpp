@@ -20,6 +20,7 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   pm.addPass(createAmpSetBatchSize(AmpSetBatchSizeOptions{options.batch}));
   AmpBuildTrainStepOptions step;
   step.loss = options.loss;
+  step.ignoreIndex = options.ignoreIndex;
   step.optimizer = options.optimizer;
   step.lr = options.lr;
   step.momentum = options.momentum;
@@ -71,7 +72,7 @@ void mlir::amp::registerAmpPipeline() {
   registerPassPipeline(
       "amp-pipeline",
       "Imported forward graph -> static-shaped training step "
-      "(options: precision policy loss optimizer lr momentum nesterov beta1 beta2 "
+      "(options: precision policy loss ignore-index optimizer lr momentum nesterov beta1 beta2 "
       "eps weight-decay batch loss-scale loss-scale-init growth-factor backoff-factor "
       "growth-interval skip-nonfinite clip accumulate)",
       [](OpPassManager &pm, StringRef text,

@@ -22,7 +22,10 @@ the step runs, and the low types cost only rounding):
 - a whole torch.nn.TransformerEncoderLayer (2 heads, GELU) with a causal
   mask, exported as PyTorch writes it: its shape computations (Shape,
   Gather, Add, Div, Unsqueeze, Concat on integers) fold at import and its
-  packed Q/K/V projection is sliced.
+  packed Q/K/V projection is sliced;
+- loss=cross-entropy over sequence logits [N, S, V] with labels [N, S] and
+  ignore-index=-100 (some positions ignored), as
+  torch.nn.functional.cross_entropy over the flattened positions.
 """
 import os
 
@@ -275,6 +278,48 @@ def check_encoder_layer(args, checker):
                         export_sequences)
 
 
+class TokenLogitsModel(torch.nn.Module):
+    """Per-position logits over the vocabulary: fc(relu(embed(tokens)))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(19)
+        self.embed = torch.nn.Embedding(VOCAB, 6)
+        self.fc = torch.nn.Linear(6, VOCAB)
+
+    def forward(self, tokens):
+        return self.fc(torch.relu(self.embed(tokens)))
+
+
+def check_sequence_loss(args, checker):
+    model = TokenLogitsModel()
+    rng = np.random.default_rng(29)
+    tokens = rng.integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
+    labels = rng.integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
+    labels[rng.random((BATCH, TOKENS)) < 0.25] = -100
+    with workdir() as tmp:
+        onnx_path, plan = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.ampplan")
+        export_tokens(model, onnx_path)
+        compile_model(args.bin, onnx_path, plan, f"precision=fp32 loss=cross-entropy "
+                      f"ignore-index=-100 optimizer=none batch={BATCH}")
+        np.save(os.path.join(tmp, "tokens.npy"), tokens)
+        np.save(os.path.join(tmp, "labels.npy"), labels)
+        run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed",
+             f"input={tmp}/tokens.npy", "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
+        ours = {name: np.load(os.path.join(tmp, f"{name}.grad.npy"))
+                for name, _ in model.named_parameters()}
+        our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
+    logits = model(torch.from_numpy(tokens))
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
+                                             torch.from_numpy(labels).reshape(-1),
+                                             ignore_index=-100)
+    loss.backward()
+    checker.check("sequence loss", relative_error(our_loss, loss.item()), 1e-5)
+    for name, param in model.named_parameters():
+        checker.check(f"sequence loss grad {name}", relative_error(ours[name], param.grad.numpy()),
+                      1e-5)
+
+
 def main():
     args = parse_args(__doc__)
     checker = Checker()
@@ -286,6 +331,7 @@ def main():
     check_embedding(args, checker)
     check_decomposed_layer_norm(args, checker)
     check_encoder_layer(args, checker)
+    check_sequence_loss(args, checker)
     checker.finish()
 
 

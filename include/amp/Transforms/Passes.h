@@ -24,6 +24,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("")};
   Option<std::string> loss{*this, "loss", llvm::cl::desc("cross-entropy or output:NAME"),
                            llvm::cl::init("cross-entropy")};
+  Option<std::string> ignoreIndex{
+      *this, "ignore-index",
+      llvm::cl::desc("cross-entropy: a label value that counts for nothing (e.g. -100)"),
+      llvm::cl::init("")};
   Option<std::string> optimizer{*this, "optimizer", llvm::cl::desc("adamw, sgd or none"),
                                 llvm::cl::init("adamw")};
   Option<double> lr{*this, "lr", llvm::cl::desc("learning rate"), llvm::cl::init(0.001)};

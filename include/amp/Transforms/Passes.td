@@ -34,7 +34,10 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"loss", "loss", "std::string", /*default=*/"\"cross-entropy\"",
-           "cross-entropy (over the single output, adds an int64 `labels` input) or output:NAME">,
+           "cross-entropy (over the single output [..., C], adds int64 `labels` [...]) or "
+           "output:NAME">,
+    Option<"ignoreIndex", "ignore-index", "std::string", /*default=*/"\"\"",
+           "cross-entropy: a label value that counts for nothing (torch's ignore_index)">,
     Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"",
            "adamw, sgd or none (return gradients)">,
     Option<"lr", "lr", "double", /*default=*/"0.001", "Learning rate">,
