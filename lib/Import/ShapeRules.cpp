@@ -143,6 +143,125 @@ static LogicalResult importShape(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
+/// Expand (opset 13) of float data to a constant shape, numpy broadcasting
+/// both ways: a broadcast_to.
+static LogicalResult importExpand(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  if (failed(x))
+    return failure();
+  const GraphValue *shape = im.integerInput(node, 1);
+  if (!shape)
+    return im.nodeError(node) << "the shape must be constant int64 values";
+  auto type = cast<RankedTensorType>(x->getType());
+  auto result = broadcastShapes(type.getShape(), *shape->integers);
+  if (failed(result))
+    return im.nodeError(node) << type << " does not broadcast to the shape";
+  Value expanded = *x;
+  if (ArrayRef<int64_t>(*result) != type.getShape())
+    expanded = BroadcastToOp::create(im.builder, im.nodeLoc(node),
+                                     RankedTensorType::get(*result, type.getElementType()), *x);
+  im.define(node, 0, expanded);
+  return success();
+}
+
+/// Split (opset 13 to 17: sizes as a constant input, or equal parts, one
+/// per output) of float data: slices.
+static LogicalResult importSplit(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  auto axisAttr = im.intAttr(node, "axis", 0);
+  if (failed(x) || failed(axisAttr))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  int64_t rank = type.getRank(), axis = *axisAttr < 0 ? *axisAttr + rank : *axisAttr;
+  if (axis < 0 || axis >= rank || type.isDynamicDim(axis))
+    return im.nodeError(node) << "axis " << *axisAttr << " is out of range or of unknown size";
+  int64_t size = type.getDimSize(axis), parts = node.output_size();
+  SmallVector<int64_t> sizes;
+  if (im.hasInput(node, 1)) {
+    const GraphValue *split = im.integerInput(node, 1);
+    if (!split)
+      return im.nodeError(node) << "split must be constant int64 values";
+    sizes = *split->integers;
+  } else {
+    if (parts == 0 || size % parts != 0)
+      return im.nodeError(node) << "cannot split " << size << " into " << parts
+                                << " equal parts";
+    sizes.assign(parts, size / parts);
+  }
+  int64_t total = 0;
+  for (int64_t s : sizes)
+    total += s < 0 ? size + 1 : s; // a negative size cannot add up
+  if (static_cast<int64_t>(sizes.size()) != parts || total != size)
+    return im.nodeError(node) << "the split sizes do not add up to " << size << " over "
+                              << parts << " outputs";
+  SmallVector<int64_t> offsets(rank, 0), box(type.getShape());
+  for (int64_t i = 0; i < parts; ++i) {
+    box[axis] = sizes[i];
+    auto op = SliceOp::create(im.builder, im.nodeLoc(node),
+                              RankedTensorType::get(box, type.getElementType()), *x,
+                              im.builder.getDenseI64ArrayAttr(offsets),
+                              im.builder.getDenseI64ArrayAttr(box));
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    im.define(node, i, op.getResult());
+    offsets[axis] += sizes[i];
+  }
+  return success();
+}
+
+/// ConstantOfShape (opset 9 and later) of a constant shape: a float splat
+/// constant, or compile-time integers for an int64 value.
+static LogicalResult importConstantOfShape(OnnxImporter &im, const onnx::NodeProto &node) {
+  const GraphValue *shape = im.integerInput(node, 0);
+  auto valueAttr = im.attribute(node, "value", onnx::AttributeProto::TENSOR);
+  if (failed(valueAttr))
+    return failure();
+  if (!shape || llvm::any_of(*shape->integers, [](int64_t d) { return d < 0; }))
+    return im.nodeError(node) << "the shape must be constant int64 values >= 0";
+  DenseElementsAttr value =
+      DenseElementsAttr::get(RankedTensorType::get({1}, im.builder.getF32Type()), 0.0f);
+  if (*valueAttr) {
+    auto parsed = im.tensorAttr((*valueAttr)->t());
+    if (failed(parsed) || parsed->getNumElements() != 1)
+      return im.nodeError(node) << "value must be a one-element float or int64 tensor";
+    value = *parsed;
+  }
+  ArrayRef<int64_t> dims = *shape->integers;
+  if (value.getElementType().isInteger(64)) {
+    SmallVector<int64_t> data(ShapedType::getNumElements(dims),
+                              value.getSplatValue<APInt>().getSExtValue());
+    im.defineIntegers(node, 0, data, dims);
+    return success();
+  }
+  auto type = RankedTensorType::get(dims, value.getElementType());
+  im.define(node, 0,
+            ConstantOp::create(im.builder, im.nodeLoc(node),
+                               DenseElementsAttr::get(type, value.getSplatValue<Attribute>())));
+  return success();
+}
+
+/// Range (opset 11) of constant int64 start, limit and delta: compile-time
+/// integers (positions).
+static LogicalResult importRange(OnnxImporter &im, const onnx::NodeProto &node) {
+  const GraphValue *start = im.integerInput(node, 0), *limit = im.integerInput(node, 1),
+                   *delta = im.integerInput(node, 2);
+  if (!start || !limit || !delta || start->integers->size() != 1 ||
+      limit->integers->size() != 1 || delta->integers->size() != 1)
+    return im.nodeError(node) << "start, limit and delta must be constant int64 scalars";
+  int64_t from = start->integers->front(), to = limit->integers->front(),
+          step = delta->integers->front();
+  if (step == 0)
+    return im.nodeError(node) << "delta is 0";
+  SmallVector<int64_t> values;
+  for (int64_t v = from; step > 0 ? v < to : v > to; v += step) {
+    if (values.size() >= (size_t(1) << 24))
+      return im.nodeError(node) << "the range has more than 2^24 values";
+    values.push_back(v);
+  }
+  im.defineIntegers(node, 0, values, {static_cast<int64_t>(values.size())});
+  return success();
+}
+
 /// Slice (opset 13) of float data with constant starts, ends, axes and
 /// steps 1 (ONNX's clamping of out-of-range starts and ends).
 static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -420,6 +539,11 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
       {{"", "Shape", 13, 0, "known dims (folded)"}, &importShape},
       {{"", "Slice", 13, 0, "constant starts, ends and axes, steps 1"}, &importSlice},
+      {{"", "Expand", 13, 0, "float data, constant shape"}, &importExpand},
+      // Split-18 added num_outputs.
+      {{"", "Split", 13, 17, "float data, constant split"}, &importSplit},
+      {{"", "ConstantOfShape", 9, 0, "constant shape"}, &importConstantOfShape},
+      {{"", "Range", 11, 0, "constant int64 scalars (folded)"}, &importRange},
       {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},

@@ -1,5 +1,6 @@
 """Shared helpers of the end-to-end tests: tools, model export, comparisons."""
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,25 @@ def run(cmd, **kwargs):
 def compile_model(bin_dir, onnx_path, plan_path, pipeline):
     run([os.path.join(bin_dir, "amp-opt"), onnx_path, f"--amp-pipeline={pipeline}",
          "--emit=plan", "-o", plan_path])
+
+
+def compile_and_step(bin_dir, tmp, onnx_path, pipeline, feeds, tag, steps=1):
+    """Compiles the model with `pipeline` and runs `amp-run step` on `feeds`
+    (name -> array, saved as .npy; with several steps each holds them all,
+    the rows of one step after another). Returns the dump folder (loss,
+    gradients, state) and the per-step metrics (dicts)."""
+    plan = os.path.join(tmp, f"{tag}.ampplan")
+    compile_model(bin_dir, onnx_path, plan, pipeline)
+    arguments = []
+    for name, value in feeds.items():
+        path = os.path.join(tmp, f"{tag}-{name}.npy")
+        np.save(path, value)
+        arguments += ["--feed", f"{name}={path}"]
+    dump, metrics = os.path.join(tmp, tag), os.path.join(tmp, f"{tag}-metrics.jsonl")
+    run([os.path.join(bin_dir, "amp-run"), "step", plan, "--steps", steps, *arguments,
+         "--metrics", metrics, "--dump", dump])
+    with open(metrics) as f:
+        return dump, [json.loads(line) for line in f]
 
 
 def relative_error(ours, reference):

@@ -17,13 +17,12 @@ within 3% of our FP32 at every step; the FP16 run (dynamic loss scaling,
 the causal mask's -inf in its scores) never has a non-finite loss and skips
 no step after the loss scale first settles.
 """
-import json
 import os
 
 import numpy as np
 import torch
 
-from common import compile_model, parse_args, run, workdir
+from common import compile_and_step, parse_args, workdir
 
 TEXT = "/usr/share/common-licenses/GPL-3"
 STEPS, BATCH, SEQUENCE, WIDTH, VOCAB, LR = 50, 8, 64, 128, 256, 1e-4
@@ -82,19 +81,6 @@ def pytorch_losses(state, tokens, labels, threads):
     return np.array(losses)
 
 
-def our_run(args, tmp, onnx_path, precision):
-    plan = os.path.join(tmp, f"lm-{precision}.ampplan")
-    metrics = os.path.join(tmp, f"metrics-{precision}.jsonl")
-    compile_model(args.bin, onnx_path, plan,
-                  f"precision={precision} loss=cross-entropy optimizer=adamw lr={LR} "
-                  f"batch={BATCH}")
-    run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", STEPS,
-         "--feed", f"input={tmp}/tokens.npy", "--feed", f"labels={tmp}/labels.npy",
-         "--metrics", metrics, "--dump", os.path.join(tmp, precision)])
-    with open(metrics) as f:
-        return [json.loads(line) for line in f]
-
-
 def main():
     args = parse_args(__doc__)
     tokens, labels = batches()
@@ -106,9 +92,11 @@ def main():
                           opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
                           do_constant_folding=False, input_names=["input"],
                           output_names=["logits"])
-        np.save(os.path.join(tmp, "tokens.npy"), tokens)
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        runs = {p: our_run(args, tmp, onnx_path, p) for p in ("fp32", "bf16", "fp16")}
+        runs = {p: compile_and_step(args.bin, tmp, onnx_path,
+                                    f"precision={p} loss=cross-entropy optimizer=adamw lr={LR} "
+                                    f"batch={BATCH}", {"input": tokens, "labels": labels}, p,
+                                    STEPS)[1]
+                for p in ("fp32", "bf16", "fp16")}
     ours = {p: np.array([m["loss"] if m["loss"] is not None else np.nan for m in r])
             for p, r in runs.items()}
     reference = pytorch_losses(state, tokens, labels, os.cpu_count())

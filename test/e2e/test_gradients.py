@@ -32,7 +32,8 @@ import os
 import numpy as np
 import torch
 
-from common import Checker, compile_model, mlp, parse_args, relative_error, run, workdir
+from common import (Checker, compile_and_step, compile_model, mlp, parse_args, relative_error,
+                    run, workdir)
 
 BATCH = 64
 
@@ -468,6 +469,13 @@ def check_pad_concat(args, checker):
     checker.check("pad-concat grad w2", relative_error(ours[1], t2.grad.numpy()), 1e-5)
 
 
+def step_gradients(dump, model):
+    """The parameter gradients (name -> array) and the loss a step dumped."""
+    grads = {name: np.load(os.path.join(dump, f"{name}.grad.npy"))
+             for name, _ in model.named_parameters()}
+    return grads, float(np.load(os.path.join(dump, "loss.npy")))
+
+
 def check_cross_entropy(args, checker, label, model, images, export, states=None):
     """Our loss and parameter gradients against torch.autograd's, and, if
     `states` is given, the step state it returns (name -> value after the
@@ -475,20 +483,14 @@ def check_cross_entropy(args, checker, label, model, images, export, states=None
     labels = np.random.default_rng(1).integers(0, 10, images.shape[0], dtype=np.int64)
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "model.onnx")
-        plan = os.path.join(tmp, "model.ampplan")
         export(model, onnx_path)
         states = states() if states else {}
-        compile_model(args.bin, onnx_path, plan,
-                      f"precision=fp32 loss=cross-entropy optimizer=none batch={images.shape[0]}")
-        np.save(os.path.join(tmp, "images.npy"), images)
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        run([os.path.join(args.bin, "amp-run"), "step", plan,
-             "--feed", f"input={tmp}/images.npy", "--feed", f"labels={tmp}/labels.npy",
-             "--dump", tmp])
-        ours = {name: np.load(os.path.join(tmp, f"{name}.grad.npy"))
-                for name, _ in model.named_parameters()}
-        our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
-        our_states = {name: np.load(os.path.join(tmp, f"{name}.npy")) for name in states}
+        dump, _ = compile_and_step(
+            args.bin, tmp, onnx_path,
+            f"precision=fp32 loss=cross-entropy optimizer=none batch={images.shape[0]}",
+            {"input": images, "labels": labels}, "fp32")
+        ours, our_loss = step_gradients(dump, model)
+        our_states = {name: np.load(os.path.join(dump, f"{name}.npy")) for name in states}
 
     for name, value in states.items():
         checker.check(f"{label} {name}", relative_error(our_states[name], value), 1e-5)
@@ -525,17 +527,12 @@ def check_log_sum(args, checker):
     x = np.random.default_rng(5).standard_normal((16, 8)).astype(np.float32)
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "logsum.onnx")
-        plan = os.path.join(tmp, "logsum.ampplan")
         torch.onnx.export(model, torch.from_numpy(x), onnx_path, opset_version=17,
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                           input_names=["x"], output_names=["loss"])
-        compile_model(args.bin, onnx_path, plan, "loss=output:loss optimizer=none")
-        np.save(os.path.join(tmp, "x.npy"), x)
-        run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed", f"x={tmp}/x.npy",
-             "--dump", tmp])
-        ours = {name: np.load(os.path.join(tmp, f"{name}.grad.npy"))
-                for name, _ in model.named_parameters()}
-        our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
+        dump, _ = compile_and_step(args.bin, tmp, onnx_path, "loss=output:loss optimizer=none",
+                                   {"x": x}, "fp32")
+        ours, our_loss = step_gradients(dump, model)
     loss = model(torch.from_numpy(x))
     loss.backward()
     checker.check("log-sum loss", relative_error(our_loss, loss.item()), 1e-5)

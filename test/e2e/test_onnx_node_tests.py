@@ -4,10 +4,10 @@ Every node test of the op types we import (libonnx-testdata) is compiled to an
 inference plan by amp-opt and run by `amp-run forward` on the test's inputs; the
 outputs must match ONNX's reference outputs (rtol 1e-5, atol 1e-6). Tests of
 forms we do not support must be refused with the documented reason; any
-other outcome fails. Reshape's shape, ReduceSum's axes and Pad's pads and
-constant value, graph inputs in these tests, are frozen into constants from
-the test data: the importer takes them as constants, as training graphs
-have them.
+other outcome fails. Operands the importer takes as constants (Reshape's
+shape, axes, Pad's pads and value, Slice's bounds and the like: see
+freeze_constant_operands), graph inputs in these tests, are frozen into
+constants from the test data, as training graphs have them.
 """
 import glob
 import os
@@ -25,7 +25,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|l
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
-                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|slice|shape)(_|$)")
+                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|slice|shape|expand|split|constantofshape|range)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -39,6 +39,8 @@ EXPECTED_REFUSALS = [
     (r"^test_unsqueeze_axis_3$", r"unsupported op type at opset 11"),
     (r"^test_gather_elements|^test_gathernd", r"unsupported op type"),
     (r"^test_slice_neg_steps$", r"only steps of 1 are supported"),
+    (r"^test_constantofshape_int", r"unsupported element type"),  # int32 values
+    (r"^test_range_float", r"must be constant int64 scalars"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",
      r"the exponent must be a float constant scalar|unsupported element type|"
@@ -100,14 +102,18 @@ def read_tensor(path):
 
 def freeze_constant_operands(model, inputs):
     """Turns graph inputs feeding Reshape's shape, the axes of ReduceSum,
-    Squeeze and Unsqueeze, Slice's starts, ends, axes and steps or Pad's
+    Squeeze and Unsqueeze, Slice's starts, ends, axes and steps, Expand's
+    shape, Split's sizes, ConstantOfShape's shape, Range's operands or Pad's
     pads into initializers, and Pad's constant_value into a Constant node:
     the importer takes those as constants."""
     integer_inputs = {node.input[1] for node in model.graph.node
                       if node.op_type in ("Reshape", "ReduceSum", "Pad", "Squeeze", "Unsqueeze")
                       and len(node.input) > 1}
-    integer_inputs |= {name for node in model.graph.node if node.op_type == "Slice"
-                       for name in node.input[1:]}
+    integer_inputs |= {name for node in model.graph.node
+                       if node.op_type in ("Slice", "Range", "Expand", "Split")
+                       for name in node.input[1 if node.op_type != "Range" else 0:]}
+    integer_inputs |= {node.input[0] for node in model.graph.node
+                       if node.op_type == "ConstantOfShape"}
     float_inputs = {node.input[2] for node in model.graph.node
                     if node.op_type == "Pad" and len(node.input) > 2}
     # Dropout's ratio and training_mode; a scalar exponent of Pow.

@@ -24,14 +24,13 @@ gap, whichever is larger; our BF16 and FP16 losses within 3% of our FP32 at
 every step.
 """
 import gzip
-import json
 import os
 
 import numpy as np
 import torch
 import torchvision
 
-from common import compile_model, parse_args, run, workdir
+from common import compile_and_step, parse_args, workdir
 
 DATA = "/usr/share/datasets/fashion-mnist"
 STEPS, BATCH, LR = 50, 64, 1e-5
@@ -73,17 +72,12 @@ def pytorch_losses(state, images, labels, threads):
     return np.array(losses)
 
 
-def our_losses(args, tmp, onnx_path, precision):
-    plan = os.path.join(tmp, f"resnet18-{precision}.ampplan")
-    metrics = os.path.join(tmp, f"metrics-{precision}.jsonl")
-    compile_model(args.bin, onnx_path, plan,
-                  f"precision={precision} loss=cross-entropy optimizer=adamw lr={LR} "
-                  f"batch={BATCH}")
-    run([os.path.join(args.bin, "amp-run"), "step", plan, "--steps", STEPS,
-         "--feed", f"input={tmp}/images.npy", "--feed", f"labels={tmp}/labels.npy",
-         "--metrics", metrics, "--dump", os.path.join(tmp, precision)])
-    with open(metrics) as f:
-        return np.array([json.loads(line)["loss"] for line in f])
+def our_losses(args, tmp, onnx_path, precision, images, labels):
+    _, metrics = compile_and_step(args.bin, tmp, onnx_path,
+                                  f"precision={precision} loss=cross-entropy optimizer=adamw "
+                                  f"lr={LR} batch={BATCH}",
+                                  {"input": images, "labels": labels}, precision, STEPS)
+    return np.array([m["loss"] for m in metrics])
 
 
 def main():
@@ -101,9 +95,8 @@ def main():
                           output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         model.load_state_dict(state)
-        np.save(os.path.join(tmp, "images.npy"), images)
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        ours = {p: our_losses(args, tmp, onnx_path, p) for p in ("fp32", "bf16", "fp16")}
+        ours = {p: our_losses(args, tmp, onnx_path, p, images, labels)
+                for p in ("fp32", "bf16", "fp16")}
     reference = pytorch_losses(state, images, labels, os.cpu_count())
     # PyTorch against itself: one thread sums in another order.
     noise = np.abs(pytorch_losses(state, images, labels, 1) - reference) / np.abs(reference)

@@ -32,8 +32,8 @@ import os
 import numpy as np
 import torch
 
-from common import Checker, compile_model, parse_args, relative_error, run, workdir
-from test_gradients import check_cross_entropy
+from common import Checker, compile_and_step, parse_args, relative_error, workdir
+from test_gradients import check_cross_entropy, step_gradients
 
 BATCH = 16
 FEATURES = 12
@@ -213,15 +213,11 @@ def check_low_precision(args, checker, label, model, x, export):
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "model.onnx")
         export(model, onnx_path)
-        np.save(os.path.join(tmp, "x.npy"), x)
-        np.save(os.path.join(tmp, "labels.npy"), labels)
         for precision in ("bf16", "fp16"):
-            plan = os.path.join(tmp, f"{precision}.ampplan")
-            compile_model(args.bin, onnx_path, plan, f"precision={precision} "
-                          f"loss=cross-entropy optimizer=none batch={x.shape[0]}")
-            run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed",
-                 f"input={tmp}/x.npy", "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
-            loss = float(np.load(os.path.join(tmp, "loss.npy")))
+            dump, _ = compile_and_step(args.bin, tmp, onnx_path, f"precision={precision} "
+                                       f"loss=cross-entropy optimizer=none batch={x.shape[0]}",
+                                       {"input": x, "labels": labels}, precision)
+            loss = float(np.load(os.path.join(dump, "loss.npy")))
             checker.check(f"{label} {precision} loss vs fp32", relative_error(loss, reference),
                           2e-2)
 
@@ -298,17 +294,12 @@ def check_sequence_loss(args, checker):
     labels = rng.integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
     labels[rng.random((BATCH, TOKENS)) < 0.25] = -100
     with workdir() as tmp:
-        onnx_path, plan = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.ampplan")
+        onnx_path = os.path.join(tmp, "model.onnx")
         export_tokens(model, onnx_path)
-        compile_model(args.bin, onnx_path, plan, f"precision=fp32 loss=cross-entropy "
-                      f"ignore-index=-100 optimizer=none batch={BATCH}")
-        np.save(os.path.join(tmp, "tokens.npy"), tokens)
-        np.save(os.path.join(tmp, "labels.npy"), labels)
-        run([os.path.join(args.bin, "amp-run"), "step", plan, "--feed",
-             f"input={tmp}/tokens.npy", "--feed", f"labels={tmp}/labels.npy", "--dump", tmp])
-        ours = {name: np.load(os.path.join(tmp, f"{name}.grad.npy"))
-                for name, _ in model.named_parameters()}
-        our_loss = float(np.load(os.path.join(tmp, "loss.npy")))
+        dump, _ = compile_and_step(args.bin, tmp, onnx_path, f"precision=fp32 loss=cross-entropy "
+                                   f"ignore-index=-100 optimizer=none batch={BATCH}",
+                                   {"input": tokens, "labels": labels}, "fp32")
+        ours, our_loss = step_gradients(dump, model)
     logits = model(torch.from_numpy(tokens))
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
                                              torch.from_numpy(labels).reshape(-1),
