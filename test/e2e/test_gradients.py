@@ -476,6 +476,14 @@ def step_gradients(dump, model):
     return grads, float(np.load(os.path.join(dump, "loss.npy")))
 
 
+def check_against_torch(checker, label, our_loss, our_grads, loss, model):
+    """Our loss and gradients against PyTorch's `loss` (after its backward)."""
+    checker.check(f"{label} loss", relative_error(our_loss, loss.item()), 1e-5)
+    for name, param in model.named_parameters():
+        checker.check(f"{label} grad {name}", relative_error(our_grads[name], param.grad.numpy()),
+                      1e-5)
+
+
 def check_cross_entropy(args, checker, label, model, images, export, states=None):
     """Our loss and parameter gradients against torch.autograd's, and, if
     `states` is given, the step state it returns (name -> value after the
@@ -497,10 +505,7 @@ def check_cross_entropy(args, checker, label, model, images, export, states=None
     loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)),
                                              torch.from_numpy(labels))
     loss.backward()
-    checker.check(f"{label} loss", relative_error(our_loss, loss.item()), 1e-5)
-    for name, param in model.named_parameters():
-        checker.check(f"{label} grad {name}", relative_error(ours[name], param.grad.numpy()),
-                      1e-5)
+    check_against_torch(checker, label, our_loss, ours, loss, model)
 
 
 def check_mlp(args, checker):
@@ -535,10 +540,7 @@ def check_log_sum(args, checker):
         ours, our_loss = step_gradients(dump, model)
     loss = model(torch.from_numpy(x))
     loss.backward()
-    checker.check("log-sum loss", relative_error(our_loss, loss.item()), 1e-5)
-    for name, param in model.named_parameters():
-        checker.check(f"log-sum grad {name}", relative_error(ours[name], param.grad.numpy()),
-                      1e-5)
+    check_against_torch(checker, "log-sum", our_loss, ours, loss, model)
 
 
 def main():
