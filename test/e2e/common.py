@@ -66,6 +66,33 @@ def compile_and_step(bin_dir, tmp, onnx_path, pipeline, feeds, tag, steps=1):
         return dump, [json.loads(line) for line in f]
 
 
+def compare_loss_curves(ours, reference, noise, shown, early=0):
+    """Prints our FP32/BF16/FP16 loss curves (`ours`: precision -> losses)
+    beside PyTorch's FP32 `reference` at the `shown` steps and returns the
+    failures: our FP32 more than 1e-3 relative from PyTorch's (or three times
+    `noise`, PyTorch's own gap between thread counts, if larger; within 1e-3
+    regardless over the first `early` steps), BF16 or FP16 more than 3% from
+    our FP32 or not finite."""
+    print(f"{'step':>4} {'pytorch fp32':>13} {'ours fp32':>10} {'ours bf16':>10} {'ours fp16':>10}")
+    for step in shown:
+        print(f"{step + 1:>4} {reference[step]:>13.5f} {ours['fp32'][step]:>10.5f} "
+              f"{ours['bf16'][step]:>10.5f} {ours['fp16'][step]:>10.5f}")
+    gap = np.abs(ours["fp32"] - reference) / np.abs(reference)
+    first = gap[:early].max(initial=0.0)
+    bound = max(1e-3, 3 * noise.max())
+    print(f"fp32 vs PyTorch: max relative gap {first:.2e} over the first {early} steps (bound "
+          f"1e-3), {gap.max():.2e} over all {gap.size} (bound {bound:.2e}: 1e-3, or three times "
+          f"PyTorch's own gap between thread counts, {noise.max():.2e})")
+    failures = [] if first <= 1e-3 and gap.max() <= bound else [
+        "our FP32 loss strays from PyTorch's"]
+    for precision in ("bf16", "fp16"):
+        gap = np.abs(ours[precision] - ours["fp32"]) / np.abs(ours["fp32"])
+        print(f"{precision} vs our fp32: max relative gap {gap.max():.2e} (bound 3e-2)")
+        if not np.all(np.isfinite(ours[precision])) or gap.max() > 0.03:
+            failures.append(f"the {precision} loss curve strays from FP32's")
+    return failures
+
+
 def relative_error(ours, reference):
     ours = np.asarray(ours, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import torch
 
-from common import compile_and_step, parse_args, workdir
+from common import compare_loss_curves, compile_and_step, parse_args, workdir
 
 TEXT = "/usr/share/common-licenses/GPL-3"
 STEPS, BATCH, SEQUENCE, WIDTH, VOCAB, LR = 50, 8, 64, 128, 256, 1e-4
@@ -101,21 +101,8 @@ def main():
             for p, r in runs.items()}
     reference = pytorch_losses(state, tokens, labels, os.cpu_count())
     noise = np.abs(pytorch_losses(state, tokens, labels, 1) - reference) / np.abs(reference)
-    print(f"{'step':>4} {'pytorch fp32':>13} {'ours fp32':>10} {'ours bf16':>10} {'ours fp16':>10}")
-    for step in list(range(5)) + list(range(9, STEPS, 10)):
-        print(f"{step + 1:>4} {reference[step]:>13.5f} {ours['fp32'][step]:>10.5f} "
-              f"{ours['bf16'][step]:>10.5f} {ours['fp16'][step]:>10.5f}")
-    gap = np.abs(ours["fp32"] - reference) / np.abs(reference)
-    bound = max(1e-3, 3 * noise.max())
-    print(f"fp32 vs PyTorch: max relative gap {gap.max():.2e} over {STEPS} steps (bound "
-          f"{bound:.2e}: 1e-3, or three times PyTorch's own 1- vs {os.cpu_count()}-thread gap, "
-          f"{noise.max():.2e})")
-    failures = [] if gap.max() <= bound else ["our FP32 loss strays from PyTorch's"]
-    for precision in ("bf16", "fp16"):
-        gap = np.abs(ours[precision] - ours["fp32"]) / np.abs(ours["fp32"])
-        print(f"{precision} vs our fp32: max relative gap {gap.max():.2e} (bound 3e-2)")
-        if not np.all(np.isfinite(ours[precision])) or gap.max() > 0.03:
-            failures.append(f"the {precision} loss curve strays from FP32's")
+    failures = compare_loss_curves(ours, reference, noise,
+                                   list(range(5)) + list(range(9, STEPS, 10)))
     skipped = [m.get("skipped", 0) for m in runs["fp16"]]
     settled = next((i for i, s in enumerate(skipped) if not s), len(skipped))
     late = [i + 1 for i, s in enumerate(skipped) if s and i >= settled]

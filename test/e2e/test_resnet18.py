@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torchvision
 
-from common import compile_and_step, parse_args, workdir
+from common import compare_loss_curves, compile_and_step, parse_args, workdir
 
 DATA = "/usr/share/datasets/fashion-mnist"
 STEPS, BATCH, LR = 50, 64, 1e-5
@@ -100,23 +100,8 @@ def main():
     reference = pytorch_losses(state, images, labels, os.cpu_count())
     # PyTorch against itself: one thread sums in another order.
     noise = np.abs(pytorch_losses(state, images, labels, 1) - reference) / np.abs(reference)
-    print(f"{'step':>4} {'pytorch fp32':>13} {'ours fp32':>10} {'ours bf16':>10} {'ours fp16':>10}")
-    for step in list(range(6)) + list(range(7, STEPS, 7)):
-        print(f"{step + 1:>4} {reference[step]:>13.5f} {ours['fp32'][step]:>10.5f} "
-              f"{ours['bf16'][step]:>10.5f} {ours['fp16'][step]:>10.5f}")
-    gap = np.abs(ours["fp32"] - reference) / np.abs(reference)
-    early = gap[:EARLY].max()
-    bound = max(1e-3, 3 * noise.max())
-    print(f"fp32 vs PyTorch: max relative gap {early:.2e} over steps 1-{EARLY} (bound 1e-3), "
-          f"{gap.max():.2e} over all {STEPS} (bound {bound:.2e}: 1e-3, or three times "
-          f"PyTorch's own 1- vs {os.cpu_count()}-thread gap, {noise.max():.2e})")
-    failures = [] if early <= 1e-3 and gap.max() <= bound else [
-        "our FP32 loss strays from PyTorch's"]
-    for precision in ("bf16", "fp16"):
-        gap = np.abs(ours[precision] - ours["fp32"]) / np.abs(ours["fp32"])
-        print(f"{precision} vs our fp32: max relative gap {gap.max():.2e} (bound 3e-2)")
-        if not np.all(np.isfinite(ours[precision])) or gap.max() > 0.03:
-            failures.append(f"the {precision} loss curve strays from FP32's")
+    failures = compare_loss_curves(ours, reference, noise,
+                                   list(range(6)) + list(range(7, STEPS, 7)), early=EARLY)
     if failures:
         raise SystemExit("; ".join(failures))
     print("all checks passed")
