@@ -29,19 +29,22 @@ STEPS, BATCH, SEQUENCE, WIDTH, VOCAB, LR = 50, 8, 64, 128, 256, 1e-4
 
 
 class CausalLM(torch.nn.Module):
-    def __init__(self):
+    """Byte tokens and learned positions, `layers` pre-built encoder layers
+    with a causal mask, a final LayerNorm and a head over the 256 bytes."""
+
+    def __init__(self, layers=2, width=WIDTH, sequence=SEQUENCE):
         super().__init__()
         torch.manual_seed(0)
-        self.embed = torch.nn.Embedding(VOCAB, WIDTH)
-        self.position = torch.nn.Parameter(torch.randn(SEQUENCE, WIDTH) * 0.02)
+        self.embed = torch.nn.Embedding(VOCAB, width)
+        self.position = torch.nn.Parameter(torch.randn(sequence, width) * 0.02)
         self.layers = torch.nn.ModuleList(
-            torch.nn.TransformerEncoderLayer(d_model=WIDTH, nhead=4, dim_feedforward=4 * WIDTH,
+            torch.nn.TransformerEncoderLayer(d_model=width, nhead=4, dim_feedforward=4 * width,
                                              dropout=0.0, activation="gelu", batch_first=True)
-            for _ in range(2))
-        self.norm = torch.nn.LayerNorm(WIDTH)
-        self.head = torch.nn.Linear(WIDTH, VOCAB)
+            for _ in range(layers))
+        self.norm = torch.nn.LayerNorm(width)
+        self.head = torch.nn.Linear(width, VOCAB)
         self.register_buffer("mask",
-                             torch.nn.Transformer.generate_square_subsequent_mask(SEQUENCE))
+                             torch.nn.Transformer.generate_square_subsequent_mask(sequence))
 
     def forward(self, tokens):
         h = self.embed(tokens) + self.position

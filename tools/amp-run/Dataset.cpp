@@ -11,10 +11,7 @@ namespace amprun {
 
 using amprt::Status;
 
-namespace {
-
-/// Reads a whole file through zlib, which passes uncompressed files through.
-Status readMaybeGzip(const std::string &path, std::string *contents) {
+Status readDataFile(const std::string &path, std::string *contents) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file)
     return Status::error(path + ": cannot open");
@@ -36,6 +33,8 @@ Status readMaybeGzip(const std::string &path, std::string *contents) {
   return Status::ok();
 }
 
+namespace {
+
 uint32_t bigEndian(const std::string &data, size_t offset) {
   auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(data[offset + i])); };
   return byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
@@ -55,8 +54,8 @@ Status loadSplit(const std::string &directory, const std::string &prefix, Split 
   std::string imagesPath = locate(directory, prefix + "-images-idx3-ubyte");
   std::string labelsPath = locate(directory, prefix + "-labels-idx1-ubyte");
   std::string images, labels;
-  AMPRT_RETURN_IF_ERROR(readMaybeGzip(imagesPath, &images));
-  AMPRT_RETURN_IF_ERROR(readMaybeGzip(labelsPath, &labels));
+  AMPRT_RETURN_IF_ERROR(readDataFile(imagesPath, &images));
+  AMPRT_RETURN_IF_ERROR(readDataFile(labelsPath, &labels));
   if (images.size() < 16 || bigEndian(images, 0) != 0x803)
     return Status::error(imagesPath + ": not an IDX3 image file");
   if (labels.size() < 8 || bigEndian(labels, 0) != 0x801)

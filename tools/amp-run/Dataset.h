@@ -24,6 +24,10 @@ struct Dataset {
   Split train, test;
 };
 
+/// Reads a whole data file, gzipped or not (zlib passes plain files
+/// through), up to amprt::kMaxDataFileBytes.
+amprt::Status readDataFile(const std::string &path, std::string *contents);
+
 /// Reads an MNIST-style folder: {train,t10k}-{images-idx3,labels-idx1}-ubyte,
 /// gzipped or not.
 amprt::Status loadIdxDataset(const std::string &directory, Dataset *dataset);

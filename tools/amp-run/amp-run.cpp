@@ -6,10 +6,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Dataset.h"
 #include "Export.h"
-#include "amprt/FloatConversions.h"
 #include "Npy.h"
+#include "TrainingData.h"
 #include "amprt/Session.h"
 
 #include <algorithm>
@@ -61,7 +60,7 @@ const std::vector<std::string> kSessionSwitches = {"tf32"};
 const std::vector<Command> &commands() {
   static const std::vector<Command> table = {
       {"train",
-       "amp-run train PLAN --data fashion-mnist=DIR [--epochs N] [--seed S]\n"
+       "amp-run train PLAN --data fashion-mnist=DIR|text=FILE [--epochs N] [--seed S]\n"
        "                   [--metrics FILE] [--log-every N] [--max-steps N] [--threads N]\n"
        "                   [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
        "                   [--check-numerics] [--quiet]\n",
@@ -86,7 +85,8 @@ const std::vector<Command> &commands() {
        {"profile"},
        bench},
       {"accuracy",
-       "amp-run accuracy PLAN --data fashion-mnist=DIR [--checkpoint FILE]   (was: evaluate)\n",
+       "amp-run accuracy PLAN --data fashion-mnist=DIR|text=FILE [--checkpoint FILE]\n"
+       "                   (was: evaluate; text data reports held-out loss and perplexity)\n",
        {"data", "checkpoint"}, {}, accuracyCommand, /*takesPlan=*/true,
        /*formerName=*/"evaluate"},
       {"export",
@@ -215,104 +215,15 @@ Status parseArgs(int argc, char **argv, Args *args) {
   return Status::ok();
 }
 
-const TensorInfo *findRole(const std::vector<TensorInfo> &infos, const std::string &role) {
-  for (const auto &info : infos)
-    if (info.role == role)
-      return &info;
-  return nullptr;
-}
-
-/// Batch geometry of a plan trained on an image dataset.
-struct Geometry {
-  std::string inputName, labelName;
-  int64_t batch = 0, pixels = 0;
-  std::vector<int64_t> sample; // the input's shape without the batch dim
-};
-
-Status imageGeometry(const Session &session, Program program, Geometry *geometry) {
-  const auto &inputs = session.inputs(program);
-  const TensorInfo *input = findRole(inputs, "input");
-  if (!input || input->shape.empty())
-    return Status::error("the plan has no batch input");
-  geometry->inputName = input->name;
-  geometry->batch = input->shape[0];
-  geometry->pixels = input->numElements() / geometry->batch;
-  geometry->sample.assign(input->shape.begin() + 1, input->shape.end());
-  if (program == Program::Train) {
-    const TensorInfo *label = findRole(inputs, "label");
-    if (!label)
-      return Status::error("the plan has no labels input (compile with loss=cross-entropy)");
-    geometry->labelName = label->name;
+/// "name value; name value" with four decimals, for people.
+std::string scoreText(const amprun::Scores &scores) {
+  std::string text;
+  char buffer[64];
+  for (const auto &[name, value] : scores) {
+    std::snprintf(buffer, sizeof(buffer), "%s %.4f", name.c_str(), value);
+    text += (text.empty() ? "" : "; ") + std::string(buffer);
   }
-  return Status::ok();
-}
-
-/// Test accuracy through the eval program; the last partial batch is padded
-/// and its padding ignored.
-/// Float values as the storage of `dtype` (f32, bf16 or f16), and back.
-std::vector<char> toStorage(const std::vector<float> &values, amprt::DType dtype) {
-  std::vector<char> bytes(values.size() * amprt::dtypeSize(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == amprt::DType::F32) {
-      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
-      continue;
-    }
-    uint16_t half = dtype == amprt::DType::F16 ? amprt::math::floatToF16(values[i])
-                                               : amprt::math::floatToBf16(values[i]);
-    std::memcpy(bytes.data() + 2 * i, &half, 2);
-  }
-  return bytes;
-}
-
-float fromStorage(const char *bytes, size_t i, amprt::DType dtype) {
-  if (dtype == amprt::DType::F32) {
-    float v;
-    std::memcpy(&v, bytes + 4 * i, 4);
-    return v;
-  }
-  uint16_t half;
-  std::memcpy(&half, bytes + 2 * i, 2);
-  return dtype == amprt::DType::F16 ? amprt::math::f16ToFloat(half)
-                                    : amprt::math::bf16ToFloat(half);
-}
-
-/// Test accuracy through the eval program; the last partial batch is padded
-/// and its padding ignored. Inputs and outputs may be f32, bf16 or f16 (an
-/// exported low-precision model).
-Status testAccuracy(Session &session, const amprun::Split &test, double *accuracy) {
-  Geometry g;
-  AMPRT_RETURN_IF_ERROR(imageGeometry(session, Program::Eval, &g));
-  amprun::SampleLayout layout;
-  AMPRT_RETURN_IF_ERROR(amprun::SampleLayout::fit(test, g.sample, &layout));
-  const auto &outputs = session.outputs(Program::Eval);
-  if (outputs.empty() || outputs[0].shape.size() != 2 || outputs[0].dtype == amprt::DType::I64)
-    return Status::error("the eval program has no [N, C] float output");
-  amprt::DType inputType = session.inputs(Program::Eval)[0].dtype;
-  amprt::DType outputType = outputs[0].dtype;
-  int64_t classes = outputs[0].shape[1];
-  std::vector<float> batch(g.batch * g.pixels);
-  std::vector<char> logits(outputs[0].bytes());
-  int64_t correct = 0;
-  for (int64_t start = 0; start < test.count; start += g.batch) {
-    int64_t n = std::min(g.batch, test.count - start);
-    std::fill(batch.begin(), batch.end(), 0.0f);
-    for (int64_t i = 0; i < n; ++i)
-      layout.copy(test, start + i, batch.data() + i * g.pixels);
-    std::vector<char> fed = toStorage(batch, inputType);
-    AMPRT_RETURN_IF_ERROR(session.evaluate({{g.inputName, fed.data(), fed.size()}}));
-    AMPRT_RETURN_IF_ERROR(
-        session.readOutput(Program::Eval, outputs[0].name, logits.data(), logits.size()));
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c)
-        if (fromStorage(logits.data(), i * classes + c, outputType) >
-            fromStorage(logits.data(), i * classes + best, outputType))
-          best = c;
-      correct += best == test.labels[start + i];
-    }
-  }
-  *accuracy = static_cast<double>(correct) / test.count;
-  return Status::ok();
+  return text;
 }
 
 double seconds(std::chrono::steady_clock::time_point since) {
@@ -437,9 +348,6 @@ private:
 };
 
 Status train(const Args &args) {
-  std::string data = args.get("data");
-  if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
-    return Status::error("--data expects fashion-mnist=DIR (an IDX folder)");
   int64_t epochs, seed, logEvery, maxSteps;
   AMPRT_RETURN_IF_ERROR(args.getInt("epochs", 1, &epochs));
   AMPRT_RETURN_IF_ERROR(args.getInt("seed", 0, &seed));
@@ -450,24 +358,19 @@ Status train(const Args &args) {
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
   noteEmulation(*session);
-  Geometry g;
-  AMPRT_RETURN_IF_ERROR(imageGeometry(*session, Program::Train, &g));
-  amprun::Dataset dataset;
-  AMPRT_RETURN_IF_ERROR(amprun::loadIdxDataset(data.substr(data.find('=') + 1), &dataset));
-  amprun::SampleLayout layout;
-  AMPRT_RETURN_IF_ERROR(amprun::SampleLayout::fit(dataset.train, g.sample, &layout));
+  std::unique_ptr<amprun::TrainingData> data;
+  AMPRT_RETURN_IF_ERROR(amprun::TrainingData::open(args.get("data"), *session, true, &data));
 
   MetricsFile metrics(nullptr, &std::fclose);
   AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
   bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
   StepMetrics stepMetrics(*session);
 
-  std::vector<int64_t> order(dataset.train.count);
-  std::vector<float> images(g.batch * g.pixels);
-  std::vector<int64_t> labels(g.batch);
-  int64_t stepsPerEpoch = dataset.train.count / g.batch; // the last partial batch is dropped
+  int64_t batch = data->batch();
+  std::vector<int64_t> order(data->trainCount());
+  int64_t stepsPerEpoch = data->trainCount() / batch; // the last partial batch is dropped
   int64_t globalStep = 0, firstEpoch = 1, firstStep = 0;
-  double accuracy = 0;
+  amprun::Scores scores;
 
   // Checkpoints hold the session's state and where training stood; each
   // epoch's order depends only on (seed, epoch), so a resumed run sees
@@ -506,9 +409,9 @@ Status train(const Args &args) {
   for (int64_t epoch = firstEpoch; epoch <= epochs && !stopped; ++epoch) {
     std::mt19937_64 rng(static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull +
                         static_cast<uint64_t>(epoch));
-    for (int64_t i = 0; i < dataset.train.count; ++i)
+    for (int64_t i = 0; i < data->trainCount(); ++i)
       order[i] = i;
-    for (int64_t i = dataset.train.count - 1; i > 0; --i) // Fisher-Yates, portable
+    for (int64_t i = data->trainCount() - 1; i > 0; --i) // Fisher-Yates, portable
       std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
     auto intervalStart = std::chrono::steady_clock::now();
     int64_t intervalSamples = 0;
@@ -521,17 +424,11 @@ Status train(const Args &args) {
           AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step));
         break;
       }
-      for (int64_t i = 0; i < g.batch; ++i) {
-        int64_t sample = order[step * g.batch + i];
-        layout.copy(dataset.train, sample, images.data() + i * g.pixels);
-        labels[i] = dataset.train.labels[sample];
-      }
-      AMPRT_RETURN_IF_ERROR(session->step({{g.inputName, images.data(), images.size() * 4},
-                                           {g.labelName, labels.data(), labels.size() * 8}}));
+      AMPRT_RETURN_IF_ERROR(session->step(data->trainBatch(order.data() + step * batch)));
       AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
       ++globalStep;
       reportNonFinite(*session, globalStep, progress);
-      intervalSamples += g.batch;
+      intervalSamples += batch;
       bool last = step + 1 == stepsPerEpoch;
       if (last || (checkpointEvery && globalStep % checkpointEvery == 0))
         AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step + 1));
@@ -540,19 +437,20 @@ Status train(const Args &args) {
       double rate = intervalSamples / seconds(intervalStart);
       if (progress)
         drawProgress(epoch, epochs, step + 1, stepsPerEpoch, session->loss(), rate);
-      std::string accuracyField;
+      std::string scoreFields;
       if (last) {
-        AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
+        AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
         evaluatedAtStep = globalStep;
-        accuracyField = ", \"test_accuracy\": " + std::to_string(accuracy);
+        for (const auto &[name, value] : scores)
+          scoreFields += ", \"" + name + "\": " + std::to_string(value);
         if (progress)
-          std::fprintf(stderr, "test accuracy %.4f\n", accuracy);
+          std::fprintf(stderr, "%s\n", scoreText(scores).c_str());
       }
       if (metrics) {
         std::fprintf(metrics.get(),
                      "{\"epoch\": %lld, \"step\": %lld, \"loss\": %s, \"samples_per_s\": %.1f%s%s}\n",
                      (long long)epoch, (long long)globalStep, jsonNumber(session->loss()).c_str(), rate,
-                     stepMetrics.json().c_str(), accuracyField.c_str());
+                     stepMetrics.json().c_str(), scoreFields.c_str());
         std::fflush(metrics.get());
       }
       intervalStart = std::chrono::steady_clock::now();
@@ -560,9 +458,9 @@ Status train(const Args &args) {
     }
   }
   if (evaluatedAtStep != globalStep) // stopped by --max-steps inside an epoch
-    AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
-  std::printf("trained %lld steps; final loss %.4f; test_accuracy %.4f\n",
-              (long long)globalStep, session->loss(), accuracy);
+    AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
+  std::printf("trained %lld steps; final loss %.4f; %s\n", (long long)globalStep,
+              session->loss(), scoreText(scores).c_str());
   return Status::ok();
 }
 
@@ -782,17 +680,17 @@ Status loadCheckpointFlag(const Args &args, Session &session) {
 }
 
 Status accuracyCommand(const Args &args) {
-  std::string data = args.get("data");
-  if (data.rfind("fashion-mnist=", 0) != 0 && data.rfind("mnist=", 0) != 0)
-    return Status::error("--data expects fashion-mnist=DIR (an IDX folder)");
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
   AMPRT_RETURN_IF_ERROR(loadCheckpointFlag(args, *session));
-  amprun::Dataset dataset;
-  AMPRT_RETURN_IF_ERROR(amprun::loadIdxDataset(data.substr(data.find('=') + 1), &dataset));
-  double accuracy = 0;
-  AMPRT_RETURN_IF_ERROR(testAccuracy(*session, dataset.test, &accuracy));
-  std::printf("{\"test_accuracy\": %.4f}\n", accuracy);
+  std::unique_ptr<amprun::TrainingData> data;
+  AMPRT_RETURN_IF_ERROR(amprun::TrainingData::open(args.get("data"), *session, false, &data));
+  amprun::Scores scores;
+  AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
+  std::string json;
+  for (const auto &[name, value] : scores)
+    json += (json.empty() ? "{\"" : ", \"") + name + "\": " + std::to_string(value);
+  std::printf("%s}\n", json.c_str());
   return Status::ok();
 }
 
