@@ -11,29 +11,20 @@ using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
 
-/// Add, Sub, Mul or Div of compile-time integers (a shape computation), one
-/// of them a single value or both of one shape; Div truncates, as ONNX's
-/// integer Div.
+/// Add, Sub, Mul or Div of compile-time integers (a shape computation);
+/// Div truncates, as ONNX's integer Div.
 static LogicalResult foldIntegers(OnnxImporter &im, const onnx::NodeProto &node,
                                   const GraphValue &a, const GraphValue &b) {
-  const SmallVector<int64_t> &x = *a.integers, &y = *b.integers;
-  auto shapeOf = [](const GraphValue &v) {
-    return cast<ShapedType>(v.integerTensor.getType()).getShape();
-  };
-  bool sameShape = shapeOf(a) == shapeOf(b);
-  if (!sameShape && x.size() != 1 && y.size() != 1)
-    return im.nodeError(node) << "integer operands of different shapes (other than a single "
-                                 "value) are not supported";
   const std::string &op = node.op_type();
-  SmallVector<int64_t> result;
-  for (size_t i = 0, n = std::max(x.size(), y.size()); i < n; ++i) {
-    int64_t l = x[x.size() == 1 ? 0 : i], r = y[y.size() == 1 ? 0 : i];
-    if (op == "Div" && r == 0)
-      return im.nodeError(node) << "integer division by zero";
-    result.push_back(op == "Add" ? l + r : op == "Sub" ? l - r : op == "Mul" ? l * r : l / r);
-  }
-  im.defineIntegers(node, 0, result, x.size() >= y.size() ? shapeOf(a) : shapeOf(b));
-  return success();
+  return foldIntegerElementwise(
+      im, node, {&a, &b}, [&](ArrayRef<int64_t> v, std::string &error) -> int64_t {
+        if (op == "Div" && v[1] == 0) {
+          error = "integer division by zero";
+          return 0;
+        }
+        return op == "Add" ? v[0] + v[1] : op == "Sub" ? v[0] - v[1] : op == "Mul" ? v[0] * v[1]
+                                                                                  : v[0] / v[1];
+      });
 }
 
 template <typename OpTy>

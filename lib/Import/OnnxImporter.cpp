@@ -424,7 +424,7 @@ ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
   static const std::vector<Registration> rules = [] {
     std::vector<Registration> all;
     for (auto family : {linearAlgebraRules, convolutionRules, normalizationRules,
-                        elementwiseRules, shapeRules, reductionRules})
+                        elementwiseRules, shapeRules, reductionRules, integerRules})
       llvm::append_range(all, family());
     return all;
   }();

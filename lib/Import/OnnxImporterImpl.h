@@ -3,7 +3,7 @@
 // The importer's state and the helpers its rules use. Rules are free
 // functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
 // ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp,
-// NormalizationRules.cpp), each file with its registry rows;
+// NormalizationRules.cpp, IntegerRules.cpp), each file with its registry rows;
 // OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
 // type, op set).
 //
@@ -190,6 +190,27 @@ ArrayRef<OnnxImporter::Registration> reductionRules();
 ArrayRef<OnnxImporter::Registration> shapeRules();
 ArrayRef<OnnxImporter::Registration> convolutionRules();
 ArrayRef<OnnxImporter::Registration> normalizationRules();
+ArrayRef<OnnxImporter::Registration> integerRules();
+
+// Compile-time integer tensors (IntegerRules.cpp) ---------------------------
+/// The shape of a compile-time integer tensor.
+ArrayRef<int64_t> integerShape(const GraphValue &value);
+/// Defines the node's output as `compute` applied elementwise to integer
+/// operands with numpy broadcasting; `compute` refuses by setting `error`.
+LogicalResult
+foldIntegerElementwise(OnnxImporter &im, const onnx::NodeProto &node,
+                       ArrayRef<const GraphValue *> operands,
+                       llvm::function_ref<int64_t(ArrayRef<int64_t>, std::string &)> compute);
+/// One sliced axis: `count` elements from `first`, `step` apart.
+struct SliceAxis {
+  int64_t axis, first, count, step;
+};
+/// ONNX Slice's bounds on an axis of `size` (negative and out-of-range
+/// starts and ends, negative steps).
+SliceAxis sliceAxis(int64_t axis, int64_t size, int64_t start, int64_t end, int64_t step);
+/// Defines the node's output as a slice of a compile-time integer tensor.
+LogicalResult foldIntegerSlice(OnnxImporter &im, const onnx::NodeProto &node,
+                               const GraphValue &data, ArrayRef<SliceAxis> axes);
 
 /// Builds a broadcasting binary op with the shape the dialect's broadcast
 /// rule gives; fails when the operand shapes do not broadcast.

@@ -7,6 +7,8 @@
 
 #include "OnnxImporterImpl.h"
 
+#include "llvm/Support/InterleavedRange.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -262,14 +264,15 @@ static LogicalResult importRange(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
-/// Slice (opset 13) of float data with constant starts, ends, axes and
-/// steps 1 (ONNX's clamping of out-of-range starts and ends).
+/// Slice (opset 13) with constant starts, ends, axes and steps: of float
+/// data with steps 1, or of a compile-time integer tensor (a shape
+/// computation) with any steps.
 static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto x = im.input(node, 0);
-  if (failed(x))
+  Value x;
+  auto shape = inputShape(im, node, 0, &x);
+  if (failed(shape))
     return failure();
-  auto type = cast<RankedTensorType>(x->getType());
-  int64_t rank = type.getRank();
+  auto rank = static_cast<int64_t>(shape->size());
   SmallVector<int64_t> lists[4]; // starts, ends, axes, steps
   const char *names[4] = {"starts", "ends", "axes", "steps"};
   for (int i = 0; i < 4; ++i) {
@@ -284,23 +287,34 @@ static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) 
   if (axes.empty())
     for (int64_t d = 0; d < static_cast<int64_t>(starts.size()); ++d)
       axes.push_back(d);
+  if (steps.empty())
+    steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() ||
-      (!steps.empty() && steps.size() != starts.size()))
+      steps.size() != starts.size())
     return im.nodeError(node) << "starts, ends, axes and steps differ in length";
-  if (llvm::any_of(steps, [](int64_t s) { return s != 1; }))
-    return im.nodeError(node) << "only steps of 1 are supported";
-  SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape());
+  SmallVector<SliceAxis> sliced;
+  SmallVector<bool> seen(rank, false);
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
-    if (axis < 0 || axis >= rank || type.isDynamicDim(axis))
-      return im.nodeError(node) << "axis " << axes[i] << " is out of range or of unknown size";
-    int64_t size = type.getDimSize(axis);
-    auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t(0), size); };
-    offsets[axis] = clamp(starts[i]);
-    sizes[axis] = std::max(int64_t(0), clamp(ends[i]) - offsets[axis]);
+    if (axis < 0 || axis >= rank || seen[axis] || ShapedType::isDynamic((*shape)[axis]))
+      return im.nodeError(node) << "axis " << axes[i]
+                                << " is out of range, repeated or of unknown size";
+    if (steps[i] == 0 || (x && steps[i] != 1))
+      return im.nodeError(node) << "step " << steps[i] << " is not supported ("
+                                << (x ? "float data is sliced with steps of 1" : "0") << ")";
+    seen[axis] = true;
+    sliced.push_back(sliceAxis(axis, (*shape)[axis], starts[i], ends[i], steps[i]));
+  }
+  if (!x)
+    return foldIntegerSlice(im, node, *im.integerInput(node, 0), sliced);
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape());
+  for (const SliceAxis &s : sliced) {
+    offsets[s.axis] = s.first;
+    sizes[s.axis] = s.count;
   }
   auto op = SliceOp::create(im.builder, im.nodeLoc(node),
-                            RankedTensorType::get(sizes, type.getElementType()), *x,
+                            RankedTensorType::get(sizes, type.getElementType()), x,
                             im.builder.getDenseI64ArrayAttr(offsets),
                             im.builder.getDenseI64ArrayAttr(sizes));
   if (failed(im.verifyBuilt(node, op)))
@@ -366,9 +380,12 @@ static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node)
   return success();
 }
 
+/// Reshape (opset 13) to a constant shape: of float data, or of a
+/// compile-time integer tensor (a shape computation).
 static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto x = im.input(node, 0);
-  if (failed(x))
+  Value x;
+  auto inShape = inputShape(im, node, 0, &x);
+  if (failed(inShape))
     return failure();
   auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
   if (it == im.values.end() || !it->second.integers)
@@ -378,18 +395,23 @@ static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node
     return failure();
   if (*allowZero != 0)
     return im.nodeError(node) << "allowzero=1 is not supported";
-  auto inputType = cast<RankedTensorType>(x->getType());
   std::string error;
-  auto shape = onnxReshapeTarget(inputType.getShape(), *it->second.integers, error);
+  auto shape = onnxReshapeTarget(*inShape, *it->second.integers, error);
   if (failed(shape))
-    return im.nodeError(node) << "cannot reshape " << inputType << ": " << error;
+    return im.nodeError(node) << "cannot reshape a tensor of shape [" << llvm::interleaved(*inShape)
+                              << "]: " << error;
+  if (!x) {
+    im.defineIntegers(node, 0, *im.integerInput(node, 0)->integers, *shape);
+    return success();
+  }
+  auto inputType = cast<RankedTensorType>(x.getType());
   auto resultType = RankedTensorType::get(*shape, inputType.getElementType());
   // Keep the ONNX target while shapes are dynamic, so the batch size can
   // resolve "0" (copy) dims later.
   DenseI64ArrayAttr spec;
   if (!resultType.hasStaticShape())
     spec = im.builder.getDenseI64ArrayAttr(*it->second.integers);
-  Value result = ReshapeOp::create(im.builder, im.nodeLoc(node), resultType, *x, spec);
+  Value result = ReshapeOp::create(im.builder, im.nodeLoc(node), resultType, x, spec);
   im.define(node, 0, result);
   return success();
 }
@@ -538,7 +560,8 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
       {{"", "Shape", 13, 0, "known dims (folded)"}, &importShape},
-      {{"", "Slice", 13, 0, "constant starts, ends and axes, steps 1"}, &importSlice},
+      {{"", "Slice", 13, 0, "constant starts, ends and axes; steps 1 on float data"},
+       &importSlice},
       {{"", "Expand", 13, 0, "float data, constant shape"}, &importExpand},
       // Split-18 added num_outputs.
       {{"", "Split", 13, 17, "float data, constant split"}, &importSplit},

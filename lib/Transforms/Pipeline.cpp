@@ -18,6 +18,7 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
     return failure();
   }
   pm.addPass(createAmpSetBatchSize(AmpSetBatchSizeOptions{options.batch}));
+  pm.addPass(createAmpRecognizeComposites());
   AmpBuildTrainStepOptions step;
   step.loss = options.loss;
   step.ignoreIndex = options.ignoreIndex;

@@ -327,6 +327,49 @@ def bad_transpose():
         [value("y", FLOAT, [2, 2, 3])])
 
 
+def shape_subgraph():
+    """PyTorch's `cls.expand(x.shape[0], -1, -1)` (Shape, Gather, Unsqueeze,
+    Concat, Reshape, ConstantOfShape, Mul, Equal, Where, Expand) joined to x,
+    plus folded integers as outputs: the shape reversed by a Slice with step
+    -1, and Less and Greater of the shape cast to int64."""
+    n = helper.make_node
+    return model(
+        [n("Shape", ["x"], ["s"], name="Shape"),
+         n("Gather", ["s", "zero"], ["batch"], name="Gather", axis=0),
+         n("Unsqueeze", ["batch", "zero1"], ["batch1"], name="Unsqueeze"),
+         n("Concat", ["batch1", "minus1", "minus1"], ["target0"], name="Concat", axis=0),
+         n("Reshape", ["target0", "minus1"], ["target"], name="Reshape"),
+         n("Shape", ["target"], ["target_shape"], name="Shape2"),
+         n("ConstantOfShape", ["target_shape"], ["ones"], name="Ones",
+           value=numpy_helper.from_array(np.array([1], dtype=np.int64))),
+         n("Mul", ["ones", "minus1"], ["minus_ones"], name="Mul"),
+         n("Equal", ["target", "minus_ones"], ["keep"], name="Equal"),
+         n("Where", ["keep", "ones", "target"], ["expand_to"], name="Where"),
+         n("Expand", ["cls", "expand_to"], ["tokens"], name="Expand"),
+         n("Concat", ["tokens", "x"], ["y"], name="Join", axis=1),
+         n("Slice", ["s", "minus1", "minus4", "zero1", "minus1"], ["reversed"], name="Reverse"),
+         n("Less", ["s", "four"], ["lt"], name="Less"),
+         n("Cast", ["lt"], ["less"], name="CastLess", to=INT64),
+         n("Greater", ["s", "four"], ["gt"], name="Greater"),
+         n("Cast", ["gt"], ["greater"], name="CastGreater", to=INT64)],
+        [value("x", FLOAT, [4, 3, 5])],
+        [value("y", FLOAT, [4, 4, 5]), value("expand_to", INT64, [3]),
+         value("reversed", INT64, [3]), value("less", INT64, [3]),
+         value("greater", INT64, [3])],
+        [tensor("cls", [1, 1, 5]), ints("zero", 0), ints("zero1", [0]), ints("minus1", [-1]),
+         ints("minus4", [-4]), ints("four", [4])])
+
+
+def float_where():
+    """Where between float tensors at run time: refused."""
+    n = helper.make_node
+    return model(
+        [n("Greater", ["x", "y"], ["gt"], name="Greater"),
+         n("Where", ["gt", "x", "y"], ["z"], name="Select")],
+        [value("x", FLOAT, [4]), value("y", FLOAT, [4])],
+        [value("z", FLOAT, [4])])
+
+
 def layer_norm():
     """LayerNormalization over [4, 6] without a bias between two MatMuls, its
     Mean and InvStdDev read as outputs, and the sum of the means as a loss."""
@@ -436,7 +479,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls]}
+    batched_matmuls, shape_subgraph, float_where]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -8,7 +8,8 @@ model is also compiled in BF16 and FP16: the loss of the same step must be
 within 2% of PyTorch's FP32 loss (autocast placed the ops and casts so that
 the step runs, and the low types cost only rounding):
 - GELU in both forms (PyTorch exports the exact one through Erf, the tanh
-  one through Pow and Tanh), and Sqrt;
+  one through Pow and Tanh; amp-recognize-composites makes each one
+  amp.gelu), and Sqrt;
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
 - LayerNormalization over the last dim and over the last two (PyTorch

@@ -52,6 +52,20 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect", "mlir::func::FuncDialect"];
 }
 
+def AmpRecognizeComposites : Pass<"amp-recognize-composites", "mlir::ModuleOp"> {
+  let summary = "Replaces the decomposed GELU forms exporters write with amp.gelu";
+  let description = [{
+    Exporters before ONNX opset 20 write GELU as arithmetic:
+    `x * 0.5 * (1 + erf(x / sqrt(2)))`, or with the tanh approximation
+    `x * 0.5 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))`, in any
+    association and operand order. Each becomes one `amp.gelu` (with
+    `approximate_tanh` for the second), which saves only its input for the
+    backward pass instead of the intermediates. Runs before
+    amp-build-train-step, so the gradient is GeluOp's own.
+  }];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 def AmpEvalMode : Pass<"amp-eval-mode", "mlir::ModuleOp"> {
   let summary = "Turns @forward into the evaluation program";
   let description = [{
