@@ -1,4 +1,4 @@
-//===- RecognizeComposites.cpp - decomposed GELU becomes amp.gelu ---------===//
+//===- RecognizeComposites.cpp - written-out GELU and layer norm ----------===//
 //
 // Exporters before ONNX opset 20 write GELU as elementwise arithmetic:
 //   x * 0.5 * (1 + erf(x / sqrt(2)))                                  (exact)
@@ -6,8 +6,10 @@
 // in any association and operand order of the products and sums. As five to
 // nine ops it runs as a fused kernel that saves several intermediates for
 // the backward pass; as one amp.gelu it saves only x and its gradient is
-// one op (beside GeluOp). Only the root's value is replaced, so a matched
-// intermediate that something else reads stays where it is.
+// one op (beside GeluOp). Layer norms written out (ReduceMean, Sub, Pow,
+// Add, Sqrt, Div, then the affine Mul and Add) become one amp.layer_norm
+// likewise. Only the root's value is replaced, so a matched intermediate
+// that something else reads stays where it is.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,19 +31,25 @@ using namespace mlir::amp;
 
 namespace {
 
-/// Whether `value` is a one-element float constant equal to `expected` to
-/// its type's rounding (exporters write float32 or, for low-precision
-/// models, bf16/f16 constants).
-bool isScalar(Value value, double expected) {
+/// The value of a one-element float constant, with its type's relative
+/// rounding step (exporters write float32 or, for low-precision models,
+/// bf16/f16 constants).
+std::optional<std::pair<double, double>> scalarValue(Value value) {
   DenseElementsAttr attr;
   if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
       !isa<FloatType>(attr.getElementType()))
-    return false;
+    return std::nullopt;
   APFloat actual = *attr.getValues<APFloat>().begin();
   double ulp = std::ldexp(1.0, 1 - static_cast<int>(APFloat::semanticsPrecision(
                                       actual.getSemantics())));
-  return std::abs(actual.convertToDouble() - expected) <=
-         std::max(ulp, 1e-6) * std::abs(expected);
+  return std::make_pair(actual.convertToDouble(), std::max(ulp, 1e-6));
+}
+
+/// Whether `value` is a one-element float constant equal to `expected` to
+/// its type's rounding.
+bool isScalar(Value value, double expected) {
+  auto scalar = scalarValue(value);
+  return scalar && std::abs(scalar->first - expected) <= scalar->second * std::abs(expected);
 }
 
 /// The factors of a product of Muls (at most `limit` of them), in order.
@@ -124,7 +132,7 @@ std::optional<bool> gelusFactor(Value factor, Value x) {
 /// Erases `op` if nothing reads it, then the arithmetic that fed only it.
 void eraseIfDead(Operation *op) {
   if (!op || !op->use_empty() ||
-      !isa<MulOp, AddOp, DivOp, ErfOp, TanhOp, PowOp, ConstantOp>(op))
+      !isa<MulOp, AddOp, SubOp, DivOp, ErfOp, TanhOp, PowOp, SqrtOp, ReduceSumOp, ConstantOp>(op))
     return;
   SmallVector<Operation *> operands;
   for (Value operand : op->getOperands())
@@ -160,16 +168,114 @@ bool recognizeGelu(MulOp root) {
   return false;
 }
 
+/// For `mean` = reduce_sum(x, trailing axes from `axis`, keep_dims) * 1/n
+/// (ONNX ReduceMean as imported), x; `axis` must match when it is set.
+Value meanInput(Value mean, std::optional<int64_t> &axis) {
+  auto mul = mean.getDefiningOp<MulOp>();
+  if (!mul)
+    return {};
+  for (int i = 0; i < 2; ++i) {
+    auto sum = mul->getOperand(i).getDefiningOp<ReduceSumOp>();
+    if (!sum || !sum.getKeepDims())
+      continue;
+    auto type = cast<RankedTensorType>(sum.getInput().getType());
+    ArrayRef<int64_t> axes = sum.getAxes();
+    if (axes.empty() || axes.back() != type.getRank() - 1 ||
+        axes.back() - axes.front() + 1 != static_cast<int64_t>(axes.size()) ||
+        (axis && *axis != axes.front()) || !type.hasStaticShape())
+      continue;
+    int64_t count = ShapedType::getNumElements(type.getShape().drop_front(axes.front()));
+    if (!isScalar(mul->getOperand(1 - i), 1.0 / static_cast<double>(count)))
+      continue;
+    axis = axes.front();
+    return sum.getInput();
+  }
+  return {};
+}
+
+/// The one reader of `value` if it is an `OpTy` whose other operand has
+/// type `type`, with that operand.
+template <typename OpTy>
+std::pair<OpTy, Value> affineUser(Value value, Type type) {
+  if (!value.hasOneUse())
+    return {};
+  auto op = dyn_cast<OpTy>(*value.getUsers().begin());
+  if (!op || op.getType() != value.getType())
+    return {};
+  Value other = op.getLhs() == value ? op.getRhs() : op.getLhs();
+  return other.getType() == type ? std::make_pair(op, other) : std::pair<OpTy, Value>();
+}
+
+/// Replaces a layer norm written out, as older exporters write it,
+///   c = x - mean(x);  c / sqrt(mean(c^2) + eps)  [* scale] [+ bias]
+/// (means over the trailing dims from `axis`, c^2 as Pow 2 or c * c; scale
+/// and bias of the normalized dims' f32 shape) by one amp.layer_norm,
+/// whose statistics are f32 and whose gradient is LayerNormOp's.
+void recognizeLayerNorm(DivOp root) {
+  auto centered = root.getLhs().getDefiningOp<SubOp>();
+  auto sqrt = root.getRhs().getDefiningOp<SqrtOp>();
+  auto shifted = sqrt ? sqrt.getInput().getDefiningOp<AddOp>() : AddOp();
+  if (!centered || !shifted)
+    return;
+  std::optional<int64_t> axis;
+  Value x = centered.getLhs();
+  if (meanInput(centered.getRhs(), axis) != x || x.getType() != root.getType())
+    return;
+  for (int i = 0; i < 2; ++i) {
+    auto epsilon = scalarValue(shifted->getOperand(1 - i));
+    Value square = meanInput(shifted->getOperand(i), axis);
+    auto pow = square ? square.getDefiningOp<PowOp>() : PowOp();
+    auto mul = square ? square.getDefiningOp<MulOp>() : MulOp();
+    bool squares = (pow && pow.getInput() == centered && pow.getExponent().convertToFloat() == 2) ||
+                   (mul && mul.getLhs() == centered && mul.getRhs() == centered);
+    if (!epsilon || epsilon->first < 0 || !squares)
+      continue;
+    auto type = cast<RankedTensorType>(x.getType());
+    auto normalized = RankedTensorType::get(type.getShape().drop_front(*axis),
+                                            Float32Type::get(root.getContext()));
+    Operation *last = root;
+    Value scale, bias;
+    if (auto [scaling, factor] = affineUser<MulOp>(root.getResult(), normalized); scaling) {
+      last = scaling;
+      scale = factor;
+    }
+    if (auto [adding, addend] = affineUser<AddOp>(last->getResult(0), normalized); adding) {
+      last = adding;
+      bias = addend;
+    }
+    OpBuilder builder(last);
+    Location loc = root.getLoc();
+    if (!scale)
+      scale = ConstantOp::create(builder, loc, DenseElementsAttr::get(normalized, 1.0f));
+    if (!bias)
+      bias = ConstantOp::create(builder, loc, DenseElementsAttr::get(normalized, 0.0f));
+    SmallVector<int64_t> statsShape(type.getShape());
+    std::fill(statsShape.begin() + *axis, statsShape.end(), 1);
+    auto stats = RankedTensorType::get(statsShape, builder.getF32Type());
+    auto norm = LayerNormOp::create(builder, loc, type, stats, stats, x, scale, bias,
+                                    builder.getI64IntegerAttr(*axis),
+                                    builder.getF32FloatAttr(static_cast<float>(epsilon->first)));
+    last->getResult(0).replaceAllUsesWith(norm.getResult());
+    eraseIfDead(last);
+    return;
+  }
+}
+
 struct RecognizeCompositesPass
     : public amp::impl::AmpRecognizeCompositesBase<RecognizeCompositesPass> {
   void runOnOperation() override {
+    // In program order: when a composite's last op comes, the ops inside it
+    // (all earlier) are intact. A replacement erases the chain, all earlier
+    // than its root, and a layer norm's affine Mul and Add, which are not
+    // Divs: no op erased is visited again.
     SmallVector<MulOp> products;
     getOperation().walk([&](MulOp op) { products.push_back(op); });
-    // In program order: when a GELU's last Mul comes, the ops inside it (all
-    // earlier) are intact; the ones its replacement erases are all earlier
-    // than it, so never visited again.
     for (MulOp op : products)
       recognizeGelu(op);
+    SmallVector<DivOp> quotients;
+    getOperation().walk([&](DivOp op) { quotients.push_back(op); });
+    for (DivOp op : quotients)
+      recognizeLayerNorm(op);
   }
 };
 

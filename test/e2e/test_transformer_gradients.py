@@ -19,7 +19,8 @@ the step runs, and the low types cost only rounding):
 - Gather: an embedding of int64 token ids with repeated tokens (its
   gradient a scatter-add), and a constant position (a class token's);
 - a layer norm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div), as
-  older exporters write it;
+  older exporters write it (amp-recognize-composites makes it one
+  amp.layer_norm with the model's scale and shift);
 - a whole torch.nn.TransformerEncoderLayer (2 heads, GELU) with a causal
   mask, exported as PyTorch writes it: its shape computations (Shape,
   Gather, Add, Div, Unsqueeze, Concat on integers) fold at import and its

@@ -53,15 +53,19 @@ def AmpBuildTrainStep : Pass<"amp-build-train-step", "mlir::ModuleOp"> {
 }
 
 def AmpRecognizeComposites : Pass<"amp-recognize-composites", "mlir::ModuleOp"> {
-  let summary = "Replaces the decomposed GELU forms exporters write with amp.gelu";
+  let summary = "Replaces written-out GELUs and layer norms with amp.gelu and amp.layer_norm";
   let description = [{
     Exporters before ONNX opset 20 write GELU as arithmetic:
     `x * 0.5 * (1 + erf(x / sqrt(2)))`, or with the tanh approximation
     `x * 0.5 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))`, in any
     association and operand order. Each becomes one `amp.gelu` (with
     `approximate_tanh` for the second), which saves only its input for the
-    backward pass instead of the intermediates. Runs before
-    amp-build-train-step, so the gradient is GeluOp's own.
+    backward pass instead of the intermediates. A layer norm written out,
+    `c = x - mean(x); c / sqrt(mean(c^2) + eps)` (means over trailing dims,
+    as ReduceMean imports; c^2 as Pow 2 or c * c), with the scale Mul and
+    shift Add that follow it when they take tensors of the normalized dims'
+    f32 shape, becomes one `amp.layer_norm` (f32 statistics). Runs before
+    amp-build-train-step, so the gradients are the ops' own.
   }];
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
