@@ -182,21 +182,70 @@ DType dtypeOf(fused::Storage storage) {
 }
 
 /// One step of a fused program over a block of registers: the arithmetic of
-/// fused::apply, a loop per op so that it vectorises.
-void applyToBlock(fused::Op op, const float *x, const float *y, float p, float *__restrict r,
-                  int64_t n) {
+/// fused::apply, a loop per op so that it vectorises. A zero parameter gets
+/// a loop of its own, where it is a constant: a select on it (the GELU's
+/// form) then costs nothing instead of both forms and a blend per element.
+void applyToBlock(fused::Op op, const float *x, const float *y, float param,
+                  float *__restrict r, int64_t n) {
   switch (op) {
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
   case fused::Op::Id:                                                                      \
-    for (int64_t j = 0; j < n; ++j) {                                                      \
-      float a = x[j], b = y[j];                                                            \
-      r[j] = math;                                                                         \
+    if (param == 0.0f) {                                                                   \
+      for (int64_t j = 0; j < n; ++j) {                                                    \
+        constexpr float p = 0.0f;                                                          \
+        float a = x[j], b = y[j];                                                          \
+        r[j] = math;                                                                       \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int64_t j = 0; j < n; ++j) {                                                    \
+        float p = param, a = x[j], b = y[j];                                               \
+        r[j] = math;                                                                       \
+      }                                                                                    \
     }                                                                                      \
     break;
 #include "amprt/ElementwiseKernels.def"
   case fused::Op::Cast: // the rounding to the step's type that follows does the work
     std::copy_n(x, n, r);
     break;
+  }
+}
+
+/// Elements [begin, begin + n) of broadcast input `in` as floats, a run
+/// along the innermost dim at a time (a copy, a splat or a strided gather)
+/// with the index carried between runs: fused::inputOffset's divisions per
+/// dim per element cost more than the arithmetic of most programs.
+void loadBroadcast(const fused::Program &p, int in, const void *data, int64_t begin, int64_t n,
+                   float *out) {
+  if (p.rank == 0) {
+    std::fill_n(out, n, fused::loadAs(data, p.inputType[in], 0));
+    return;
+  }
+  int64_t index[fused::kMaxRank], offset = 0, rest = begin;
+  const int64_t *strides = p.strides[in];
+  for (int d = p.rank - 1; d >= 0; --d) {
+    index[d] = rest % p.shape[d];
+    rest /= p.shape[d];
+    offset += index[d] * strides[d];
+  }
+  int last = p.rank - 1;
+  DType type = dtypeOf(p.inputType[in]);
+  for (int64_t j = 0; j < n;) {
+    int64_t run = std::min(n - j, p.shape[last] - index[last]), stride = strides[last];
+    if (stride == 1)
+      cpu::widen(type, static_cast<const char *>(data) + offset * dtypeSize(type), out + j, run);
+    else if (stride == 0)
+      std::fill_n(out + j, run, fused::loadAs(data, p.inputType[in], offset));
+    else
+      for (int64_t k = 0; k < run; ++k)
+        out[j + k] = fused::loadAs(data, p.inputType[in], offset + k * stride);
+    j += run;
+    offset += run * stride;
+    index[last] += run;
+    for (int d = last; d > 0 && index[d] == p.shape[d]; --d) { // carry
+      offset += strides[d - 1] - index[d] * strides[d];
+      index[d] = 0;
+      ++index[d - 1];
+    }
   }
 }
 
@@ -213,9 +262,7 @@ void evaluateBlock(const fused::Program &p, const void *const *inputs, void *con
                  reg[in], n);
       continue;
     }
-    for (int64_t j = 0; j < n; ++j)
-      reg[in][j] =
-          fused::loadAs(inputs[in], p.inputType[in], fused::inputOffset(p, in, begin + j));
+    loadBroadcast(p, in, inputs[in], begin, n, reg[in]);
   }
   for (int s = 0; s < p.numSteps; ++s) {
     float *r = reg[p.numInputs + s];

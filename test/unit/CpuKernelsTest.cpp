@@ -470,6 +470,34 @@ TEST_F(CpuKernels, FusedChainEqualsUnfusedKernelsBitForBit) {
     EXPECT_EQ(eFused.data[i], e.data[i]) << i;
 }
 
+// Broadcast inputs are loaded a run along the innermost dim at a time, the
+// index carried between runs and across blocks: every kind of stride (0, 1
+// and other), runs that end inside a row, and more elements than one block.
+TEST_F(CpuKernels, FusedChainReadsBroadcastInputsAcrossRowsAndBlocks) {
+  Tensor x({3, 5, 701}, 31), row({701}, 32), column({5, 1}, 33), plane({3, 1, 701}, 34),
+      scalar({1}, 35), result({3, 5, 701});
+  // Registers: 0 x, 1 row, 2 column, 3 plane, 4 scalar; 5 .. 8 the steps.
+  proto::Kernel kernel = fusedKernel({{"add", {0, 1}, proto::F32},
+                                      {"mul", {5, 2}, proto::F32},
+                                      {"sub", {6, 3}, proto::F32},
+                                      {"add", {7, 4}, proto::F32}},
+                                     {8});
+  std::unique_ptr<CpuKernel> built;
+  Status status = buildCpuKernel(
+      kernel, {x.ref(), row.ref(), column.ref(), plane.ref(), scalar.ref()}, {result.ref()},
+      context, &built);
+  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(built->run().isOk());
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 5; ++j)
+      for (int64_t k = 0; k < 701; ++k) {
+        int64_t at = (i * 5 + j) * 701 + k;
+        float expected = (x.data[at] + row.data[k]) * column.data[j];
+        expected = expected - plane.data[i * 701 + k] + scalar.data[0];
+        ASSERT_EQ(result.data[at], expected) << i << " " << j << " " << k;
+      }
+}
+
 TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
   Tensor x({4, 6}, 1), y({4, 6}), wrong({5}, 2);
   struct Case {

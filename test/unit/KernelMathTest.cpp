@@ -1,4 +1,4 @@
-//===- KernelMathTest.cpp - per-element optimizer math vs FP64 ------------===//
+//===- KernelMathTest.cpp - per-element kernel math vs FP64 ---------------===//
 
 #include "KernelMath.h"
 
@@ -60,6 +60,53 @@ TEST(KernelMath, SgdMomentumAndNesterov) {
   // g' = 2 + 0.5 * 1 = 2.5; buf = 2.5; direction = 2.5 + 0.9 * 2.5 = 4.75.
   EXPECT_FLOAT_EQ(nb, 2.5f);
   EXPECT_FLOAT_EQ(q, 1.0f - 0.475f);
+}
+
+// The GELUs' exp, erf and tanh are polynomial (branch-free, so the CPU's
+// loops vectorise): their errors against double precision over the range
+// where they matter, their limits, and NaN.
+TEST(KernelMath, GeluHelpersMatchDoublePrecision) {
+  double expWorst = 0, erfWorst = 0, tanhWorst = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.001) {
+    float xf = static_cast<float>(x);
+    expWorst = std::max(expWorst, std::abs(math::expClamped(xf) / std::exp(double(xf)) - 1));
+  }
+  for (double x = -8.0; x <= 8.0; x += 0.0001) {
+    float xf = static_cast<float>(x);
+    erfWorst = std::max(erfWorst, std::abs(math::erfForGelu(xf) - std::erf(double(xf))));
+    tanhWorst = std::max(tanhWorst, std::abs(math::tanhForGelu(xf) - std::tanh(double(xf))));
+  }
+  EXPECT_LT(expWorst, 3e-7); // relative: about 2 ulp
+  EXPECT_LT(erfWorst, 5e-7); // absolute: Abramowitz and Stegun 7.1.26 plus rounding
+  EXPECT_LT(tanhWorst, 2e-7);
+  float inf = INFINITY, nan = NAN;
+  EXPECT_EQ(math::erfForGelu(inf), 1.0f);
+  EXPECT_EQ(math::erfForGelu(-inf), -1.0f);
+  EXPECT_EQ(math::tanhForGelu(-inf), -1.0f);
+  EXPECT_EQ(math::erfForGelu(0.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(math::expClamped(nan)));
+  EXPECT_TRUE(std::isnan(math::erfForGelu(nan)));
+  EXPECT_TRUE(std::isnan(math::gelu(nan)));
+  EXPECT_FLOAT_EQ(math::expClamped(-1000.0f), std::exp(-87.0f)); // clamped, not 0
+}
+
+TEST(KernelMath, GelusAndGradientsMatchDoublePrecision) {
+  double worst[4] = {0, 0, 0, 0};
+  for (double x = -10.0; x <= 10.0; x += 0.001) {
+    float xf = static_cast<float>(x);
+    double xd = xf, cdf = 0.5 * (1 + std::erf(xd / std::sqrt(2.0)));
+    double pdf = std::exp(-0.5 * xd * xd) / std::sqrt(2 * M_PI);
+    double u = std::sqrt(2 / M_PI) * (xd + 0.044715 * xd * xd * xd), t = std::tanh(u);
+    double slope = std::sqrt(2 / M_PI) * (1 + 3 * 0.044715 * xd * xd);
+    double reference[4] = {xd * cdf, cdf + xd * pdf, 0.5 * xd * (1 + t),
+                           0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * slope};
+    float ours[4] = {math::gelu(xf), math::geluGrad(1.0f, xf), math::geluTanh(xf),
+                     math::geluTanhGrad(1.0f, xf)};
+    for (int i = 0; i < 4; ++i) // relative to the size of x, as the erf's error
+      worst[i] = std::max(worst[i], std::abs(ours[i] - reference[i]) / std::max(1.0, std::abs(xd)));
+  }
+  for (double w : worst)
+    EXPECT_LT(w, 5e-7);
 }
 
 TEST(KernelMath, ReluAndItsGradient) {
