@@ -7,6 +7,7 @@
 
 #include "OnnxImporterImpl.h"
 
+#include "mlir/IR/Matchers.h"
 #include "llvm/Support/InterleavedRange.h"
 
 #include <algorithm>
@@ -323,6 +324,58 @@ static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
+/// Trilu (opset 14) of a constant, as graphs build attention masks: folded,
+/// the elements outside the triangle (column - row >= k for upper, <= k
+/// for lower, over the last two dims) zeroed. Float constants stay
+/// constants, compile-time integers stay integers; a Trilu of values
+/// computed at run time is refused.
+static LogicalResult importTrilu(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto upper = im.intAttr(node, "upper", 1);
+  if (failed(upper))
+    return failure();
+  int64_t k = 0;
+  if (im.hasInput(node, 1)) {
+    const GraphValue *diagonal = im.integerInput(node, 1);
+    if (!diagonal || diagonal->integers->size() != 1)
+      return im.nodeError(node) << "k must be a constant int64 scalar";
+    k = diagonal->integers->front();
+  }
+  const GraphValue *integers = im.integerInput(node, 0);
+  DenseElementsAttr constant;
+  if (!integers) {
+    auto x = im.input(node, 0);
+    if (failed(x))
+      return failure();
+    if (!matchPattern(*x, m_Constant(&constant)))
+      return im.nodeError(node) << "the input must be a constant (a mask); a Trilu of values "
+                                   "computed at run time is not supported";
+  }
+  ArrayRef<int64_t> shape =
+      integers ? integerShape(*integers) : cast<ShapedType>(constant.getType()).getShape();
+  if (shape.size() < 2)
+    return im.nodeError(node) << "the input has rank " << shape.size() << ", not 2 or more";
+  int64_t rows = shape[shape.size() - 2], columns = shape.back();
+  auto kept = [&](int64_t i) {
+    int64_t column = i % columns, row = (i / columns) % rows;
+    return *upper ? column - row >= k : column - row <= k;
+  };
+  if (integers) {
+    SmallVector<int64_t> values(*integers->integers);
+    for (int64_t i = 0, n = values.size(); i < n; ++i)
+      values[i] = kept(i) ? values[i] : 0;
+    im.defineIntegers(node, 0, values, shape);
+    return success();
+  }
+  SmallVector<APFloat> values = llvm::to_vector(constant.getValues<APFloat>());
+  for (int64_t i = 0, n = values.size(); i < n; ++i)
+    if (!kept(i))
+      values[i] = APFloat::getZero(values[i].getSemantics());
+  im.define(node, 0,
+            ConstantOp::create(im.builder, im.nodeLoc(node),
+                               DenseElementsAttr::get(constant.getType(), values)));
+  return success();
+}
+
 /// Gather (opset 13) of float data at int64 indices: a graph input (token
 /// ids) or a constant (a fixed position, such as a class token's).
 static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -568,6 +621,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
       {{"", "ConstantOfShape", 9, 0, "constant shape"}, &importConstantOfShape},
       {{"", "Range", 11, 0, "constant int64 scalars (folded)"}, &importRange},
       {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},
+      {{"", "Trilu", 14, 0, "a constant input (folded)"}, &importTrilu},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},

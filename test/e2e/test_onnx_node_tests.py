@@ -26,7 +26,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|l
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
                  r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|slice|shape|expand|split|constantofshape|range|"
-                 r"equal|less|greater|where)(_|$)")
+                 r"equal|less|greater|where|tril|triu)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.
 EXPECTED_REFUSALS = [
@@ -109,15 +109,17 @@ def read_tensor(path):
 def freeze_constant_operands(model, inputs):
     """Turns graph inputs feeding Reshape's shape, the axes of ReduceSum,
     Squeeze and Unsqueeze, Slice's starts, ends, axes and steps, Expand's
-    shape, Split's sizes, ConstantOfShape's shape, Range's operands or Pad's
+    shape, Split's sizes, ConstantOfShape's shape, Range's and Trilu's
+    operands (Trilu folds constant masks; its tests' data are int64) or Pad's
     pads into initializers, and Pad's constant_value into a Constant node:
     the importer takes those as constants."""
     integer_inputs = {node.input[1] for node in model.graph.node
                       if node.op_type in ("Reshape", "ReduceSum", "Pad", "Squeeze", "Unsqueeze")
                       and len(node.input) > 1}
     integer_inputs |= {name for node in model.graph.node
-                       if node.op_type in ("Slice", "Range", "Expand", "Split")
-                       for name in node.input[1 if node.op_type != "Range" else 0:]}
+                       if node.op_type in ("Slice", "Range", "Expand", "Split", "Trilu")
+                       for name in node.input[1 if node.op_type not in ("Range", "Trilu")
+                                              else 0:]}
     integer_inputs |= {node.input[0] for node in model.graph.node
                        if node.op_type == "ConstantOfShape"}
     float_inputs = {node.input[2] for node in model.graph.node
