@@ -643,14 +643,20 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())
     return getInput();
   // A cast of a constant is a constant of the new type, rounded to nearest
-  // even as the runtime's cast kernel would.
+  // even as the runtime's cast kernel would, except that a finite value
+  // beyond the type's range saturates to its finite extreme instead of
+  // overflowing to infinity: an attention mask's -1e9 becomes -65504 in
+  // fp16, so a row masked entirely stays finite (uniform), as in FP32.
+  // Infinities and NaN stay what they are.
   if (auto constant = dyn_cast_or_null<DenseFPElementsAttr>(adaptor.getInput())) {
     auto element = cast<FloatType>(getType().getElementType());
     return constant.mapValues(element, [&](const APFloat &value) {
       APFloat converted = value;
       bool losesInfo;
-      converted.convert(element.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-                        &losesInfo);
+      APFloat::opStatus status = converted.convert(
+          element.getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
+      if ((status & APFloat::opOverflow) && value.isFinite())
+        converted = APFloat::getLargest(element.getFloatSemantics(), value.isNegative());
       return converted.bitcastToAPInt();
     });
   }

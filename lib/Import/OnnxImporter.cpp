@@ -20,6 +20,7 @@
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/GlobPattern.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include "onnx/checker.h"
@@ -463,11 +464,27 @@ bool OnnxImporter::isRead(const onnx::NodeProto &node, int index) {
   return false;
 }
 
+/// Whether every value of a float tensor is finite.
+static bool isFinite(DenseElementsAttr values) {
+  return llvm::all_of(values.getValues<APFloat>(),
+                      [](const APFloat &v) { return v.isFinite(); });
+}
+
 LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   this->graph = &graph;
-  // Initializers: floats are trainable parameters, integers compile-time data.
-  SmallVector<std::pair<std::string, DenseElementsAttr>> params;
+  // Initializers: floats are trainable parameters, integers compile-time
+  // data; frozen floats (buffers) are constants.
+  SmallVector<std::pair<std::string, DenseElementsAttr>> params, constants;
   llvm::StringMap<bool> isInitializer;
+  SmallVector<llvm::GlobPattern> frozen;
+  for (const std::string &pattern : options.frozen) {
+    auto glob = llvm::GlobPattern::create(pattern);
+    if (!glob)
+      return fileError() << "--onnx-frozen: bad pattern '" << pattern
+                         << "': " << llvm::toString(glob.takeError());
+    frozen.push_back(std::move(*glob));
+  }
+  SmallVector<bool> frozenUsed(frozen.size(), false);
   for (const auto &tensor : graph.initializer()) {
     auto attr = tensorAttr(tensor);
     if (failed(attr))
@@ -477,10 +494,18 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       GraphValue constant{Value(), llvm::to_vector(attr->getValues<int64_t>())};
       constant.integerTensor = *attr;
       values[tensor.name()] = constant;
+      continue;
     }
-    else
-      params.emplace_back(tensor.name(), *attr);
+    bool isFrozen = !isFinite(*attr);
+    for (auto [i, glob] : llvm::enumerate(frozen))
+      if (glob.match(tensor.name()))
+        isFrozen = frozenUsed[i] = true;
+    (isFrozen ? constants : params).emplace_back(tensor.name(), *attr);
   }
+  for (auto [i, used] : llvm::enumerate(frozenUsed))
+    if (!used)
+      return fileError() << "--onnx-frozen: '" << options.frozen[i]
+                         << "' names no float initializer";
 
   // Initializers a rule reads as step state (running averages) are state,
   // not parameters: no gradient, no optimizer.
@@ -528,6 +553,10 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   func.setAllArgAttrs(argAttrs);
 
   builder.setInsertionPointToEnd(body);
+  for (auto &[name, init] : constants)
+    values[name] = GraphValue{
+        ConstantOp::create(builder, NameLoc::get(builder.getStringAttr(name), fileLoc()), init),
+        std::nullopt};
   for (const auto &node : graph.node()) {
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       return nodeError(node) << "unsupported domain '" << node.domain() << "'";

@@ -370,6 +370,39 @@ def float_where():
         [value("z", FLOAT, [4])])
 
 
+def trilu_mask():
+    """A causal mask built in the graph: Trilu (upper, k 1) of a constant
+    full of -inf, added to x; and a Trilu of x itself (refused)."""
+    n = helper.make_node
+    full = numpy_helper.from_array(np.full((3, 3), -np.inf, np.float32))
+    return model(
+        [n("Constant", [], ["full"], name="Full", value=full),
+         n("Trilu", ["full", "one"], ["mask"], name="Mask", upper=1),
+         n("Add", ["x", "mask"], ["y"], name="Masked")],
+        [value("x", FLOAT, [2, 3, 3])],
+        [value("y", FLOAT, [2, 3, 3])],
+        [ints("one", 1)], opset=14)
+
+
+def trilu_of_input():
+    n = helper.make_node
+    return model([n("Trilu", ["x"], ["y"], name="Lower", upper=0)],
+                 [value("x", FLOAT, [3, 3])], [value("y", FLOAT, [3, 3])], opset=14)
+
+
+def buffers():
+    """y = x W^T + mask + shift: a -inf mask and a finite shift, both
+    initializers (as PyTorch exports buffers), and the weight W."""
+    n = helper.make_node
+    mask = np.where(np.arange(3)[None, :] > np.arange(2)[:, None], -np.inf, 0).astype(np.float32)
+    return model(
+        [n("Gemm", ["x", "w"], ["xw"], name="fc", transB=1),
+         n("Add", ["xw", "mask"], ["masked"], name="Mask"),
+         n("Add", ["masked", "shift"], ["y"], name="Shift")],
+        [value("x", FLOAT, [2, 4])], [value("y", FLOAT, [2, 3])],
+        [tensor("w", [3, 4]), numpy_helper.from_array(mask, "mask"), tensor("shift", [3])])
+
+
 def layer_norm():
     """LayerNormalization over [4, 6] without a bias between two MatMuls, its
     Mean and InvStdDev read as outputs, and the sum of the means as a loss."""
@@ -479,7 +512,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, shape_subgraph, float_where]}
+    batched_matmuls, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

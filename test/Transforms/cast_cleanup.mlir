@@ -41,6 +41,21 @@ func.func @fold_constant(%a: tensor<2xbf16>) -> tensor<2xbf16> {
 
 // -----
 
+// Regression: a mask constant beyond fp16's range overflowed to -inf when it
+// was narrowed, so a row masked entirely became NaN in the softmax. Finite
+// values saturate to the type's finite extreme; infinities and NaN stay.
+// CHECK-LABEL: func.func @saturate_constant
+// CHECK: amp.constant dense<[-6.550400e+04, 6.550400e+04, 0xFC00, 0x7C00, 0x7E00, 6.550400e+04, 3.000000e+00]> : tensor<7xf16>
+// CHECK-NOT: amp.cast
+func.func @saturate_constant(%a: tensor<7xf16>) -> tensor<7xf16> {
+  %c = amp.constant dense<[-1.0e9, 1.0e9, 0xFF800000, 0x7F800000, 0x7FC00000, 65519.0, 3.0]> : tensor<7xf32>
+  %0 = amp.cast %c : tensor<7xf32> to tensor<7xf16>
+  %1 = amp.add %a, %0 : (tensor<7xf16>, tensor<7xf16>) -> tensor<7xf16>
+  return %1 : tensor<7xf16>
+}
+
+// -----
+
 // A lossy round trip (f32 -> bf16 -> f32) is kept: it changes values.
 // CHECK-LABEL: func.func @keep_lossy
 // CHECK: amp.cast %arg0 : tensor<4xf32> to tensor<4xbf16>

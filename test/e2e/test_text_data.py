@@ -9,7 +9,8 @@ exported back into the ONNX model and loaded into the PyTorch model, which
 computes the same held-out loss on its own (the split written out here, not
 amp-run's): the two must agree to 1e-4 relative, the perplexity must be the
 loss's exponential, and `amp-run accuracy` on the checkpoint must report the
-same. Training must have learned something (held-out loss well below the
+same, and the model's causal-mask buffer must come back unchanged (it is
+a constant, not a parameter). Training must have learned something (held-out loss well below the
 uniform ln 256) and BF16's held-out loss must be within 3% of FP32's. Bad
 inputs (a file too short for one batch, an image model) are refused with
 their reason.
@@ -106,6 +107,12 @@ def main():
         exported = os.path.join(tmp, "trained.onnx")
         run([amp_run, "export", plan, "--checkpoint", plan + ".ckpt", "--onnx", onnx_path,
              "--output", exported])
+        # Regression: the causal mask buffer was imported as a parameter and
+        # AdamW trained its zeros. It is a constant: exported unchanged.
+        mask = next(onnx.numpy_helper.to_array(t) for t in onnx.load(exported).graph.initializer
+                    if t.name == "mask")
+        if not np.array_equal(mask, CausalLM(1, WIDTH, SEQUENCE).mask.numpy()):
+            failures.append("the mask buffer was trained")
         reference = pytorch_held_out_loss(exported)
         gap = abs(loss - reference) / reference
         print(f"held-out loss: amp-run {loss:.6f}, PyTorch on the exported weights "

@@ -25,6 +25,9 @@ the step runs, and the low types cost only rounding):
   mask, exported as PyTorch writes it: its shape computations (Shape,
   Gather, Add, Div, Unsqueeze, Concat on integers) fold at import and its
   packed Q/K/V projection is sliced;
+- attention with a -1e9 additive mask (a graph constant) that masks one
+  row entirely: the BF16 and FP16 steps must stay finite and close to
+  FP32's (that row uniform, as in FP32);
 - loss=cross-entropy over sequence logits [N, S, V] with labels [N, S] and
   ignore-index=-100 (some positions ignored), as
   torch.nn.functional.cross_entropy over the flattened positions.
@@ -132,6 +135,31 @@ class AttentionModel(torch.nn.Module):
         mixed = (attention @ v).reshape(-1, 24)
         spread = (attention.unsqueeze(1) @ self.g).reshape(-1, 48)
         return self.fc2(torch.cat([mixed, spread], dim=1))
+
+
+# An additive mask of -1e9 (beyond fp16's range): row 0 masked entirely,
+# the others causally.
+ROW_MASKED = [[-1e9] * 4] + [[0.0 if k <= q else -1e9 for k in range(4)] for q in range(1, 4)]
+
+
+class MaskedAttentionModel(torch.nn.Module):
+    """Attention over 4 positions with the -1e9 mask built in the graph (a
+    Constant): in FP32 the masked-out row is uniform, and in BF16 and FP16
+    too (autocast adds the mask in FP32, as the add leads into the softmax;
+    a mask narrowed to fp16 would saturate to -65504, cast_cleanup.mlir)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(29)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.wq = torch.nn.Parameter(torch.randn(6, 6) * 0.5)
+        self.wk = torch.nn.Parameter(torch.randn(6, 6) * 0.5)
+        self.fc2 = torch.nn.Linear(24, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 4, 6)
+        scores = (h @ self.wq) @ (h @ self.wk).transpose(1, 2) * 0.4 + torch.tensor(ROW_MASKED)
+        return self.fc2((torch.softmax(scores, dim=-1) @ h).reshape(-1, 24))
 
 
 class DecomposedLayerNormModel(torch.nn.Module):
@@ -281,6 +309,7 @@ FEATURE_MODELS = [
     ("layer norm", LayerNormModel, 24, 1.0),
     ("attention", AttentionModel, 25, 1.0),
     ("decomposed layer norm", DecomposedLayerNormModel, 27, 1.0),
+    ("row-masked attention", MaskedAttentionModel, 30, 1.0),
 ]
 
 

@@ -66,6 +66,13 @@ llvm::cl::opt<int64_t> onnxMaxNodes(
                    "limit; default 4194304)"),
     llvm::cl::value_desc("N"), llvm::cl::init(amp::OnnxImportOptions().maxNodes));
 
+llvm::cl::list<std::string> onnxFrozen(
+    "onnx-frozen",
+    llvm::cl::desc("Float initializers (names or globs, comma-separated) that are constants, "
+                   "not trained: buffers such as attention masks. Initializers holding inf or "
+                   "NaN are constants anyway"),
+    llvm::cl::value_desc("NAME"), llvm::cl::CommaSeparated);
+
 llvm::cl::opt<bool> listOnnxOps(
     "list-onnx-ops",
     llvm::cl::desc("List the ONNX ops the importer handles (op, domain, op sets, limits)"),
@@ -153,6 +160,7 @@ LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegis
     TimingScope stage = timing.nest("ONNX import");
     amp::OnnxImportOptions importOptions;
     importOptions.maxNodes = onnxMaxNodes;
+    importOptions.frozen.assign(onnxFrozen.begin(), onnxFrozen.end());
     module = amp::importOnnxFile(input, &context, importOptions);
   } else {
     TimingScope stage = timing.nest("parsing");

@@ -7,6 +7,7 @@
 
 #include "amprt/PlanFormat.h"
 
+#include <string>
 #include <vector>
 
 namespace mlir::amp {
@@ -22,6 +23,11 @@ struct OnnxImportOptions {
   /// Graphs with more nodes are refused before any is imported (amp-opt
   /// --onnx-max-nodes); the default is the plan format's kMaxModelNodes.
   int64_t maxNodes = amprt::kMaxModelNodes;
+  /// Float initializers (names or glob patterns) that are constants, not
+  /// trainable parameters: buffers such as attention masks (amp-opt
+  /// --onnx-frozen). Initializers holding an inf or NaN are constants
+  /// anyway: no optimizer can train them.
+  std::vector<std::string> frozen;
 };
 
 OwningOpRef<ModuleOp> importOnnxFile(StringRef path, MLIRContext *context,
