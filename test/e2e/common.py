@@ -66,6 +66,41 @@ def compile_and_step(bin_dir, tmp, onnx_path, pipeline, feeds, tag, steps=1):
         return dump, [json.loads(line) for line in f]
 
 
+def pytorch_adamw_losses(model, inputs, labels, steps, batch, lr):
+    """PyTorch's losses over `steps` AdamW steps of `model` (in its current
+    mode) on consecutive batches of `inputs` and `labels`: cross-entropy
+    over the logits' last dim, every other dim flattened (images' [N, C] as
+    a sequence model's [N, S, V])."""
+    import torch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        rows = slice(step * batch, (step + 1) * batch)
+        optimizer.zero_grad()
+        logits = model(torch.from_numpy(inputs[rows]))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                 torch.from_numpy(labels[rows]).reshape(-1))
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return np.array(losses)
+
+
+def train_on_fashion_mnist(bin_dir, tmp, onnx_path, tag, pipeline, epochs):
+    """Compiles the model with `pipeline` and trains it with `amp-run train`
+    on Fashion-MNIST (seed 0); prints amp-run's summary line and returns the
+    metrics lines (dicts)."""
+    plan = os.path.join(tmp, f"{tag}.ampplan")
+    metrics = os.path.join(tmp, f"{tag}-metrics.jsonl")
+    compile_model(bin_dir, onnx_path, plan, pipeline)
+    print(f"{tag}: " + run([os.path.join(bin_dir, "amp-run"), "train", plan, "--data",
+                            "fashion-mnist=/usr/share/datasets/fashion-mnist", "--epochs",
+                            epochs, "--seed", 0, "--metrics", metrics, "--checkpoint",
+                            plan + ".ckpt"]).strip())
+    with open(metrics) as f:
+        return [json.loads(line) for line in f]
+
+
 def compare_loss_curves(ours, reference, noise, shown, early=0):
     """Prints our FP32/BF16/FP16 loss curves (`ours`: precision -> losses)
     beside PyTorch's FP32 `reference` at the `shown` steps and returns the

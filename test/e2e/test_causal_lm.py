@@ -22,7 +22,8 @@ import os
 import numpy as np
 import torch
 
-from common import compare_loss_curves, compile_and_step, parse_args, workdir
+from common import (compare_loss_curves, compile_and_step, parse_args, pytorch_adamw_losses,
+                    workdir)
 
 TEXT = "/usr/share/common-licenses/GPL-3"
 STEPS, BATCH, SEQUENCE, WIDTH, VOCAB, LR = 50, 8, 64, 128, 256, 1e-4
@@ -70,18 +71,7 @@ def pytorch_losses(state, tokens, labels, threads):
     torch.set_num_threads(threads)
     model = CausalLM()
     model.load_state_dict(state)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
-    losses = []
-    for step in range(STEPS):
-        batch = slice(step * BATCH, (step + 1) * BATCH)
-        optimizer.zero_grad()
-        logits = model(torch.from_numpy(tokens[batch]))
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
-                                                 torch.from_numpy(labels[batch]).reshape(-1))
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return np.array(losses)
+    return pytorch_adamw_losses(model, tokens, labels, STEPS, BATCH, LR)
 
 
 def main():

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import torch
 
-from common import compile_model, parse_args, run, workdir
+from common import parse_args, run, train_on_fashion_mnist, workdir
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
 import lenet_bn  # noqa: E402
@@ -61,17 +61,10 @@ def pytorch_accuracy():
 
 
 def train(args, tmp, onnx_path, precision):
-    plan = os.path.join(tmp, f"lenet-{precision}.ampplan")
-    metrics = os.path.join(tmp, f"metrics-{precision}.jsonl")
-    compile_model(args.bin, onnx_path, plan,
-                  f"precision={precision} loss=cross-entropy optimizer=adamw lr=0.001 "
-                  f"batch={BATCH}")
-    print(run([os.path.join(args.bin, "amp-run"), "train", plan,
-               "--data", f"fashion-mnist={DATA}", "--epochs", EPOCHS, "--seed", 0,
-               "--metrics", metrics, "--checkpoint", plan + ".ckpt"]).strip())
-    with open(metrics) as f:
-        ends = [json.loads(line) for line in f if "test_accuracy" in line]
-    return ends[-1]["test_accuracy"]
+    lines = train_on_fashion_mnist(args.bin, tmp, onnx_path, f"lenet-{precision}",
+                                   f"precision={precision} loss=cross-entropy optimizer=adamw "
+                                   f"lr=0.001 batch={BATCH}", EPOCHS)
+    return [line for line in lines if "test_accuracy" in line][-1]["test_accuracy"]
 
 
 def exported_accuracy(args, tmp, onnx_path):

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torchvision
 
-from common import compare_loss_curves, compile_and_step, parse_args, workdir
+from common import (compare_loss_curves, compile_and_step, parse_args, pytorch_adamw_losses,
+                    workdir)
 
 DATA = "/usr/share/datasets/fashion-mnist"
 STEPS, BATCH, LR = 50, 64, 1e-5
@@ -58,18 +59,8 @@ def pytorch_losses(state, images, labels, threads):
     torch.set_num_threads(threads)
     model = make_model()
     model.load_state_dict(state)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
     model.train()
-    losses = []
-    for step in range(STEPS):
-        batch = slice(step * BATCH, (step + 1) * BATCH)
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images[batch])),
-                                                 torch.from_numpy(labels[batch]))
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return np.array(losses)
+    return pytorch_adamw_losses(model, images, labels, STEPS, BATCH, LR)
 
 
 def our_losses(args, tmp, onnx_path, precision, images, labels):

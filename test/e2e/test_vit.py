@@ -15,13 +15,13 @@ Checks:
   FP32's, and FP32's at least 80% (the model learned).
 """
 import gzip
-import json
 import os
 
 import numpy as np
 import torch
 
-from common import compile_and_step, compile_model, parse_args, run, workdir
+from common import (compile_and_step, parse_args, pytorch_adamw_losses, train_on_fashion_mnist,
+                    workdir)
 
 DATA = "/usr/share/datasets/fashion-mnist"
 EPOCHS, BATCH, LR, PATCH, WIDTH, LAYERS = 2, 128, 1e-3, 7, 64, 4
@@ -62,32 +62,11 @@ def first_batches():
             labels[:n].astype(np.int64))
 
 
-def pytorch_losses(images, labels):
-    model = ViT()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
-    losses = []
-    for step in range(CHECKED_STEPS):
-        batch = slice(step * BATCH, (step + 1) * BATCH)
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images[batch])),
-                                                 torch.from_numpy(labels[batch]))
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return np.array(losses)
-
-
 def train(args, tmp, onnx_path, precision):
-    plan = os.path.join(tmp, f"vit-{precision}.ampplan")
-    metrics = os.path.join(tmp, f"metrics-{precision}.jsonl")
-    compile_model(args.bin, onnx_path, plan,
-                  f"precision={precision} loss=cross-entropy optimizer=adamw lr={LR} "
-                  f"batch={BATCH}")
-    print(f"{precision}: " + run([os.path.join(args.bin, "amp-run"), "train", plan, "--data",
-                                  f"fashion-mnist={DATA}", "--epochs", EPOCHS, "--seed", 0,
-                                  "--metrics", metrics]).strip())
-    with open(metrics) as f:
-        lines = [json.loads(line) for line in f]
+    """Test accuracy after the last epoch and the FP16 steps skipped."""
+    lines = train_on_fashion_mnist(args.bin, tmp, onnx_path, f"vit-{precision}",
+                                   f"precision={precision} loss=cross-entropy optimizer=adamw "
+                                   f"lr={LR} batch={BATCH}", EPOCHS)
     skipped = sum(line.get("skipped_steps", 0) for line in lines)
     return [line for line in lines if "test_accuracy" in line][-1]["test_accuracy"], skipped
 
@@ -106,7 +85,7 @@ def main():
                                     f"batch={BATCH}", {"input": images, "labels": labels},
                                     "steps", CHECKED_STEPS)
         ours = np.array([s["loss"] for s in steps])
-        reference = pytorch_losses(images, labels)
+        reference = pytorch_adamw_losses(ViT(), images, labels, CHECKED_STEPS, BATCH, LR)
         gap = np.abs(ours - reference) / reference
         print(f"first {CHECKED_STEPS} fp32 losses: ours {ours}, PyTorch {reference} "
               f"(max relative gap {gap.max():.1e}, bound 1e-4)")
