@@ -17,6 +17,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 #include <algorithm>
 #include <cmath>
@@ -129,17 +130,24 @@ std::optional<bool> gelusFactor(Value factor, Value x) {
   return std::nullopt;
 }
 
-/// Erases `op` if nothing reads it, then the arithmetic that fed only it.
-void eraseIfDead(Operation *op) {
-  if (!op || !op->use_empty() ||
-      !isa<MulOp, AddOp, SubOp, DivOp, ErfOp, TanhOp, PowOp, SqrtOp, ReduceSumOp, ConstantOp>(op))
-    return;
-  SmallVector<Operation *> operands;
-  for (Value operand : op->getOperands())
-    operands.push_back(operand.getDefiningOp());
-  op->erase();
-  for (Operation *operand : operands)
-    eraseIfDead(operand);
+/// Erases `root` if nothing reads it, then the arithmetic that fed only it.
+/// A worklist with the erased ops remembered: an op can feed another twice
+/// (c * c) or feed both an op and that op's operand, so it may come up again
+/// after it is gone.
+void eraseIfDead(Operation *root) {
+  SmallVector<Operation *> worklist = {root};
+  llvm::SmallPtrSet<Operation *, 16> erased;
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    if (!op || erased.contains(op) || !op->use_empty() ||
+        !isa<MulOp, AddOp, SubOp, DivOp, ErfOp, TanhOp, PowOp, SqrtOp, ReduceSumOp, ConstantOp>(
+            op))
+      continue;
+    for (Value operand : op->getOperands())
+      worklist.push_back(operand.getDefiningOp());
+    erased.insert(op);
+    op->erase();
+  }
 }
 
 /// Replaces `root` by an amp.gelu if it is a decomposed GELU's last product.
