@@ -134,7 +134,7 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   // Compile-time integers (a shape computation, a bool flag) stay integers
   // for an int64 target and become a float constant for a float one.
   if (const GraphValue *integers = im.integerInput(node, 0)) {
-    auto shape = cast<ShapedType>(integers->integerTensor.getType()).getShape();
+    auto shape = integerShape(*integers);
     if (succeeded(target) && target->isInteger(64)) {
       im.defineIntegers(node, 0, *integers->integers, shape);
       return success();

@@ -105,10 +105,12 @@ SliceAxis mlir::amp::onnx_import::sliceAxis(int64_t axis, int64_t size, int64_t 
   return {axis, from, std::max<int64_t>(count, 0), step};
 }
 
-/// The node's inputs, all compile-time integer tensors, or an error naming
-/// the node: this family folds, it builds nothing at run time.
-static FailureOr<SmallVector<const GraphValue *>> integerInputs(OnnxImporter &im,
-                                                                const onnx::NodeProto &node) {
+/// The node's `count` inputs, all compile-time integer tensors, or an error
+/// naming the node: this family folds, it builds nothing at run time.
+static FailureOr<SmallVector<const GraphValue *>>
+integerInputs(OnnxImporter &im, const onnx::NodeProto &node, int count) {
+  if (node.input_size() != count)
+    return im.nodeError(node) << "needs " << count << " inputs";
   SmallVector<const GraphValue *> operands;
   for (int i = 0; i < node.input_size(); ++i) {
     const GraphValue *operand = im.integerInput(node, i);
@@ -123,11 +125,9 @@ static FailureOr<SmallVector<const GraphValue *>> integerInputs(OnnxImporter &im
 
 /// Equal, Less or Greater of integers (shape computations): 0/1.
 static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto operands = integerInputs(im, node);
+  auto operands = integerInputs(im, node, 2);
   if (failed(operands))
     return failure();
-  if (operands->size() != 2)
-    return im.nodeError(node) << "needs two inputs";
   const std::string &op = node.op_type();
   return foldIntegerElementwise(im, node, *operands,
                                 [&](ArrayRef<int64_t> v, std::string &) -> int64_t {
@@ -139,11 +139,9 @@ static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &n
 
 /// Where of an integer condition between integers (shape computations).
 static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto operands = integerInputs(im, node);
+  auto operands = integerInputs(im, node, 3);
   if (failed(operands))
     return failure();
-  if (operands->size() != 3)
-    return im.nodeError(node) << "needs three inputs";
   return foldIntegerElementwise(
       im, node, *operands,
       [](ArrayRef<int64_t> v, std::string &) { return v[0] != 0 ? v[1] : v[2]; });

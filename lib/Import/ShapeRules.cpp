@@ -64,7 +64,7 @@ static LogicalResult importFlatten(OnnxImporter &im, const onnx::NodeProto &node
 static FailureOr<SmallVector<int64_t>> inputShape(OnnxImporter &im, const onnx::NodeProto &node,
                                                   int index, Value *value) {
   if (const GraphValue *folded = im.integerInput(node, index))
-    return llvm::to_vector(cast<ShapedType>(folded->integerTensor.getType()).getShape());
+    return llvm::to_vector(integerShape(*folded));
   auto x = im.input(node, index);
   if (failed(x))
     return failure();
@@ -382,11 +382,11 @@ static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node)
   if (const GraphValue *data = im.integerInput(node, 0)) {
     // A shape computation: picks from a 1-D integer tensor.
     const GraphValue *picks = im.integerInput(node, 1);
-    auto dataType = cast<ShapedType>(data->integerTensor.getType());
-    if (!picks || dataType.getRank() != 1)
+    ArrayRef<int64_t> dataShape = integerShape(*data);
+    if (!picks || dataShape.size() != 1)
       return im.nodeError(node) << "gathers from integers only with constant indices from a "
                                    "1-D tensor";
-    int64_t size = dataType.getDimSize(0);
+    int64_t size = dataShape[0];
     SmallVector<int64_t> picked;
     for (int64_t index : *picks->integers) {
       if (index < -size || index >= size)
@@ -395,7 +395,7 @@ static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node)
       picked.push_back((*data->integers)[index < 0 ? index + size : index]);
     }
     im.defineIntegers(node, 0, picked,
-                      cast<ShapedType>(picks->integerTensor.getType()).getShape());
+                      integerShape(*picks));
     return success();
   }
   auto x = im.input(node, 0);
@@ -580,7 +580,7 @@ static LogicalResult importConcat(OnnxImporter &im, const onnx::NodeProto &node)
     SmallVector<int64_t> joined;
     for (int i = 0; i < node.input_size(); ++i) {
       const GraphValue *part = im.integerInput(node, i);
-      if (!part || cast<ShapedType>(part->integerTensor.getType()).getRank() != 1)
+      if (!part || integerShape(*part).size() != 1)
         return im.nodeError(node) << "joins integers only from constant 1-D tensors";
       joined.append(part->integers->begin(), part->integers->end());
     }

@@ -119,7 +119,7 @@ bool isScaledForTanh(Value value, Value x) {
 }
 
 /// Whether `factor` is 1 + erf(x / sqrt 2) (exact) or 1 + tanh(...) (tanh).
-std::optional<bool> gelusFactor(Value factor, Value x) {
+std::optional<bool> geluFactor(Value factor, Value x) {
   Value inner = otherAddend(factor, 1.0);
   if (!inner)
     return std::nullopt;
@@ -163,7 +163,7 @@ bool recognizeGelu(MulOp root) {
       if (xi == half)
         continue;
       Value x = factors[xi];
-      std::optional<bool> approximateTanh = gelusFactor(factors[3 - half - xi], x);
+      std::optional<bool> approximateTanh = geluFactor(factors[3 - half - xi], x);
       if (!approximateTanh || x.getType() != root.getType())
         continue;
       OpBuilder builder(root);

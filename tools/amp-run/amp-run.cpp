@@ -215,6 +215,14 @@ Status parseArgs(int argc, char **argv, Args *args) {
   return Status::ok();
 }
 
+/// `"name": value, "name": value` (six decimals), for JSON lines.
+std::string scoreJson(const amprun::Scores &scores) {
+  std::string json;
+  for (const auto &[name, value] : scores)
+    json += (json.empty() ? "\"" : ", \"") + name + "\": " + std::to_string(value);
+  return json;
+}
+
 /// "name value; name value" with four decimals, for people.
 std::string scoreText(const amprun::Scores &scores) {
   std::string text;
@@ -441,8 +449,7 @@ Status train(const Args &args) {
       if (last) {
         AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
         evaluatedAtStep = globalStep;
-        for (const auto &[name, value] : scores)
-          scoreFields += ", \"" + name + "\": " + std::to_string(value);
+        scoreFields = ", " + scoreJson(scores);
         if (progress)
           std::fprintf(stderr, "%s\n", scoreText(scores).c_str());
       }
@@ -687,10 +694,7 @@ Status accuracyCommand(const Args &args) {
   AMPRT_RETURN_IF_ERROR(amprun::TrainingData::open(args.get("data"), *session, false, &data));
   amprun::Scores scores;
   AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
-  std::string json;
-  for (const auto &[name, value] : scores)
-    json += (json.empty() ? "{\"" : ", \"") + name + "\": " + std::to_string(value);
-  std::printf("%s}\n", json.c_str());
+  std::printf("{%s}\n", scoreJson(scores).c_str());
   return Status::ok();
 }
 
