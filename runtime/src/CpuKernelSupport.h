@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <functional>
 
+#include <omp.h>
+
 namespace amprt {
 
 /// A kernel given as a closure over its bound tensors.
@@ -25,9 +27,21 @@ inline std::unique_ptr<CpuKernel> lambda(std::function<Status()> body) {
   return std::make_unique<LambdaKernel>(std::move(body));
 }
 
+/// Whether work split `parts` ways should open an OpenMP region: not for one
+/// part, and not inside a region already. `#pragma omp parallel if (false)`
+/// is no answer: it still opens a (one-thread) region, and libgomp makes
+/// futex calls for each; the fused chains call the conversions per block of
+/// 512 elements inside their own region, which cost more than the arithmetic.
+inline bool worthARegion(int64_t parts) { return parts > 1 && !omp_in_parallel(); }
+
 /// Runs `perElement(i)` for i in [0, count), in parallel when it pays.
 template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
-#pragma omp parallel for schedule(static) if (count > 32768)
+  if (count <= 32768 || !worthARegion(count)) {
+    for (int64_t i = 0; i < count; ++i)
+      perElement(i);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < count; ++i)
     perElement(i);
 }
@@ -37,7 +51,12 @@ template <typename Fn> void parallelFor(int64_t count, Fn perElement) {
 template <typename Fn> void parallelChunks(int64_t total, Fn fn) {
   constexpr int64_t kChunk = 1 << 15;
   int64_t chunks = (total + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
+  if (!worthARegion(chunks)) {
+    for (int64_t c = 0; c < chunks; ++c)
+      fn(c * kChunk, std::min(kChunk, total - c * kChunk));
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < chunks; ++c)
     fn(c * kChunk, std::min(kChunk, total - c * kChunk));
 }
