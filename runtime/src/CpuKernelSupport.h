@@ -13,6 +13,16 @@
 
 namespace amprt {
 
+/// Compiles a hot loop once per x86 vector width and lets the loader pick
+/// the widest the CPU has (an ifunc): the runtime is built for the x86-64
+/// baseline (SSE2) so that one binary runs on every CPU, as PyTorch's
+/// kernels dispatch. The clones give the same values (no FMA contraction).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AMPRT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AMPRT_VECTOR_CLONES
+#endif
+
 /// A kernel given as a closure over its bound tensors.
 class LambdaKernel : public CpuKernel {
 public:

@@ -13,20 +13,68 @@
 namespace amprt {
 namespace {
 
+/// exp for the softmaxes: KernelMath's branch-free exp, which vectorises
+/// (glibc's expf is a call per element), and 0 below -87, where expf's
+/// values are subnormal or 0 (beside the row maximum's exp(0) = 1 they count
+/// for nothing) and a masked -inf gives exactly 0.
+inline float expForSoftmax(float x) { return x < -87.0f ? 0.0f : math::expClamped(x); }
+
+constexpr int kLanes = 16; // partial maxima and sums, one vector register's worth
+
+/// The maximum of a row; NaN anywhere makes the softmax NaN through its sum.
+AMPRT_VECTOR_CLONES float rowMax(const float *row, int64_t n) {
+  float lanes[kLanes];
+  std::fill_n(lanes, kLanes, -INFINITY);
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+    for (int j = 0; j < kLanes; ++j)
+      lanes[j] = lanes[j] > row[c + j] ? lanes[j] : row[c + j];
+  float result = -INFINITY;
+  for (; c < n; ++c)
+    result = std::max(result, row[c]);
+  for (float lane : lanes)
+    result = std::max(result, lane);
+  return result;
+}
+
+/// The sum of exp(x - max) over a row, and each term into `out` (if given).
+AMPRT_VECTOR_CLONES float expSum(const float *row, int64_t n, float max, float *out) {
+  float lanes[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      float e = expForSoftmax(row[c + j] - max);
+      if (out)
+        out[c + j] = e;
+      lanes[j] += e;
+    }
+  float sum = 0.0f;
+  for (; c < n; ++c) {
+    float e = expForSoftmax(row[c] - max);
+    if (out)
+      out[c] = e;
+    sum += e;
+  }
+  for (float lane : lanes)
+    sum += lane;
+  return sum;
+}
+
 /// A row's maximum and sum of exp(x - max). Results are formed relative to
 /// the maximum (x - max, never x - logsumexp), which stays exact for large
 /// logits where max + log(sum) would round.
 struct RowExp {
   float max, sum;
 };
-inline RowExp rowExp(const float *row, int64_t classes) {
-  float maxValue = row[0];
-  for (int64_t c = 1; c < classes; ++c)
-    maxValue = std::max(maxValue, row[c]);
-  float sum = 0.0f;
-  for (int64_t c = 0; c < classes; ++c)
-    sum += std::exp(row[c] - maxValue);
-  return {maxValue, sum};
+inline RowExp rowExp(const float *row, int64_t classes, float *terms = nullptr) {
+  float maxValue = rowMax(row, classes);
+  return {maxValue, expSum(row, classes, maxValue, terms)};
+}
+
+/// out[c] = scale * out[c] / sum over a row (the terms expSum wrote).
+AMPRT_VECTOR_CLONES void normalise(float *out, int64_t n, float sum, float scale) {
+  for (int64_t c = 0; c < n; ++c)
+    out[c] = scale * (out[c] / sum);
 }
 
 } // namespace
@@ -148,10 +196,11 @@ Status buildSoftmaxCrossEntropyGrad(const proto::Kernel &kernel, const TensorRef
         continue;
       }
       const float *row = x + i * classes;
-      RowExp e = rowExp(row, classes);
-      for (int64_t c = 0; c < classes; ++c)
-        dx[i * classes + c] =
-            scale * (std::exp(row[c] - e.max) / e.sum - (c == y[i] ? 1.0f : 0.0f));
+      float *dxRow = dx + i * classes;
+      RowExp e = rowExp(row, classes, dxRow);
+      float labelTerm = dxRow[y[i]];
+      normalise(dxRow, classes, e.sum, scale);
+      dxRow[y[i]] = scale * (labelTerm / e.sum - 1.0f);
     }
     return Status::ok();
   });
@@ -175,17 +224,30 @@ Status buildSoftmax(const proto::Kernel &kernel, const TensorRef &in, const Tens
     // the last axis, strided by `inner` on the others.
 #pragma omp parallel for schedule(static) if (count > 32768)
     for (int64_t s = 0; s < slices; ++s) {
+      if (inner == 1) { // the last axis: contiguous rows, vectorised
+        const float *row = x + s * width;
+        float *yRow = y + s * width;
+        RowExp e = rowExp(row, width, log ? nullptr : yRow);
+        if (!log) {
+          normalise(yRow, width, e.sum, 1.0f);
+          continue;
+        }
+        float logSum = std::log(e.sum);
+        for (int64_t c = 0; c < width; ++c)
+          yRow[c] = (row[c] - e.max) - logSum;
+        continue;
+      }
       int64_t base = (s / inner) * width * inner + s % inner;
       float maxValue = x[base];
       for (int64_t c = 1; c < width; ++c)
         maxValue = std::max(maxValue, x[base + c * inner]);
       float sum = 0.0f;
       for (int64_t c = 0; c < width; ++c)
-        sum += std::exp(x[base + c * inner] - maxValue);
+        sum += expForSoftmax(x[base + c * inner] - maxValue);
       float logSum = std::log(sum);
       for (int64_t c = 0; c < width; ++c) {
         float shifted = x[base + c * inner] - maxValue;
-        y[base + c * inner] = log ? shifted - logSum : std::exp(shifted) / sum;
+        y[base + c * inner] = log ? shifted - logSum : expForSoftmax(shifted) / sum;
       }
     }
     return Status::ok();

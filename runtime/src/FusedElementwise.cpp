@@ -128,6 +128,7 @@ Status singleStepChain(const proto::Kernel &kernel, const std::vector<TensorRef>
     return Status::error("'" + kernel.op() + "' is not an elementwise kernel");
   *chain = proto::Kernel();
   chain->set_op("fused_elementwise");
+  chain->set_node(kernel.node());
   auto *step = chain->add_steps();
   step->set_op(kernel.op());
   for (size_t i = 0; i < inputs.size(); ++i)
