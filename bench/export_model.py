@@ -1,12 +1,15 @@
 """Exports one of the benchmark's models to ONNX as the tests do (PyTorch in
-training mode, opset 17, dynamic batch): mlp, lenet_bn or resnet18.
-usage: export_model.py MODEL OUTPUT.onnx   (Debian's /usr/bin/python3)"""
+training mode, opset 17): mlp, lenet_bn or resnet18 with a dynamic batch,
+causal_lm (the LM of e2e.causal_lm: 2 layers, d_model 128, sequence 64) with
+the batch given (its shape subgraphs fold at a fixed batch).
+usage: export_model.py MODEL OUTPUT.onnx [BATCH]   (Debian's /usr/bin/python3)"""
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
+import causal_lm  # noqa: E402
 import lenet_bn  # noqa: E402
 import mlp  # noqa: E402
 
@@ -15,6 +18,8 @@ if name == "mlp":
     mlp.export(mlp.make_mlp(seed=0), path)
 elif name == "lenet_bn":
     lenet_bn.export(lenet_bn.make_lenet_bn(seed=0), path)
+elif name == "causal_lm":
+    causal_lm.export(causal_lm.CausalLM(), path, int(sys.argv[3]))
 else:
     import torchvision
     torch.manual_seed(0)

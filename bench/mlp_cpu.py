@@ -2,12 +2,13 @@
 
 Every row trains --model (the Fashion-MNIST MLP 784-512-512-10 by default;
 lenet_bn, LeNet-5 with batch norm; resnet18, torchvision's ResNet-18 on
-3x32x32 images; AdamW lr 1e-3, weight decay 0.01) on random batches of the
-same size, on the same cores, in one run:
+3x32x32 images; causal_lm, the byte-level transformer LM of e2e.causal_lm,
+2 layers, d_model 128, 4 heads, sequence 64; AdamW lr 1e-3, weight decay
+0.01) on random batches of the same size, on the same cores, in one run:
 W warm-up steps, then R repetitions of S steps, in a process of its own; a
-cell is the median samples/s over --rounds such processes, run round-robin
-over all rows (so a slow minute of this shared machine touches every row
-alike, not one). Rows:
+cell is the median samples/s (tokens/s for causal_lm) over --rounds such
+processes, run round-robin over all rows (so a slow minute of this shared
+machine touches every row alike, not one). Rows:
 
   ours fp32 / bf16 / fp16   amp-run bench on plans amp-opt compiles from the
                             PyTorch export (precision=fp32, bf16, fp16)
@@ -35,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import steprate  # beside this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -92,9 +95,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default="build/bin")
-    parser.add_argument("--model", choices=["mlp", "lenet_bn", "resnet18"], default="mlp",
-                        help="the MLP (default), LeNet-5 with batch norm, or torchvision's "
-                             "ResNet-18 (3x32x32, 10 classes)")
+    parser.add_argument("--model", choices=["mlp", "lenet_bn", "resnet18", "causal_lm"],
+                        default="mlp",
+                        help="the MLP (default), LeNet-5 with batch norm, torchvision's "
+                             "ResNet-18 (3x32x32, 10 classes) or the causal LM")
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -111,16 +115,26 @@ def main():
     venv_python = sys.executable
     torch_step = os.path.join(HERE, "torch_step.py")
 
+    # The LM's rate counts tokens: samples times its sequence length.
+    unit, per_sample = (("tokens/s", steprate.INPUT_SHAPES[args.model][0])
+                        if args.model == "causal_lm" else ("samples/s", 1))
+
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = os.path.join(tmp, f"{args.model}.onnx")
-        subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "export_model.py"), args.model,
-                        onnx_path], check=True, stderr=subprocess.DEVNULL)
+        def onnx_path(batch):
+            """The export: one with a dynamic batch, or the LM's at this batch."""
+            fixed = args.model == "causal_lm"
+            path = os.path.join(tmp, f"{args.model}-{batch if fixed else 'any'}.onnx")
+            if not os.path.exists(path):
+                subprocess.run([DEBIAN_PYTHON, os.path.join(HERE, "export_model.py"),
+                                args.model, path] + ([str(batch)] if fixed else []),
+                               check=True, stderr=subprocess.DEVNULL)
+            return path
 
         def ours(precision):
             def command(batch):
                 plan = os.path.join(tmp, f"{args.model}-{precision}-{batch}.ampplan")
                 if not os.path.exists(plan):
-                    subprocess.run([os.path.join(args.bin, "amp-opt"), onnx_path,
+                    subprocess.run([os.path.join(args.bin, "amp-opt"), onnx_path(batch),
                                     f"--amp-pipeline=precision={precision} optimizer=adamw "
                                     f"lr=0.001 batch={batch}", "--emit=plan", "-o", plan],
                                    check=True)
@@ -140,7 +154,7 @@ def main():
             "torch2 compile(model) fp32": ("fp32", torch_row(venv_python, "compile-model")),
             "torch2 compile(step) fp32": ("fp32", torch_row(venv_python, "compile-step")),
             "onnxruntime-training fp32": ("fp32", lambda batch: [
-                venv_python, os.path.join(HERE, "ort_step.py"), onnx_path,
+                venv_python, os.path.join(HERE, "ort_step.py"), onnx_path(batch),
                 "--batch", str(batch), "--model", args.model, *timing]),
             "torch2 eager bf16 autocast": ("bf16", torch_row(venv_python, "bf16")),
             "torch1.13 eager fp32": ("fp32", torch_row(DEBIAN_PYTHON, "eager")),
@@ -156,7 +170,7 @@ def main():
         modes, devices = gemm_modes(args.bin)
         print(f"model: {args.model}; CPU: {cpu_name()}, {os.cpu_count()} cores")
         print("amp-run devices:\n  " + devices.strip().replace("\n", "\n  "))
-        print(f"samples/s: median over {args.rounds} processes of the median of "
+        print(f"{unit}: median over {args.rounds} processes of the median of "
               f"{args.repeat} x {args.steps} steps after {args.warmup} warm-up steps; "
               f"idle threshold {args.idle_threshold} cores\n", flush=True)
         samples = {}
@@ -168,7 +182,7 @@ def main():
         results = {}
         for key, runs in samples.items():
             rates = [rate for rate, _ in runs if not isinstance(rate, str)]
-            results[key] = statistics.median(rates) if rates else runs[0][0]
+            results[key] = statistics.median(rates) * per_sample if rates else runs[0][0]
         print("| row | " + " | ".join(f"batch {b}" for b in args.batch) + " |")
         print("| --- |" + " ---: |" * len(args.batch))
         for name, (precision, _) in rows.items():

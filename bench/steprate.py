@@ -6,8 +6,12 @@ import statistics
 import time
 
 
-# The benchmark's models: the per-sample input shape each is exported with.
-INPUT_SHAPES = {"mlp": (1, 28, 28), "lenet_bn": (1, 28, 28), "resnet18": (3, 32, 32)}
+# The benchmark's models: the per-sample input shape each is exported with
+# (causal_lm: 64 byte tokens, int64, with the next byte of each as labels).
+INPUT_SHAPES = {"mlp": (1, 28, 28), "lenet_bn": (1, 28, 28), "resnet18": (3, 32, 32),
+                "causal_lm": (64,)}
+# The classes of the labels (causal_lm: its 256 bytes, also its vocabulary).
+CLASSES = {"mlp": 10, "lenet_bn": 10, "resnet18": 10, "causal_lm": 256}
 
 
 def parser(description):

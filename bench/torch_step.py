@@ -1,5 +1,5 @@
-"""One PyTorch row of bench/mlp_cpu.py: trains --model (the MLP, LeNet-BN or
-torchvision's ResNet-18) on random batches and
+"""One PyTorch row of bench/mlp_cpu.py: trains --model (the MLP, LeNet-BN,
+torchvision's ResNet-18 or the causal LM) on random batches and
 prints {"samples_per_s": median, "torch": version} as JSON.
 
 Variants (the strongest ways PyTorch offers to run this step on a CPU):
@@ -21,6 +21,7 @@ import torch
 import steprate  # noqa: E402  (beside this file)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "models"))
+import causal_lm  # noqa: E402
 import lenet_bn  # noqa: E402
 import mlp  # noqa: E402
 
@@ -30,6 +31,8 @@ def make_model(name):
         return mlp.make_mlp(seed=0)
     if name == "lenet_bn":
         return lenet_bn.make_lenet_bn(seed=0)
+    if name == "causal_lm":
+        return causal_lm.CausalLM()
     import resnet18  # beside this file: torchvision's architecture without torchvision
     torch.manual_seed(0)
     return resnet18.resnet18(num_classes=10)
@@ -41,14 +44,21 @@ def make_step(variant, batch, name):
     fused = {"fused": True} if variant == "eager-fused" else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, **fused)
     forward = torch.compile(model) if variant == "compile-model" else model
-    images = torch.rand(batch, *steprate.INPUT_SHAPES[name])
-    labels = torch.randint(0, 10, (batch,))
+    classes = steprate.CLASSES[name]
+    if name == "causal_lm":  # tokens and next-token labels, one per position
+        images = torch.randint(0, classes, (batch, *steprate.INPUT_SHAPES[name]))
+        labels = torch.randint(0, classes, images.shape)
+    else:
+        images = torch.rand(batch, *steprate.INPUT_SHAPES[name])
+        labels = torch.randint(0, classes, (batch,))
     autocast = variant == "bf16"
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = torch.nn.functional.cross_entropy(forward(images), labels)
+            logits = forward(images)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, classes),
+                                                     labels.reshape(-1))
         loss.backward()
         optimizer.step()
 

@@ -24,34 +24,10 @@ import torch
 
 from common import (compare_loss_curves, compile_and_step, parse_args, pytorch_adamw_losses,
                     workdir)
+from causal_lm import CausalLM, export  # noqa: E402  (common put test/models on the path)
 
 TEXT = "/usr/share/common-licenses/GPL-3"
-STEPS, BATCH, SEQUENCE, WIDTH, VOCAB, LR = 50, 8, 64, 128, 256, 1e-4
-
-
-class CausalLM(torch.nn.Module):
-    """Byte tokens and learned positions, `layers` pre-built encoder layers
-    with a causal mask, a final LayerNorm and a head over the 256 bytes."""
-
-    def __init__(self, layers=2, width=WIDTH, sequence=SEQUENCE):
-        super().__init__()
-        torch.manual_seed(0)
-        self.embed = torch.nn.Embedding(VOCAB, width)
-        self.position = torch.nn.Parameter(torch.randn(sequence, width) * 0.02)
-        self.layers = torch.nn.ModuleList(
-            torch.nn.TransformerEncoderLayer(d_model=width, nhead=4, dim_feedforward=4 * width,
-                                             dropout=0.0, activation="gelu", batch_first=True)
-            for _ in range(layers))
-        self.norm = torch.nn.LayerNorm(width)
-        self.head = torch.nn.Linear(width, VOCAB)
-        self.register_buffer("mask",
-                             torch.nn.Transformer.generate_square_subsequent_mask(sequence))
-
-    def forward(self, tokens):
-        h = self.embed(tokens) + self.position
-        for layer in self.layers:
-            h = layer(h, src_mask=self.mask)
-        return self.head(self.norm(h))
+STEPS, BATCH, SEQUENCE, LR = 50, 8, 64, 1e-4
 
 
 def batches():
@@ -81,10 +57,7 @@ def main():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "lm.onnx")
-        torch.onnx.export(model, torch.zeros(BATCH, SEQUENCE, dtype=torch.int64), onnx_path,
-                          opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
-                          do_constant_folding=False, input_names=["input"],
-                          output_names=["logits"])
+        export(model, onnx_path, BATCH)
         runs = {p: compile_and_step(args.bin, tmp, onnx_path,
                                     f"precision={p} loss=cross-entropy optimizer=adamw lr={LR} "
                                     f"batch={BATCH}", {"input": tokens, "labels": labels}, p,

@@ -27,7 +27,7 @@ import onnx.numpy_helper
 import torch
 
 from common import compile_model, parse_args, run, workdir
-from test_causal_lm import CausalLM
+from causal_lm import CausalLM, export  # noqa: E402  (common put test/models on the path)
 
 TEXT = "/usr/share/common-licenses/GPL-3"
 BATCH, SEQUENCE, WIDTH, STEPS = 8, 32, 64, 40
@@ -83,11 +83,7 @@ def main():
     failures = []
     with workdir() as tmp:
         onnx_path = os.path.join(tmp, "lm.onnx")
-        torch.onnx.export(CausalLM(layers=1, width=WIDTH, sequence=SEQUENCE),
-                          torch.zeros(BATCH, SEQUENCE, dtype=torch.int64), onnx_path,
-                          opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
-                          do_constant_folding=False, input_names=["input"],
-                          output_names=["logits"])
+        export(CausalLM(layers=1, width=WIDTH, sequence=SEQUENCE), onnx_path, BATCH)
         results = {}
         for precision in ("fp32", "bf16"):
             plan = os.path.join(tmp, f"{precision}.ampplan")

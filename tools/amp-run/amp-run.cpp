@@ -623,10 +623,12 @@ Status bench(const Args &args) {
     storage.emplace_back(info.bytes());
     if (info.dtype == amprt::DType::I64) {
       auto *labels = reinterpret_cast<int64_t *>(storage.back().data());
+      // Labels (and a language model's token ids) below the class count:
+      // the last dimension of the logits, [batch, classes] or [batch, sequence, classes].
       int64_t classes = 10;
       for (const auto &out : session->outputs(Program::Eval))
-        if (out.shape.size() == 2)
-          classes = out.shape[1];
+        if (out.shape.size() >= 2)
+          classes = out.shape.back();
       for (int64_t i = 0; i < info.numElements(); ++i)
         labels[i] = static_cast<int64_t>(rng() % classes);
     } else {
