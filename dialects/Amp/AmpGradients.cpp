@@ -323,21 +323,45 @@ LogicalResult LogSoftmaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultG
   return success();
 }
 
+/// A reduction's result (or its gradient) with the reduced axes kept as
+/// size 1, so that it broadcasts against the reduction's input.
+template <typename OpTy> static Value withKeptAxes(OpBuilder &b, OpTy op, Value value) {
+  std::string error;
+  auto kept = reduceShape(typeOf(op.getInput()).getShape(), op.getAxes(), /*keepDims=*/true,
+                          error);
+  auto type = typeOf(value);
+  if (type.getShape() == ArrayRef<int64_t>(*kept))
+    return value;
+  return ReshapeOp::create(b, op.getLoc(), RankedTensorType::get(*kept, type.getElementType()),
+                           value);
+}
+
 LogicalResult ReduceSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                           SmallVectorImpl<Value> &operandGrads) {
   Value dY = resultGrads[0];
   // Every input element contributes once: broadcast dy back over the axes.
   Location loc = getLoc();
-  auto input = typeOf(getInput());
-  std::string error;
-  auto kept = reduceShape(input.getShape(), getAxes(), /*keepDims=*/true, error);
-  Type element = typeOf(dY).getElementType();
-  Value reshaped = dY;
-  if (typeOf(dY).getShape() != ArrayRef<int64_t>(*kept))
-    reshaped = ReshapeOp::create(b, loc, RankedTensorType::get(*kept, element), dY);
   Value spread = BroadcastToOp::create(
-      b, loc, RankedTensorType::get(input.getShape(), element), reshaped);
+      b, loc, RankedTensorType::get(typeOf(getInput()).getShape(), typeOf(dY).getElementType()),
+      withKeptAxes(b, *this, dY));
   operandGrads[0] = castLike(b, loc, spread, getInput());
+  return success();
+}
+
+LogicalResult ReduceMaxOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                          SmallVectorImpl<Value> &operandGrads) {
+  // dx = dy / ties where x equals its maximum, 0 elsewhere: tied maxima
+  // share the gradient evenly, as torch.amax's backward.
+  Value dY = resultGrads[0];
+  Location loc = getLoc();
+  Value x = castLike(b, loc, getInput(), dY);
+  auto type = typeOf(x);
+  Value max = withKeptAxes(b, *this, castLike(b, loc, getResult(), dY));
+  Value mask = GreaterEqualMaskOp::create(b, loc, type, x, max);
+  Value ties = ReduceSumOp::create(b, loc, typeOf(max), mask, getAxesAttr(),
+                                   /*keep_dims=*/true);
+  Value share = DivOp::create(b, loc, typeOf(max), withKeptAxes(b, *this, dY), ties);
+  operandGrads[0] = castLike(b, loc, MulOp::create(b, loc, type, mask, share), getInput());
   return success();
 }
 

@@ -707,27 +707,46 @@ LogicalResult ReshapeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
-// ReduceSumOp
+// ReduceSumOp, ReduceMaxOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult ReduceSumOp::inferReturnTypeComponents(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+/// reduce_sum and reduce_max: the input's shape less (or with size 1 at)
+/// the reduced axes; the input's element type or f32.
+template <typename Adaptor>
+static LogicalResult inferReduction(std::optional<Location> loc, StringRef name,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<ShapedTypeComponents> &inferred) {
   std::string error;
   auto shape = reduceShape(tensorType(adaptor.getInput()).getShape(),
                            adaptor.getAxes(), adaptor.getKeepDims(), error);
   if (failed(shape))
-    return emitShapeError(loc, "reduce_sum", error);
+    return emitShapeError(loc, name, error);
   inferred.emplace_back(*shape);
   return success();
 }
 
-LogicalResult ReduceSumOp::verify() {
-  Type result = getType().getElementType();
-  if (getInput().getType().getElementType() != result && !result.isF32())
-    return emitOpError("result element type must equal the input's or be f32");
-  return verifyInferredShapes(*this);
+template <typename OpTy> static LogicalResult verifyReduction(OpTy op) {
+  Type result = op.getType().getElementType();
+  if (op.getInput().getType().getElementType() != result && !result.isF32())
+    return op.emitOpError("result element type must equal the input's or be f32");
+  return verifyInferredShapes(op);
 }
+
+LogicalResult ReduceSumOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  return inferReduction(loc, "reduce_sum", adaptor, inferred);
+}
+
+LogicalResult ReduceSumOp::verify() { return verifyReduction(*this); }
+
+LogicalResult ReduceMaxOp::inferReturnTypeComponents(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<ShapedTypeComponents> &inferred) {
+  return inferReduction(loc, "reduce_max", adaptor, inferred);
+}
+
+LogicalResult ReduceMaxOp::verify() { return verifyReduction(*this); }
 
 //===----------------------------------------------------------------------===//
 // Softmax cross-entropy

@@ -1045,6 +1045,32 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_PrecisionOpInterface, Amp_
   }];
 }
 
+def Amp_ReduceMaxOp : Amp_ShapedOp<"reduce_max", [Amp_PrecisionOpInterface, Amp_F32KernelsOnly,
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+  let precision = "FP32";
+  let precisionReason = "reduction: a maximum is exact in any type, computed on f32 kernels";
+  let readsLowPrecision = 1;
+  let summary = "maximum over the given axes";
+  let description = [{
+    The maximum of `input` over `axes` (sorted, unique, in range); NaN if
+    any reduced element is NaN. With `keep_dims` the reduced axes stay with
+    size 1. Its gradient goes to the elements equal to the maximum, split
+    evenly between ties (as torch.amax). ONNX's ReduceMin imports as
+    -reduce_max(-x).
+
+    Example:
+    ```mlir
+    %m = amp.reduce_max %x axes = [1] {keep_dims} : tensor<8x4xf32> -> tensor<8x1xf32>
+    ```
+  }];
+  let arguments = (ins Amp_FloatTensor:$input, DenseI64ArrayAttr:$axes,
+                       UnitAttr:$keep_dims);
+  let results = (outs Amp_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `axes` `=` $axes attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Loss
 //===----------------------------------------------------------------------===//

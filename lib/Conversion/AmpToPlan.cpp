@@ -87,9 +87,14 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
     else if (isa<UnitAttr>(attr.getValue()))
       attrs[key] = 1;
   }
-  if (auto reduce = dyn_cast<ReduceSumOp>(op))
+  auto reductionAxes = [&](auto reduce) {
     for (int64_t axis : reduce.getAxes())
       kernel.add_axes(axis);
+  };
+  if (auto reduce = dyn_cast<ReduceSumOp>(op))
+    reductionAxes(reduce);
+  if (auto reduce = dyn_cast<ReduceMaxOp>(op))
+    reductionAxes(reduce);
   auto crossEntropy = [&](auto ce) {
     attrs["mean"] = ce.getReduction() == LossReduction::Mean;
     attrs["has_ignore_index"] = ce.getIgnoreIndex().has_value();

@@ -30,10 +30,12 @@ static LogicalResult importSoftmax(OnnxImporter &im, const onnx::NodeProto &node
   return success();
 }
 
-/// ReduceSum (opset 13: axes as a constant input) and ReduceMean (opset 13:
-/// axes as an attribute), the mean a sum times 1 / count.
+/// ReduceSum (opset 13: axes as a constant input), ReduceMean, ReduceMax and
+/// ReduceMin (opsets 13 to 17: axes as an attribute); the mean a sum times
+/// 1 / count, the minimum -reduce_max(-x).
 static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &node) {
-  bool mean = node.op_type() == "ReduceMean";
+  const std::string &kind = node.op_type();
+  bool mean = kind == "ReduceMean", min = kind == "ReduceMin";
   auto x = im.input(node, 0);
   if (failed(x))
     return failure();
@@ -44,7 +46,7 @@ static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &no
   if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
     return failure();
   SmallVector<int64_t> axes;
-  if (mean) {
+  if (kind != "ReduceSum") {
     auto listed = im.intsAttr(node, "axes", {});
     if (failed(listed))
       return failure();
@@ -76,9 +78,15 @@ static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &no
   if (failed(shape))
     return im.nodeError(node) << error;
   Location loc = im.nodeLoc(node);
-  Value result = ReduceSumOp::create(im.builder, loc,
-                                     RankedTensorType::get(*shape, type.getElementType()), *x,
-                                     im.builder.getDenseI64ArrayAttr(axes), keepDims);
+  auto resultType = RankedTensorType::get(*shape, type.getElementType());
+  auto axesAttr = im.builder.getDenseI64ArrayAttr(axes);
+  if (kind == "ReduceMax" || min) {
+    Value input = min ? NegOp::create(im.builder, loc, type, *x).getResult() : *x;
+    Value result = ReduceMaxOp::create(im.builder, loc, resultType, input, axesAttr, keepDims);
+    im.define(node, 0, min ? NegOp::create(im.builder, loc, resultType, result) : result);
+    return success();
+  }
+  Value result = ReduceSumOp::create(im.builder, loc, resultType, *x, axesAttr, keepDims);
   if (mean) {
     int64_t count = 1;
     for (int64_t axis : axes) {
@@ -131,6 +139,9 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
       {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduction},
       // ReduceMean-18 moved its axes to an input.
       {{"", "ReduceMean", 13, 17, "static reduced dims"}, &importReduction},
+      // ReduceMax-18 and ReduceMin-18 moved theirs too.
+      {{"", "ReduceMax", 13, 17, ""}, &importReduction},
+      {{"", "ReduceMin", 13, 17, ""}, &importReduction},
       {{"", "SoftmaxCrossEntropyLoss", 13, 0,
         "mean or sum reduction, no class weights, no log_prob output"},
        &importSoftmaxCrossEntropyLoss},

@@ -130,8 +130,9 @@ Status buildElementwiseMath(const proto::Kernel &kernel, KernelId id,
 Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                              const std::vector<TensorRef> &out,
                              std::unique_ptr<CpuKernel> *result);
-Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
-                      std::unique_ptr<CpuKernel> *result);
+/// reduce_sum and reduce_max over the kernel's axes (CpuReduction.cpp).
+Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef &in,
+                      const TensorRef &out, std::unique_ptr<CpuKernel> *result);
 Status buildSoftmaxCrossEntropy(const proto::Kernel &kernel, const TensorRef &logits,
                                 const TensorRef &labels, const TensorRef &loss,
                                 std::unique_ptr<CpuKernel> *result);

@@ -59,7 +59,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
   case KernelId::FusedElementwise:
     return buildFusedElementwise(kernel, in, out, result);
   case KernelId::ReduceSum:
-    return buildReduceSum(kernel, in[0], out[0], result);
+  case KernelId::ReduceMax:
+    return buildReduction(kernel, spec->id, in[0], out[0], result);
   case KernelId::SoftmaxCrossEntropy:
     return buildSoftmaxCrossEntropy(kernel, in[0], in[1], out[0], result);
   case KernelId::SoftmaxCrossEntropyGrad:

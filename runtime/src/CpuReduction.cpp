@@ -79,9 +79,10 @@ AMPRT_VECTOR_CLONES void normalise(float *out, int64_t n, float sum, float scale
 
 } // namespace
 
-Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in,
+Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef &in,
                       const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, "reduce_sum"));
+  bool max = id == KernelId::ReduceMax;
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, max ? "reduce_max" : "reduce_sum"));
   // Output strides over the input's index space, 0 along reduced axes.
   size_t rank = in.shape.size();
   std::vector<bool> reduced(rank, false);
@@ -103,9 +104,10 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in,
   auto inShape = in.shape;
   float *pin = in.f32(), *pout = out.f32();
   int64_t outCount = out.size();
+  float identity = max ? -INFINITY : 0.0f;
+  auto combine = [max](float a, float b) { return max ? math::maxOrNaN(a, b) : a + b; };
   *result = lambda([=] {
-    std::fill(pout, pout + outCount, 0.0f);
-    std::vector<int64_t> zero(rank, 0);
+    std::fill(pout, pout + outCount, identity);
     // Serial: several input rows accumulate into one output element.
     size_t r = rank;
     if (r == 0) {
@@ -123,14 +125,14 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in,
       }
       const float *src = pin + row * inner;
       if (strides[r - 1] == 0) {
-        float sum = 0.0f;
+        float total = identity;
         for (int64_t j = 0; j < inner; ++j)
-          sum += src[j];
-        pout[base] += sum;
+          total = combine(total, src[j]);
+        pout[base] = combine(pout[base], total);
       } else {
         float *dst = pout + base;
         for (int64_t j = 0; j < inner; ++j)
-          dst[j] += src[j];
+          dst[j] = combine(dst[j], src[j]);
       }
     }
     return Status::ok();

@@ -55,6 +55,10 @@ AMPRT_HD inline bool dropoutKeeps(uint64_t seed, uint64_t counter, uint64_t inde
   return (z >> 32) >= threshold;
 }
 
+/// The larger of a and b where a NaN wins (std::max and fmaxf drop one):
+/// reduce_max's step, as torch.amax.
+AMPRT_HD inline float maxOrNaN(float a, float b) { return (a > b || a != a) ? a : b; }
+
 AMPRT_HD inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
 AMPRT_HD inline float reluGrad(float dy, float x) { return x > 0.0f ? dy : 0.0f; }
 
@@ -88,16 +92,20 @@ AMPRT_HD AMPRT_ALWAYS_INLINE inline float expClamped(float x) {
 
 /// erf(x) to 5e-7 absolute (Abramowitz and Stegun 7.1.26, 1.5e-7, plus
 /// float rounding where the sum cancels; the form
-/// PyTorch's vectorised CPU erf takes); GELU adds it to 1.
-AMPRT_HD AMPRT_ALWAYS_INLINE inline float erfForGelu(float x) {
-#ifdef __CUDA_ARCH__
-  return ::erff(x);
-#else
+/// PyTorch's vectorised CPU erf takes); GELU adds it to 1. `e` is
+/// exp(-x * x), which GELU's backward also needs: it computes it once.
+AMPRT_HD AMPRT_ALWAYS_INLINE inline float erfGivenExp(float x, float e) {
   float a = std::fabs(x);
   float t = 1.0f / (1.0f + 0.3275911f * a);
   float p = (((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
             0.254829592f;
-  return std::copysign(1.0f - p * t * expClamped(-a * a), x);
+  return std::copysign(1.0f - p * t * e, x);
+}
+AMPRT_HD AMPRT_ALWAYS_INLINE inline float erfForGelu(float x) {
+#ifdef __CUDA_ARCH__
+  return ::erff(x);
+#else
+  return erfGivenExp(x, expClamped(-x * x));
 #endif
 }
 
@@ -119,9 +127,13 @@ constexpr float kSqrtTwoOverPi = 0.79788456080286536f;  // sqrt(2 / pi)
 constexpr float kGeluCubic = 0.044715f;
 AMPRT_HD AMPRT_ALWAYS_INLINE inline float gelu(float x) { return 0.5f * x * (1.0f + erfForGelu(x * kSqrtHalf)); }
 AMPRT_HD AMPRT_ALWAYS_INLINE inline float geluGrad(float dy, float x) {
-  float cdf = 0.5f * (1.0f + erfForGelu(x * kSqrtHalf));
-  float pdf = kInvSqrtTwoPi * expClamped(-0.5f * x * x);
-  return dy * (cdf + x * pdf);
+  float e = expClamped(-0.5f * x * x); // the pdf's exp, and erf's at x / sqrt(2)
+#ifdef __CUDA_ARCH__
+  float cdf = 0.5f * (1.0f + ::erff(x * kSqrtHalf));
+#else
+  float cdf = 0.5f * (1.0f + erfGivenExp(x * kSqrtHalf, e));
+#endif
+  return dy * (cdf + x * (kInvSqrtTwoPi * e));
 }
 AMPRT_HD AMPRT_ALWAYS_INLINE inline float geluTanh(float x) {
   float inner = kSqrtTwoOverPi * (x + kGeluCubic * x * x * x);

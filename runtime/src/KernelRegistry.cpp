@@ -43,6 +43,7 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::Softmax, "softmax", 1, 1, 1, 1, "axis"},
     {KernelId::LogSoftmax, "log_softmax", 1, 1, 1, 1, "axis"},
     {KernelId::ReduceSum, "reduce_sum", 1, 1, 1, 1, ""}, // axes: the kernel's own field
+    {KernelId::ReduceMax, "reduce_max", 1, 1, 1, 1, ""}, // the same
     {KernelId::BroadcastTo, "broadcast_to", 1, 1, 1, 1, ""},
     {KernelId::Cast, "cast", 1, 1, 1, 1, ""},
     {KernelId::Copy, "copy", 1, 1, 1, 1, ""},

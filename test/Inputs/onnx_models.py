@@ -421,6 +421,23 @@ def layer_norm():
          ints("flat", [8, 24])])
 
 
+def reductions():
+    """ReduceMax over the last axis (kept) and ReduceMin over the middle one
+    (dropped) of x W as [2, 3, 4], and a ReduceMax over every axis of h minus
+    its row maxima (axes negative and repeated) as a scalar loss."""
+    return model(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="MatMul"),
+         helper.make_node("Reshape", ["h", "shape"], ["h3"], name="Reshape"),
+         helper.make_node("ReduceMax", ["h3"], ["mx"], name="Max", axes=[-1]),
+         helper.make_node("ReduceMin", ["h3"], ["mn"], name="Min", axes=[1], keepdims=0),
+         helper.make_node("Sub", ["h3", "mx"], ["centred"], name="Sub"),
+         helper.make_node("ReduceMax", ["centred"], ["y"], name="All", axes=[-1, 2, 0, 1],
+                          keepdims=0)],
+        [value("x", FLOAT, [2, 4])],
+        [value("y", FLOAT, []), value("mn", FLOAT, [2, 4])],
+        [tensor("w", [4, 12]), ints("shape", [2, 3, 4])])
+
+
 def layer_norm_stash():
     """LayerNormalization asking for float16 statistics (stash_type 10)."""
     return model(
@@ -512,7 +529,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing
     unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

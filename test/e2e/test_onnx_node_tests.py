@@ -25,7 +25,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|l
                  r"tanh|sigmoid|leakyrelu|conv|basic_conv|convinteger|basic_convinteger|"
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
-                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|slice|shape|expand|split|constantofshape|range|"
+                 r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|reduce_max|reduce_min|slice|shape|expand|split|constantofshape|range|"
                  r"equal|less|greater|where|tril|triu)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give.

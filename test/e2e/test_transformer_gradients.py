@@ -12,6 +12,8 @@ the step runs, and the low types cost only rounding):
   amp.gelu), and Sqrt;
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
+- ReduceMax and ReduceMin (torch.amax, torch.amin) over the last and a
+  middle axis, and over a parameter with three-way ties;
 - LayerNormalization over the last dim and over the last two (PyTorch
   1.13 cannot export one without affine parameters);
 - MatMul: a sequence times a weight, batched Q K^T and attention x V, and
@@ -91,6 +93,25 @@ class PermuteModel(torch.nn.Module):
     def forward(self, x):
         h = self.fc1(x).reshape(-1, 2, 3, 4).permute(0, 2, 1, 3) * self.w
         return self.fc2(torch.relu(h).reshape(-1, 24))
+
+
+class MaxReductionModel(torch.nn.Module):
+    """fc2(flatten(h - amax(h, -1) + amin(h, 1) * amax(w, 1))) with h = fc1(x)
+    as [N, 4, 6] and w a parameter whose rows tie three ways at their maximum
+    (torch.amax splits the gradient evenly between ties)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(14)
+        self.fc1 = torch.nn.Linear(FEATURES, 24)
+        self.w = torch.nn.Parameter(torch.tensor([[0.5, 0.5, 0.1, -0.2, 0.5, 0.3]] * 4))
+        self.fc2 = torch.nn.Linear(24, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).reshape(-1, 4, 6)
+        mixed = (h - torch.amax(h, dim=-1, keepdim=True)
+                 + torch.amin(h, dim=1, keepdim=True) * torch.amax(self.w, dim=1, keepdim=True))
+        return self.fc2(mixed.reshape(-1, 24))
 
 
 class LayerNormModel(torch.nn.Module):
@@ -306,6 +327,7 @@ FEATURE_MODELS = [
     ("gelu", GeluModel, 21, 2.0),
     ("softmax axes", SoftmaxAxesModel, 22, 1.0),
     ("permute", PermuteModel, 23, 1.0),
+    ("max reductions", MaxReductionModel, 31, 1.0),
     ("layer norm", LayerNormModel, 24, 1.0),
     ("attention", AttentionModel, 25, 1.0),
     ("decomposed layer norm", DecomposedLayerNormModel, 27, 1.0),

@@ -280,6 +280,36 @@ TEST_F(CpuKernels, ReduceSumOverAxes) {
   EXPECT_NEAR(all.data[0], total, 1e-4);
 }
 
+// reduce_max over the kept-inner and the dropped-inner layouts; a NaN wins
+// (torch.amax), where std::max would keep or drop it depending on order.
+TEST_F(CpuKernels, ReduceMaxOverAxesLetsNaNWin) {
+  Tensor x({3, 4, 5}, 2);
+  x.data[(1 * 4 + 2) * 5 + 3] = NAN; // row (1, :, 3) and column (1, 2, :)
+  Tensor columns({1, 4, 5}), lastAxis({3, 4});
+  ASSERT_TRUE(run("reduce_max", {x.ref()}, {columns.ref()}, {}, {0}).isOk());
+  ASSERT_TRUE(run("reduce_max", {x.ref()}, {lastAxis.ref()}, {}, {2}).isOk());
+  for (int64_t j = 0; j < 4; ++j)
+    for (int64_t k = 0; k < 5; ++k) {
+      float expected = -INFINITY;
+      for (int64_t i = 0; i < 3; ++i)
+        expected = std::isnan(expected) ? expected : std::fmax(expected, x.data[(i * 4 + j) * 5 + k]);
+      if (j == 2 && k == 3)
+        EXPECT_TRUE(std::isnan(columns.data[j * 5 + k]));
+      else
+        EXPECT_EQ(columns.data[j * 5 + k], expected) << j << "," << k;
+    }
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 4; ++j) {
+      float expected = -INFINITY;
+      for (int64_t k = 0; k < 5; ++k)
+        expected = std::fmax(expected, x.data[(i * 4 + j) * 5 + k]);
+      if (i == 1 && j == 2)
+        EXPECT_TRUE(std::isnan(lastAxis.data[i * 4 + j]));
+      else
+        EXPECT_EQ(lastAxis.data[i * 4 + j], expected) << i << "," << j;
+    }
+}
+
 /// Mean softmax cross-entropy in double.
 double crossEntropy(const std::vector<float> &logits, const std::vector<int64_t> &labels,
                     int64_t classes) {

@@ -44,6 +44,7 @@ enum class KernelId {
   Softmax,
   LogSoftmax,
   ReduceSum,
+  ReduceMax,
   BroadcastTo,
   Cast,
   Copy,

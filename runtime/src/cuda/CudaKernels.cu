@@ -75,48 +75,64 @@ __global__ void zeroIfKernel(const float *x, const float *flag, float *y, int64_
 // Reductions
 //===--------------------------------------------------------------------===//
 
+/// The reductions' step: a sum, or a maximum that NaN wins.
+struct SumStep {
+  static constexpr float kIdentity = 0.0f;
+  __device__ static float combine(float a, float b) { return a + b; }
+};
+struct MaxStep {
+  static constexpr float kIdentity = -INFINITY;
+  __device__ static float combine(float a, float b) { return math::maxOrNaN(a, b); }
+};
+
+template <typename Step> __device__ float warpReduce(float v) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = Step::combine(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
 /// inner > 1: a 32-wide tile of `inner` per block, 8 rows of threads
-/// striding over the reduced axis, then a shared-memory sum.
-__global__ void reduceStridedKernel(ReduceArgs args) {
+/// striding over the reduced axis, then a shared-memory reduction.
+template <typename Step> __global__ void reduceStridedKernel(ReduceArgs args) {
   __shared__ float partial[8][33];
   int64_t tiles = (args.inner + 31) / 32;
   int64_t o = blockIdx.x / tiles, i = (blockIdx.x % tiles) * 32 + threadIdx.x;
-  float sum = 0.0f;
+  float acc = Step::kIdentity;
   if (i < args.inner)
     for (int64_t r = threadIdx.y; r < args.reduced; r += blockDim.y)
-      sum += args.in[(o * args.reduced + r) * args.inner + i];
-  partial[threadIdx.y][threadIdx.x] = sum;
+      acc = Step::combine(acc, args.in[(o * args.reduced + r) * args.inner + i]);
+  partial[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && i < args.inner) {
-    float total = 0.0f;
+    float total = Step::kIdentity;
     for (int y = 0; y < 8; ++y)
-      total += partial[y][threadIdx.x];
+      total = Step::combine(total, partial[y][threadIdx.x]);
     args.out[o * args.inner + i] = total;
   }
 }
 
-/// inner == 1: one block per output, a tree sum over the reduced axis.
-__global__ void reduceRowsKernel(ReduceArgs args) {
+/// inner == 1: one block per output, a tree over the reduced axis.
+template <typename Step> __global__ void reduceRowsKernel(ReduceArgs args) {
   __shared__ float warps[kThreads / 32];
   const float *row = args.in + blockIdx.x * args.reduced;
-  float sum = 0.0f;
+  float acc = Step::kIdentity;
   for (int64_t r = threadIdx.x; r < args.reduced; r += blockDim.x)
-    sum += row[r];
-  sum = warpSum(sum);
+    acc = Step::combine(acc, row[r]);
+  acc = warpReduce<Step>(acc);
   if (threadIdx.x % 32 == 0)
-    warps[threadIdx.x / 32] = sum;
+    warps[threadIdx.x / 32] = acc;
   __syncthreads();
   if (threadIdx.x < 32) {
-    float v = threadIdx.x < kThreads / 32 ? warps[threadIdx.x] : 0.0f;
-    v = warpSum(v);
+    float v = threadIdx.x < kThreads / 32 ? warps[threadIdx.x] : Step::kIdentity;
+    v = warpReduce<Step>(v);
     if (threadIdx.x == 0)
       args.out[blockIdx.x] = v;
   }
 }
 
-/// Any set of axes: thread o sums the input elements whose kept coordinates
-/// are output o's, in row-major order of the reduced ones.
-__global__ void reduceGeneralKernel(ReduceArgs args) {
+/// Any set of axes: thread o reduces the input elements whose kept
+/// coordinates are output o's, in row-major order of the reduced ones.
+template <typename Step> __global__ void reduceGeneralKernel(ReduceArgs args) {
   int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t outputs = args.outer * args.inner, reducedCount = args.reduced;
   if (o >= outputs)
@@ -132,7 +148,7 @@ __global__ void reduceGeneralKernel(ReduceArgs args) {
       base += (rest % args.shape[d]) * strides[d];
       rest /= args.shape[d];
     }
-  float sum = 0.0f;
+  float acc = Step::kIdentity;
   for (int64_t r = 0; r < reducedCount; ++r) {
     int64_t offset = base, index = r;
     for (int d = args.rank - 1; d >= 0; --d)
@@ -140,9 +156,22 @@ __global__ void reduceGeneralKernel(ReduceArgs args) {
         offset += (index % args.shape[d]) * strides[d];
         index /= args.shape[d];
       }
-    sum += args.in[offset];
+    acc = Step::combine(acc, args.in[offset]);
   }
-  args.out[o] = sum;
+  args.out[o] = acc;
+}
+
+template <typename Step> cudaError_t launchReduction(const ReduceArgs &args,
+                                                     cudaStream_t stream) {
+  if (args.general)
+    reduceGeneralKernel<Step><<<blocksFor(args.outer * args.inner, kThreads, INT32_MAX),
+                                kThreads, 0, stream>>>(args);
+  else if (args.inner == 1)
+    reduceRowsKernel<Step><<<static_cast<unsigned>(args.outer), kThreads, 0, stream>>>(args);
+  else
+    reduceStridedKernel<Step><<<static_cast<unsigned>(args.outer * ((args.inner + 31) / 32)),
+                                dim3(32, 8), 0, stream>>>(args);
+  return cudaGetLastError();
 }
 
 //===--------------------------------------------------------------------===//
@@ -406,16 +435,8 @@ cudaError_t launchZeroIf(const float *x, const float *flag, float *y, int64_t n,
   return cudaGetLastError();
 }
 
-cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream) {
-  if (args.general)
-    reduceGeneralKernel<<<blocksFor(args.outer * args.inner, kThreads, INT32_MAX), kThreads, 0,
-                          stream>>>(args);
-  else if (args.inner == 1)
-    reduceRowsKernel<<<static_cast<unsigned>(args.outer), kThreads, 0, stream>>>(args);
-  else
-    reduceStridedKernel<<<static_cast<unsigned>(args.outer * ((args.inner + 31) / 32)),
-                          dim3(32, 8), 0, stream>>>(args);
-  return cudaGetLastError();
+cudaError_t launchReduce(const ReduceArgs &args, cudaStream_t stream) {
+  return args.max ? launchReduction<MaxStep>(args, stream) : launchReduction<SumStep>(args, stream);
 }
 
 cudaError_t launchSoftmax(const SoftmaxArgs &args, cudaStream_t stream) {

@@ -50,11 +50,12 @@ struct ReduceArgs {
   float *out;
   int64_t outer, reduced, inner;
   bool general;
+  bool max; // reduce_max (NaN wins) rather than reduce_sum
   int rank;
   int64_t shape[fused::kMaxRank];
   bool isReduced[fused::kMaxRank];
 };
-cudaError_t launchReduceSum(const ReduceArgs &args, cudaStream_t stream);
+cudaError_t launchReduce(const ReduceArgs &args, cudaStream_t stream);
 
 /// Softmax over the last axis of [rows, width].
 /// softmax (or log_softmax) of [outer, width, inner] along width; `slices`

@@ -119,9 +119,11 @@ Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vec
   return Status::ok();
 }
 
-Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const TensorRef &out,
-                      CudaContext &context, std::unique_ptr<Kernel> *result) {
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, "reduce_sum"));
+Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef &in,
+                      const TensorRef &out, CudaContext &context,
+                      std::unique_ptr<Kernel> *result) {
+  const char *name = id == KernelId::ReduceMax ? "reduce_max" : "reduce_sum";
+  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, name));
   std::vector<int64_t> axes(kernel.axes().begin(), kernel.axes().end());
   std::sort(axes.begin(), axes.end());
   axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
@@ -132,6 +134,7 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const Te
   args.in = in.f32();
   args.out = out.f32();
   args.outer = args.reduced = args.inner = 1;
+  args.max = id == KernelId::ReduceMax;
   args.rank = static_cast<int>(rank);
   for (size_t i = 0; i < axes.size(); ++i) {
     if (axes[i] < 0 || axes[i] >= rank)
@@ -150,7 +153,7 @@ Status buildReduceSum(const proto::Kernel &kernel, const TensorRef &in, const Te
   if (args.outer * args.inner != out.size())
     return Status::error("output size does not match the reduction");
   cudaStream_t stream = context.stream;
-  *result = launcher([=] { return launchReduceSum(args, stream); }, "reduce_sum");
+  *result = launcher([=] { return launchReduce(args, stream); }, name);
   return Status::ok();
 }
 
@@ -346,7 +349,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   case KernelId::LayerNormGrad:
     return buildCudaCnnKernel(kernel, spec->id, in, out, context, result);
   case KernelId::ReduceSum:
-    return buildReduceSum(kernel, in[0], out[0], context, result);
+  case KernelId::ReduceMax:
+    return buildReduction(kernel, spec->id, in[0], out[0], context, result);
   case KernelId::SoftmaxCrossEntropy:
   case KernelId::SoftmaxCrossEntropyGrad:
     return buildCrossEntropy(kernel, spec->id, in, out[0], context, result);
