@@ -693,7 +693,9 @@ class Amp_BroadcastBinaryOp<string mnemonic, string formula>
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs">;
+def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs"> {
+  let hasCanonicalizer = 1; // sums of adjacent zero pads become a concat
+}
 def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
 def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;

@@ -108,7 +108,6 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
   auto combine = [max](float a, float b) { return max ? math::maxOrNaN(a, b) : a + b; };
   *result = lambda([=] {
     std::fill(pout, pout + outCount, identity);
-    // Serial: several input rows accumulate into one output element.
     size_t r = rank;
     if (r == 0) {
       pout[0] = pin[0];
@@ -117,23 +116,39 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
     int64_t inner = inShape[r - 1], rows = 1;
     for (size_t i = 0; i + 1 < r; ++i)
       rows *= inShape[i];
-    for (int64_t row = 0; row < rows; ++row) {
-      int64_t base = 0, rest = row;
-      for (size_t i = r - 1; i-- > 0;) {
-        base += (rest % inShape[i]) * strides[i];
-        rest /= inShape[i];
+    // Rows [all] and columns [begin, end) of the innermost dim, in row order:
+    // several input rows accumulate into one output element.
+    auto accumulate = [&](int64_t begin, int64_t end) {
+      for (int64_t row = 0; row < rows; ++row) {
+        int64_t base = 0, rest = row;
+        for (size_t i = r - 1; i-- > 0;) {
+          base += (rest % inShape[i]) * strides[i];
+          rest /= inShape[i];
+        }
+        const float *src = pin + row * inner;
+        if (strides[r - 1] == 0) {
+          float total = identity;
+          for (int64_t j = begin; j < end; ++j)
+            total = combine(total, src[j]);
+          pout[base] = combine(pout[base], total);
+        } else {
+          float *dst = pout + base;
+          for (int64_t j = begin; j < end; ++j)
+            dst[j] = combine(dst[j], src[j]);
+        }
       }
-      const float *src = pin + row * inner;
-      if (strides[r - 1] == 0) {
-        float total = identity;
-        for (int64_t j = 0; j < inner; ++j)
-          total = combine(total, src[j]);
-        pout[base] = combine(pout[base], total);
-      } else {
-        float *dst = pout + base;
-        for (int64_t j = 0; j < inner; ++j)
-          dst[j] = combine(dst[j], src[j]);
+    };
+    // A kept innermost dim (bias gradients: [tokens, features] -> [features])
+    // splits across the threads by columns; each element still sums its
+    // rows in order, so the result does not depend on the thread count.
+    if (strides[r - 1] != 0 && inner >= 64 && rows * inner > 65536 && worthARegion(2)) {
+#pragma omp parallel
+      {
+        int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+        accumulate(inner * t / n, inner * (t + 1) / n);
       }
+    } else {
+      accumulate(0, inner);
     }
     return Status::ok();
   });

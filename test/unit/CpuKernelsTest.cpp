@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <map>
 #include <random>
@@ -278,6 +280,26 @@ TEST_F(CpuKernels, ReduceSumOverAxes) {
       total += s;
     }
   EXPECT_NEAR(all.data[0], total, 1e-4);
+}
+
+// A bias gradient's column sums ([tokens, features] -> [features]) split
+// across the threads by columns: each sums its rows in order, so one thread
+// and two give the same bits, and both match double precision.
+TEST_F(CpuKernels, ColumnSumsAreTheSameOnAnyThreadCount) {
+  Tensor x({300, 512}, 3), one({512}), two({512});
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ASSERT_TRUE(run("reduce_sum", {x.ref()}, {one.ref()}, {}, {0}).isOk());
+  omp_set_num_threads(2);
+  ASSERT_TRUE(run("reduce_sum", {x.ref()}, {two.ref()}, {}, {0}).isOk());
+  omp_set_num_threads(threads);
+  for (int64_t c = 0; c < 512; ++c) {
+    double sum = 0;
+    for (int64_t r = 0; r < 300; ++r)
+      sum += x.data[r * 512 + c];
+    ASSERT_EQ(math::floatBits(one.data[c]), math::floatBits(two.data[c])) << c;
+    EXPECT_NEAR(one.data[c], sum, 1e-4) << c;
+  }
 }
 
 // reduce_max over the kept-inner and the dropped-inner layouts; a NaN wins
