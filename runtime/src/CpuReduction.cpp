@@ -21,19 +21,19 @@ inline float expForSoftmax(float x) { return x < -87.0f ? 0.0f : math::expClampe
 
 constexpr int kLanes = 16; // partial maxima and sums, one vector register's worth
 
-/// The maximum of a row; NaN anywhere makes the softmax NaN through its sum.
+/// The maximum of a row, NaN if it holds one (math::maxOrNaN, as reduce_max).
 AMPRT_VECTOR_CLONES float rowMax(const float *row, int64_t n) {
   float lanes[kLanes];
   std::fill_n(lanes, kLanes, -INFINITY);
   int64_t c = 0;
   for (; c + kLanes <= n; c += kLanes)
     for (int j = 0; j < kLanes; ++j)
-      lanes[j] = lanes[j] > row[c + j] ? lanes[j] : row[c + j];
+      lanes[j] = math::maxOrNaN(lanes[j], row[c + j]);
   float result = -INFINITY;
   for (; c < n; ++c)
-    result = std::max(result, row[c]);
+    result = math::maxOrNaN(result, row[c]);
   for (float lane : lanes)
-    result = std::max(result, lane);
+    result = math::maxOrNaN(result, lane);
   return result;
 }
 

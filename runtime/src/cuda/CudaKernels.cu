@@ -24,11 +24,23 @@ int blocksFor(int64_t work, int64_t perBlock, int64_t cap = 65535) {
   return static_cast<int>(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
 }
 
-__device__ float warpSum(float v) {
+/// The warp reductions' step: a sum, or a maximum that NaN wins (reduce_max;
+/// softmax's warpMax below drops NaN as fmaxf does, and is kept as it was).
+struct SumStep {
+  static constexpr float kIdentity = 0.0f;
+  __device__ static float combine(float a, float b) { return a + b; }
+};
+struct MaxStep {
+  static constexpr float kIdentity = -INFINITY;
+  __device__ static float combine(float a, float b) { return math::maxOrNaN(a, b); }
+};
+
+template <typename Step> __device__ float warpReduce(float v) {
   for (int offset = 16; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
+    v = Step::combine(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
+
 __device__ float warpMax(float v) {
   for (int offset = 16; offset > 0; offset /= 2)
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
@@ -74,22 +86,6 @@ __global__ void zeroIfKernel(const float *x, const float *flag, float *y, int64_
 //===--------------------------------------------------------------------===//
 // Reductions
 //===--------------------------------------------------------------------===//
-
-/// The reductions' step: a sum, or a maximum that NaN wins.
-struct SumStep {
-  static constexpr float kIdentity = 0.0f;
-  __device__ static float combine(float a, float b) { return a + b; }
-};
-struct MaxStep {
-  static constexpr float kIdentity = -INFINITY;
-  __device__ static float combine(float a, float b) { return math::maxOrNaN(a, b); }
-};
-
-template <typename Step> __device__ float warpReduce(float v) {
-  for (int offset = 16; offset > 0; offset /= 2)
-    v = Step::combine(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
 
 /// inner > 1: a 32-wide tile of `inner` per block, 8 rows of threads
 /// striding over the reduced axis, then a shared-memory reduction.
@@ -190,7 +186,7 @@ __device__ RowExp rowExp(const float *row, int64_t width, int64_t stride = 1) {
   float s = 0.0f;
   for (int64_t c = threadIdx.x % 32; c < width; c += 32)
     s += expf(row[c * stride] - m);
-  return {m, warpSum(s)};
+  return {m, warpReduce<SumStep>(s)};
 }
 
 __device__ int64_t warpRow() {
