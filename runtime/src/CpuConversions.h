@@ -1,7 +1,8 @@
 //===- CpuConversions.h - f32 <-> bf16/f16 over arrays, vectorised -*- C++ -*-===//
 //
-// The array forms of FloatConversions.h for the CPU kernels: AVX2 (bf16) and
-// F16C (f16) where the CPU has them, the scalar functions elsewhere. Every
+// The array forms of FloatConversions.h for the CPU kernels: bf16 in loops
+// compiled per vector width, f16 with F16C where the CPU has it (the scalar
+// functions elsewhere). Every
 // result is bit-identical to the scalar conversion, NaN payloads included,
 // so a kernel gives the same bits on every x86-64 CPU.
 //
@@ -23,7 +24,7 @@ void narrow(DType type, const float *src, void *dst, int64_t count);
 /// again would give.
 void roundThrough(DType type, float *values, int64_t count);
 
-/// True when the vector paths run here (AVX2 and F16C); else scalar.
+/// True when the f16 vector paths run here (AVX2 and F16C); else scalar.
 bool vectorConversions();
 
 } // namespace amprt::cpu

@@ -10,6 +10,7 @@
 #include "CpuKernelSupport.h"
 #include "FusedElementwise.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace amprt {
@@ -216,27 +217,87 @@ void loadBroadcast(const fused::Program &p, int in, const void *data, int64_t be
   }
 }
 
+/// Where a fused program's registers live during a block, chosen once per
+/// kernel so that a block moves no more bytes than it must: an f32 input is
+/// read where it lies, and an f32 step that is an output is computed into
+/// the output (unless the output overlaps an input: an in-place state update
+/// would then overwrite what a later step reads). A step is rounded to its
+/// type only when a later step reads it or an output of another type stores
+/// it; otherwise the output's narrowing rounds it, bit for bit the same.
+struct BlockLayout {
+  bool readInPlace[fused::kMaxInputs] = {};
+  int8_t writesOutput[fused::kMaxSteps] = {}; // the output it writes, or -1
+  bool rounds[fused::kMaxSteps] = {};
+  bool storedByStep[fused::kMaxOutputs] = {};
+};
+
+bool overlaps(const TensorRef &a, const TensorRef &b) {
+  auto *aBegin = static_cast<const char *>(a.data), *bBegin = static_cast<const char *>(b.data);
+  return aBegin < bBegin + b.size() * dtypeSize(b.dtype) &&
+         bBegin < aBegin + a.size() * dtypeSize(a.dtype);
+}
+
+BlockLayout layoutBlocks(const fused::Program &p, const std::vector<TensorRef> &in,
+                         const std::vector<TensorRef> &out) {
+  BlockLayout layout;
+  for (int i = 0; i < p.numInputs; ++i)
+    layout.readInPlace[i] = p.contiguous[i] && p.inputType[i] == fused::Storage::F32;
+  for (int s = 0; s < p.numSteps; ++s) {
+    int reg = p.numInputs + s;
+    layout.writesOutput[s] = -1;
+    bool readLater = false;
+    for (int t = s + 1; t < p.numSteps; ++t)
+      readLater |= p.lhs[t] == reg || p.rhs[t] == reg;
+    bool storedAsOther = false;
+    for (int o = 0; o < p.numOutputs; ++o) {
+      if (p.outputRegister[o] != reg)
+        continue;
+      storedAsOther |= p.outputType[o] != p.stepType[s];
+      bool direct = layout.writesOutput[s] < 0 && p.stepType[s] == fused::Storage::F32 &&
+                    p.outputType[o] == fused::Storage::F32 &&
+                    std::none_of(in.begin(), in.end(),
+                                 [&](const TensorRef &x) { return overlaps(x, out[o]); });
+      if (direct) {
+        layout.writesOutput[s] = static_cast<int8_t>(o);
+        layout.storedByStep[o] = true;
+      }
+    }
+    layout.rounds[s] = p.stepType[s] != fused::Storage::F32 && (readLater || storedAsOther);
+  }
+  return layout;
+}
+
 /// Output elements [begin, begin + n) of a fused program, n <= kBlock: the
 /// same values as fused::evaluate element by element, bit for bit, with
 /// loads, steps and stores each one vectorisable loop over the block.
-void evaluateBlock(const fused::Program &p, const void *const *inputs, void *const *outputs,
-                   int64_t begin, int64_t n) {
-  alignas(64) float reg[fused::kMaxRegisters][kBlock];
+void evaluateBlock(const fused::Program &p, const BlockLayout &layout,
+                   const void *const *inputs, void *const *outputs, int64_t begin, int64_t n) {
+  alignas(64) float block[fused::kMaxRegisters][kBlock];
+  const float *reg[fused::kMaxRegisters];
   for (int in = 0; in < p.numInputs; ++in) {
     DType type = dtypeOf(p.inputType[in]);
-    if (p.contiguous[in]) {
+    if (layout.readInPlace[in]) {
+      reg[in] = static_cast<const float *>(inputs[in]) + begin;
+    } else if (p.contiguous[in]) {
       cpu::widen(type, static_cast<const char *>(inputs[in]) + begin * dtypeSize(type),
-                 reg[in], n);
-      continue;
+                 block[in], n);
+      reg[in] = block[in];
+    } else {
+      loadBroadcast(p, in, inputs[in], begin, n, block[in]);
+      reg[in] = block[in];
     }
-    loadBroadcast(p, in, inputs[in], begin, n, reg[in]);
   }
   for (int s = 0; s < p.numSteps; ++s) {
-    float *r = reg[p.numInputs + s];
+    int o = layout.writesOutput[s];
+    float *r = o >= 0 ? static_cast<float *>(outputs[o]) + begin : block[p.numInputs + s];
     applyToBlock(p.op[s], reg[p.lhs[s]], reg[p.rhs[s]], p.param[s], r, n);
-    cpu::roundThrough(dtypeOf(p.stepType[s]), r, n);
+    if (layout.rounds[s])
+      cpu::roundThrough(dtypeOf(p.stepType[s]), r, n);
+    reg[p.numInputs + s] = r;
   }
   for (int o = 0; o < p.numOutputs; ++o) {
+    if (layout.storedByStep[o])
+      continue;
     DType type = dtypeOf(p.outputType[o]);
     cpu::narrow(type, reg[p.outputRegister[o]],
                 static_cast<char *>(outputs[o]) + begin * dtypeSize(type), n);
@@ -250,6 +311,7 @@ Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<Tens
                              std::unique_ptr<CpuKernel> *result) {
   fused::Program program;
   AMPRT_RETURN_IF_ERROR(fused::describe(kernel, in, out, &program));
+  BlockLayout layout = layoutBlocks(program, in, out);
   std::vector<const void *> inputs;
   std::vector<void *> outputs;
   for (const auto &x : in)
@@ -259,7 +321,7 @@ Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<Tens
   *result = lambda([=] {
     parallelChunks(program.count, [&](int64_t begin, int64_t count) {
       for (int64_t i = 0; i < count; i += kBlock)
-        evaluateBlock(program, inputs.data(), outputs.data(), begin + i,
+        evaluateBlock(program, layout, inputs.data(), outputs.data(), begin + i,
                       std::min(kBlock, count - i));
     });
     return Status::ok();

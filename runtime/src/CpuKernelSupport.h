@@ -17,8 +17,11 @@ namespace amprt {
 /// the widest the CPU has (an ifunc): the runtime is built for the x86-64
 /// baseline (SSE2) so that one binary runs on every CPU, as PyTorch's
 /// kernels dispatch. The clones give the same values (no FMA contraction).
+/// x86-64-v4 is AVX-512 F, BW, DQ, VL and CD: BW has the 16-bit lane
+/// operations that bf16 conversions need.
 #if defined(__x86_64__) && defined(__GNUC__)
-#define AMPRT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define AMPRT_VECTOR_CLONES                                                                    \
+  __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define AMPRT_VECTOR_CLONES
 #endif

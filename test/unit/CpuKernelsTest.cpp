@@ -550,6 +550,29 @@ TEST_F(CpuKernels, FusedChainReadsBroadcastInputsAcrossRowsAndBlocks) {
       }
 }
 
+// An f32 step that is an output is computed straight into the output and
+// later steps read it there; an f32 input is read where it lies. When an
+// output is also an input's bytes (a state tensor updated in place), a step
+// must not write it before later steps have read the input: here
+// y = x * c (in place) and z = x + y.
+TEST_F(CpuKernels, FusedChainWritesInPlaceOutputsAfterEveryRead) {
+  Tensor x({3, 700}, 41), c({700}, 42), z({3, 700});
+  std::vector<float> original = x.data;
+  // Registers: 0 x, 1 c; 2 y = x * c, 3 z = x + y.
+  proto::Kernel kernel =
+      fusedKernel({{"mul", {0, 1}, proto::F32}, {"add", {0, 2}, proto::F32}}, {2, 3});
+  std::unique_ptr<CpuKernel> built;
+  Status status =
+      buildCpuKernel(kernel, {x.ref(), c.ref()}, {x.ref(), z.ref()}, context, &built);
+  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(built->run().isOk());
+  for (int64_t i = 0; i < 3 * 700; ++i) {
+    float y = original[i] * c.data[i % 700];
+    ASSERT_EQ(x.data[i], y) << i;
+    ASSERT_EQ(z.data[i], original[i] + y) << i;
+  }
+}
+
 TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
   Tensor x({4, 6}, 1), y({4, 6}), wrong({5}, 2);
   struct Case {

@@ -87,7 +87,7 @@ struct CpuCapabilities {
   std::string model;     // the CPU's name, e.g. "AMD EPYC 7B13"
   std::string onednnIsa; // the ISA oneDNN's kernels use: "avx2", "avx512_core_bf16", ...
   bool bf16GemmNative = false, f16GemmNative = false;
-  bool vectorConversions = false; // AVX2/F16C bf16 and f16 conversions
+  bool vectorConversions = false; // AVX2/F16C f16 conversions (bf16 is vectorised anywhere)
 };
 /// Probes this CPU (and oneDNN under DNNL_MAX_CPU_ISA, if set).
 CpuCapabilities cpuCapabilities();
