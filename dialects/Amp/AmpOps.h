@@ -27,6 +27,11 @@ class FixedPrecision : public OpTrait::TraitBase<ConcreteType, FixedPrecision> {
 /// in AmpOps.td): amp-legalize-precision casts around them.
 template <typename ConcreteType>
 class F32KernelsOnly : public OpTrait::TraitBase<ConcreteType, F32KernelsOnly> {};
+/// Marks ops whose runtime kernels read any float type but write f32 only
+/// (Amp_F32ResultKernels in AmpOps.td): amp-legalize-precision computes a
+/// low result in f32 and narrows it after the op, and leaves the inputs.
+template <typename ConcreteType>
+class F32ResultKernels : public OpTrait::TraitBase<ConcreteType, F32ResultKernels> {};
 /// Marks elementwise ops that can be steps of a fused_elementwise kernel
 /// (Amp_FusableElementwise in AmpOps.td).
 template <typename ConcreteType>

@@ -78,6 +78,15 @@ def Amp_F32KernelsOnly : NativeOpTrait<"F32KernelsOnly"> {
   let cppNamespace = "::mlir::amp";
 }
 
+/// Ops whose runtime kernels (CPU and CUDA) read bf16/f16/f32 inputs,
+/// widening them as they load (exact), but write f32 results only:
+/// amp-legalize-precision leaves their inputs alone (no cast kernel and no
+/// f32 copy in memory) and computes a low result in f32, rounded once after
+/// the op.
+def Amp_F32ResultKernels : NativeOpTrait<"F32ResultKernels"> {
+  let cppNamespace = "::mlir::amp";
+}
+
 /// Elementwise ops the runtime can run as steps of one fused_elementwise
 /// kernel (FusedElementwise.h has each one's per-element math): the plan's
 /// fusion groups chains of them.
@@ -1024,7 +1033,7 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
 // Reductions
 //===----------------------------------------------------------------------===//
 
-def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_PrecisionOpInterface, Amp_F32KernelsOnly,
+def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_PrecisionOpInterface, Amp_F32ResultKernels,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "FP32";
   let precisionReason = "reduction: accumulates and stores in FP32";
@@ -1047,7 +1056,7 @@ def Amp_ReduceSumOp : Amp_ShapedOp<"reduce_sum", [Amp_PrecisionOpInterface, Amp_
   }];
 }
 
-def Amp_ReduceMaxOp : Amp_ShapedOp<"reduce_max", [Amp_PrecisionOpInterface, Amp_F32KernelsOnly,
+def Amp_ReduceMaxOp : Amp_ShapedOp<"reduce_max", [Amp_PrecisionOpInterface, Amp_F32ResultKernels,
     DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let precision = "FP32";
   let precisionReason = "reduction: a maximum is exact in any type, computed on f32 kernels";

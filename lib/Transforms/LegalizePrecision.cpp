@@ -7,13 +7,15 @@
 //   cpu       the CPU backend without native low-precision GEMMs (AVX2)
 //   cpu-bf16  the CPU backend with native BF16 GEMMs (AVX-512 BF16, AMX)
 //   cuda      the CUDA backend
-// Both facts it reads are in each op's ODS definition: Amp_F32KernelsOnly
-// (every backend's kernels take f32 only: reductions, losses, optimizer
-// updates) and emulatesOn (the backends that run a low type only by
+// The facts it reads are in each op's ODS definition: Amp_F32KernelsOnly
+// (every backend's kernels take f32 only: losses, optimizer updates),
+// Amp_F32ResultKernels (kernels read any float type, write f32: the
+// reductions) and emulatesOn (the backends that run a low type only by
 // emulation). Such an op's low-precision operands are widened (exactly:
-// every bf16/f16 value is an f32), and a low result is computed in f32 and
-// rounded once after the op, which is what the runtime's emulation does, so
-// for a named backend the IR shows the precision the hardware computes in.
+// every bf16/f16 value is an f32; not for Amp_F32ResultKernels, which widen
+// as they load), and a low result is computed in f32 and rounded once after
+// the op, which is what the runtime's emulation does, so for a named
+// backend the IR shows the precision the hardware computes in.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,9 +54,10 @@ struct LegalizePrecisionPass
         if (auto decided = op->getAttrOfType<StringAttr>("amp.rule"))
           op->setAttr("amp.rule",
                       StringAttr::get(op->getContext(), decided.getValue() + "; " + rule));
-        for (OpOperand &operand : op->getOpOperands())
-          if (isFloatTensor(operand.get().getType()))
-            operand.set(casts.get(operand.get(), f32, op, rule));
+        if (!op->hasTrait<F32ResultKernels>())
+          for (OpOperand &operand : op->getOpOperands())
+            if (isFloatTensor(operand.get().getType()))
+              operand.set(casts.get(operand.get(), f32, op, rule));
         // A result a policy made low is computed in f32 and rounded once for
         // its readers (what a low-precision kernel with f32 accumulation does).
         for (OpResult result : op->getResults()) {
@@ -78,6 +81,14 @@ struct LegalizePrecisionPass
     std::string name = op->getName().getStringRef().str();
     if (op->hasTrait<F32KernelsOnly>()) // declared in ODS
       return "legality: every backend runs '" + name + "' in f32";
+    if (op->hasTrait<F32ResultKernels>()) // declared in ODS
+      return llvm::any_of(op->getResultTypes(),
+                          [](Type type) {
+                            return isFloatTensor(type) &&
+                                   !cast<RankedTensorType>(type).getElementType().isF32();
+                          })
+                 ? "legality: every backend writes '" + name + "' in f32"
+                 : "";
     auto precision = dyn_cast<PrecisionOpInterface>(op);
     if (!precision || backend == "any")
       return "";

@@ -1,10 +1,12 @@
 //===- CpuReduction.cpp - reductions and the softmax cross-entropy --------===//
 //
-// Numerically sensitive kernels, in f32 only: autocast keeps them in FP32 and
-// the legality pass widens any low-precision input for this backend.
+// Numerically sensitive kernels, computing in f32: autocast keeps them in
+// FP32. The reductions read a bf16/f16 input themselves (widening is exact,
+// so the sums are those of the cast input); the cross-entropy takes f32.
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
 #include <algorithm>
@@ -77,12 +79,26 @@ AMPRT_VECTOR_CLONES void normalise(float *out, int64_t n, float sum, float scale
     out[c] = scale * (out[c] / sum);
 }
 
+/// dst[j] = dst[j] + src[j] (or the maximum, NaN winning) over a row.
+AMPRT_VECTOR_CLONES void combineRow(bool max, float *dst, const float *src, int64_t n) {
+  if (max)
+    for (int64_t j = 0; j < n; ++j)
+      dst[j] = math::maxOrNaN(dst[j], src[j]);
+  else
+    for (int64_t j = 0; j < n; ++j)
+      dst[j] += src[j];
+}
+
 } // namespace
 
 Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef &in,
                       const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
   bool max = id == KernelId::ReduceMax;
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, max ? "reduce_max" : "reduce_sum"));
+  const char *name = max ? "reduce_max" : "reduce_sum";
+  AMPRT_RETURN_IF_ERROR(requireF32({out}, name));
+  if (in.dtype != DType::F32 && in.dtype != DType::BF16 && in.dtype != DType::F16)
+    return Status::error(std::string(name) + " reads a float tensor, got " +
+                         dtypeName(in.dtype));
   // Output strides over the input's index space, 0 along reduced axes.
   size_t rank = in.shape.size();
   std::vector<bool> reduced(rank, false);
@@ -102,7 +118,10 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
   if (expected != out.size())
     return Status::error("output size does not match the reduction");
   auto inShape = in.shape;
-  float *pin = in.f32(), *pout = out.f32();
+  const char *pin = static_cast<const char *>(in.data);
+  DType inType = in.dtype;
+  size_t inSize = dtypeSize(inType);
+  float *pout = out.f32();
   int64_t outCount = out.size();
   float identity = max ? -INFINITY : 0.0f;
   auto combine = [max](float a, float b) { return max ? math::maxOrNaN(a, b) : a + b; };
@@ -110,7 +129,7 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
     std::fill(pout, pout + outCount, identity);
     size_t r = rank;
     if (r == 0) {
-      pout[0] = pin[0];
+      cpu::widen(inType, pin, pout, 1);
       return Status::ok();
     }
     int64_t inner = inShape[r - 1], rows = 1;
@@ -119,22 +138,27 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
     // Rows [all] and columns [begin, end) of the innermost dim, in row order:
     // several input rows accumulate into one output element.
     auto accumulate = [&](int64_t begin, int64_t end) {
+      std::vector<float> widened(inType == DType::F32 ? 0 : end - begin);
       for (int64_t row = 0; row < rows; ++row) {
         int64_t base = 0, rest = row;
         for (size_t i = r - 1; i-- > 0;) {
           base += (rest % inShape[i]) * strides[i];
           rest /= inShape[i];
         }
-        const float *src = pin + row * inner;
+        // The row's columns [begin, end) as f32.
+        const char *bytes = pin + (row * inner + begin) * inSize;
+        const float *src = reinterpret_cast<const float *>(bytes);
+        if (inType != DType::F32) {
+          cpu::widen(inType, bytes, widened.data(), end - begin);
+          src = widened.data();
+        }
         if (strides[r - 1] == 0) {
           float total = identity;
-          for (int64_t j = begin; j < end; ++j)
+          for (int64_t j = 0; j < end - begin; ++j)
             total = combine(total, src[j]);
           pout[base] = combine(pout[base], total);
         } else {
-          float *dst = pout + base;
-          for (int64_t j = begin; j < end; ++j)
-            dst[j] = combine(dst[j], src[j]);
+          combineRow(max, pout + base + begin, src, end - begin);
         }
       }
     };

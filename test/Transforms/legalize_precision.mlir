@@ -3,9 +3,10 @@
 // RUN: amp-opt %s --amp-legalize-precision=backend=cpu-bf16 | FileCheck %s --check-prefixes=CHECK,CPUBF16,EMUF16
 // RUN: amp-opt %s --amp-legalize-precision=backend=cuda | FileCheck %s --check-prefixes=CHECK,NATIVE
 // RUN: not amp-opt %s --amp-legalize-precision=backend=tpu 2>&1 | FileCheck %s --check-prefix=BACKEND
-// The policy lets the loss and reductions read bf16; every backend's
-// kernels for them are f32-only, so legality widens their inputs, once per
-// value. Elementwise ops run in bf16 everywhere and are left alone.
+// The policy lets the loss and reductions read bf16. Every backend's
+// kernels for the loss are f32-only, so legality widens its input, once per
+// value; the reductions' kernels read bf16 themselves and keep it.
+// Elementwise ops run in bf16 everywhere and are left alone.
 
 // CHECK-LABEL: func.func @cpu
 // CHECK: %[[LOW:.*]] = amp.relu %arg0 : tensor<4x3xbf16>
@@ -13,7 +14,7 @@
 // CHECK: amp.softmax_cross_entropy %[[WIDE]], %arg1
 // CHECK-NOT: amp.cast
 // CHECK: amp.softmax_cross_entropy_grad %{{.*}}, %[[WIDE]], %arg1
-// CHECK: amp.reduce_sum %[[WIDE]]
+// CHECK: amp.reduce_sum %[[LOW]] axes = [0] : tensor<4x3xbf16> -> tensor<3xf32>
 // BACKEND: error: amp-legalize-precision: unknown backend 'tpu' (expected any, cpu, cpu-bf16 or cuda)
 func.func @cpu(%x: tensor<4x3xbf16>, %y: tensor<4xi64>) -> (tensor<f32>, tensor<4x3xf32>, tensor<3xf32>) {
   %0 = amp.relu %x : tensor<4x3xbf16>

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -229,10 +230,40 @@ TEST_F(CpuKernels, SensitiveKernelsRefuseLowPrecisionInputs) {
   Tensor loss({});
   Status s = run("softmax_cross_entropy", {logits.ref(), labels.ref()}, {loss.ref()});
   EXPECT_FALSE(s.isOk());
-  Tensor out({3});
-  s = run("reduce_sum", {logits.ref()}, {out.ref()}, {}, {0});
+  LowTensor lowSum(std::vector<int64_t>{3}, DType::BF16);
+  s = run("reduce_sum", {logits.ref()}, {lowSum.ref()}, {}, {0});
   EXPECT_NE(s.message().find("reduce_sum runs in f32 on the CPU, got bf16"), std::string::npos)
       << s.message();
+}
+
+// A reduction reads bf16/f16 itself (no cast kernel before it): its result
+// is, bit for bit, that of the f32 cast of its input, on each layout (kept
+// inner dim, split across threads for large ones; reduced inner dim; all).
+TEST_F(CpuKernels, ReductionsReadLowPrecisionAsTheirF32Cast) {
+  for (DType type : {DType::BF16, DType::F16})
+    for (const char *op : {"reduce_sum", "reduce_max"})
+      for (auto [shape, axes] :
+           {std::pair<std::vector<int64_t>, std::vector<int64_t>>{{300, 512}, {0}},
+            {{4, 6, 130}, {0, 1}},
+            {{4, 6, 5}, {2}},
+            {{4, 6, 5}, {0, 1, 2}}}) {
+        Tensor source(shape, 31);
+        LowTensor low(source, type);
+        Tensor wide(shape);
+        for (size_t i = 0; i < wide.data.size(); ++i)
+          wide.data[i] = low.value(i);
+        std::vector<int64_t> kept;
+        for (size_t d = 0; d < shape.size(); ++d)
+          if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end())
+            kept.push_back(shape[d]);
+        Tensor fromLow(kept), fromWide(kept);
+        ASSERT_TRUE(run(op, {wide.ref()}, {fromWide.ref()}, {}, axes).isOk());
+        Status s = run(op, {low.ref()}, {fromLow.ref()}, {}, axes);
+        ASSERT_TRUE(s.isOk()) << s.message();
+        for (size_t i = 0; i < fromLow.data.size(); ++i)
+          ASSERT_EQ(math::floatBits(fromLow.data[i]), math::floatBits(fromWide.data[i]))
+              << op << " " << dtypeName(type) << " output " << i;
+      }
 }
 
 TEST_F(CpuKernels, MatmulRejectsMismatchedShapes) {

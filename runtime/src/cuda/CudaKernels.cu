@@ -96,7 +96,8 @@ template <typename Step> __global__ void reduceStridedKernel(ReduceArgs args) {
   float acc = Step::kIdentity;
   if (i < args.inner)
     for (int64_t r = threadIdx.y; r < args.reduced; r += blockDim.y)
-      acc = Step::combine(acc, args.in[(o * args.reduced + r) * args.inner + i]);
+      acc = Step::combine(
+          acc, fused::loadAs(args.in, args.inType, (o * args.reduced + r) * args.inner + i));
   partial[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && i < args.inner) {
@@ -110,10 +111,10 @@ template <typename Step> __global__ void reduceStridedKernel(ReduceArgs args) {
 /// inner == 1: one block per output, a tree over the reduced axis.
 template <typename Step> __global__ void reduceRowsKernel(ReduceArgs args) {
   __shared__ float warps[kThreads / 32];
-  const float *row = args.in + blockIdx.x * args.reduced;
+  int64_t row = static_cast<int64_t>(blockIdx.x) * args.reduced;
   float acc = Step::kIdentity;
   for (int64_t r = threadIdx.x; r < args.reduced; r += blockDim.x)
-    acc = Step::combine(acc, row[r]);
+    acc = Step::combine(acc, fused::loadAs(args.in, args.inType, row + r));
   acc = warpReduce<Step>(acc);
   if (threadIdx.x % 32 == 0)
     warps[threadIdx.x / 32] = acc;
@@ -152,7 +153,7 @@ template <typename Step> __global__ void reduceGeneralKernel(ReduceArgs args) {
         offset += (index % args.shape[d]) * strides[d];
         index /= args.shape[d];
       }
-    acc = Step::combine(acc, args.in[offset]);
+    acc = Step::combine(acc, fused::loadAs(args.in, args.inType, offset));
   }
   args.out[o] = acc;
 }

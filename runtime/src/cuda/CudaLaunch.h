@@ -43,10 +43,12 @@ struct UnscaleArgs {
 };
 cudaError_t launchUnscale(const UnscaleArgs &args, cudaStream_t stream);
 
-/// out[o, i] = sum over r of in[o, r, i] when the reduced axes are adjacent;
+/// out[o, i] = sum (or max) over r of in[o, r, i], in f32 whatever `in`'s
+/// float type, when the reduced axes are adjacent;
 /// otherwise (`general`) one thread per output walks the reduced axes.
 struct ReduceArgs {
-  const float *in;
+  const void *in;
+  fused::Storage inType; // f32, or bf16/f16 widened as loaded
   float *out;
   int64_t outer, reduced, inner;
   bool general;

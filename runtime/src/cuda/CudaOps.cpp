@@ -123,15 +123,18 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
                       const TensorRef &out, CudaContext &context,
                       std::unique_ptr<Kernel> *result) {
   const char *name = id == KernelId::ReduceMax ? "reduce_max" : "reduce_sum";
-  AMPRT_RETURN_IF_ERROR(requireF32({in, out}, name));
+  AMPRT_RETURN_IF_ERROR(requireF32({out}, name));
+  ReduceArgs args{};
+  if (!fused::storageOf(in.dtype, &args.inType).isOk())
+    return Status::error(std::string(name) + " reads a float tensor, got " +
+                         dtypeName(in.dtype));
   std::vector<int64_t> axes(kernel.axes().begin(), kernel.axes().end());
   std::sort(axes.begin(), axes.end());
   axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
   int64_t rank = static_cast<int64_t>(in.shape.size());
   if (rank > fused::kMaxRank)
     return Status::error("rank above " + std::to_string(fused::kMaxRank));
-  ReduceArgs args{};
-  args.in = in.f32();
+  args.in = in.data;
   args.out = out.f32();
   args.outer = args.reduced = args.inner = 1;
   args.max = id == KernelId::ReduceMax;
