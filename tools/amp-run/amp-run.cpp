@@ -79,9 +79,9 @@ const std::vector<Command> &commands() {
        "amp-run forward PLAN --feed NAME=FILE.npy ... --dump DIR   (was: eval)\n",
        {"feed", "dump"}, {}, forwardCommand, /*takesPlan=*/true, /*formerName=*/"eval"},
       {"bench",
-       "amp-run bench PLAN [--steps N] [--warmup N] [--repeat N] [--seed S] [--threads N]\n"
-       "                   [--profile]\n",
-       {"steps", "warmup", "repeat", "seed"},
+       "amp-run bench PLAN [--versus PLAN2]... [--steps N] [--warmup N] [--repeat N]\n"
+       "                   [--seed S] [--threads N] [--profile]\n",
+       {"steps", "warmup", "repeat", "seed", "versus"},
        {"profile"},
        bench},
       {"accuracy",
@@ -248,7 +248,8 @@ void drawProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, fl
   std::fflush(stderr);
 }
 
-Status createSession(const Args &args, std::unique_ptr<Session> *session) {
+Status createSession(const Args &args, const std::string &plan,
+                     std::unique_ptr<Session> *session) {
   int64_t threads;
   AMPRT_RETURN_IF_ERROR(args.getInt("threads", 0, &threads));
   amprt::SessionOptions options;
@@ -259,7 +260,11 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   const char *fromEnvironment = std::getenv("AMP_DEVICE");
   options.device = args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu");
   options.allowTf32 = args.flags.count("tf32") > 0;
-  return Session::create(args.plan, options, session);
+  return Session::create(plan, options, session);
+}
+
+Status createSession(const Args &args, std::unique_ptr<Session> *session) {
+  return createSession(args, args.plan, session);
 }
 
 /// One line when some GEMMs of the plan are emulated, so that a BF16 run at
@@ -604,80 +609,153 @@ Status forwardCommand(const Args &args) {
   return Status::ok();
 }
 
+/// `text` as a JSON string literal.
+std::string jsonString(const std::string &text) {
+  std::string json = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      json += '\\';
+      json += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      json += escaped;
+    } else {
+      json += static_cast<char>(c);
+    }
+  }
+  return json + "\"";
+}
+
+/// A session with random batches of its plan's shapes, for `bench`.
+struct BenchSubject {
+  std::string plan;
+  std::unique_ptr<Session> session;
+  std::vector<std::vector<char>> storage;
+  std::vector<Feed> feeds;
+  int64_t batch = 0;
+  std::vector<double> rates; // samples/s, one per repetition
+};
+
+Status prepareBench(const Args &args, const std::string &plan, int64_t seed,
+                    BenchSubject *subject) {
+  subject->plan = plan;
+  AMPRT_RETURN_IF_ERROR(createSession(args, plan, &subject->session));
+  Session &session = *subject->session;
+  noteEmulation(session);
+  // Random batches of the plan's shapes: speed does not depend on values.
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  subject->storage.reserve(session.inputs(Program::Train).size());
+  for (const auto &info : session.inputs(Program::Train)) {
+    subject->storage.emplace_back(info.bytes());
+    std::vector<char> &bytes = subject->storage.back();
+    if (info.dtype == amprt::DType::I64) {
+      auto *labels = reinterpret_cast<int64_t *>(bytes.data());
+      // Labels (and a language model's token ids) below the class count:
+      // the last dimension of the logits, [batch, classes] or [batch, sequence, classes].
+      int64_t classes = 10;
+      for (const auto &out : session.outputs(Program::Eval))
+        if (out.shape.size() >= 2)
+          classes = out.shape.back();
+      for (int64_t i = 0; i < info.numElements(); ++i)
+        labels[i] = static_cast<int64_t>(rng() % classes);
+    } else {
+      auto *values = reinterpret_cast<float *>(bytes.data());
+      for (int64_t i = 0; i < info.numElements(); ++i)
+        values[i] = uniform(rng);
+    }
+    if (info.role == "input")
+      subject->batch = info.shape.empty() ? 1 : info.shape[0];
+    subject->feeds.push_back({info.name, bytes.data(), bytes.size()});
+  }
+  return Status::ok();
+}
+
+/// Times `steps` steps of `subject` and records its samples/s.
+Status timeSteps(BenchSubject &subject, int64_t steps) {
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i)
+    AMPRT_RETURN_IF_ERROR(subject.session->step(subject.feeds));
+  // Steps on a GPU are queued: the time counts once they have all run.
+  AMPRT_RETURN_IF_ERROR(subject.session->synchronize());
+  subject.rates.push_back(steps * subject.batch / seconds(start));
+  return Status::ok();
+}
+
+double median(std::vector<double> values) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+void printProfile(const Session &session) {
+  auto times = session.kernelProfile(Program::Train);
+  std::sort(times.begin(), times.end(),
+            [](const auto &a, const auto &b) { return a.seconds > b.seconds; });
+  double total = 0;
+  for (const auto &t : times)
+    total += t.seconds;
+  std::fprintf(stderr, "%-28s %-24s %-22s %9s %6s\n", "kernel", "node", "types", "ms/step", "share");
+  for (const auto &t : times)
+    std::fprintf(stderr, "%-28s %-24s %-22s %9.3f %5.1f%%\n", t.op.c_str(), t.node.c_str(),
+                 t.types.c_str(), 1e3 * t.seconds / std::max<int64_t>(t.calls, 1),
+                 100 * t.seconds / std::max(total, 1e-12));
+}
+
 Status bench(const Args &args) {
   int64_t steps, warmup, repeat, seed;
   AMPRT_RETURN_IF_ERROR(args.getInt("steps", 20, &steps));
   AMPRT_RETURN_IF_ERROR(args.getInt("warmup", 5, &warmup));
   AMPRT_RETURN_IF_ERROR(args.getInt("repeat", 5, &repeat));
   AMPRT_RETURN_IF_ERROR(args.getInt("seed", 0, &seed));
-  std::unique_ptr<Session> session;
-  AMPRT_RETURN_IF_ERROR(createSession(args, &session));
-  noteEmulation(*session);
-  // Random batches of the plan's shapes: speed does not depend on values.
-  std::mt19937_64 rng(static_cast<uint64_t>(seed));
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  std::vector<std::vector<char>> storage;
-  std::vector<Feed> feeds;
-  int64_t batch = 0;
-  for (const auto &info : session->inputs(Program::Train)) {
-    storage.emplace_back(info.bytes());
-    if (info.dtype == amprt::DType::I64) {
-      auto *labels = reinterpret_cast<int64_t *>(storage.back().data());
-      // Labels (and a language model's token ids) below the class count:
-      // the last dimension of the logits, [batch, classes] or [batch, sequence, classes].
-      int64_t classes = 10;
-      for (const auto &out : session->outputs(Program::Eval))
-        if (out.shape.size() >= 2)
-          classes = out.shape.back();
-      for (int64_t i = 0; i < info.numElements(); ++i)
-        labels[i] = static_cast<int64_t>(rng() % classes);
-    } else {
-      auto *values = reinterpret_cast<float *>(storage.back().data());
-      for (int64_t i = 0; i < info.numElements(); ++i)
-        values[i] = uniform(rng);
+  // The plan, then each --versus plan: one repetition times each in turn, so
+  // that they share the machine's state (its drift, other loads) and their
+  // ratio is measured within each repetition.
+  std::vector<std::string> plans = {args.plan};
+  for (auto [it, end] = args.flags.equal_range("versus"); it != end; ++it)
+    plans.push_back(it->second);
+  if (plans.size() > 1 && args.flags.count("profile"))
+    return Status::error("--profile times one plan; leave out --versus");
+  std::vector<BenchSubject> subjects(plans.size());
+  for (size_t i = 0; i < plans.size(); ++i)
+    AMPRT_RETURN_IF_ERROR(prepareBench(args, plans[i], seed, &subjects[i]));
+  for (BenchSubject &subject : subjects) {
+    for (int64_t i = 0; i < warmup; ++i)
+      AMPRT_RETURN_IF_ERROR(subject.session->step(subject.feeds));
+    AMPRT_RETURN_IF_ERROR(subject.session->synchronize());
+  }
+  for (int64_t r = 0; r < repeat; ++r)
+    for (BenchSubject &subject : subjects)
+      AMPRT_RETURN_IF_ERROR(timeSteps(subject, steps));
+  if (args.flags.count("profile"))
+    printProfile(*subjects[0].session);
+  for (BenchSubject &subject : subjects) {
+    Session &session = *subject.session;
+    // What the plan keeps in memory: persistent state plus the training arena.
+    int64_t planBytes = session.arenaBytes(Program::Train);
+    for (const auto &state : session.states())
+      planBytes += static_cast<int64_t>(state.bytes());
+    std::string planField, versus;
+    if (plans.size() > 1)
+      planField = ", \"plan\": " + jsonString(subject.plan);
+    if (&subject != &subjects[0]) {
+      std::vector<double> ratios;
+      for (size_t r = 0; r < subject.rates.size(); ++r)
+        ratios.push_back(subject.rates[r] / subjects[0].rates[r]);
+      versus = ", \"median_ratio_to_first\": " + std::to_string(median(ratios));
     }
-    if (info.role == "input")
-      batch = info.shape.empty() ? 1 : info.shape[0];
-    feeds.push_back({info.name, storage.back().data(), storage.back().size()});
+    auto [lowest, highest] = std::minmax_element(subject.rates.begin(), subject.rates.end());
+    std::printf("{\"batch\": %lld, \"steps\": %lld, \"repeat\": %lld, \"median_samples_per_s\": "
+                "%.1f, \"min_samples_per_s\": %.1f, \"max_samples_per_s\": %.1f, "
+                "\"arena_bytes\": %lld, \"plan_bytes\": %lld, \"device\": \"%s\"%s%s}\n",
+                (long long)subject.batch, (long long)steps, (long long)repeat,
+                median(subject.rates), subject.rates.empty() ? 0 : *lowest,
+                subject.rates.empty() ? 0 : *highest,
+                (long long)session.arenaBytes(Program::Train), (long long)planBytes,
+                session.deviceName(), planField.c_str(), versus.c_str());
   }
-  for (int64_t i = 0; i < warmup; ++i)
-    AMPRT_RETURN_IF_ERROR(session->step(feeds));
-  AMPRT_RETURN_IF_ERROR(session->synchronize());
-  std::vector<double> rates;
-  for (int64_t r = 0; r < repeat; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < steps; ++i)
-      AMPRT_RETURN_IF_ERROR(session->step(feeds));
-    // Steps on a GPU are queued: the time counts once they have all run.
-    AMPRT_RETURN_IF_ERROR(session->synchronize());
-    rates.push_back(steps * batch / seconds(start));
-  }
-  // What the plan keeps in memory: persistent state plus the training arena.
-  int64_t planBytes = session->arenaBytes(Program::Train);
-  for (const auto &state : session->states())
-    planBytes += static_cast<int64_t>(state.bytes());
-  std::sort(rates.begin(), rates.end());
-  double median = rates.empty() ? 0 : rates[rates.size() / 2];
-  if (args.flags.count("profile")) {
-    auto times = session->kernelProfile(Program::Train);
-    std::sort(times.begin(), times.end(),
-              [](const auto &a, const auto &b) { return a.seconds > b.seconds; });
-    double total = 0;
-    for (const auto &t : times)
-      total += t.seconds;
-    std::fprintf(stderr, "%-28s %-24s %-22s %9s %6s\n", "kernel", "node", "types", "ms/step", "share");
-    for (const auto &t : times)
-      std::fprintf(stderr, "%-28s %-24s %-22s %9.3f %5.1f%%\n", t.op.c_str(), t.node.c_str(),
-                   t.types.c_str(), 1e3 * t.seconds / std::max<int64_t>(t.calls, 1),
-                   100 * t.seconds / std::max(total, 1e-12));
-  }
-  std::printf("{\"batch\": %lld, \"steps\": %lld, \"repeat\": %lld, \"median_samples_per_s\": "
-              "%.1f, \"min_samples_per_s\": %.1f, \"max_samples_per_s\": %.1f, "
-              "\"arena_bytes\": %lld, \"plan_bytes\": %lld, \"device\": \"%s\"}\n",
-              (long long)batch, (long long)steps, (long long)repeat, median,
-              rates.empty() ? 0 : rates.front(), rates.empty() ? 0 : rates.back(),
-              (long long)session->arenaBytes(Program::Train), (long long)planBytes,
-              session->deviceName());
   return Status::ok();
 }
 
@@ -756,7 +834,8 @@ Status devicesCommand(const Args &) {
                 native ? "native (oneDNN, f32 accumulation)"
                        : "emulated (operands widened to f32, f32 GEMM, rounded once: f32 speed)");
   std::printf("  bf16/fp16 conversions: %s\n",
-              cpu.vectorConversions ? "AVX2/F16C" : "scalar (no AVX2/F16C)");
+              cpu.vectorConversions ? "bf16 vectorised, fp16 F16C"
+                                    : "bf16 vectorised, fp16 scalar (no AVX2/F16C)");
   std::string why;
   for (const auto &device : amprt::listDevices(&why))
     if (device != "cpu")

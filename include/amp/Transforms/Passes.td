@@ -114,8 +114,10 @@ def AmpLegalizePrecision : Pass<"amp-legalize-precision", "mlir::ModuleOp"> {
     Kept apart from autocast's policy (as XLA's float normalization is): the
     policy may let an op read low-precision inputs, and this pass widens them
     where the chosen backend runs the op in f32 only. Every backend: the ops
-    marked Amp_F32KernelsOnly in ODS (reduce_sum, softmax, the softmax
-    cross-entropy and its gradient, optimizer updates). A named backend also
+    marked Amp_F32KernelsOnly in ODS (softmax, the softmax cross-entropy and
+    its gradient, optimizer updates); ops marked Amp_F32ResultKernels (the
+    reductions) keep low inputs and only get an f32 result narrowed after
+    them when a policy made theirs low. A named backend also
     gets f32 compute for the low types it only emulates (each op's
     bf16EmulatedOn/f16EmulatedOn in ODS: GEMMs on bf16 for `cpu`, on f16 for
     `cpu` and `cpu-bf16`).
