@@ -65,3 +65,35 @@ func.func @keep_lossy(%a: tensor<4xf32>) -> tensor<4xf32> {
   %1 = amp.cast %0 : tensor<4xbf16> to tensor<4xf32>
   return %1 : tensor<4xf32>
 }
+
+// -----
+
+// A GEMM whose every reader widens its bf16 result writes its f32
+// accumulator instead (as autocast does for FP32-only readers; here the
+// readers are follow-ops that turned f32): no rounding, no widening pass.
+// CHECK-LABEL: func.func @gemm_for_f32_readers
+// CHECK: %[[P:.*]] = amp.matmul %arg0, %arg1 {amp.rule = "low; f32 result (every reader widens it)"} : tensor<2x3xbf16>, tensor<3x4xbf16> -> tensor<2x4xf32>
+// CHECK-NOT: amp.cast
+// CHECK: amp.mul %[[P]], %arg2
+// CHECK: amp.sub %[[P]], %arg2
+func.func @gemm_for_f32_readers(%a: tensor<2x3xbf16>, %b: tensor<3x4xbf16>, %c: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %0 = amp.matmul %a, %b {amp.rule = "low"} : tensor<2x3xbf16>, tensor<3x4xbf16> -> tensor<2x4xbf16>
+  %1 = amp.cast %0 : tensor<2x4xbf16> to tensor<2x4xf32>
+  %2 = amp.cast %0 : tensor<2x4xbf16> to tensor<2x4xf32>
+  %3 = amp.mul %1, %c : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %4 = amp.sub %2, %c : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %3, %4 : tensor<2x4xf32>, tensor<2x4xf32>
+}
+
+// -----
+
+// One reader that wants the bf16 result (here another GEMM) keeps it low.
+// CHECK-LABEL: func.func @gemm_with_a_low_reader
+// CHECK: amp.matmul %arg0, %arg1 {{.*}} -> tensor<2x2xbf16>
+// CHECK: amp.cast
+func.func @gemm_with_a_low_reader(%a: tensor<2x3xbf16>, %b: tensor<3x2xbf16>) -> (tensor<2x2xf32>, tensor<2x2xbf16>) {
+  %0 = amp.matmul %a, %b : tensor<2x3xbf16>, tensor<3x2xbf16> -> tensor<2x2xbf16>
+  %1 = amp.cast %0 : tensor<2x2xbf16> to tensor<2x2xf32>
+  %2 = amp.matmul %0, %0 : tensor<2x2xbf16>, tensor<2x2xbf16> -> tensor<2x2xbf16>
+  return %1, %2 : tensor<2x2xf32>, tensor<2x2xbf16>
+}
