@@ -190,10 +190,20 @@ LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
     if (failed(describeKernel(matmul, *kernel)))
       return failure();
     (*kernel->mutable_attrs())["bias"] = 1;
-    (*kernel->mutable_attrs())["relu"] = group.members.size() == 3;
+    (*kernel->mutable_attrs())["relu"] = isa<ReluOp>(group.last());
     for (Value operand : {Value(matmul.getLhs()), Value(matmul.getRhs()), group.bias})
       kernel->add_inputs(values.lookup(operand).buffer);
-    kernel->add_outputs(resultBuffer(group.last()->getResult(0)));
+    int32_t output = resultBuffer(group.last()->getResult(0));
+    if (group.last()->getResult(0).getType() != matmul.getResult().getType()) {
+      // A reshape between GEMM and add: the GEMM writes the group's result
+      // bytes in its own [M, N] shape (an alias of them).
+      const auto &bytes = program.buffers(output);
+      int32_t view = addBuffer(cast<RankedTensorType>(matmul.getResult().getType()),
+                               bytes.kind(), bytes.offset());
+      values[matmul.getResult()] = {view, group.last()->getResult(0)};
+      output = view;
+    }
+    kernel->add_outputs(output);
     return success();
   }
   // Registers: the chain's inputs first, then one per member.
@@ -352,7 +362,7 @@ LogicalResult ProgramLowering::emitKernels() {
         return failure();
       continue;
     }
-    if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
+    if (auto view = dyn_cast<ViewLikeOpInterface>(op); view && !fusion.groupOf.count(&op)) {
       // Same bytes, new shape: an alias buffer of the source's kind/offset.
       ValueInfo source = values.lookup(view.getViewSource());
       const auto &sourceBuffer = program.buffers(source.buffer);

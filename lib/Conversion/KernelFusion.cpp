@@ -20,26 +20,40 @@ using amprt::fused::kMaxInputs, amprt::fused::kMaxOutputs, amprt::fused::kMaxRan
 /// The one op reading `v`, or null when there are none or several.
 Operation *soleUser(Value v) { return v.hasOneUse() ? *v.getUsers().begin() : nullptr; }
 
-/// matmul -> add(bias over columns) [-> relu], each value read only by the
-/// next, bias and result of the matmul's type: the group, or no members.
+/// matmul [-> reshape] -> add(bias over columns) [-> relu], each value read
+/// only by the next, bias and result of the matmul's type: the group, or no
+/// members. The reshape may only regroup the rows ([M, N] -> [..., N], as a
+/// linear layer over [batch, sequence, features] exports): the GEMM then
+/// writes the add's bytes in its own [M, N] shape.
 FusionGroup matchEpilogue(MatmulOp matmul) {
-  auto add = dyn_cast_or_null<AddOp>(soleUser(matmul.getResult()));
-  if (!add)
-    return {};
   auto resultType = cast<RankedTensorType>(matmul.getResult().getType());
   if (resultType.getRank() != 2) // the runtimes' bias epilogue is for single GEMMs
     return {};
-  Value bias = add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
-  auto biasType = cast<RankedTensorType>(bias.getType());
   int64_t columns = resultType.getDimSize(1);
+  Value product = matmul.getResult();
+  auto reshape = dyn_cast_or_null<ReshapeOp>(soleUser(product));
+  if (reshape) {
+    auto viewType = cast<RankedTensorType>(reshape.getResult().getType());
+    if (viewType.getRank() < 1 || viewType.getDimSize(viewType.getRank() - 1) != columns)
+      return {};
+    product = reshape.getResult();
+  }
+  auto add = dyn_cast_or_null<AddOp>(soleUser(product));
+  if (!add)
+    return {};
+  Value bias = add.getLhs() == product ? add.getRhs() : add.getLhs();
+  auto biasType = cast<RankedTensorType>(bias.getType());
   bool biasOverColumns =
       biasType.getNumElements() == columns && biasType.getRank() >= 1 &&
       biasType.getDimSize(biasType.getRank() - 1) == columns && biasType.getRank() <= 2;
-  if (!biasOverColumns || bias == matmul.getResult() ||
+  if (!biasOverColumns || bias == product ||
       biasType.getElementType() != resultType.getElementType() ||
-      add.getResult().getType() != resultType)
+      add.getResult().getType() != product.getType())
     return {};
-  FusionGroup group{FusionGroup::Epilogue, {matmul, add}, bias};
+  FusionGroup group{FusionGroup::Epilogue, {matmul}, bias};
+  if (reshape)
+    group.members.push_back(reshape);
+  group.members.push_back(add);
   if (auto relu = dyn_cast_or_null<ReluOp>(soleUser(add.getResult())))
     group.members.push_back(relu);
   return group;

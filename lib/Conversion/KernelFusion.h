@@ -3,8 +3,10 @@
 // Every kernel-grouping decision of the lowering, made here once, before
 // buffers are placed, and recorded in the plan; the backends only execute
 // them:
-//  - a GEMM absorbs the bias add and relu that only it feeds (an epilogue:
-//    cuBLASLt's BIAS/RELU_BIAS on the GPU, oneDNN post-ops on the CPU);
+//  - a GEMM absorbs the bias add and relu that only it feeds, also through
+//    a reshape that regroups its rows (a linear layer over a sequence) (an
+//    epilogue: cuBLASLt's BIAS/RELU_BIAS on the GPU, oneDNN post-ops on the
+//    CPU);
 //  - chains of elementwise ops of one shape become one "fused_elementwise"
 //    kernel; values used only inside the chain are never stored;
 //  - the non-finite check and the norm of the same gradients are one

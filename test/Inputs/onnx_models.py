@@ -465,6 +465,19 @@ def batched_matmuls():
         [tensor("w", [6, 3])])
 
 
+def sequence_linear():
+    """relu(x W + b) over a sequence ([batch, 4, 6] x [6, 3]): the GEMM runs on
+    [batch * 4, 6] between two reshapes, and its epilogue takes the bias
+    and relu through the reshape."""
+    return model(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"], name="proj"),
+         helper.make_node("Add", ["xw", "b"], ["h"], name="bias"),
+         helper.make_node("Relu", ["h"], ["y"], name="act")],
+        [value("x", FLOAT, ["batch", 4, 6])],
+        [value("y", FLOAT, ["batch", 4, 3])],
+        [tensor("w", [6, 3]), tensor("b", [3], start=-0.5)])
+
+
 def deep_mlp():
     """Six blocks of Gemm 4x4 + Relu: the plan-lowering golden tests' MLP."""
     nodes, inits, x = [], [], "x"
@@ -521,7 +534,7 @@ def long_value_name():
     return m
 
 
-MODELS = {f.__name__: f for f in [deep_mlp, small_cnn, negative_dim, overflowing_initializer,
+MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative_dim, overflowing_initializer,
     deep_rank_input, conv_rank2_input, long_node_name, long_value_name, linear784,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
