@@ -178,6 +178,50 @@ void applyToBlock(fused::Op op, const float *x, const float *y, float param,
   }
 }
 
+/// A one-step program whose operands and result are all contiguous bf16:
+/// one loop widens, computes and rounds each element in registers. The
+/// block evaluator's separate widening and narrowing passes cost as much
+/// as a GELU's arithmetic and leave the loads and stores of those passes no
+/// arithmetic to hide behind. The same values, bit for bit.
+AMPRT_VECTOR_CLONES
+void applyBf16(fused::Op op, const uint16_t *x, const uint16_t *y, float param,
+               uint16_t *__restrict r, int64_t n) {
+  // (Not math:: inside the macro: its parameter is named `math`.)
+  auto wide = [](uint16_t h) { return math::bf16ToFloat(h); };
+  auto rounded = [](float v) { return math::floatToBf16(v); };
+  switch (op) {
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
+  case fused::Op::Id:                                                                      \
+    if (param == 0.0f) {                                                                   \
+      for (int64_t j = 0; j < n; ++j) {                                                    \
+        constexpr float p = 0.0f;                                                          \
+        float a = wide(x[j]), b = wide(y[j]);                                              \
+        r[j] = rounded(math);                                                              \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int64_t j = 0; j < n; ++j) {                                                    \
+        float p = param, a = wide(x[j]), b = wide(y[j]);                                   \
+        r[j] = rounded(math);                                                              \
+      }                                                                                    \
+    }                                                                                      \
+    break;
+#include "amprt/ElementwiseKernels.def"
+  case fused::Op::Cast:
+    std::copy_n(x, n, r);
+    break;
+  }
+}
+
+bool isBf16OneStep(const fused::Program &p) {
+  if (p.numSteps != 1 || p.numOutputs != 1 || p.outputRegister[0] != p.numInputs ||
+      p.stepType[0] != fused::Storage::BF16 || p.outputType[0] != fused::Storage::BF16)
+    return false;
+  for (int in = 0; in < p.numInputs; ++in)
+    if (!p.contiguous[in] || p.inputType[in] != fused::Storage::BF16)
+      return false;
+  return true;
+}
+
 /// Elements [begin, begin + n) of broadcast input `in` as floats, a run
 /// along the innermost dim at a time (a copy, a splat or a strided gather)
 /// with the index carried between runs: fused::inputOffset's divisions per
@@ -318,6 +362,22 @@ Status buildFusedElementwise(const proto::Kernel &kernel, const std::vector<Tens
     inputs.push_back(x.data);
   for (const auto &y : out)
     outputs.push_back(y.data);
+  if (isBf16OneStep(program)) {
+    // Each output element reads only the same element of each input, so an
+    // output that is an input's bytes (in place) is fine here.
+    auto *x = static_cast<const uint16_t *>(inputs[program.lhs[0]]);
+    auto *y = static_cast<const uint16_t *>(inputs[program.rhs[0]]);
+    auto *r = static_cast<uint16_t *>(outputs[0]);
+    fused::Op op = program.op[0];
+    float param = program.param[0];
+    *result = lambda([=] {
+      parallelChunks(program.count, [&](int64_t begin, int64_t count) {
+        applyBf16(op, x + begin, y + begin, param, r + begin, count);
+      });
+      return Status::ok();
+    });
+    return Status::ok();
+  }
   *result = lambda([=] {
     parallelChunks(program.count, [&](int64_t begin, int64_t count) {
       for (int64_t i = 0; i < count; i += kBlock)
