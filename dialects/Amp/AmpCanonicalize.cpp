@@ -1,7 +1,8 @@
 //===- AmpCanonicalize.cpp - canonicalization patterns of the amp ops -----===//
 //
 // Rewrites that the pipeline's canonicalizer applies after autodiff and
-// autocast, each registered by its op's getCanonicalizationPatterns.
+// autocast, each registered by its op's getCanonicalizationPatterns, and
+// the folders of arithmetic ops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,4 +74,21 @@ struct AddOfAdjacentPads : OpRewritePattern<AddOp> {
 
 void AddOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
   patterns.add<AddOfAdjacentPads>(context);
+}
+
+/// x * 1 is x, bit for bit in every float type (NaN stays NaN, -0 stays -0),
+/// when x already has the result's type (1 does not broadcast it). PyTorch's
+/// attention exports a scale of 1 on its scores and mask, and autodiff
+/// repeats it in the backward: a full pass each over [batch * heads, S, S].
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  auto isOne = [](Attribute attr) {
+    auto splat = dyn_cast_or_null<SplatElementsAttr>(attr);
+    return splat && isa<FloatType>(splat.getElementType()) &&
+           splat.getSplatValue<APFloat>().isExactlyValue(1.0);
+  };
+  if (isOne(adaptor.getRhs()) && getLhs().getType() == getType())
+    return getLhs();
+  if (isOne(adaptor.getLhs()) && getRhs().getType() == getType())
+    return getRhs();
+  return {};
 }

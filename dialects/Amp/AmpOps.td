@@ -706,7 +706,9 @@ def Amp_AddOp : Amp_BroadcastBinaryOp<"add", "lhs + rhs"> {
   let hasCanonicalizer = 1; // sums of adjacent zero pads become a concat
 }
 def Amp_SubOp : Amp_BroadcastBinaryOp<"sub", "lhs - rhs">;
-def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs">;
+def Amp_MulOp : Amp_BroadcastBinaryOp<"mul", "lhs * rhs"> {
+  let hasFolder = 1; // x * 1 is x
+}
 def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 def Amp_MaximumOp : Amp_BroadcastBinaryOp<"maximum", "max(lhs, rhs) (a NaN operand wins)">;
 def Amp_MinimumOp : Amp_BroadcastBinaryOp<"minimum", "min(lhs, rhs) (a NaN operand wins)">;

@@ -71,3 +71,25 @@ func.func @pads_that_stay(%a: tensor<4x2xf32>, %b: tensor<4x2xf32>, %c: tensor<2
   %one = amp.add %gap0, %ones : (tensor<4x6xf32>, tensor<4x6xf32>) -> tensor<4x6xf32>
   return %gap, %over, %two, %one : tensor<4x6xf32>, tensor<4x6xf32>, tensor<4x6xf32>, tensor<4x6xf32>
 }
+
+// -----
+
+// x * 1 is x in any float type; a 1 that broadcasts x to a larger result
+// stays a mul, and so does any other constant.
+// CHECK-LABEL: func.func @mul_by_one
+// CHECK-NEXT: %[[ONES:.*]] = amp.constant dense<1.000000e+00> : tensor<3x4xbf16>
+// CHECK-NEXT: %[[TWO:.*]] = amp.constant dense<2.000000e+00>
+// CHECK-NEXT: %[[WIDER:.*]] = amp.mul %arg1, %[[ONES]] : (tensor<4xbf16>, tensor<3x4xbf16>) -> tensor<3x4xbf16>
+// CHECK-NEXT: %[[DOUBLED:.*]] = amp.mul %arg0, %[[TWO]]
+// CHECK-NEXT: return %arg0, %arg1, %[[WIDER]], %[[DOUBLED]]
+func.func @mul_by_one(%a: tensor<3x4xf32>, %b: tensor<4xbf16>) -> (tensor<3x4xf32>, tensor<4xbf16>, tensor<3x4xbf16>, tensor<3x4xf32>) {
+  %one = amp.constant dense<1.0> : tensor<f32>
+  %oneLow = amp.constant dense<1.0> : tensor<bf16>
+  %ones = amp.constant dense<1.0> : tensor<3x4xbf16>
+  %two = amp.constant dense<2.0> : tensor<f32>
+  %0 = amp.mul %a, %one : (tensor<3x4xf32>, tensor<f32>) -> tensor<3x4xf32>
+  %1 = amp.mul %oneLow, %b : (tensor<bf16>, tensor<4xbf16>) -> tensor<4xbf16>
+  %2 = amp.mul %b, %ones : (tensor<4xbf16>, tensor<3x4xbf16>) -> tensor<3x4xbf16>
+  %3 = amp.mul %a, %two : (tensor<3x4xf32>, tensor<f32>) -> tensor<3x4xf32>
+  return %0, %1, %2, %3 : tensor<3x4xf32>, tensor<4xbf16>, tensor<3x4xbf16>, tensor<3x4xf32>
+}
