@@ -39,6 +39,22 @@ AMPRT_VECTOR_CLONES float rowMax(const float *row, int64_t n) {
   return result;
 }
 
+/// The sum of a row, in kLanes partial sums (as vectorised sums do; a
+/// running sum is one add's latency per element).
+AMPRT_VECTOR_CLONES float rowSum(const float *row, int64_t n) {
+  float lanes[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+    for (int j = 0; j < kLanes; ++j)
+      lanes[j] += row[c + j];
+  float sum = 0.0f;
+  for (; c < n; ++c)
+    sum += row[c];
+  for (float lane : lanes)
+    sum += lane;
+  return sum;
+}
+
 /// The sum of exp(x - max) over a row, and each term into `out` (if given).
 AMPRT_VECTOR_CLONES float expSum(const float *row, int64_t n, float max, float *out) {
   float lanes[kLanes] = {};
@@ -87,6 +103,13 @@ AMPRT_VECTOR_CLONES void combineRow(bool max, float *dst, const float *src, int6
   else
     for (int64_t j = 0; j < n; ++j)
       dst[j] += src[j];
+}
+
+/// dst[j] += src[j] over a bf16 row, widened as it is loaded (a call to
+/// cpu::widen per short row of a column sum costs more than the sum).
+AMPRT_VECTOR_CLONES void addBf16Row(float *dst, const uint16_t *src, int64_t n) {
+  for (int64_t j = 0; j < n; ++j)
+    dst[j] += math::bf16ToFloat(src[j]);
 }
 
 } // namespace
@@ -147,15 +170,17 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
         }
         // The row's columns [begin, end) as f32.
         const char *bytes = pin + (row * inner + begin) * inSize;
+        if (inType == DType::BF16 && !max && strides[r - 1] != 0) {
+          addBf16Row(pout + base + begin, reinterpret_cast<const uint16_t *>(bytes), end - begin);
+          continue;
+        }
         const float *src = reinterpret_cast<const float *>(bytes);
         if (inType != DType::F32) {
           cpu::widen(inType, bytes, widened.data(), end - begin);
           src = widened.data();
         }
         if (strides[r - 1] == 0) {
-          float total = identity;
-          for (int64_t j = 0; j < end - begin; ++j)
-            total = combine(total, src[j]);
+          float total = max ? rowMax(src, end - begin) : rowSum(src, end - begin);
           pout[base] = combine(pout[base], total);
         } else {
           combineRow(max, pout + base + begin, src, end - begin);
