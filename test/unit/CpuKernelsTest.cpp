@@ -663,6 +663,36 @@ TEST_F(CpuKernels, Bf16ElementwiseKernelsEqualTheScalarEvaluator) {
     }
 }
 
+// gradient_stats: the non-finite flag and the global norm of all its
+// tensors (f32, bf16, f16; larger than one piece of the split across
+// threads), the norm in double; the same bits on one thread and two, and a
+// single inf in a later piece found.
+TEST_F(CpuKernels, GradientStatsCoverEveryTensorOnAnyThreadCount) {
+  Tensor a({70001}, 51), b32({1000}, 52), c32({40000}, 53);
+  LowTensor b(b32, DType::BF16), c(c32, DType::F16);
+  double expected = 0;
+  for (float v : a.data)
+    expected += static_cast<double>(v) * v;
+  for (size_t i = 0; i < b.bits.size(); ++i)
+    expected += static_cast<double>(b.value(i)) * b.value(i);
+  for (size_t i = 0; i < c.bits.size(); ++i)
+    expected += static_cast<double>(c.value(i)) * c.value(i);
+  Tensor found({}), norm({}), foundTwo({}), normTwo({});
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ASSERT_TRUE(run("gradient_stats", {a.ref(), b.ref(), c.ref()}, {found.ref(), norm.ref()}).isOk());
+  omp_set_num_threads(2);
+  ASSERT_TRUE(
+      run("gradient_stats", {a.ref(), b.ref(), c.ref()}, {foundTwo.ref(), normTwo.ref()}).isOk());
+  EXPECT_EQ(found.data[0], 0.0f);
+  EXPECT_EQ(math::floatBits(norm.data[0]), math::floatBits(normTwo.data[0]));
+  EXPECT_NEAR(norm.data[0], std::sqrt(expected), 1e-6 * std::sqrt(expected));
+  a.data[65537] = INFINITY; // in the third piece of the first tensor
+  ASSERT_TRUE(run("gradient_stats", {a.ref(), b.ref(), c.ref()}, {found.ref(), norm.ref()}).isOk());
+  omp_set_num_threads(threads);
+  EXPECT_EQ(found.data[0], 1.0f);
+}
+
 TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
   Tensor x({4, 6}, 1), y({4, 6}), wrong({5}, 2);
   struct Case {
