@@ -5,7 +5,8 @@
 // pads' corner, slice copies the box at its offsets, concat copies each
 // input to its place along the axis. A box is copied row by row (rows of
 // its last dim are contiguous), in parallel over rows when it pays. A
-// transpose gathers each result row from the input with a stride.
+// transpose gathers each result row from the input with a stride, in tiles
+// when the result's last dim is strided in the input.
 //
 //===----------------------------------------------------------------------===//
 
@@ -67,16 +68,48 @@ void transpose(const Word *x, const Shape &xShape, const Shape &perm, Word *y,
     *y = *x;
     return;
   }
-  Shape xStrides = stridesOf(xShape), from(rank);
+  Shape xStrides = stridesOf(xShape), yStrides = stridesOf(yShape), from(rank);
   for (size_t d = 0; d < rank; ++d)
     from[d] = xStrides[perm[d]]; // x's stride along y's dim d
-  int64_t width = yShape.back(), rows = 1;
-  for (size_t d = 0; d + 1 < rank; ++d)
-    rows *= yShape[d];
-  if (width == 0)
+  int64_t width = yShape.back(), total = 1;
+  for (int64_t n : yShape)
+    total *= n;
+  if (total == 0)
     return;
-  int64_t step = from.back();
-#pragma omp parallel for schedule(static) if (rows * width > 65536)
+  size_t last = rank - 1;
+  // y's dim whose elements are contiguous in x: when it is not y's last
+  // and a y row's elements lie a page or more apart in x, gathering the row
+  // touches a cache line per element, all in one set of the L1 cache (their
+  // addresses differ by multiples of 4 KiB), so the next row finds none of
+  // them. Tiles of kTile x kTile read kTile lines (within the cache's
+  // associativity) for kTile^2 elements.
+  size_t inner = std::find(perm.begin(), perm.end(), static_cast<int64_t>(last)) - perm.begin();
+  if (inner != last && width > 1 && from[last] * static_cast<int64_t>(sizeof(Word)) >= 4096) {
+    constexpr int64_t kTile = 8;
+    int64_t rows = yShape[inner], blocks = total / (rows * width);
+#pragma omp parallel for schedule(static) if (total > 65536)
+    for (int64_t block = 0; block < blocks; ++block) {
+      int64_t rest = block, s = 0, t = 0; // x and y offsets of the block
+      for (size_t d = rank - 1; d-- > 0;) {
+        if (d == inner)
+          continue;
+        s += (rest % yShape[d]) * from[d];
+        t += (rest % yShape[d]) * yStrides[d];
+        rest /= yShape[d];
+      }
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+        for (int64_t j0 = 0; j0 < width; j0 += kTile)
+          for (int64_t i = i0; i < std::min(i0 + kTile, rows); ++i) {
+            const Word *in = x + s + i * from[inner];
+            Word *out = y + t + i * yStrides[inner];
+            for (int64_t j = j0; j < std::min(j0 + kTile, width); ++j)
+              out[j] = in[j * from[last]];
+          }
+    }
+    return;
+  }
+  int64_t rows = total / width, step = from.back();
+#pragma omp parallel for schedule(static) if (total > 65536)
   for (int64_t row = 0; row < rows; ++row) {
     int64_t rest = row, s = 0;
     for (size_t d = rank - 1; d-- > 0;) {

@@ -693,6 +693,42 @@ TEST_F(CpuKernels, GradientStatsCoverEveryTensorOnAnyThreadCount) {
   EXPECT_EQ(found.data[0], 1.0f);
 }
 
+// Every permutation of a rank-4 tensor with odd sizes (tiles that do not
+// divide them), f32 and bf16, element for element against the definition
+// y[i0, i1, i2, i3] = x[i at perm]: row gathers and the tiled path (the
+// result's last dim x's dim 0, whose stride is over 4 KiB) alike.
+TEST_F(CpuKernels, TransposesOfEveryPermutationMoveEachElement) {
+  std::vector<int64_t> shape = {3, 5, 7, 66}; // y rows along x dim 0: strided by pages
+  Tensor x(shape, 61);
+  LowTensor low(x, DType::BF16);
+  std::vector<int64_t> perm = {0, 1, 2, 3};
+  do {
+    std::vector<int64_t> yShape;
+    for (int64_t d : perm)
+      yShape.push_back(shape[d]);
+    std::map<std::string, double> attrs;
+    for (size_t d = 0; d < 4; ++d)
+      attrs["permutation." + std::to_string(d)] = static_cast<double>(perm[d]);
+    Tensor y(yShape);
+    LowTensor yLow(yShape, DType::BF16);
+    ASSERT_TRUE(run("transpose", {x.ref()}, {y.ref()}, attrs).isOk());
+    ASSERT_TRUE(run("transpose", {low.ref()}, {yLow.ref()}, attrs).isOk());
+    int64_t at = 0;
+    for (int64_t a = 0; a < yShape[0]; ++a)
+      for (int64_t b = 0; b < yShape[1]; ++b)
+        for (int64_t c = 0; c < yShape[2]; ++c)
+          for (int64_t d = 0; d < yShape[3]; ++d, ++at) {
+            int64_t index[4], yIndex[4] = {a, b, c, d};
+            for (int k = 0; k < 4; ++k)
+              index[perm[k]] = yIndex[k];
+            int64_t source = ((index[0] * shape[1] + index[1]) * shape[2] + index[2]) * shape[3] +
+                             index[3];
+            ASSERT_EQ(y.data[at], x.data[source]) << perm[0] << perm[1] << perm[2] << perm[3];
+            ASSERT_EQ(yLow.bits[at], low.bits[source]);
+          }
+  } while (std::next_permutation(perm.begin(), perm.end()));
+}
+
 TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
   Tensor x({4, 6}, 1), y({4, 6}), wrong({5}, 2);
   struct Case {
