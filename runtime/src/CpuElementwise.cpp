@@ -148,34 +148,45 @@ DType dtypeOf(fused::Storage storage) {
   }
 }
 
-/// One step of a fused program over a block of registers: the arithmetic of
-/// fused::apply, a loop per op so that it vectorises. A zero parameter gets
-/// a loop of its own, where it is a constant: a select on it (the GELU's
-/// form) then costs nothing instead of both forms and a blend per element.
-AMPRT_VECTOR_CLONES
-void applyToBlock(fused::Op op, const float *x, const float *y, float param,
-                  float *__restrict r, int64_t n) {
+/// A loop per op over n elements: r[j] = store(math(load(x[j]), load(y[j]))),
+/// the arithmetic of fused::apply, so that each vectorises. A zero
+/// parameter gets a loop of its own, where it is a constant: a select on it
+/// (the GELU's form) then costs nothing instead of both forms and a blend
+/// per element. Inlined into each of the cloned callers below, so that it
+/// is compiled for their vector widths.
+template <typename T, typename Load, typename Store>
+AMPRT_ALWAYS_INLINE inline void stepLoops(fused::Op op, const T *x, const T *y, float param,
+                                          T *__restrict r, int64_t n, Load load, Store store) {
   switch (op) {
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
   case fused::Op::Id:                                                                      \
     if (param == 0.0f) {                                                                   \
       for (int64_t j = 0; j < n; ++j) {                                                    \
         constexpr float p = 0.0f;                                                          \
-        float a = x[j], b = y[j];                                                          \
-        r[j] = math;                                                                       \
+        float a = load(x[j]), b = load(y[j]);                                              \
+        r[j] = store(math);                                                                \
       }                                                                                    \
     } else {                                                                               \
       for (int64_t j = 0; j < n; ++j) {                                                    \
-        float p = param, a = x[j], b = y[j];                                               \
-        r[j] = math;                                                                       \
+        float p = param, a = load(x[j]), b = load(y[j]);                                   \
+        r[j] = store(math);                                                                \
       }                                                                                    \
     }                                                                                      \
     break;
 #include "amprt/ElementwiseKernels.def"
-  case fused::Op::Cast: // the rounding to the step's type that follows does the work
+  case fused::Op::Cast: // a change of type is the loads' and stores' work
     std::copy_n(x, n, r);
     break;
   }
+}
+
+/// One step of a fused program over a block of f32 registers (the rounding
+/// to the step's type follows it).
+AMPRT_VECTOR_CLONES
+void applyToBlock(fused::Op op, const float *x, const float *y, float param,
+                  float *__restrict r, int64_t n) {
+  auto same = [](float v) { return v; };
+  stepLoops(op, x, y, param, r, n, same, same);
 }
 
 /// A one-step program whose operands and result are all contiguous bf16:
@@ -186,30 +197,9 @@ void applyToBlock(fused::Op op, const float *x, const float *y, float param,
 AMPRT_VECTOR_CLONES
 void applyBf16(fused::Op op, const uint16_t *x, const uint16_t *y, float param,
                uint16_t *__restrict r, int64_t n) {
-  // (Not math:: inside the macro: its parameter is named `math`.)
-  auto wide = [](uint16_t h) { return math::bf16ToFloat(h); };
-  auto rounded = [](float v) { return math::floatToBf16(v); };
-  switch (op) {
-#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math)                                  \
-  case fused::Op::Id:                                                                      \
-    if (param == 0.0f) {                                                                   \
-      for (int64_t j = 0; j < n; ++j) {                                                    \
-        constexpr float p = 0.0f;                                                          \
-        float a = wide(x[j]), b = wide(y[j]);                                              \
-        r[j] = rounded(math);                                                              \
-      }                                                                                    \
-    } else {                                                                               \
-      for (int64_t j = 0; j < n; ++j) {                                                    \
-        float p = param, a = wide(x[j]), b = wide(y[j]);                                   \
-        r[j] = rounded(math);                                                              \
-      }                                                                                    \
-    }                                                                                      \
-    break;
-#include "amprt/ElementwiseKernels.def"
-  case fused::Op::Cast:
-    std::copy_n(x, n, r);
-    break;
-  }
+  stepLoops(
+      op, x, y, param, r, n, [](uint16_t h) { return math::bf16ToFloat(h); },
+      [](float v) { return math::floatToBf16(v); });
 }
 
 bool isBf16OneStep(const fused::Program &p) {
