@@ -160,8 +160,10 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
       rows *= inShape[i];
     // Rows [all] and columns [begin, end) of the innermost dim, in row order:
     // several input rows accumulate into one output element.
+    // A bf16 column sum widens as it adds; other low inputs go through a row buffer.
+    bool bf16Columns = inType == DType::BF16 && !max && strides[r - 1] != 0;
     auto accumulate = [&](int64_t begin, int64_t end) {
-      std::vector<float> widened(inType == DType::F32 ? 0 : end - begin);
+      std::vector<float> widened(inType == DType::F32 || bf16Columns ? 0 : end - begin);
       for (int64_t row = 0; row < rows; ++row) {
         int64_t base = 0, rest = row;
         for (size_t i = r - 1; i-- > 0;) {
@@ -170,7 +172,7 @@ Status buildReduction(const proto::Kernel &kernel, KernelId id, const TensorRef 
         }
         // The row's columns [begin, end) as f32.
         const char *bytes = pin + (row * inner + begin) * inSize;
-        if (inType == DType::BF16 && !max && strides[r - 1] != 0) {
+        if (bf16Columns) {
           addBf16Row(pout + base + begin, reinterpret_cast<const uint16_t *>(bytes), end - begin);
           continue;
         }
