@@ -66,6 +66,23 @@ static LogicalResult importUnary(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
+/// Gelu (opset 20): exact (erf) or, with approximate="tanh", the tanh form.
+static LogicalResult importGelu(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto x = im.input(node, 0);
+  auto approximate = im.stringAttr(node, "approximate", "none");
+  if (failed(x) || failed(approximate))
+    return failure();
+  if (*approximate != "none" && *approximate != "tanh")
+    return im.nodeError(node) << "approximate '" << *approximate
+                              << "' is not one of 'none' and 'tanh'";
+  if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
+    return im.nodeError(node) << "expects float inputs";
+  im.define(node, 0,
+            GeluOp::create(im.builder, im.nodeLoc(node), x->getType(), *x,
+                           *approximate == "tanh"));
+  return success();
+}
+
 /// Pow with a constant scalar exponent (x^2 of a decomposed layer norm, a
 /// tanh-GELU's x^3), float or integer.
 static LogicalResult importPow(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -266,6 +283,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() 
       {{"", "Sigmoid", 13, 0, ""}, &importUnary<SigmoidOp>},
       {{"", "Sqrt", 13, 0, ""}, &importUnary<SqrtOp>},
       {{"", "Erf", 13, 0, ""}, &importUnary<ErfOp>},
+      {{"", "Gelu", 20, 0, "approximate none or tanh"}, &importGelu},
       {{"", "Pow", 7, 0, "a constant scalar exponent"}, &importPow},
       // Clip-11 takes min and max as inputs; 12 and 13 only added types.
       {{"", "Clip", 11, 0, "scalar bounds"}, &importClip},

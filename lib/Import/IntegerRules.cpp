@@ -150,7 +150,7 @@ static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) 
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::integerRules() {
   static const OnnxImporter::Registration rules[] = {
       // Equal-19 added strings; Less and Greater are unchanged since 13.
-      {{"", "Equal", 13, 18, "compile-time integers (folded)"}, &importComparison},
+      {{"", "Equal", 13, 0, "compile-time integers (folded)"}, &importComparison},
       {{"", "Less", 13, 0, "compile-time integers (folded)"}, &importComparison},
       {{"", "Greater", 13, 0, "compile-time integers (folded)"}, &importComparison},
       {{"", "Where", 9, 0, "compile-time integers (folded)"}, &importWhere},

@@ -11,6 +11,7 @@
 
 #include "OnnxImporterImpl.h"
 #include "ExternalData.h"
+#include "NewerOpsetSchemas.h"
 
 #include "amprt/PlanFormat.h"
 
@@ -672,7 +673,7 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
       return false;
     }
   };
-  if (!checked([&] { onnx::checker::check_model(model); }))
+  if (!checked([&] { checkModel(model); }))
     return nullptr;
   context->loadDialect<AmpDialect, func::FuncDialect>();
   module = ModuleOp::create(fileLoc());
@@ -683,7 +684,7 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
   // Conv and pooling inference reads past a data input of too low a rank
   // (a segfault, found by fuzz-onnx), which the rules refuse first.
   if (!checked([&] {
-        onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
+        onnx::shape_inference::InferShapes(model, &schemasThroughOpset21(),
                                            onnx::ShapeInferenceOptions(true, 1, false));
       }))
     return nullptr;

@@ -31,8 +31,8 @@ static LogicalResult importSoftmax(OnnxImporter &im, const onnx::NodeProto &node
 }
 
 /// ReduceSum (opset 13: axes as a constant input), ReduceMean, ReduceMax and
-/// ReduceMin (opsets 13 to 17: axes as an attribute); the mean a sum times
-/// 1 / count, the minimum -reduce_max(-x).
+/// ReduceMin (axes an attribute in opsets 13 to 17, a constant input from
+/// 18); the mean a sum times 1 / count, the minimum -reduce_max(-x).
 static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &node) {
   const std::string &kind = node.op_type();
   bool mean = kind == "ReduceMean", min = kind == "ReduceMin";
@@ -46,7 +46,7 @@ static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &no
   if (failed(noopWithEmptyAxes) || failed(keepDimsAttr))
     return failure();
   SmallVector<int64_t> axes;
-  if (kind != "ReduceSum") {
+  if (kind != "ReduceSum" && im.opset < 18) {
     auto listed = im.intsAttr(node, "axes", {});
     if (failed(listed))
       return failure();
@@ -137,11 +137,11 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
       {{"", "Softmax", 13, 0, ""}, &importSoftmax<SoftmaxOp>},
       {{"", "LogSoftmax", 13, 0, ""}, &importSoftmax<LogSoftmaxOp>},
       {{"", "ReduceSum", 13, 0, "constant axes"}, &importReduction},
-      // ReduceMean-18 moved its axes to an input.
-      {{"", "ReduceMean", 13, 17, "static reduced dims"}, &importReduction},
-      // ReduceMax-18 and ReduceMin-18 moved theirs too.
-      {{"", "ReduceMax", 13, 17, ""}, &importReduction},
-      {{"", "ReduceMin", 13, 17, ""}, &importReduction},
+      // ReduceMean-18, ReduceMax-18 and ReduceMin-18 take their axes as an
+      // input, as ReduceSum-13 does: the same rule reads them by op set.
+      {{"", "ReduceMean", 13, 0, "static reduced dims; constant axes"}, &importReduction},
+      {{"", "ReduceMax", 13, 0, "constant axes"}, &importReduction},
+      {{"", "ReduceMin", 13, 0, "constant axes"}, &importReduction},
       {{"", "SoftmaxCrossEntropyLoss", 13, 0,
         "mean or sum reduction, no class weights, no log_prob output"},
        &importSoftmaxCrossEntropyLoss},

@@ -167,8 +167,9 @@ static LogicalResult importExpand(OnnxImporter &im, const onnx::NodeProto &node)
   return success();
 }
 
-/// Split (opset 13 to 17: sizes as a constant input, or equal parts, one
-/// per output) of float data: slices.
+/// Split of float data into slices: sizes as a constant input, or equal
+/// parts (opsets 13 to 17: one per output, exactly; from 18: `num_outputs`
+/// parts, the last the remainder when the size does not divide).
 static LogicalResult importSplit(OnnxImporter &im, const onnx::NodeProto &node) {
   auto x = im.input(node, 0);
   auto axisAttr = im.intAttr(node, "axis", 0);
@@ -179,12 +180,25 @@ static LogicalResult importSplit(OnnxImporter &im, const onnx::NodeProto &node) 
   if (axis < 0 || axis >= rank || type.isDynamicDim(axis))
     return im.nodeError(node) << "axis " << *axisAttr << " is out of range or of unknown size";
   int64_t size = type.getDimSize(axis), parts = node.output_size();
+  auto numOutputs = im.attribute(node, "num_outputs", onnx::AttributeProto::INT);
+  if (failed(numOutputs))
+    return failure();
+  if (*numOutputs && im.hasInput(node, 1))
+    return im.nodeError(node) << "takes split sizes or num_outputs, not both";
   SmallVector<int64_t> sizes;
   if (im.hasInput(node, 1)) {
     const GraphValue *split = im.integerInput(node, 1);
     if (!split)
       return im.nodeError(node) << "split must be constant int64 values";
     sizes = *split->integers;
+  } else if (im.opset >= 18) {
+    int64_t part = parts ? (size + parts - 1) / parts : 0; // ceil, as Split-18
+    if (!*numOutputs || (*numOutputs)->i() != parts || part * (parts - 1) >= size)
+      return im.nodeError(node) << "num_outputs must be given, equal the " << parts
+                                << " outputs and leave no part of the " << size
+                                << " elements empty";
+    for (int64_t i = 0; i < parts; ++i)
+      sizes.push_back(std::min(part, size - i * part));
   } else {
     if (parts == 0 || size % parts != 0)
       return im.nodeError(node) << "cannot split " << size << " into " << parts
@@ -617,7 +631,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
        &importSlice},
       {{"", "Expand", 13, 0, "float data, constant shape"}, &importExpand},
       // Split-18 added num_outputs.
-      {{"", "Split", 13, 17, "float data, constant split"}, &importSplit},
+      {{"", "Split", 13, 0, "float data, constant split or num_outputs (18)"}, &importSplit},
       {{"", "ConstantOfShape", 9, 0, "constant shape"}, &importConstantOfShape},
       {{"", "Range", 11, 0, "constant int64 scalars (folded)"}, &importRange},
       {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},

@@ -230,8 +230,67 @@ def opset12_gemm():
 
 def new_opset():
     m = gemm()
-    m.opset_import[0].version = 18
+    m.opset_import[0].version = 22
     return m
+
+
+def new_ir_version():
+    m = gemm()
+    m.ir_version = 11
+    return m
+
+
+def newer_opsets():
+    """Op set 21, IR 10: Gelu-20 (both forms), ReduceMean-18 (axes an input)
+    and Split-18 (num_outputs, the last part the remainder)."""
+    m = model(
+        [helper.make_node("Gelu", ["x"], ["g"], name="exact"),
+         helper.make_node("Gelu", ["g"], ["t"], name="tanh", approximate="tanh"),
+         helper.make_node("ReduceMean", ["t", "axes"], ["m"], name="mean"),
+         helper.make_node("Split", ["m"], ["a", "b", "c"], name="split", axis=1,
+                          num_outputs=3)],
+        [value("x", FLOAT, [2, 7])],
+        [value("a", FLOAT, [1, 3]), value("b", FLOAT, [1, 3]), value("c", FLOAT, [1, 1])],
+        [ints("axes", [0])], opset=21)
+    m.ir_version = 10
+    return m
+
+
+def pad_axes():
+    """Pad-18's axes input, which the importer does not read: refused."""
+    return model(
+        [helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"], name="pad")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 5])],
+        [ints("pads", [1, 1]), ints("axes", [1])], opset=18)
+
+
+def average_pool_dilations():
+    """AveragePool-19's dilations, which the importer does not read: refused."""
+    return model(
+        [helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[2],
+                          dilations=[2])],
+        [value("x", FLOAT, [1, 1, 6])], [value("y", FLOAT, [1, 1, 4])], opset=19)
+
+
+def gelu_bad_approximate():
+    return model(
+        [helper.make_node("Gelu", ["x"], ["y"], name="gelu", approximate="fast")],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 3])], opset=20)
+
+
+def reduce_mean_axes_attribute():
+    """ReduceMean at op set 18 with op set 17's axes attribute: refused."""
+    return model(
+        [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1])],
+        [value("x", FLOAT, [2, 3])], [value("y", FLOAT, [2, 1])], opset=18)
+
+
+def split_without_parts():
+    """Split-18 with neither sizes nor num_outputs: refused."""
+    return model(
+        [helper.make_node("Split", ["x"], ["a", "b"], name="split", axis=1)],
+        [value("x", FLOAT, [2, 4])], [value("a", FLOAT, [2, 2]), value("b", FLOAT, [2, 2])],
+        opset=18)
 
 
 def missing_initializer():
@@ -539,7 +598,9 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
-    unsupported_op, old_opset, opset12_gemm, new_opset, missing_initializer, shape_mismatch,
+    unsupported_op, old_opset, opset12_gemm, new_opset, new_ir_version, newer_opsets, pad_axes,
+    average_pool_dilations, gelu_bad_approximate, reduce_mean_axes_attribute,
+    split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
     batched_matmuls, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}

@@ -13,9 +13,10 @@
 namespace mlir::amp {
 
 /// Reads the ONNX model at `path` (checked with the ONNX checker, shapes
-/// inferred) into a module holding `func.func @forward`: float initializers
-/// become `amp.param` arguments carrying their values in `amp.init`, graph
-/// inputs become `amp.input` arguments, graph outputs `amp.output` results.
+/// inferred, both with the newer schemas of lib/Import/NewerOpsetSchemas.h)
+/// into a module holding `func.func @forward`: float initializers become
+/// `amp.param` arguments carrying their values in `amp.init`, graph inputs
+/// become `amp.input` arguments, graph outputs `amp.output` results.
 /// Each op's location is its ONNX node name. Errors are emitted as
 /// diagnostics naming the file, node and op type; returns null then.
 /// Limits on untrusted models beyond their tensors (docs/reliability.md).
@@ -46,11 +47,13 @@ struct OnnxOpSupport {
 /// `amp-opt --list-onnx-ops` prints and unsupported-op errors list).
 std::vector<OnnxOpSupport> supportedOnnxOps();
 
-/// The default-domain op sets a model may import (those ONNX 1.12's schemas
-/// know). Each rule says from which op set its semantics hold (most from 13;
-/// Conv and AveragePool from 11, MaxPool from 10, GlobalAveragePool from 1),
-/// so an older model is refused per op, naming the node.
-constexpr int64_t kMinOnnxOpset = 1, kMaxOnnxOpset = 17;
+/// The default-domain op sets a model may import: ONNX 1.12's schemas know
+/// them up to 17, and the importer declares the newer signatures of the ops
+/// it reads in op sets 18 to 21 (lib/Import/NewerOpsetSchemas.h). Each rule
+/// says from which op set its semantics hold (most from 13; Conv and
+/// AveragePool from 11, MaxPool from 10, GlobalAveragePool from 1), so an
+/// older model is refused per op, naming the node.
+constexpr int64_t kMinOnnxOpset = 1, kMaxOnnxOpset = 21;
 
 } // namespace mlir::amp
 
