@@ -443,7 +443,7 @@ def Amp_GatherOp : Amp_ShapedOp<"gather", [Amp_PrecisionOpInterface,
     %e = amp.gather %table, %tokens {axis = 0 : i64} : (tensor<256x128xf32>, tensor<8x64xi64>) -> tensor<8x64x128xf32>
     ```
   }];
-  let arguments = (ins Amp_FloatTensor:$input, Amp_LabelTensor:$indices, I64Attr:$axis);
+  let arguments = (ins Amp_FloatTensor:$input, Amp_IndexTensor:$indices, I64Attr:$axis);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
 }
@@ -464,7 +464,7 @@ def Amp_GatherGradOp : Amp_Op<"gather_grad", [Amp_PrecisionOpInterface, Amp_F32K
     %dt = amp.gather_grad %de, %tokens {axis = 0 : i64} : (tensor<8x64x128xf32>, tensor<8x64xi64>) -> tensor<256x128xf32>
     ```
   }];
-  let arguments = (ins Amp_FloatTensor:$grad, Amp_LabelTensor:$indices, I64Attr:$axis);
+  let arguments = (ins Amp_FloatTensor:$grad, Amp_IndexTensor:$indices, I64Attr:$axis);
   let results = (outs Amp_F32Tensor:$result);
   let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
 }

@@ -47,13 +47,14 @@ FailureOr<amprt::proto::DType> dtypeOf(Type element) {
     return amprt::proto::F16;
   if (element.isInteger(64))
     return amprt::proto::I64;
+  if (element.isInteger(32))
+    return amprt::proto::I32;
   return failure();
 }
 
 int64_t byteSize(RankedTensorType type) {
-  int64_t width = type.getElementType().isInteger(64) ? 8
-                  : type.getElementType().isF32()    ? 4
-                                                      : 2;
+  Type element = type.getElementType();
+  int64_t width = element.isInteger(64) ? 8 : element.isF32() || element.isInteger(32) ? 4 : 2;
   return type.getNumElements() * width;
 }
 

@@ -156,6 +156,13 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
       im.defineIntegers(node, 0, *integers->integers, shape);
       return success();
     }
+    if (succeeded(target) && target->isInteger(32)) { // kept as int64 values
+      for (int64_t v : *integers->integers)
+        if (v < INT32_MIN || v > INT32_MAX)
+          return im.nodeError(node) << "the value " << v << " does not fit int32";
+      im.defineIntegers(node, 0, *integers->integers, shape);
+      return success();
+    }
     if (succeeded(target) && isa<FloatType>(*target)) {
       SmallVector<APFloat> converted;
       for (int64_t v : *integers->integers) {

@@ -25,6 +25,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include "onnx/checker.h"
+#include <cstring>
 #include "onnx/onnx_pb.h"
 #include "onnx/shape_inference/implementation.h"
 
@@ -161,6 +162,8 @@ FailureOr<Type> OnnxImporter::elementType(int32_t onnxType) {
     return builder.getBF16Type();
   case onnx::TensorProto::INT64:
     return builder.getI64Type();
+  case onnx::TensorProto::INT32:
+    return builder.getI32Type();
   default:
     return failure();
   }
@@ -181,6 +184,30 @@ FailureOr<RankedTensorType> OnnxImporter::valueType(const onnx::ValueInfoProto &
   return RankedTensorType::get(shape, *element);
 }
 
+/// An int32 tensor's values widened to an int64 constant (the importer
+/// folds integers in int64).
+FailureOr<DenseElementsAttr> OnnxImporter::int32TensorAttr(const onnx::TensorProto &tensor,
+                                                           ArrayRef<int64_t> shape) {
+  auto type = RankedTensorType::get(shape, builder.getI64Type());
+  int64_t count = type.getNumElements();
+  SmallVector<int64_t> values;
+  if (tensor.has_raw_data()) {
+    if (tensor.raw_data().size() != static_cast<size_t>(count) * 4)
+      return fileError() << "tensor '" << tensor.name() << "' holds " << tensor.raw_data().size()
+                         << " bytes, expected " << count * 4;
+    for (int64_t i = 0; i < count; ++i) {
+      int32_t v;
+      std::memcpy(&v, tensor.raw_data().data() + 4 * i, 4);
+      values.push_back(v);
+    }
+  } else if (tensor.int32_data_size() == count) {
+    values.assign(tensor.int32_data().begin(), tensor.int32_data().end());
+  } else {
+    return fileError() << "tensor '" << tensor.name() << "' has no data of the expected size";
+  }
+  return DenseElementsAttr::get(type, ArrayRef<int64_t>(values));
+}
+
 FailureOr<DenseElementsAttr> OnnxImporter::tensorAttr(const onnx::TensorProto &tensor) {
   if (tensor.data_location() == onnx::TensorProto::EXTERNAL)
     return fileError() << "tensor '" << tensor.name()
@@ -189,6 +216,8 @@ FailureOr<DenseElementsAttr> OnnxImporter::tensorAttr(const onnx::TensorProto &t
   if (failed(element))
     return fileError() << "tensor '" << tensor.name() << "' has unsupported element type";
   SmallVector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
+  if (element->isInteger(32)) // compile-time integers, kept as int64
+    return int32TensorAttr(tensor, shape);
   auto type = RankedTensorType::get(shape, *element);
   int64_t count = type.getNumElements();
   if (tensor.has_raw_data()) {

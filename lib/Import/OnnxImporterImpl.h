@@ -115,10 +115,13 @@ public:
   FailureOr<float> floatConstantInput(const onnx::NodeProto &node, int index, float fallback,
                                       StringRef what);
   /// The MLIR element type of an ONNX one (float, float16, bfloat16,
-  /// int64), or failure for the types the importer does not read.
+  /// int64, int32), or failure for the types the importer does not read.
   FailureOr<Type> elementType(int32_t onnxType);
-  /// An initializer's or attribute's tensor as constant data.
+  /// An initializer's or attribute's tensor as constant data (int32 data
+  /// widened to int64).
   FailureOr<DenseElementsAttr> tensorAttr(const onnx::TensorProto &tensor);
+  FailureOr<DenseElementsAttr> int32TensorAttr(const onnx::TensorProto &tensor,
+                                               ArrayRef<int64_t> shape);
   /// Reports a verifier failure of a freshly built op as the node's error.
   LogicalResult verifyBuilt(const onnx::NodeProto &node, Operation *op);
   /// Gives a freshly built op (results typed with placeholders) the result

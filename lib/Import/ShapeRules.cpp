@@ -390,8 +390,8 @@ static LogicalResult importTrilu(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
-/// Gather (opset 13) of float data at int64 indices: a graph input (token
-/// ids) or a constant (a fixed position, such as a class token's).
+/// Gather (opset 13) of float data at int64 or int32 indices: a graph input
+/// (token ids) or a constant (a fixed position, such as a class token's).
 static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node) {
   if (const GraphValue *data = im.integerInput(node, 0)) {
     // A shape computation: picks from a 1-D integer tensor.
@@ -433,8 +433,8 @@ static LogicalResult importGather(OnnxImporter &im, const onnx::NodeProto &node)
     indices = *value;
   }
   auto indicesType = cast<RankedTensorType>(indices.getType());
-  if (!indicesType.getElementType().isInteger(64))
-    return im.nodeError(node) << "expects int64 indices, got " << indicesType;
+  if (!indicesType.getElementType().isInteger(64) && !indicesType.getElementType().isInteger(32))
+    return im.nodeError(node) << "expects int64 or int32 indices, got " << indicesType;
   SmallVector<int64_t> shape(type.getShape().take_front(axis));
   shape.append(indicesType.getShape().begin(), indicesType.getShape().end());
   shape.append(type.getShape().begin() + axis + 1, type.getShape().end());
@@ -634,7 +634,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
       {{"", "Split", 13, 0, "float data, constant split or num_outputs (18)"}, &importSplit},
       {{"", "ConstantOfShape", 9, 0, "constant shape"}, &importConstantOfShape},
       {{"", "Range", 11, 0, "constant int64 scalars (folded)"}, &importRange},
-      {{"", "Gather", 13, 0, "float data, int64 indices"}, &importGather},
+      {{"", "Gather", 13, 0, "float data, int64 or int32 indices"}, &importGather},
       {{"", "Trilu", 14, 0, "a constant input (folded)"}, &importTrilu},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},

@@ -5,10 +5,6 @@
 namespace amprt {
 namespace {
 
-bool isFloat(DType dtype) {
-  return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16;
-}
-
 Status checkConvShapes(const ConvTensors &t, const ConvGeometry &g) {
   const auto &x = t.src.shape, &w = t.weights.shape, &y = t.dst.shape;
   size_t rank = x.size();

@@ -186,15 +186,14 @@ Status buildDataMovement(const proto::Kernel &kernel, KernelId id,
   return Status::ok();
 }
 
-Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
-                   const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
-  GatherShape g;
-  AMPRT_RETURN_IF_ERROR(checkGather(kernel, id, in, out, &g));
-  const int64_t *indices = in[1].i64();
-  TensorRef source = in[0], target = out;
+/// Gather or its scatter-add with int64 or int32 (`Index`) indices.
+template <typename Index>
+static Status buildGatherOf(KernelId id, const GatherShape &g, const Index *indices,
+                            const TensorRef &source, const TensorRef &target,
+                            std::unique_ptr<CpuKernel> *result) {
   if (id == KernelId::Gather) {
     // Row (o, i) of the result is row (o, indices[i]) of the table.
-    size_t rowBytes = g.inner * dtypeSize(out.dtype);
+    size_t rowBytes = g.inner * dtypeSize(target.dtype);
     *result = lambda([=] {
       AMPRT_RETURN_IF_ERROR(checkGatherIndices(indices, g.count, g.size));
       parallelFor(g.outer * g.count, [&](int64_t row) {
@@ -231,6 +230,15 @@ Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<T
     return Status::ok();
   });
   return Status::ok();
+}
+
+Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
+                   const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  GatherShape g;
+  AMPRT_RETURN_IF_ERROR(checkGather(kernel, id, in, out, &g));
+  if (in[1].dtype == DType::I32)
+    return buildGatherOf(id, g, static_cast<const int32_t *>(in[1].data), in[0], out, result);
+  return buildGatherOf(id, g, in[1].i64(), in[0], out, result);
 }
 
 } // namespace amprt

@@ -111,7 +111,7 @@ Status buildBinary(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn
 /// Converts between float storage types, rounding to nearest even, with the
 /// vector conversions (through an f32 block when neither side is f32).
 Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
-  if (in.dtype == DType::I64 || out.dtype == DType::I64)
+  if (!isFloat(in.dtype) || !isFloat(out.dtype))
     return Status::error("casts convert between float types");
   DType from = in.dtype, to = out.dtype;
   const void *x = in.data;

@@ -25,7 +25,7 @@ float elementAsFloat(const uint8_t *bytes, DType dtype, size_t i) {
 } // namespace
 
 int64_t indexOfNonFinite(const void *data, size_t bytes, DType dtype) {
-  if (dtype == DType::I64)
+  if (!isFloat(dtype))
     return -1;
   const auto *raw = static_cast<const uint8_t *>(data);
   size_t count = bytes / dtypeSize(dtype);
@@ -40,7 +40,7 @@ std::vector<FeedCheck> feedChecks(const proto::Program &program) {
   for (const auto &binding : program.inputs()) {
     FeedCheck check;
     auto dtype = static_cast<DType>(program.buffers(binding.buffer()).type().dtype());
-    if (dtype != DType::I64)
+    if (isFloat(dtype))
       check.kind = FeedCheck::Kind::Finite;
     for (const auto &kernel : program.kernels()) {
       if (dtype != DType::I64 || kernel.op() != "softmax_cross_entropy" ||

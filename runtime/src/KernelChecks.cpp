@@ -93,11 +93,11 @@ Status checkMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
   shape->n = tb ? b.shape[r] : b.shape[r + 1];
   if (shape->k != kb || c.shape[r] != shape->m || c.shape[r + 1] != shape->n)
     return Status::error("operand shapes do not multiply");
-  if (a.dtype != b.dtype || a.dtype == DType::I64 ||
+  if (a.dtype != b.dtype || !isFloat(a.dtype) ||
       (c.dtype != a.dtype && c.dtype != DType::F32))
     return Status::error(std::string("unsupported types ") + dtypeName(a.dtype) + " x " +
                          dtypeName(b.dtype) + " -> " + dtypeName(c.dtype));
-  if (shape->bias && (in[2].size() != shape->n || in[2].dtype == DType::I64))
+  if (shape->bias && (in[2].size() != shape->n || !isFloat(in[2].dtype)))
     return Status::error("the bias must be a float vector of the result's columns");
   return Status::ok();
 }
@@ -188,10 +188,10 @@ Status checkGather(const proto::Kernel &kernel, KernelId id, const std::vector<T
   bool grad = id == KernelId::GatherGrad;
   const TensorRef &table = grad ? out : in[0], &gathered = grad ? in[0] : out,
                   &indices = in[1];
-  if (indices.dtype != DType::I64)
-    return Status::error("expects int64 indices");
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return Status::error("expects int64 or int32 indices");
   if (grad ? (table.dtype != DType::F32 || gathered.dtype != DType::F32)
-           : (table.dtype != gathered.dtype || table.dtype == DType::I64))
+           : (table.dtype != gathered.dtype || !isFloat(table.dtype)))
     return Status::error(grad ? "expects an f32 gradient and result"
                               : "expects a float table and a result of its type");
   auto rank = static_cast<double>(table.shape.size());
@@ -212,13 +212,22 @@ Status checkGather(const proto::Kernel &kernel, KernelId id, const std::vector<T
   return Status::ok();
 }
 
-Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size) {
+template <typename Index>
+static Status checkIndices(const Index *indices, int64_t count, int64_t size) {
   for (int64_t i = 0; i < count; ++i)
     if (indices[i] < -size || indices[i] >= size)
       return Status::error("index " + std::to_string(indices[i]) + " at position " +
                            std::to_string(i) + " is outside [" + std::to_string(-size) + ", " +
                            std::to_string(size) + ")");
   return Status::ok();
+}
+
+Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size) {
+  return checkIndices(indices, count, size);
+}
+
+Status checkGatherIndices(const int32_t *indices, int64_t count, int64_t size) {
+  return checkIndices(indices, count, size);
 }
 
 } // namespace amprt

@@ -101,6 +101,7 @@ Status checkGather(const proto::Kernel &kernel, KernelId id, const std::vector<T
                    const TensorRef &out, GatherShape *shape);
 /// Checks every index lies in [-size, size) before any is used.
 Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size);
+Status checkGatherIndices(const int32_t *indices, int64_t count, int64_t size);
 
 /// A checked softmax or log_softmax: f32 input and output of one shape,
 /// viewed as [outer, width, inner] around the axis (attribute "axis",

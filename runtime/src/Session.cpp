@@ -24,6 +24,8 @@ size_t dtypeSize(DType dtype) {
     return 2;
   case DType::I64:
     return 8;
+  case DType::I32:
+    return 4;
   }
   return 0;
 }
@@ -38,6 +40,8 @@ const char *dtypeName(DType dtype) {
     return "f16";
   case DType::I64:
     return "i64";
+  case DType::I32:
+    return "i32";
   }
   return "?";
 }

@@ -497,6 +497,18 @@ def reductions():
         [tensor("w", [4, 12]), ints("shape", [2, 3, 4])])
 
 
+def gather_int32():
+    """An embedding of int32 token ids (a graph input), and a pick at an int32
+    constant index (widened to an int64 constant)."""
+    ids = numpy_helper.from_array(np.array([2, 0], dtype=np.int32), "picks")
+    return model(
+        [helper.make_node("Gather", ["table", "tokens"], ["e"], name="embed"),
+         helper.make_node("Gather", ["e", "picks"], ["y"], name="pick", axis=1)],
+        [value("tokens", TensorProto.INT32, [2, 3])],
+        [value("y", FLOAT, [2, 2, 4])],
+        [tensor("table", [5, 4]), ids])
+
+
 def layer_norm_stash():
     """LayerNormalization asking for float16 statistics (stash_type 10)."""
     return model(
@@ -603,7 +615,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, gather_int32, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

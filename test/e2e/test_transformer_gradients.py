@@ -19,7 +19,8 @@ the step runs, and the low types cost only rounding):
 - MatMul: a sequence times a weight, batched Q K^T and attention x V, and
   batch dims that broadcast on both sides ([N, 1, S, S] x [2, S, D]);
 - Gather: an embedding of int64 token ids with repeated tokens (its
-  gradient a scatter-add), and a constant position (a class token's);
+  gradient a scatter-add), the same with int32 token ids, and a constant
+  position (a class token's);
 - a layer norm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div), as
   older exporters write it (amp-recognize-composites makes it one
   amp.layer_norm with the model's scale and shift);
@@ -245,10 +246,14 @@ class EmbeddingModel(torch.nn.Module):
         return self.fc(torch.cat([e.reshape(-1, TOKENS * 6), e[:, 0]], dim=1))
 
 
-def export_tokens(model, path):
-    torch.onnx.export(model, torch.zeros(BATCH, TOKENS, dtype=torch.int64), path,
+def export_tokens(model, path, dtype=torch.int64):
+    torch.onnx.export(model, torch.zeros(BATCH, TOKENS, dtype=dtype), path,
                       opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False, input_names=["input"], output_names=["logits"])
+
+
+def export_int32_tokens(model, path):
+    export_tokens(model, path, torch.int32)
 
 
 def export_features(model, path):
@@ -278,6 +283,9 @@ def check_embedding(args, checker):
     tokens = np.random.default_rng(26).integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
     check_cross_entropy(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
     check_low_precision(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
+    # The same embedding exported with int32 token ids (fed as int32).
+    check_cross_entropy(args, checker, "embedding int32 ids", EmbeddingModel(),
+                        tokens.astype(np.int32), export_int32_tokens)
 
 
 def check_encoder_layer(args, checker):

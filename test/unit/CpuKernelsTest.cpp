@@ -190,6 +190,32 @@ TEST_F(CpuKernels, GatherAndScatterAddAlongAnAxis) {
       << status.message();
 }
 
+/// int32 indices (token ids as some exporters write them) pick, scatter and
+/// refuse exactly as int64 ones do; no other kernel takes an int32 tensor.
+TEST_F(CpuKernels, GatherReadsInt32IndicesAsInt64Ones) {
+  Tensor table({5, 3}, 4), wide({2, 3, 3}), narrow({2, 3, 3});
+  Labels indices{{4, -1, 0, 2, 2, -5}};
+  std::vector<int32_t> indices32(indices.data.begin(), indices.data.end());
+  TensorRef idx64 = {indices.data.data(), DType::I64, {2, 3}};
+  TensorRef idx32 = {indices32.data(), DType::I32, {2, 3}};
+  ASSERT_TRUE(run("gather", {table.ref(), idx64}, {wide.ref()}, {{"axis", 0}}).isOk());
+  ASSERT_TRUE(run("gather", {table.ref(), idx32}, {narrow.ref()}, {{"axis", 0}}).isOk());
+  EXPECT_EQ(narrow.data, wide.data);
+  Tensor dWide({5, 3}, 1), dNarrow({5, 3}, 2);
+  ASSERT_TRUE(run("gather_grad", {wide.ref(), idx64}, {dWide.ref()}, {{"axis", 0}}).isOk());
+  ASSERT_TRUE(run("gather_grad", {wide.ref(), idx32}, {dNarrow.ref()}, {{"axis", 0}}).isOk());
+  EXPECT_EQ(dNarrow.data, dWide.data);
+  indices32[5] = -6;
+  Status status = run("gather", {table.ref(), idx32}, {narrow.ref()}, {{"axis", 0}});
+  ASSERT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("index -6 at position 5 is outside [-5, 5)"), std::string::npos)
+      << status.message();
+  Tensor y({2, 3});
+  std::vector<int32_t> ints(6, 1);
+  EXPECT_FALSE(run("cast", {{ints.data(), DType::I32, {2, 3}}}, {y.ref()}).isOk());
+  EXPECT_FALSE(run("relu", {{ints.data(), DType::I32, {2, 3}}}, {y.ref()}).isOk());
+}
+
 TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {
   Tensor a32({4, 8}, 1), b32({8}, 2);
   for (DType low : {DType::BF16, DType::F16}) {

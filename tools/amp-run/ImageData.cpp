@@ -53,7 +53,7 @@ public:
   Status evaluate(Session &session, Scores *scores) override {
     const amprun::Split &test = dataset.test;
     const auto &outputs = session.outputs(Program::Eval);
-    if (outputs.empty() || outputs[0].shape.size() != 2 || outputs[0].dtype == DType::I64)
+    if (outputs.empty() || outputs[0].shape.size() != 2 || !amprt::isFloat(outputs[0].dtype))
       return Status::error("the eval program has no [N, C] float output");
     DType outputType = outputs[0].dtype;
     int64_t classes = outputs[0].shape[1];

@@ -118,7 +118,7 @@ Status openTextData(const std::string &path, const Session &session, bool traini
   text->evalBatch = input->shape[0];
   text->sequence = input->shape[1];
   const auto &outputs = session.outputs(Program::Eval);
-  if (outputs.empty() || outputs[0].shape.size() != 3 || outputs[0].dtype == DType::I64 ||
+  if (outputs.empty() || outputs[0].shape.size() != 3 || !amprt::isFloat(outputs[0].dtype) ||
       outputs[0].shape[0] != text->evalBatch || outputs[0].shape[1] != text->sequence)
     return Status::error("text data needs the eval program's first output to be logits "
                          "[batch, sequence, vocabulary]" +

@@ -650,16 +650,20 @@ Status prepareBench(const Args &args, const std::string &plan, int64_t seed,
   for (const auto &info : session.inputs(Program::Train)) {
     subject->storage.emplace_back(info.bytes());
     std::vector<char> &bytes = subject->storage.back();
-    if (info.dtype == amprt::DType::I64) {
-      auto *labels = reinterpret_cast<int64_t *>(bytes.data());
+    if (!amprt::isFloat(info.dtype)) {
       // Labels (and a language model's token ids) below the class count:
       // the last dimension of the logits, [batch, classes] or [batch, sequence, classes].
       int64_t classes = 10;
       for (const auto &out : session.outputs(Program::Eval))
         if (out.shape.size() >= 2)
           classes = out.shape.back();
-      for (int64_t i = 0; i < info.numElements(); ++i)
-        labels[i] = static_cast<int64_t>(rng() % classes);
+      for (int64_t i = 0; i < info.numElements(); ++i) {
+        auto label = static_cast<int64_t>(rng() % classes);
+        if (info.dtype == amprt::DType::I32)
+          reinterpret_cast<int32_t *>(bytes.data())[i] = static_cast<int32_t>(label);
+        else
+          reinterpret_cast<int64_t *>(bytes.data())[i] = label;
+      }
     } else {
       auto *values = reinterpret_cast<float *>(bytes.data());
       for (int64_t i = 0; i < info.numElements(); ++i)

@@ -25,9 +25,12 @@
 
 namespace amprt {
 
-enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4 };
+enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5 };
 size_t dtypeSize(DType dtype);
 const char *dtypeName(DType dtype);
+inline bool isFloat(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16;
+}
 
 /// Describes a tensor the user can feed or read.
 struct TensorInfo {

@@ -306,7 +306,8 @@ __global__ void layerNormColumnsKernel(LayerNormArgs a) {
 
 /// indices[i] made non-negative, or -1 (and the error raised) outside.
 __device__ int64_t gatherIndex(const GatherArgs &a, int64_t i) {
-  int64_t index = a.indices[i];
+  int64_t index = a.int32Indices ? static_cast<const int32_t *>(a.indices)[i]
+                                 : static_cast<const int64_t *>(a.indices)[i];
   if (index < -a.size || index >= a.size) {
     if (a.error.flag)
       atomicCAS(a.error.flag, 0, a.error.code);

@@ -75,7 +75,8 @@ cudaError_t launchLayerNormGrad(const LayerNormArgs &args, cudaStream_t stream);
 struct GatherArgs {
   int64_t outer, size, count, inner;
   int elementSize;
-  const int64_t *indices;
+  const void *indices;
+  bool int32Indices; // else int64
   const void *src;
   void *dst;
   ErrorSink error;

@@ -184,7 +184,7 @@ Status buildGather(const proto::Kernel &kernel, KernelId id, const std::vector<T
   GatherShape g;
   AMPRT_RETURN_IF_ERROR(checkGather(kernel, id, in, out, &g));
   GatherArgs a{g.outer, g.size, g.count, g.inner, static_cast<int>(dtypeSize(out.dtype)),
-               in[1].i64(), in[0].data, out.data,
+               in[1].data, in[1].dtype == DType::I32, in[0].data, out.data,
                context.errorSink(kernel, "an index lies outside the gathered dim")};
   cudaStream_t stream = context.stream;
   if (id == KernelId::Gather)
