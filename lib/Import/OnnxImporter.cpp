@@ -614,8 +614,16 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   SmallVector<Value> results;
   for (const auto &info : graph.output()) {
     auto it = values.find(info.name());
-    if (it != values.end() && !it->second.value && it->second.integerTensor) // a folded shape
-      it->second.value = ConstantOp::create(builder, fileLoc(), it->second.integerTensor);
+    if (it != values.end() && !it->second.value && it->second.integerTensor) { // folded
+      DenseElementsAttr integers = it->second.integerTensor;
+      // Folded in int64; an output the graph declares int32 is written so.
+      if (info.type().tensor_type().elem_type() == onnx::TensorProto::INT32 &&
+          llvm::all_of(integers.getValues<APInt>(),
+                       [](const APInt &v) { return v.isSignedIntN(32); }))
+        integers = integers.mapValues(builder.getI32Type(),
+                                      [](const APInt &v) { return v.trunc(32); });
+      it->second.value = ConstantOp::create(builder, fileLoc(), integers);
+    }
     if (it == values.end() || !it->second.value)
       return fileError() << "graph output '" << info.name()
                          << "' is not produced by any node";
