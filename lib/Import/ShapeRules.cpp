@@ -11,6 +11,7 @@
 #include "llvm/Support/InterleavedRange.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -257,11 +258,42 @@ static LogicalResult importConstantOfShape(OnnxImporter &im, const onnx::NodePro
   return success();
 }
 
+/// Range (opset 11) of float constant scalars: a float constant of
+/// ceil((limit - start) / delta) values start + i delta, in start's type.
+static LogicalResult importFloatRange(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto start = im.floatConstantInput(node, 0, 0.0f, "start");
+  auto limit = im.floatConstantInput(node, 1, 0.0f, "limit");
+  auto delta = im.floatConstantInput(node, 2, 0.0f, "delta");
+  if (failed(start) || failed(limit) || failed(delta))
+    return failure();
+  if (*delta == 0.0f || !std::isfinite(*start) || !std::isfinite(*limit) ||
+      !std::isfinite(*delta))
+    return im.nodeError(node) << "start, limit and delta must be finite and delta not 0";
+  double count = std::max(std::ceil((double(*limit) - *start) / *delta), 0.0);
+  if (count > double(1 << 24))
+    return im.nodeError(node) << "the range has more than 2^24 values";
+  auto element = cast<FloatType>(
+      cast<RankedTensorType>((*im.input(node, 0)).getType()).getElementType());
+  SmallVector<APFloat> values;
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) {
+    APFloat v(*start + static_cast<float>(i) * *delta);
+    bool lost;
+    v.convert(element.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+    values.push_back(v);
+  }
+  auto type = RankedTensorType::get({static_cast<int64_t>(count)}, element);
+  im.define(node, 0,
+            ConstantOp::create(im.builder, im.nodeLoc(node), DenseElementsAttr::get(type, values)));
+  return success();
+}
+
 /// Range (opset 11) of constant int64 start, limit and delta: compile-time
-/// integers (positions).
+/// integers (positions); of float constants: importFloatRange.
 static LogicalResult importRange(OnnxImporter &im, const onnx::NodeProto &node) {
   const GraphValue *start = im.integerInput(node, 0), *limit = im.integerInput(node, 1),
                    *delta = im.integerInput(node, 2);
+  if (!start && !limit && !delta)
+    return importFloatRange(im, node);
   if (!start || !limit || !delta || start->integers->size() != 1 ||
       limit->integers->size() != 1 || delta->integers->size() != 1)
     return im.nodeError(node) << "start, limit and delta must be constant int64 scalars";
@@ -279,9 +311,12 @@ static LogicalResult importRange(OnnxImporter &im, const onnx::NodeProto &node) 
   return success();
 }
 
-/// Slice (opset 13) with constant starts, ends, axes and steps: of float
-/// data with steps 1, or of a compile-time integer tensor (a shape
-/// computation) with any steps.
+/// Slice (opset 13) with constant starts, ends, axes and steps, of float
+/// data or of a compile-time integer tensor (a shape computation). On float
+/// data the axes of step 1 are one amp.slice; each axis of another step
+/// (negative ones reverse, as torch.flip exports) is then a gather at the
+/// constant positions it picks, whose gradient (a scatter-add) is the
+/// strided slice's.
 static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) {
   Value x;
   auto shape = inputShape(im, node, 0, &x);
@@ -314,9 +349,8 @@ static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) 
     if (axis < 0 || axis >= rank || seen[axis] || ShapedType::isDynamic((*shape)[axis]))
       return im.nodeError(node) << "axis " << axes[i]
                                 << " is out of range, repeated or of unknown size";
-    if (steps[i] == 0 || (x && steps[i] != 1))
-      return im.nodeError(node) << "step " << steps[i] << " is not supported ("
-                                << (x ? "float data is sliced with steps of 1" : "0") << ")";
+    if (steps[i] == 0)
+      return im.nodeError(node) << "step 0 is not supported";
     seen[axis] = true;
     sliced.push_back(sliceAxis(axis, (*shape)[axis], starts[i], ends[i], steps[i]));
   }
@@ -324,17 +358,44 @@ static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) 
     return foldIntegerSlice(im, node, *im.integerInput(node, 0), sliced);
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape());
+  bool contiguous = false;
   for (const SliceAxis &s : sliced) {
+    if (s.step != 1 && s.count > 0)
+      continue; // gathered below
     offsets[s.axis] = s.first;
     sizes[s.axis] = s.count;
+    contiguous = true;
   }
-  auto op = SliceOp::create(im.builder, im.nodeLoc(node),
-                            RankedTensorType::get(sizes, type.getElementType()), x,
-                            im.builder.getDenseI64ArrayAttr(offsets),
-                            im.builder.getDenseI64ArrayAttr(sizes));
-  if (failed(im.verifyBuilt(node, op)))
-    return failure();
-  im.define(node, 0, op.getResult());
+  Value result = x;
+  Location loc = im.nodeLoc(node);
+  if (contiguous) {
+    auto op = SliceOp::create(im.builder, loc, RankedTensorType::get(sizes, type.getElementType()),
+                              x, im.builder.getDenseI64ArrayAttr(offsets),
+                              im.builder.getDenseI64ArrayAttr(sizes));
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    result = op.getResult();
+  }
+  for (const SliceAxis &s : sliced) {
+    if (s.step == 1 || s.count == 0)
+      continue;
+    SmallVector<int64_t> picks;
+    for (int64_t k = 0; k < s.count; ++k)
+      picks.push_back(s.first + k * s.step);
+    auto indices = ConstantOp::create(
+        im.builder, loc,
+        DenseElementsAttr::get(RankedTensorType::get({s.count}, im.builder.getI64Type()),
+                               ArrayRef<int64_t>(picks)));
+    SmallVector<int64_t> gathered(cast<RankedTensorType>(result.getType()).getShape());
+    gathered[s.axis] = s.count;
+    auto op = GatherOp::create(im.builder, loc,
+                               RankedTensorType::get(gathered, type.getElementType()), result,
+                               indices, im.builder.getI64IntegerAttr(s.axis));
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    result = op.getResult();
+  }
+  im.define(node, 0, result);
   return success();
 }
 
@@ -627,19 +688,19 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::shapeRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"", "Flatten", 13, 0, ""}, &importFlatten},
       {{"", "Shape", 13, 0, "known dims (folded)"}, &importShape},
-      {{"", "Slice", 13, 0, "constant starts, ends and axes; steps 1 on float data"},
+      {{"", "Slice", 13, 0, "constant starts, ends, axes and steps"},
        &importSlice},
       {{"", "Expand", 13, 0, "float data, constant shape"}, &importExpand},
       // Split-18 added num_outputs.
       {{"", "Split", 13, 0, "float data, constant split or num_outputs (18)"}, &importSplit},
       {{"", "ConstantOfShape", 9, 0, "constant shape"}, &importConstantOfShape},
-      {{"", "Range", 11, 0, "constant int64 scalars (folded)"}, &importRange},
+      {{"", "Range", 11, 0, "constant int64 or float scalars (folded)"}, &importRange},
       {{"", "Gather", 13, 0, "float data, int64 or int32 indices"}, &importGather},
       {{"", "Trilu", 14, 0, "a constant input (folded)"}, &importTrilu},
       {{"", "Squeeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Unsqueeze", 13, 0, "constant axes"}, &importSqueezeOrUnsqueeze},
       {{"", "Reshape", 13, 0, "constant shape, allowzero=0"}, &importReshape},
-      {{"", "Constant", 13, 0, "value, value_float, value_ints"}, &importConstant},
+      {{"", "Constant", 11, 0, "value, value_float, value_ints (12)"}, &importConstant},
       {{"", "Identity", 13, 0, "tensors"}, &importIdentity},
       {{"", "Pad", 13, 0, "constant mode, constant pads >= 0"}, &importPad},
       {{"", "Concat", 13, 0, "float inputs of one type"}, &importConcat},

@@ -42,13 +42,11 @@ EXPECTED_REFUSALS = [
     (r"maxpool_with_argmax", r"the Indices output is not supported|storage_order=1"),
     (r"^test_unsqueeze_axis_3$", r"unsupported op type at opset 11"),
     (r"^test_gather_elements|^test_gathernd", r"unsupported op type"),
-    (r"^test_slice_neg_steps$", r"float data is sliced with steps of 1"),
     # Folded when their inputs are compile-time integers (shape computations);
     # run-time comparisons and selects would need a boolean tensor type.
     (r"^test_(less|greater)_equal", r"unsupported op type"),
     (r"^test_(equal|less|greater|where)",
      r"is not a compile-time integer tensor|unsupported element type"),
-    (r"^test_range_float", r"must be constant int64 scalars"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",
      r"the exponent must be a float constant scalar|unsupported element type|"
@@ -131,6 +129,11 @@ def freeze_constant_operands(model, inputs):
                      for name in node.input[1:3]}
     float_inputs |= {node.input[1] for node in model.graph.node
                      if node.op_type == "Pow" and np.size(inputs.get(node.input[1], [0, 0])) == 1}
+    # Range of float scalars: Constant nodes, as the float constants it folds.
+    ranged = {name for node in model.graph.node if node.op_type == "Range" for name in node.input}
+    float_inputs |= {name for name in ranged & inputs.keys()
+                     if np.issubdtype(inputs[name].dtype, np.floating)}
+    integer_inputs -= float_inputs
     for name in (integer_inputs | float_inputs) & inputs.keys():
         value = inputs.pop(name)
         if name in integer_inputs:

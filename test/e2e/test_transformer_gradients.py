@@ -12,6 +12,7 @@ the step runs, and the low types cost only rounding):
   amp.gelu), and Sqrt;
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
+- Slice with steps 2 and -1 (torch.flip) and a flipped slice of step -3;
 - ReduceMax and ReduceMin (torch.amax, torch.amin) over the last and a
   middle axis, and over a parameter with three-way ties;
 - LayerNormalization over the last dim and over the last two (PyTorch
@@ -61,6 +62,21 @@ class GeluModel(torch.nn.Module):
         h = torch.nn.functional.gelu(self.fc1(x))
         h = torch.nn.functional.gelu(self.fc2(h), approximate="tanh")
         return self.fc3(torch.sqrt(h * h + 1.0))
+
+
+class StridedSliceModel(torch.nn.Module):
+    """fc2(cat(h[:, ::2], flip(h, 1)[:, 1:7:3])) with h = fc1(x): slices of
+    steps 2, -1 and -3 (gathers at import; their gradients scatter-adds)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(12)
+        self.fc1 = torch.nn.Linear(FEATURES, 16)
+        self.fc2 = torch.nn.Linear(8 + 2, 10)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(torch.cat([h[:, ::2], torch.flip(h, [1])[:, 1:7:3]], dim=1))
 
 
 class SoftmaxAxesModel(torch.nn.Module):
@@ -336,6 +352,7 @@ FEATURE_MODELS = [
     ("softmax axes", SoftmaxAxesModel, 22, 1.0),
     ("permute", PermuteModel, 23, 1.0),
     ("max reductions", MaxReductionModel, 31, 1.0),
+    ("strided slices", StridedSliceModel, 32, 1.0),
     ("layer norm", LayerNormModel, 24, 1.0),
     ("attention", AttentionModel, 25, 1.0),
     ("decomposed layer norm", DecomposedLayerNormModel, 27, 1.0),
