@@ -203,6 +203,27 @@ LogicalResult MinimumOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
   return success();
 }
 
+// Comparisons are piecewise constant: no gradient to their operands.
+#define AMP_MASK_GRADIENT(OpTy)                                                \
+  LogicalResult OpTy::buildGradients(OpBuilder &, ArrayRef<Value>,             \
+                                     SmallVectorImpl<Value> &) {               \
+    return success();                                                          \
+  }
+AMP_MASK_GRADIENT(GreaterEqualMaskOp)
+AMP_MASK_GRADIENT(LessEqualMaskOp)
+AMP_MASK_GRADIENT(EqualMaskOp)
+AMP_MASK_GRADIENT(LessMaskOp)
+AMP_MASK_GRADIENT(GreaterMaskOp)
+#undef AMP_MASK_GRADIENT
+
+LogicalResult MaskedOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  Value dC = resultGrads[0];
+  Value kept = MaskedOp::create(b, getLoc(), dC.getType(), dC, getRhs());
+  operandGrads[0] = sumToShape(b, getLoc(), kept, typeOf(getLhs()));
+  return success(); // the mask is not differentiable
+}
+
 LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                         SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];

@@ -158,6 +158,10 @@ AMP_BROADCAST_OP(MaximumOp)
 AMP_BROADCAST_OP(MinimumOp)
 AMP_BROADCAST_OP(GreaterEqualMaskOp)
 AMP_BROADCAST_OP(LessEqualMaskOp)
+AMP_BROADCAST_OP(EqualMaskOp)
+AMP_BROADCAST_OP(LessMaskOp)
+AMP_BROADCAST_OP(GreaterMaskOp)
+AMP_BROADCAST_OP(MaskedOp)
 #undef AMP_BROADCAST_OP
 
 //===----------------------------------------------------------------------===//

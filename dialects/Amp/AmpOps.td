@@ -713,9 +713,11 @@ def Amp_DivOp : Amp_BroadcastBinaryOp<"div", "lhs / rhs">;
 def Amp_MaximumOp : Amp_BroadcastBinaryOp<"maximum", "max(lhs, rhs) (a NaN operand wins)">;
 def Amp_MinimumOp : Amp_BroadcastBinaryOp<"minimum", "min(lhs, rhs) (a NaN operand wins)">;
 
-/// A 0/1 comparison with broadcasting, for gradients (not differentiable).
+/// A 0/1 comparison with broadcasting: piecewise constant, so its gradient
+/// is zero (its rule gives its operands none).
 class Amp_BroadcastMaskOp<string mnemonic, string formula>
-    : Amp_ShapedOp<mnemonic, [Amp_PrecisionOpInterface, Amp_FusableElementwise]> {
+    : Amp_ShapedOp<mnemonic, [Amp_PrecisionOpInterface, Amp_FusableElementwise,
+                              DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
   let summary = formula # ", elementwise with numpy broadcasting";
   let description = [{
     Example:
@@ -730,6 +732,27 @@ class Amp_BroadcastMaskOp<string mnemonic, string formula>
 
 def Amp_GreaterEqualMaskOp : Amp_BroadcastMaskOp<"ge_mask", "1 where lhs >= rhs, else 0">;
 def Amp_LessEqualMaskOp : Amp_BroadcastMaskOp<"le_mask", "1 where lhs <= rhs, else 0">;
+// ONNX's Equal, Less and Greater at run time (the importer keeps a model's
+// booleans as such 0/1 masks in its float type).
+def Amp_EqualMaskOp : Amp_BroadcastMaskOp<"eq_mask", "1 where lhs == rhs, else 0">;
+def Amp_LessMaskOp : Amp_BroadcastMaskOp<"lt_mask", "1 where lhs < rhs, else 0">;
+def Amp_GreaterMaskOp : Amp_BroadcastMaskOp<"gt_mask", "1 where lhs > rhs, else 0">;
+
+def Amp_MaskedOp : Amp_BroadcastBinaryOp<"masked",
+    "lhs where the mask rhs is not 0, else 0 (no gradient to the mask)"> {
+  let description = [{
+    Elementwise `rhs != 0 ? lhs : 0` with numpy broadcasting: a masked-out
+    inf or NaN gives 0, so ONNX Where(c, x, y) is
+    `masked(x, c) + masked(y, eq_mask(c, 0))` even where the value not
+    picked is -inf (an attention mask's fill). Its gradient reaches `lhs`
+    only where the mask is not 0; the mask gets none.
+
+    Example:
+    ```mlir
+    %c = amp.masked %a, %m : (tensor<8x4xf32>, tensor<8x1xf32>) -> tensor<8x4xf32>
+    ```
+  }];
+}
 
 /// Shape inference of an op whose result has its first operand's shape.
 defvar Amp_ShapeOfFirstOperand = [{

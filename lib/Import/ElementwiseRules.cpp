@@ -156,6 +156,13 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
       im.defineIntegers(node, 0, *integers->integers, shape);
       return success();
     }
+    if (*to == onnx::TensorProto::BOOL) { // 0/1
+      SmallVector<int64_t> flags;
+      for (int64_t v : *integers->integers)
+        flags.push_back(v != 0);
+      im.defineIntegers(node, 0, flags, shape);
+      return success();
+    }
     if (succeeded(target) && target->isInteger(32)) { // kept as int64 values
       for (int64_t v : *integers->integers)
         if (v < INT32_MIN || v > INT32_MAX)
@@ -179,8 +186,28 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
       return success();
     }
   }
+  // Booleans at run time are 0/1 masks (GraphValue::mask): a cast to bool
+  // of a mask keeps it, of a float makes x != 0 one; a cast of a mask to a
+  // float type is a float 0/1 tensor.
+  if (*to == onnx::TensorProto::BOOL) {
+    auto x = im.input(node, 0);
+    if (failed(x))
+      return failure();
+    if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
+      return im.nodeError(node) << "casts to bool only float tensors at run time";
+    Value result = *x;
+    if (!im.isMask(node, 0)) {
+      Location loc = im.nodeLoc(node);
+      Value zero = im.scalarLike(*x, 0.0f, loc);
+      Value isZero = EqualMaskOp::create(im.builder, loc, x->getType(), *x, zero);
+      result = EqualMaskOp::create(im.builder, loc, x->getType(), isZero, zero);
+    }
+    im.defineMask(node, 0, result);
+    return success();
+  }
   if (failed(target) || !isa<FloatType>(*target))
-    return im.nodeError(node) << "only casts between float types are supported";
+    return im.nodeError(node) << "only casts between float types (and of booleans to float) "
+                                 "are supported";
   // A float64 constant becomes a constant of the target type (rounded to
   // nearest even), as ONNX's Cast computes it.
   if (auto it = im.hasInput(node, 0) ? im.values.find(node.input(0)) : im.values.end();

@@ -1,12 +1,14 @@
-//===- IntegerRules.cpp - ONNX import: compile-time integer tensors -------===//
+//===- IntegerRules.cpp - ONNX import: integers, comparisons, booleans -----===//
 //
 // Exporters compute shapes in the graph (Shape -> Gather -> Equal -> Where
 // -> Expand, as PyTorch writes `x.expand(batch, -1, -1)`). Once the batch
-// size is fixed these are compile-time integer tensors, folded here: the
-// comparisons and Where, which only ever see such tensors, and the helpers
-// the other families' rules call for their integer forms. Booleans are kept
-// as 0/1 integers. Float comparisons and selects, which would need a boolean
-// tensor type at run time, are refused naming the node.
+// size is fixed these are compile-time integer tensors, folded here, with
+// the helpers the other families' rules call for their integer forms;
+// compile-time booleans are 0/1 integers. Comparisons of float tensors at
+// run time (masks built from activations or inputs) give 0/1 masks of the
+// compared type (GraphValue::mask): Not, And, Or and Where read those, and
+// Where is masked(x, c) + masked(y, not c), exact even where the value not
+// picked is -inf.
 //
 //===----------------------------------------------------------------------===//
 
@@ -123,37 +125,208 @@ integerInputs(OnnxImporter &im, const onnx::NodeProto &node, int count) {
   return operands;
 }
 
-/// Equal, Less or Greater of integers (shape computations): 0/1.
-static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto operands = integerInputs(im, node, 2);
-  if (failed(operands))
-    return failure();
-  const std::string &op = node.op_type();
-  return foldIntegerElementwise(im, node, *operands,
-                                [&](ArrayRef<int64_t> v, std::string &) -> int64_t {
-                                  return op == "Equal" ? v[0] == v[1]
-                                         : op == "Less" ? v[0] < v[1]
-                                                        : v[0] > v[1];
-                                });
+/// Whether every input of the node is a compile-time integer tensor.
+static bool allIntegers(OnnxImporter &im, const onnx::NodeProto &node) {
+  for (int i = 0; i < node.input_size(); ++i)
+    if (!im.integerInput(node, i))
+      return false;
+  return true;
 }
 
-/// Where of an integer condition between integers (shape computations).
-static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) {
-  auto operands = integerInputs(im, node, 3);
-  if (failed(operands))
-    return failure();
-  return foldIntegerElementwise(
-      im, node, *operands,
-      [](ArrayRef<int64_t> v, std::string &) { return v[0] != 0 ? v[1] : v[2]; });
+/// The node's index-th input as a run-time value of float type `element`:
+/// a float value of that type, or a compile-time integer tensor (a
+/// boolean condition, a constant) made a constant of it; null with the
+/// node's error otherwise.
+static Value floatOperand(OnnxImporter &im, const onnx::NodeProto &node, int index,
+                          FloatType element) {
+  if (const GraphValue *integers = im.integerInput(node, index)) {
+    SmallVector<APFloat> values;
+    for (int64_t v : *integers->integers) {
+      APFloat f(static_cast<double>(v));
+      bool lost;
+      f.convert(element.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+      values.push_back(f);
+    }
+    auto type = RankedTensorType::get(integerShape(*integers), element);
+    return ConstantOp::create(im.builder, im.nodeLoc(node), DenseElementsAttr::get(type, values));
+  }
+  auto value = im.input(node, index);
+  if (failed(value))
+    return {};
+  auto type = cast<RankedTensorType>(value->getType());
+  if (type.getElementType() == element)
+    return *value;
+  if (im.isMask(node, index) && isa<FloatType>(type.getElementType())) // 0/1 in any type
+    return CastOp::create(im.builder, im.nodeLoc(node), type.clone(element), *value);
+  im.nodeError(node) << "input '" << node.input(index) << "' is " << type << ", not a "
+                     << element << " tensor (run-time comparisons and selects take float "
+                                   "tensors of one type)";
+  return {};
 }
+
+/// The float type a run-time comparison or select computes in: that of its
+/// first run-time float operand from `first` on (masks are float too).
+static FailureOr<FloatType> runTimeFloatType(OnnxImporter &im, const onnx::NodeProto &node,
+                                             int first) {
+  for (int i = first; i < node.input_size(); ++i) {
+    if (im.integerInput(node, i))
+      continue;
+    auto value = im.input(node, i);
+    if (failed(value))
+      return failure();
+    auto element = cast<RankedTensorType>(value->getType()).getElementType();
+    if (auto floatType = dyn_cast<FloatType>(element))
+      return floatType;
+    return im.nodeError(node) << "input '" << node.input(i) << "' is "
+                              << value->getType()
+                              << "; comparisons and selects at run time take float tensors";
+  }
+  return im.nodeError(node) << "has no run-time input";
+}
+
+/// A 0/1 mask op of two float operands with broadcasting.
+template <typename MaskOp>
+static LogicalResult defineMaskOf(OnnxImporter &im, const onnx::NodeProto &node, Value lhs,
+                                  Value rhs) {
+  auto mask = buildBroadcast<MaskOp>(im.builder, im.nodeLoc(node), lhs, rhs);
+  if (failed(mask))
+    return im.nodeError(node) << "operand shapes " << lhs.getType() << " and " << rhs.getType()
+                              << " do not broadcast";
+  im.defineMask(node, 0, *mask);
+  return success();
+}
+
+/// Equal, Less, Greater, LessOrEqual or GreaterOrEqual: folded on integers
+/// (0/1), a mask op on float tensors at run time.
+static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &node) {
+  const std::string &op = node.op_type();
+  if (allIntegers(im, node)) {
+    auto operands = integerInputs(im, node, 2);
+    if (failed(operands))
+      return failure();
+    return foldIntegerElementwise(im, node, *operands,
+                                  [&](ArrayRef<int64_t> v, std::string &) -> int64_t {
+                                    return op == "Equal"     ? v[0] == v[1]
+                                           : op == "Less"    ? v[0] < v[1]
+                                           : op == "Greater" ? v[0] > v[1]
+                                           : op == "LessOrEqual" ? v[0] <= v[1]
+                                                                 : v[0] >= v[1];
+                                  });
+  }
+  auto element = runTimeFloatType(im, node, 0);
+  if (failed(element))
+    return failure();
+  Value lhs = floatOperand(im, node, 0, *element), rhs = floatOperand(im, node, 1, *element);
+  if (!lhs || !rhs)
+    return failure();
+  if (op == "Equal")
+    return defineMaskOf<EqualMaskOp>(im, node, lhs, rhs);
+  if (op == "Less")
+    return defineMaskOf<LessMaskOp>(im, node, lhs, rhs);
+  if (op == "Greater")
+    return defineMaskOf<GreaterMaskOp>(im, node, lhs, rhs);
+  if (op == "LessOrEqual")
+    return defineMaskOf<LessEqualMaskOp>(im, node, lhs, rhs);
+  return defineMaskOf<GreaterEqualMaskOp>(im, node, lhs, rhs);
+}
+
+/// Not, And, Or: folded on compile-time booleans, on masks at run time
+/// (not m is m == 0, and a product, or a maximum).
+static LogicalResult importLogical(OnnxImporter &im, const onnx::NodeProto &node) {
+  const std::string &op = node.op_type();
+  if (allIntegers(im, node)) {
+    auto operands = integerInputs(im, node, op == "Not" ? 1 : 2);
+    if (failed(operands))
+      return failure();
+    return foldIntegerElementwise(im, node, *operands,
+                                  [&](ArrayRef<int64_t> v, std::string &) -> int64_t {
+                                    return op == "Not"   ? v[0] == 0
+                                           : op == "And" ? v[0] != 0 && v[1] != 0
+                                                         : v[0] != 0 || v[1] != 0;
+                                  });
+  }
+  for (int i = 0; i < node.input_size(); ++i)
+    if (!im.integerInput(node, i) && !im.isMask(node, i))
+      return im.nodeError(node) << "input '" << node.input(i)
+                                << "' is not a boolean the importer computed (a comparison's "
+                                   "result); boolean graph inputs are not supported";
+  auto element = runTimeFloatType(im, node, 0);
+  if (failed(element))
+    return failure();
+  Value lhs = floatOperand(im, node, 0, *element);
+  if (!lhs)
+    return failure();
+  Location loc = im.nodeLoc(node);
+  if (op == "Not")
+    return defineMaskOf<EqualMaskOp>(im, node, lhs, im.scalarLike(lhs, 0.0f, loc));
+  Value rhs = floatOperand(im, node, 1, *element);
+  if (!rhs)
+    return failure();
+  auto result = op == "And" ? buildBroadcast<MulOp>(im.builder, loc, lhs, rhs)
+                            : buildBroadcast<MaximumOp>(im.builder, loc, lhs, rhs);
+  if (failed(result))
+    return im.nodeError(node) << "operand shapes do not broadcast";
+  im.defineMask(node, 0, *result);
+  return success();
+}
+
+/// Where: folded when all three are compile-time integers; else a select of
+/// float tensors at a mask (or a compile-time condition made one):
+/// masked(x, c) + masked(y, c == 0).
+static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) {
+  if (allIntegers(im, node)) {
+    auto operands = integerInputs(im, node, 3);
+    if (failed(operands))
+      return failure();
+    return foldIntegerElementwise(
+        im, node, *operands,
+        [](ArrayRef<int64_t> v, std::string &) { return v[0] != 0 ? v[1] : v[2]; });
+  }
+  if (node.input_size() != 3)
+    return im.nodeError(node) << "needs 3 inputs";
+  if (!im.integerInput(node, 0) && !im.isMask(node, 0))
+    return im.nodeError(node) << "the condition '" << node.input(0)
+                              << "' is not a boolean the importer computed (a comparison's "
+                                 "result) or a constant; boolean graph inputs are not supported";
+  auto element = runTimeFloatType(im, node, 1);
+  if (failed(element))
+    return failure();
+  Value c = floatOperand(im, node, 0, *element), x = floatOperand(im, node, 1, *element),
+        y = floatOperand(im, node, 2, *element);
+  if (!c || !x || !y)
+    return failure();
+  Location loc = im.nodeLoc(node);
+  Value notC = EqualMaskOp::create(im.builder, loc, c.getType(), c, im.scalarLike(c, 0.0f, loc));
+  auto picked = buildBroadcast<MaskedOp>(im.builder, loc, x, c);
+  auto others = buildBroadcast<MaskedOp>(im.builder, loc, y, notC);
+  if (failed(picked) || failed(others))
+    return im.nodeError(node) << "condition and values do not broadcast";
+  auto result = buildBroadcast<AddOp>(im.builder, loc, *picked, *others);
+  if (failed(result))
+    return im.nodeError(node) << "condition and values do not broadcast";
+  im.define(node, 0, *result);
+  return success();
+}
+
+static constexpr const char *kComparisonLimits =
+    "compile-time integers (folded) or float tensors (a 0/1 mask)";
+static constexpr const char *kLogicalLimits =
+    "compile-time booleans (folded) or computed masks; no boolean graph inputs";
 
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::integerRules() {
   static const OnnxImporter::Registration rules[] = {
       // Equal-19 added strings; Less and Greater are unchanged since 13.
-      {{"", "Equal", 13, 0, "compile-time integers (folded)"}, &importComparison},
-      {{"", "Less", 13, 0, "compile-time integers (folded)"}, &importComparison},
-      {{"", "Greater", 13, 0, "compile-time integers (folded)"}, &importComparison},
-      {{"", "Where", 9, 0, "compile-time integers (folded)"}, &importWhere},
+      {{"", "Equal", 13, 0, kComparisonLimits}, &importComparison},
+      {{"", "Less", 13, 0, kComparisonLimits}, &importComparison},
+      {{"", "Greater", 13, 0, kComparisonLimits}, &importComparison},
+      {{"", "LessOrEqual", 12, 0, kComparisonLimits}, &importComparison},
+      {{"", "GreaterOrEqual", 12, 0, kComparisonLimits}, &importComparison},
+      {{"", "Not", 1, 0, kLogicalLimits}, &importLogical},
+      {{"", "And", 7, 0, kLogicalLimits}, &importLogical},
+      {{"", "Or", 7, 0, kLogicalLimits}, &importLogical},
+      {{"", "Where", 9, 0,
+        "compile-time integers (folded), or float values at a computed or constant condition"},
+       &importWhere},
   };
   return rules;
 }

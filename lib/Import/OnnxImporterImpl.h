@@ -40,6 +40,9 @@ struct GraphValue {
   /// A compile-time integer tensor's values with their shape (`integers`
   /// flattened), for rules that take it as a tensor (Gather's indices).
   DenseElementsAttr integerTensor = {};
+  /// A boolean of the model (a comparison's result): a 0/1 mask of the
+  /// compared values' float type (the runtime has no boolean tensors).
+  bool mask = false;
   /// A pending Transpose's node and its amp.transpose once one was needed.
   std::optional<Location> transposeLoc = std::nullopt;
   Value materialized = {};
@@ -95,6 +98,17 @@ public:
   void define(const onnx::NodeProto &node, int index, Value value) {
     if (node.output_size() > index && !node.output(index).empty())
       values[node.output(index)] = GraphValue{value, std::nullopt};
+  }
+  /// Defines a boolean output as a 0/1 mask (GraphValue::mask).
+  void defineMask(const onnx::NodeProto &node, int index, Value value) {
+    define(node, index, value);
+    if (node.output_size() > index && !node.output(index).empty())
+      values[node.output(index)].mask = true;
+  }
+  /// Whether the node's index-th input is a run-time boolean (a mask).
+  bool isMask(const onnx::NodeProto &node, int index) {
+    auto it = hasInput(node, index) ? values.find(node.input(index)) : values.end();
+    return it != values.end() && it->second.mask;
   }
   /// Typed attribute reads: the node's attribute `name`, null when absent;
   /// one of another type than the spec's is an error naming node and

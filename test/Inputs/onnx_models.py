@@ -419,8 +419,18 @@ def shape_subgraph():
          ints("minus4", [-4]), ints("four", [4])])
 
 
+def int_compare():
+    """Equal of int64 tensors at run time: refused (comparisons at run time
+    take float tensors)."""
+    return model(
+        [helper.make_node("Equal", ["a", "b"], ["e"], name="Same"),
+         helper.make_node("Where", ["e", "x", "x"], ["y"], name="Select")],
+        [value("a", INT64, [4]), value("b", INT64, [4]), value("x", FLOAT, [4])],
+        [value("y", FLOAT, [4])])
+
+
 def float_where():
-    """Where between float tensors at run time: refused."""
+    """Where between float tensors at a run-time comparison."""
     n = helper.make_node
     return model(
         [n("Greater", ["x", "y"], ["gt"], name="Greater"),
@@ -615,7 +625,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, gather_int32, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, gather_int32, int_compare, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -13,6 +13,10 @@ the step runs, and the low types cost only rounding):
 - Softmax on axes 1 and -1 and LogSoftmax on axis 1 of a 3-D tensor;
 - Transpose: an attention-style [N, S, H, D] -> [N, H, S, D] permutation;
 - Slice with steps 2 and -1 (torch.flip) and a flipped slice of step -3;
+- masks computed at run time (Greater, Equal, Not, And, Less, Or,
+  LessOrEqual on the input and on activations), Where with a -1e4 fill and
+  masked_fill with -inf (their gradients only where the value is kept), a
+  mask cast to float;
 - ReduceMax and ReduceMin (torch.amax, torch.amin) over the last and a
   middle axis, and over a parameter with three-way ties;
 - LayerNormalization over the last dim and over the last two (PyTorch
@@ -77,6 +81,30 @@ class StridedSliceModel(torch.nn.Module):
     def forward(self, x):
         h = self.fc1(x)
         return self.fc2(torch.cat([h[:, ::2], torch.flip(h, [1])[:, 1:7:3]], dim=1))
+
+
+class RunTimeMaskModel(torch.nn.Module):
+    """Masks computed at run time from the input and from activations:
+    fc2(softmax(where(keep, h, -1e4).masked_fill(far, -inf) + where(x0 <= 0, 1, 0)))
+    with h = fc1(x), keep = (h > -0.3) & !(h == 0) and far = (x0 < -1.5) |
+    (x1 >= 1.5) per row (a row never entirely masked: keep holds where h is
+    large). Comparisons, Not, And, Or, Where with a -inf fill, and a Cast
+    of a mask to float."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(13)
+        self.fc1 = torch.nn.Linear(FEATURES, 16)
+        self.fc2 = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        keep = (h > -0.3) & ~(h == 0)
+        far = (x[:, :1] < -1.5) | (x[:, 1:2] >= 1.5)
+        s = torch.where(keep, h, torch.full_like(h, -1e4))
+        s = s.masked_fill(far & (h < 0), float("-inf"))
+        s = s + (x[:, 2:3] <= 0).float()
+        return self.fc2(torch.softmax(s, dim=1))
 
 
 class SoftmaxAxesModel(torch.nn.Module):
@@ -353,6 +381,7 @@ FEATURE_MODELS = [
     ("permute", PermuteModel, 23, 1.0),
     ("max reductions", MaxReductionModel, 31, 1.0),
     ("strided slices", StridedSliceModel, 32, 1.0),
+    ("run-time masks", RunTimeMaskModel, 33, 1.0),
     ("layer norm", LayerNormModel, 24, 1.0),
     ("attention", AttentionModel, 25, 1.0),
     ("decomposed layer norm", DecomposedLayerNormModel, 27, 1.0),
