@@ -234,7 +234,8 @@ LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
 LogicalResult CastOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];
-  operandGrads[0] = CastOp::create(b, getLoc(), getInput().getType(), dC);
+  if (isa<FloatType>(getInput().getType().getElementType())) // integers get none
+    operandGrads[0] = CastOp::create(b, getLoc(), getInput().getType(), dC);
   return success();
 }
 

@@ -1041,14 +1041,16 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
      Amp_FusableElementwise]> {
   let summary = "converts a tensor to another float element type";
   let description = [{
-    Round-to-nearest-even conversion between f32, bf16 and f16.
+    Round-to-nearest-even conversion between f32, bf16 and f16, or from
+    int64 or int32 values (an integer mask or ids a model casts, ONNX Cast
+    at run time) to one of them; no gradient reaches integers.
 
     Example:
     ```mlir
     %y = amp.cast %x : tensor<4xf32> to tensor<4xbf16>
     ```
   }];
-  let arguments = (ins Amp_FloatTensor:$input);
+  let arguments = (ins Amp_CastSourceTensor:$input);
   let results = (outs Amp_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
   let hasFolder = 1;

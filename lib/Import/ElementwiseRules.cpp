@@ -206,8 +206,8 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
     return success();
   }
   if (failed(target) || !isa<FloatType>(*target))
-    return im.nodeError(node) << "only casts between float types (and of booleans to float) "
-                                 "are supported";
+    return im.nodeError(node) << "only casts to float types (of float, int64 or int32 tensors "
+                                 "and booleans) and to bool are supported";
   // A float64 constant becomes a constant of the target type (rounded to
   // nearest even), as ONNX's Cast computes it.
   if (auto it = im.hasInput(node, 0) ? im.values.find(node.input(0)) : im.values.end();
@@ -229,9 +229,7 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
   if (failed(x))
     return failure();
   auto type = cast<RankedTensorType>(x->getType());
-  if (!isa<FloatType>(type.getElementType()))
-    return im.nodeError(node) << "only casts between float types are supported";
-  Value result = *x;
+  Value result = *x; // int64 or int32 values (ids, a mask input) convert too
   if (type.getElementType() != *target)
     result = CastOp::create(im.builder, im.nodeLoc(node), type.clone(*target), *x);
   im.define(node, 0, result);
@@ -322,7 +320,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::elementwiseRules() 
       // Clip-11 takes min and max as inputs; 12 and 13 only added types.
       {{"", "Clip", 11, 0, "scalar bounds"}, &importClip},
       {{"", "Max", 12, 0, "broadcasting"}, &importVariadic<MaximumOp>},
-      {{"", "Cast", 13, 0, "between float types"}, &importCast},
+      {{"", "Cast", 13, 0, "to float types (of floats, int64, int32) or to bool (a mask)"}, &importCast},
       {{"", "Min", 12, 0, "broadcasting"}, &importVariadic<MinimumOp>},
   };
   return rules;

@@ -108,11 +108,41 @@ Status buildBinary(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn
   });
 }
 
+/// Converts int64 or int32 values (token ids, masks) to a float type,
+/// through f32 blocks.
+static Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out,
+                                   std::unique_ptr<CpuKernel> *result) {
+  if (in.shape != out.shape || !isFloat(out.dtype))
+    return Status::error("casts integers to a float tensor of their shape");
+  bool int32 = in.dtype == DType::I32;
+  const void *x = in.data;
+  void *y = out.data;
+  DType to = out.dtype;
+  int64_t count = out.size();
+  *result = lambda([=] {
+    parallelChunks(count, [&](int64_t begin, int64_t n) {
+      float block[kBlock];
+      for (int64_t i = 0; i < n; i += kBlock) {
+        int64_t m = std::min(kBlock, n - i);
+        for (int64_t j = 0; j < m; ++j)
+          block[j] = int32 ? static_cast<float>(static_cast<const int32_t *>(x)[begin + i + j])
+                           : static_cast<float>(static_cast<const int64_t *>(x)[begin + i + j]);
+        cpu::narrow(to, block, static_cast<char *>(y) + (begin + i) * dtypeSize(to), m);
+      }
+    });
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
 /// Converts between float storage types, rounding to nearest even, with the
-/// vector conversions (through an f32 block when neither side is f32).
+/// vector conversions (through an f32 block when neither side is f32), and
+/// integers to floats.
 Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
+  if (in.dtype == DType::I64 || in.dtype == DType::I32)
+    return buildIntegersToFloat(in, out, result);
   if (!isFloat(in.dtype) || !isFloat(out.dtype))
-    return Status::error("casts convert between float types");
+    return Status::error("casts convert between float types, or integers to floats");
   DType from = in.dtype, to = out.dtype;
   const void *x = in.data;
   void *y = out.data;

@@ -25,7 +25,8 @@ the step runs, and the low types cost only rounding):
   batch dims that broadcast on both sides ([N, 1, S, S] x [2, S, D]);
 - Gather: an embedding of int64 token ids with repeated tokens (its
   gradient a scatter-add), the same with int32 token ids, and a constant
-  position (a class token's);
+  position (a class token's); the int64 and int32 ids also cast to float
+  at run time beside their embedding;
 - a layer norm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div), as
   older exporters write it (amp-recognize-composites makes it one
   amp.layer_norm with the model's scale and shift);
@@ -290,6 +291,22 @@ class EmbeddingModel(torch.nn.Module):
         return self.fc(torch.cat([e.reshape(-1, TOKENS * 6), e[:, 0]], dim=1))
 
 
+class TokenValuesModel(torch.nn.Module):
+    """fc(concat(flatten(embed(tokens)), tokens / VOCAB)):
+    the ids themselves cast to float at run time (ONNX Cast of int64, as a
+    model casts an integer attention mask), beside the embedding."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(17)
+        self.embed = torch.nn.Embedding(VOCAB, 6)
+        self.fc = torch.nn.Linear(TOKENS * 6 + TOKENS, 10)
+
+    def forward(self, tokens):
+        e = self.embed(tokens).reshape(-1, TOKENS * 6)
+        return self.fc(torch.cat([e, tokens.float() / VOCAB], dim=1))
+
+
 def export_tokens(model, path, dtype=torch.int64):
     torch.onnx.export(model, torch.zeros(BATCH, TOKENS, dtype=dtype), path,
                       opset_version=17, training=torch.onnx.TrainingMode.TRAINING,
@@ -327,6 +344,10 @@ def check_embedding(args, checker):
     tokens = np.random.default_rng(26).integers(0, VOCAB, (BATCH, TOKENS), dtype=np.int64)
     check_cross_entropy(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
     check_low_precision(args, checker, "embedding", EmbeddingModel(), tokens, export_tokens)
+    check_cross_entropy(args, checker, "token values", TokenValuesModel(), tokens, export_tokens)
+    check_low_precision(args, checker, "token values", TokenValuesModel(), tokens, export_tokens)
+    check_cross_entropy(args, checker, "token values int32", TokenValuesModel(),
+                        tokens.astype(np.int32), export_int32_tokens)
     # The same embedding exported with int32 token ids (fed as int32).
     check_cross_entropy(args, checker, "embedding int32 ids", EmbeddingModel(),
                         tokens.astype(np.int32), export_int32_tokens)

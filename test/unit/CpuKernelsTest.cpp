@@ -191,7 +191,7 @@ TEST_F(CpuKernels, GatherAndScatterAddAlongAnAxis) {
 }
 
 /// int32 indices (token ids as some exporters write them) pick, scatter and
-/// refuse exactly as int64 ones do; no other kernel takes an int32 tensor.
+/// refuse exactly as int64 ones do; float kernels refuse an int32 tensor.
 TEST_F(CpuKernels, GatherReadsInt32IndicesAsInt64Ones) {
   Tensor table({5, 3}, 4), wide({2, 3, 3}), narrow({2, 3, 3});
   Labels indices{{4, -1, 0, 2, 2, -5}};
@@ -212,8 +212,27 @@ TEST_F(CpuKernels, GatherReadsInt32IndicesAsInt64Ones) {
       << status.message();
   Tensor y({2, 3});
   std::vector<int32_t> ints(6, 1);
-  EXPECT_FALSE(run("cast", {{ints.data(), DType::I32, {2, 3}}}, {y.ref()}).isOk());
   EXPECT_FALSE(run("relu", {{ints.data(), DType::I32, {2, 3}}}, {y.ref()}).isOk());
+}
+
+/// Integers (ids, an integer mask) cast to floats round to nearest even:
+/// 2^24 + 1 is not an f32, 257 not a bf16, 2049 not an f16.
+TEST_F(CpuKernels, IntegerCastsRoundToNearestEven) {
+  Labels wide{{-3, 0, 16777217, 257, 2049, int64_t{1} << 40}};
+  std::vector<int32_t> narrow = {-3, 0, 16777217, 257, 2049, 7};
+  Tensor f32({6});
+  ASSERT_TRUE(run("cast", {{wide.data.data(), DType::I64, {6}}}, {f32.ref()}).isOk());
+  EXPECT_EQ(f32.data, (std::vector<float>{-3.0f, 0.0f, 16777216.0f, 257.0f, 2049.0f,
+                                          1099511627776.0f}));
+  LowTensor bf16(std::vector<int64_t>{6}, DType::BF16), f16(std::vector<int64_t>{6}, DType::F16);
+  ASSERT_TRUE(run("cast", {{narrow.data(), DType::I32, {6}}}, {bf16.ref()}).isOk());
+  ASSERT_TRUE(run("cast", {{narrow.data(), DType::I32, {6}}}, {f16.ref()}).isOk());
+  EXPECT_EQ(bf16.value(3), 256.0f);
+  EXPECT_EQ(f16.value(4), 2048.0f);
+  EXPECT_EQ(f16.value(0), -3.0f);
+  EXPECT_TRUE(std::isinf(f16.value(2))); // past f16's 65504
+  Labels shorter{{1, 2}};
+  EXPECT_FALSE(run("cast", {{shorter.data.data(), DType::I64, {2}}}, {f32.ref()}).isOk());
 }
 
 TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {

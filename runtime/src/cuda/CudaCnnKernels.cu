@@ -369,6 +369,15 @@ __global__ void widenKernel(const void *src, Storage type, float *dst, int64_t c
   AMPRT_GRID_STRIDE(i, count) dst[i] = fused::loadAs(src, type, i);
 }
 
+__global__ void integersToFloatKernel(const void *src, bool int32, void *dst, Storage type,
+                                      int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) {
+    float v = int32 ? static_cast<float>(static_cast<const int32_t *>(src)[i])
+                    : static_cast<float>(static_cast<const int64_t *>(src)[i]);
+    fused::storeAs(dst, type, i, v);
+  }
+}
+
 /// A batch-norm kernel with one block per channel (none: nothing to do).
 cudaError_t perChannel(void (*kernel)(BatchNormArgs), const BatchNormArgs &args,
                        cudaStream_t stream) {
@@ -486,6 +495,15 @@ cudaError_t launchDropout(const DropoutArgs &args, cudaStream_t stream) {
 cudaError_t launchWiden(const void *src, Storage type, float *dst, int64_t count,
                         cudaStream_t stream) {
   widenKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, type, dst, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launchIntegersToFloat(const void *src, bool int32, void *dst, Storage type,
+                                  int64_t count, cudaStream_t stream) {
+  if (count == 0)
+    return cudaSuccess;
+  integersToFloatKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, int32, dst, type,
+                                                                          count);
   return cudaGetLastError();
 }
 

@@ -115,6 +115,11 @@ cudaError_t launchDropout(const DropoutArgs &args, cudaStream_t stream);
 cudaError_t launchWiden(const void *src, Storage type, float *dst, int64_t count,
                         cudaStream_t stream);
 
+/// dst (`type`) = src (int32 or int64) over count elements, rounded to
+/// nearest even.
+cudaError_t launchIntegersToFloat(const void *src, bool int32, void *dst, Storage type,
+                                  int64_t count, cudaStream_t stream);
+
 } // namespace amprt::cuda
 
 #endif // AMPRT_CUDA_CUDACNNLAUNCH_H

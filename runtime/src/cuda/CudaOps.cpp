@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaCnnLaunch.h"
 #include "CudaDevice.h"
 #include "KernelChecks.h"
 
@@ -116,6 +117,22 @@ Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vec
     args.outputs[o] = out[o].data;
   cudaStream_t stream = context.stream;
   *result = launcher([=] { return launchFused(args, stream); }, "elementwise");
+  return Status::ok();
+}
+
+/// A cast of int64 or int32 values (token ids, masks) to a float type.
+Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out, CudaContext &context,
+                            std::unique_ptr<Kernel> *result) {
+  Storage type;
+  if (in.shape != out.shape || !fused::storageOf(out.dtype, &type).isOk())
+    return Status::error("casts integers to a float tensor of their shape");
+  const void *src = in.data;
+  void *dst = out.data;
+  bool int32 = in.dtype == DType::I32;
+  int64_t count = out.size();
+  cudaStream_t stream = context.stream;
+  *result = launcher(
+      [=] { return launchIntegersToFloat(src, int32, dst, type, count, stream); }, "cast");
   return Status::ok();
 }
 
@@ -415,8 +432,11 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
   }
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
 #include "amprt/ElementwiseKernels.def"
-  case KernelId::BroadcastTo:
   case KernelId::Cast:
+    if (in[0].dtype == DType::I64 || in[0].dtype == DType::I32)
+      return buildIntegersToFloat(in[0], out[0], context, result);
+    return buildElementwise(kernel, spec->id, in, out, context, result);
+  case KernelId::BroadcastTo:
   case KernelId::FusedElementwise:
     return buildElementwise(kernel, spec->id, in, out, context, result);
   }
