@@ -60,8 +60,10 @@ def Amp_F32Tensor : RankedTensorOf<[F32]>;
 def Amp_LabelTensor : RankedTensorOf<[I64]>;
 // Gather's indices: token ids as exporters write them, int64 or int32.
 def Amp_IndexTensor : RankedTensorOf<[I32, I64]>;
-// What amp.cast reads: a float tensor, or integers made floats (ids, masks).
-def Amp_CastSourceTensor : RankedTensorOf<[F32, BF16, F16, I32, I64]>;
+// What amp.cast reads: a float tensor, or integers or booleans (i1) made
+// floats (ids, masks); and what it writes: a float tensor, or booleans.
+def Amp_CastSourceTensor : RankedTensorOf<[F32, BF16, F16, I32, I64, I1]>;
+def Amp_CastResultTensor : RankedTensorOf<[F32, BF16, F16, I1]>;
 def Amp_StepTensor : 0DTensorOf<[I64]>;
 def Amp_ScalarF32 : 0DTensorOf<[F32]>;
 

@@ -234,7 +234,8 @@ LogicalResult ReshapeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
 LogicalResult CastOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
   Value dC = resultGrads[0];
-  if (isa<FloatType>(getInput().getType().getElementType())) // integers get none
+  if (isa<FloatType>(getInput().getType().getElementType()) &&
+      isa<FloatType>(getType().getElementType())) // integers and booleans get none
     operandGrads[0] = CastOp::create(b, getLoc(), getInput().getType(), dC);
   return success();
 }

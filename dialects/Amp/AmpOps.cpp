@@ -652,8 +652,9 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   // overflowing to infinity: an attention mask's -1e9 becomes -65504 in
   // fp16, so a row masked entirely stays finite (uniform), as in FP32.
   // Infinities and NaN stay what they are.
-  if (auto constant = dyn_cast_or_null<DenseFPElementsAttr>(adaptor.getInput())) {
-    auto element = cast<FloatType>(getType().getElementType());
+  auto element = dyn_cast<FloatType>(getType().getElementType());
+  if (auto constant = dyn_cast_or_null<DenseFPElementsAttr>(adaptor.getInput());
+      constant && element) {
     return constant.mapValues(element, [&](const APFloat &value) {
       APFloat converted = value;
       bool losesInfo;

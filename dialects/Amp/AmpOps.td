@@ -1042,8 +1042,9 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
   let summary = "converts a tensor to another float element type";
   let description = [{
     Round-to-nearest-even conversion between f32, bf16 and f16, or from
-    int64 or int32 values (an integer mask or ids a model casts, ONNX Cast
-    at run time) to one of them; no gradient reaches integers.
+    int64, int32 or i1 values (an integer or boolean mask, ids a model
+    casts: ONNX Cast at run time) to one of them; and float to i1 (x != 0),
+    for a boolean graph output. No gradient reaches integers or booleans.
 
     Example:
     ```mlir
@@ -1051,7 +1052,7 @@ def Amp_CastOp : Amp_ShapedOp<"cast",
     ```
   }];
   let arguments = (ins Amp_CastSourceTensor:$input);
-  let results = (outs Amp_FloatTensor:$result);
+  let results = (outs Amp_CastResultTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
   let hasFolder = 1;
 }

@@ -49,12 +49,17 @@ FailureOr<amprt::proto::DType> dtypeOf(Type element) {
     return amprt::proto::I64;
   if (element.isInteger(32))
     return amprt::proto::I32;
+  if (element.isInteger(1))
+    return amprt::proto::BOOL;
   return failure();
 }
 
 int64_t byteSize(RankedTensorType type) {
   Type element = type.getElementType();
-  int64_t width = element.isInteger(64) ? 8 : element.isF32() || element.isInteger(32) ? 4 : 2;
+  int64_t width = element.isInteger(64)                          ? 8
+                  : element.isF32() || element.isInteger(32) ? 4
+                  : element.isInteger(1)                     ? 1
+                                                             : 2;
   return type.getNumElements() * width;
 }
 

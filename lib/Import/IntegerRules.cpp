@@ -248,8 +248,8 @@ static LogicalResult importLogical(OnnxImporter &im, const onnx::NodeProto &node
   for (int i = 0; i < node.input_size(); ++i)
     if (!im.integerInput(node, i) && !im.isMask(node, i))
       return im.nodeError(node) << "input '" << node.input(i)
-                                << "' is not a boolean the importer computed (a comparison's "
-                                   "result); boolean graph inputs are not supported";
+                                << "' is not a boolean (a comparison's result, a boolean "
+                                   "graph input or a constant)";
   auto element = runTimeFloatType(im, node, 0);
   if (failed(element))
     return failure();
@@ -286,8 +286,8 @@ static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) 
     return im.nodeError(node) << "needs 3 inputs";
   if (!im.integerInput(node, 0) && !im.isMask(node, 0))
     return im.nodeError(node) << "the condition '" << node.input(0)
-                              << "' is not a boolean the importer computed (a comparison's "
-                                 "result) or a constant; boolean graph inputs are not supported";
+                              << "' is not a boolean (a comparison's result, a boolean "
+                                 "graph input or a constant)";
   auto element = runTimeFloatType(im, node, 1);
   if (failed(element))
     return failure();
@@ -311,7 +311,7 @@ static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) 
 static constexpr const char *kComparisonLimits =
     "compile-time integers (folded) or float tensors (a 0/1 mask)";
 static constexpr const char *kLogicalLimits =
-    "compile-time booleans (folded) or computed masks; no boolean graph inputs";
+    "compile-time booleans (folded) or run-time ones (0/1 masks)";
 
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::integerRules() {
   static const OnnxImporter::Registration rules[] = {

@@ -164,6 +164,8 @@ FailureOr<Type> OnnxImporter::elementType(int32_t onnxType) {
     return builder.getI64Type();
   case onnx::TensorProto::INT32:
     return builder.getI32Type();
+  case onnx::TensorProto::BOOL:
+    return builder.getI1Type();
   default:
     return failure();
   }
@@ -184,20 +186,24 @@ FailureOr<RankedTensorType> OnnxImporter::valueType(const onnx::ValueInfoProto &
   return RankedTensorType::get(shape, *element);
 }
 
-/// An int32 tensor's values widened to an int64 constant (the importer
-/// folds integers in int64).
+/// An int32 or bool tensor's values widened to an int64 constant (the
+/// importer folds integers in int64; booleans are 0/1).
 FailureOr<DenseElementsAttr> OnnxImporter::int32TensorAttr(const onnx::TensorProto &tensor,
                                                            ArrayRef<int64_t> shape) {
   auto type = RankedTensorType::get(shape, builder.getI64Type());
   int64_t count = type.getNumElements();
+  size_t width = tensor.data_type() == onnx::TensorProto::BOOL ? 1 : 4;
   SmallVector<int64_t> values;
   if (tensor.has_raw_data()) {
-    if (tensor.raw_data().size() != static_cast<size_t>(count) * 4)
+    if (tensor.raw_data().size() != static_cast<size_t>(count) * width)
       return fileError() << "tensor '" << tensor.name() << "' holds " << tensor.raw_data().size()
-                         << " bytes, expected " << count * 4;
+                         << " bytes, expected " << count * width;
     for (int64_t i = 0; i < count; ++i) {
-      int32_t v;
-      std::memcpy(&v, tensor.raw_data().data() + 4 * i, 4);
+      int32_t v = 0;
+      if (width == 1)
+        v = tensor.raw_data()[i] != 0;
+      else
+        std::memcpy(&v, tensor.raw_data().data() + 4 * i, 4);
       values.push_back(v);
     }
   } else if (tensor.int32_data_size() == count) {
@@ -216,7 +222,7 @@ FailureOr<DenseElementsAttr> OnnxImporter::tensorAttr(const onnx::TensorProto &t
   if (failed(element))
     return fileError() << "tensor '" << tensor.name() << "' has unsupported element type";
   SmallVector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
-  if (element->isInteger(32)) // compile-time integers, kept as int64
+  if (element->isInteger(32) || element->isInteger(1)) // compile-time integers, as int64
     return int32TensorAttr(tensor, shape);
   auto type = RankedTensorType::get(shape, *element);
   int64_t count = type.getNumElements();
@@ -583,6 +589,15 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   func.setAllArgAttrs(argAttrs);
 
   builder.setInsertionPointToEnd(body);
+  // A boolean graph input is read as a 0/1 f32 mask, as the model's
+  // computed booleans are (GraphValue::mask).
+  for (auto [i, arg] : llvm::enumerate(body->getArguments()))
+    if (cast<RankedTensorType>(arg.getType()).getElementType().isInteger(1)) {
+      auto type = cast<RankedTensorType>(arg.getType()).clone(builder.getF32Type());
+      GraphValue mask{CastOp::create(builder, arg.getLoc(), type, arg), std::nullopt};
+      mask.mask = true;
+      values[argRoles[i].second] = mask;
+    }
   for (auto &[name, init] : constants)
     values[name] = GraphValue{
         ConstantOp::create(builder, NameLoc::get(builder.getStringAttr(name), fileLoc()), init),
@@ -628,6 +643,11 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       return fileError() << "graph output '" << info.name()
                          << "' is not produced by any node";
     Value result = materializeTranspose(it->second);
+    // A boolean output the model computed (a mask) is written as booleans.
+    if (it->second.mask && info.type().tensor_type().elem_type() == onnx::TensorProto::BOOL)
+      result = CastOp::create(builder, fileLoc(),
+                              cast<RankedTensorType>(result.getType()).clone(builder.getI1Type()),
+                              result);
     if (failed(checkGraphOutput(graph, info, result)))
       return failure();
     results.push_back(result);

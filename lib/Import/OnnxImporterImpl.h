@@ -129,7 +129,8 @@ public:
   FailureOr<float> floatConstantInput(const onnx::NodeProto &node, int index, float fallback,
                                       StringRef what);
   /// The MLIR element type of an ONNX one (float, float16, bfloat16,
-  /// int64, int32), or failure for the types the importer does not read.
+  /// int64, int32, bool as i1), or failure for the types the importer does
+  /// not read.
   FailureOr<Type> elementType(int32_t onnxType);
   /// An initializer's or attribute's tensor as constant data (int32 data
   /// widened to int64).

@@ -108,13 +108,25 @@ Status buildBinary(const std::vector<TensorRef> &in, const TensorRef &out, Fn fn
   });
 }
 
-/// Converts int64 or int32 values (token ids, masks) to a float type,
+/// One integer element (int64, int32 or a bool byte) as a float.
+static float integerAt(const void *data, DType dtype, int64_t i) {
+  switch (dtype) {
+  case DType::I32:
+    return static_cast<float>(static_cast<const int32_t *>(data)[i]);
+  case DType::Bool:
+    return static_cast<const uint8_t *>(data)[i] != 0 ? 1.0f : 0.0f;
+  default:
+    return static_cast<float>(static_cast<const int64_t *>(data)[i]);
+  }
+}
+
+/// Converts int64, int32 or bool values (token ids, masks) to a float type,
 /// through f32 blocks.
 static Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out,
                                    std::unique_ptr<CpuKernel> *result) {
   if (in.shape != out.shape || !isFloat(out.dtype))
     return Status::error("casts integers to a float tensor of their shape");
-  bool int32 = in.dtype == DType::I32;
+  DType from = in.dtype;
   const void *x = in.data;
   void *y = out.data;
   DType to = out.dtype;
@@ -125,8 +137,7 @@ static Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out,
       for (int64_t i = 0; i < n; i += kBlock) {
         int64_t m = std::min(kBlock, n - i);
         for (int64_t j = 0; j < m; ++j)
-          block[j] = int32 ? static_cast<float>(static_cast<const int32_t *>(x)[begin + i + j])
-                           : static_cast<float>(static_cast<const int64_t *>(x)[begin + i + j]);
+          block[j] = integerAt(x, from, begin + i + j);
         cpu::narrow(to, block, static_cast<char *>(y) + (begin + i) * dtypeSize(to), m);
       }
     });
@@ -135,12 +146,38 @@ static Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out,
   return Status::ok();
 }
 
+/// A float tensor as bools (1 where not 0: NaN too, as ONNX's Cast).
+static Status buildFloatToBool(const TensorRef &in, const TensorRef &out,
+                               std::unique_ptr<CpuKernel> *result) {
+  if (in.shape != out.shape || !isFloat(in.dtype))
+    return Status::error("casts a float tensor of its shape to bool");
+  DType from = in.dtype;
+  const void *x = in.data;
+  auto *y = static_cast<uint8_t *>(out.data);
+  int64_t count = out.size();
+  *result = lambda([=] {
+    parallelChunks(count, [&](int64_t begin, int64_t n) {
+      float block[kBlock];
+      for (int64_t i = 0; i < n; i += kBlock) {
+        int64_t m = std::min(kBlock, n - i);
+        cpu::widen(from, static_cast<const char *>(x) + (begin + i) * dtypeSize(from), block, m);
+        for (int64_t j = 0; j < m; ++j)
+          y[begin + i + j] = block[j] != 0.0f;
+      }
+    });
+    return Status::ok();
+  });
+  return Status::ok();
+}
+
 /// Converts between float storage types, rounding to nearest even, with the
-/// vector conversions (through an f32 block when neither side is f32), and
-/// integers to floats.
+/// vector conversions (through an f32 block when neither side is f32);
+/// integers and bools to floats, and floats to bools.
 Status buildCast(const TensorRef &in, const TensorRef &out, std::unique_ptr<CpuKernel> *result) {
-  if (in.dtype == DType::I64 || in.dtype == DType::I32)
+  if (in.dtype == DType::I64 || in.dtype == DType::I32 || in.dtype == DType::Bool)
     return buildIntegersToFloat(in, out, result);
+  if (out.dtype == DType::Bool)
+    return buildFloatToBool(in, out, result);
   if (!isFloat(in.dtype) || !isFloat(out.dtype))
     return Status::error("casts convert between float types, or integers to floats");
   DType from = in.dtype, to = out.dtype;

@@ -32,7 +32,7 @@ TensorInfo tensorInfo(const std::string &name, const std::string &role,
 namespace {
 
 Status checkType(const proto::TensorType &type, const std::string &what) {
-  if (type.dtype() < proto::F32 || type.dtype() > proto::I32)
+  if (type.dtype() < proto::F32 || type.dtype() > proto::BOOL)
     return Status::error(what + " has an invalid dtype");
   for (int64_t d : type.shape())
     if (d < 0)

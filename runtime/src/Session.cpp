@@ -26,6 +26,8 @@ size_t dtypeSize(DType dtype) {
     return 8;
   case DType::I32:
     return 4;
+  case DType::Bool:
+    return 1;
   }
   return 0;
 }
@@ -42,6 +44,8 @@ const char *dtypeName(DType dtype) {
     return "i64";
   case DType::I32:
     return "i32";
+  case DType::Bool:
+    return "bool";
   }
   return "?";
 }

@@ -429,6 +429,19 @@ def int_compare():
         [value("y", FLOAT, [4])])
 
 
+def bool_io():
+    """A boolean graph input (a padding mask) selecting -inf, and a boolean
+    graph output (a comparison)."""
+    fill = numpy_helper.from_array(np.array(-np.inf, np.float32), "fill")
+    return model(
+        [helper.make_node("Constant", [], ["fill"], name="Fill", value=fill),
+         helper.make_node("Not", ["pad"], ["keep"], name="Keep"),
+         helper.make_node("Where", ["keep", "x", "fill"], ["y"], name="Select"),
+         helper.make_node("Greater", ["x", "fill"], ["finite"], name="Finite")],
+        [value("pad", TensorProto.BOOL, [4]), value("x", FLOAT, [4])],
+        [value("y", FLOAT, [4]), value("finite", TensorProto.BOOL, [4])])
+
+
 def float_where():
     """Where between float tensors at a run-time comparison."""
     n = helper.make_node
@@ -625,7 +638,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, gather_int32, int_compare, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, gather_int32, int_compare, bool_io, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

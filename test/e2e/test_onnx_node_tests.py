@@ -43,17 +43,17 @@ EXPECTED_REFUSALS = [
     (r"^test_unsqueeze_axis_3$", r"unsupported op type at opset 11"),
     (r"^test_gather_elements|^test_gathernd", r"unsupported op type"),
     # Booleans are 0/1 masks inside a model (folded on compile-time integers,
-    # mask ops on float tensors at run time): a boolean graph input or output,
-    # as these tests of Less, Greater and Where have, is refused, and run-time
-    # comparisons take float tensors (test_equal compares int32 inputs).
-    (r"^test_(equal|less|greater|where)",
-     r"unsupported element type BOOL|comparisons and selects at run time take float tensors"),
+    # mask ops on float tensors at run time; boolean graph inputs and outputs
+    # convert at the boundary): run-time comparisons and selects take float
+    # tensors, so test_equal's int32 inputs and an int64 Where are refused.
+    (r"^test_equal|^test_where_long",
+     r"comparisons and selects at run time take float tensors"),
     # Pow with a tensor exponent or an integer base.
     (r"^test_pow(_bcast_array|_example|_types_.*)?$",
      r"the exponent must be a float constant scalar|unsupported element type|"
      r"expects a float base"),
     (r"_(u?int(8|16|32|64)|float64)(_|$)", r"unsupported element type|expects float"),
-    (r"_float16$", r"only float32, int64 and int32 arrays"),
+    (r"_float16$", r"only float32, int64, int32 and bool arrays"),
     (r"dropout.*mask", r"the mask output is not supported"),
     (r"dropout_(default|random)_old", r"unsupported op type at opset"),
     (r"(edge|reflect)_pad", r"mode '(edge|reflect)' is not supported|unsupported element type"),
@@ -182,8 +182,9 @@ def run_test(bin_dir, test_dir, tmp):
     ran = subprocess.run([os.path.join(bin_dir, "amp-run"), "forward", plan, *feeds,
                           "--dump", work], capture_output=True, text=True, errors="replace")
     if ran.returncode != 0:
-        # amp-run's --feed reads float32, int64 and int32 .npy only: a refusal, named.
-        outcome = "refused" if "only float32, int64 and int32 arrays" in ran.stderr else "mismatch"
+        # amp-run's --feed reads float32, int64, int32 and bool .npy only: a refusal, named.
+        outcome = ("refused" if "only float32, int64, int32 and bool arrays" in ran.stderr
+                   else "mismatch")
         return outcome, f"amp-run failed: {ran.stderr}"
     if name in RANDOM_MASKS:
         return dropout_statistics(work, inputs, outputs, RANDOM_MASKS[name])
@@ -192,6 +193,10 @@ def run_test(bin_dir, test_dir, tmp):
         ours = np.load(os.path.join(work, f"{output_name}.npy"))
         if ours.shape != expected.shape:
             return "mismatch", f"{output_name}: shape {ours.shape} vs {expected.shape}"
+        if expected.dtype == np.bool_:  # compared exactly, as 0/1
+            if ours.dtype != np.bool_:
+                return "mismatch", f"{output_name}: {ours.dtype} where bool was expected"
+            ours, expected = ours.astype(np.float32), expected.astype(np.float32)
         if not np.allclose(ours, expected, rtol=1e-5, atol=1e-6):
             return "mismatch", f"{output_name}: max abs diff {np.abs(ours - expected).max(initial=0.0)}"
         worst = max(worst, float(np.abs(ours - expected).max(initial=0.0)))

@@ -235,6 +235,24 @@ TEST_F(CpuKernels, IntegerCastsRoundToNearestEven) {
   EXPECT_FALSE(run("cast", {{shorter.data.data(), DType::I64, {2}}}, {f32.ref()}).isOk());
 }
 
+/// Booleans at the graph boundary: bytes (any nonzero is true) to 0/1
+/// floats, and floats to bytes, true where not 0 (NaN too, as ONNX's Cast;
+/// -0 is 0).
+TEST_F(CpuKernels, BoolCastsAreZeroOrOne) {
+  std::vector<uint8_t> flags = {0, 1, 7, 0};
+  LowTensor halves(std::vector<int64_t>{4}, DType::BF16);
+  ASSERT_TRUE(run("cast", {{flags.data(), DType::Bool, {4}}}, {halves.ref()}).isOk());
+  EXPECT_EQ((std::vector<float>{halves.value(0), halves.value(1), halves.value(2),
+                                halves.value(3)}),
+            (std::vector<float>{0.0f, 1.0f, 1.0f, 0.0f}));
+  Tensor x({4});
+  x.data = {-0.0f, 2.5f, std::nanf(""), 0.0f};
+  std::vector<uint8_t> out(4, 9);
+  ASSERT_TRUE(run("cast", {x.ref()}, {{out.data(), DType::Bool, {4}}}).isOk());
+  EXPECT_EQ(out, (std::vector<uint8_t>{0, 1, 1, 0}));
+  EXPECT_FALSE(run("relu", {{flags.data(), DType::Bool, {4}}}, {x.ref()}).isOk());
+}
+
 TEST_F(CpuKernels, ElementwiseInLowPrecisionRoundsOnStore) {
   Tensor a32({4, 8}, 1), b32({8}, 2);
   for (DType low : {DType::BF16, DType::F16}) {

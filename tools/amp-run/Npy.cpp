@@ -24,6 +24,8 @@ const char *descr(DType dtype) {
     return "<i8";
   case DType::I32:
     return "<i4";
+  case DType::Bool:
+    return "|b1";
   case DType::F16:
     return "<f2";
   case DType::BF16:
@@ -73,8 +75,10 @@ Status readNpy(const std::string &path, NpyArray *array) {
     array->dtype = DType::I64;
   else if (header.find("'<i4'") != std::string::npos)
     array->dtype = DType::I32;
+  else if (header.find("'|b1'") != std::string::npos)
+    array->dtype = DType::Bool;
   else
-    return Status::error(path + ": only float32, int64 and int32 arrays are supported");
+    return Status::error(path + ": only float32, int64, int32 and bool arrays are supported");
   size_t open = header.find('(', header.find("'shape'"));
   size_t close = header.find(')', open);
   if (open == std::string::npos || close == std::string::npos)

@@ -659,7 +659,9 @@ Status prepareBench(const Args &args, const std::string &plan, int64_t seed,
           classes = out.shape.back();
       for (int64_t i = 0; i < info.numElements(); ++i) {
         auto label = static_cast<int64_t>(rng() % classes);
-        if (info.dtype == amprt::DType::I32)
+        if (info.dtype == amprt::DType::Bool)
+          reinterpret_cast<uint8_t *>(bytes.data())[i] = static_cast<uint8_t>(label & 1);
+        else if (info.dtype == amprt::DType::I32)
           reinterpret_cast<int32_t *>(bytes.data())[i] = static_cast<int32_t>(label);
         else
           reinterpret_cast<int64_t *>(bytes.data())[i] = label;

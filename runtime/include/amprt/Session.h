@@ -25,7 +25,7 @@
 
 namespace amprt {
 
-enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5 };
+enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5, Bool = 6 };
 size_t dtypeSize(DType dtype);
 const char *dtypeName(DType dtype);
 inline bool isFloat(DType dtype) {

@@ -369,13 +369,18 @@ __global__ void widenKernel(const void *src, Storage type, float *dst, int64_t c
   AMPRT_GRID_STRIDE(i, count) dst[i] = fused::loadAs(src, type, i);
 }
 
-__global__ void integersToFloatKernel(const void *src, bool int32, void *dst, Storage type,
-                                      int64_t count) {
+__global__ void integersToFloatKernel(const void *src, IntegerKind kind, void *dst,
+                                      Storage type, int64_t count) {
   AMPRT_GRID_STRIDE(i, count) {
-    float v = int32 ? static_cast<float>(static_cast<const int32_t *>(src)[i])
-                    : static_cast<float>(static_cast<const int64_t *>(src)[i]);
+    float v = kind == IntegerKind::I32    ? static_cast<float>(static_cast<const int32_t *>(src)[i])
+              : kind == IntegerKind::Bool ? (static_cast<const uint8_t *>(src)[i] != 0 ? 1.0f : 0.0f)
+                                          : static_cast<float>(static_cast<const int64_t *>(src)[i]);
     fused::storeAs(dst, type, i, v);
   }
+}
+
+__global__ void floatToBoolKernel(const void *src, Storage type, uint8_t *dst, int64_t count) {
+  AMPRT_GRID_STRIDE(i, count) dst[i] = fused::loadAs(src, type, i) != 0.0f;
 }
 
 /// A batch-norm kernel with one block per channel (none: nothing to do).
@@ -498,12 +503,20 @@ cudaError_t launchWiden(const void *src, Storage type, float *dst, int64_t count
   return cudaGetLastError();
 }
 
-cudaError_t launchIntegersToFloat(const void *src, bool int32, void *dst, Storage type,
+cudaError_t launchIntegersToFloat(const void *src, IntegerKind kind, void *dst, Storage type,
                                   int64_t count, cudaStream_t stream) {
   if (count == 0)
     return cudaSuccess;
-  integersToFloatKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, int32, dst, type,
+  integersToFloatKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, kind, dst, type,
                                                                           count);
+  return cudaGetLastError();
+}
+
+cudaError_t launchFloatToBool(const void *src, Storage type, uint8_t *dst, int64_t count,
+                              cudaStream_t stream) {
+  if (count == 0)
+    return cudaSuccess;
+  floatToBoolKernel<<<blocksFor(count, 4096), kThreads, 0, stream>>>(src, type, dst, count);
   return cudaGetLastError();
 }
 

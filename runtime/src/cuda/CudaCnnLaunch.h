@@ -115,10 +115,16 @@ cudaError_t launchDropout(const DropoutArgs &args, cudaStream_t stream);
 cudaError_t launchWiden(const void *src, Storage type, float *dst, int64_t count,
                         cudaStream_t stream);
 
-/// dst (`type`) = src (int32 or int64) over count elements, rounded to
-/// nearest even.
-cudaError_t launchIntegersToFloat(const void *src, bool int32, void *dst, Storage type,
+/// The integer types a cast reads or (bool) writes.
+enum class IntegerKind { I64, I32, Bool };
+
+/// dst (`type`) = src (int64, int32 or bool bytes) over count elements,
+/// rounded to nearest even.
+cudaError_t launchIntegersToFloat(const void *src, IntegerKind kind, void *dst, Storage type,
                                   int64_t count, cudaStream_t stream);
+/// dst (bool bytes) = src (`type`) != 0 over count elements.
+cudaError_t launchFloatToBool(const void *src, Storage type, uint8_t *dst, int64_t count,
+                              cudaStream_t stream);
 
 } // namespace amprt::cuda
 

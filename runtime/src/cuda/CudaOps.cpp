@@ -120,19 +120,30 @@ Status buildElementwise(const proto::Kernel &kernel, KernelId id, const std::vec
   return Status::ok();
 }
 
-/// A cast of int64 or int32 values (token ids, masks) to a float type.
-Status buildIntegersToFloat(const TensorRef &in, const TensorRef &out, CudaContext &context,
-                            std::unique_ptr<Kernel> *result) {
-  Storage type;
-  if (in.shape != out.shape || !fused::storageOf(out.dtype, &type).isOk())
-    return Status::error("casts integers to a float tensor of their shape");
+/// A cast of int64, int32 or bool values (token ids, masks) to a float
+/// type, or of a float tensor to bool.
+Status buildIntegerCast(const TensorRef &in, const TensorRef &out, CudaContext &context,
+                        std::unique_ptr<Kernel> *result) {
   const void *src = in.data;
   void *dst = out.data;
-  bool int32 = in.dtype == DType::I32;
   int64_t count = out.size();
   cudaStream_t stream = context.stream;
+  Storage type;
+  if (in.shape == out.shape && out.dtype == DType::Bool &&
+      fused::storageOf(in.dtype, &type).isOk()) {
+    auto *flags = static_cast<uint8_t *>(dst);
+    *result = launcher([=] { return launchFloatToBool(src, type, flags, count, stream); },
+                       "cast");
+    return Status::ok();
+  }
+  if (in.shape != out.shape || isFloat(in.dtype) || !fused::storageOf(out.dtype, &type).isOk())
+    return Status::error("casts integers or bools to a float tensor of their shape, or a float "
+                         "tensor to bool");
+  IntegerKind kind = in.dtype == DType::I32    ? IntegerKind::I32
+                     : in.dtype == DType::Bool ? IntegerKind::Bool
+                                               : IntegerKind::I64;
   *result = launcher(
-      [=] { return launchIntegersToFloat(src, int32, dst, type, count, stream); }, "cast");
+      [=] { return launchIntegersToFloat(src, kind, dst, type, count, stream); }, "cast");
   return Status::ok();
 }
 
@@ -433,8 +444,8 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
 #include "amprt/ElementwiseKernels.def"
   case KernelId::Cast:
-    if (in[0].dtype == DType::I64 || in[0].dtype == DType::I32)
-      return buildIntegersToFloat(in[0], out[0], context, result);
+    if (!isFloat(in[0].dtype) || !isFloat(out[0].dtype))
+      return buildIntegerCast(in[0], out[0], context, result);
     return buildElementwise(kernel, spec->id, in, out, context, result);
   case KernelId::BroadcastTo:
   case KernelId::FusedElementwise:
