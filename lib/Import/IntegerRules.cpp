@@ -196,8 +196,32 @@ static LogicalResult defineMaskOf(OnnxImporter &im, const onnx::NodeProto &node,
   return success();
 }
 
+/// A run-time int64 or int32 tensor compared with compile-time integers all
+/// of magnitude below 2^24 compares exactly in f32 (rounding an integer to
+/// f32 is monotonic and keeps it on the same side of, and apart from, such
+/// a value): the tensor is cast to f32 (an integer attention mask == 0).
+static FailureOr<Value> integersAsF32(OnnxImporter &im, const onnx::NodeProto &node) {
+  int runTime = im.integerInput(node, 0) ? 1 : 0;
+  const GraphValue *constant = im.integerInput(node, 1 - runTime);
+  auto value = im.input(node, runTime);
+  if (failed(value))
+    return failure();
+  auto type = cast<RankedTensorType>(value->getType());
+  bool integers = type.getElementType().isInteger(64) || type.getElementType().isInteger(32);
+  if (!constant || !integers ||
+      !llvm::all_of(*constant->integers,
+                    [](int64_t v) { return v > -(int64_t{1} << 24) && v < (int64_t{1} << 24); }))
+    return im.nodeError(node) << "input '" << node.input(runTime) << "' is " << type
+                              << "; comparisons and selects at run time take float tensors, or "
+                                 "integers against constants below 2^24 in magnitude";
+  return CastOp::create(im.builder, im.nodeLoc(node), type.clone(im.builder.getF32Type()),
+                        *value)
+      .getResult();
+}
+
 /// Equal, Less, Greater, LessOrEqual or GreaterOrEqual: folded on integers
-/// (0/1), a mask op on float tensors at run time.
+/// (0/1), a mask op on float tensors at run time, or on integers compared
+/// with small constants (integersAsF32).
 static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &node) {
   const std::string &op = node.op_type();
   if (allIntegers(im, node)) {
@@ -213,10 +237,28 @@ static LogicalResult importComparison(OnnxImporter &im, const onnx::NodeProto &n
                                                                  : v[0] >= v[1];
                                   });
   }
-  auto element = runTimeFloatType(im, node, 0);
-  if (failed(element))
-    return failure();
-  Value lhs = floatOperand(im, node, 0, *element), rhs = floatOperand(im, node, 1, *element);
+  Value lhs, rhs;
+  if (im.integerInput(node, 0) || im.integerInput(node, 1)) {
+    int runTime = im.integerInput(node, 0) ? 1 : 0;
+    auto value = im.input(node, runTime);
+    if (failed(value))
+      return failure();
+    if (!isa<FloatType>(cast<RankedTensorType>(value->getType()).getElementType())) {
+      auto widened = integersAsF32(im, node);
+      if (failed(widened))
+        return failure();
+      Value constant = floatOperand(im, node, 1 - runTime, im.builder.getF32Type());
+      lhs = runTime == 0 ? *widened : constant;
+      rhs = runTime == 0 ? constant : *widened;
+    }
+  }
+  if (!lhs) {
+    auto element = runTimeFloatType(im, node, 0);
+    if (failed(element))
+      return failure();
+    lhs = floatOperand(im, node, 0, *element);
+    rhs = floatOperand(im, node, 1, *element);
+  }
   if (!lhs || !rhs)
     return failure();
   if (op == "Equal")

@@ -429,6 +429,18 @@ def int_compare():
         [value("y", FLOAT, [4])])
 
 
+def int_mask_compare():
+    """An int64 padding mask compared with 0 at run time (exact in f32 against
+    a small constant) selecting -1e4."""
+    fill = numpy_helper.from_array(np.array(-1e4, np.float32), "fill")
+    return model(
+        [helper.make_node("Constant", [], ["fill"], name="Fill", value=fill),
+         helper.make_node("Equal", ["mask", "zero"], ["pad"], name="Pad"),
+         helper.make_node("Where", ["pad", "fill", "x"], ["y"], name="Select")],
+        [value("mask", INT64, [4]), value("x", FLOAT, [4])],
+        [value("y", FLOAT, [4])], [ints("zero", 0)])
+
+
 def bool_io():
     """A boolean graph input (a padding mask) selecting -inf, and a boolean
     graph output (a comparison)."""
@@ -638,7 +650,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, gather_int32, int_compare, bool_io, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]
