@@ -610,7 +610,14 @@ AMP_SAME_SHAPE_OP(BatchNormGradOp, adaptor.getInput(), adaptor.getScale(), adapt
 #undef AMP_SAME_SHAPE_OP
 
 
-LogicalResult CastOp::verify() { return verifyInferredShapes(*this); }
+LogicalResult CastOp::verify() {
+  // float -> float, integers or booleans -> float, float -> boolean.
+  bool fromFloat = isa<FloatType>(getInput().getType().getElementType());
+  bool toFloat = isa<FloatType>(getType().getElementType());
+  if (!fromFloat && !toFloat)
+    return emitOpError("converts integers and booleans to float types only");
+  return verifyInferredShapes(*this);
+}
 
 /// FP32 ops that may read low precision: f32 result, or the input's type.
 template <typename OpTy> static LogicalResult verifyWidening(OpTy op) {

@@ -96,12 +96,18 @@ LogicalResult mlir::amp::onnx_import::foldIntegerSlice(OnnxImporter &im,
 
 SliceAxis mlir::amp::onnx_import::sliceAxis(int64_t axis, int64_t size, int64_t start,
                                             int64_t end, int64_t step) {
-  // ONNX Slice: negative bounds count from the end; they are clamped to
-  // [0, size] going forward and to [-1, size - 1] going backward.
+  // ONNX Slice: negative bounds count from the end; starts are clamped to
+  // [0, size] going forward and [0, size - 1] going backward, ends to
+  // [0, size] and [-1, size - 1] (the spec, and ONNX's shape inference).
+  if (size == 0)
+    return {axis, 0, 0, step};
   auto clamp = [&](int64_t v, int64_t low, int64_t high) {
     return std::clamp(v < 0 ? v + size : v, low, high);
   };
-  int64_t from = step > 0 ? clamp(start, 0, size) : clamp(start, -1, size - 1);
+  // A step past the size picks at most one element: clamped, so that the
+  // count below cannot overflow.
+  step = std::clamp(step, -(size + 1), size + 1);
+  int64_t from = step > 0 ? clamp(start, 0, size) : clamp(start, 0, size - 1);
   int64_t to = step > 0 ? clamp(end, 0, size) : clamp(end, -1, size - 1);
   int64_t count = step > 0 ? (to - from + step - 1) / step : (from - to - step - 1) / -step;
   return {axis, from, std::max<int64_t>(count, 0), step};

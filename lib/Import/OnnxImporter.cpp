@@ -45,10 +45,15 @@ LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
     if (opset.version() < kMinOnnxOpset || opset.version() > kMaxOnnxOpset)
       return fileError() << "unsupported opset " << opset.version()
                          << " (supported: " << kMinOnnxOpset << " to " << kMaxOnnxOpset << ")";
+    // One entry only: the checker and the rules must read the same op set.
+    if (this->opset)
+      return fileError() << "the model imports the default domain twice (op sets "
+                         << this->opset << " and " << opset.version() << ")";
     this->opset = opset.version();
-    return success();
   }
-  return fileError() << "the model imports no default-domain opset";
+  if (!this->opset)
+    return fileError() << "the model imports no default-domain opset";
+  return success();
 }
 
 /// Every node input must come from a graph input, an initializer or an
@@ -207,7 +212,8 @@ FailureOr<DenseElementsAttr> OnnxImporter::int32TensorAttr(const onnx::TensorPro
       values.push_back(v);
     }
   } else if (tensor.int32_data_size() == count) {
-    values.assign(tensor.int32_data().begin(), tensor.int32_data().end());
+    for (int32_t v : tensor.int32_data())
+      values.push_back(width == 1 ? v != 0 : v);
   } else {
     return fileError() << "tensor '" << tensor.name() << "' has no data of the expected size";
   }

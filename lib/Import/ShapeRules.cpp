@@ -362,7 +362,7 @@ static LogicalResult importSlice(OnnxImporter &im, const onnx::NodeProto &node) 
   for (const SliceAxis &s : sliced) {
     if (s.step != 1 && s.count > 0)
       continue; // gathered below
-    offsets[s.axis] = s.first;
+    offsets[s.axis] = s.count ? s.first : 0; // an empty slice starts anywhere
     sizes[s.axis] = s.count;
     contiguous = true;
   }
@@ -571,7 +571,9 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
   if (*tensor && (*tensor)->t().data_type() == onnx::TensorProto::BOOL) {
     // Kept as 0/1 integers for the rules that read flags (Dropout's training_mode).
     const onnx::TensorProto &t = (*tensor)->t();
-    SmallVector<int64_t> flags(t.int32_data().begin(), t.int32_data().end());
+    SmallVector<int64_t> flags;
+    for (int32_t v : t.int32_data())
+      flags.push_back(v != 0); // any nonzero is true
     if (flags.empty())
       for (char c : t.raw_data())
         flags.push_back(c != 0);

@@ -286,3 +286,11 @@ func.func @conv_groups(%x: tensor<1x3x8x8xf32>, %w: tensor<4x1x3x3xf32>) -> tens
   %0 = amp.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 3} : tensor<1x3x8x8xf32>, tensor<4x1x3x3xf32> -> tensor<1x4x6x6xf32>
   return %0 : tensor<1x4x6x6xf32>
 }
+
+// -----
+
+func.func @cast_integers_to_bool(%x: tensor<4xi64>) -> tensor<4xi1> {
+  // expected-error @+1 {{converts integers and booleans to float types only}}
+  %0 = amp.cast %x : tensor<4xi64> to tensor<4xi1>
+  return %0 : tensor<4xi1>
+}

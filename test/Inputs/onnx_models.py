@@ -441,6 +441,43 @@ def int_mask_compare():
         [value("y", FLOAT, [4])], [ints("zero", 0)])
 
 
+def two_default_opsets():
+    """The default domain imported twice (17 and 18): refused, so the checker
+    and the rules cannot read different op sets."""
+    m = gemm()
+    m.opset_import.append(helper.make_opsetid("", 18))
+    return m
+
+
+def extreme_slices():
+    """Float slices with a step of INT64_MAX (one element, x[:, 1]), of step
+    -1 from a start far below 0 (clamped to 0, as the spec has it: x[:, 0]),
+    and an empty one of step -1."""
+    big = 2**63 - 1
+    return model(
+        [helper.make_node("Slice", ["x", "s1", "e1", "a", "huge"], ["one"], name="Huge"),
+         helper.make_node("Slice", ["x", "s2", "e2", "a", "back"], ["first"], name="Back"),
+         helper.make_node("Slice", ["x", "s3", "s3", "a", "back"], ["none"], name="Empty")],
+        [value("x", FLOAT, [2, 4])],
+        [value("one", FLOAT, [2, 1]), value("first", FLOAT, [2, 1]),
+         value("none", FLOAT, [2, 0])],
+        [ints("s1", [1]), ints("e1", [4]), ints("a", [1]), ints("huge", [big]),
+         ints("s2", [-100]), ints("e2", [-200]), ints("back", [-1]), ints("s3", [0])])
+
+
+def bool_int32_data():
+    """A boolean constant stored in int32_data with a 2 (true), And-ed with a
+    run-time comparison and cast to float: 0/1."""
+    flags = helper.make_tensor("flags", TensorProto.BOOL, [4], [2, 0, 1, 0])
+    return model(
+        [helper.make_node("Constant", [], ["flags"], name="Flags", value=flags),
+         helper.make_node("Greater", ["x", "zero"], ["positive"], name="Positive"),
+         helper.make_node("And", ["flags", "positive"], ["both"], name="Both"),
+         helper.make_node("Cast", ["both"], ["y"], name="AsFloat", to=TensorProto.FLOAT)],
+        [value("x", FLOAT, [4])], [value("y", FLOAT, [4])],
+        [numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
+
+
 def bool_io():
     """A boolean graph input (a padding mask) selecting -inf, and a boolean
     graph output (a comparison)."""
@@ -650,7 +687,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
-    batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, two_default_opsets,
+    extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -98,6 +98,9 @@ Status batchInput(const Session &session, Program program, const amprt::TensorIn
   *input = findRole(session.inputs(program), "input");
   if (!*input || (*input)->shape.empty())
     return Status::error("the plan has no batch input");
+  if (!amprt::isFloat((*input)->dtype)) // images are written as f32, bf16 or f16
+    return Status::error("image data feeds float images; the plan's input '" + (*input)->name +
+                         "' is " + amprt::dtypeName((*input)->dtype));
   sample->assign((*input)->shape.begin() + 1, (*input)->shape.end());
   return Status::ok();
 }

@@ -9,6 +9,7 @@
 #include "Export.h"
 #include "Npy.h"
 #include "TrainingData.h"
+#include "amprt/FloatConversions.h"
 #include "amprt/Session.h"
 
 #include <algorithm>
@@ -487,7 +488,9 @@ struct Feeds {
   std::vector<Feed> feeds;
 };
 
-Status readFeeds(const Args &args, Feeds *result) {
+/// Reads the feeds; each must have the element type of the program's input
+/// it names (an f32 array fed to int32 ids has their byte count too).
+Status readFeeds(const Args &args, const Session &session, Program program, Feeds *result) {
   auto range = args.flags.equal_range("feed");
   for (auto it = range.first; it != range.second; ++it)
     if (it->second.find('=') == std::string::npos)
@@ -497,6 +500,12 @@ Status readFeeds(const Args &args, Feeds *result) {
   for (auto it = range.first; it != range.second; ++it, ++index) {
     auto eq = it->second.find('=');
     AMPRT_RETURN_IF_ERROR(amprun::readNpy(it->second.substr(eq + 1), &result->arrays[index]));
+    std::string name = it->second.substr(0, eq);
+    for (const auto &info : session.inputs(program))
+      if (info.name == name && info.dtype != result->arrays[index].dtype)
+        return Status::error("--feed " + name + ": the array is " +
+                             amprt::dtypeName(result->arrays[index].dtype) +
+                             ", the plan's input is " + amprt::dtypeName(info.dtype));
     result->feeds.push_back({it->second.substr(0, eq), result->arrays[index].bytes.data(),
                              result->arrays[index].bytes.size()});
   }
@@ -565,7 +574,7 @@ Status stepCommand(const Args &args) {
   std::string dump;
   AMPRT_RETURN_IF_ERROR(dumpDirectory(args, &dump));
   Feeds feeds;
-  AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
+  AMPRT_RETURN_IF_ERROR(readFeeds(args, *session, Program::Train, &feeds));
   MetricsFile metrics(nullptr, &std::fclose);
   AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
   if (std::string resume = args.get("resume"); !resume.empty())
@@ -602,7 +611,7 @@ Status forwardCommand(const Args &args) {
   std::string dump;
   AMPRT_RETURN_IF_ERROR(dumpDirectory(args, &dump));
   Feeds feeds;
-  AMPRT_RETURN_IF_ERROR(readFeeds(args, &feeds));
+  AMPRT_RETURN_IF_ERROR(readFeeds(args, *session, Program::Eval, &feeds));
   AMPRT_RETURN_IF_ERROR(session->evaluate(feeds.feeds));
   AMPRT_RETURN_IF_ERROR(dumpOutputs(*session, Program::Eval, dump));
   std::printf("evaluated; wrote outputs to %s\n", dump.c_str());
@@ -666,10 +675,17 @@ Status prepareBench(const Args &args, const std::string &plan, int64_t seed,
         else
           reinterpret_cast<int64_t *>(bytes.data())[i] = label;
       }
-    } else {
-      auto *values = reinterpret_cast<float *>(bytes.data());
-      for (int64_t i = 0; i < info.numElements(); ++i)
-        values[i] = uniform(rng);
+    } else { // in the input's storage type (an exported model's may be bf16 or f16)
+      for (int64_t i = 0; i < info.numElements(); ++i) {
+        float v = uniform(rng);
+        if (info.dtype == amprt::DType::F32) {
+          std::memcpy(bytes.data() + 4 * i, &v, 4);
+          continue;
+        }
+        uint16_t half = info.dtype == amprt::DType::F16 ? amprt::math::floatToF16(v)
+                                                         : amprt::math::floatToBf16(v);
+        std::memcpy(bytes.data() + 2 * i, &half, 2);
+      }
     }
     if (info.role == "input")
       subject->batch = info.shape.empty() ? 1 : info.shape[0];

@@ -441,12 +441,12 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
         "copy");
     return Status::ok();
   }
-#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
-#include "amprt/ElementwiseKernels.def"
   case KernelId::Cast:
     if (!isFloat(in[0].dtype) || !isFloat(out[0].dtype))
       return buildIntegerCast(in[0], out[0], context, result);
     return buildElementwise(kernel, spec->id, in, out, context, result);
+#define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
+#include "amprt/ElementwiseKernels.def"
   case KernelId::BroadcastTo:
   case KernelId::FusedElementwise:
     return buildElementwise(kernel, spec->id, in, out, context, result);
