@@ -195,14 +195,8 @@ static LogicalResult importCast(OnnxImporter &im, const onnx::NodeProto &node) {
       return failure();
     if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
       return im.nodeError(node) << "casts to bool only float tensors at run time";
-    Value result = *x;
-    if (!im.isMask(node, 0)) {
-      Location loc = im.nodeLoc(node);
-      Value zero = im.scalarLike(*x, 0.0f, loc);
-      Value isZero = EqualMaskOp::create(im.builder, loc, x->getType(), *x, zero);
-      result = EqualMaskOp::create(im.builder, loc, x->getType(), isZero, zero);
-    }
-    im.defineMask(node, 0, result);
+    Location loc = im.nodeLoc(node);
+    im.defineMask(node, 0, im.isMask(node, 0) ? *x : im.zeroMask(im.zeroMask(*x, loc), loc));
     return success();
   }
   if (failed(target) || !isa<FloatType>(*target))

@@ -305,8 +305,10 @@ static LogicalResult importLogical(OnnxImporter &im, const onnx::NodeProto &node
   if (!lhs)
     return failure();
   Location loc = im.nodeLoc(node);
-  if (op == "Not")
-    return defineMaskOf<EqualMaskOp>(im, node, lhs, im.scalarLike(lhs, 0.0f, loc));
+  if (op == "Not") {
+    im.defineMask(node, 0, im.zeroMask(lhs, loc));
+    return success();
+  }
   Value rhs = floatOperand(im, node, 1, *element);
   if (!rhs)
     return failure();
@@ -344,7 +346,7 @@ static LogicalResult importWhere(OnnxImporter &im, const onnx::NodeProto &node) 
   if (!c || !x || !y)
     return failure();
   Location loc = im.nodeLoc(node);
-  Value notC = EqualMaskOp::create(im.builder, loc, c.getType(), c, im.scalarLike(c, 0.0f, loc));
+  Value notC = im.zeroMask(c, loc);
   auto picked = buildBroadcast<MaskedOp>(im.builder, loc, x, c);
   auto others = buildBroadcast<MaskedOp>(im.builder, loc, y, notC);
   if (failed(picked) || failed(others))

@@ -25,9 +25,10 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include "onnx/checker.h"
-#include <cstring>
 #include "onnx/onnx_pb.h"
 #include "onnx/shape_inference/implementation.h"
+
+#include <cstring>
 
 using namespace mlir;
 using namespace mlir::amp;

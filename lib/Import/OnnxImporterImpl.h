@@ -123,6 +123,12 @@ public:
   FailureOr<std::string> stringAttr(const onnx::NodeProto &node, StringRef name,
                                     StringRef fallback);
   Value scalarLike(Value like, float value, Location loc);
+  /// The 0/1 mask `value == 0` (a boolean's negation; of a float, the
+  /// negation of `value != 0`).
+  Value zeroMask(Value value, Location loc) {
+    return EqualMaskOp::create(builder, loc, value.getType(), value,
+                               scalarLike(value, 0.0f, loc));
+  }
   /// The node's index-th input as a float constant scalar (Pad's value,
   /// Dropout's ratio), or `fallback` when it is absent; anything else is an
   /// error naming the node and `what`.

@@ -568,22 +568,7 @@ static LogicalResult importConstant(OnnxImporter &im, const onnx::NodeProto &nod
           GraphValue{Value(), std::nullopt, false, DenseElementsAttr::get(type, ArrayRef(data))};
     return success();
   }
-  if (*tensor && (*tensor)->t().data_type() == onnx::TensorProto::BOOL) {
-    // Kept as 0/1 integers for the rules that read flags (Dropout's training_mode).
-    const onnx::TensorProto &t = (*tensor)->t();
-    SmallVector<int64_t> flags;
-    for (int32_t v : t.int32_data())
-      flags.push_back(v != 0); // any nonzero is true
-    if (flags.empty())
-      for (char c : t.raw_data())
-        flags.push_back(c != 0);
-    SmallVector<int64_t> dims(t.dims().begin(), t.dims().end());
-    if (static_cast<int64_t>(flags.size()) != ShapedType::getNumElements(dims))
-      return im.nodeError(node) << "cannot read its bool value tensor";
-    im.defineIntegers(node, 0, flags, dims);
-    return success();
-  }
-  if (*tensor) {
+  if (*tensor) { // int32 and bool values come back as int64 (bools 0/1: flags)
     auto parsed = im.tensorAttr((*tensor)->t());
     if (failed(parsed))
       return im.nodeError(node) << "cannot read its value tensor";

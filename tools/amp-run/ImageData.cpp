@@ -16,21 +16,6 @@ using amprt::Status;
 
 namespace {
 
-/// Float values as the storage of `dtype` (f32, bf16 or f16).
-std::vector<char> toStorage(const std::vector<float> &values, DType dtype) {
-  std::vector<char> bytes(values.size() * amprt::dtypeSize(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::F32) {
-      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
-      continue;
-    }
-    uint16_t half = dtype == DType::F16 ? amprt::math::floatToF16(values[i])
-                                        : amprt::math::floatToBf16(values[i]);
-    std::memcpy(bytes.data() + 2 * i, &half, 2);
-  }
-  return bytes;
-}
-
 /// Fashion-MNIST (or MNIST) images in the model's input layout, with their
 /// class labels; evaluated by test accuracy.
 class ImageData : public TrainingData {

@@ -41,4 +41,18 @@ float readFloat(const char *bytes, size_t i, amprt::DType dtype) {
                                     : amprt::math::bf16ToFloat(half);
 }
 
+std::vector<char> toStorage(const std::vector<float> &values, amprt::DType dtype) {
+  std::vector<char> bytes(values.size() * amprt::dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == amprt::DType::F32) {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+      continue;
+    }
+    uint16_t half = dtype == amprt::DType::F16 ? amprt::math::floatToF16(values[i])
+                                               : amprt::math::floatToBf16(values[i]);
+    std::memcpy(bytes.data() + 2 * i, &half, 2);
+  }
+  return bytes;
+}
+
 } // namespace amprun

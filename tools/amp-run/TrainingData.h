@@ -48,6 +48,9 @@ const amprt::TensorInfo *findRole(const std::vector<amprt::TensorInfo> &infos,
 
 /// Element `i` of a float output stored as f32, bf16 or f16.
 float readFloat(const char *bytes, size_t i, amprt::DType dtype);
+/// Float values as the storage of `dtype` (f32, bf16 or f16), rounded to
+/// nearest even.
+std::vector<char> toStorage(const std::vector<float> &values, amprt::DType dtype);
 
 amprt::Status openImageData(const std::string &directory, const amprt::Session &session,
                             bool training, std::unique_ptr<TrainingData> *data);

@@ -9,7 +9,6 @@
 #include "Export.h"
 #include "Npy.h"
 #include "TrainingData.h"
-#include "amprt/FloatConversions.h"
 #include "amprt/Session.h"
 
 #include <algorithm>
@@ -676,16 +675,10 @@ Status prepareBench(const Args &args, const std::string &plan, int64_t seed,
           reinterpret_cast<int64_t *>(bytes.data())[i] = label;
       }
     } else { // in the input's storage type (an exported model's may be bf16 or f16)
-      for (int64_t i = 0; i < info.numElements(); ++i) {
-        float v = uniform(rng);
-        if (info.dtype == amprt::DType::F32) {
-          std::memcpy(bytes.data() + 4 * i, &v, 4);
-          continue;
-        }
-        uint16_t half = info.dtype == amprt::DType::F16 ? amprt::math::floatToF16(v)
-                                                         : amprt::math::floatToBf16(v);
-        std::memcpy(bytes.data() + 2 * i, &half, 2);
-      }
+      std::vector<float> values(info.numElements());
+      for (float &v : values)
+        v = uniform(rng);
+      bytes = amprun::toStorage(values, info.dtype);
     }
     if (info.role == "input")
       subject->batch = info.shape.empty() ? 1 : info.shape[0];
