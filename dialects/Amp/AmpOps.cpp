@@ -840,6 +840,22 @@ LogicalResult AccumulationStepOp::verify() {
   return success();
 }
 
+LogicalResult AllReduceOp::verify() {
+  if (getTensors().empty())
+    return emitOpError("needs at least one tensor");
+  if (getWorldSize() < 1)
+    return emitOpError("world_size must be at least 1");
+  if (getResults().getTypes() != getTensors().getTypes())
+    return emitOpError("results must have the operands' types, in order");
+  Type element = cast<ShapedType>(getTensors()[0].getType()).getElementType();
+  for (Value tensor : getTensors())
+    if (cast<ShapedType>(tensor.getType()).getElementType() != element)
+      return emitOpError("one bucket holds one element type");
+  if (getMax() && !element.isF32())
+    return emitOpError("max is taken over f32 tensors only");
+  return success();
+}
+
 
 std::string mlir::amp::nodeNameOf(Location loc) {
   if (auto name = dyn_cast<NameLoc>(loc))

@@ -17,8 +17,9 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/ViewLikeInterface.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 
-class Amp_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Amp_Dialect, mnemonic, !listconcat([Pure], traits)> {
+/// Every amp op; Amp_Op below adds Pure, which all but the collectives are.
+class Amp_OpBase<string mnemonic, list<Trait> traits = []>
+    : Op<Amp_Dialect, mnemonic, traits> {
   // Precision facts, the one place they are stated. Autocast reads them
   // through Amp_PrecisionOpInterface (listed in the op's traits):
   // `precision` is "Low" (compute-bound: low operands, FP32 accumulation) or
@@ -59,6 +60,9 @@ class Amp_Op<string mnemonic, list<Trait> traits = []>
           "  static constexpr unsigned kF32[] = {" # f32Results # "};\n"
           "  return ::llvm::is_contained(kF32, index);\n}\n");
 }
+
+class Amp_Op<string mnemonic, list<Trait> traits = []>
+    : Amp_OpBase<mnemonic, !listconcat([Pure], traits)>;
 
 
 
@@ -1390,6 +1394,40 @@ def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_PrecisionOpI
   let arguments = (ins Amp_F32Tensor:$input, Amp_ScalarF32:$flag);
   let results = (outs Amp_F32Tensor:$result);
   let assemblyFormat = "$input `,` $flag attr-dict `:` type($input) `,` type($flag)";
+}
+
+//===----------------------------------------------------------------------===//
+// Data-parallel training
+//===----------------------------------------------------------------------===//
+
+def Amp_AllReduceOp : Amp_OpBase<"all_reduce", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let precision = "FP32";
+  let precisionReason = "data-parallel gradient reduction: FP32 by default; grad-reduce=bf16 "
+                        "or fp16 sends the low type, accumulated in FP32 per combine";
+  let summary = "the mean (or maximum) of each tensor over the data-parallel ranks";
+  let description = [{
+    One bucket of tensors reduced across the `world_size` ranks of a
+    data-parallel step (amp-data-parallel): each result is the mean of its
+    operand over the ranks or, with `max`, the maximum (NaN wins). Not pure:
+    it communicates, so every rank must run the same all-reduces in the same
+    order, and none may be merged, dropped or moved across another.
+
+    Example:
+    ```mlir
+    %r:2 = amp.all_reduce %g1, %g2 {world_size = 2 : i64}
+        : tensor<4xf32>, tensor<2x4xf32> -> tensor<4xf32>, tensor<2x4xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Amp_FloatTensor>:$tensors, I64Attr:$world_size, UnitAttr:$max);
+  let results = (outs Variadic<Amp_FloatTensor>:$results);
+  let hasVerifier = 1;
+  let assemblyFormat = "$tensors attr-dict `:` type($tensors) `->` type($results)";
+  let builders = [
+    OpBuilder<(ins "::mlir::ValueRange":$tensors, "int64_t":$worldSize, "bool":$max), [{
+      build($_builder, $_state, tensors.getTypes(), tensors, worldSize, max);
+    }]>
+  ];
 }
 
 #endif // AMP_OPS_TD

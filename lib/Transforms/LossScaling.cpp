@@ -6,6 +6,7 @@
 //   g_i  = unscale(grad_i, scale)        (FP32, for every parameter)
 //   bad  = found_nonfinite(g_1 .. g_n)   (one fused check, when a scale,
 //   norm = global_norm(g_1 .. g_n)        the skip or clipping needs it)
+//   bad, norm = all_reduce max (...)      (data-parallel steps only)
 //   g_i *= clip_coefficient(norm)        (clip=)
 //   update_i(param_i, g_i, ... skip(bad))
 //   scale', tracker' = update_loss_scale(scale, tracker, bad)   (dynamic)
@@ -154,6 +155,18 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   if (checked) {
     found = FoundNonFiniteOp::create(b, loc, scalarF32, unscaled);
     norm = GlobalNormOp::create(b, loc, scalarF32, unscaled);
+    // In a data-parallel step (amp-data-parallel ran first) every rank has
+    // the same reduced gradients; their statistics are reduced as well (the
+    // maximum, NaN winning), so that no rounding difference between ranks
+    // can ever split the skip, scale and clipping decisions.
+    AllReduceOp gradReduce;
+    body.walk([&](AllReduceOp op) { gradReduce = op; });
+    if (gradReduce) {
+      auto stats = AllReduceOp::create(b, loc, ValueRange{found, norm},
+                                       gradReduce.getWorldSize(), /*max=*/true);
+      found = stats.getResult(0);
+      norm = stats.getResult(1);
+    }
   }
   SmallVector<Value> clipped(unscaled);
   if (clip > 0) {

@@ -32,6 +32,13 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   step.weightDecay = options.weightDecay;
   pm.addPass(createAmpBuildTrainStep(step));
   pm.addPass(createAmpEvalMode());
+  if (options.dataParallel > 1) {
+    AmpDataParallelOptions parallel;
+    parallel.ranks = options.dataParallel;
+    parallel.gradReduce = options.gradReduce;
+    parallel.bucketMb = options.bucketMb;
+    pm.addPass(createAmpDataParallel(parallel));
+  }
   if (options.optimizer != "none") {
     bool lowPrecision = options.precision != "fp32";
     AmpLossScalingOptions scaling;
@@ -75,7 +82,8 @@ void mlir::amp::registerAmpPipeline() {
       "Imported forward graph -> static-shaped training step "
       "(options: precision policy loss ignore-index optimizer lr momentum nesterov beta1 beta2 "
       "eps weight-decay batch loss-scale loss-scale-init growth-factor backoff-factor "
-      "growth-interval skip-nonfinite clip accumulate)",
+      "growth-interval skip-nonfinite clip accumulate data-parallel grad-reduce bucket-mb "
+      "backend)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
         PipelineOptions options;

@@ -64,7 +64,9 @@ private:
 
 class CpuDevice : public Device {
 public:
-  explicit CpuDevice(int numThreads) : numThreads(numThreads) {}
+  CpuDevice(int numThreads, Communicator *communicator) : numThreads(numThreads) {
+    context.communicator = communicator;
+  }
   const char *name() const override { return "cpu"; }
   void *allocate(size_t bytes) override {
     // 256-byte aligned (oneDNN wants 64), zeroed: arenas and state start at 0.
@@ -109,8 +111,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Device> makeCpuDevice(int numThreads) {
-  return std::make_unique<CpuDevice>(numThreads);
+std::unique_ptr<Device> makeCpuDevice(int numThreads, Communicator *communicator) {
+  return std::make_unique<CpuDevice>(numThreads, communicator);
 }
 
 } // namespace amprt

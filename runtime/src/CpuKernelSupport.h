@@ -152,6 +152,10 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                   const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
 Status buildSgd(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
                 const std::vector<TensorRef> &out, std::unique_ptr<CpuKernel> *result);
+/// all_reduce through the context's communicator (CpuCollectives.cpp).
+Status buildAllReduce(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, CpuContext &context,
+                      std::unique_ptr<CpuKernel> *result);
 
 } // namespace amprt
 

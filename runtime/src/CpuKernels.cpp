@@ -81,6 +81,8 @@ Status buildChecked(const proto::Kernel &kernel, const std::vector<TensorRef> &i
     return buildAdamW(kernel, in, out, result);
   case KernelId::SgdUpdate:
     return buildSgd(kernel, in, out, result);
+  case KernelId::AllReduce:
+    return buildAllReduce(kernel, in, out, context, result);
 #define AMPRT_ELEMENTWISE(Id, name, arity, attribute, math) case KernelId::Id:
 #include "amprt/ElementwiseKernels.def"
     return buildElementwiseMath(kernel, spec->id, in, out, result);

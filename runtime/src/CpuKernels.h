@@ -16,6 +16,8 @@ struct stream;
 
 namespace amprt {
 
+class Communicator;
+
 /// CPU kernels are plain Kernels whose run() does the arithmetic.
 using CpuKernel = Kernel;
 
@@ -30,6 +32,9 @@ struct CpuContext {
   std::vector<float> stagingA, stagingB, stagingC, stagingBias;
   /// f32 copies of low-precision convolution operands that run emulated.
   std::vector<float> widenedA, widenedB, widenedC;
+  /// The session's communicator for all_reduce kernels (not owned); null
+  /// runs as a world of one rank.
+  Communicator *communicator = nullptr;
   /// Low precisions some GEMM of this session emulates.
   std::set<DType> emulatedGemms;
   /// Whether oneDNN has a GEMM of `type` operands here (probed once).

@@ -18,6 +18,8 @@
 
 namespace amprt {
 
+class Communicator;
+
 /// A tensor of the running program: where it lives (host or device memory,
 /// as its backend decides) and what it is.
 struct TensorRef {
@@ -82,7 +84,8 @@ public:
   virtual std::vector<DType> emulatedGemmTypes() const { return {}; }
 };
 
-std::unique_ptr<Device> makeCpuDevice(int numThreads);
+/// `communicator` (not owned, may be null) serves the plan's all_reduce kernels.
+std::unique_ptr<Device> makeCpuDevice(int numThreads, Communicator *communicator);
 /// The CUDA backend, or an error saying why there is none (not built in,
 /// no GPU, driver too old).
 Status makeCudaDevice(int deviceIndex, bool allowTf32, std::unique_ptr<Device> *device);

@@ -65,6 +65,9 @@ constexpr KernelSpec kKernels[] = {
      "growth_factor backoff_factor growth_interval"},
     {KernelId::AccumulationStep, "accumulation_step", 1, 1, 2, 2, "micro_batches"},
     {KernelId::ZeroIf, "zero_if", 2, 2, 1, 1, ""},
+    // Data-parallel: the mean (or, with max, the maximum) over the ranks of
+    // each input, written to the output of the same index.
+    {KernelId::AllReduce, "all_reduce", 1, -1, 1, -1, "world_size max"},
     // Limits checked with the chain (PlanFormat.h's fused::kMax*).
     {KernelId::FusedElementwise, "fused_elementwise", 1, -1, 1, 4, ""},
 };
@@ -98,7 +101,7 @@ Status checkKernel(const proto::Kernel &kernel, size_t numInputs, size_t numOutp
     return Status::error("unknown kernel");
   int inputs = static_cast<int>(numInputs), outputs = static_cast<int>(numOutputs);
   if (inputs < found->minInputs || (found->maxInputs >= 0 && inputs > found->maxInputs) ||
-      outputs < found->minOutputs || outputs > found->maxOutputs) {
+      outputs < found->minOutputs || (found->maxOutputs >= 0 && outputs > found->maxOutputs)) {
     auto range = [](int low, int high) {
       return high < 0     ? std::to_string(low) + " or more"
              : low == high ? std::to_string(low)

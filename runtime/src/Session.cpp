@@ -273,7 +273,7 @@ std::vector<std::string> listDevices(std::string *whyNoGpu) {
 static Status makeDevice(const SessionOptions &options, std::unique_ptr<Device> *device) {
   const std::string &spec = options.device;
   if (spec.empty() || spec == "cpu") {
-    *device = makeCpuDevice(options.numThreads);
+    *device = makeCpuDevice(options.numThreads, options.communicator);
     return Status::ok();
   }
   if (spec == "cuda")
@@ -349,6 +349,13 @@ const std::vector<TensorInfo> &Session::outputs(Program program) const {
   return impl_->program(program).outputs;
 }
 const std::vector<TensorInfo> &Session::states() const { return impl_->stateInfos; }
+int64_t Session::dataParallelRanks() const {
+  for (const auto &kernel : impl_->plan.train().kernels())
+    if (kernel.op() == "all_reduce") // every one says the same (amp-data-parallel)
+      if (auto it = kernel.attrs().find("world_size"); it != kernel.attrs().end())
+        return static_cast<int64_t>(it->second);
+  return 1;
+}
 int64_t Session::arenaBytes(Program program) const {
   return impl_->program(program).arenaBytes;
 }

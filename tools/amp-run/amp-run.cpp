@@ -8,6 +8,7 @@
 
 #include "Export.h"
 #include "Npy.h"
+#include "Ranks.h"
 #include "TrainingData.h"
 #include "amprt/Session.h"
 
@@ -140,8 +141,9 @@ bool contains(const std::vector<std::string> &list, const std::string &name) {
 struct Args {
   const Command *command = nullptr;
   std::string plan;
-  std::multimap<std::string, std::string> flags;
+  std::multimap<std::string, std::string> flags; // "{rank}" already replaced
   bool help = false;
+  const amprun::Ranks *ranks = nullptr; // never null once main has joined
 
   std::string get(const std::string &name, const std::string &fallback = "") const {
     auto it = flags.find(name);
@@ -260,6 +262,7 @@ Status createSession(const Args &args, const std::string &plan,
   const char *fromEnvironment = std::getenv("AMP_DEVICE");
   options.device = args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu");
   options.allowTf32 = args.flags.count("tf32") > 0;
+  options.communicator = args.ranks->communicator();
   return Session::create(plan, options, session);
 }
 
@@ -370,18 +373,32 @@ Status train(const Args &args) {
 
   std::unique_ptr<Session> session;
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
-  noteEmulation(*session);
+  // Data-parallel (under mpirun -np N): every rank steps on its own shard of
+  // each global batch of N x the plan's batch; rank 0 alone writes metrics,
+  // progress and checkpoints and evaluates.
+  const amprun::Ranks &ranks = *args.ranks;
+  if (ranks.size() > 1 && session->dataParallelRanks() != ranks.size())
+    return Status::error(args.plan + ": launched over " + std::to_string(ranks.size()) +
+                         " ranks, but the plan was not compiled for data-parallel training "
+                         "(--amp-pipeline='... data-parallel=" +
+                         std::to_string(ranks.size()) + "'): each rank would train alone");
+  bool writer = ranks.rank() == 0;
+  if (writer)
+    noteEmulation(*session);
   std::unique_ptr<amprun::TrainingData> data;
   AMPRT_RETURN_IF_ERROR(amprun::TrainingData::open(args.get("data"), *session, true, &data));
 
   MetricsFile metrics(nullptr, &std::fclose);
-  AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
-  bool progress = isatty(STDERR_FILENO) && !args.flags.count("quiet");
+  if (writer)
+    AMPRT_RETURN_IF_ERROR(openMetrics(args, &metrics));
+  bool progress = writer && isatty(STDERR_FILENO) && !args.flags.count("quiet");
   StepMetrics stepMetrics(*session);
 
-  int64_t batch = data->batch();
+  int64_t batch = data->batch(), globalBatch = batch * ranks.size();
+  int64_t shard = batch * ranks.rank(); // this rank's samples within a global batch
   std::vector<int64_t> order(data->trainCount());
-  int64_t stepsPerEpoch = data->trainCount() / batch; // the last partial batch is dropped
+  // The last partial global batch is dropped.
+  int64_t stepsPerEpoch = data->trainCount() / globalBatch;
   int64_t globalStep = 0, firstEpoch = 1, firstStep = 0;
   amprun::Scores scores;
 
@@ -398,6 +415,13 @@ Status train(const Args &args) {
         position["seed"] != std::to_string(seed))
       return Status::error(resume + ": not an amp-run training checkpoint for --seed " +
                            std::to_string(seed));
+    // Steps count global batches: resuming over another number of ranks
+    // would read other samples at every later step.
+    std::string savedRanks = position.count("ranks") ? position["ranks"] : "1";
+    if (savedRanks != std::to_string(ranks.size()))
+      return Status::error(resume + ": saved by a run over " + savedRanks +
+                           " rank(s); resume it with mpirun -np " + savedRanks +
+                           " (this run has " + std::to_string(ranks.size()) + ")");
     firstEpoch = std::stoll(position["epoch"]);
     firstStep = std::stoll(position["step_in_epoch"]);
     globalStep = std::stoll(position["global_step"]);
@@ -409,13 +433,14 @@ Status train(const Args &args) {
   int64_t savedAtStep = -1, evaluatedAtStep = -1; // the global steps last saved, evaluated
   auto saveCheckpoint = [&](int64_t epoch, int64_t stepInEpoch) -> Status {
     savedAtStep = globalStep;
-    if (checkpointPath.empty())
+    if (checkpointPath.empty() || !writer) // every rank holds the same state
       return Status::ok();
     return session->saveCheckpoint(checkpointPath,
                                    {{"epoch", std::to_string(epoch)},
                                     {"step_in_epoch", std::to_string(stepInEpoch)},
                                     {"global_step", std::to_string(globalStep)},
-                                    {"seed", std::to_string(seed)}});
+                                    {"seed", std::to_string(seed)},
+                                    {"ranks", std::to_string(ranks.size())}});
   };
 
   bool stopped = false; // by --max-steps
@@ -437,15 +462,16 @@ Status train(const Args &args) {
           AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step));
         break;
       }
-      AMPRT_RETURN_IF_ERROR(session->step(data->trainBatch(order.data() + step * batch)));
+      AMPRT_RETURN_IF_ERROR(
+          session->step(data->trainBatch(order.data() + step * globalBatch + shard)));
       AMPRT_RETURN_IF_ERROR(stepMetrics.read(*session));
       ++globalStep;
       reportNonFinite(*session, globalStep, progress);
-      intervalSamples += batch;
+      intervalSamples += globalBatch;
       bool last = step + 1 == stepsPerEpoch;
       if (last || (checkpointEvery && globalStep % checkpointEvery == 0))
         AMPRT_RETURN_IF_ERROR(saveCheckpoint(epoch, step + 1));
-      if (globalStep % logEvery != 0 && !last)
+      if (!writer || (globalStep % logEvery != 0 && !last))
         continue;
       double rate = intervalSamples / seconds(intervalStart);
       if (progress)
@@ -469,6 +495,8 @@ Status train(const Args &args) {
       intervalSamples = 0;
     }
   }
+  if (!writer)
+    return Status::ok();
   if (evaluatedAtStep != globalStep) // stopped by --max-steps inside an epoch
     AMPRT_RETURN_IF_ERROR(data->evaluate(*session, &scores));
   std::printf("trained %lld steps; final loss %.4f; %s\n", (long long)globalStep,
@@ -871,8 +899,16 @@ int main(int argc, char **argv) {
     std::printf("amp-run (AMP-MLIR) %s\n", AMP_VERSION);
     return 0;
   }
+  std::unique_ptr<amprun::Ranks> ranks;
+  if (Status joined = amprun::Ranks::join(&argc, &argv, &ranks); !joined) {
+    std::fprintf(stderr, "amp-run: error: %s\n", joined.message().c_str());
+    return 1;
+  }
   Args args;
+  args.ranks = ranks.get();
   Status status = parseArgs(argc, argv, &args);
+  for (auto &flag : args.flags) // per-rank files: --feed input=shard{rank}.npy
+    flag.second = ranks->substitute(flag.second);
   if (status.isOk() && args.help) {
     std::printf("%s", usage(args.command).c_str());
     return 0;
@@ -883,7 +919,10 @@ int main(int argc, char **argv) {
     status = Status::error("out of memory (does the plan ask for more than this machine has?)");
   }
   if (!status.isOk()) {
-    std::fprintf(stderr, "amp-run: error: %s\n%s", status.message().c_str(),
+    std::string where = ranks->size() > 1 ? " (rank " + std::to_string(ranks->rank()) + " of " +
+                                                std::to_string(ranks->size()) + ")"
+                                          : "";
+    std::fprintf(stderr, "amp-run: error%s: %s\n%s", where.c_str(), status.message().c_str(),
                  args.plan.empty() ? usage(args.command).c_str() : "");
     return 1;
   }

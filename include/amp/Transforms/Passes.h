@@ -63,6 +63,17 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<int64_t> accumulate{*this, "accumulate",
                              llvm::cl::desc("micro-batches per optimizer step"),
                              llvm::cl::init(1)};
+  Option<int64_t> dataParallel{
+      *this, "data-parallel",
+      llvm::cl::desc("ranks of data-parallel training (mpirun -np N); 0 or 1: one process"),
+      llvm::cl::init(0)};
+  Option<std::string> gradReduce{*this, "grad-reduce",
+                                 llvm::cl::desc("data-parallel gradients travel as fp32, bf16 "
+                                                "or fp16"),
+                                 llvm::cl::init("fp32")};
+  Option<double> bucketMb{*this, "bucket-mb",
+                          llvm::cl::desc("data-parallel all-reduce bucket size (MB)"),
+                          llvm::cl::init(25.0)};
   Option<std::string> backend{
       *this, "backend",
       llvm::cl::desc("legality target: any (the plan runs everywhere), cpu, cpu-bf16 or cuda"),

@@ -166,6 +166,31 @@ def AmpLossScaling : Pass<"amp-loss-scaling", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
+def AmpDataParallel : Pass<"amp-data-parallel", "mlir::ModuleOp"> {
+  let summary = "All-reduces the gradients of @train_step across data-parallel ranks";
+  let description = [{
+    Every rank runs the same step on its own shard of the global batch; this
+    pass makes each optimizer update see the mean of its gradient over the
+    `ranks` ranks. Gradients are grouped into buckets of about `bucket-mb`
+    megabytes in the order the backward pass produces them, and each bucket
+    is one `amp.all_reduce` placed right after its last gradient is ready.
+    The reduction is FP32 unless `grad-reduce` asks for bf16 or fp16 (half
+    the bytes; each combine adds in FP32 and rounds). The loss the step
+    reports becomes the mean over the ranks too. Run before amp-loss-scaling,
+    which then checks, measures and clips the reduced gradients, and reduces
+    its non-finite flag and norm as well, so every rank takes the same skip,
+    scale and clipping decision.
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", /*default=*/"2", "Data-parallel world size (>= 2)">,
+    Option<"gradReduce", "grad-reduce", "std::string", /*default=*/"\"fp32\"",
+           "Type the gradients travel in: fp32, bf16 or fp16">,
+    Option<"bucketMb", "bucket-mb", "double", /*default=*/"25.0",
+           "Bucket size in MB (of FP32 gradients)">
+  ];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 def AmpCheckGradientScaling : Pass<"amp-check-gradient-scaling", "mlir::ModuleOp"> {
   let summary = "Rejects IR that clips or updates with scaled gradients";
   let description = [{

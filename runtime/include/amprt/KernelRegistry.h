@@ -61,6 +61,7 @@ enum class KernelId {
   UpdateLossScale,
   AccumulationStep,
   ZeroIf,
+  AllReduce,
   FusedElementwise,
 };
 
@@ -68,7 +69,7 @@ struct KernelSpec {
   KernelId id;
   const char *op;
   int minInputs, maxInputs; // maxInputs -1: any number
-  int minOutputs, maxOutputs;
+  int minOutputs, maxOutputs; // maxOutputs -1: any number
   /// The attributes the kernel reads, space separated; others are refused.
   /// A list attribute NAME is stored as NAME.0, NAME.1, ... (plan attributes
   /// are numbers).

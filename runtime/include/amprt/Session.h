@@ -25,6 +25,8 @@
 
 namespace amprt {
 
+class Communicator;
+
 enum class DType { F32 = 1, BF16 = 2, F16 = 3, I64 = 4, I32 = 5, Bool = 6 };
 size_t dtypeSize(DType dtype);
 const char *dtypeName(DType dtype);
@@ -71,6 +73,10 @@ struct SessionOptions {
   /// that needs more is refused before anything is allocated, naming both.
   /// 0: no limit beyond the device's (an allocation that fails is an error).
   int64_t memoryLimitBytes = 0;
+  /// The collectives of a data-parallel plan (Communicator.h; not owned, it
+  /// must outlive the session). Null: one rank. A plan compiled for N ranks
+  /// is refused unless this spans exactly N.
+  Communicator *communicator = nullptr;
 };
 
 /// Accumulated time of one kernel of a program, when profiling.
@@ -118,6 +124,9 @@ public:
   const std::vector<TensorInfo> &outputs(Program program) const;
   /// Persistent tensors: parameters first ("param"), then optimizer state.
   const std::vector<TensorInfo> &states() const;
+  /// The ranks a data-parallel plan was compiled for (amp-data-parallel);
+  /// 1 for any other plan.
+  int64_t dataParallelRanks() const;
   /// Bytes of each program's arena, as the plan's memory planner chose.
   int64_t arenaBytes(Program program) const;
 

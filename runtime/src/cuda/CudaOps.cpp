@@ -427,6 +427,11 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
     *result = launcher([=] { return launchZeroIf(x, flag, y, n, stream); }, "zero_if");
     return Status::ok();
   }
+  case KernelId::AllReduce:
+    // Data-parallel training runs on the CPU backend (MPI) for now; the
+    // NCCL communicator is not written yet.
+    return Status::error("all_reduce (data-parallel training) has no CUDA kernel yet: run "
+                         "data-parallel plans with --device cpu");
   case KernelId::Copy: {
     if (in[0].bytes() != out[0].bytes() || in[0].dtype != out[0].dtype)
       return Status::error("input and output differ");
