@@ -55,7 +55,7 @@ struct DataParallelPass : public amp::impl::AmpDataParallelBase<DataParallelPass
   SmallVector<Value> reduceBucket(ArrayRef<Value> bucket, Location loc);
 };
 
-/// Bytes of a static f32 tensor.
+/// Bytes of a static tensor (bucket sizes count what travels).
 int64_t bytesOf(Value value) {
   auto type = cast<ShapedType>(value.getType());
   return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
