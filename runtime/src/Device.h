@@ -87,8 +87,9 @@ public:
 /// `communicator` (not owned, may be null) serves the plan's all_reduce kernels.
 std::unique_ptr<Device> makeCpuDevice(int numThreads, Communicator *communicator);
 /// The CUDA backend, or an error saying why there is none (not built in,
-/// no GPU, driver too old).
-Status makeCudaDevice(int deviceIndex, bool allowTf32, std::unique_ptr<Device> *device);
+/// no GPU, driver too old). `communicator` as for the CPU.
+Status makeCudaDevice(int deviceIndex, bool allowTf32, Communicator *communicator,
+                      std::unique_ptr<Device> *device);
 /// The names of the usable GPUs, or why there are none.
 Status cudaDeviceNames(std::vector<std::string> *names);
 

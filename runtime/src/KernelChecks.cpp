@@ -1,6 +1,7 @@
 //===- KernelChecks.cpp - checks every backend makes of its kernels -------===//
 
 #include "KernelChecks.h"
+#include "amprt/Communicator.h"
 
 namespace amprt {
 
@@ -228,6 +229,31 @@ Status checkGatherIndices(const int64_t *indices, int64_t count, int64_t size) {
 
 Status checkGatherIndices(const int32_t *indices, int64_t count, int64_t size) {
   return checkIndices(indices, count, size);
+}
+
+Status checkAllReduce(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, const Communicator *communicator,
+                      bool *max) {
+  if (in.size() != out.size())
+    return Status::error("all_reduce needs one output per input");
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i].dtype != in[0].dtype || out[i].dtype != in[i].dtype ||
+        out[i].shape != in[i].shape || !isFloat(in[i].dtype))
+      return Status::error("all_reduce's tensors must be float tensors of one type, each "
+                           "output its input's shape");
+  *max = attr(kernel, "max") != 0;
+  if (*max && in[0].dtype != DType::F32)
+    return Status::error("all_reduce's maximum is taken over f32 tensors only");
+  double worldSize = attr(kernel, "world_size");
+  int ranks = communicator ? communicator->size() : 1;
+  if (worldSize != ranks)
+    return Status::error(
+        "the plan was compiled for data-parallel training over " +
+        std::to_string(static_cast<int64_t>(worldSize)) + " ranks, but this session runs " +
+        (communicator ? "on " + std::to_string(ranks) + " ranks"
+                      : std::string("without a communicator (one rank)")) +
+        " (amp-opt --amp-pipeline='... data-parallel=N', and amp-run under mpirun -np N)");
+  return Status::ok();
 }
 
 } // namespace amprt

@@ -33,6 +33,14 @@ inline int64_t product(const std::vector<int64_t> &values, size_t from = 0) {
 Status checkScalarKernel(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                          const std::vector<TensorRef> &out);
 
+/// Checks an all_reduce bucket (float tensors of one type, each output its
+/// input's shape; the maximum over f32 only) and that the session's
+/// communicator spans the world size the plan was compiled for; `max` says
+/// which reduction the kernel asks for.
+Status checkAllReduce(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                      const std::vector<TensorRef> &out, const Communicator *communicator,
+                      bool *max);
+
 /// Elements NAME.0 .. NAME.(count-1) of a list attribute (the lowering
 /// stores integer lists so) into `values`; an absent element takes
 /// `fallback`, or makes the list missing (false) without one.

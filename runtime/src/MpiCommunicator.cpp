@@ -4,6 +4,9 @@
 // with a user-defined sum that widens both sides to f32, adds, and rounds
 // once per combine (as NCCL does for these types); the maximum is a user
 // op too, so that a NaN on any rank wins (C's comparison would drop it).
+// Collectives are non-blocking (MPI_Iallreduce) and polled, against a
+// deadline when the communicator has a timeout, so that a rank that stopped
+// answering is an error here rather than a hang.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,8 +15,11 @@
 #include "amprt/Session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <string>
+#include <thread>
 
 namespace amprt {
 namespace {
@@ -36,7 +42,7 @@ void maxNanWins(void *in, void *inout, int *len, MPI_Datatype *) {
 
 class MpiCommunicator : public Communicator {
 public:
-  explicit MpiCommunicator(MPI_Comm parent) {
+  MpiCommunicator(MPI_Comm parent, double timeout) : timeout(timeout) {
     MPI_Comm_dup(parent, &comm);
     MPI_Comm_rank(comm, &rank_);
     MPI_Comm_size(comm, &size_);
@@ -55,6 +61,7 @@ public:
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  double timeoutSeconds() const override { return timeout; }
 
   Status allReduce(void *data, int64_t count, DType dtype, Reduction reduction) override {
     MPI_Datatype type = MPI_FLOAT;
@@ -74,19 +81,72 @@ public:
     char *bytes = static_cast<char *>(data);
     for (int64_t done = 0; done < count; done += kChunk) {
       int n = static_cast<int>(std::min(kChunk, count - done));
-      int code = MPI_Allreduce(MPI_IN_PLACE, bytes + done * dtypeSize(dtype), n, type, op, comm);
-      if (code != MPI_SUCCESS) {
-        char text[MPI_MAX_ERROR_STRING];
-        int length = 0;
-        MPI_Error_string(code, text, &length);
-        return Status::error("MPI_Allreduce failed on rank " + std::to_string(rank_) + " of " +
-                             std::to_string(size_) + ": " + std::string(text, length));
-      }
+      AMPRT_RETURN_IF_ERROR(reduce(bytes + done * dtypeSize(dtype), n, type, op));
     }
+    if (reduction == Reduction::Mean)
+      divide(data, count, dtype);
     return Status::ok();
   }
 
 private:
+  /// Always non-blocking, whatever the timeout: MPI never matches a
+  /// blocking collective with a non-blocking one, so every rank must make
+  /// the same kind of call.
+  Status reduce(void *data, int n, MPI_Datatype type, MPI_Op op) {
+    MPI_Request request;
+    AMPRT_RETURN_IF_ERROR(
+        checked(MPI_Iallreduce(MPI_IN_PLACE, data, n, type, op, comm, &request), "MPI_Iallreduce"));
+    // Spin briefly (most collectives finish in microseconds to
+    // milliseconds), then poll every 100 us to leave the core to others.
+    auto start = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      AMPRT_RETURN_IF_ERROR(checked(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test"));
+      if (done)
+        return Status::ok();
+      if (timeout > 0 && std::chrono::steady_clock::now() - start >
+                             std::chrono::duration<double>(timeout))
+        return Status::error("rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+                             ": an all-reduce did not complete within " + formatSeconds() +
+                             ": another rank has stopped, hangs or cannot be reached");
+      if (polls > 1000)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
+  Status checked(int code, const char *call) const {
+    if (code == MPI_SUCCESS)
+      return Status::ok();
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(code, text, &length);
+    return Status::error(std::string(call) + " failed on rank " + std::to_string(rank_) + " of " +
+                         std::to_string(size_) + ": " + std::string(text, length));
+  }
+
+  std::string formatSeconds() const {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g s", timeout);
+    return text;
+  }
+
+  /// The sum becomes the mean: times 1 / size in f32, rounded once.
+  void divide(void *data, int64_t count, DType dtype) const {
+    float inverse = 1.0f / static_cast<float>(size_);
+    if (dtype == DType::F32) {
+      float *values = static_cast<float *>(data);
+      for (int64_t i = 0; i < count; ++i)
+        values[i] *= inverse;
+      return;
+    }
+    auto *words = static_cast<uint16_t *>(data);
+    bool bf16 = dtype == DType::BF16;
+    for (int64_t i = 0; i < count; ++i)
+      words[i] = bf16 ? math::floatToBf16(math::bf16ToFloat(words[i]) * inverse)
+                      : math::floatToF16(math::f16ToFloat(words[i]) * inverse);
+  }
+
+  double timeout;
   MPI_Comm comm = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   MPI_Op sumBf16 = MPI_OP_NULL, sumF16 = MPI_OP_NULL, maxF32 = MPI_OP_NULL;
@@ -94,8 +154,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Communicator> makeMpiCommunicator(MPI_Comm comm) {
-  return std::make_unique<MpiCommunicator>(comm);
+std::unique_ptr<Communicator> makeMpiCommunicator(MPI_Comm comm, double timeoutSeconds) {
+  return std::make_unique<MpiCommunicator>(comm, timeoutSeconds);
 }
 
 } // namespace amprt

@@ -277,10 +277,11 @@ static Status makeDevice(const SessionOptions &options, std::unique_ptr<Device> 
     return Status::ok();
   }
   if (spec == "cuda")
-    return makeCudaDevice(0, options.allowTf32, device);
+    return makeCudaDevice(0, options.allowTf32, options.communicator, device);
   if (spec.rfind("cuda:", 0) == 0 && spec.size() > 5 &&
       spec.find_first_not_of("0123456789", 5) == std::string::npos)
-    return makeCudaDevice(std::stoi(spec.substr(5)), options.allowTf32, device);
+    return makeCudaDevice(std::stoi(spec.substr(5)), options.allowTf32, options.communicator,
+                          device);
   return Status::error("unknown device '" + spec + "' (expected cpu, cuda or cuda:N)");
 }
 

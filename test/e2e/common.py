@@ -153,3 +153,20 @@ class Checker:
 
 def workdir():
     return tempfile.TemporaryDirectory(prefix="amp-e2e-")
+
+
+# Open MPI as root needs its consent; 2 ranks on 2 cores need oversubscribing.
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def mpirun_command(ranks, *cmd):
+    return ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none",
+            *[str(c) for c in cmd]]
+
+
+def gpu_count(bin_dir):
+    """The usable GPUs amp-run lists (0 on a CPU-only machine)."""
+    listed = subprocess.run([os.path.join(bin_dir, "amp-run"), "devices"], capture_output=True,
+                            text=True).stdout
+    return sum(line.startswith("cuda:") for line in listed.splitlines())

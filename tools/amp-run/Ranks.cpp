@@ -7,14 +7,17 @@
 #ifdef AMP_RUN_MPI
 #include "amprt/MpiCommunicator.h"
 #endif
+#ifdef AMP_RUN_NCCL
+#include "amprt/NcclCommunicator.h"
+#endif
 
 namespace amprun {
 
 namespace {
 
-/// The world size mpirun announces in the environment; 0 when not under it.
-int launcherWorldSize() {
-  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+/// A number the launcher puts in the environment; 0 when absent.
+int fromLauncher(std::initializer_list<const char *> names) {
+  for (const char *name : names)
     if (const char *value = std::getenv(name))
       return std::atoi(value);
   return 0;
@@ -24,17 +27,15 @@ int launcherWorldSize() {
 
 amprt::Status Ranks::join(int *argc, char ***argv, std::unique_ptr<Ranks> *ranks) {
   auto world = std::unique_ptr<Ranks>(new Ranks());
-  int announced = launcherWorldSize();
+  int announced = fromLauncher({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
   if (announced > 0) {
 #ifdef AMP_RUN_MPI
     if (MPI_Init(argc, argv) != MPI_SUCCESS)
       return amprt::Status::error("MPI_Init failed");
     world->initialisedMpi = true;
-    world->communicator_ = amprt::makeMpiCommunicator(MPI_COMM_WORLD);
-    world->rank_ = world->communicator_->rank();
-    world->size_ = world->communicator_->size();
-    if (world->size_ == 1)
-      world->communicator_.reset(); // alone after all: nothing to reduce
+    MPI_Comm_rank(MPI_COMM_WORLD, &world->rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &world->size_);
+    world->localRank = fromLauncher({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"});
 #else
     (void)argc;
     (void)argv;
@@ -54,6 +55,55 @@ Ranks::~Ranks() {
   if (initialisedMpi)
     MPI_Finalize();
 #endif
+}
+
+std::string Ranks::deviceFor(const std::string &device) const {
+  return size_ > 1 && device == "cuda" ? "cuda:" + std::to_string(localRank) : device;
+}
+
+amprt::Status Ranks::communicator(const std::string &device, const std::string &engine,
+                                  double timeoutSeconds, amprt::Communicator **result) {
+  *result = nullptr;
+  bool gpu = device.rfind("cuda", 0) == 0;
+  if (!engine.empty() && engine != "mpi" && engine != "nccl")
+    return amprt::Status::error("--collectives expects mpi or nccl, got '" + engine + "'");
+  if (engine == "nccl" && !gpu)
+    return amprt::Status::error("--collectives nccl reduces GPU memory: it needs --device cuda");
+  if (size_ == 1)
+    return amprt::Status::ok();
+#ifdef AMP_RUN_MPI
+  if (!communicator_) {
+    if (gpu && engine != "mpi") {
+#ifdef AMP_RUN_NCCL
+      // NCCL's ranks meet through an id that rank 0 makes and MPI carries.
+      amprt::NcclId id{};
+      amprt::Status made = rank_ == 0 ? amprt::newNcclId(&id) : amprt::Status::ok();
+      MPI_Bcast(id.bytes, sizeof id.bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+      AMPRT_RETURN_IF_ERROR(made);
+      int gpuIndex = device.size() > 5 ? std::atoi(device.c_str() + 5) : 0;
+      AMPRT_RETURN_IF_ERROR(amprt::makeNcclCommunicator(id, rank_, size_, gpuIndex,
+                                                        timeoutSeconds, &communicator_));
+#else
+      if (engine == "nccl")
+        return amprt::Status::error("--collectives nccl: this amp-run was built without NCCL");
+#endif
+    }
+    if (!communicator_)
+      communicator_ = amprt::makeMpiCommunicator(MPI_COMM_WORLD, timeoutSeconds);
+  }
+#else
+  (void)timeoutSeconds;
+#endif
+  *result = communicator_.get();
+  return amprt::Status::ok();
+}
+
+void Ranks::abortJob(int code) {
+#ifdef AMP_RUN_MPI
+  if (initialisedMpi && size_ > 1)
+    MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  (void)code;
 }
 
 std::string Ranks::substitute(std::string text) const {

@@ -55,7 +55,8 @@ Status info(const Args &args);
 Status devicesCommand(const Args &args);
 
 /// Flags of every command that runs a plan (see createSession).
-const std::vector<std::string> kSessionFlags = {"device", "threads"};
+const std::vector<std::string> kSessionFlags = {"device", "threads", "collectives",
+                                                "collective-timeout"};
 const std::vector<std::string> kSessionSwitches = {"tf32"};
 
 const std::vector<Command> &commands() {
@@ -105,8 +106,11 @@ const std::vector<Command> &commands() {
 
 const char kSessionHelp[] =
     "every command that runs a plan also takes --device cpu|cuda|cuda:N (default: the\n"
-    "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads) and, on a GPU,\n"
-    "--tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default)\n";
+    "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads), on a GPU\n"
+    "--tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default) and, under mpirun,\n"
+    "--collectives mpi|nccl (on GPUs: NCCL by default, or MPI through host memory) and\n"
+    "--collective-timeout SECONDS (a collective that long means a rank died or hangs: the\n"
+    "job stops with an error; default 300, 0 waits forever)\n";
 
 std::string usage(const Command *only = nullptr) {
   std::string text = "usage:\n";
@@ -143,7 +147,7 @@ struct Args {
   std::string plan;
   std::multimap<std::string, std::string> flags; // "{rank}" already replaced
   bool help = false;
-  const amprun::Ranks *ranks = nullptr; // never null once main has joined
+  amprun::Ranks *ranks = nullptr; // never null once main has joined
 
   std::string get(const std::string &name, const std::string &fallback = "") const {
     auto it = flags.find(name);
@@ -260,9 +264,14 @@ Status createSession(const Args &args, const std::string &plan,
   options.checkNumerics = args.flags.count("check-numerics") > 0;
   options.allowNonFiniteInputs = args.flags.count("allow-nonfinite-inputs") > 0;
   const char *fromEnvironment = std::getenv("AMP_DEVICE");
-  options.device = args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu");
+  options.device = args.ranks->deviceFor(
+      args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu"));
   options.allowTf32 = args.flags.count("tf32") > 0;
-  options.communicator = args.ranks->communicator();
+  int64_t timeout;
+  AMPRT_RETURN_IF_ERROR(args.getInt("collective-timeout", 300, &timeout));
+  AMPRT_RETURN_IF_ERROR(args.ranks->communicator(options.device, args.get("collectives"),
+                                                 static_cast<double>(timeout),
+                                                 &options.communicator));
   return Session::create(plan, options, session);
 }
 
@@ -924,6 +933,8 @@ int main(int argc, char **argv) {
                                           : "";
     std::fprintf(stderr, "amp-run: error%s: %s\n%s", where.c_str(), status.message().c_str(),
                  args.plan.empty() ? usage(args.command).c_str() : "");
+    std::fflush(stderr);
+    ranks->abortJob(1); // the other ranks would wait for this one's collectives
     return 1;
   }
   return 0;

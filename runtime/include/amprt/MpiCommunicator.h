@@ -25,8 +25,11 @@
 namespace amprt {
 
 /// A communicator over a duplicate of `comm` (so the session's collectives
-/// never match the embedder's own messages). MPI must be initialised.
-std::unique_ptr<Communicator> makeMpiCommunicator(MPI_Comm comm);
+/// never match the embedder's own messages). MPI must be initialised. A
+/// collective still incomplete after `timeoutSeconds` (0: no limit) returns
+/// an error instead of hanging: a rank that stopped without dying (stuck,
+/// suspended, cut off) is noticed; one that died, mpirun notices itself.
+std::unique_ptr<Communicator> makeMpiCommunicator(MPI_Comm comm, double timeoutSeconds = 0);
 
 } // namespace amprt
 

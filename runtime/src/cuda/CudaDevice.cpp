@@ -9,7 +9,12 @@
 
 #include "CudaDevice.h"
 
+#include "amprt/Communicator.h"
+
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace amprt::cuda {
 
@@ -143,7 +148,8 @@ public:
       cudaStreamDestroy(context.stream);
   }
 
-  Status init(int index, bool allowTf32) {
+  Status init(int index, bool allowTf32, Communicator *communicator) {
+    context.communicator = communicator;
     int count = 0;
     AMPRT_RETURN_IF_ERROR(check(cudaGetDeviceCount(&count), "no usable GPU"));
     if (index < 0 || index >= count)
@@ -226,7 +232,9 @@ public:
   }
 
   Status synchronize() override {
-    AMPRT_RETURN_IF_ERROR(check(cudaStreamSynchronize(context.stream), "running the step"));
+    AMPRT_RETURN_IF_ERROR(waitForStream());
+    if (std::string fault = context.takeHostFault(); !fault.empty())
+      return Status::error(fault);
     int fault = 0;
     AMPRT_RETURN_IF_ERROR(
         check(cudaMemcpy(&fault, context.errorFlag, sizeof(int), cudaMemcpyDeviceToHost),
@@ -237,6 +245,34 @@ public:
     if (fault < 1 || fault > static_cast<int>(context.errorReasons.size()))
       return Status::error("a kernel reported an unknown fault");
     return Status::error(context.errorReasons[fault - 1]);
+  }
+
+  /// Waits for the stream. NCCL's kernels wait for their peers forever, so
+  /// with a device-memory communicator the wait is bounded by its timeout:
+  /// past it the collectives are aborted and the step is an error.
+  Status waitForStream() {
+    Communicator *communicator = context.communicator;
+    if (!communicator || !communicator->onDevice() || communicator->timeoutSeconds() <= 0)
+      return check(cudaStreamSynchronize(context.stream), "running the step");
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::duration<double>(communicator->timeoutSeconds());
+    for (int polls = 0;; ++polls) {
+      cudaError_t state = cudaStreamQuery(context.stream);
+      if (state != cudaErrorNotReady)
+        return check(state, "running the step");
+      if (std::chrono::steady_clock::now() > deadline) {
+        communicator->abort();
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%g s", communicator->timeoutSeconds());
+        return Status::error("rank " + std::to_string(communicator->rank()) + " of " +
+                             std::to_string(communicator->size()) +
+                             ": the step did not finish within " + seconds +
+                             " (its collectives were aborted): another rank has stopped, hangs "
+                             "or cannot be reached");
+      }
+      if (polls > 1000)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   }
 
   Status buildKernel(const proto::Kernel &kernel, std::vector<TensorRef> inputs,
@@ -266,9 +302,10 @@ private:
 
 namespace amprt {
 
-Status makeCudaDevice(int deviceIndex, bool allowTf32, std::unique_ptr<Device> *device) {
+Status makeCudaDevice(int deviceIndex, bool allowTf32, Communicator *communicator,
+                      std::unique_ptr<Device> *device) {
   auto cudaDevice = std::make_unique<cuda::CudaDevice>();
-  AMPRT_RETURN_IF_ERROR(cudaDevice->init(deviceIndex, allowTf32));
+  AMPRT_RETURN_IF_ERROR(cudaDevice->init(deviceIndex, allowTf32, communicator));
   *device = std::move(cudaDevice);
   return Status::ok();
 }

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -59,12 +60,30 @@ struct CudaContext {
   DeviceScratch dnnWorkspace, dnnStaging;
   /// cuBLASLt's chosen algorithm per GEMM shape and type.
   std::map<std::string, cublasLtMatmulAlgo_t> algorithms;
+  /// Serves the plan's all_reduce kernels (not owned; null: one rank).
+  Communicator *communicator = nullptr;
+
+  /// Host work the stream runs (an all-reduce staged through the host)
+  /// cannot return a Status: it leaves its failure here for synchronize.
+  void reportHostFault(const std::string &message) {
+    std::lock_guard<std::mutex> lock(hostFaultMutex);
+    if (hostFault.empty())
+      hostFault = message;
+  }
+  std::string takeHostFault() {
+    std::lock_guard<std::mutex> lock(hostFaultMutex);
+    return std::move(hostFault);
+  }
 
   ErrorSink errorSink(const proto::Kernel &kernel, const std::string &reason) {
     errorReasons.push_back("kernel '" + kernel.op() + "' at node '" + kernel.node() + "': " +
                            reason);
     return {errorFlag, static_cast<int>(errorReasons.size())};
   }
+
+private:
+  std::mutex hostFaultMutex;
+  std::string hostFault;
 };
 
 /// A kernel of this backend: run() enqueues its launches on the stream.
@@ -91,6 +110,10 @@ Status buildCudaConvolution(const proto::Kernel &kernel, KernelId id,
 Status buildCudaCnnKernel(const proto::Kernel &kernel, KernelId id,
                           const std::vector<TensorRef> &in, const std::vector<TensorRef> &out,
                           CudaContext &context, std::unique_ptr<Kernel> *result);
+/// all_reduce: through the context's communicator (CudaCollectives.cpp).
+Status buildCudaAllReduce(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
+                          const std::vector<TensorRef> &out, CudaContext &context,
+                          std::unique_ptr<Kernel> *result);
 /// A kernel given as a closure that enqueues its launches.
 std::unique_ptr<Kernel> launcher(std::function<cudaError_t()> launch, const char *what);
 

@@ -428,10 +428,7 @@ Status buildUngrouped(const proto::Kernel &kernel, const std::vector<TensorRef> 
     return Status::ok();
   }
   case KernelId::AllReduce:
-    // Data-parallel training runs on the CPU backend (MPI) for now; the
-    // NCCL communicator is not written yet.
-    return Status::error("all_reduce (data-parallel training) has no CUDA kernel yet: run "
-                         "data-parallel plans with --device cpu");
+    return buildCudaAllReduce(kernel, in, out, context, result);
   case KernelId::Copy: {
     if (in[0].bytes() != out[0].bytes() || in[0].dtype != out[0].dtype)
       return Status::error("input and output differ");
