@@ -41,8 +41,10 @@ using namespace mlir::amp::onnx_import;
 
 LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
   for (const auto &opset : model.opset_import()) {
-    if (!opset.domain().empty() && opset.domain() != "ai.onnx")
+    if (!opset.domain().empty() && opset.domain() != "ai.onnx") {
+      domainOpsets[opset.domain()] = opset.version();
       continue;
+    }
     if (opset.version() < kMinOnnxOpset || opset.version() > kMaxOnnxOpset)
       return fileError() << "unsupported opset " << opset.version()
                          << " (supported: " << kMinOnnxOpset << " to " << kMaxOnnxOpset << ")";
@@ -52,7 +54,11 @@ LogicalResult OnnxImporter::checkOpset(const onnx::ModelProto &model) {
                          << this->opset << " and " << opset.version() << ")";
     this->opset = opset.version();
   }
-  if (!this->opset)
+  // A model of other domains' ops only (an optimizer node test) needs none.
+  bool usesDefault = llvm::any_of(model.graph().node(), [](const onnx::NodeProto &node) {
+    return node.domain().empty() || node.domain() == "ai.onnx";
+  });
+  if (!this->opset && usesDefault)
     return fileError() << "the model imports no default-domain opset";
   return success();
 }
@@ -468,11 +474,20 @@ ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
   static const std::vector<Registration> rules = [] {
     std::vector<Registration> all;
     for (auto family : {linearAlgebraRules, convolutionRules, normalizationRules,
-                        elementwiseRules, shapeRules, reductionRules, integerRules})
+                        elementwiseRules, shapeRules, reductionRules, integerRules,
+                        trainingRules})
       llvm::append_range(all, family());
     return all;
   }();
   return rules;
+}
+
+const OnnxImporter::Registration *OnnxImporter::ruleFor(const onnx::NodeProto &node) {
+  if (node.domain().empty() || node.domain() == "ai.onnx")
+    return findRule("", node.op_type(), opset);
+  auto version = domainOpsets.find(node.domain());
+  return version == domainOpsets.end() ? nullptr
+                                       : findRule(node.domain(), node.op_type(), version->second);
 }
 
 /// Whether a rule handles nodes of this op set.
@@ -553,7 +568,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   // Initializers a rule reads as step state (running averages) are state,
   // not parameters: no gradient, no optimizer.
   for (const auto &node : graph.node())
-    if (const Registration *rule = findRule("", node.op_type(), opset))
+    if (const Registration *rule = ruleFor(node))
       for (int i = 0; i < node.input_size(); ++i)
         if ((rule->stateInputs >> i & 1) && isInitializer.count(node.input(i)))
           stateNames[node.input(i)] = true;
@@ -610,16 +625,22 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
         ConstantOp::create(builder, NameLoc::get(builder.getStringAttr(name), fileLoc()), init),
         std::nullopt};
   for (const auto &node : graph.node()) {
-    if (!node.domain().empty() && node.domain() != "ai.onnx")
-      return nodeError(node) << "unsupported domain '" << node.domain() << "'";
-    const Registration *rule = findRule("", node.op_type(), opset);
+    const Registration *rule = ruleFor(node);
     if (!rule) {
+      bool isDefault = node.domain().empty() || node.domain() == "ai.onnx";
+      StringRef domain = isDefault ? StringRef() : StringRef(node.domain());
+      int64_t domainOpset = isDefault ? opset : domainOpsets.lookup(domain);
       std::string supported;
       for (const Registration &r : registry())
-        if (handlesOpset(r.support, opset))
+        if (r.support.domain == domain && handlesOpset(r.support, domainOpset))
           supported += (supported.empty() ? "" : ", ") + r.support.opType.str();
-      return nodeError(node) << "unsupported op type at opset " << opset
-                             << " (supported: " << supported
+      if (!isDefault && supported.empty())
+        return nodeError(node) << "unsupported domain '" << node.domain()
+                               << "' (op sets of domains other than the default one the "
+                                  "importer reads: ai.onnx.preview.training 1)";
+      return nodeError(node) << "unsupported op type"
+                             << (isDefault ? "" : " of domain '" + node.domain() + "'")
+                             << " at opset " << domainOpset << " (supported: " << supported
                              << "; amp-opt --list-onnx-ops lists them with their limits)";
     }
     if (failed(rule->rule(*this, node)))

@@ -3,7 +3,8 @@
 // The importer's state and the helpers its rules use. Rules are free
 // functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
 // ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp,
-// NormalizationRules.cpp, IntegerRules.cpp), each file with its registry rows;
+// NormalizationRules.cpp, IntegerRules.cpp, TrainingRules.cpp), each file
+// with its registry rows;
 // OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
 // type, op set).
 //
@@ -177,6 +178,9 @@ public:
   int nodeIndex = 0;
   /// The model's default-domain op set (checkOpset); rules are chosen by it.
   int64_t opset = 0;
+  /// The op sets the model imports of the other domains it may use
+  /// (ai.onnx.preview.training), by domain.
+  llvm::StringMap<int64_t> domainOpsets;
 
   /// A rule: imports one node (with the importer's helpers).
   using Rule = LogicalResult (*)(OnnxImporter &, const onnx::NodeProto &);
@@ -192,6 +196,8 @@ public:
   static ArrayRef<Registration> registry();
   /// The rule for a node of this model's op set, or null.
   static const Registration *findRule(StringRef domain, StringRef opType, int64_t opset);
+  /// The rule for `node` by its domain and that domain's op set, or null.
+  const Registration *ruleFor(const onnx::NodeProto &node);
 
 private:
   // Model-level steps ---------------------------------------------------------
@@ -215,6 +221,7 @@ ArrayRef<OnnxImporter::Registration> shapeRules();
 ArrayRef<OnnxImporter::Registration> convolutionRules();
 ArrayRef<OnnxImporter::Registration> normalizationRules();
 ArrayRef<OnnxImporter::Registration> integerRules();
+ArrayRef<OnnxImporter::Registration> trainingRules();
 
 // Compile-time integer tensors (IntegerRules.cpp) ---------------------------
 /// The shape of a compile-time integer tensor.

@@ -677,6 +677,72 @@ def long_value_name():
     return m
 
 
+PREVIEW_TRAINING = "ai.onnx.preview.training"
+
+
+def preview_model(node, inputs, outputs, initializers=()):
+    """A model of one ai.onnx.preview.training node (beside op set 17)."""
+    graph = helper.make_graph([node], "test", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid(PREVIEW_TRAINING, 1)])
+
+
+def preview_inputs(groups, shapes=((2,), (3,))):
+    """R, T and per group (X, G, ...) one f32 input per shape."""
+    return ([value("R", FLOAT, []), value("T", TensorProto.INT64, [])] +
+            [value(f"{g}{i}", FLOAT, list(s)) for g in groups for i, s in enumerate(shapes)])
+
+
+def preview_outputs(groups, shapes=((2,), (3,))):
+    return [value(f"{g}{i}_new", FLOAT, list(s)) for g in groups for i, s in enumerate(shapes)]
+
+
+def preview_adam():
+    """Adam over two tensors, T a graph input (run-time)."""
+    names = [f"{g}{i}" for g in "XGVH" for i in range(2)]
+    return preview_model(
+        helper.make_node("Adam", ["R", "T", *names], [f"{g}{i}_new" for g in "XVH" for i in range(2)],
+                         name="adam", domain=PREVIEW_TRAINING, alpha=0.9, beta=0.99, epsilon=1e-3,
+                         norm_coefficient=0.01, norm_coefficient_post=0.5),
+        preview_inputs("XGVH"), preview_outputs("XVH"))
+
+
+def preview_adagrad():
+    """Adagrad over one tensor, T a constant (an initializer)."""
+    return preview_model(
+        helper.make_node("Adagrad", ["R", "T", "X0", "G0", "H0"], ["X0_new", "H0_new"],
+                         name="adagrad", domain=PREVIEW_TRAINING, decay_factor=0.5, epsilon=1e-4),
+        [value("R", FLOAT, []), value("X0", FLOAT, [2]), value("G0", FLOAT, [2]),
+         value("H0", FLOAT, [2])], preview_outputs("XH", shapes=((2,),)),
+        [numpy_helper.from_array(np.array(3, np.int64), "T")])
+
+
+def preview_momentum():
+    return preview_model(
+        helper.make_node("Momentum", ["R", "T", "X0", "G0", "V0"], ["X0_new", "V0_new"],
+                         name="nesterov", domain=PREVIEW_TRAINING, alpha=0.9, beta=0.5,
+                         mode="nesterov", norm_coefficient=0.0),
+        preview_inputs("XGV", shapes=((2,),)), preview_outputs("XV", shapes=((2,),)))
+
+
+def preview_gradient():
+    """The Gradient op, which the importer does not read yet."""
+    return preview_model(
+        helper.make_node("Gradient", ["a", "b"], ["da"], name="grad", domain=PREVIEW_TRAINING,
+                         xs=["a"], y="c"),
+        [value("a", FLOAT, [2]), value("b", FLOAT, [2])], [value("da", FLOAT, [2])])
+
+
+def microsoft_op():
+    """A com.microsoft gradient op (onnxruntime-training writes them)."""
+    graph = helper.make_graph(
+        [helper.make_node("ReluGrad", ["dy", "x"], ["dx"], name="relu_grad",
+                          domain="com.microsoft")],
+        "test", [value("dy", FLOAT, [2]), value("x", FLOAT, [2])], [value("dx", FLOAT, [2])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.microsoft", 1)])
+
+
 MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative_dim, overflowing_initializer,
     deep_rank_input, conv_rank2_input, long_node_name, long_value_name, linear784,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
@@ -688,7 +754,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
     batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, two_default_opsets,
-    extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers]}
+    extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers,
+    preview_adam, preview_adagrad, preview_momentum, preview_gradient, microsoft_op]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -26,7 +26,7 @@ OPS = re.compile(r"^test_(gemm|matmul|add|sub|mul|div|neg|relu|exp|log|softmax|l
                  r"convtranspose|globalaveragepool|maxpool|averagepool|clip|max|min|batchnorm|"
                  r"concat|constant_pad|edge_pad|reflect_pad|dropout|training_dropout|"
                  r"flatten|reshape|transpose|identity|sce|erf|sqrt|pow|layer_normalization|squeeze|unsqueeze|gather|reduce_mean|reduce_max|reduce_min|slice|shape|expand|split|constantofshape|range|"
-                 r"equal|less|greater|where|tril|triu)(_|$)")
+                 r"equal|less|greater|where|tril|triu|adam|adagrad|momentum|nesterov_momentum)(_|$)")
 
 # Forms we refuse on purpose, and the reason the error must give (None: the
 # test must pass, though a later, broader pattern names its type).
@@ -68,6 +68,16 @@ EXPECTED_REFUSALS = [
 # the GPU those tests are reported as skipped, by name.
 CUDA = os.environ.get("AMP_DEVICE", "cpu").startswith("cuda")
 CUDA_LACKS = re.compile(r"asymmetric padding does not run on the CUDA backend")
+
+
+# Test data that do not follow their own model: the attribute the expected
+# outputs were computed with, which the model omits, is set before compiling
+# (and the test is reported as patched, with the reason).
+PATCHED_ATTRIBUTES = {
+    # onnx/backend/test/case/node/adam.py computes the expected outputs with
+    # epsilon=1e-2 but leaves it off the node (the default is 1e-6).
+    "test_adam_multiple": {"epsilon": 1e-2},
+}
 
 
 # Training-mode dropout tests whose reference output comes from numpy's
@@ -161,6 +171,8 @@ def run_test(bin_dir, test_dir, tmp):
     except ValueError:  # optional or sequence values, which are no tensors
         inputs, outputs = {}, None
     model = freeze_constant_operands(model, inputs)
+    for attribute, value in PATCHED_ATTRIBUTES.get(name, {}).items():
+        model.graph.node[0].attribute.append(onnx.helper.make_attribute(attribute, value))
     work = os.path.join(tmp, name)
     os.makedirs(work)
     model_path = os.path.join(work, "model.onnx")
@@ -200,7 +212,8 @@ def run_test(bin_dir, test_dir, tmp):
         if not np.allclose(ours, expected, rtol=1e-5, atol=1e-6):
             return "mismatch", f"{output_name}: max abs diff {np.abs(ours - expected).max(initial=0.0)}"
         worst = max(worst, float(np.abs(ours - expected).max(initial=0.0)))
-    return "pass", f"max abs diff {worst:.1e}"
+    patched = PATCHED_ATTRIBUTES.get(name)
+    return "pass", f"max abs diff {worst:.1e}" + (f" (patched {patched})" if patched else "")
 
 
 def main():

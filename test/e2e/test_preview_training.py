@@ -1,0 +1,134 @@
+"""The ai.onnx.preview.training optimizers (Adagrad, Momentum standard and
+Nesterov, Adam) against ONNX's own reference implementations
+(onnx.backend.test.case.node: apply_adagrad, apply_momentum, apply_nesterov,
+apply_adam), beyond the node tests' single case (T = 0, default or fixed
+attributes): the step count T at 0, 1 and 7, given at run time (an int64
+input) and at compile time (an initializer), two tensors of different
+shapes, every attribute set away from its default. Each model is compiled by
+amp-opt to an inference plan and run by `amp-run forward`; outputs must
+match to rtol 1e-5, atol 1e-6 (the node tests' tolerance)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnx.backend.test.case.node.adagrad import apply_adagrad
+from onnx.backend.test.case.node.adam import apply_adam
+from onnx.backend.test.case.node.momentum import apply_momentum, apply_nesterov
+
+from common import parse_args, workdir
+
+DOMAIN = "ai.onnx.preview.training"
+SHAPES = [(3,), (2, 4)]
+
+
+def build(op, groups, outputs, attributes, step, step_at_compile_time):
+    inputs = [helper.make_tensor_value_info("R", TensorProto.FLOAT, [])]
+    initializers = []
+    if step_at_compile_time:
+        initializers.append(numpy_helper.from_array(np.array(step, np.int64), "T"))
+    else:
+        inputs.append(helper.make_tensor_value_info("T", TensorProto.INT64, []))
+    names = [f"{g}{i}" for g in groups for i in range(len(SHAPES))]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(SHAPES[int(n[1:])]))
+               for n in names]
+    out_names = [f"{g}{i}_new" for g in outputs for i in range(len(SHAPES))]
+    out_infos = [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(SHAPES[int(n[1:-4])]))
+                 for n in out_names]
+    node = helper.make_node(op, ["R", "T", *names], out_names, name=op.lower(), domain=DOMAIN,
+                            **attributes)
+    graph = helper.make_graph([node], "optimizer", inputs, out_infos, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid(DOMAIN, 1)])
+    onnx.checker.check_model(model)
+    return model, out_names
+
+
+def reference(op, mode, rate, step, tensors, attributes):
+    """Per tensor, ONNX's reference update (float32 in, as its tests)."""
+    results = []
+    for i in range(len(SHAPES)):
+        if op == "Adagrad":
+            x, g, h = (tensors[k][i] for k in "XGH")
+            results.append(apply_adagrad(rate, step, x, g, h, attributes["norm_coefficient"],
+                                         attributes["epsilon"], attributes["decay_factor"]))
+        elif op == "Momentum":
+            x, g, v = (tensors[k][i] for k in "XGV")
+            apply = apply_momentum if mode == "standard" else apply_nesterov
+            results.append(apply(rate, step, x, g, v, attributes["norm_coefficient"],
+                                 attributes["alpha"], attributes["beta"]))
+        else:
+            x, g, v, h = (tensors[k][i] for k in "XGVH")
+            results.append(apply_adam(rate, step, x, g, v, h, attributes["norm_coefficient"],
+                                      attributes["norm_coefficient_post"], attributes["alpha"],
+                                      attributes["beta"], attributes["epsilon"]))
+    # Outputs are grouped by kind: every X_new, then every V_new / H_new.
+    return [np.asarray(results[i][k], np.float32)
+            for k in range(len(results[0])) for i in range(len(SHAPES))]
+
+
+CASES = [
+    ("Adagrad", "XGH", "XH", None,
+     {"decay_factor": 0.25, "epsilon": 1e-3, "norm_coefficient": 0.01}),
+    ("Momentum", "XGV", "XV", "standard",
+     {"alpha": 0.8, "beta": 0.3, "mode": "standard", "norm_coefficient": 0.02}),
+    ("Momentum", "XGV", "XV", "nesterov",
+     {"alpha": 0.7, "beta": 0.9, "mode": "nesterov", "norm_coefficient": 0.05}),
+    ("Adam", "XGVH", "XVH", None,
+     {"alpha": 0.85, "beta": 0.95, "epsilon": 1e-4, "norm_coefficient": 0.01,
+      "norm_coefficient_post": 0.1}),
+]
+
+
+def main():
+    args = parse_args(__doc__)
+    rng = np.random.default_rng(0)
+    failures = 0
+    with workdir() as tmp:
+        for op, groups, outputs, mode, attributes in CASES:
+            for step in (0, 1, 7):
+                for compile_time in (False, True):
+                    model, out_names = build(op, groups, outputs, attributes, step, compile_time)
+                    tag = f"{op}-{mode or ''}-{step}-{'constant' if compile_time else 'input'}"
+                    path = os.path.join(tmp, tag + ".onnx")
+                    plan = os.path.join(tmp, tag + ".ampplan")
+                    onnx.save(model, path)
+                    subprocess.run([os.path.join(args.bin, "amp-opt"), path, "--emit=plan",
+                                    "-o", plan], check=True)
+                    rate = np.array(0.05, np.float32)
+                    tensors = {k: [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+                               for k in groups}
+                    for k in "H":  # accumulated squares are non-negative
+                        if k in tensors:
+                            tensors[k] = [np.abs(t) for t in tensors[k]]
+                    feeds = {"R": rate, **{f"{k}{i}": tensors[k][i] for k in groups
+                                           for i in range(len(SHAPES))}}
+                    if not compile_time:
+                        feeds["T"] = np.array(step, np.int64)
+                    arguments = []
+                    for name, value in feeds.items():
+                        np.save(os.path.join(tmp, f"{tag}-{name}.npy"), value)
+                        arguments += ["--feed", f"{name}={os.path.join(tmp, f'{tag}-{name}.npy')}"]
+                    dump = os.path.join(tmp, tag)
+                    subprocess.run([os.path.join(args.bin, "amp-run"), "forward", plan,
+                                    *arguments, "--dump", dump], check=True,
+                                   stdout=subprocess.DEVNULL)
+                    expected = reference(op, mode, rate, step, tensors, attributes)
+                    worst = 0.0
+                    ok = True
+                    for name, want in zip(out_names, expected):
+                        got = np.load(os.path.join(dump, f"{name}.npy"))
+                        ok &= got.shape == want.shape and np.allclose(got, want, rtol=1e-5,
+                                                                      atol=1e-6)
+                        worst = max(worst, float(np.abs(got - want).max()))
+                    print(f"{'pass' if ok else 'FAIL'}  {op:8} {mode or '':9} T={step} "
+                          f"({'initializer' if compile_time else 'run-time input'}): "
+                          f"max abs diff {worst:.1e}")
+                    failures += not ok
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
