@@ -2,13 +2,15 @@
 //
 // GradientOpInterface implementations, one per differentiable op. Each
 // receives its results' gradients (null means zero) and builds its operands'
-// gradients; autodiff (BuildTrainStep) only walks the graph.
+// gradients; buildReverseGradients (at the end) walks a block with them, for
+// the training-step builder and the importer's ONNX Gradient rule.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialects/Amp/AmpOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 
 using namespace mlir;
 using namespace mlir::amp;
@@ -526,5 +528,59 @@ LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrad
                                         SmallVectorImpl<Value> &operandGrads) {
   operandGrads[0] = DropoutOp::create(b, getLoc(), resultGrads[0].getType(), resultGrads[0],
                                       getCounter(), getRatioAttr(), getSeedAttr());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reverse mode over a block
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::amp::buildReverseGradients(Block &body, Value output, Value seed,
+                                               ArrayRef<Value> wrt, OpBuilder &b,
+                                               SmallVectorImpl<Value> &grads) {
+  // Forward sweep: which values depend on one of `wrt`.
+  llvm::DenseSet<Value> needsGrad(wrt.begin(), wrt.end());
+  SmallVector<Operation *> tape;
+  for (Operation &op : body) {
+    tape.push_back(&op);
+    if (llvm::any_of(op.getOperands(), [&](Value v) { return needsGrad.contains(v); }))
+      needsGrad.insert(op.result_begin(), op.result_end());
+  }
+
+  // Reverse sweep from d output / d output = seed; a value used twice sums
+  // the gradients of its uses.
+  llvm::DenseMap<Value, Value> gradOf;
+  gradOf[output] = seed;
+  for (Operation *op : llvm::reverse(tape)) {
+    SmallVector<Value> resultGrads;
+    for (Value r : op->getResults())
+      resultGrads.push_back(gradOf.lookup(r));
+    bool reached = llvm::any_of(resultGrads, [](Value g) { return bool(g); });
+    bool differentiable =
+        llvm::any_of(op->getOperands(), [&](Value v) { return needsGrad.contains(v); });
+    if (!reached || !differentiable)
+      continue;
+    auto rule = dyn_cast<GradientOpInterface>(op);
+    if (!rule)
+      return op->emitError() << "'" << op->getName()
+                             << "' has no gradient rule, but a parameter's gradient flows "
+                                "through it";
+    SmallVector<Value> operandGrads(op->getNumOperands()); // null: no gradient
+    if (failed(rule.buildGradients(b, resultGrads, operandGrads)))
+      return failure();
+    for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
+      if (!grad || !needsGrad.contains(operand))
+        continue;
+      Value &sum = gradOf[operand];
+      sum = sum ? AddOp::create(b, op->getLoc(), sum.getType(), sum, grad).getResult() : grad;
+    }
+  }
+  for (Value value : wrt) {
+    Value grad = gradOf.lookup(value);
+    if (!grad) // `output` does not depend on it: the gradient is zero.
+      grad = ConstantOp::create(b, value.getLoc(),
+                                DenseElementsAttr::get(cast<ShapedType>(value.getType()), 0.0f));
+    grads.push_back(grad);
+  }
   return success();
 }

@@ -150,6 +150,16 @@ inline constexpr llvm::StringLiteral kAll[] = {kInput, kLabel, kParam, kState,
 /// Marks the constant 1 that seeds the backward pass (d loss / d loss).
 inline constexpr llvm::StringLiteral kLossSeedAttr = "amp.loss_seed";
 
+/// Reverse-mode differentiation of `output` over the ops of `body` (in
+/// their order, as they are when called), seeded with d output / d output =
+/// `seed`: the gradient of each value of `wrt` (arguments or results of
+/// those ops), zero for one `output` does not depend on, built at `b`'s
+/// insertion point. Fails, at the op, where a gradient would have to flow
+/// through an op that has no gradient rule. Used by the training-step
+/// builder and by the importer's ONNX Gradient rule.
+LogicalResult buildReverseGradients(Block &body, Value output, Value seed, ArrayRef<Value> wrt,
+                                    OpBuilder &b, SmallVectorImpl<Value> &grads);
+
 /// The role attribute (one of role::kAll) in `attrs`, with its name.
 std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);
 

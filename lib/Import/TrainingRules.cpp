@@ -1,7 +1,9 @@
 //===- TrainingRules.cpp - ONNX import: ai.onnx.preview.training optimizers ===//
 //
-// Adagrad, Momentum (standard and Nesterov) and Adam of the
-// ai.onnx.preview.training domain, as ONNX defines them (the formulas of
+// Gradient, Adagrad, Momentum (standard and Nesterov) and Adam of the
+// ai.onnx.preview.training domain. Gradient is reverse-mode autodiff of the
+// ops imported so far, with the amp ops' own gradient rules. The optimizers
+// are as ONNX defines them (the formulas of
 // its reference implementation, which differ from the amp optimizer ops:
 // no decoupled weight decay, Adam's epsilon outside the bias correction),
 // built from amp elementwise ops over f32 tensors, so that each node's
@@ -258,8 +260,72 @@ static LogicalResult importAdam(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
+/// Gradient(xs, zs, y): d y / d x for each x of xs, y differentiated through
+/// the ops imported so far, the gradient of a non-scalar y being that of the
+/// sum of its elements (a seed of ones). The node's inputs must be the
+/// tensors xs and zs name (the values the graph computes): the gradient at
+/// other values would need the graph recomputed, which is refused.
+static LogicalResult importGradient(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto xs = im.attribute(node, "xs", onnx::AttributeProto::STRINGS);
+  auto zs = im.attribute(node, "zs", onnx::AttributeProto::STRINGS);
+  auto y = im.attribute(node, "y", onnx::AttributeProto::STRING);
+  if (failed(xs) || failed(zs) || failed(y))
+    return failure();
+  if (!*xs || !*y)
+    return im.nodeError(node) << "the attributes 'xs' and 'y' are required";
+  SmallVector<std::string> named((*xs)->strings().begin(), (*xs)->strings().end());
+  if (*zs)
+    named.append((*zs)->strings().begin(), (*zs)->strings().end());
+  if (node.input_size() != static_cast<int>(named.size()))
+    return im.nodeError(node) << "expects one input per name of xs and zs (" << named.size()
+                              << "), got " << node.input_size();
+  for (int i = 0; i < node.input_size(); ++i)
+    if (node.input(i) != named[i])
+      return im.nodeError(node) << "input " << i << " is '" << node.input(i)
+                                << "', not the tensor '" << named[i]
+                                << "' it names: gradients at other values than the graph's "
+                                   "own are not supported";
+  int count = (*xs)->strings_size();
+  if (node.output_size() > count)
+    return im.nodeError(node) << "has " << node.output_size() << " outputs for " << count
+                              << " tensors in xs";
+  auto target = im.values.find((*y)->s());
+  if (target == im.values.end() || !target->second.value)
+    return im.nodeError(node) << "y names '" << (*y)->s()
+                              << "', which no earlier node, input or initializer computes as "
+                                 "a float tensor";
+  Value output = target->second.value;
+  auto outputType = cast<RankedTensorType>(output.getType());
+  if (!isa<FloatType>(outputType.getElementType()))
+    return im.nodeError(node) << "y must be a float tensor, got " << outputType;
+  SmallVector<Value> wrt;
+  for (int i = 0; i < count; ++i) {
+    auto x = im.input(node, i);
+    if (failed(x))
+      return failure();
+    if (!isa<FloatType>(cast<RankedTensorType>(x->getType()).getElementType()))
+      return im.nodeError(node) << "xs names '" << node.input(i)
+                                << "', which is not a float tensor";
+    wrt.push_back(*x);
+  }
+  Location loc = im.nodeLoc(node);
+  Value seed = ConstantOp::create(
+      im.builder, loc,
+      DenseElementsAttr::get(outputType, im.builder.getFloatAttr(outputType.getElementType(), 1.0)));
+  SmallVector<Value> grads;
+  if (failed(buildReverseGradients(*im.builder.getInsertionBlock(), output, seed, wrt, im.builder,
+                                   grads)))
+    return im.nodeError(node) << "cannot differentiate '" << (*y)->s() << "' (see above)";
+  for (int i = 0; i < node.output_size(); ++i)
+    im.define(node, i, grads[i]);
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::trainingRules() {
   static const OnnxImporter::Registration rules[] = {
+      {{"ai.onnx.preview.training", "Gradient", 1, 1,
+        "inputs are the tensors xs and zs name; y differentiable through amp ops"},
+       &importGradient},
       {{"ai.onnx.preview.training", "Adagrad", 1, 1, "f32 tensors, T an int64 scalar"},
        &importAdagrad},
       {{"ai.onnx.preview.training", "Momentum", 1, 1, "f32 tensors, T an int64 scalar"},

@@ -175,55 +175,11 @@ FailureOr<Value> BuildTrainStepPass::buildLoss(OpBuilder &b, func::FuncOp forwar
 LogicalResult BuildTrainStepPass::differentiate(Block &body, Value loss,
                                                 ArrayRef<Value> params, OpBuilder &b,
                                                 SmallVectorImpl<Value> &paramGrads) {
-  // Forward sweep: which values depend on a parameter.
-  llvm::DenseSet<Value> needsGrad(params.begin(), params.end());
-  SmallVector<Operation *> tape;
-  for (Operation &op : body) {
-    tape.push_back(&op);
-    if (llvm::any_of(op.getOperands(), [&](Value v) { return needsGrad.contains(v); }))
-      needsGrad.insert(op.result_begin(), op.result_end());
-  }
-
-  // Reverse sweep, seeded with d(loss)/d(loss) = 1.
-  llvm::DenseMap<Value, Value> grads;
   auto scalarType = RankedTensorType::get({}, b.getF32Type());
   auto seed = ConstantOp::create(b, loss.getLoc(), DenseElementsAttr::get(scalarType, 1.0f));
   // Loss scaling finds the seed by this mark and replaces it with the scale.
   seed->setAttr(kLossSeedAttr, b.getUnitAttr());
-  grads[loss] = seed;
-  for (Operation *op : llvm::reverse(tape)) {
-    SmallVector<Value> resultGrads;
-    for (Value r : op->getResults())
-      resultGrads.push_back(grads.lookup(r));
-    bool reached = llvm::any_of(resultGrads, [](Value g) { return bool(g); });
-    bool differentiable =
-        llvm::any_of(op->getOperands(), [&](Value v) { return needsGrad.contains(v); });
-    if (!reached || !differentiable)
-      continue;
-    auto rule = dyn_cast<GradientOpInterface>(op);
-    if (!rule)
-      return op->emitError() << "'" << op->getName()
-                             << "' has no gradient rule, but a parameter's gradient flows through it";
-    SmallVector<Value> operandGrads(op->getNumOperands()); // null: no gradient
-    if (failed(rule.buildGradients(b, resultGrads, operandGrads)))
-      return failure();
-    for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
-      if (!grad || !needsGrad.contains(operand))
-        continue;
-      Value &sum = grads[operand];
-      sum = sum ? AddOp::create(b, op->getLoc(), sum.getType(), sum, grad).getResult()
-                : grad;
-    }
-  }
-  for (Value param : params) {
-    Value grad = grads.lookup(param);
-    if (!grad) // The parameter does not reach the loss: its gradient is zero.
-      grad = ConstantOp::create(
-          b, param.getLoc(),
-          DenseElementsAttr::get(cast<ShapedType>(param.getType()), 0.0f));
-    paramGrads.push_back(grad);
-  }
-  return success();
+  return buildReverseGradients(body, loss, seed, params, b, paramGrads);
 }
 
 LogicalResult BuildTrainStepPass::build(ModuleOp module, func::FuncOp forward) {

@@ -680,9 +680,10 @@ def long_value_name():
 PREVIEW_TRAINING = "ai.onnx.preview.training"
 
 
-def preview_model(node, inputs, outputs, initializers=()):
-    """A model of one ai.onnx.preview.training node (beside op set 17)."""
-    graph = helper.make_graph([node], "test", inputs, outputs, list(initializers))
+def preview_model(nodes, inputs, outputs, initializers=()):
+    """A model of ai.onnx.preview.training nodes (beside op set 17)."""
+    nodes = nodes if isinstance(nodes, list) else [nodes]
+    graph = helper.make_graph(nodes, "test", inputs, outputs, list(initializers))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                    helper.make_opsetid(PREVIEW_TRAINING, 1)])
 
@@ -726,11 +727,25 @@ def preview_momentum():
 
 
 def preview_gradient():
-    """The Gradient op, which the importer does not read yet."""
+    """d = a (a + b) and its Gradient w.r.t. a and b (ONNX's
+    test_gradient_of_add_and_mul)."""
     return preview_model(
-        helper.make_node("Gradient", ["a", "b"], ["da"], name="grad", domain=PREVIEW_TRAINING,
-                         xs=["a"], y="c"),
-        [value("a", FLOAT, [2]), value("b", FLOAT, [2])], [value("da", FLOAT, [2])])
+        [helper.make_node("Add", ["a", "b"], ["c"], name="add"),
+         helper.make_node("Mul", ["c", "a"], ["d"], name="mul"),
+         helper.make_node("Gradient", ["a", "b"], ["dd_da", "dd_db"], name="grad",
+                          domain=PREVIEW_TRAINING, xs=["a", "b"], y="d")],
+        [value("a", FLOAT, [2]), value("b", FLOAT, [2])],
+        [value("dd_da", FLOAT, [2]), value("dd_db", FLOAT, [2])])
+
+
+def preview_gradient_elsewhere():
+    """A Gradient asked at another value than the tensor it names."""
+    return preview_model(
+        [helper.make_node("Add", ["a", "b"], ["c"], name="add"),
+         helper.make_node("Gradient", ["a", "b2"], ["dc_da", "dc_db"], name="grad",
+                          domain=PREVIEW_TRAINING, xs=["a", "b"], y="c")],
+        [value("a", FLOAT, [2]), value("b", FLOAT, [2]), value("b2", FLOAT, [2])],
+        [value("dc_da", FLOAT, [2])])
 
 
 def microsoft_op():
@@ -755,7 +770,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,
     batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, two_default_opsets,
     extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers,
-    preview_adam, preview_adagrad, preview_momentum, preview_gradient, microsoft_op]}
+    preview_adam, preview_adagrad, preview_momentum, preview_gradient,
+    preview_gradient_elsewhere, microsoft_op]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

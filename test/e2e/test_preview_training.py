@@ -1,5 +1,9 @@
-"""The ai.onnx.preview.training optimizers (Adagrad, Momentum standard and
-Nesterov, Adam) against ONNX's own reference implementations
+"""The ai.onnx.preview.training ops. Gradient: ONNX's own two node tests
+(test_gradient_of_add and test_gradient_of_add_and_mul, which Debian's ONNX
+1.12 test data predate, rebuilt here with their values) and the gradients of
+a Gemm + Relu layer, of its scalar sum and of the non-scalar activation
+(the sum's gradient), against PyTorch's autograd. The optimizers (Adagrad,
+Momentum standard and Nesterov, Adam) against ONNX's own reference implementations
 (onnx.backend.test.case.node: apply_adagrad, apply_momentum, apply_nesterov,
 apply_adam), beyond the node tests' single case (T = 0, default or fixed
 attributes): the step count T at 0, 1 and 7, given at run time (an int64
@@ -82,11 +86,97 @@ CASES = [
 ]
 
 
+def run_model(bin_dir, tmp, tag, model, feeds):
+    """Compiles `model` to an inference plan, runs it on `feeds` (name ->
+    array) and returns its outputs (name -> array)."""
+    onnx.checker.check_model(model)
+    path, plan, dump = (os.path.join(tmp, tag + ext) for ext in (".onnx", ".ampplan", ""))
+    onnx.save(model, path)
+    subprocess.run([os.path.join(bin_dir, "amp-opt"), path, "--emit=plan", "-o", plan],
+                   check=True)
+    arguments = []
+    for name, value in feeds.items():
+        np.save(os.path.join(tmp, f"{tag}-{name}.npy"), value)
+        arguments += ["--feed", f"{name}={os.path.join(tmp, f'{tag}-{name}.npy')}"]
+    subprocess.run([os.path.join(bin_dir, "amp-run"), "forward", plan, *arguments, "--dump",
+                    dump], check=True, stdout=subprocess.DEVNULL)
+    return {o.name: np.load(os.path.join(dump, f"{o.name}.npy")) for o in model.graph.output}
+
+
+def gradient_model(nodes, inputs, outputs, initializers=()):
+    f32 = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "gradient", [helper.make_tensor_value_info(n, f32, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, f32, s) for n, s in outputs], list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid(DOMAIN, 1)])
+
+
+def check_gradients(bin_dir, tmp):
+    """Returns the number of failed comparisons."""
+    import torch
+    failures = 0
+
+    def report(what, outputs, expected):
+        nonlocal failures
+        ok = all(outputs[k].shape == np.shape(v) and np.allclose(outputs[k], v, rtol=1e-5,
+                                                                 atol=1e-6)
+                 for k, v in expected.items())
+        worst = max(float(np.abs(outputs[k] - v).max()) for k, v in expected.items())
+        print(f"{'pass' if ok else 'FAIL'}  Gradient {what}: max abs diff {worst:.1e}")
+        failures += not ok
+
+    # ONNX's test_gradient_of_add: c = a + b, dc/da = dc/db = 1.
+    add = gradient_model(
+        [helper.make_node("Add", ["a", "b"], ["c"], name="my_add"),
+         helper.make_node("Gradient", ["a", "b"], ["dc_da", "dc_db"], name="my_gradient",
+                          domain=DOMAIN, xs=["a", "b"], y="c")],
+        [("a", []), ("b", [])], [("c", []), ("dc_da", []), ("dc_db", [])])
+    a, b = np.array(1.0, np.float32), np.array(2.0, np.float32)
+    report("of Add (test_gradient_of_add)", run_model(bin_dir, tmp, "grad-add", add,
+                                                      {"a": a, "b": b}),
+           {"c": a + b, "dc_da": 1.0, "dc_db": 1.0})
+
+    # ONNX's test_gradient_of_add_and_mul: d = a (a + b); dd/da = 2a + b, dd/db = a.
+    add_mul = gradient_model(
+        [helper.make_node("Add", ["a", "b"], ["c"], name="my_add"),
+         helper.make_node("Mul", ["c", "a"], ["d"], name="my_mul"),
+         helper.make_node("Gradient", ["a", "b"], ["dd_da", "dd_db"], name="my_gradient",
+                          domain=DOMAIN, xs=["a", "b"], y="d")],
+        [("a", []), ("b", [])], [("d", []), ("dd_da", []), ("dd_db", [])])
+    report("of Add and Mul (test_gradient_of_add_and_mul)",
+           run_model(bin_dir, tmp, "grad-add-mul", add_mul, {"a": a, "b": b}),
+           {"d": a * (a + b), "dd_da": 2 * a + b, "dd_db": a})
+
+    # A layer: h = relu(x W^T + b), s = sum(h); gradients of s and of h
+    # (non-scalar: that of its sum) w.r.t. W and b, x given as zs.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 5)).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    for y, tag in (("s", "of a layer's summed output"), ("h", "of a layer's output (non-scalar)")):
+        layer = gradient_model(
+            [helper.make_node("Gemm", ["x", "W", "B"], ["z"], name="fc", transB=1),
+             helper.make_node("Relu", ["z"], ["h"], name="act"),
+             helper.make_node("ReduceSum", ["h"], ["s"], name="sum", keepdims=0),
+             helper.make_node("Gradient", ["W", "B", "x"], ["dW", "dB"], name="grad",
+                              domain=DOMAIN, xs=["W", "B"], zs=["x"], y=y)],
+            [("x", [4, 5]), ("W", [3, 5]), ("B", [3])], [("dW", [3, 5]), ("dB", [3])])
+        tw = torch.tensor(w, requires_grad=True)
+        tb = torch.tensor(bias, requires_grad=True)
+        torch.relu(torch.tensor(x) @ tw.T + tb).sum().backward()
+        report(tag, run_model(bin_dir, tmp, f"grad-layer-{y}", layer,
+                              {"x": x, "W": w, "B": bias}),
+               {"dW": tw.grad.numpy(), "dB": tb.grad.numpy()})
+    return failures
+
+
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(0)
     failures = 0
     with workdir() as tmp:
+        failures += check_gradients(args.bin, tmp)
         for op, groups, outputs, mode, attributes in CASES:
             for step in (0, 1, 7):
                 for compile_time in (False, True):
