@@ -5,18 +5,23 @@
 // once per combine (as NCCL does for these types); the maximum is a user
 // op too, so that a NaN on any rank wins (C's comparison would drop it).
 // Before each reduction the ranks meet at a non-blocking barrier polled
-// against the communicator's timeout, so that a rank that stopped answering
-// is an error here rather than a hang.
+// against the communicator's timeout, so that a rank that never arrives is
+// an error here rather than a hang. A rank that stops inside the reduction
+// itself (MPI's blocking all-reduce, which cannot be abandoned) is caught
+// by a watchdog thread, which calls the embedder's handler (amp-run's ends
+// the process) once the reduction has run past the timeout.
 //
 //===----------------------------------------------------------------------===//
 
 #include "amprt/MpiCommunicator.h"
+#include "Watchdog.h"
 #include "amprt/FloatConversions.h"
 #include "amprt/Session.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -42,7 +47,8 @@ void maxNanWins(void *in, void *inout, int *len, MPI_Datatype *) {
 
 class MpiCommunicator : public Communicator {
 public:
-  MpiCommunicator(MPI_Comm parent, double timeout) : timeout(timeout) {
+  MpiCommunicator(MPI_Comm parent, double timeout, std::function<void(const std::string &)> stuck)
+      : timeout(timeout), watchdog(timeout, std::move(stuck)) {
     MPI_Comm_dup(parent, &comm);
     MPI_Comm_rank(comm, &rank_);
     MPI_Comm_size(comm, &size_);
@@ -103,12 +109,17 @@ private:
       AMPRT_RETURN_IF_ERROR(checked(MPI_Test(&arrival, &done, MPI_STATUS_IGNORE), "MPI_Test"));
       if (!done && timeout > 0 &&
           std::chrono::steady_clock::now() - start > std::chrono::duration<double>(timeout))
-        return Status::error("rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-                             ": an all-reduce did not complete within " + formatSeconds() +
-                             ": another rank has stopped, hangs or cannot be reached");
+        return Status::error(timeoutMessage());
       std::this_thread::yield();
     }
+    Watchdog::Watch watch(watchdog, timeoutMessage());
     return checked(MPI_Allreduce(MPI_IN_PLACE, data, n, type, op, comm), "MPI_Allreduce");
+  }
+
+  std::string timeoutMessage() const {
+    return "rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+           ": an all-reduce did not complete within " + formatSeconds() +
+           ": another rank has stopped, hangs or cannot be reached";
   }
 
   Status checked(int code, const char *call) const {
@@ -144,6 +155,7 @@ private:
   }
 
   double timeout;
+  Watchdog watchdog;
   MPI_Comm comm = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   MPI_Op sumBf16 = MPI_OP_NULL, sumF16 = MPI_OP_NULL, maxF32 = MPI_OP_NULL;
@@ -151,8 +163,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<Communicator> makeMpiCommunicator(MPI_Comm comm, double timeoutSeconds) {
-  return std::make_unique<MpiCommunicator>(comm, timeoutSeconds);
+std::unique_ptr<Communicator>
+makeMpiCommunicator(MPI_Comm comm, double timeoutSeconds,
+                    std::function<void(const std::string &)> stuckInCollective) {
+  return std::make_unique<MpiCommunicator>(comm, timeoutSeconds, std::move(stuckInCollective));
 }
 
 } // namespace amprt

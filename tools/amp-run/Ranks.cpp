@@ -2,6 +2,7 @@
 
 #include "Ranks.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #ifdef AMP_RUN_MPI
@@ -30,8 +31,12 @@ amprt::Status Ranks::join(int *argc, char ***argv, std::unique_ptr<Ranks> *ranks
   int announced = fromLauncher({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
   if (announced > 0) {
 #ifdef AMP_RUN_MPI
-    if (MPI_Init(argc, argv) != MPI_SUCCESS)
-      return amprt::Status::error("MPI_Init failed");
+    // Serialized: a GPU session that reduces through MPI calls it from
+    // CUDA's host-callback thread while the main thread waits for the step.
+    int provided = MPI_THREAD_SINGLE;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+      return amprt::Status::error("MPI_Init_thread failed");
+    world->serializedCalls = provided >= MPI_THREAD_SERIALIZED;
     world->initialisedMpi = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &world->rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world->size_);
@@ -88,8 +93,20 @@ amprt::Status Ranks::communicator(const std::string &device, const std::string &
         return amprt::Status::error("--collectives nccl: this amp-run was built without NCCL");
 #endif
     }
+    if (!communicator_ && gpu && !serializedCalls)
+      return amprt::Status::error("this MPI library cannot be called from another thread "
+                                  "(MPI_THREAD_SERIALIZED), which GPU sessions reducing "
+                                  "through MPI need: use --collectives nccl");
     if (!communicator_)
-      communicator_ = amprt::makeMpiCommunicator(MPI_COMM_WORLD, timeoutSeconds);
+      communicator_ = amprt::makeMpiCommunicator(
+          MPI_COMM_WORLD, timeoutSeconds, [rank = rank_, size = size_](const std::string &why) {
+            // A rank stopped inside a reduction: this one cannot leave it,
+            // so the process ends, and mpirun stops the others.
+            std::fprintf(stderr, "amp-run: error (rank %d of %d): %s\n", rank, size,
+                         why.c_str());
+            std::fflush(stderr);
+            std::_Exit(1);
+          });
   }
 #else
   (void)timeoutSeconds;

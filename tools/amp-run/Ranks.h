@@ -44,7 +44,7 @@ public:
 
 private:
   int rank_ = 0, size_ = 1, localRank = 0;
-  bool initialisedMpi = false;
+  bool initialisedMpi = false, serializedCalls = false;
   std::unique_ptr<amprt::Communicator> communicator_;
 };
 
