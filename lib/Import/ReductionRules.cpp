@@ -102,6 +102,8 @@ static LogicalResult importReduction(OnnxImporter &im, const onnx::NodeProto &no
   return success();
 }
 
+/// SoftmaxCrossEntropyLoss of [N, C] scores: the mean or sum loss, and the
+/// log_prob output where something reads it.
 static LogicalResult importSoftmaxCrossEntropyLoss(OnnxImporter &im, const onnx::NodeProto &node) {
   auto scores = im.input(node, 0), labels = im.input(node, 1);
   if (failed(scores) || failed(labels))
@@ -115,8 +117,6 @@ static LogicalResult importSoftmaxCrossEntropyLoss(OnnxImporter &im, const onnx:
   std::string reduction = *reductionAttr;
   if (reduction != "mean" && reduction != "sum")
     return im.nodeError(node) << "reduction '" << reduction << "' is not supported (mean or sum)";
-  if (node.output_size() > 1 && !node.output(1).empty())
-    return im.nodeError(node) << "the log_prob output is not supported";
   auto labelsType = cast<RankedTensorType>(labels->getType());
   if (!labelsType.getElementType().isInteger(64))
     return im.nodeError(node) << "labels must be int64";
@@ -129,6 +129,12 @@ static LogicalResult importSoftmaxCrossEntropyLoss(OnnxImporter &im, const onnx:
   if (failed(im.verifyBuilt(node, op)))
     return failure();
   im.define(node, 0, op.getLoss());
+  // log_prob (an eval model's second output): the log-softmax over the
+  // class axis, which the loss computes internally too.
+  if (im.isRead(node, 1))
+    im.define(node, 1,
+              LogSoftmaxOp::create(im.builder, im.nodeLoc(node), scores->getType(), *scores,
+                                   im.builder.getI64IntegerAttr(1)));
   return success();
 }
 
@@ -143,7 +149,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::reductionRules() {
       {{"", "ReduceMax", 13, 0, "constant axes"}, &importReduction},
       {{"", "ReduceMin", 13, 0, "constant axes"}, &importReduction},
       {{"", "SoftmaxCrossEntropyLoss", 13, 0,
-        "mean or sum reduction, no class weights, no log_prob output"},
+        "mean or sum reduction, no class weights"},
        &importSoftmaxCrossEntropyLoss},
   };
   return rules;

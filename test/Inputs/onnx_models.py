@@ -199,6 +199,18 @@ def loss_output():
         [tensor("w", [3, 4])])
 
 
+def loss_log_prob():
+    """An eval model's loss with its log_prob output (onnxruntime-training
+    writes these)."""
+    return model(
+        [helper.make_node("Gemm", ["x", "w"], ["logits"], name="fc", transB=1),
+         helper.make_node("SoftmaxCrossEntropyLoss", ["logits", "labels"], ["loss", "log_prob"],
+                          name="xent", reduction="sum")],
+        [value("x", FLOAT, [8, 4]), value("labels", INT64, [8])],
+        [value("loss", FLOAT, []), value("log_prob", FLOAT, [8, 3])],
+        [tensor("w", [3, 4])])
+
+
 def constant_param():
     return model(
         [helper.make_node("Constant", [], ["c"], name="two", value_float=2.0),
@@ -771,7 +783,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, two_default_opsets,
     extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers,
     preview_adam, preview_adagrad, preview_momentum, preview_gradient,
-    preview_gradient_elsewhere, microsoft_op]}
+    preview_gradient_elsewhere, microsoft_op, loss_log_prob]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

@@ -57,10 +57,9 @@ EXPECTED_REFUSALS = [
     (r"dropout.*mask", r"the mask output is not supported"),
     (r"dropout_(default|random)_old", r"unsupported op type at opset"),
     (r"(edge|reflect)_pad", r"mode '(edge|reflect)' is not supported|unsupported element type"),
-    (r"sce_.*((?<!no)_weight|none|log_prob|3d|4d|NCd)",
+    (r"sce_.*((?<!no)_weight|none|3d|4d|NCd)",
      r"class weights are not supported|"
-     r"reduction 'none' is not supported|log_prob output is not supported|"
-     r"expects \[N, C\] logits"),
+     r"reduction 'none' is not supported|expects \[N, C\] logits"),
 ]
 
 
