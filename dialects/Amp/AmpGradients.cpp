@@ -577,9 +577,11 @@ LogicalResult mlir::amp::buildReverseGradients(Block &body, Value output, Value 
   }
   for (Value value : wrt) {
     Value grad = gradOf.lookup(value);
-    if (!grad) // `output` does not depend on it: the gradient is zero.
+    if (!grad) { // `output` does not depend on it: the gradient is zero.
+      auto type = cast<ShapedType>(value.getType());
       grad = ConstantOp::create(b, value.getLoc(),
-                                DenseElementsAttr::get(cast<ShapedType>(value.getType()), 0.0f));
+                                DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
+    }
     grads.push_back(grad);
   }
   return success();

@@ -51,11 +51,12 @@ struct StepCount {
   std::optional<int64_t> known;
   Value asFloat, positive;
 
-  /// b^T for a constant b in [0, 1] (b^0 = 1, also for b = 0).
+  /// b^max(T, 0) for a constant b in [0, 1] (1 for T <= 0, also for b = 0):
+  /// Adam's corrections, which ONNX applies for T > 0 only.
   Value power(Arithmetic &a, double base) {
     if (base == 0.0)
       return a.sub(a.constant(1.0), positive);
-    return a.exp(a.mul(asFloat, a.constant(std::log(base))));
+    return a.exp(a.mul(a.mul(asFloat, positive), a.constant(std::log(base))));
   }
 };
 
@@ -300,6 +301,12 @@ static LogicalResult importGradient(OnnxImporter &im, const onnx::NodeProto &nod
     return im.nodeError(node) << "y must be a float tensor, got " << outputType;
   SmallVector<Value> wrt;
   for (int i = 0; i < count; ++i) {
+    // A Transpose that GEMMs read as a flag has no value of its own that y
+    // depends on: its gradient would come out zero.
+    if (im.isTransposed(node, i))
+      return im.nodeError(node) << "xs names '" << node.input(i)
+                                << "', a Transpose that GEMMs fold: differentiate with "
+                                   "respect to its input instead";
     auto x = im.input(node, i);
     if (failed(x))
       return failure();

@@ -70,6 +70,10 @@ public:
   double timeoutSeconds() const override { return timeout; }
 
   Status allReduce(void *data, int64_t count, DType dtype, Reduction reduction) override {
+    // After a failure the ranks may be in different collectives: calling
+    // another would mismatch them, so every later call fails at once.
+    if (!failure.empty())
+      return Status::error(failure);
     MPI_Datatype type = MPI_FLOAT;
     MPI_Op op = MPI_SUM;
     if (reduction == Reduction::Max) {
@@ -87,7 +91,10 @@ public:
     char *bytes = static_cast<char *>(data);
     for (int64_t done = 0; done < count; done += kChunk) {
       int n = static_cast<int>(std::min(kChunk, count - done));
-      AMPRT_RETURN_IF_ERROR(reduce(bytes + done * dtypeSize(dtype), n, type, op));
+      if (Status status = reduce(bytes + done * dtypeSize(dtype), n, type, op); !status) {
+        failure = status.message() + " (the communicator is unusable from here on)";
+        return status;
+      }
     }
     if (reduction == Reduction::Mean)
       divide(data, count, dtype);
@@ -155,6 +162,7 @@ private:
   }
 
   double timeout;
+  std::string failure; // the first collective that failed, if one did
   Watchdog watchdog;
   MPI_Comm comm = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;

@@ -69,6 +69,18 @@ public:
                          ncclGetLastError(comm) + ")");
   }
 
+  Status asyncError() override {
+    if (!comm)
+      return Status::ok();
+    ncclResult_t state = ncclSuccess;
+    if (ncclCommGetAsyncError(comm, &state) != ncclSuccess)
+      return Status::ok(); // cannot tell: the timeout still bounds the wait
+    if (state == ncclSuccess || state == ncclInProgress)
+      return Status::ok();
+    return Status::error(std::string("NCCL: ") + ncclGetErrorString(state) + " (" +
+                         ncclGetLastError(comm) + ")");
+  }
+
   void abort() override {
     if (comm)
       ncclCommAbort(comm);

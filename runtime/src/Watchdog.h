@@ -23,9 +23,10 @@ namespace amprt {
 /// than the timeout; does nothing without a handler or a timeout.
 class Watchdog {
 public:
+  /// A timeout of 0, or one too long for the clock (over a century), is none.
   Watchdog(double timeout, std::function<void(const std::string &)> stuck)
       : timeout(timeout), stuck(std::move(stuck)) {
-    if (timeout > 0 && this->stuck)
+    if (timeout > 0 && timeout < 3e9 && this->stuck)
       thread = std::thread([this] { run(); });
   }
   ~Watchdog() {

@@ -760,6 +760,27 @@ def preview_gradient_elsewhere():
         [value("dc_da", FLOAT, [2])])
 
 
+def preview_gradient_unrelated():
+    """Gradient w.r.t. an f16 tensor y does not depend on: zeros of its type."""
+    return preview_model(
+        [helper.make_node("Add", ["a", "a"], ["c"], name="add"),
+         helper.make_node("Gradient", ["a", "h"], ["dc_da", "dc_dh"], name="grad",
+                          domain=PREVIEW_TRAINING, xs=["a", "h"], y="c")],
+        [value("a", FLOAT, [2]), value("h", TensorProto.FLOAT16, [2])],
+        [value("dc_da", FLOAT, [2]), value("dc_dh", TensorProto.FLOAT16, [2])])
+
+
+def preview_gradient_transposed():
+    """Gradient w.r.t. a Transpose that the MatMul reading it folds."""
+    return preview_model(
+        [helper.make_node("Transpose", ["w"], ["wt"], name="t", perm=[1, 0]),
+         helper.make_node("MatMul", ["x", "wt"], ["y"], name="mm"),
+         helper.make_node("Gradient", ["wt"], ["dy_dwt"], name="grad",
+                          domain=PREVIEW_TRAINING, xs=["wt"], y="y")],
+        [value("x", FLOAT, [2, 4]), value("w", FLOAT, [3, 4])],
+        [value("dy_dwt", FLOAT, [4, 3])])
+
+
 def microsoft_op():
     """A com.microsoft gradient op (onnxruntime-training writes them)."""
     graph = helper.make_graph(
@@ -783,7 +804,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     batched_matmuls, gather_int32, int_compare, int_mask_compare, bool_io, two_default_opsets,
     extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers,
     preview_adam, preview_adagrad, preview_momentum, preview_gradient,
-    preview_gradient_elsewhere, microsoft_op, loss_log_prob]}
+    preview_gradient_elsewhere, microsoft_op, loss_log_prob,
+    preview_gradient_unrelated, preview_gradient_transposed]}
 
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]

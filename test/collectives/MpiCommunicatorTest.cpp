@@ -82,6 +82,15 @@ TEST(MpiCommunicator, ARankThatStopsAnsweringIsAnErrorAfterTheTimeout) {
         << status.message();
     EXPECT_GE(seconds, 1.0);
     EXPECT_LT(seconds, 2.0);
+    // The ranks may now be in different collectives: a second call fails at
+    // once instead of posting another that could pair with the wrong one.
+    start = std::chrono::steady_clock::now();
+    status = communicator->allReduce(&value, 1, DType::F32, Communicator::Reduction::Sum);
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(status.isOk());
+    EXPECT_NE(status.message().find("unusable from here on"), std::string::npos)
+        << status.message();
+    EXPECT_LT(seconds, 0.5);
   } else {
     // Silent: alive, but never joins the collective.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));

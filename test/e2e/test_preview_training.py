@@ -6,7 +6,7 @@ a Gemm + Relu layer, of its scalar sum and of the non-scalar activation
 Momentum standard and Nesterov, Adam) against ONNX's own reference implementations
 (onnx.backend.test.case.node: apply_adagrad, apply_momentum, apply_nesterov,
 apply_adam), beyond the node tests' single case (T = 0, default or fixed
-attributes): the step count T at 0, 1 and 7, given at run time (an int64
+attributes): the step count T at -2, 0, 1 and 7, given at run time (an int64
 input) and at compile time (an initializer), two tensors of different
 shapes, every attribute set away from its default. Each model is compiled by
 amp-opt to an inference plan and run by `amp-run forward`; outputs must
@@ -178,7 +178,7 @@ def main():
     with workdir() as tmp:
         failures += check_gradients(args.bin, tmp)
         for op, groups, outputs, mode, attributes in CASES:
-            for step in (0, 1, 7):
+            for step in (-2, 0, 1, 7):  # T <= 0: no bias correction, beta adjusted
                 for compile_time in (False, True):
                     model, out_names = build(op, groups, outputs, attributes, step, compile_time)
                     tag = f"{op}-{mode or ''}-{step}-{'constant' if compile_time else 'input'}"

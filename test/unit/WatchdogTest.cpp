@@ -77,8 +77,11 @@ TEST(Watchdog, WithoutATimeoutOrHandlerDoesNothing) {
   Calls calls;
   amprt::Watchdog none(0, [&](const std::string &m) { calls.record(m); });
   amprt::Watchdog silent(0.05, {});
+  // Longer than the clock can add (int64 nanoseconds): no limit, not an
+  // overflow into a deadline in the past.
+  amprt::Watchdog forever(1e12, [&](const std::string &m) { calls.record(m); });
   {
-    amprt::Watchdog::Watch a(none, "a"), b(silent, "b");
+    amprt::Watchdog::Watch a(none, "a"), b(silent, "b"), c(forever, "c");
     std::this_thread::sleep_for(150ms);
   }
   EXPECT_EQ(calls.count(), 0u);

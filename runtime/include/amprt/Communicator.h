@@ -56,6 +56,10 @@ public:
   /// How long a collective may take before the job is considered broken;
   /// zero waits forever.
   virtual double timeoutSeconds() const { return 0; }
+  /// An error a device-memory communicator found while its collectives run
+  /// (NCCL's asynchronous errors: a peer or the network failed); polled
+  /// while the session waits for the stream.
+  virtual Status asyncError() { return Status::ok(); }
   /// Gives up on the collectives in flight (a timeout was reached): a
   /// device-memory communicator aborts them so the stream can drain.
   virtual void abort() {}

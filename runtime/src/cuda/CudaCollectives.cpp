@@ -103,7 +103,9 @@ public:
 
 private:
   /// Runs on CUDA's callback thread, which may not call CUDA: a failure is
-  /// left for Device::synchronize to report.
+  /// left for Device::synchronize to report. The MPI library must not call
+  /// CUDA either, so it must not be a CUDA-aware build (Debian's Open MPI is
+  /// not); with one, use NCCL.
   static void CUDART_CB reduce(void *self) {
     auto *kernel = static_cast<StagedAllReduce *>(self);
     const Bucket &b = kernel->bucket;

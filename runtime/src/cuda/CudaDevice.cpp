@@ -72,6 +72,70 @@ struct PinnedStage {
   cudaEvent_t copied = nullptr;
 };
 
+/// Gives up on the device's collectives (a timeout, or NCCL's own error):
+/// aborts them so the stream drains, and marks the context so that no graph
+/// that recorded them runs again.
+Status abandonCollectives(CudaContext &context, const std::string &why) {
+  Communicator *communicator = context.communicator;
+  communicator->abort();
+  context.abandoned = "rank " + std::to_string(communicator->rank()) + " of " +
+                      std::to_string(communicator->size()) + ": " + why;
+  // Aborted NCCL kernels return; give them a moment, not forever.
+  auto drained = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (cudaStreamQuery(context.stream) == cudaErrorNotReady &&
+         std::chrono::steady_clock::now() < drained)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return Status::error(context.abandoned);
+}
+
+/// Waits for the stream. NCCL's kernels wait for their peers forever, so
+/// with a device-memory communicator the wait is bounded by its timeout and
+/// NCCL's asynchronous errors are polled: either ends the collectives.
+Status waitForStream(CudaContext &context) {
+  Communicator *communicator = context.communicator;
+  if (!communicator || !communicator->onDevice() || communicator->timeoutSeconds() <= 0)
+    return check(cudaStreamSynchronize(context.stream), "running the step");
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration<double>(communicator->timeoutSeconds());
+  for (int polls = 0;; ++polls) {
+    cudaError_t state = cudaStreamQuery(context.stream);
+    if (state != cudaErrorNotReady)
+      return check(state, "running the step");
+    if (polls % 64 == 0)
+      if (Status health = communicator->asyncError(); !health)
+        return abandonCollectives(context, health.message());
+    if (std::chrono::steady_clock::now() > deadline) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g s", communicator->timeoutSeconds());
+      return abandonCollectives(context, std::string("the step did not finish within ") +
+                                             seconds +
+                                             " (its collectives were aborted): another rank "
+                                             "has stopped, hangs or cannot be reached");
+    }
+    if (polls > 1000)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
+/// Waits for everything queued, then reports what failed: the kernels'
+/// fault flag (read and cleared), a host function's fault.
+Status finishQueuedWork(CudaContext &context) {
+  AMPRT_RETURN_IF_ERROR(waitForStream(context));
+  int fault = 0;
+  AMPRT_RETURN_IF_ERROR(
+      check(cudaMemcpy(&fault, context.errorFlag, sizeof(int), cudaMemcpyDeviceToHost),
+            "reading the fault flag"));
+  if (fault != 0)
+    cudaMemset(context.errorFlag, 0, sizeof(int));
+  if (std::string hostFault = context.takeHostFault(); !hostFault.empty())
+    return Status::error(hostFault);
+  if (fault == 0)
+    return Status::ok();
+  if (fault < 1 || fault > static_cast<int>(context.errorReasons.size()))
+    return Status::error("a kernel reported an unknown fault");
+  return Status::error(context.errorReasons[fault - 1]);
+}
+
 class CudaExecutable : public Executable {
 public:
   CudaExecutable(std::vector<std::unique_ptr<Kernel>> kernels, CudaContext &context)
@@ -82,14 +146,18 @@ public:
   }
 
   Status runAll() override {
+    if (!context.abandoned.empty()) // the graph holds aborted collectives
+      return Status::error(context.abandoned + "; this session cannot run again");
     if (!graph)
       AMPRT_RETURN_IF_ERROR(capture());
     return check(cudaGraphLaunch(graph, context.stream), "launching the step's graph");
   }
 
   Status runOne(size_t k) override {
+    if (!context.abandoned.empty())
+      return Status::error(context.abandoned + "; this session cannot run again");
     AMPRT_RETURN_IF_ERROR(kernels[k]->run());
-    return check(cudaStreamSynchronize(context.stream), "running a kernel");
+    return finishQueuedWork(context);
   }
 
 private:
@@ -231,49 +299,7 @@ public:
     return Status::ok();
   }
 
-  Status synchronize() override {
-    AMPRT_RETURN_IF_ERROR(waitForStream());
-    if (std::string fault = context.takeHostFault(); !fault.empty())
-      return Status::error(fault);
-    int fault = 0;
-    AMPRT_RETURN_IF_ERROR(
-        check(cudaMemcpy(&fault, context.errorFlag, sizeof(int), cudaMemcpyDeviceToHost),
-              "reading the fault flag"));
-    if (fault == 0)
-      return Status::ok();
-    cudaMemset(context.errorFlag, 0, sizeof(int));
-    if (fault < 1 || fault > static_cast<int>(context.errorReasons.size()))
-      return Status::error("a kernel reported an unknown fault");
-    return Status::error(context.errorReasons[fault - 1]);
-  }
-
-  /// Waits for the stream. NCCL's kernels wait for their peers forever, so
-  /// with a device-memory communicator the wait is bounded by its timeout:
-  /// past it the collectives are aborted and the step is an error.
-  Status waitForStream() {
-    Communicator *communicator = context.communicator;
-    if (!communicator || !communicator->onDevice() || communicator->timeoutSeconds() <= 0)
-      return check(cudaStreamSynchronize(context.stream), "running the step");
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::duration<double>(communicator->timeoutSeconds());
-    for (int polls = 0;; ++polls) {
-      cudaError_t state = cudaStreamQuery(context.stream);
-      if (state != cudaErrorNotReady)
-        return check(state, "running the step");
-      if (std::chrono::steady_clock::now() > deadline) {
-        communicator->abort();
-        char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%g s", communicator->timeoutSeconds());
-        return Status::error("rank " + std::to_string(communicator->rank()) + " of " +
-                             std::to_string(communicator->size()) +
-                             ": the step did not finish within " + seconds +
-                             " (its collectives were aborted): another rank has stopped, hangs "
-                             "or cannot be reached");
-      }
-      if (polls > 1000)
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-  }
+  Status synchronize() override { return finishQueuedWork(context); }
 
   Status buildKernel(const proto::Kernel &kernel, std::vector<TensorRef> inputs,
                      std::vector<TensorRef> outputs, std::unique_ptr<Kernel> *result) override {

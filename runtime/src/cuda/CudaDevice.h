@@ -62,6 +62,9 @@ struct CudaContext {
   std::map<std::string, cublasLtMatmulAlgo_t> algorithms;
   /// Serves the plan's all_reduce kernels (not owned; null: one rank).
   Communicator *communicator = nullptr;
+  /// Why the collectives were aborted, once they were: the captured graph
+  /// holds them, so the session must not run again.
+  std::string abandoned;
 
   /// Host work the stream runs (an all-reduce staged through the host)
   /// cannot return a Status: it leaves its failure here for synchronize.
