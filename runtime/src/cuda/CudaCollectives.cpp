@@ -60,6 +60,15 @@ public:
       : bucket(std::move(bucket)), context(context) {}
   Status init() { return packed.allocate(bucket.bytes()); }
 
+  /// One reduction of the (scratch) buffer before the graph is captured:
+  /// NCCL sets up its connections at a communicator's first collectives,
+  /// which a capture must not record. Every rank warms up the same kernels
+  /// in the same order, so these collectives match too.
+  Status warmUp() override {
+    return context.communicator->allReduceOnStream(packed.as<void>(), bucket.count(), bucket.dtype,
+                                                   bucket.reduction, context.stream);
+  }
+
   Status run() override {
     cudaStream_t stream = context.stream;
     AMPRT_RETURN_IF_ERROR(check(bucket.pack(packed.as<char>(), cudaMemcpyDeviceToDevice, stream),
