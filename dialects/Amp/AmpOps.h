@@ -149,6 +149,9 @@ inline constexpr llvm::StringLiteral kAll[] = {kInput, kLabel, kParam, kState,
 
 /// Marks the constant 1 that seeds the backward pass (d loss / d loss).
 inline constexpr llvm::StringLiteral kLossSeedAttr = "amp.loss_seed";
+/// On a module whose @train_step was imported (an onnxruntime-training
+/// artifact set): amp-build-train-step keeps it.
+inline constexpr llvm::StringLiteral kImportedStepAttr = "amp.imported_step";
 
 /// Reverse-mode differentiation of `output` over the ops of `body` (in
 /// their order, as they are when called), seeded with d output / d output =

@@ -1209,6 +1209,10 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F3
     With `t = step + 1`: `param *= 1 - lr * weight_decay;`
     `m' = beta1 m + (1 - beta1) g; v' = beta2 v + (1 - beta2) g^2;`
     `param' = param - lr / (1 - beta1^t) * m' / (sqrt(v') / sqrt(1 - beta2^t) + eps)`.
+    With `huggingface` the step is HuggingFace transformers' AdamW (what
+    onnxruntime-training's AdamWOptimizer computes with adam_mode 1):
+    `param' = param - lr sqrt(1 - beta2^t) / (1 - beta1^t) * m' / (sqrt(v') + eps)`,
+    epsilon on the uncorrected root, and the weight decay after the update.
     With `skip` non-zero (a non-finite gradient was found) nothing changes.
 
     Example:
@@ -1220,7 +1224,7 @@ def Amp_AdamWUpdateOp : Amp_ShapedOp<"adamw_update", [Amp_FixedPrecision, Amp_F3
                        Amp_F32Tensor:$exp_avg, Amp_F32Tensor:$exp_avg_sq,
                        Amp_StepTensor:$step, Optional<Amp_ScalarF32>:$skip,
                        F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2, F64Attr:$eps,
-                       F64Attr:$weight_decay);
+                       F64Attr:$weight_decay, UnitAttr:$huggingface);
   let results = (outs Amp_F32Tensor:$new_param, Amp_F32Tensor:$new_exp_avg,
                       Amp_F32Tensor:$new_exp_avg_sq);
   let assemblyFormat = [{

@@ -475,7 +475,7 @@ ArrayRef<OnnxImporter::Registration> OnnxImporter::registry() {
     std::vector<Registration> all;
     for (auto family : {linearAlgebraRules, convolutionRules, normalizationRules,
                         elementwiseRules, shapeRules, reductionRules, integerRules,
-                        trainingRules})
+                        trainingRules, ortGradientRules})
       llvm::append_range(all, family());
     return all;
   }();
@@ -543,6 +543,13 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     frozen.push_back(std::move(*glob));
   }
   SmallVector<bool> frozenUsed(frozen.size(), false);
+  // Initializers a rule reads as step state (running averages) are state,
+  // not parameters: no gradient, no optimizer; never frozen.
+  for (const auto &node : graph.node())
+    if (const Registration *rule = ruleFor(node))
+      for (int i = 0; i < node.input_size(); ++i)
+        if (rule->stateInputs >> i & 1)
+          stateNames[node.input(i)] = true;
   for (const auto &tensor : graph.initializer()) {
     auto attr = tensorAttr(tensor);
     if (failed(attr))
@@ -554,24 +561,24 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       values[tensor.name()] = constant;
       continue;
     }
-    bool isFrozen = !isFinite(*attr);
+    bool isFrozen = !isFinite(*attr) || (trainableOnly && !trainableOnly->contains(tensor.name()));
     for (auto [i, glob] : llvm::enumerate(frozen))
       if (glob.match(tensor.name()))
         isFrozen = frozenUsed[i] = true;
+    if (stateNames.count(tensor.name()))
+      isFrozen = false;
     (isFrozen ? constants : params).emplace_back(tensor.name(), *attr);
   }
+  SmallVector<std::string> inputsReadAsState; // graph inputs: not state
+  for (const auto &entry : stateNames)
+    if (!isInitializer.count(entry.getKey()))
+      inputsReadAsState.push_back(entry.getKey().str());
+  for (const std::string &name : inputsReadAsState)
+    stateNames.erase(name);
   for (auto [i, used] : llvm::enumerate(frozenUsed))
     if (!used)
       return fileError() << "--onnx-frozen: '" << options.frozen[i]
                          << "' names no float initializer";
-
-  // Initializers a rule reads as step state (running averages) are state,
-  // not parameters: no gradient, no optimizer.
-  for (const auto &node : graph.node())
-    if (const Registration *rule = ruleFor(node))
-      for (int i = 0; i < node.input_size(); ++i)
-        if ((rule->stateInputs >> i & 1) && isInitializer.count(node.input(i)))
-          stateNames[node.input(i)] = true;
 
   SmallVector<Type> argTypes;
   SmallVector<std::pair<StringLiteral, std::string>> argRoles;
@@ -637,7 +644,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       if (!isDefault && supported.empty())
         return nodeError(node) << "unsupported domain '" << node.domain()
                                << "' (op sets of domains other than the default one the "
-                                  "importer reads: ai.onnx.preview.training 1)";
+                                  "importer reads: ai.onnx.preview.training 1, com.microsoft 1)";
       return nodeError(node) << "unsupported op type"
                              << (isDefault ? "" : " of domain '" + node.domain() + "'")
                              << " at opset " << domainOpset << " (supported: " << supported
@@ -721,25 +728,28 @@ void OnnxImporter::updateState(const onnx::NodeProto &node, int index, Value val
   stateUpdates.emplace_back(node.input(index), value);
 }
 
-OwningOpRef<ModuleOp> OnnxImporter::run() {
+LogicalResult OnnxImporter::readModel(onnx::ModelProto &model) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
-  if (!buffer) {
-    fileError() << "cannot read: " << buffer.getError().message();
-    return nullptr;
-  }
-  if ((*buffer)->getBufferSize() > static_cast<size_t>(INT_MAX)) {
-    fileError() << "the model file is " << (*buffer)->getBufferSize()
-                << " bytes, above protobuf's limit of 2 GiB (keep large tensors as "
-                   "external data)";
-    return nullptr;
-  }
-  onnx::ModelProto model;
+  if (!buffer)
+    return fileError() << "cannot read: " << buffer.getError().message();
+  if ((*buffer)->getBufferSize() > static_cast<size_t>(INT_MAX))
+    return fileError() << "the model file is " << (*buffer)->getBufferSize()
+                       << " bytes, above protobuf's limit of 2 GiB (keep large tensors as "
+                          "external data)";
   if (!model.ParseFromArray((*buffer)->getBufferStart(),
-                            static_cast<int>((*buffer)->getBufferSize()))) {
-    fileError() << "not a valid ONNX model (protobuf parse failed)";
+                            static_cast<int>((*buffer)->getBufferSize())))
+    return fileError() << "not a valid ONNX model (protobuf parse failed)";
+  return success();
+}
+
+OwningOpRef<ModuleOp> OnnxImporter::run() {
+  onnx::ModelProto model;
+  if (failed(readModel(model)))
     return nullptr;
-  }
-  buffer->reset(); // parsed: its bytes are no longer needed
+  return importModel(model);
+}
+
+OwningOpRef<ModuleOp> OnnxImporter::importModel(onnx::ModelProto &model) {
   if (failed(checkOpset(model)) || failed(checkGraphLimits(model.graph())) ||
       failed(checkShapeLimits(model.graph())))
     return nullptr;

@@ -3,7 +3,8 @@
 // The importer's state and the helpers its rules use. Rules are free
 // functions grouped by op family (LinearAlgebraRules.cpp, ElementwiseRules.cpp,
 // ReductionRules.cpp, ShapeRules.cpp, ConvolutionRules.cpp,
-// NormalizationRules.cpp, IntegerRules.cpp, TrainingRules.cpp), each file
+// NormalizationRules.cpp, IntegerRules.cpp, TrainingRules.cpp,
+// OrtGradientRules.cpp), each file
 // with its registry rows;
 // OnnxImporter.cpp walks the graph and picks a node's rule by (domain, op
 // type, op set).
@@ -18,6 +19,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include "onnx/onnx_pb.h"
 
@@ -55,6 +57,10 @@ public:
       : path(path.str()), context(context), builder(context), options(options) {}
 
   OwningOpRef<ModuleOp> run();
+  /// Parses the file at `path` (no checks beyond protobuf's).
+  LogicalResult readModel(onnx::ModelProto &model);
+  /// Imports a parsed model (run() after reading the file).
+  OwningOpRef<ModuleOp> importModel(onnx::ModelProto &model);
 
   // What rules use (the rules are free functions in the family files) ------
 
@@ -181,6 +187,9 @@ public:
   /// The op sets the model imports of the other domains it may use
   /// (ai.onnx.preview.training), by domain.
   llvm::StringMap<int64_t> domainOpsets;
+  /// When set, only these float initializers are trainable parameters, the
+  /// others constants (an ORT artifact set lists its trainable ones).
+  const llvm::StringSet<> *trainableOnly = nullptr;
 
   /// A rule: imports one node (with the importer's helpers).
   using Rule = LogicalResult (*)(OnnxImporter &, const onnx::NodeProto &);
@@ -222,6 +231,7 @@ ArrayRef<OnnxImporter::Registration> convolutionRules();
 ArrayRef<OnnxImporter::Registration> normalizationRules();
 ArrayRef<OnnxImporter::Registration> integerRules();
 ArrayRef<OnnxImporter::Registration> trainingRules();
+ArrayRef<OnnxImporter::Registration> ortGradientRules();
 
 // Compile-time integer tensors (IntegerRules.cpp) ---------------------------
 /// The shape of a compile-time integer tensor.

@@ -77,6 +77,8 @@ struct BuildTrainStepPass : public amp::impl::AmpBuildTrainStepBase<BuildTrainSt
       mlir::emitError(module.getLoc(), "amp-build-train-step: no func.func @forward to train");
       return signalPassFailure();
     }
+    if (module->hasAttr(kImportedStepAttr))
+      return; // an imported training step: its loss and optimizer are its own
     if (module.lookupSymbol("train_step")) {
       mlir::emitError(module.getLoc(), "amp-build-train-step: @train_step already exists");
       return signalPassFailure();

@@ -84,6 +84,7 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
   float *po = out[0].f32(), *mo = out[1].f32(), *vo = out[2].f32();
   double lr = attr(kernel, "lr"), beta1 = attr(kernel, "beta1"), beta2 = attr(kernel, "beta2"),
          eps = attr(kernel, "eps"), decay = attr(kernel, "weight_decay");
+  bool huggingface = attr(kernel, "huggingface") != 0;
   *result = lambda([=] {
     prepareInPlace(p, po, count);
     prepareInPlace(m, mo, count);
@@ -93,7 +94,7 @@ Status buildAdamW(const proto::Kernel &kernel, const std::vector<TensorRef> &in,
       updateInBlocks(count, po, low, lowType, [](int64_t) {});
       return Status::ok();
     }
-    auto s = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1);
+    auto s = math::adamwScalars(lr, beta1, beta2, eps, decay, step[0] + 1, huggingface);
     updateInBlocks(count, po, low, lowType,
                    [&](int64_t i) { math::adamwElement(s, g[i], po[i], mo[i], vo[i]); });
     return Status::ok();

@@ -155,29 +155,38 @@ AMPRT_HD inline float powGrad(float dy, float x, float e) {
 /// in double, then used in float).
 /// (1 - beta) is formed in double before rounding, as torch.optim does:
 /// 1 - float(0.999) would be off by 1.3e-5 relative.
+/// With `huggingface` (HuggingFace's AdamW, onnxruntime-training's
+/// adam_mode 1) both corrections scale the step size, epsilon is added to
+/// the uncorrected root and the decay follows the update.
 struct AdamWScalars {
   float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, decayFactor, stepSize, bias2Sqrt;
+  bool decayAfter;
 };
 
 AMPRT_HD inline AdamWScalars adamwScalars(double lr, double beta1, double beta2, double eps,
-                                          double weightDecay, int64_t step) {
+                                          double weightDecay, int64_t step,
+                                          bool huggingface = false) {
   double bias1 = 1.0 - ::pow(beta1, static_cast<double>(step));
   double bias2 = 1.0 - ::pow(beta2, static_cast<double>(step));
+  double stepSize = huggingface ? lr * ::sqrt(bias2) / bias1 : lr / bias1;
   return {static_cast<float>(beta1), static_cast<float>(beta2),
           static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2),
           static_cast<float>(eps),
-          static_cast<float>(1.0 - lr * weightDecay), static_cast<float>(lr / bias1),
-          static_cast<float>(::sqrt(bias2))};
+          static_cast<float>(1.0 - lr * weightDecay), static_cast<float>(stepSize),
+          huggingface ? 1.0f : static_cast<float>(::sqrt(bias2)), huggingface};
 }
 
-/// torch.optim.AdamW (single-tensor path) for one element.
+/// torch.optim.AdamW (single-tensor path) for one element, or HuggingFace's.
 AMPRT_HD inline void adamwElement(const AdamWScalars &s, float grad, float &param,
                                   float &expAvg, float &expAvgSq) {
-  param *= s.decayFactor;
+  if (!s.decayAfter)
+    param *= s.decayFactor;
   expAvg = expAvg * s.beta1 + grad * s.oneMinusBeta1;
   expAvgSq = expAvgSq * s.beta2 + grad * grad * s.oneMinusBeta2;
   float denom = ::sqrtf(expAvgSq) / s.bias2Sqrt + s.eps;
   param -= s.stepSize * (expAvg / denom);
+  if (s.decayAfter)
+    param *= s.decayFactor;
 }
 
 /// torch.optim.SGD with momentum (dampening 0) for one element. A zero

@@ -52,7 +52,7 @@ constexpr KernelSpec kKernels[] = {
     {KernelId::SoftmaxCrossEntropyGrad, "softmax_cross_entropy_grad", 3, 3, 1, 1,
      "mean has_ignore_index ignore_index"},
     // Updates: an optional skip flag; an extra result is the low-precision copy.
-    {KernelId::AdamWUpdate, "adamw_update", 5, 6, 3, 4, "lr beta1 beta2 eps weight_decay"},
+    {KernelId::AdamWUpdate, "adamw_update", 5, 6, 3, 4, "lr beta1 beta2 eps weight_decay huggingface"},
     {KernelId::SgdUpdate, "sgd_update", 3, 4, 2, 3, "lr momentum weight_decay nesterov"},
     {KernelId::Increment, "increment", 1, 2, 1, 1, ""},
     {KernelId::Unscale, "unscale", 2, 2, 1, 1, ""},

@@ -782,11 +782,12 @@ def preview_gradient_transposed():
 
 
 def microsoft_op():
-    """A com.microsoft gradient op (onnxruntime-training writes them)."""
+    """A com.microsoft op the importer has no rule for."""
     graph = helper.make_graph(
-        [helper.make_node("ReluGrad", ["dy", "x"], ["dx"], name="relu_grad",
+        [helper.make_node("FusedMatMul", ["a", "b"], ["c"], name="fused",
                           domain="com.microsoft")],
-        "test", [value("dy", FLOAT, [2]), value("x", FLOAT, [2])], [value("dx", FLOAT, [2])])
+        "test", [value("a", FLOAT, [2, 2]), value("b", FLOAT, [2, 2])],
+        [value("c", FLOAT, [2, 2])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                    helper.make_opsetid("com.microsoft", 1)])
 
@@ -807,9 +808,32 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     preview_gradient_elsewhere, microsoft_op, loss_log_prob,
     preview_gradient_unrelated, preview_gradient_transposed]}
 
+def ort_artifacts(source, folder, edit):
+    """A copy of the onnxruntime-training artifact set in `source` (made by
+    test/e2e/ort_reference.py) with one file edited: `edit` is
+    unknown_gradient (ReluGrad renamed GeluGrad, an op without a rule),
+    truncated_checkpoint or foreign_checkpoint (not a FlatBuffer of ORT's)."""
+    import shutil
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(source, folder)
+    if edit == "unknown_gradient":
+        training = onnx.load(f"{folder}/training_model.onnx")
+        for node in training.graph.node:
+            if node.op_type == "ReluGrad":
+                node.op_type = "GeluGrad"
+        onnx.save(training, f"{folder}/training_model.onnx")
+        return
+    with open(f"{folder}/checkpoint", "rb") as f:
+        data = f.read()
+    with open(f"{folder}/checkpoint", "wb") as f:
+        f.write(data[:len(data) // 2] if edit == "truncated_checkpoint" else b"\x0c\0\0\0ONNX" + data[8:])
+
+
 if __name__ == "__main__":
     name, path = sys.argv[1], sys.argv[2]
-    if name == "garbage":
+    if name == "ort_artifacts":
+        ort_artifacts(sys.argv[3], path, sys.argv[4])
+    elif name == "garbage":
         with open(path, "wb") as f:
             f.write(b"\x08\x07this is not an onnx model\xff\xff\xff")
     else:

@@ -39,6 +39,38 @@ TEST(KernelMath, AdamWMatchesDoublePrecisionOverSteps) {
   }
 }
 
+/// HuggingFace's AdamW (onnxruntime-training's AdamWOptimizer, adam_mode
+/// 1) for one element, in double: epsilon on the uncorrected root, the
+/// corrections in the step size, the decay after the update.
+void huggingfaceReference(double lr, double b1, double b2, double eps, double wd, int step,
+                          double g, double &p, double &m, double &v) {
+  m = b1 * m + (1 - b1) * g;
+  v = b2 * v + (1 - b2) * g * g;
+  double bias1 = 1 - std::pow(b1, step), bias2 = 1 - std::pow(b2, step);
+  p -= lr * std::sqrt(bias2) / bias1 * m / (std::sqrt(v) + eps);
+  p -= lr * wd * p;
+}
+
+TEST(KernelMath, HuggingFaceAdamWMatchesDoublePrecisionOverSteps) {
+  // eps large against sqrt(v) so that its placement shows: torch's formula
+  // differs from this one by more than the bound.
+  const double lr = 1e-2, b1 = 0.9, b2 = 0.999, eps = 1e-2, wd = 0.1;
+  float p = 0.3f, m = 0, v = 0, torchP = 0.3f, torchM = 0, torchV = 0;
+  double pr = 0.3, mr = 0, vr = 0;
+  const float grads[] = {0.05f, -0.025f, 1e-3f, 0.2f, -0.075f};
+  int step = 0;
+  for (float g : grads) {
+    ++step;
+    math::adamwElement(math::adamwScalars(lr, b1, b2, eps, wd, step, /*huggingface=*/true), g,
+                       p, m, v);
+    math::adamwElement(math::adamwScalars(lr, b1, b2, eps, wd, step), g, torchP, torchM,
+                       torchV);
+    huggingfaceReference(lr, b1, b2, eps, wd, step, g, pr, mr, vr);
+    EXPECT_NEAR(p, pr, 1e-6 * std::abs(pr)) << "step " << step;
+    EXPECT_GT(std::abs(torchP - pr), 1e-4 * std::abs(pr)) << "step " << step;
+  }
+}
+
 TEST(KernelMath, AdamWFirstStepMovesByLearningRate) {
   // With zero moments, the first update is lr * sign(g) (plus decay).
   float p = 1.0f, m = 0, v = 0;

@@ -136,7 +136,8 @@ FailureOr<std::string> produceText(llvm::function_ref<LogicalResult(raw_ostream 
 /// (MLIR text never starts with that control character). "-" (stdin) is
 /// read as MLIR.
 bool isOnnxModel(StringRef path) {
-  if (path.ends_with_insensitive(".onnx"))
+  std::string folder;
+  if (path.ends_with_insensitive(".onnx") || amp::findOrtArtifactSet(path, folder))
     return true;
   if (path == "-")
     return false;
@@ -161,7 +162,10 @@ LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegis
     amp::OnnxImportOptions importOptions;
     importOptions.maxNodes = onnxMaxNodes;
     importOptions.frozen.assign(onnxFrozen.begin(), onnxFrozen.end());
-    module = amp::importOnnxFile(input, &context, importOptions);
+    std::string artifacts;
+    module = amp::findOrtArtifactSet(input, artifacts)
+                 ? amp::importOrtArtifacts(artifacts, &context, importOptions)
+                 : amp::importOnnxFile(input, &context, importOptions);
   } else {
     TimingScope stage = timing.nest("parsing");
     std::string error;

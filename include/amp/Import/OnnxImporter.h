@@ -34,6 +34,19 @@ struct OnnxImportOptions {
 OwningOpRef<ModuleOp> importOnnxFile(StringRef path, MLIRContext *context,
                                      const OnnxImportOptions &options = {});
 
+/// Whether `path` is an onnxruntime-training artifact set: a folder holding
+/// training_model.onnx, optimizer_model.onnx and checkpoint, or that
+/// folder's training_model.onnx; `folder` is set to the folder.
+bool findOrtArtifactSet(StringRef path, std::string &folder);
+
+/// Imports the artifact set in `folder` (lib/Import/OrtArtifacts.cpp) into
+/// `func.func @train_step` (forward, loss and gradient ops of the training
+/// model, the optimizer model's update of every parameter, parameters and
+/// optimizer state from the checkpoint), which amp-build-train-step then
+/// keeps, and `@forward` (the model's output, for evaluation).
+OwningOpRef<ModuleOp> importOrtArtifacts(StringRef folder, MLIRContext *context,
+                                         const OnnxImportOptions &options = {});
+
 /// One ONNX op the importer has a rule for: its domain ("" is the default
 /// domain, ai.onnx), the op-set versions the rule handles (`untilVersion` 0:
 /// up to the newest op set the importer reads) and any limit of the rule.

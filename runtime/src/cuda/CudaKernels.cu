@@ -368,7 +368,7 @@ __global__ void adamwKernel(AdamWArgs args) {
   __shared__ math::AdamWScalars scalars;
   if (threadIdx.x == 0)
     scalars = math::adamwScalars(args.lr, args.beta1, args.beta2, args.eps, args.weightDecay,
-                                 args.step[0] + 1);
+                                 args.step[0] + 1, args.huggingface);
   __syncthreads();
   bool skip = args.skip && args.skip[0] != 0.0f;
   math::AdamWScalars s = scalars;

@@ -121,6 +121,7 @@ struct AdamWArgs {
   int numSlots;
   int64_t maxCount;
   double lr, beta1, beta2, eps, weightDecay;
+  bool huggingface; // HuggingFace's AdamW (math::adamwScalars)
   const int64_t *step;
   const float *skip; // null: never skipped
 };

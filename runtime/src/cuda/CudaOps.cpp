@@ -88,6 +88,7 @@ public:
     if (adamw)
       return adam.lr == o.adam.lr && adam.beta1 == o.adam.beta1 && adam.beta2 == o.adam.beta2 &&
              adam.eps == o.adam.eps && adam.weightDecay == o.adam.weightDecay &&
+             adam.huggingface == o.adam.huggingface &&
              adam.step == o.adam.step && adam.skip == o.adam.skip;
     return sgd.lr == o.sgd.lr && sgd.momentum == o.sgd.momentum &&
            sgd.weightDecay == o.sgd.weightDecay && sgd.nesterov == o.sgd.nesterov &&
@@ -294,6 +295,7 @@ Status buildUpdate(const proto::Kernel &kernel, KernelId id, const std::vector<T
     update->adam.beta2 = attr(kernel, "beta2");
     update->adam.eps = attr(kernel, "eps");
     update->adam.weightDecay = attr(kernel, "weight_decay");
+    update->adam.huggingface = attr(kernel, "huggingface") != 0;
   } else {
     AMPRT_RETURN_IF_ERROR(skipFlag(in, 3, &update->sgd.skip));
     update->sgd.lr = static_cast<float>(attr(kernel, "lr"));
