@@ -30,16 +30,10 @@ static SmallVector<int64_t> samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64
   return pads;
 }
 
-/// The window a conv or pooling node states over `input` ([N, C,
-/// spatial...]): kernel_shape (default `kernel`), strides, dilations and
-/// pads, with auto_pad resolved into pads (begins, then ends).
-struct WindowAttrs {
-  SmallVector<int64_t> kernel, strides, dilations, pads;
-};
-
-static FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::NodeProto &node,
-                                              RankedTensorType input,
-                                              ArrayRef<int64_t> kernel) {
+FailureOr<WindowAttrs> mlir::amp::onnx_import::readWindowAttrs(OnnxImporter &im,
+                                                               const onnx::NodeProto &node,
+                                                               RankedTensorType input,
+                                                               ArrayRef<int64_t> kernel) {
   size_t spatial = input.getRank() - 2;
   SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
   auto kernelShape = im.intsAttr(node, "kernel_shape", kernel);
@@ -141,15 +135,30 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
+/// Whether every node that reads `name` is ORT's MaxPoolGrad (its Indices).
+static bool readOnlyByMaxPoolGrad(OnnxImporter &im, const std::string &name) {
+  for (const auto &reader : im.graph->node())
+    for (const std::string &input : reader.input())
+      if (input == name && reader.op_type() != "MaxPoolGrad")
+        return false;
+  for (const auto &output : im.graph->output())
+    if (output.name() == name)
+      return false;
+  return true;
+}
+
 /// MaxPool: kernel, strides, pads or auto_pad, dilations, ceil_mode; the
-/// optional Indices output (ONNX's flat index over the whole tensor) and
-/// column-major storage_order are refused.
+/// optional Indices output (ONNX's flat index over the whole tensor) only
+/// where ORT's MaxPoolGrad alone reads it (as amp.max_pool's own indices);
+/// column-major storage_order is refused.
 static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node) {
   auto x = spatialInput(im, node);
   if (failed(x))
     return failure();
-  if (node.output_size() > 1 && !node.output(1).empty())
-    return im.nodeError(node) << "the Indices output is not supported";
+  bool indices = node.output_size() > 1 && !node.output(1).empty();
+  if (indices && !readOnlyByMaxPoolGrad(im, node.output(1)))
+    return im.nodeError(node) << "the Indices output is supported only as the input of "
+                                 "onnxruntime-training's MaxPoolGrad";
   auto type = cast<RankedTensorType>(x->getType());
   auto window = readWindowAttrs(im, node, type, {});
   auto ceilMode = im.intAttr(node, "ceil_mode", 0);
@@ -173,6 +182,8 @@ static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node
   if (failed(im.verifyBuilt(node, pool)))
     return failure();
   im.define(node, 0, pool.getResult());
+  if (indices)
+    im.define(node, 1, pool.getIndices());
   return success();
 }
 
@@ -238,7 +249,7 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::convolutionRules() 
       {{"", "Conv", 11, 0, "float; explicit pads or auto_pad"}, &importConv}, // Conv-11
       {{"", "GlobalAveragePool", 1, 0, "static spatial dims"}, &importGlobalAveragePool},
       // MaxPool-10 added ceil_mode and dilations; 11 and 12 changed neither.
-      {{"", "MaxPool", 10, 0, "no Indices output, storage_order 0"}, &importMaxPool},
+      {{"", "MaxPool", 10, 0, "Indices only for MaxPoolGrad; storage_order 0"}, &importMaxPool},
       // AveragePool-11: pads with auto_pad semantics as today (no dilations).
       {{"", "AveragePool", 11, 0, ""}, &importAveragePool},
   };

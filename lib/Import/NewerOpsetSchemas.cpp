@@ -1,7 +1,8 @@
 //===- NewerOpsetSchemas.cpp - ONNX checks for op sets 18 to 21 -----------===//
 //
 // The signatures below are those of the ONNX operator specification
-// (docs/Changelog.md of ONNX 1.16) for the op sets that introduced them.
+// (docs/Changelog.md of ONNX 1.16) for the op sets that introduced them,
+// and of onnxruntime-training's default-domain MaxPoolGrad.
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,12 +87,36 @@ OpSchema split18() {
   return schema;
 }
 
+/// onnxruntime-training's MaxPoolGrad, which its gradient builder writes in
+/// the default domain (registered there since op set 9): dY and MaxPool's
+/// Indices in, dX (the pooled input's shape) out. Not inferred here.
+OpSchema maxPoolGrad() {
+  OpSchema schema;
+  schema.SetName("MaxPoolGrad")
+      .SinceVersion(9)
+      .Input(0, "dY", "", "T")
+      .Input(1, "Indices", "", "tensor(int64)")
+      .Output(0, "dX", "", "T")
+      .Attr("auto_pad", "", AttributeProto::STRING, std::string("NOTSET"))
+      .Attr("ceil_mode", "", AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("dilations", "", AttributeProto::INTS, false)
+      .Attr("kernel_shape", "", AttributeProto::INTS, true)
+      .Attr("pads", "", AttributeProto::INTS, false)
+      .Attr("storage_order", "", AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("strides", "", AttributeProto::INTS, false)
+      .TypeConstraint("T", kFloatTypes, "")
+      .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
+        propagateElemTypeFromInputToOutput(ctx, 0, 0);
+      });
+  return schema;
+}
+
 class SchemasThroughOpset21 final : public ISchemaRegistry {
 public:
   SchemasThroughOpset21() {
     newer = {gelu20(), reduction18("ReduceMean", kNumericTypes),
              reduction18("ReduceMax", kNumericTypes), reduction18("ReduceMin", kNumericTypes),
-             split18()};
+             split18(), maxPoolGrad()};
     for (OpSchema &schema : newer)
       schema.Finalize();
   }

@@ -58,6 +58,16 @@ static LogicalResult importBatchNormalization(OnnxImporter &im, const onnx::Node
   im.define(node, 2, op.getNewRunningVar());
   im.updateState(node, 3, op.getNewRunningMean());
   im.updateState(node, 4, op.getNewRunningVar());
+  // onnxruntime-training's BatchNormInternal also writes the batch mean and
+  // 1 / sqrt(var + epsilon), which its BatchNormalizationGrad reads.
+  im.define(node, 3, op.getSavedMean());
+  if (node.output_size() > 4 && !node.output(4).empty()) {
+    Value var = op.getSavedVar();
+    Value shifted = AddOp::create(im.builder, loc, stats, var, im.scalarLike(var, *epsilon, loc));
+    Value root = SqrtOp::create(im.builder, loc, stats, shifted);
+    im.define(node, 4, DivOp::create(im.builder, loc, stats, im.scalarLike(var, 1.0f, loc), root));
+    im.values[node.output(4)].batchVariance = var;
+  }
   return success();
 }
 
@@ -113,6 +123,11 @@ ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::normalizationRules(
   static const OnnxImporter::Registration rules[] = {
       // Inputs 3 and 4 (input_mean, input_var) are step state.
       {{"", "BatchNormalization", 14, 0, "f32 scale, bias, mean and var"},
+       &importBatchNormalization,
+       0b11000},
+      // onnxruntime-training's training-mode form, with the batch statistics.
+      {{"com.microsoft", "BatchNormInternal", 1, 1,
+        "as BatchNormalization; saved_inv_std read by BatchNormalizationGrad"},
        &importBatchNormalization,
        0b11000},
       {{"", "LayerNormalization", 17, 0,

@@ -49,6 +49,14 @@ struct GraphValue {
   /// A pending Transpose's node and its amp.transpose once one was needed.
   std::optional<Location> transposeLoc = std::nullopt;
   Value materialized = {};
+  /// ORT's BatchNormInternal saved_inv_std output: the batch variance it
+  /// derives from, which BatchNormalizationGrad reads (amp.batch_norm_grad
+  /// takes the variance).
+  Value batchVariance = {};
+  /// A Shape whose dims are not all known at compile time (the batch): the
+  /// tensor it measures, for a Reshape to that tensor's shape (ORT's
+  /// Flatten gradient); anything else reading it is refused.
+  Value shapeOf = {};
 };
 
 class OnnxImporter {
@@ -232,6 +240,16 @@ ArrayRef<OnnxImporter::Registration> normalizationRules();
 ArrayRef<OnnxImporter::Registration> integerRules();
 ArrayRef<OnnxImporter::Registration> trainingRules();
 ArrayRef<OnnxImporter::Registration> ortGradientRules();
+
+/// The window a conv or pooling node states over `input` ([N, C,
+/// spatial...]): kernel_shape (default `kernel`), strides, dilations and
+/// pads, with auto_pad resolved into pads (begins, then ends)
+/// (ConvolutionRules.cpp).
+struct WindowAttrs {
+  SmallVector<int64_t> kernel, strides, dilations, pads;
+};
+FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::NodeProto &node,
+                                       RankedTensorType input, ArrayRef<int64_t> kernel);
 
 // Compile-time integer tensors (IntegerRules.cpp) ---------------------------
 /// The shape of a compile-time integer tensor.

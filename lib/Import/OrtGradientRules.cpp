@@ -11,6 +11,8 @@
 
 #include "OnnxImporterImpl.h"
 
+#include "mlir/IR/TypeUtilities.h"
+
 using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
@@ -82,12 +84,126 @@ static LogicalResult importReluGrad(OnnxImporter &im, const onnx::NodeProto &nod
   return success();
 }
 
+/// BatchNormalizationGrad(dY, X, scale, saved_mean, saved_inv_std): the
+/// input, scale and bias gradients of a training-mode batch norm, from the
+/// statistics its BatchNormInternal saved (amp.batch_norm_grad reads the
+/// variance behind saved_inv_std).
+static LogicalResult importBatchNormalizationGrad(OnnxImporter &im,
+                                                  const onnx::NodeProto &node) {
+  SmallVector<Value> operands;
+  for (int i = 0; i < 4; ++i) {
+    auto value = im.input(node, i);
+    if (failed(value))
+      return failure();
+    operands.push_back(*value);
+  }
+  auto saved = im.hasInput(node, 4) ? im.values.find(node.input(4)) : im.values.end();
+  if (saved == im.values.end() || !saved->second.batchVariance)
+    return im.nodeError(node) << "saved_inv_std must be an output of a BatchNormInternal node";
+  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
+  if (failed(epsilon))
+    return failure();
+  Value var = saved->second.batchVariance;
+  auto op = BatchNormGradOp::create(im.builder, im.nodeLoc(node), operands[1].getType(),
+                                    var.getType(), var.getType(), operands[0], operands[1],
+                                    operands[2], operands[3], var,
+                                    im.builder.getF32FloatAttr(*epsilon), UnitAttr());
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getInputGrad());
+  im.define(node, 1, op.getScaleGrad());
+  im.define(node, 2, op.getBiasGrad());
+  return success();
+}
+
+/// ConvGrad(dY, X, W) with Conv's attributes: dX, dW and dB (each where
+/// named): the data and filter gradients with the forward's geometry, the
+/// bias gradient the sum of dY over all but the channel dim.
+static LogicalResult importConvGrad(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto dY = im.input(node, 0), x = im.input(node, 1), w = im.input(node, 2);
+  if (failed(dY) || failed(x) || failed(w))
+    return failure();
+  auto xType = cast<RankedTensorType>(x->getType());
+  auto wType = cast<RankedTensorType>(w->getType());
+  if (xType.getRank() < 3 || wType.getRank() != xType.getRank())
+    return im.nodeError(node) << "expects X [N, C, spatial...] and W [M, C/group, kernel...] "
+                                 "of one rank, at least 3; got "
+                              << xType << " and " << wType;
+  auto window = readWindowAttrs(im, node, xType, wType.getShape().drop_front(2));
+  auto group = im.intAttr(node, "group", 1);
+  if (failed(window) || failed(group))
+    return failure();
+  std::string error;
+  ConvGeometry geometry{window->strides, window->pads, window->dilations, *group};
+  auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
+  if (failed(shape))
+    return im.nodeError(node) << error;
+  auto dYType = cast<RankedTensorType>(dY->getType());
+  if (failed(verifyCompatibleShape(dYType.getShape(), *shape)))
+    return im.nodeError(node) << "dY " << dYType << " is not the shape of the convolution's "
+                              << "result " << RankedTensorType::get(*shape, xType.getElementType());
+  Location loc = im.nodeLoc(node);
+  auto strides = im.builder.getDenseI64ArrayAttr(window->strides);
+  auto pads = im.builder.getDenseI64ArrayAttr(window->pads);
+  auto dilations = im.builder.getDenseI64ArrayAttr(window->dilations);
+  if (im.isRead(node, 0)) {
+    auto op = ConvBackwardDataOp::create(im.builder, loc, xType, *dY, *w, strides, pads,
+                                         dilations, *group);
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    im.define(node, 0, op.getResult());
+  }
+  if (im.isRead(node, 1)) {
+    auto op = ConvBackwardFilterOp::create(im.builder, loc, wType, *x, *dY, strides, pads,
+                                           dilations, *group);
+    if (failed(im.verifyBuilt(node, op)))
+      return failure();
+    im.define(node, 1, op.getResult());
+  }
+  if (im.isRead(node, 2)) {
+    SmallVector<int64_t> axes = {0};
+    for (int64_t d = 2; d < dYType.getRank(); ++d)
+      axes.push_back(d);
+    auto biasType = RankedTensorType::get({wType.getDimSize(0)}, dYType.getElementType());
+    im.define(node, 2, ReduceSumOp::create(im.builder, loc, biasType, *dY,
+                                           im.builder.getDenseI64ArrayAttr(axes), UnitAttr()));
+  }
+  return success();
+}
+
+/// MaxPoolGrad(dY, Indices): each gradient added where its window's maximum
+/// was, Indices being the output of a MaxPool this import made (amp.max_pool's
+/// own indices, which index within each plane).
+static LogicalResult importMaxPoolGrad(OnnxImporter &im, const onnx::NodeProto &node) {
+  auto dY = im.input(node, 0), indices = im.input(node, 1);
+  if (failed(dY) || failed(indices))
+    return failure();
+  auto pool = indices->getDefiningOp<MaxPoolOp>();
+  if (!pool || pool.getIndices() != *indices)
+    return im.nodeError(node) << "Indices must be the Indices output of a MaxPool node";
+  auto op = MaxPoolGradOp::create(
+      im.builder, im.nodeLoc(node),
+      cast<RankedTensorType>(pool.getInput().getType())
+          .clone(cast<RankedTensorType>(dY->getType()).getElementType()),
+      *dY, *indices);
+  if (failed(im.verifyBuilt(node, op)))
+    return failure();
+  im.define(node, 0, op.getResult());
+  return success();
+}
+
 ArrayRef<OnnxImporter::Registration> mlir::amp::onnx_import::ortGradientRules() {
   static const OnnxImporter::Registration rules[] = {
       {{"com.microsoft", "SoftmaxCrossEntropyLossGrad", 1, 1,
         "[N, C] log_prob; mean or sum; no class weights"},
        &importSoftmaxCrossEntropyLossGrad},
       {{"com.microsoft", "ReluGrad", 1, 1, ""}, &importReluGrad},
+      {{"com.microsoft", "BatchNormalizationGrad", 1, 1,
+        "statistics from a BatchNormInternal node"},
+       &importBatchNormalizationGrad},
+      {{"com.microsoft", "ConvGrad", 1, 1, "as Conv"}, &importConvGrad},
+      // onnxruntime-training registers MaxPoolGrad in the default domain.
+      {{"", "MaxPoolGrad", 1, 0, "Indices from a MaxPool node"}, &importMaxPoolGrad},
   };
   return rules;
 }

@@ -140,9 +140,27 @@ static LogicalResult importShape(OnnxImporter &im, const onnx::NodeProto &node) 
   auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t(0), rank); };
   int64_t begin = clamp(*start), stop = std::max(begin, clamp(*end));
   ArrayRef<int64_t> dims = ArrayRef<int64_t>(*shape).slice(begin, stop - begin);
-  if (llvm::any_of(dims, ShapedType::isDynamic))
-    return im.nodeError(node) << "the shape is not known at compile time (export with a fixed "
-                                 "batch size, or set it)";
+  if (llvm::any_of(dims, ShapedType::isDynamic)) {
+    // The whole shape of a tensor, for Reshapes only (ORT's Flatten
+    // gradient): they reshape to that tensor's type.
+    bool whole = begin == 0 && stop == rank && x;
+    bool onlyReshapes = llvm::all_of(im.graph->node(), [&](const onnx::NodeProto &reader) {
+      for (int i = 0; i < reader.input_size(); ++i)
+        if (reader.input(i) == node.output(0) && (reader.op_type() != "Reshape" || i != 1))
+          return false;
+      return true;
+    });
+    if (!whole || !onlyReshapes ||
+        llvm::count_if(dims, ShapedType::isDynamic) != 1 ||
+        llvm::any_of(im.graph->output(),
+                     [&](const onnx::ValueInfoProto &o) { return o.name() == node.output(0); }))
+      return im.nodeError(node) << "the shape is not known at compile time (export with a fixed "
+                                   "batch size, or set it)";
+    GraphValue measured;
+    measured.shapeOf = x;
+    im.values[node.output(0)] = measured;
+    return success();
+  }
   im.defineIntegers(node, 0, dims, {static_cast<int64_t>(dims.size())});
   return success();
 }
@@ -516,6 +534,21 @@ static LogicalResult importReshape(OnnxImporter &im, const onnx::NodeProto &node
   if (failed(inShape))
     return failure();
   auto it = im.hasInput(node, 1) ? im.values.find(node.input(1)) : im.values.end();
+  if (x && it != im.values.end() && it->second.shapeOf) {
+    // To the shape of a tensor whose one unknown dim (the batch) becomes -1.
+    auto target = cast<RankedTensorType>(it->second.shapeOf.getType());
+    SmallVector<int64_t> spec(target.getShape());
+    for (int64_t &dim : spec)
+      dim = ShapedType::isDynamic(dim) ? -1 : dim;
+    std::string error;
+    if (failed(onnxReshapeTarget(*inShape, spec, error)))
+      return im.nodeError(node) << "cannot reshape " << x.getType() << " to the shape of "
+                                << target << ": " << error;
+    auto resultType = target.clone(cast<RankedTensorType>(x.getType()).getElementType());
+    im.define(node, 0, ReshapeOp::create(im.builder, im.nodeLoc(node), resultType, x,
+                                         im.builder.getDenseI64ArrayAttr(spec)));
+    return success();
+  }
   if (it == im.values.end() || !it->second.integers)
     return im.nodeError(node) << "the shape operand must be a constant int64 tensor";
   auto allowZero = im.intAttr(node, "allowzero", 0);

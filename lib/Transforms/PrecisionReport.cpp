@@ -26,11 +26,16 @@ std::string elementName(Type element) {
   return "f32";
 }
 
-/// The precision an op computes in: a GEMM's operand type, else the type of
-/// its first float result (or operand); ops on integers only count as f32.
+/// The precision an op computes in: the operand type of an op that may
+/// widen its result (a GEMM or convolution accumulating in FP32), else the
+/// type of its first float result (or operand); ops on integers only count
+/// as f32.
 std::string precisionOf(Operation *op) {
-  if (auto matmul = dyn_cast<MatmulOp>(op))
-    return elementName(matmul.getLhs().getType().getElementType());
+  auto precision = dyn_cast<PrecisionOpInterface>(op);
+  if (precision && precision.canWidenResult())
+    for (Type type : op->getOperandTypes())
+      if (isFloatTensor(type))
+        return elementName(cast<RankedTensorType>(type).getElementType());
   for (Type type : op->getResultTypes())
     if (isFloatTensor(type))
       return elementName(cast<RankedTensorType>(type).getElementType());

@@ -13,8 +13,11 @@ using namespace mlir::amp;
 namespace {
 
 /// Recomputes `op`'s result shapes from its (already refined) operands,
-/// keeping element types: precision is not this pass's business.
-LogicalResult refineResults(Operation *op) {
+/// keeping element types: precision is not this pass's business. An op
+/// without a shape rule (a pooling gradient, whose result has its forward
+/// input's shape) keeps its result types, but for an unknown leading dim:
+/// the only dim an imported graph leaves unknown is the batch.
+LogicalResult refineResults(Operation *op, int64_t batch) {
   SmallVector<SmallVector<int64_t>> shapes;
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
     // A reshape's target shape lives in its result type.
@@ -36,6 +39,14 @@ LogicalResult refineResults(Operation *op) {
     for (auto &c : components)
       shapes.emplace_back(c.getDims());
   } else {
+    for (Value result : op->getResults()) {
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (!type || type.getRank() == 0 || !type.isDynamicDim(0))
+        continue;
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] = batch;
+      result.setType(type.clone(shape));
+    }
     return success();
   }
   for (auto [result, shape] : llvm::zip(op->getResults(), shapes)) {
@@ -74,7 +85,7 @@ struct SetBatchSizePass : public amp::impl::AmpSetBatchSizeBase<SetBatchSizePass
       arg.setType(RankedTensorType::get(shape, type.getElementType()));
     }
     for (Operation &op : body.without_terminator())
-      if (failed(refineResults(&op)))
+      if (failed(refineResults(&op, batch)))
         return failure();
     func.setType(FunctionType::get(func.getContext(), body.getArgumentTypes(),
                                    body.getTerminator()->getOperandTypes()));

@@ -145,6 +145,11 @@ class Checker:
         self.failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what:<40} rel.err {error:.3e} (bound {bound:.0e})")
 
+    def require(self, what, ok):
+        """A condition without a number (a precision the report shows)."""
+        self.failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+
     def finish(self):
         if self.failures:
             raise SystemExit(f"{self.failures} comparison(s) out of bounds")
