@@ -34,7 +34,8 @@ import lenet_bn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = "/usr/share/datasets/fashion-mnist"
-STEPS, BATCH = 20, 64
+STEPS, RESUMED, BATCH = 20, 5, 64
+FEEDS = {"first": {}, "next": {}}  # name -> .npy of the first 20 and the next 5 batches
 
 
 def ort_python(bin_dir):
@@ -69,13 +70,12 @@ def read_idx(name, rows=None):
     return np.frombuffer(raw, np.uint8, offset=8)[:rows].astype(np.int64)
 
 
-def our_losses(bin_dir, tmp, folder, precision, feeds):
-    plan = os.path.join(tmp, f"{os.path.basename(folder)}-{precision}.ampplan")
-    compile_model(bin_dir, folder, plan, f"precision={precision} batch={BATCH}")
+def our_losses(bin_dir, plan, feeds, steps, *flags):
+    """amp-run step's loss at each of `steps` steps on `feeds` (name -> .npy)."""
     metrics, dump = plan + ".jsonl", plan + ".dump"
-    run([os.path.join(bin_dir, "amp-run"), "step", plan, "--steps", STEPS,
+    run([os.path.join(bin_dir, "amp-run"), "step", plan, "--steps", steps,
          *sum((["--feed", f"{name}={path}"] for name, path in feeds.items()), []),
-         "--metrics", metrics, "--dump", dump])
+         "--metrics", metrics, "--dump", dump, *flags])
     with open(metrics) as f:
         return np.array([json.loads(line)["loss"] for line in f])
 
@@ -100,15 +100,24 @@ def check_report(bin_dir, tmp, folder, checker, name):
                   by_kind["amp.softmax_cross_entropy_grad"] == {"f32"})
 
 
+def ort_losses(python, tmp, folder, steps, *flags):
+    out = os.path.join(tmp, "ort-losses.npy")
+    run([python, os.path.join(HERE, "ort_reference.py"), "train", folder,
+         os.path.join(tmp, "input.npy"), os.path.join(tmp, "labels.npy"), steps, BATCH, out,
+         *flags])
+    return np.load(out)
+
+
 def compare_with_ort(args, tmp, python, name, onnx_path, checker):
     folder = os.path.join(tmp, f"{name}-artifacts")
     run([python, os.path.join(HERE, "ort_reference.py"), "artifacts", onnx_path, folder])
-    feeds = {"input": os.path.join(tmp, "input.npy"), "labels": os.path.join(tmp, "labels.npy")}
-    reference = os.path.join(tmp, f"{name}-ort.npy")
-    run([python, os.path.join(HERE, "ort_reference.py"), "train", folder, feeds["input"],
-         feeds["labels"], STEPS, BATCH, reference])
-    ort = np.load(reference)
-    ours = {p: our_losses(args.bin, tmp, folder, p, feeds) for p in ("fp32", "bf16", "fp16")}
+    ort = ort_losses(python, tmp, folder, STEPS)
+    ours, plans = {}, {}
+    for p in ("fp32", "bf16", "fp16"):
+        plans[p] = os.path.join(tmp, f"{name}-{p}.ampplan")
+        compile_model(args.bin, folder, plans[p], f"precision={p} batch={BATCH}")
+        ours[p] = our_losses(args.bin, plans[p], FEEDS["first"], STEPS,
+                             "--checkpoint", plans[p] + ".ckpt")
     print(f"{name}: {'step':>4} {'ORT fp32':>9} {'ours fp32':>10} {'bf16':>9} {'fp16':>9}")
     for step in (0, 1, 4, 9, 14, 19):
         print(f"{name}: {step + 1:>4} {ort[step]:>9.5f} {ours['fp32'][step]:>10.5f} "
@@ -120,7 +129,36 @@ def compare_with_ort(args, tmp, python, name, onnx_path, checker):
         checker.check(f"{name}: {precision} loss vs our fp32",
                       gap if np.all(np.isfinite(ours[precision])) else np.inf, 0.03)
     check_report(args.bin, tmp, folder, checker, name)
-    return folder
+
+    # Our FP32 state after 20 steps, exported into ORT's checkpoint format:
+    # ORT resumes from it as we resume from ours (the same parameters,
+    # moments and step, or the next losses would differ).
+    plan, exported = plans["fp32"], os.path.join(tmp, f"{name}-exported.ckpt")
+    run([os.path.join(args.bin, "amp-run"), "export", plan, "--checkpoint", plan + ".ckpt",
+         "--ort-checkpoint", os.path.join(folder, "checkpoint"), "--output", exported])
+    ort_resumed = ort_losses(python, tmp, folder, RESUMED, "--checkpoint", exported,
+                             "--first", STEPS)
+    ours_resumed = our_losses(args.bin, plan, FEEDS["next"], RESUMED, "--resume", plan + ".ckpt")
+    print(f"{name}: steps 21-25 resumed, ORT from our exported checkpoint "
+          f"{np.round(ort_resumed, 5)}, ours {np.round(ours_resumed, 5)}")
+    checker.check(f"{name}: ORT resumed from our checkpoint",
+                  np.max(np.abs(ours_resumed - ort_resumed) / np.abs(ort_resumed)), 1e-4)
+    return folder, plan, ours_resumed[0]
+
+
+def check_eval_export(args, tmp, python, folder, plan, loss, checker):
+    """The trained parameters written into the artifacts' eval model (which
+    takes them as graph inputs): onnxruntime computes our next loss."""
+    model = os.path.join(tmp, "trained-eval.onnx")
+    run([os.path.join(args.bin, "amp-run"), "export", plan, "--checkpoint", plan + ".ckpt",
+         "--onnx", os.path.join(folder, "eval_model.onnx"), "--output", model])
+    batch = {name: np.load(path)[:BATCH] for name, path in FEEDS["next"].items()}
+    for name, value in batch.items():
+        np.save(os.path.join(tmp, f"eval-{name}.npy"), value)
+    ort = float(run([python, os.path.join(HERE, "ort_reference.py"), "eval", model,
+                     os.path.join(tmp, "eval-input.npy"), os.path.join(tmp, "eval-labels.npy")]))
+    print(f"exported eval model: onnxruntime's loss {ort:.6f}, ours {loss:.6f}")
+    checker.check("exported eval model's loss vs ours", abs(ort - loss) / abs(loss), 1e-5)
 
 
 def main():
@@ -128,12 +166,20 @@ def main():
     python = ort_python(args.bin)
     checker = Checker()
     with workdir() as tmp:
-        np.save(os.path.join(tmp, "input.npy"), read_idx("train-images-idx3-ubyte", STEPS * BATCH))
-        np.save(os.path.join(tmp, "labels.npy"), read_idx("train-labels-idx1-ubyte", STEPS * BATCH))
+        rows = (STEPS + RESUMED) * BATCH
+        data = {"input": read_idx("train-images-idx3-ubyte", rows),
+                "labels": read_idx("train-labels-idx1-ubyte", rows)}
+        for name, value in data.items():
+            np.save(os.path.join(tmp, f"{name}.npy"), value)
+            for part, span in (("first", slice(0, STEPS * BATCH)), ("next", slice(STEPS * BATCH, rows))):
+                FEEDS[part][name] = os.path.join(tmp, f"{name}-{part}.npy")
+                np.save(FEEDS[part][name], value[span])
         mlp_path, lenet_path = os.path.join(tmp, "mlp.onnx"), os.path.join(tmp, "lenet.onnx")
         mlp.export(mlp.make_mlp(seed=0), mlp_path)
         lenet_bn.export(lenet_bn.make_lenet_bn(seed=0), lenet_path)
-        mlp_folder = compare_with_ort(args, tmp, python, "mlp", mlp_path, checker)
+        mlp_folder, mlp_plan, next_loss = compare_with_ort(args, tmp, python, "mlp", mlp_path,
+                                                           checker)
+        check_eval_export(args, tmp, python, mlp_folder, mlp_plan, next_loss, checker)
         compare_with_ort(args, tmp, python, "lenet-bn", lenet_path, checker)
 
         def accuracy(source, tag, pipeline):

@@ -65,6 +65,27 @@ Status exportOnnx(const amprt::Session &session, const std::string &onnxPath,
       params[info.name] = &info;
     else if (info.dtype == amprt::DType::F32)
       states[info.name] = &info;
+  // Parameters and state the model takes as graph inputs (an ORT eval
+  // model's) become initializers, the inputs dropped.
+  auto *graph = model.mutable_graph();
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> inputs;
+  std::map<std::string, bool> initializers;
+  for (const auto &initializer : graph->initializer())
+    initializers[initializer.name()] = true;
+  for (auto &input : *graph->mutable_input()) {
+    const std::string &name = input.name();
+    bool trained = params.count(name) || states.count(name);
+    if (!trained || initializers.count(name)) {
+      inputs.Add(std::move(input));
+      continue;
+    }
+    onnx::TensorProto *initializer = graph->add_initializer();
+    initializer->set_name(name);
+    initializer->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t dim : (params.count(name) ? params.at(name) : states.at(name))->shape)
+      initializer->add_dims(dim);
+  }
+  graph->mutable_input()->Swap(&inputs);
   size_t replaced = 0;
   for (auto &initializer : *model.mutable_graph()->mutable_initializer()) {
     bool isParam = params.count(initializer.name()) != 0;

@@ -93,8 +93,9 @@ const std::vector<Command> &commands() {
        /*formerName=*/"evaluate"},
       {"export",
        "amp-run export PLAN --onnx MODEL.onnx --output OUT.onnx [--checkpoint FILE]\n"
-       "                    [--precision fp32|fp16|bf16]\n",
-       {"onnx", "output", "checkpoint", "precision"}, {}, exportCommand},
+       "                    [--precision fp32|fp16|bf16]\n"
+       "amp-run export PLAN --ort-checkpoint ARTIFACTS/checkpoint --output OUT [--checkpoint FILE]\n",
+       {"onnx", "ort-checkpoint", "output", "checkpoint", "precision"}, {}, exportCommand},
       {"info", "amp-run info  PLAN [--checkpoint FILE]\n", {"checkpoint"}, {}, info},
       {"devices",
        "amp-run devices   (the CPU, its oneDNN ISA, native or emulated GEMMs per precision,\n"
@@ -835,9 +836,16 @@ Status exportCommand(const Args &args) {
   AMPRT_RETURN_IF_ERROR(createSession(args, &session));
   AMPRT_RETURN_IF_ERROR(loadCheckpointFlag(args, *session));
   std::string onnxPath = args.get("onnx"), output = args.get("output");
-  if (onnxPath.empty() || output.empty())
+  std::string ortCheckpoint = args.get("ort-checkpoint");
+  if (!ortCheckpoint.empty() && !output.empty() && onnxPath.empty()) {
+    AMPRT_RETURN_IF_ERROR(amprun::exportOrtCheckpoint(*session, ortCheckpoint, output));
+    std::printf("wrote %s\n", output.c_str());
+    return Status::ok();
+  }
+  if (onnxPath.empty() || output.empty() || !ortCheckpoint.empty())
     return Status::error("export needs --onnx MODEL.onnx (the model the plan was compiled "
-                         "from) and --output FILE.onnx");
+                         "from) or --ort-checkpoint CHECKPOINT (of the onnxruntime-training "
+                         "artifact set it was compiled from), and --output FILE");
   AMPRT_RETURN_IF_ERROR(
       amprun::exportOnnx(*session, onnxPath, args.get("precision", "fp32"), output));
   std::printf("wrote %s\n", output.c_str());
