@@ -1,13 +1,17 @@
-"""Fuzzing the two parsers of untrusted input: ONNX models and runtime plans.
+"""Fuzzing the parsers of untrusted input: ONNX models, onnxruntime-training
+checkpoints and runtime plans.
 
 Deterministic mutations (byte flips, truncations, splices) of a valid model
-go through amp-opt, and of a valid plan through amp-run; each run must end
+go through amp-opt, of an artifact set's checkpoint (the tiny MLP's, with
+saved optimizer state) through amp-opt's artifact import, and of a valid
+plan through amp-run; each run must end
 with exit code 0 or 1 and, on failure, an error message; never a crash or
 hang. Bounded: a fixed number of cases, each with a timeout.
 """
 import os
 import random
 import resource
+import shutil
 import subprocess
 
 from common import compile_model, mlp, parse_args, workdir
@@ -81,6 +85,15 @@ def main():
                            f"--amp-pipeline=batch=4 precision={('fp32', 'bf16', 'fp16')[case % 3]}",
                            "--emit=plan", "-o", os.path.join(tmp, "out.plan")],
              rng)
+        # An artifact set whose checkpoint is the mutant.
+        artifacts = os.path.join(tmp, "artifacts")
+        source = os.path.join(os.path.dirname(__file__), "..", "Inputs")
+        shutil.copytree(os.path.join(source, "ort_tiny_mlp"), artifacts)
+        with open(os.path.join(source, "ort_tiny_mlp_trained.ckpt"), "rb") as f:
+            checkpoint_bytes = f.read()
+        fuzz("amp-opt (ORT checkpoint)", checkpoint_bytes, os.path.join(artifacts, "checkpoint"),
+             [os.path.join(args.bin, "amp-opt"), artifacts, "--amp-pipeline=batch=4 precision=bf16",
+              "--emit=plan", "-o", os.path.join(tmp, "out.plan")], rng)
         with open(plan, "rb") as f:
             plan_bytes = f.read()
         # bench feeds random batches of the plan's own shapes and runs a step,
