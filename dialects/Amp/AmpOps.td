@@ -1383,12 +1383,13 @@ def Amp_AccumulationStepOp : Amp_ShapedOp<"accumulation_step", [Amp_FixedPrecisi
 def Amp_ZeroIfOp : Amp_ShapedOp<"zero_if", [Amp_FixedPrecision, Amp_PrecisionOpInterface,
     AllTypesMatch<["input", "result"]>]> {
   let precision = "FP32";
-  let precisionReason = "gradient accumulation buffers are FP32";
+  let precisionReason = "FP32 state: gradient accumulation buffers, state a skipped step keeps";
   let hasVerifier = 0; // the type constraints say it all
   let summary = "zeros where the flag is non-zero, else the input";
   let description = [{
-    Resets gradient accumulation buffers after an optimizer step (a select,
-    so an inf in the buffer does not become NaN).
+    Resets gradient accumulation buffers after an optimizer step, and keeps
+    the state of a step whose optimizer is its own arithmetic when loss
+    scaling skips it (a select, so an inf in the input does not become NaN).
 
     Example:
     ```mlir

@@ -555,13 +555,21 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
     if (failed(attr))
       return failure();
     isInitializer[tensor.name()] = true;
+    // With assigned roles: "" for an initializer without one (a constant).
+    std::optional<StringRef> assigned;
+    if (initializerRoles)
+      assigned = initializerRoles->lookup(tensor.name());
+    if (assigned && !assigned->empty() && attr->getElementType().isInteger(64)) {
+      params.emplace_back(tensor.name(), *attr); // run-time step state (a counter)
+      continue;
+    }
     if (attr->getElementType().isInteger(64)) {
       GraphValue constant{Value(), llvm::to_vector(attr->getValues<int64_t>())};
       constant.integerTensor = *attr;
       values[tensor.name()] = constant;
       continue;
     }
-    bool isFrozen = !isFinite(*attr) || (trainableOnly && !trainableOnly->contains(tensor.name()));
+    bool isFrozen = !isFinite(*attr) || (assigned && assigned->empty());
     for (auto [i, glob] : llvm::enumerate(frozen))
       if (glob.match(tensor.name()))
         isFrozen = frozenUsed[i] = true;
@@ -595,7 +603,9 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   }
   for (auto &[name, init] : params) {
     argTypes.push_back(init.getType());
-    argRoles.emplace_back(stateNames.count(name) ? role::kState : role::kParam, name);
+    bool isState = stateNames.count(name) ||
+                   (initializerRoles && initializerRoles->lookup(name) == role::kState);
+    argRoles.emplace_back(isState ? role::kState : role::kParam, name);
     argInits.push_back(init);
   }
 
@@ -746,6 +756,8 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
   onnx::ModelProto model;
   if (failed(readModel(model)))
     return nullptr;
+  if (model.training_info_size() > 0)
+    return importTrainingInfo(*this, model);
   return importModel(model);
 }
 

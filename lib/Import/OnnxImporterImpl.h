@@ -195,9 +195,16 @@ public:
   /// The op sets the model imports of the other domains it may use
   /// (ai.onnx.preview.training), by domain.
   llvm::StringMap<int64_t> domainOpsets;
-  /// When set, only these float initializers are trainable parameters, the
-  /// others constants (an ORT artifact set lists its trainable ones).
-  const llvm::StringSet<> *trainableOnly = nullptr;
+  /// When set, the initializers it names are arguments with that role
+  /// (amp.param or amp.state, int64 ones too) and the other float ones
+  /// constants, except step state a rule reads (an ORT artifact set lists
+  /// its trainable parameters; a TrainingInfoProto's update bindings name
+  /// what its algorithm updates).
+  const llvm::StringMap<StringRef> *initializerRoles = nullptr;
+  /// A training algorithm's Gradient node seeds the backward pass with the
+  /// marked constant 1 (kLossSeedAttr) and unscales what it computes by it,
+  /// so that loss scaling only replaces the seed (TrainingInfo.cpp).
+  bool seedsLoss = false;
 
   /// A rule: imports one node (with the importer's helpers).
   using Rule = LogicalResult (*)(OnnxImporter &, const onnx::NodeProto &);
@@ -229,6 +236,10 @@ private:
   LogicalResult checkGraphOutput(const onnx::GraphProto &graph,
                                  const onnx::ValueInfoProto &info, Value produced);
 };
+
+/// A model with a TrainingInfoProto: @train_step from its algorithm and
+/// update bindings, @forward from its inference graph (TrainingInfo.cpp).
+OwningOpRef<ModuleOp> importTrainingInfo(OnnxImporter &im, onnx::ModelProto &model);
 
 /// The rules of each op family (one file each, *Rules.cpp).
 ArrayRef<OnnxImporter::Registration> linearAlgebraRules();

@@ -477,10 +477,10 @@ OwningOpRef<ModuleOp> mlir::amp::importOrtArtifacts(StringRef folder, MLIRContex
   auto graph = rewriteTrainingGraph(im, *model.mutable_graph(), *checkpoint);
   if (failed(graph))
     return nullptr;
-  llvm::StringSet<> trainable;
+  llvm::StringMap<StringRef> trainable;
   for (const ort::CheckpointTensor &tensor : checkpoint->trainable)
-    trainable.insert(tensor.name);
-  im.trainableOnly = &trainable;
+    trainable[tensor.name] = role::kParam;
+  im.initializerRoles = &trainable;
   OwningOpRef<ModuleOp> module = im.importModel(model);
   if (!module)
     return nullptr;

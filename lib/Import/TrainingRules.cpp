@@ -319,12 +319,21 @@ static LogicalResult importGradient(OnnxImporter &im, const onnx::NodeProto &nod
   Value seed = ConstantOp::create(
       im.builder, loc,
       DenseElementsAttr::get(outputType, im.builder.getFloatAttr(outputType.getElementType(), 1.0)));
+  // In a training algorithm, the scalar loss's seed is what loss scaling
+  // replaces by the scale; the gradients are unscaled by it (by 1 until then).
+  bool scaled = im.seedsLoss && outputType.getRank() == 0 && outputType.getElementType().isF32();
+  if (scaled)
+    seed.getDefiningOp()->setAttr(kLossSeedAttr, im.builder.getUnitAttr());
   SmallVector<Value> grads;
   if (failed(buildReverseGradients(*im.builder.getInsertionBlock(), output, seed, wrt, im.builder,
                                    grads)))
     return im.nodeError(node) << "cannot differentiate '" << (*y)->s() << "' (see above)";
   for (int i = 0; i < node.output_size(); ++i)
-    im.define(node, i, grads[i]);
+    im.define(node, i,
+              scaled && cast<RankedTensorType>(grads[i].getType()).getElementType().isF32()
+                  ? UnscaleOp::create(im.builder, loc, grads[i].getType(), grads[i], seed)
+                        .getResult()
+                  : grads[i]);
   return success();
 }
 

@@ -71,6 +71,37 @@ BlockArgument addStateArgument(func::FuncOp func, Type type, StringRef name,
   return func.getArgument(index);
 }
 
+/// A skipped step of a step with its own optimizer arithmetic: every
+/// parameter and state result is its argument again (a select, so that a
+/// NaN update is not kept).
+LogicalResult keepStateOnSkip(func::FuncOp func, func::ReturnOp ret, Value skip, OpBuilder &b,
+                              Location loc) {
+  b.setInsertionPoint(ret);
+  auto scalarF32 = RankedTensorType::get({}, b.getF32Type());
+  Value one = ConstantOp::create(b, loc, DenseElementsAttr::get(scalarF32, 1.0f));
+  Value apply = SubOp::create(b, loc, scalarF32, one, skip);
+  llvm::StringMap<BlockArgument> args;
+  for (BlockArgument arg : func.getArguments())
+    if (auto role = getRole(func.getArgAttrDict(arg.getArgNumber())))
+      args[(role->first + ":" + role->second).str()] = arg;
+  for (unsigned i = 0; i < ret.getNumOperands(); ++i) {
+    auto role = getRole(func.getResultAttrDict(i));
+    if (!role || (role->first != role::kParam && role->first != role::kState))
+      continue;
+    BlockArgument old = args.lookup((role->first + ":" + role->second).str());
+    Value updated = ret.getOperand(i);
+    if (!old || !cast<RankedTensorType>(updated.getType()).getElementType().isF32())
+      return func.emitError() << "amp-loss-scaling: cannot keep '" << role->second
+                              << "' on a skipped step (an f32 state argument of its name is "
+                                 "needed)";
+    Type type = updated.getType();
+    Value kept = AddOp::create(b, loc, type, ZeroIfOp::create(b, loc, type, updated, skip),
+                               ZeroIfOp::create(b, loc, type, old, apply));
+    ret.setOperand(i, kept);
+  }
+  return success();
+}
+
 LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   Block &body = func.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
@@ -89,6 +120,28 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
   if (!seed)
     return func.emitError("amp-loss-scaling: no backward seed (amp.loss_seed) in @train_step");
 
+  // Optimizer updates and their gradients, in program order.
+  SmallVector<OptimizerUpdateOpInterface> updates;
+  SmallVector<Value> grads;
+  body.walk([&](OptimizerUpdateOpInterface update) {
+    updates.push_back(update);
+    grads.push_back(update.getGrad());
+  });
+  // A step with its own optimizer arithmetic (a TrainingInfoProto's) has
+  // none: its gradients are unscaled by the seed already (by 1 until the
+  // seed becomes the scale), and a skipped step keeps every state.
+  SmallVector<Value> ownUnscaled;
+  if (updates.empty())
+    for (Operation *user : seed->getUsers())
+      if (auto unscale = dyn_cast<UnscaleOp>(user); unscale && unscale.getScale() == seed)
+        ownUnscaled.push_back(unscale.getResult());
+  if (updates.empty() && ownUnscaled.empty())
+    return func.emitError("amp-loss-scaling: @train_step has no optimizer update "
+                          "(optimizer=none returns raw gradients)");
+  if (!ownUnscaled.empty() && (accumulate > 1 || clip > 0))
+    return func.emitError("amp-loss-scaling: gradient accumulation and clipping need amp "
+                          "optimizer updates; this step's optimizer is its own arithmetic");
+
   Value scale, tracker;
   if (mode == "none") {
     scale = seed.getResult();
@@ -101,21 +154,11 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     seed.erase();
   }
 
-  // Optimizer updates and their gradients, in program order.
-  SmallVector<OptimizerUpdateOpInterface> updates;
-  SmallVector<Value> grads;
-  body.walk([&](OptimizerUpdateOpInterface update) {
-    updates.push_back(update);
-    grads.push_back(update.getGrad());
-  });
-  if (updates.empty())
-    return func.emitError("amp-loss-scaling: @train_step has no optimizer update "
-                          "(optimizer=none returns raw gradients)");
-
   // Before the first update (when every gradient is complete): unscale them
   // all in FP32, then check, measure and clip.
-  b.setInsertionPoint(updates.front());
-  SmallVector<Value> unscaled;
+  if (!updates.empty())
+    b.setInsertionPoint(updates.front());
+  SmallVector<Value> unscaled(ownUnscaled);
   for (Value grad : grads)
     unscaled.push_back(mode == "none" ? grad
                                       : UnscaleOp::create(b, loc, grad.getType(), grad, scale)
@@ -185,6 +228,8 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
     if (skip)
       update.setSkip(skip);
   }
+  if (skip && !ownUnscaled.empty() && failed(keepStateOnSkip(func, ret, skip, b, loc)))
+    return failure();
   // The optimizer's step counter (the one its updates read) skips with
   // them; other counters (dropout's) advance every step.
   body.walk([&](IncrementOp op) {

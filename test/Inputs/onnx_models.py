@@ -792,6 +792,73 @@ def microsoft_op():
                                                    helper.make_opsetid("com.microsoft", 1)])
 
 
+def training_info_mlp(features=4, hidden=3, classes=2, lr=0.05, seed=0, initialization=True,
+                      optimizer="adagrad"):
+    """An MLP (Gemm, Relu, Gemm) whose TrainingInfoProto trains it with
+    cross-entropy and ai.onnx.preview.training's Adagrad (epsilon 1e-6, no
+    decay) or Momentum (standard, alpha 0.9, beta 1: torch.optim.SGD's):
+    the algorithm differentiates the loss with a Gradient node and binds
+    each weight and accumulator to the optimizer's new value. With
+    `initialization`, the second bias's initial value comes from a Constant
+    node of the initialization graph."""
+    rng = np.random.default_rng(seed)
+    shapes = {"W1": [hidden, features], "b1": [hidden], "W2": [classes, hidden], "b2": [classes]}
+    params = {name: (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+              for name, shape in shapes.items()}
+    inference = helper.make_graph(
+        [helper.make_node("Gemm", ["X", "W1", "b1"], ["H"], name="fc1", transB=1),
+         helper.make_node("Relu", ["H"], ["A"], name="relu"),
+         helper.make_node("Gemm", ["A", "W2", "b2"], ["logits"], name="fc2", transB=1)],
+        "mlp", [value("X", FLOAT, ["batch", features])], [value("logits", FLOAT, ["batch", classes])],
+        [numpy_helper.from_array(v, k) for k, v in params.items()])
+    names = list(shapes)
+    algorithm = helper.make_graph(
+        [helper.make_node("SoftmaxCrossEntropyLoss", ["logits", "labels"], ["loss"], name="loss"),
+         helper.make_node("Gradient", names, [f"G_{n}" for n in names], name="gradient",
+                          domain="ai.onnx.preview.training", xs=names, y="loss"),
+         helper.make_node("Adagrad", ["R", "T", *names, *[f"G_{n}" for n in names],
+                                      *[f"H_{n}" for n in names]],
+                          [f"{n}_new" for n in names] + [f"H_{n}_new" for n in names],
+                          name="adagrad", domain="ai.onnx.preview.training", epsilon=1e-6,
+                          decay_factor=0.0, norm_coefficient=0.0) if optimizer == "adagrad" else
+         helper.make_node("Momentum", ["R", "T", *names, *[f"G_{n}" for n in names],
+                                       *[f"H_{n}" for n in names]],
+                          [f"{n}_new" for n in names] + [f"H_{n}_new" for n in names],
+                          name="momentum", domain="ai.onnx.preview.training", alpha=0.9,
+                          beta=1.0, mode="standard", norm_coefficient=0.0)],
+        "algorithm", [value("labels", INT64, ["batch"])],
+        [value(f"{n}_new", FLOAT, shapes[n]) for n in names]
+        + [value(f"H_{n}_new", FLOAT, shapes[n]) for n in names],
+        [numpy_helper.from_array(np.array(lr, np.float32), "R"),
+         numpy_helper.from_array(np.array(0, np.int64), "T")]
+        + [numpy_helper.from_array(np.zeros(shapes[n], np.float32), f"H_{n}") for n in names])
+    info = onnx.TrainingInfoProto()
+    info.algorithm.CopyFrom(algorithm)
+    for n in names:
+        info.update_binding.add(key=n, value=f"{n}_new")
+        info.update_binding.add(key=f"H_{n}", value=f"H_{n}_new")
+    if initialization:
+        info.initialization.CopyFrom(helper.make_graph(
+            [helper.make_node("Constant", [], ["b2_init"], name="b2_init",
+                              value=numpy_helper.from_array(np.full([classes], 0.25, np.float32)))],
+            "initialization", [], [value("b2_init", FLOAT, [classes])]))
+        info.initialization_binding.add(key="b2", value="b2_init")
+    model = helper.make_model(inference, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.preview.training", 1)])
+    model.training_info.append(info)
+    return model
+
+
+def training_info_random_init():
+    """A TrainingInfoProto whose initialization draws random values."""
+    model = training_info_mlp()
+    init = model.training_info[0].initialization
+    del init.node[:]
+    init.node.append(helper.make_node("RandomNormal", [], ["b2_init"], name="b2_random",
+                                      shape=[2], dtype=FLOAT))
+    return model
+
+
 MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative_dim, overflowing_initializer,
     deep_rank_input, conv_rank2_input, long_node_name, long_value_name, linear784,
     gemm, gemm_alpha_beta, elementwise, activations, conv, conv_group_mismatch, batch_norm,
@@ -806,7 +873,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     extreme_slices, bool_int32_data, reductions, shape_subgraph, float_where, trilu_mask, trilu_of_input, buffers,
     preview_adam, preview_adagrad, preview_momentum, preview_gradient,
     preview_gradient_elsewhere, microsoft_op, loss_log_prob,
-    preview_gradient_unrelated, preview_gradient_transposed]}
+    preview_gradient_unrelated, preview_gradient_transposed, training_info_mlp,
+    training_info_random_init]}
 
 def ort_artifacts(source, folder, edit):
     """A copy of the onnxruntime-training artifact set in `source` (made by
