@@ -30,10 +30,16 @@ static SmallVector<int64_t> samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64
   return pads;
 }
 
-FailureOr<WindowAttrs> mlir::amp::onnx_import::readWindowAttrs(OnnxImporter &im,
-                                                               const onnx::NodeProto &node,
-                                                               RankedTensorType input,
-                                                               ArrayRef<int64_t> kernel) {
+/// The window a conv or pooling node states over `input` ([N, C,
+/// spatial...]): kernel_shape (default `kernel`), strides, dilations and
+/// pads, with auto_pad resolved into pads (begins, then ends).
+struct WindowAttrs {
+  SmallVector<int64_t> kernel, strides, dilations, pads;
+};
+
+static FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::NodeProto &node,
+                                              RankedTensorType input,
+                                              ArrayRef<int64_t> kernel) {
   size_t spatial = input.getRank() - 2;
   SmallVector<int64_t> ones(spatial, 1), zeros(2 * spatial, 0);
   auto kernelShape = im.intsAttr(node, "kernel_shape", kernel);
@@ -79,6 +85,37 @@ static FailureOr<Value> spatialInput(OnnxImporter &im, const onnx::NodeProto &no
   return *x;
 }
 
+FailureOr<ConvWindow> mlir::amp::onnx_import::readConvWindow(OnnxImporter &im,
+                                                             const onnx::NodeProto &node,
+                                                             RankedTensorType xType,
+                                                             RankedTensorType wType) {
+  if (xType.getRank() < 3 || wType.getRank() != xType.getRank()) {
+    im.nodeError(node) << "expects input [N, C, spatial...] and weights [M, C/group, "
+                          "kernel...] of one rank, at least 3; got "
+                       << xType << " and " << wType;
+    return failure();
+  }
+  auto window = readWindowAttrs(im, node, xType, wType.getShape().drop_front(2));
+  auto group = im.intAttr(node, "group", 1);
+  if (failed(window) || failed(group))
+    return failure();
+  if (ArrayRef<int64_t>(window->kernel) != wType.getShape().drop_front(2)) {
+    im.nodeError(node) << "kernel_shape does not match the weights' shape " << wType;
+    return failure();
+  }
+  std::string error;
+  ConvGeometry geometry{window->strides, window->pads, window->dilations, *group};
+  auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
+  if (failed(shape)) {
+    im.nodeError(node) << error;
+    return failure();
+  }
+  Builder &b = im.builder;
+  return ConvWindow{b.getDenseI64ArrayAttr(window->strides), b.getDenseI64ArrayAttr(window->pads),
+                    b.getDenseI64ArrayAttr(window->dilations), *group,
+                    RankedTensorType::get(*shape, xType.getElementType())};
+}
+
 /// Conv: 1-D and up, strides, pads or auto_pad, dilations, groups; the
 /// optional bias becomes a broadcast add over the channel dim.
 static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
@@ -87,29 +124,12 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
     return failure();
   auto xType = cast<RankedTensorType>(x->getType());
   auto wType = cast<RankedTensorType>(w->getType());
-  if (xType.getRank() < 3 || wType.getRank() != xType.getRank())
-    return im.nodeError(node) << "expects input [N, C, spatial...] and weights [M, C/group, "
-                                 "kernel...] of one rank, at least 3; got "
-                              << xType << " and " << wType;
-  auto window = readWindowAttrs(im, node, xType, wType.getShape().drop_front(2));
-  auto group = im.intAttr(node, "group", 1);
-  if (failed(window) || failed(group))
+  auto window = readConvWindow(im, node, xType, wType);
+  if (failed(window))
     return failure();
-  if (ArrayRef<int64_t>(window->kernel) != wType.getShape().drop_front(2))
-    return im.nodeError(node) << "kernel_shape does not match the weights' shape " << wType;
-  SmallVector<int64_t> &strides = window->strides, &pads = window->pads,
-                       &dilations = window->dilations;
-  std::string error;
-  ConvGeometry geometry{strides, pads, dilations, *group};
-  auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
-  if (failed(shape))
-    return im.nodeError(node) << error;
   Location loc = im.nodeLoc(node);
-  auto conv = ConvOp::create(im.builder, loc,
-                             RankedTensorType::get(*shape, xType.getElementType()), *x, *w,
-                             im.builder.getDenseI64ArrayAttr(strides),
-                             im.builder.getDenseI64ArrayAttr(pads),
-                             im.builder.getDenseI64ArrayAttr(dilations), *group);
+  auto conv = ConvOp::create(im.builder, loc, window->result, *x, *w, window->strides,
+                             window->pads, window->dilations, window->group);
   if (failed(im.verifyBuilt(node, conv)))
     return failure();
   Value result = conv.getResult();

@@ -252,15 +252,17 @@ ArrayRef<OnnxImporter::Registration> integerRules();
 ArrayRef<OnnxImporter::Registration> trainingRules();
 ArrayRef<OnnxImporter::Registration> ortGradientRules();
 
-/// The window a conv or pooling node states over `input` ([N, C,
-/// spatial...]): kernel_shape (default `kernel`), strides, dilations and
-/// pads, with auto_pad resolved into pads (begins, then ends)
-/// (ConvolutionRules.cpp).
-struct WindowAttrs {
-  SmallVector<int64_t> kernel, strides, dilations, pads;
+/// A Conv node's geometry over input `xType` [N, C, spatial...] and weights
+/// `wType` [M, C/group, kernel...] (strides, pads with auto_pad resolved,
+/// dilations, group) and its result type; ConvGrad reads the same
+/// attributes (ConvolutionRules.cpp).
+struct ConvWindow {
+  DenseI64ArrayAttr strides, pads, dilations;
+  int64_t group;
+  RankedTensorType result;
 };
-FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::NodeProto &node,
-                                       RankedTensorType input, ArrayRef<int64_t> kernel);
+FailureOr<ConvWindow> readConvWindow(OnnxImporter &im, const onnx::NodeProto &node,
+                                     RankedTensorType xType, RankedTensorType wType);
 
 // Compile-time integer tensors (IntegerRules.cpp) ---------------------------
 /// The shape of a compile-time integer tensor.

@@ -125,37 +125,26 @@ static LogicalResult importConvGrad(OnnxImporter &im, const onnx::NodeProto &nod
     return failure();
   auto xType = cast<RankedTensorType>(x->getType());
   auto wType = cast<RankedTensorType>(w->getType());
-  if (xType.getRank() < 3 || wType.getRank() != xType.getRank())
-    return im.nodeError(node) << "expects X [N, C, spatial...] and W [M, C/group, kernel...] "
-                                 "of one rank, at least 3; got "
-                              << xType << " and " << wType;
-  auto window = readWindowAttrs(im, node, xType, wType.getShape().drop_front(2));
-  auto group = im.intAttr(node, "group", 1);
-  if (failed(window) || failed(group))
+  auto window = readConvWindow(im, node, xType, wType);
+  if (failed(window))
     return failure();
-  std::string error;
-  ConvGeometry geometry{window->strides, window->pads, window->dilations, *group};
-  auto shape = convShape(xType.getShape(), wType.getShape(), geometry, error);
-  if (failed(shape))
-    return im.nodeError(node) << error;
   auto dYType = cast<RankedTensorType>(dY->getType());
-  if (failed(verifyCompatibleShape(dYType.getShape(), *shape)))
-    return im.nodeError(node) << "dY " << dYType << " is not the shape of the convolution's "
-                              << "result " << RankedTensorType::get(*shape, xType.getElementType());
+  if (failed(verifyCompatibleShape(dYType, window->result)))
+    return im.nodeError(node) << "dY " << dYType << " is not the convolution's result type "
+                              << window->result;
   Location loc = im.nodeLoc(node);
-  auto strides = im.builder.getDenseI64ArrayAttr(window->strides);
-  auto pads = im.builder.getDenseI64ArrayAttr(window->pads);
-  auto dilations = im.builder.getDenseI64ArrayAttr(window->dilations);
+  auto strides = window->strides, pads = window->pads, dilations = window->dilations;
+  int64_t group = window->group;
   if (im.isRead(node, 0)) {
     auto op = ConvBackwardDataOp::create(im.builder, loc, xType, *dY, *w, strides, pads,
-                                         dilations, *group);
+                                         dilations, group);
     if (failed(im.verifyBuilt(node, op)))
       return failure();
     im.define(node, 0, op.getResult());
   }
   if (im.isRead(node, 1)) {
     auto op = ConvBackwardFilterOp::create(im.builder, loc, wType, *x, *dY, strides, pads,
-                                           dilations, *group);
+                                           dilations, group);
     if (failed(im.verifyBuilt(node, op)))
       return failure();
     im.define(node, 1, op.getResult());
