@@ -34,7 +34,8 @@ static LogicalResult importBatchNormalization(OnnxImporter &im, const onnx::Node
                                 << v.getType();
   auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
   auto momentum = im.floatAttr(node, "momentum", 0.9f);
-  auto training = im.intAttr(node, "training_mode", 0);
+  // onnxruntime-training's BatchNormInternal trains unless told otherwise.
+  auto training = im.intAttr(node, "training_mode", node.domain() == "com.microsoft" ? 1 : 0);
   if (failed(epsilon) || failed(momentum) || failed(training))
     return failure();
   Location loc = im.nodeLoc(node);

@@ -569,12 +569,22 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
       values[tensor.name()] = constant;
       continue;
     }
-    bool isFrozen = !isFinite(*attr) || (assigned && assigned->empty());
-    for (auto [i, glob] : llvm::enumerate(frozen))
-      if (glob.match(tensor.name()))
-        isFrozen = frozenUsed[i] = true;
+    // An assigned role wins over the heuristics (a diverged checkpoint is
+    // still trained); an initializer the roles leave out is a constant.
+    bool hasRole = assigned && !assigned->empty();
+    bool isFrozen = !hasRole && (assigned || !isFinite(*attr));
     if (stateNames.count(tensor.name()))
       isFrozen = false;
+    for (auto [i, glob] : llvm::enumerate(frozen)) {
+      if (!glob.match(tensor.name()))
+        continue;
+      if (hasRole)
+        return fileError() << "--onnx-frozen: '" << options.frozen[i] << "' names '"
+                           << tensor.name() << "', which the training graph updates";
+      // Frozen running averages are constants too, as asked.
+      stateNames.erase(tensor.name());
+      isFrozen = frozenUsed[i] = true;
+    }
     (isFrozen ? constants : params).emplace_back(tensor.name(), *attr);
   }
   SmallVector<std::string> inputsReadAsState; // graph inputs: not state

@@ -284,7 +284,13 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
     sig.argAttrs.push_back(attrs);
   }
   unsigned next = body.getNumArguments();
+  llvm::StringSet<> taken;
+  for (DictionaryAttr attrs : sig.argAttrs)
+    if (auto role = getRole(attrs))
+      taken.insert(role->second);
+  bool collision = false;
   auto addState = [&](Type type, StringRef name, Attribute init) {
+    collision |= !taken.insert(name).second;
     sig.argTypes.push_back(type);
     sig.argAttrs.push_back(roleAttr(b, role::kState, name, init));
     return next++;
@@ -324,6 +330,9 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
   auto stepType = RankedTensorType::get({}, b.getI64Type());
   int64_t savedStep = checkpoint.optimizer ? checkpoint.optimizer->step : 0;
   unsigned stepIndex = addState(stepType, "step", DenseElementsAttr::get(stepType, savedStep));
+  if (collision)
+    return im.fileError() << "a parameter's name is one the optimizer's state takes (step, or "
+                             "<parameter>.exp_avg, .exp_avg_sq, .momentum_buffer)";
   SmallVector<unsigned> indices(sig.argTypes.size() - body.getNumArguments(),
                                 body.getNumArguments());
   SmallVector<Type> newTypes(ArrayRef<Type>(sig.argTypes).drop_front(body.getNumArguments()));
@@ -392,10 +401,13 @@ LogicalResult buildForward(OnnxImporter &im, func::FuncOp step, StringRef output
   for (unsigned i = 0; i < ret.getNumOperands(); ++i)
     if (auto role = getRole(step.getResultAttrDict(i)); role && role->first == role::kLoss)
       loss = ret.getOperand(i);
-  Operation *lossOp = loss ? loss.getDefiningOp() : nullptr;
-  if (!lossOp || lossOp->getNumOperands() == 0)
-    return im.fileError() << "the loss is not computed from the model's output";
-  Value output = lossOp->getOperand(0);
+  // The model's output is what the cross-entropy reads (its logits); other
+  // losses do not say which of their inputs the model computed.
+  auto lossOp = loss ? loss.getDefiningOp<SoftmaxCrossEntropyOp>() : nullptr;
+  if (!lossOp)
+    return im.fileError() << "the training graph's loss is not a SoftmaxCrossEntropyLoss: only "
+                             "cross-entropy artifact sets are supported";
+  Value output = lossOp.getLogits();
 
   llvm::SetVector<Operation *> slice;
   SmallVector<Value> worklist = {output};

@@ -12,6 +12,8 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
+
 using namespace mlir::amp;
 
 namespace {
@@ -114,8 +116,13 @@ llvm::Expected<ort::Checkpoint> ort::readCheckpoint(llvm::StringRef path) {
     OptimizerState state;
     state.step = group->step();
     state.learningRate = group->initial_learning_rate();
-    if (state.step < 0)
-      return fail(path, "the optimizer's step is negative");
+    // Past 2^53 steps the count is corrupt (and step + 1 would overflow
+    // near 2^63).
+    if (state.step < 0 || state.step > (int64_t{1} << 53))
+      return fail(path, "the optimizer's step " + std::to_string(state.step) +
+                            " is out of range");
+    if (!std::isfinite(state.learningRate) || state.learningRate < 0)
+      return fail(path, "the optimizer's learning rate is negative or not finite");
     if (const auto *params = group->optimizer_states())
       for (const ort_checkpoint::ParameterOptimizerState *param : *params) {
         if (!param->param_name())

@@ -49,6 +49,15 @@ static LogicalResult importSoftmaxCrossEntropyLossGrad(OnnxImporter &im,
     scores = logSoftmax.getInput();
   Location loc = im.nodeLoc(node);
   Value seed = *dY;
+  // Loss scaling scales the seed this node reads; another reader of it
+  // would keep an unscaled 1 while its gradients are unscaled all the same.
+  int readers = 0;
+  for (const onnx::NodeProto &reader : im.graph->node())
+    readers += llvm::count(reader.input(), node.input(0));
+  if (readers > 1)
+    return im.nodeError(node) << "dY '" << node.input(0)
+                              << "' is read by other nodes too: a loss gradient seeded "
+                                 "elsewhere as well is not supported";
   if (auto constant = seed.getDefiningOp<ConstantOp>()) {
     auto value = dyn_cast<DenseElementsAttr>(constant.getValue());
     if (value && value.isSplat() && value.getSplatValue<APFloat>().convertToDouble() == 1.0) {
@@ -100,14 +109,14 @@ static LogicalResult importBatchNormalizationGrad(OnnxImporter &im,
   auto saved = im.hasInput(node, 4) ? im.values.find(node.input(4)) : im.values.end();
   if (saved == im.values.end() || !saved->second.batchVariance)
     return im.nodeError(node) << "saved_inv_std must be an output of a BatchNormInternal node";
-  auto epsilon = im.floatAttr(node, "epsilon", 1e-5f);
-  if (failed(epsilon))
-    return failure();
+  // ORT's kernel reads saved_inv_std, made with the forward's epsilon: the
+  // amp op derives it from the variance with that epsilon.
   Value var = saved->second.batchVariance;
+  auto forward = var.getDefiningOp<BatchNormOp>();
   auto op = BatchNormGradOp::create(im.builder, im.nodeLoc(node), operands[1].getType(),
                                     var.getType(), var.getType(), operands[0], operands[1],
-                                    operands[2], operands[3], var,
-                                    im.builder.getF32FloatAttr(*epsilon), UnitAttr());
+                                    operands[2], operands[3], var, forward.getEpsilonAttr(),
+                                    UnitAttr());
   if (failed(im.verifyBuilt(node, op)))
     return failure();
   im.define(node, 0, op.getInputGrad());

@@ -74,6 +74,11 @@ LogicalResult applyInitialization(OnnxImporter &im, onnx::ModelProto &model,
     if (!target)
       return im.fileError() << "initialization_binding names '" << binding.key()
                             << "', which is no initializer of the model or its algorithm";
+    bool sameShape = std::equal(value.dims().begin(), value.dims().end(),
+                                target->dims().begin(), target->dims().end());
+    if (value.data_type() != target->data_type() || !sameShape)
+      return im.fileError() << "initialization_binding of '" << binding.key()
+                            << "': the initial value's type or shape is not the initializer's";
     value.set_name(binding.key());
     *target = value;
   }
@@ -107,6 +112,9 @@ FailureOr<onnx::ModelProto> combinedModel(OnnxImporter &im, const onnx::ModelPro
   for (const onnx::NodeProto &node : algorithm.node()) {
     if (node.op_type() != "Gradient" || node.domain() != "ai.onnx.preview.training")
       continue;
+    if (!loss.empty())
+      return im.nodeError(node) << "a second Gradient node: one loss per training algorithm "
+                                   "is supported";
     for (const onnx::AttributeProto &attr : node.attribute()) {
       if (attr.name() == "xs")
         for (const std::string &x : attr.strings())
@@ -154,7 +162,8 @@ FailureOr<onnx::ModelProto> combinedModel(OnnxImporter &im, const onnx::ModelPro
 }
 
 /// The imported combined graph as @train_step: the bound results take their
-/// initializer's role and name, the last one is the loss; integer inputs a
+/// initializer's role and name, then comes the loss, then the state the
+/// importer adds (running averages, a dropout counter); integer inputs a
 /// loss reads as labels are the step's labels.
 LogicalResult finishTrainStep(OnnxImporter &im, func::FuncOp func,
                               const llvm::StringMap<StringRef> &roles,
@@ -162,11 +171,6 @@ LogicalResult finishTrainStep(OnnxImporter &im, func::FuncOp func,
   Builder b(func.getContext());
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   unsigned count = updated.size();
-  // The importer returns the graph outputs, then any running averages.
-  if (ret.getNumOperands() != count + 1)
-    return im.fileError() << "the training algorithm updates running averages (batch "
-                             "normalization) outside its update bindings, which is not "
-                             "supported";
   Value loss = ret.getOperand(count);
   auto lossType = cast<RankedTensorType>(loss.getType());
   if (lossType.getRank() != 0 || !lossType.getElementType().isF32())
@@ -187,6 +191,8 @@ LogicalResult finishTrainStep(OnnxImporter &im, func::FuncOp func,
         b.getDictionaryAttr(b.getNamedAttr(roles.lookup(name), b.getStringAttr(name))));
   }
   resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(role::kLoss, b.getStringAttr("loss"))));
+  for (unsigned i = count + 1; i < ret.getNumOperands(); ++i)
+    resultAttrs.push_back(func.getResultAttrDict(i));
   func.setAllResultAttrs(resultAttrs);
   for (BlockArgument arg : func.getArguments()) {
     auto role = getRole(func.getArgAttrDict(arg.getArgNumber()));

@@ -71,9 +71,10 @@ BlockArgument addStateArgument(func::FuncOp func, Type type, StringRef name,
   return func.getArgument(index);
 }
 
-/// A skipped step of a step with its own optimizer arithmetic: every
+/// A skipped step of a step with its own optimizer arithmetic: every f32
 /// parameter and state result is its argument again (a select, so that a
-/// NaN update is not kept).
+/// NaN update is not kept). Integer state (a dropout counter) advances, as
+/// dropout's does in any skipped step.
 LogicalResult keepStateOnSkip(func::FuncOp func, func::ReturnOp ret, Value skip, OpBuilder &b,
                               Location loc) {
   b.setInsertionPoint(ret);
@@ -90,10 +91,11 @@ LogicalResult keepStateOnSkip(func::FuncOp func, func::ReturnOp ret, Value skip,
       continue;
     BlockArgument old = args.lookup((role->first + ":" + role->second).str());
     Value updated = ret.getOperand(i);
-    if (!old || !cast<RankedTensorType>(updated.getType()).getElementType().isF32())
+    if (!cast<RankedTensorType>(updated.getType()).getElementType().isF32())
+      continue;
+    if (!old || old.getType() != updated.getType())
       return func.emitError() << "amp-loss-scaling: cannot keep '" << role->second
-                              << "' on a skipped step (an f32 state argument of its name is "
-                                 "needed)";
+                              << "' on a skipped step (no state argument of its name and type)";
     Type type = updated.getType();
     Value kept = AddOp::create(b, loc, type, ZeroIfOp::create(b, loc, type, updated, skip),
                                ZeroIfOp::create(b, loc, type, old, apply));

@@ -849,6 +849,24 @@ def training_info_mlp(features=4, hidden=3, classes=2, lr=0.05, seed=0, initiali
     return model
 
 
+def training_info_two_gradients():
+    """A TrainingInfoProto algorithm with a second Gradient node."""
+    model = training_info_mlp()
+    algorithm = model.training_info[0].algorithm
+    algorithm.node.insert(2, helper.make_node("Gradient", ["W1"], ["G2_W1"], name="gradient2",
+                                              domain="ai.onnx.preview.training", xs=["W1"],
+                                              y="loss"))
+    return model
+
+
+def training_info_bad_init():
+    """An initialization value of another shape than its initializer's."""
+    model = training_info_mlp()
+    model.training_info[0].initialization.node[0].attribute[0].t.CopyFrom(
+        numpy_helper.from_array(np.zeros(3, np.float32)))
+    return model
+
+
 def training_info_random_init():
     """A TrainingInfoProto whose initialization draws random values."""
     model = training_info_mlp()
@@ -874,21 +892,30 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     preview_adam, preview_adagrad, preview_momentum, preview_gradient,
     preview_gradient_elsewhere, microsoft_op, loss_log_prob,
     preview_gradient_unrelated, preview_gradient_transposed, training_info_mlp,
-    training_info_random_init]}
+    training_info_random_init, training_info_two_gradients, training_info_bad_init]}
 
 def ort_artifacts(source, folder, edit):
     """A copy of the onnxruntime-training artifact set in `source` (made by
     test/e2e/ort_reference.py) with one file edited: `edit` is
     unknown_gradient (ReluGrad renamed GeluGrad, an op without a rule),
+    shared_seed (another node reads the loss gradient's seed),
+    default_training_mode (BatchNormInternal without attributes),
     truncated_checkpoint or foreign_checkpoint (not a FlatBuffer of ORT's)."""
     import shutil
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(source, folder)
-    if edit == "unknown_gradient":
+    if edit in ("unknown_gradient", "shared_seed", "default_training_mode"):
         training = onnx.load(f"{folder}/training_model.onnx")
         for node in training.graph.node:
-            if node.op_type == "ReluGrad":
+            if node.op_type == "ReluGrad" and edit == "unknown_gradient":
                 node.op_type = "GeluGrad"
+            if node.op_type == "BatchNormInternal" and edit == "default_training_mode":
+                del node.attribute[:]  # training_mode defaults to 1 there
+            if node.op_type == "SoftmaxCrossEntropyLossGrad" and edit == "shared_seed":
+                seed = node.input[0]
+        if edit == "shared_seed":  # a second reader of the loss gradient's seed
+            training.graph.node.append(helper.make_node("Identity", [seed], ["seed_copy"],
+                                                        name="seed_reader"))
         onnx.save(training, f"{folder}/training_model.onnx")
         return
     with open(f"{folder}/checkpoint", "rb") as f:

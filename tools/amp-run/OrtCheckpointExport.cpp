@@ -59,6 +59,9 @@ Status exportOrtCheckpoint(const amprt::Session &session, const std::string &sou
       ort_checkpoint::GetCheckpoint(data)->UnPack());
   if (!checkpoint->module_state)
     return Status::error(sourcePath + ": the checkpoint holds no module state");
+  if (checkpoint->module_state->is_nominal_state || checkpoint->module_state->has_external_data)
+    return Status::error(sourcePath + ": a nominal checkpoint, or one with external data, is "
+                                      "not supported");
 
   std::map<std::string, const amprt::TensorInfo *> states;
   for (const auto &info : session.states())
@@ -119,8 +122,10 @@ Status exportOrtCheckpoint(const amprt::Session &session, const std::string &sou
     return builder.CreateVector(offsets);
   };
   auto trainable = tensors(module.requires_grad_params), frozen = tensors(module.frozen_params);
-  auto moduleState = ort_checkpoint::CreateModuleState(
-      builder, trainable, frozen, module.is_nominal_state, module.has_external_data);
+  // Every tensor's values are written inline here.
+  auto moduleState = ort_checkpoint::CreateModuleState(builder, trainable, frozen,
+                                                       /*is_nominal_state=*/false,
+                                                       /*has_external_data=*/false);
   std::vector<flatbuffers::Offset<ort_checkpoint::OptimizerGroup>> groups;
   for (const auto &group : checkpoint->optimizer_groups) {
     std::vector<flatbuffers::Offset<ort_checkpoint::ParameterOptimizerState>> params;
