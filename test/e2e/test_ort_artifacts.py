@@ -18,6 +18,7 @@ artifacts and from its forward export (AdamW lr 1e-3, eps 1e-6, no weight
 decay, as the artifacts, but PyTorch's AdamW where ORT's is HuggingFace's): FP32 test accuracies within 0.5 points of each other, BF16
 and FP16 from the artifacts within 0.5 points of that FP32.
 """
+import fcntl
 import gzip
 import json
 import os
@@ -39,8 +40,15 @@ FEEDS = {"first": {}, "next": {}}  # name -> .npy of the first 20 and the next 5
 
 
 def ort_python(bin_dir):
-    """The venv's python with onnxruntime-training, made on first use."""
+    """The venv's python with onnxruntime-training, made on first use (under
+    a lock: the ISA-capped variant of this suite may run alongside)."""
     venv = os.path.join(bin_dir, "..", "ort-venv")
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return make_venv(venv)
+
+
+def make_venv(venv):
     python = os.path.join(venv, "bin", "python")
     requirements = os.path.join(HERE, "ort-requirements.txt")
     stamp = os.path.join(venv, "requirements.txt")
