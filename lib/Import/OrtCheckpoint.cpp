@@ -13,6 +13,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <cstring>
 
 using namespace mlir::amp;
 
@@ -45,7 +46,13 @@ llvm::Expected<ort::CheckpointTensor> readTensor(llvm::StringRef path,
   if (tensor->dims()) {
     if (tensor->dims()->size() > kMaxDims)
       return fail(path, "tensor '" + out.name + "' has more than 8 dimensions");
-    for (int64_t dim : *tensor->dims()) {
+    // The verifier checks a vector's length prefix, not that its 8-byte
+    // elements are aligned (a writer aligns them; a corrupt file need not):
+    // each is copied out rather than loaded in place (found by fuzzing).
+    const uint8_t *bytes = tensor->dims()->Data();
+    for (uint32_t i = 0; i < tensor->dims()->size(); ++i) {
+      int64_t dim;
+      std::memcpy(&dim, bytes + i * sizeof(int64_t), sizeof(int64_t));
       if (dim < 0 || dim > (int64_t{1} << 40) || (dim && count > (uint64_t{1} << 40) / dim))
         return fail(path, "tensor '" + out.name + "' has an invalid shape");
       out.dims.push_back(dim);
@@ -79,8 +86,11 @@ llvm::Error readTensors(llvm::StringRef path,
 } // namespace
 
 llvm::Expected<ort::Checkpoint> ort::readCheckpoint(llvm::StringRef path) {
+  // Aligned as FlatBuffers expects its buffer (scalars are verified aligned
+  // relative to the buffer's start).
   auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                          /*RequiresNullTerminator=*/false);
+                                          /*RequiresNullTerminator=*/false,
+                                          /*IsVolatile=*/false, llvm::Align(16));
   if (!file)
     return fail(path, "cannot read: " + file.getError().message());
   Checkpoint checkpoint;

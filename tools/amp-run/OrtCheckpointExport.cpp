@@ -55,8 +55,30 @@ Status exportOrtCheckpoint(const amprt::Session &session, const std::string &sou
   if (bytes.size() < 8 || !ort_checkpoint::CheckpointBufferHasIdentifier(data) ||
       !ort_checkpoint::VerifyCheckpointBuffer(verifier))
     return Status::error(sourcePath + ": not a valid onnxruntime-training checkpoint");
-  std::unique_ptr<ort_checkpoint::CheckpointT> checkpoint(
-      ort_checkpoint::GetCheckpoint(data)->UnPack());
+  // Unpacking loads 8-byte vector elements in place; the verifier does not
+  // check their alignment (a corrupt file may misplace them).
+  const ort_checkpoint::Checkpoint *root = ort_checkpoint::GetCheckpoint(data);
+  auto aligned = [](const ort_checkpoint::Tensor *tensor) {
+    return !tensor->dims() ||
+           reinterpret_cast<uintptr_t>(tensor->dims()->Data()) % alignof(int64_t) == 0;
+  };
+  bool ok = reinterpret_cast<uintptr_t>(data) % alignof(int64_t) == 0;
+  if (const auto *module = root->module_state())
+    for (const auto *list : {module->requires_grad_params(), module->frozen_params()})
+      if (list)
+        for (const ort_checkpoint::Tensor *tensor : *list)
+          ok = ok && aligned(tensor);
+  if (const auto *groups = root->optimizer_groups())
+    for (const ort_checkpoint::OptimizerGroup *group : *groups)
+      if (group->optimizer_states())
+        for (const auto *state : *group->optimizer_states())
+          if (state->momentums())
+            for (const ort_checkpoint::Tensor *tensor : *state->momentums())
+              ok = ok && aligned(tensor);
+  if (!ok)
+    return Status::error(sourcePath + ": not a valid onnxruntime-training checkpoint "
+                                      "(misaligned tensor shapes)");
+  std::unique_ptr<ort_checkpoint::CheckpointT> checkpoint(root->UnPack());
   if (!checkpoint->module_state)
     return Status::error(sourcePath + ": the checkpoint holds no module state");
   if (checkpoint->module_state->is_nominal_state || checkpoint->module_state->has_external_data)
