@@ -166,6 +166,10 @@ LogicalResult buildReverseGradients(Block &body, Value output, Value seed, Array
 /// The role attribute (one of role::kAll) in `attrs`, with its name.
 std::optional<std::pair<StringRef, StringRef>> getRole(DictionaryAttr attrs);
 
+/// The attributes of a signature entry with `role` and `name`, and its
+/// initial value `init` (role::kInit) when given: getRole's inverse.
+DictionaryAttr roleAttrs(Builder &b, StringRef role, StringRef name, Attribute init = {});
+
 /// The ops that read `value`'s bytes: its users and, through views
 /// (reshapes alias their operand's bytes), the users of those views. An op
 /// overwriting `value` in place must come after all of them.

@@ -279,6 +279,14 @@ mlir::amp::getRole(DictionaryAttr attrs) {
   return std::nullopt;
 }
 
+DictionaryAttr mlir::amp::roleAttrs(Builder &b, StringRef role, StringRef name,
+                                   Attribute init) {
+  SmallVector<NamedAttribute, 2> attrs = {b.getNamedAttr(role, b.getStringAttr(name))};
+  if (init)
+    attrs.push_back(b.getNamedAttr(role::kInit, init));
+  return b.getDictionaryAttr(attrs);
+}
+
 SmallVector<Operation *> mlir::amp::readersThroughViews(Value value) {
   SmallVector<Operation *> readers;
   SmallVector<Value> pending = {value};

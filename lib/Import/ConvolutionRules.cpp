@@ -155,18 +155,6 @@ static LogicalResult importConv(OnnxImporter &im, const onnx::NodeProto &node) {
   return success();
 }
 
-/// Whether every node that reads `name` is ORT's MaxPoolGrad (its Indices).
-static bool readOnlyByMaxPoolGrad(OnnxImporter &im, const std::string &name) {
-  for (const auto &reader : im.graph->node())
-    for (const std::string &input : reader.input())
-      if (input == name && reader.op_type() != "MaxPoolGrad")
-        return false;
-  for (const auto &output : im.graph->output())
-    if (output.name() == name)
-      return false;
-  return true;
-}
-
 /// MaxPool: kernel, strides, pads or auto_pad, dilations, ceil_mode; the
 /// optional Indices output (ONNX's flat index over the whole tensor) only
 /// where ORT's MaxPoolGrad alone reads it (as amp.max_pool's own indices);
@@ -176,7 +164,9 @@ static LogicalResult importMaxPool(OnnxImporter &im, const onnx::NodeProto &node
   if (failed(x))
     return failure();
   bool indices = node.output_size() > 1 && !node.output(1).empty();
-  if (indices && !readOnlyByMaxPoolGrad(im, node.output(1)))
+  if (indices && !im.readOnlyBy(node.output(1), [](const onnx::NodeProto &reader, int) {
+        return reader.op_type() == "MaxPoolGrad";
+      }))
     return im.nodeError(node) << "the Indices output is supported only as the input of "
                                  "onnxruntime-training's MaxPoolGrad";
   auto type = cast<RankedTensorType>(x->getType());

@@ -508,18 +508,21 @@ const OnnxImporter::Registration *OnnxImporter::findRule(StringRef domain, Strin
 // Graph
 //===----------------------------------------------------------------------===//
 
-bool OnnxImporter::isRead(const onnx::NodeProto &node, int index) {
-  if (node.output_size() <= index || node.output(index).empty())
-    return false;
-  const std::string &name = node.output(index);
+bool OnnxImporter::readOnlyBy(const std::string &name,
+                              llvm::function_ref<bool(const onnx::NodeProto &, int)> allowed) {
   for (const auto &reader : graph->node())
-    for (const auto &input : reader.input())
-      if (input == name)
-        return true;
+    for (int i = 0; i < reader.input_size(); ++i)
+      if (reader.input(i) == name && !allowed(reader, i))
+        return false;
   for (const auto &output : graph->output())
     if (output.name() == name)
-      return true;
-  return false;
+      return false;
+  return true;
+}
+
+bool OnnxImporter::isRead(const onnx::NodeProto &node, int index) {
+  return node.output_size() > index && !node.output(index).empty() &&
+         !readOnlyBy(node.output(index), [](const onnx::NodeProto &, int) { return false; });
 }
 
 /// Whether every value of a float tensor is finite.
@@ -628,11 +631,7 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   SmallVector<DictionaryAttr> argAttrs;
   for (auto [i, arg] : llvm::enumerate(body->getArguments())) {
     auto &[roleName, name] = argRoles[i];
-    SmallVector<NamedAttribute> attrs = {
-        builder.getNamedAttr(roleName, builder.getStringAttr(name))};
-    if (argInits[i])
-      attrs.push_back(builder.getNamedAttr(role::kInit, argInits[i]));
-    argAttrs.push_back(builder.getDictionaryAttr(attrs));
+    argAttrs.push_back(roleAttrs(builder, roleName, name, argInits[i]));
     values[name] = GraphValue{arg, std::nullopt};
   }
   func.setAllArgAttrs(argAttrs);
@@ -713,11 +712,9 @@ LogicalResult OnnxImporter::importGraph(const onnx::GraphProto &graph) {
   func.setType(builder.getFunctionType(body->getArgumentTypes(), ValueRange(results).getTypes()));
   SmallVector<DictionaryAttr> resultAttrs;
   for (const auto &info : graph.output())
-    resultAttrs.push_back(builder.getDictionaryAttr(
-        builder.getNamedAttr(role::kOutput, builder.getStringAttr(info.name()))));
+    resultAttrs.push_back(roleAttrs(builder, role::kOutput, info.name()));
   for (auto &[name, update] : stateUpdates)
-    resultAttrs.push_back(builder.getDictionaryAttr(
-        builder.getNamedAttr(role::kState, builder.getStringAttr(name))));
+    resultAttrs.push_back(roleAttrs(builder, role::kState, name));
   func.setAllResultAttrs(resultAttrs);
   return success();
 }
@@ -727,9 +724,8 @@ Value OnnxImporter::stepCounter() {
     auto func = cast<func::FuncOp>(builder.getInsertionBlock()->getParentOp());
     auto type = RankedTensorType::get({}, builder.getI64Type());
     unsigned index = func.getNumArguments();
-    auto attrs = builder.getDictionaryAttr(
-        {builder.getNamedAttr(role::kState, builder.getStringAttr("dropout.counter")),
-         builder.getNamedAttr(role::kInit, DenseElementsAttr::get(type, int64_t{0}))});
+    auto attrs = roleAttrs(builder, role::kState, "dropout.counter",
+                           DenseElementsAttr::get(type, int64_t{0}));
     if (failed(func.insertArgument(index, type, attrs, fileLoc())))
       return Value();
     counter = func.getArgument(index);

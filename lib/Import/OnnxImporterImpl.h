@@ -107,6 +107,10 @@ public:
   /// Whether a node or a graph output reads the node's index-th output
   /// (exporters write outputs nobody reads, such as Dropout's mask).
   bool isRead(const onnx::NodeProto &node, int index);
+  /// Whether every node input that reads the value `name` is one `allowed`
+  /// accepts (the reader and the input's index), and no graph output is it.
+  bool readOnlyBy(const std::string &name,
+                  llvm::function_ref<bool(const onnx::NodeProto &, int)> allowed);
   bool hasInput(const onnx::NodeProto &node, int index) {
     return node.input_size() > index && !node.input(index).empty();
   }

@@ -223,13 +223,6 @@ struct Signature {
   SmallVector<DictionaryAttr> resultAttrs;
 };
 
-DictionaryAttr roleAttr(Builder &b, StringRef role, StringRef name, Attribute init = {}) {
-  SmallVector<NamedAttribute> attrs = {b.getNamedAttr(role, b.getStringAttr(name))};
-  if (init)
-    attrs.push_back(b.getNamedAttr(role::kInit, init));
-  return b.getDictionaryAttr(attrs);
-}
-
 /// The checkpoint's saved moment `index` of `param` as an initial value.
 FailureOr<Attribute> savedMoment(OnnxImporter &im, const ort::Checkpoint &checkpoint,
                                  StringRef param, size_t index, RankedTensorType type) {
@@ -277,7 +270,7 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
                      return isa<SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp>(user);
                    });
     if (isLabel)
-      attrs = roleAttr(b, role::kLabel, role->second);
+      attrs = roleAttrs(b, role::kLabel, role->second);
     if (role && role->first == role::kParam)
       paramArgs[role->second] = arg;
     sig.argTypes.push_back(arg.getType());
@@ -292,7 +285,7 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
   auto addState = [&](Type type, StringRef name, Attribute init) {
     collision |= !taken.insert(name).second;
     sig.argTypes.push_back(type);
-    sig.argAttrs.push_back(roleAttr(b, role::kState, name, init));
+    sig.argAttrs.push_back(roleAttrs(b, role::kState, name, init));
     return next++;
   };
 
@@ -358,16 +351,16 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
           b.getF64FloatAttr(optimizer.eps), b.getF64FloatAttr(optimizer.weightDecay),
           optimizer.huggingface ? b.getUnitAttr() : UnitAttr());
       sig.results.append({Value(op.getNewParam()), op.getNewExpAvg(), op.getNewExpAvgSq()});
-      sig.resultAttrs.append({roleAttr(b, role::kParam, update.name),
-                              roleAttr(b, role::kState, update.name + ".exp_avg"),
-                              roleAttr(b, role::kState, update.name + ".exp_avg_sq")});
+      sig.resultAttrs.append({roleAttrs(b, role::kParam, update.name),
+                              roleAttrs(b, role::kState, update.name + ".exp_avg"),
+                              roleAttrs(b, role::kState, update.name + ".exp_avg_sq")});
     } else { // ORT's SGD: no momentum, no weight decay
       auto op = SgdUpdateOp::create(b, loc, type, type, param, update.grad, state0,
                                     /*skip=*/Value(), b.getF64FloatAttr(lr),
                                     b.getF64FloatAttr(0.0), b.getF64FloatAttr(0.0), UnitAttr());
       sig.results.append({Value(op.getNewParam()), op.getNewMomentumBuffer()});
-      sig.resultAttrs.append({roleAttr(b, role::kParam, update.name),
-                              roleAttr(b, role::kState, update.name + ".momentum_buffer")});
+      sig.resultAttrs.append({roleAttrs(b, role::kParam, update.name),
+                              roleAttrs(b, role::kState, update.name + ".momentum_buffer")});
     }
   }
   // The running averages the forward ops update (the importer's state
@@ -377,9 +370,9 @@ LogicalResult buildTrainStep(OnnxImporter &im, func::FuncOp func,
     sig.resultAttrs.push_back(func.getResultAttrDict(i));
   }
   sig.results.push_back(IncrementOp::create(b, func.getLoc(), stepType, step, Value()));
-  sig.resultAttrs.push_back(roleAttr(b, role::kState, "step"));
+  sig.resultAttrs.push_back(roleAttrs(b, role::kState, "step"));
   sig.results.push_back(loss);
-  sig.resultAttrs.push_back(roleAttr(b, role::kLoss, "loss"));
+  sig.resultAttrs.push_back(roleAttrs(b, role::kLoss, "loss"));
   func::ReturnOp::create(b, ret.getLoc(), sig.results);
   ret.erase();
   func.setType(b.getFunctionType(body.getArgumentTypes(), ValueRange(sig.results).getTypes()));
@@ -443,7 +436,7 @@ LogicalResult buildForward(OnnxImporter &im, func::FuncOp step, StringRef output
   func::ReturnOp::create(b, step.getLoc(), ValueRange{mapping.lookup(output)});
   forward.setType(b.getFunctionType(forwardBody->getArgumentTypes(), {output.getType()}));
   forward.setAllArgAttrs(argAttrs);
-  forward.setResultAttrs(0, roleAttr(b, role::kOutput, outputName));
+  forward.setResultAttrs(0, roleAttrs(b, role::kOutput, outputName));
   return success();
 }
 

@@ -51,10 +51,9 @@ static LogicalResult importSoftmaxCrossEntropyLossGrad(OnnxImporter &im,
   Value seed = *dY;
   // Loss scaling scales the seed this node reads; another reader of it
   // would keep an unscaled 1 while its gradients are unscaled all the same.
-  int readers = 0;
-  for (const onnx::NodeProto &reader : im.graph->node())
-    readers += llvm::count(reader.input(), node.input(0));
-  if (readers > 1)
+  if (!im.readOnlyBy(node.input(0), [&](const onnx::NodeProto &reader, int i) {
+        return &reader == &node && i == 0;
+      }))
     return im.nodeError(node) << "dY '" << node.input(0)
                               << "' is read by other nodes too: a loss gradient seeded "
                                  "elsewhere as well is not supported";

@@ -144,16 +144,10 @@ static LogicalResult importShape(OnnxImporter &im, const onnx::NodeProto &node) 
     // The whole shape of a tensor, for Reshapes only (ORT's Flatten
     // gradient): they reshape to that tensor's type.
     bool whole = begin == 0 && stop == rank && x;
-    bool onlyReshapes = llvm::all_of(im.graph->node(), [&](const onnx::NodeProto &reader) {
-      for (int i = 0; i < reader.input_size(); ++i)
-        if (reader.input(i) == node.output(0) && (reader.op_type() != "Reshape" || i != 1))
-          return false;
-      return true;
+    bool onlyReshapes = im.readOnlyBy(node.output(0), [](const onnx::NodeProto &reader, int i) {
+      return reader.op_type() == "Reshape" && i == 1;
     });
-    if (!whole || !onlyReshapes ||
-        llvm::count_if(dims, ShapedType::isDynamic) != 1 ||
-        llvm::any_of(im.graph->output(),
-                     [&](const onnx::ValueInfoProto &o) { return o.name() == node.output(0); }))
+    if (!whole || !onlyReshapes || llvm::count_if(dims, ShapedType::isDynamic) != 1)
       return im.nodeError(node) << "the shape is not known at compile time (export with a fixed "
                                    "batch size, or set it)";
     GraphValue measured;

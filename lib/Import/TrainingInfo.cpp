@@ -187,10 +187,9 @@ LogicalResult finishTrainStep(OnnxImporter &im, func::FuncOp func,
     if (!arg || arg.getType() != ret.getOperand(i).getType())
       return im.fileError() << "the update of '" << name << "' has type "
                             << ret.getOperand(i).getType() << ", not the initializer's";
-    resultAttrs.push_back(
-        b.getDictionaryAttr(b.getNamedAttr(roles.lookup(name), b.getStringAttr(name))));
+    resultAttrs.push_back(roleAttrs(b, roles.lookup(name), name));
   }
-  resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(role::kLoss, b.getStringAttr("loss"))));
+  resultAttrs.push_back(roleAttrs(b, role::kLoss, "loss"));
   for (unsigned i = count + 1; i < ret.getNumOperands(); ++i)
     resultAttrs.push_back(func.getResultAttrDict(i));
   func.setAllResultAttrs(resultAttrs);
@@ -201,9 +200,7 @@ LogicalResult finishTrainStep(OnnxImporter &im, func::FuncOp func,
                      return isa<SoftmaxCrossEntropyOp>(user);
                    });
     if (isLabel)
-      func.setArgAttrs(arg.getArgNumber(),
-                       b.getDictionaryAttr(b.getNamedAttr(role::kLabel,
-                                                          b.getStringAttr(role->second))));
+      func.setArgAttrs(arg.getArgNumber(), roleAttrs(b, role::kLabel, role->second));
   }
   func.setSymName("train_step");
   return success();

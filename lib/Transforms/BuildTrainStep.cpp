@@ -49,16 +49,15 @@ public:
                                          ValueRange(resultValues).getTypes()));
     // All at once: setting them one by one rebuilds the whole attribute
     // array each time (quadratic in the signature's length).
-    func.setAllArgAttrs(roleAttrs(builder, args));
-    func.setAllResultAttrs(roleAttrs(builder, results));
+    func.setAllArgAttrs(slotAttrs(builder, args));
+    func.setAllResultAttrs(slotAttrs(builder, results));
   }
 
 private:
-  static SmallVector<DictionaryAttr> roleAttrs(OpBuilder &builder, ArrayRef<Slot> slots) {
+  static SmallVector<DictionaryAttr> slotAttrs(OpBuilder &builder, ArrayRef<Slot> slots) {
     SmallVector<DictionaryAttr> dicts;
     for (const Slot &slot : slots)
-      dicts.push_back(builder.getDictionaryAttr(
-          builder.getNamedAttr(slot.role, builder.getStringAttr(slot.name))));
+      dicts.push_back(mlir::amp::roleAttrs(builder, slot.role, slot.name));
     return dicts;
   }
 

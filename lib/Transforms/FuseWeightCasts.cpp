@@ -81,14 +81,12 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
       Type element = lowCast.getType().getElementType();
       std::string name = (r->second + ".low").str();
       Builder b(&getContext());
-      SmallVector<NamedAttribute> attrs = {
-          b.getNamedAttr(role::kState, b.getStringAttr(name)),
-          b.getNamedAttr(role::kInit, convertInit(inits.lookup(r->second), element))};
       // The signature is set once below: inserting arguments one by one
       // rebuilds the function type and attributes each time (quadratic).
       BlockArgument copy = step.getBody().front().addArgument(lowCast.getType(),
                                                               lowCast.getLoc());
-      newArgAttrs.push_back(b.getDictionaryAttr(attrs));
+      newArgAttrs.push_back(
+          roleAttrs(b, role::kState, name, convertInit(inits.lookup(r->second), element)));
       lowCast.getResult().replaceAllUsesWith(copy);
       lowCast.erase();
       // The next step's copy, cast from the updated master weights.
@@ -98,7 +96,7 @@ struct FuseWeightCastsPass : public amp::impl::AmpFuseWeightCastsBase<FuseWeight
       next.getDefiningOp()->setAttr(
           "amp.rule", b.getStringAttr("low-precision weight copy, written by the update"));
       results.push_back(next);
-      resultAttrs.push_back(b.getDictionaryAttr(attrs[0]));
+      resultAttrs.push_back(roleAttrs(b, role::kState, name));
       changed = true;
     }
     if (!changed)

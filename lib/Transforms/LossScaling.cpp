@@ -64,10 +64,7 @@ BlockArgument addStateArgument(func::FuncOp func, Type type, StringRef name,
                                Attribute init) {
   unsigned index = func.getNumArguments();
   Builder b(func.getContext());
-  SmallVector<NamedAttribute> attrs = {b.getNamedAttr(role::kState, b.getStringAttr(name))};
-  if (init)
-    attrs.push_back(b.getNamedAttr(role::kInit, init));
-  (void)func.insertArgument(index, type, b.getDictionaryAttr(attrs), func.getLoc());
+  (void)func.insertArgument(index, type, roleAttrs(b, role::kState, name, init), func.getLoc());
   return func.getArgument(index);
 }
 
@@ -251,8 +248,7 @@ LogicalResult LossScalingPass::rewrite(func::FuncOp func) {
                                                     : DictionaryAttr::get(context));
   auto addResult = [&](Value value, StringRef roleName, StringRef name) {
     results.push_back(value);
-    resultAttrs.push_back(b.getDictionaryAttr(
-        {b.getNamedAttr(roleName, b.getStringAttr(name))}));
+    resultAttrs.push_back(roleAttrs(b, roleName, name));
   };
   if (accumulate > 1) {
     for (auto [i, sum] : llvm::enumerate(sums)) {
