@@ -1,6 +1,7 @@
 # lit configuration of AMP-MLIR: FileCheck tests of the dialect, importer,
 # passes, plan lowering and tools.
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -16,5 +17,10 @@ llvm_config.with_system_environment(["HOME", "TMPDIR"])
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%models", os.path.join(config.test_source_root, "Inputs", "onnx_models.py")))
+# A binary plan as protobuf text, to compare with --emit=plan-text (protoc
+# builds the project, so it is there).
+config.substitutions.append(
+    ("%decode-plan", "{} --decode=amprt.proto.Plan --proto_path={} plan.proto".format(
+        shutil.which("protoc") or "protoc", os.path.join(config.amp_src_root, "runtime", "proto"))))
 llvm_config.add_tool_substitutions(["amp-opt", "amp-run", "example-trainer"], [config.amp_tools_dir])
 llvm_config.add_tool_substitutions(["FileCheck", "not", "count"], [config.llvm_tools_dir])

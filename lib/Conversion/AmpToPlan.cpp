@@ -12,6 +12,7 @@
 #include "amp/Conversion/AmpToPlan.h"
 #include "KernelFusion.h"
 #include "MemoryPlanner.h"
+#include "PlanWriter.h"
 #include "dialects/Amp/AmpOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,10 +22,7 @@
 #include "amprt/KernelRegistry.h"
 #include "amprt/PlanFormat.h"
 #include "plan.pb.h"
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/text_format.h>
-#include <map>
+#include <google/protobuf/arena.h>
 
 using namespace mlir;
 using namespace mlir::amp;
@@ -120,6 +118,9 @@ public:
       : func(func), stateIndex(stateIndex), program(program) {}
 
   LogicalResult run(TimingScope &timing);
+  /// The program's kernels, encoded (see PlanPart::kernels).
+  std::string takeKernels() { return std::move(kernels); }
+  int kernelCount() const { return kernelsMade; }
 
 private:
   struct ValueInfo {
@@ -140,6 +141,9 @@ private:
   void planFusionGroups();
   void planArenaOffsets();
   void bindResults();
+  /// A new kernel to fill; the one before it is encoded now.
+  amprt::proto::Kernel &addKernel();
+  void encodePendingKernel();
 
   func::FuncOp func;
   const llvm::StringMap<int> &stateIndex;
@@ -151,7 +155,28 @@ private:
   /// Returned updates that need a final copy into their state slot.
   SmallVector<std::pair<Value, int>> copyBack;
   FusionPlan fusion;
+  /// Kernels are only written, never read back, so each is kept encoded
+  /// once made (see PlanPart::kernels): `pending` is the one being filled.
+  amprt::proto::Kernel pending;
+  bool hasPending = false;
+  std::string kernels;
+  int kernelsMade = 0;
 };
+
+amprt::proto::Kernel &ProgramLowering::addKernel() {
+  encodePendingKernel();
+  pending.Clear();
+  hasPending = true;
+  return pending;
+}
+
+void ProgramLowering::encodePendingKernel() {
+  if (!hasPending)
+    return;
+  appendEncodedKernel(pending, kernels);
+  hasPending = false;
+  ++kernelsMade;
+}
 
 void ProgramLowering::planFusionGroups() {
   fusion = planFusion(func);
@@ -173,7 +198,7 @@ int32_t ProgramLowering::resultBuffer(Value result) {
 }
 
 LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
-  auto *kernel = program.add_kernels();
+  auto *kernel = &addKernel();
   Operation *head = group.members.front();
   kernel->set_node(nodeNameOf(head));
   kernel->set_launch_group(fusion.launchGroup.lookup(group.runsAt()));
@@ -384,7 +409,7 @@ LogicalResult ProgramLowering::emitKernels() {
         return failure();
       continue;
     }
-    auto *kernel = program.add_kernels();
+    auto *kernel = &addKernel();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
     kernel->set_node(nodeNameOf(op.getLoc()));
@@ -395,12 +420,13 @@ LogicalResult ProgramLowering::emitKernels() {
       kernel->add_outputs(resultBuffer(result));
   }
   for (auto [value, slot] : copyBack) {
-    auto *kernel = program.add_kernels();
+    auto *kernel = &addKernel();
     kernel->set_op("copy");
     kernel->add_inputs(values.lookup(value).buffer);
     kernel->add_outputs(
         addBuffer(cast<RankedTensorType>(value.getType()), amprt::proto::Buffer::STATE, slot));
   }
+  encodePendingKernel();
   return success();
 }
 
@@ -408,36 +434,33 @@ void ProgramLowering::planArenaOffsets() {
   // Live range of each arena root: from its definition (inputs: the start)
   // to its last use through any alias; returned values live to the end.
   int64_t end = position.size() + 1;
-  llvm::MapVector<Value, ArenaRequest> roots;
+  // One request per root, in the order roots first appear (so plans are
+  // deterministic); a 100k-op step has as many, so no map keeps more.
+  llvm::DenseMap<Value, int32_t> rootIndex;
+  std::vector<ArenaRequest> requests;
   for (auto &[value, info] : values) {
     if (program.buffers(info.buffer).kind() != amprt::proto::Buffer::ARENA)
       continue;
     Value root = info.root;
-    auto [it, inserted] = roots.try_emplace(root, ArenaRequest{0, 0, 0});
+    auto [it, inserted] = rootIndex.try_emplace(root, static_cast<int32_t>(requests.size()));
     if (inserted) {
-      it->second.bytes = byteSize(cast<RankedTensorType>(root.getType()));
       Operation *def = root.getDefiningOp();
-      it->second.firstUse = def ? position.lookup(def) : 0;
-      it->second.lastUse = it->second.firstUse;
+      int64_t first = def ? position.lookup(def) : 0;
+      requests.push_back({byteSize(cast<RankedTensorType>(root.getType())), first, first});
     }
+    ArenaRequest &request = requests[it->second];
     for (Operation *user : value.getUsers())
-      it->second.lastUse = std::max(
-          it->second.lastUse, isa<func::ReturnOp>(user) ? end : position.lookup(user));
+      request.lastUse =
+          std::max(request.lastUse, isa<func::ReturnOp>(user) ? end : position.lookup(user));
   }
   for (auto &[value, slot] : copyBack)
-    if (roots.count(values.lookup(value).root))
-      roots[values.lookup(value).root].lastUse = end;
-  std::vector<ArenaRequest> requests;
-  for (auto &entry : roots)
-    requests.push_back(entry.second);
+    if (auto it = rootIndex.find(values.lookup(value).root); it != rootIndex.end())
+      requests[it->second].lastUse = end;
   int64_t arenaBytes = 0;
   std::vector<int64_t> offsets = planArena(requests, arenaBytes);
-  llvm::DenseMap<Value, int64_t> rootOffset;
-  for (auto [i, entry] : llvm::enumerate(roots))
-    rootOffset[entry.first] = offsets[i];
   for (auto &[value, info] : values)
     if (program.buffers(info.buffer).kind() == amprt::proto::Buffer::ARENA)
-      program.mutable_buffers(info.buffer)->set_offset(rootOffset.lookup(info.root));
+      program.mutable_buffers(info.buffer)->set_offset(offsets[rootIndex.lookup(info.root)]);
   program.set_arena_bytes(arenaBytes);
 }
 
@@ -456,12 +479,15 @@ void ProgramLowering::bindResults() {
 
 LogicalResult ProgramLowering::run(TimingScope &timing) {
   program.set_name(func.getName().str());
+  int64_t index = 1, results = func.getNumArguments();
+  for (Operation &op : func.getBody().front()) {
+    position[&op] = index++;
+    results += op.getNumResults();
+  }
+  values.reserve(results); // grown by doubling, it would hold up to twice as much
   if (failed(timed(timing, "checks and arguments",
                    [&] { return success(succeeded(checkStatic()) && succeeded(assignArguments())); })))
     return failure();
-  int64_t index = 1;
-  for (Operation &op : func.getBody().front())
-    position[&op] = index++;
   timed(timing, "fusion groups", [&] { planFusionGroups(); });
   timed(timing, "in-place updates", [&] { chooseInPlaceUpdates(); });
   if (failed(timed(timing, "kernels", [&] { return emitKernels(); })))
@@ -511,82 +537,77 @@ void collectStates(func::FuncOp func, func::FuncOp forward, amprt::proto::Plan &
 
 } // namespace
 
-LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
-                                     amprt::proto::Plan &plan, TimingScope *timingScope) {
+LogicalResult mlir::amp::lowerToPlanInParts(ModuleOp module, StringRef source,
+                                           const PlanPartSink &emit, TimingScope *timingScope,
+                                           bool releaseTrainStep) {
   TimingScope untimed;
   TimingScope &timing = timingScope ? *timingScope : untimed;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("no func.func @forward to lower");
-  plan.set_format_version(amprt::kPlanFormatVersion);
-  plan.set_source(source.str());
-  auto precision = module->getAttrOfType<StringAttr>("amp.precision");
-  plan.set_precision(precision ? precision.str() : "fp32");
+  // Each part on an arena of its own, freed once written: a 100k-op step's
+  // buffers are a few hundred thousand small messages, which an arena keeps
+  // in 64 KB blocks without malloc's per-object header and rounding.
+  google::protobuf::ArenaOptions arenaOptions;
+  arenaOptions.start_block_size = 64 << 10;
+  arenaOptions.max_block_size = 64 << 10;
+  auto emitPart = [&](const PlanPart &part) {
+    return timed(timing, "plan serialization", [&] { return emit(part); });
+  };
   llvm::StringMap<int> stateIndex;
   // Without @train_step (no --amp-pipeline) the plan is for inference only:
   // its state is @forward's parameters and its train program stays empty.
   auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
-  timed(timing, "states",
-        [&] { collectStates(trainStep ? trainStep : forward, forward, plan, stateIndex); });
-  if (trainStep) {
-    TimingScope program = timing.nest("train_step program");
-    if (failed(ProgramLowering(trainStep, stateIndex, *plan.mutable_train()).run(program)))
+  {
+    google::protobuf::Arena arena(arenaOptions);
+    auto &part = *google::protobuf::Arena::CreateMessage<amprt::proto::Plan>(&arena);
+    part.set_format_version(amprt::kPlanFormatVersion);
+    part.set_source(source.str());
+    auto precision = module->getAttrOfType<StringAttr>("amp.precision");
+    part.set_precision(precision ? precision.str() : "fp32");
+    timed(timing, "states",
+          [&] { collectStates(trainStep ? trainStep : forward, forward, part, stateIndex); });
+    if (failed(emitPart({part, {}, 0})))
       return failure();
   }
-  TimingScope program = timing.nest("forward program");
-  return ProgramLowering(forward, stateIndex, *plan.mutable_eval()).run(program);
+  auto lowerProgram = [&](func::FuncOp func, StringRef timerName,
+                          amprt::proto::Program *(amprt::proto::Plan::*program)()) {
+    google::protobuf::Arena arena(arenaOptions);
+    auto &part = *google::protobuf::Arena::CreateMessage<amprt::proto::Plan>(&arena);
+    std::string kernels;
+    int kernelCount;
+    { // the lowering's own tables go before the part is written
+      TimingScope scope = timing.nest(timerName);
+      ProgramLowering lowering(func, stateIndex, *(part.*program)());
+      if (failed(lowering.run(scope)))
+        return failure();
+      kernels = lowering.takeKernels();
+      kernelCount = lowering.kernelCount();
+    }
+    return emitPart({part, kernels, kernelCount});
+  };
+  if (trainStep) {
+    if (failed(lowerProgram(trainStep, "train_step program", &amprt::proto::Plan::mutable_train)))
+      return failure();
+    if (releaseTrainStep)
+      trainStep.erase();
+  }
+  return lowerProgram(forward, "forward program", &amprt::proto::Plan::mutable_eval);
 }
 
-namespace {
-/// protobuf's output stream onto an LLVM stream.
-class RawOstreamOutput : public google::protobuf::io::CopyingOutputStream {
-public:
-  explicit RawOstreamOutput(llvm::raw_ostream &os) : os(os) {}
-  bool Write(const void *buffer, int size) override {
-    os.write(static_cast<const char *>(buffer), size);
-    return true; // write errors surface when the file is closed
-  }
-
-private:
-  llvm::raw_ostream &os;
-};
-} // namespace
-
-LogicalResult mlir::amp::serializePlan(const amprt::proto::Plan &plan, bool text,
-                                       llvm::raw_ostream &os, int64_t *bytes) {
-  RawOstreamOutput raw(os);
-  google::protobuf::io::CopyingOutputStreamAdaptor stream(&raw);
-  bool written;
-  if (text) {
-    written = google::protobuf::TextFormat::Print(plan, &stream);
-  } else {
-    // Deterministic: map entries (kernel attributes) in key order, so the
-    // same model always gives the same bytes.
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    written = plan.SerializeToCodedStream(&coded);
-  }
-  stream.Flush();
-  *bytes = stream.ByteCount();
-  if (!written) {
-    llvm::errs() << "error: cannot serialize the plan\n";
-    return failure();
-  }
-  return success();
-}
-
-void mlir::amp::printPlanStatistics(const amprt::proto::Plan &plan, int64_t bytes,
-                                    llvm::raw_ostream &os) {
-  os << "plan: " << bytes << " bytes, " << plan.states_size() << " state tensors\n";
-  for (const amprt::proto::Program *program : {&plan.train(), &plan.eval()}) {
-    if (program->kernels_size() == 0)
-      continue;
-    std::map<std::string, int> byOp; // sorted by op name
-    for (const auto &kernel : program->kernels())
-      ++byOp[kernel.op()];
-    os << program->name() << ": " << program->kernels_size() << " kernels, "
-       << program->buffers_size() << " buffers, arena " << program->arena_bytes() << " bytes\n";
-    for (const auto &[op, count] : byOp)
-      os << "  " << op << " " << count << "\n";
-  }
+LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
+                                     amprt::proto::Plan &plan, TimingScope *timing) {
+  return lowerToPlanInParts(
+      module, source,
+      [&](const PlanPart &part) -> LogicalResult {
+        std::string bytes;
+        llvm::raw_string_ostream os(bytes);
+        int64_t size;
+        if (failed(serializePlanPart(part, /*text=*/false, os, &size)))
+          return failure();
+        if (!plan.MergeFromString(bytes))
+          return module.emitError("a plan part does not parse back");
+        return success();
+      },
+      timing);
 }

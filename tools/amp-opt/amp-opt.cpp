@@ -94,11 +94,22 @@ void printOnnxOps(raw_ostream &os) {
 /// Writes what `write` produces to `path` atomically: into a temporary
 /// file, renamed into place only when `write` succeeds.
 LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> write) {
+  bool produced = true;
   if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) -> llvm::Error {
-        if (failed(write(out)))
+        if (failed(write(out))) {
+          // What is buffered goes into the temporary file, which is then
+          // discarded: left in the stream, it would be flushed after
+          // writeToOutput closed the file, a fatal error.
+          out.flush();
+          produced = false;
           return llvm::createStringError("its contents could not be produced");
+        }
         return llvm::Error::success();
       })) {
+    if (!produced) { // `write` has said why
+      llvm::consumeError(std::move(error));
+      return failure();
+    }
     llvm::errs() << "error: cannot write " << path << ": " << llvm::toString(std::move(error))
                  << "\n";
     return failure();
@@ -190,8 +201,7 @@ LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegis
   // Nothing is written before everything is produced, so a failure writes
   // nothing (the plan goes to a temporary file renamed into place; the
   // reports follow the output). The reports read the IR, so they are made
-  // first: the IR is released before the plan is serialized (the two are
-  // the largest things held).
+  // first: the lowering releases the training step's IR as it goes.
   FailureOr<std::string> report = std::string(), reportDot = std::string();
   if (!reportPath.empty())
     report = produceText([&](raw_ostream &out) { return amp::writePrecisionReport(*module, out); });
@@ -217,23 +227,38 @@ LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegis
       func.walk([&](Operation *) { ++ops; });
       llvm::errs() << "@" << func.getName() << ": " << ops - 1 << " ops in the IR\n";
     }
-  amprt::proto::Plan plan;
-  {
+  // The plan is written part by part as it is lowered (the parts follow
+  // each other in the file; see lowerToPlanInParts), so the IR and the whole
+  // plan are never held together. A failure leaves no output: the file is
+  // written to a temporary renamed into place, and stdout gets the plan only
+  // once all of it is made.
+  amp::PlanStatistics statistics;
+  int64_t bytes = 0;
+  auto lowerAndWrite = [&](raw_ostream &out) -> LogicalResult {
     TimingScope stage = timing.nest("lowering to a plan");
-    if (failed(amp::lowerToPlan(*module, input, plan, &stage)))
+    return amp::lowerToPlanInParts(
+        *module, input,
+        [&](const amp::PlanPart &part) -> LogicalResult {
+          int64_t partBytes = 0;
+          if (failed(amp::serializePlanPart(part, emitKind == Emit::PlanText, out, &partBytes)))
+            return failure();
+          bytes += partBytes;
+          if (planStats)
+            statistics.add(part);
+          return success();
+        },
+        &stage, /*releaseTrainStep=*/true);
+  };
+  if (output == "-") {
+    FailureOr<std::string> plan = produceText(lowerAndWrite);
+    if (failed(plan) || failed(writeFile(output, *plan)))
       return failure();
+  } else if (failed(writeFile(output, lowerAndWrite))) {
+    return failure();
   }
   module = nullptr;
-  // Serialized straight into the output's temporary file: no copy of the
-  // whole plan in memory.
-  TimingScope stage = timing.nest("plan serialization");
-  int64_t bytes = 0;
-  if (failed(writeFile(output, [&](raw_ostream &out) {
-        return amp::serializePlan(plan, emitKind == Emit::PlanText, out, &bytes);
-      })))
-    return failure();
   if (planStats)
-    amp::printPlanStatistics(plan, bytes, llvm::errs());
+    statistics.print(bytes, llvm::errs());
   return writeReports(*report, *reportDot);
 }
 

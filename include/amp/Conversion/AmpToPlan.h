@@ -4,9 +4,12 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace amprt::proto {
 class Plan;
@@ -14,24 +17,68 @@ class Plan;
 
 namespace mlir::amp {
 
+/// One part of a plan, as lowerToPlanInParts hands it over.
+struct PlanPart {
+  /// The header and the state tensors; or one program (train or eval)
+  /// without its kernels, and nothing else.
+  const amprt::proto::Plan &plan;
+  /// That program's kernels, in order, each encoded as the Program field
+  /// `kernels` (attributes in key order). On the wire they go between the
+  /// program's buffers and its inputs. They are held encoded because the
+  /// messages are large: a 100k-op step has 50k kernels of about 500 bytes
+  /// each (Kernel's map of attributes is most of it), against 40 encoded.
+  llvm::StringRef kernels;
+  int kernelCount = 0;
+};
+
+/// Receives each part of a plan as it is lowered (see lowerToPlanInParts).
+using PlanPartSink = llvm::function_ref<LogicalResult(const PlanPart &)>;
+
 /// Lowers @train_step (if present; otherwise the plan is for inference
-/// only) and @forward to `plan`: one buffer per
-/// tensor (aliases for reshapes), parameters and optimizer state as
-/// persistent state updated in place, everything else in a liveness-planned
-/// arena, one kernel per compute op. Requires static shapes; errors are
-/// emitted at the offending op's location. Each stage is timed under
-/// `timing` when given (amp-opt's --mlir-timing).
+/// only) and @forward to a runtime plan: one buffer per tensor (aliases for
+/// reshapes), parameters and optimizer state as persistent state updated in
+/// place, everything else in a liveness-planned arena, one kernel per
+/// compute op. Requires static shapes; errors are emitted at the offending
+/// op's location. Each stage is timed under `timing` when given (amp-opt's
+/// --mlir-timing).
+///
+/// The plan comes in three parts, each handed to `emit` and freed after:
+/// the header and the state tensors, the training program, the evaluation
+/// program. Serialized one after the other (serializePlanPart), the parts
+/// give the whole plan's bytes (protobuf merges concatenated messages, and
+/// the parts set disjoint fields in field order), so a caller can write a
+/// plan without ever holding all of it. With `releaseTrainStep`, @train_step is
+/// erased once its program is out (the largest IR goes before the last part).
+LogicalResult lowerToPlanInParts(ModuleOp module, StringRef source, const PlanPartSink &emit,
+                                 TimingScope *timing = nullptr, bool releaseTrainStep = false);
+
+/// The same, the parts merged into `plan`.
 LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan,
                           TimingScope *timing = nullptr);
 
-/// The plan serialized (binary, or protobuf text format) to `os` as it is
-/// produced (no copy of the whole in memory); `*bytes` gets its size.
-LogicalResult serializePlan(const amprt::proto::Plan &plan, bool text, llvm::raw_ostream &os,
-                            int64_t *bytes);
+/// A part serialized (binary, or protobuf text format) to `os` as it is
+/// produced; `*bytes` gets its size. The parts of a plan, serialized in the
+/// order they come, make the whole plan's file.
+LogicalResult serializePlanPart(const PlanPart &part, bool text, llvm::raw_ostream &os,
+                                int64_t *bytes);
 
-/// A summary of the plan for people: bytes, states, and per program its
-/// kernels by op and its arena.
-void printPlanStatistics(const amprt::proto::Plan &plan, int64_t bytes, llvm::raw_ostream &os);
+/// A summary of a plan for people (amp-opt --plan-stats), gathered part by
+/// part: bytes, states, and per program its kernels by op and its arena.
+class PlanStatistics {
+public:
+  void add(const PlanPart &part);
+  void print(int64_t bytes, llvm::raw_ostream &os) const;
+
+private:
+  struct Program {
+    std::string name;
+    int kernels = 0, buffers = 0;
+    int64_t arenaBytes = 0;
+    std::map<std::string, int> kernelsByOp; // sorted by op name
+  };
+  int states = 0;
+  std::vector<Program> programs;
+};
 
 } // namespace mlir::amp
 
