@@ -18,11 +18,13 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/Support/JSON.h"
 
 #include "amprt/KernelRegistry.h"
 #include "amprt/PlanFormat.h"
 #include "plan.pb.h"
 #include <google/protobuf/arena.h>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::amp;
@@ -110,17 +112,44 @@ LogicalResult describeKernel(Operation *op, amprt::proto::Kernel &kernel) {
   return success();
 }
 
+// The plan's strings are proto3 strings, which protobuf will not parse
+// unless they are UTF-8. ONNX names are checked at import; names in MLIR
+// input are not.
+
+/// A kernel's node name (for error messages): invalid bytes replaced.
+std::string planNodeName(Location loc) {
+  std::string name = nodeNameOf(loc);
+  return llvm::json::isUTF8(name) ? name : llvm::json::fixUTF8(name);
+}
+
+/// Every state and binding name of `func` in UTF-8.
+LogicalResult checkNamesAreUtf8(func::FuncOp func) {
+  auto check = [&](DictionaryAttr attrs, StringRef what, unsigned i) -> LogicalResult {
+    auto role = getRole(attrs);
+    if (!role || llvm::json::isUTF8(role->second))
+      return success();
+    return func.emitError() << what << " #" << i << "'s name is not valid UTF-8";
+  };
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (failed(check(func.getArgAttrDict(i), "argument", i)))
+      return failure();
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    if (failed(check(func.getResultAttrDict(i), "result", i)))
+      return failure();
+  return success();
+}
+
 /// Lowers one function to one program.
 class ProgramLowering {
 public:
   ProgramLowering(func::FuncOp func, const llvm::StringMap<int> &stateIndex,
-                  amprt::proto::Program &program)
-      : func(func), stateIndex(stateIndex), program(program) {}
+                  amprt::proto::Program &program, bool encodeKernels)
+      : func(func), stateIndex(stateIndex), program(program), encodeKernels(encodeKernels) {}
 
   LogicalResult run(TimingScope &timing);
-  /// The program's kernels, encoded (see PlanPart::kernels).
+  /// The program's kernels, if encoded (see PlanPart::kernels).
   std::string takeKernels() { return std::move(kernels); }
-  int kernelCount() const { return kernelsMade; }
+  std::map<std::string, int> takeKernelsByOp() { return std::move(kernelsByOp); }
 
 private:
   struct ValueInfo {
@@ -141,9 +170,10 @@ private:
   void planFusionGroups();
   void planArenaOffsets();
   void bindResults();
-  /// A new kernel to fill; the one before it is encoded now.
+  /// A new kernel to fill; the one before it is finished now.
   amprt::proto::Kernel &addKernel();
-  void encodePendingKernel();
+  /// Counts the current kernel and, when encoding, encodes it.
+  void finishKernel();
 
   func::FuncOp func;
   const llvm::StringMap<int> &stateIndex;
@@ -155,27 +185,30 @@ private:
   /// Returned updates that need a final copy into their state slot.
   SmallVector<std::pair<Value, int>> copyBack;
   FusionPlan fusion;
-  /// Kernels are only written, never read back, so each is kept encoded
-  /// once made (see PlanPart::kernels): `pending` is the one being filled.
+  /// Kernels are only written, never read back, so with `encodeKernels`
+  /// each is kept encoded once made (see PlanPart::kernels), and `pending`
+  /// is the one being filled; otherwise they are the program's.
+  bool encodeKernels;
   amprt::proto::Kernel pending;
-  bool hasPending = false;
+  amprt::proto::Kernel *current = nullptr;
   std::string kernels;
-  int kernelsMade = 0;
+  std::map<std::string, int> kernelsByOp;
 };
 
 amprt::proto::Kernel &ProgramLowering::addKernel() {
-  encodePendingKernel();
-  pending.Clear();
-  hasPending = true;
-  return pending;
+  finishKernel();
+  current = encodeKernels ? &pending : program.add_kernels();
+  current->Clear();
+  return *current;
 }
 
-void ProgramLowering::encodePendingKernel() {
-  if (!hasPending)
+void ProgramLowering::finishKernel() {
+  if (!current)
     return;
-  appendEncodedKernel(pending, kernels);
-  hasPending = false;
-  ++kernelsMade;
+  ++kernelsByOp[current->op()];
+  if (encodeKernels)
+    appendEncodedKernel(*current, kernels);
+  current = nullptr;
 }
 
 void ProgramLowering::planFusionGroups() {
@@ -200,7 +233,7 @@ int32_t ProgramLowering::resultBuffer(Value result) {
 LogicalResult ProgramLowering::emitGroup(const FusionGroup &group) {
   auto *kernel = &addKernel();
   Operation *head = group.members.front();
-  kernel->set_node(nodeNameOf(head));
+  kernel->set_node(planNodeName(head->getLoc()));
   kernel->set_launch_group(fusion.launchGroup.lookup(group.runsAt()));
   if (group.kind == FusionGroup::GradientStats ||
       group.kind == FusionGroup::UpdateWithLowCopy) {
@@ -412,7 +445,7 @@ LogicalResult ProgramLowering::emitKernels() {
     auto *kernel = &addKernel();
     if (failed(describeKernel(&op, *kernel)))
       return failure();
-    kernel->set_node(nodeNameOf(op.getLoc()));
+    kernel->set_node(planNodeName(op.getLoc()));
     for (Value operand : op.getOperands())
       kernel->add_inputs(values.lookup(operand).buffer);
     kernel->set_launch_group(fusion.launchGroup.lookup(&op));
@@ -426,7 +459,7 @@ LogicalResult ProgramLowering::emitKernels() {
     kernel->add_outputs(
         addBuffer(cast<RankedTensorType>(value.getType()), amprt::proto::Buffer::STATE, slot));
   }
-  encodePendingKernel();
+  finishKernel();
   return success();
 }
 
@@ -539,7 +572,7 @@ void collectStates(func::FuncOp func, func::FuncOp forward, amprt::proto::Plan &
 
 LogicalResult mlir::amp::lowerToPlanInParts(ModuleOp module, StringRef source,
                                            const PlanPartSink &emit, TimingScope *timingScope,
-                                           bool releaseTrainStep) {
+                                           const PlanLoweringOptions &options) {
   TimingScope untimed;
   TimingScope &timing = timingScope ? *timingScope : untimed;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
@@ -558,6 +591,8 @@ LogicalResult mlir::amp::lowerToPlanInParts(ModuleOp module, StringRef source,
   // Without @train_step (no --amp-pipeline) the plan is for inference only:
   // its state is @forward's parameters and its train program stays empty.
   auto trainStep = module.lookupSymbol<func::FuncOp>("train_step");
+  if (failed(checkNamesAreUtf8(forward)) || (trainStep && failed(checkNamesAreUtf8(trainStep))))
+    return failure();
   {
     google::protobuf::Arena arena(arenaOptions);
     auto &part = *google::protobuf::Arena::CreateMessage<amprt::proto::Plan>(&arena);
@@ -567,7 +602,7 @@ LogicalResult mlir::amp::lowerToPlanInParts(ModuleOp module, StringRef source,
     part.set_precision(precision ? precision.str() : "fp32");
     timed(timing, "states",
           [&] { collectStates(trainStep ? trainStep : forward, forward, part, stateIndex); });
-    if (failed(emitPart({part, {}, 0})))
+    if (failed(emitPart({part, {}, {}})))
       return failure();
   }
   auto lowerProgram = [&](func::FuncOp func, StringRef timerName,
@@ -575,21 +610,21 @@ LogicalResult mlir::amp::lowerToPlanInParts(ModuleOp module, StringRef source,
     google::protobuf::Arena arena(arenaOptions);
     auto &part = *google::protobuf::Arena::CreateMessage<amprt::proto::Plan>(&arena);
     std::string kernels;
-    int kernelCount;
+    std::map<std::string, int> kernelsByOp;
     { // the lowering's own tables go before the part is written
       TimingScope scope = timing.nest(timerName);
-      ProgramLowering lowering(func, stateIndex, *(part.*program)());
+      ProgramLowering lowering(func, stateIndex, *(part.*program)(), options.encodeKernels);
       if (failed(lowering.run(scope)))
         return failure();
       kernels = lowering.takeKernels();
-      kernelCount = lowering.kernelCount();
+      kernelsByOp = lowering.takeKernelsByOp();
     }
-    return emitPart({part, kernels, kernelCount});
+    return emitPart({part, kernels, kernelsByOp});
   };
   if (trainStep) {
     if (failed(lowerProgram(trainStep, "train_step program", &amprt::proto::Plan::mutable_train)))
       return failure();
-    if (releaseTrainStep)
+    if (options.releaseTrainStep)
       trainStep.erase();
   }
   return lowerProgram(forward, "forward program", &amprt::proto::Plan::mutable_eval);
@@ -599,14 +634,8 @@ LogicalResult mlir::amp::lowerToPlan(ModuleOp module, StringRef source,
                                      amprt::proto::Plan &plan, TimingScope *timing) {
   return lowerToPlanInParts(
       module, source,
-      [&](const PlanPart &part) -> LogicalResult {
-        std::string bytes;
-        llvm::raw_string_ostream os(bytes);
-        int64_t size;
-        if (failed(serializePlanPart(part, /*text=*/false, os, &size)))
-          return failure();
-        if (!plan.MergeFromString(bytes))
-          return module.emitError("a plan part does not parse back");
+      [&](const PlanPart &part) {
+        plan.MergeFrom(part.plan);
         return success();
       },
       timing);

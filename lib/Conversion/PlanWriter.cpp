@@ -16,18 +16,16 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::amp;
-using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 
 namespace {
 
 /// The tag of a length-delimited field (wire type 2).
 constexpr uint32_t lengthDelimitedTag(int field) { return (static_cast<uint32_t>(field) << 3) | 2; }
-
-constexpr uint32_t kKernelsTag = lengthDelimitedTag(amprt::proto::Program::kKernelsFieldNumber);
 
 /// Bytes of a length-delimited field with a one-byte tag and `size` bytes.
 size_t fieldBytes(size_t size) {
@@ -46,25 +44,6 @@ public:
 private:
   llvm::raw_ostream &os;
 };
-
-/// Calls `visit` with each kernel of an encoded list, one at a time.
-bool forEachKernel(StringRef encoded,
-                   llvm::function_ref<void(const amprt::proto::Kernel &)> visit) {
-  CodedInputStream in(reinterpret_cast<const uint8_t *>(encoded.data()),
-                      static_cast<int>(encoded.size()));
-  amprt::proto::Kernel kernel;
-  while (uint32_t tag = in.ReadTag()) {
-    uint32_t size;
-    if (tag != kKernelsTag || !in.ReadVarint32(&size))
-      return false;
-    CodedInputStream::Limit limit = in.PushLimit(static_cast<int>(size));
-    if (!kernel.ParseFromCodedStream(&in))
-      return false;
-    in.PopLimit(limit);
-    visit(kernel);
-  }
-  return true;
-}
 
 /// The part's program and its field number in Plan; null for the header part.
 const amprt::proto::Program *programOf(const amprt::proto::Plan &plan, int &field) {
@@ -85,9 +64,10 @@ bool writeBinary(const PlanPart &part, google::protobuf::io::ZeroCopyOutputStrea
   const amprt::proto::Program *program = programOf(part.plan, field);
   if (!program)
     return part.plan.SerializeToCodedStream(&coded);
-  std::string fields; // the program less its kernels: no maps, so deterministic as is
-  if (!program->SerializeToString(&fields))
-    return false;
+  std::string fields; // the program less any encoded kernels: no maps, so deterministic as is
+  if (!program->SerializeToString(&fields) ||
+      fields.size() + part.kernels.size() > std::numeric_limits<int>::max())
+    return false; // protobuf's limit: a message over 2 GB does not parse
   size_t head = program->name().empty() ? 0 : fieldBytes(program->name().size());
   for (const amprt::proto::Buffer &buffer : program->buffers())
     head += fieldBytes(buffer.ByteSizeLong());
@@ -102,18 +82,9 @@ bool writeBinary(const PlanPart &part, google::protobuf::io::ZeroCopyOutputStrea
 }
 
 bool writeText(const PlanPart &part, google::protobuf::io::ZeroCopyOutputStream &stream) {
-  int field;
-  if (!programOf(part.plan, field))
-    return google::protobuf::TextFormat::Print(part.plan, &stream);
-  // A copy with the kernels decoded: text plans are for people and tests.
-  amprt::proto::Plan whole(part.plan);
-  amprt::proto::Program kernels;
-  if (!kernels.ParseFromArray(part.kernels.data(), static_cast<int>(part.kernels.size())))
-    return false;
-  auto *program = field == amprt::proto::Plan::kTrainFieldNumber ? whole.mutable_train()
-                                                                 : whole.mutable_eval();
-  program->mutable_kernels()->Swap(kernels.mutable_kernels());
-  return google::protobuf::TextFormat::Print(whole, &stream);
+  if (!part.kernels.empty())
+    return false; // text plans are lowered with kernels as messages
+  return google::protobuf::TextFormat::Print(part.plan, &stream);
 }
 
 } // namespace
@@ -126,7 +97,7 @@ void mlir::amp::appendEncodedKernel(const amprt::proto::Kernel &kernel, std::str
                                               static_cast<int>(encoded.size() - start));
   CodedOutputStream coded(&out);
   coded.SetSerializationDeterministic(true);
-  coded.WriteTag(kKernelsTag);
+  coded.WriteTag(lengthDelimitedTag(amprt::proto::Program::kKernelsFieldNumber));
   coded.WriteVarint64(size);
   kernel.SerializeWithCachedSizes(&coded);
 }
@@ -149,15 +120,15 @@ void PlanStatistics::add(const PlanPart &part) {
   states += part.plan.states_size();
   int field;
   const amprt::proto::Program *program = programOf(part.plan, field);
-  if (!program || part.kernelCount == 0)
+  if (!program || part.kernelsByOp.empty())
     return;
   Program &summary = programs.emplace_back();
   summary.name = program->name();
-  summary.kernels = part.kernelCount;
+  for (const auto &[op, count] : part.kernelsByOp)
+    summary.kernels += count;
   summary.buffers = program->buffers_size();
   summary.arenaBytes = program->arena_bytes();
-  forEachKernel(part.kernels,
-                [&](const amprt::proto::Kernel &kernel) { ++summary.kernelsByOp[kernel.op()]; });
+  summary.kernelsByOp = part.kernelsByOp;
 }
 
 void PlanStatistics::print(int64_t bytes, llvm::raw_ostream &os) const {

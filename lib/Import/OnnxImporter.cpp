@@ -19,6 +19,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/GlobPattern.h"
@@ -135,9 +136,13 @@ LogicalResult OnnxImporter::checkGraphLimits(const onnx::GraphProto &graph) {
                        << options.maxNodes << " (amp-opt --onnx-max-nodes)";
   auto check = [&](const std::string &name, const Twine &what) -> LogicalResult {
     std::string beyond = amprt::beyondNameLimit(name);
-    if (beyond.empty())
-      return success();
-    return fileError() << what << " is " << beyond;
+    if (!beyond.empty())
+      return fileError() << what << " is " << beyond;
+    // Names reach the plan, whose proto3 strings must be UTF-8 to parse
+    // (ONNX's proto2 strings need not be).
+    if (!llvm::json::isUTF8(name))
+      return fileError() << what << " is not valid UTF-8";
+    return success();
   };
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto &node = graph.node(i);

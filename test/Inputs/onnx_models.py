@@ -931,5 +931,14 @@ if __name__ == "__main__":
     elif name == "garbage":
         with open(path, "wb") as f:
             f.write(b"\x08\x07this is not an onnx model\xff\xff\xff")
+    elif name == "non_utf8_node_name":
+        # ONNX's strings are proto2 (no UTF-8 check), Python's are text: the
+        # name is written as "nXnnn" and its byte patched to 0xff.
+        m = gemm()
+        m.graph.node[0].name = "nXnnn"
+        data = m.SerializeToString()
+        assert data.count(b"nXnnn") == 1
+        with open(path, "wb") as f:
+            f.write(data.replace(b"nXnnn", b"n\xffnnn"))
     else:
         onnx.save(MODELS[name](), path)

@@ -28,6 +28,7 @@
 #include "llvm/Support/InitLLVM.h"
 
 #include <fstream>
+#include <limits>
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -96,14 +97,23 @@ void printOnnxOps(raw_ostream &os) {
 LogicalResult writeFile(StringRef path, llvm::function_ref<LogicalResult(raw_ostream &)> write) {
   bool produced = true;
   if (auto error = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) -> llvm::Error {
-        if (failed(write(out))) {
-          // What is buffered goes into the temporary file, which is then
-          // discarded: left in the stream, it would be flushed after
-          // writeToOutput closed the file, a fatal error.
-          out.flush();
-          produced = false;
-          return llvm::createStringError("its contents could not be produced");
+        produced = succeeded(write(out));
+        // Flushed here, and a write error taken off the stream: what stays
+        // buffered, or an error left set, would be flushed or reported by
+        // the stream's destructor after writeToOutput closed or kept the
+        // file (a fatal error; a truncated file renamed into place).
+        // (writeToOutput writes through a raw_fd_ostream, a temporary
+        // file's or stdout's, except for /dev/null.)
+        out.flush();
+        if (path != "/dev/null") {
+          auto &file = static_cast<llvm::raw_fd_ostream &>(out);
+          if (std::error_code code = file.error()) {
+            file.clear_error();
+            return llvm::errorCodeToError(code);
+          }
         }
+        if (!produced)
+          return llvm::createStringError("its contents could not be produced");
         return llvm::Error::success();
       })) {
     if (!produced) { // `write` has said why
@@ -243,11 +253,15 @@ LogicalResult compile(StringRef input, bool onnx, StringRef output, DialectRegis
           if (failed(amp::serializePlanPart(part, emitKind == Emit::PlanText, out, &partBytes)))
             return failure();
           bytes += partBytes;
+          if (bytes > std::numeric_limits<int>::max()) {
+            llvm::errs() << "error: the plan is over 2 GB, protobuf's limit for a message\n";
+            return failure();
+          }
           if (planStats)
             statistics.add(part);
           return success();
         },
-        &stage, /*releaseTrainStep=*/true);
+        &stage, {/*encodeKernels=*/emitKind == Emit::Plan, /*releaseTrainStep=*/true});
   };
   if (output == "-") {
     FailureOr<std::string> plan = produceText(lowerAndWrite);

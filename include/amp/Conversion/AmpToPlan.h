@@ -19,16 +19,26 @@ namespace mlir::amp {
 
 /// One part of a plan, as lowerToPlanInParts hands it over.
 struct PlanPart {
-  /// The header and the state tensors; or one program (train or eval)
-  /// without its kernels, and nothing else.
+  /// The header and the state tensors; or one program (train or eval), and
+  /// nothing else.
   const amprt::proto::Plan &plan;
-  /// That program's kernels, in order, each encoded as the Program field
+  /// With PlanLoweringOptions::encodeKernels, that program's kernels are
+  /// not in it but here, in order, each encoded as the Program field
   /// `kernels` (attributes in key order). On the wire they go between the
-  /// program's buffers and its inputs. They are held encoded because the
-  /// messages are large: a 100k-op step has 50k kernels of about 500 bytes
-  /// each (Kernel's map of attributes is most of it), against 40 encoded.
+  /// program's buffers and its inputs. The messages are large: a 100k-op
+  /// step has 50k kernels of about 500 bytes each (Kernel's map of
+  /// attributes is most of it), against 40 encoded.
   llvm::StringRef kernels;
-  int kernelCount = 0;
+  /// The program's kernels counted by op (sorted by op name).
+  const std::map<std::string, int> &kernelsByOp;
+};
+
+struct PlanLoweringOptions {
+  /// Keep kernels encoded (PlanPart::kernels): for binary output.
+  bool encodeKernels = false;
+  /// Erase @train_step once its program is out: the largest IR goes before
+  /// the last part (the caller no longer needs it).
+  bool releaseTrainStep = false;
 };
 
 /// Receives each part of a plan as it is lowered (see lowerToPlanInParts).
@@ -47,18 +57,18 @@ using PlanPartSink = llvm::function_ref<LogicalResult(const PlanPart &)>;
 /// program. Serialized one after the other (serializePlanPart), the parts
 /// give the whole plan's bytes (protobuf merges concatenated messages, and
 /// the parts set disjoint fields in field order), so a caller can write a
-/// plan without ever holding all of it. With `releaseTrainStep`, @train_step is
-/// erased once its program is out (the largest IR goes before the last part).
+/// plan without ever holding all of it.
 LogicalResult lowerToPlanInParts(ModuleOp module, StringRef source, const PlanPartSink &emit,
-                                 TimingScope *timing = nullptr, bool releaseTrainStep = false);
+                                 TimingScope *timing = nullptr,
+                                 const PlanLoweringOptions &options = {});
 
 /// The same, the parts merged into `plan`.
 LogicalResult lowerToPlan(ModuleOp module, StringRef source, amprt::proto::Plan &plan,
                           TimingScope *timing = nullptr);
 
-/// A part serialized (binary, or protobuf text format) to `os` as it is
-/// produced; `*bytes` gets its size. The parts of a plan, serialized in the
-/// order they come, make the whole plan's file.
+/// A part serialized (binary, or protobuf text format: not with encoded
+/// kernels) to `os` as it is produced; `*bytes` gets its size. The parts of
+/// a plan, serialized in the order they come, make the whole plan's file.
 LogicalResult serializePlanPart(const PlanPart &part, bool text, llvm::raw_ostream &os,
                                 int64_t *bytes);
 
