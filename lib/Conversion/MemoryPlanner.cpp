@@ -160,10 +160,18 @@ bool walk(const Block &block, int64_t size, int64_t first, int64_t last, int64_t
 /// the request (outside [minFirst, maxLast]), or when all are and none
 /// leaves a gap that fits. largestGap is an upper bound: the gap before a
 /// block's first tensor from the run before it, or the block's own.
+/// Or, third, when its blocks' tilings (Block::solidFrom) join into one
+/// that reaches its highest byte, and the request is live with each block's
+/// tiling: the walk then ends at `tiledTo` without finding a gap. (Without
+/// this, every request of a deep training step walked every block of the
+/// saved tensors below it, one at a time: 300k ops planned in 1.4 s, 7x the
+/// time of 100k.)
 struct RunSummary {
   bool empty = true;
   int64_t firstBegin = 0, maxEnd = 0, largestGap = 0;
   int64_t minFirst = 0, maxLast = 0, maxFirst = 0, minLast = 0;
+  bool tiles = false; // [firstBegin, tiledTo) tiled by the blocks' tilings
+  int64_t tiledTo = 0, maxSolidFrom = 0, minSolidTo = 0;
 
   static RunSummary of(const Block &block) {
     RunSummary s;
@@ -175,6 +183,10 @@ struct RunSummary {
     s.minLast = block.minLast;
     s.minFirst = block.byFirst.front().first;
     s.maxLast = block.byFirst.back().second;
+    s.tiles = block.solidFrom <= block.solidTo;
+    s.tiledTo = block.tiledTo;
+    s.maxSolidFrom = block.solidFrom;
+    s.minSolidTo = block.solidTo;
     return s;
   }
   static RunSummary join(const RunSummary &a, const RunSummary &b) {
@@ -187,6 +199,10 @@ struct RunSummary {
     s.maxLast = std::max(a.maxLast, b.maxLast);
     s.maxFirst = std::max(a.maxFirst, b.maxFirst);
     s.minLast = std::min(a.minLast, b.minLast);
+    s.tiles = a.tiles && b.tiles && b.firstBegin <= a.tiledTo;
+    s.tiledTo = std::max(a.tiledTo, b.tiledTo);
+    s.maxSolidFrom = std::max(a.maxSolidFrom, b.maxSolidFrom);
+    s.minSolidTo = std::min(a.minSolidTo, b.minSolidTo);
     return s;
   }
 };
@@ -262,6 +278,11 @@ private:
     if (run.firstBegin < offset + size && run.maxFirst <= last && first <= run.minLast &&
         run.largestGap < size) {
       offset = std::max(offset, run.maxEnd); // all live, each pushes
+      return false;
+    }
+    if (run.tiles && run.firstBegin < offset + size && run.maxSolidFrom <= last &&
+        first <= run.minSolidTo && run.maxEnd <= run.tiledTo) {
+      offset = std::max(offset, run.tiledTo); // live tilings, no gap, nothing above
       return false;
     }
     if (node >= leaves)

@@ -120,4 +120,28 @@ TEST(MemoryPlanner, OffsetsEqualTheFirstFitDefinition) {
   }
 }
 
+// A deep training step's shape: each layer's saved tensors live from its
+// forward to its backward, with short-lived temporaries around them, so
+// the saved ones tile blocks whose bytes the temporaries use before and
+// after: the tree passes runs of such blocks whole (RunSummary::tiles).
+TEST(MemoryPlanner, TrainingStepOffsetsEqualTheFirstFitDefinition) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t layers = 400 + 300 * trial, end = 2 * layers + 2;
+    std::vector<ArenaRequest> requests;
+    for (int64_t i = 0; i < layers; ++i) {
+      int64_t forward = i + 1, backward = end - i - 1;
+      int64_t saved = trial % 2 ? 512 : 64 * (1 + static_cast<int64_t>(rng() % 16));
+      requests.push_back({saved, forward, backward});          // saved activation
+      requests.push_back({512, forward, forward + 1});          // forward temporary
+      requests.push_back({512, backward, backward + 1});        // incoming gradient
+      requests.push_back({1024, backward, backward});           // weight gradient
+      if (rng() % 4 == 0)
+        requests.push_back({256, forward, backward + rng() % 3}); // a second saved one
+    }
+    int64_t arena = 0;
+    EXPECT_EQ(planArena(requests, arena), firstFitDefinition(requests)) << "trial " << trial;
+  }
+}
+
 } // namespace
