@@ -13,11 +13,11 @@
 // O(log kBlock) when the walk through it is known without looking: no
 // tensor in it is live with the request; or all are and none leaves a gap
 // that fits; or some that tile its bytes are. Only other blocks are walked
-// tensor by tensor. A balanced tree over the blocks keeps the first two
-// facts (conservatively: by bounds) for runs of blocks, so a request also
-// passes runs of blocks at once instead of visiting each (thousands of
-// blocks of short-lived tensors at the same few offsets in a forward
-// program). The offsets are exactly those of the plain walk (a unit test
+// tensor by tensor. A balanced tree over the blocks keeps these facts
+// (conservatively: by bounds) for runs of blocks, so a request also passes
+// runs of blocks at once instead of visiting each (thousands of blocks of
+// short-lived tensors at the same few offsets in a forward program; the
+// blocks of saved tensors below a training step's backward temporaries). The offsets are exactly those of the plain walk (a unit test
 // checks them against it).
 //
 //===----------------------------------------------------------------------===//
