@@ -137,7 +137,7 @@ TEST(MemoryPlanner, TrainingStepOffsetsEqualTheFirstFitDefinition) {
       requests.push_back({512, backward, backward + 1});        // incoming gradient
       requests.push_back({1024, backward, backward});           // weight gradient
       if (rng() % 4 == 0)
-        requests.push_back({256, forward, backward + rng() % 3}); // a second saved one
+        requests.push_back({256, forward, backward + static_cast<int64_t>(rng() % 3)}); // a second saved one
     }
     int64_t arena = 0;
     EXPECT_EQ(planArena(requests, arena), firstFitDefinition(requests)) << "trial " << trial;
