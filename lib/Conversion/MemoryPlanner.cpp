@@ -17,8 +17,9 @@
 // (conservatively: by bounds) for runs of blocks, so a request also passes
 // runs of blocks at once instead of visiting each (thousands of blocks of
 // short-lived tensors at the same few offsets in a forward program; the
-// blocks of saved tensors below a training step's backward temporaries). The offsets are exactly those of the plain walk (a unit test
-// checks them against it).
+// blocks of saved tensors below a training step's backward temporaries).
+// The offsets are exactly those of the plain walk (unit tests check them
+// against it).
 //
 //===----------------------------------------------------------------------===//
 

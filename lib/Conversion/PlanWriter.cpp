@@ -124,8 +124,6 @@ void PlanStatistics::add(const PlanPart &part) {
     return;
   Program &summary = programs.emplace_back();
   summary.name = program->name();
-  for (const auto &[op, count] : part.kernelsByOp)
-    summary.kernels += count;
   summary.buffers = program->buffers_size();
   summary.arenaBytes = program->arena_bytes();
   summary.kernelsByOp = part.kernelsByOp;
@@ -134,7 +132,10 @@ void PlanStatistics::add(const PlanPart &part) {
 void PlanStatistics::print(int64_t bytes, llvm::raw_ostream &os) const {
   os << "plan: " << bytes << " bytes, " << states << " state tensors\n";
   for (const Program &program : programs) {
-    os << program.name << ": " << program.kernels << " kernels, " << program.buffers
+    int kernels = 0;
+    for (const auto &[op, count] : program.kernelsByOp)
+      kernels += count;
+    os << program.name << ": " << kernels << " kernels, " << program.buffers
        << " buffers, arena " << program.arenaBytes << " bytes\n";
     for (const auto &[op, count] : program.kernelsByOp)
       os << "  " << op << " " << count << "\n";

@@ -82,7 +82,7 @@ public:
 private:
   struct Program {
     std::string name;
-    int kernels = 0, buffers = 0;
+    int buffers = 0;
     int64_t arenaBytes = 0;
     std::map<std::string, int> kernelsByOp; // sorted by op name
   };
