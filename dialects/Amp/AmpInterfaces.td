@@ -76,6 +76,19 @@ def Amp_PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
   ];
 }
 
+def Amp_ArithmeticOpInterface : OpInterface<"ArithmeticOpInterface"> {
+  let cppNamespace = "::mlir::amp";
+  let description = [{
+    The floating-point operations of a compute-bound op (GEMMs and
+    convolutions; a multiply-add counts two), from its static shapes. Passes
+    that trade computation for memory weigh their cost with it.
+  }];
+  let methods = [
+    InterfaceMethod<"Floating-point operations the op performs (0 when a shape is dynamic).",
+      "int64_t", "getFlops", (ins)>
+  ];
+}
+
 def Amp_TrainingModeOpInterface : OpInterface<"TrainingModeOpInterface"> {
   let cppNamespace = "::mlir::amp";
   let description = [{

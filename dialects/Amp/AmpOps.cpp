@@ -118,6 +118,14 @@ LogicalResult MatmulOp::verify() {
   return verifyInferredShapes(*this);
 }
 
+int64_t MatmulOp::getFlops() {
+  auto lhs = getLhs().getType();
+  if (!lhs.hasStaticShape() || !getResult().getType().hasStaticShape())
+    return 0;
+  int64_t inner = lhs.getDimSize(lhs.getRank() - (getTransposeLhs() ? 2 : 1));
+  return 2 * getResult().getType().getNumElements() * inner;
+}
+
 //===----------------------------------------------------------------------===//
 // Broadcasting binary ops
 //===----------------------------------------------------------------------===//
@@ -221,6 +229,20 @@ LogicalResult ConvBackwardDataOp::verify() {
 LogicalResult ConvBackwardFilterOp::verify() {
   return verifyConvGradient(*this, getFirst(), getResult(), getSecond());
 }
+
+/// A convolution, forward or either gradient, multiplies and adds each
+/// element of its result (forward) or of the result's gradient with one
+/// filter row: `C / group` channels times the kernel's taps.
+static int64_t convFlops(Value convResult, Value filter) {
+  auto filterType = tensorType(filter);
+  if (!filterType.hasStaticShape() || !tensorType(convResult).hasStaticShape())
+    return 0;
+  return 2 * tensorType(convResult).getNumElements() *
+         (filterType.getNumElements() / filterType.getDimSize(0));
+}
+int64_t ConvOp::getFlops() { return convFlops(getResult(), getFilter()); }
+int64_t ConvBackwardDataOp::getFlops() { return convFlops(getFirst(), getSecond()); }
+int64_t ConvBackwardFilterOp::getFlops() { return convFlops(getSecond(), getResult()); }
 
 LogicalResult MaxPoolOp::inferReturnTypeComponents(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,

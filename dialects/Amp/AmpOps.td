@@ -144,7 +144,8 @@ def Amp_ConstantOp : Amp_Op<"constant",
 //===----------------------------------------------------------------------===//
 
 def Amp_MatmulOp : Amp_ShapedOp<"matmul",
-    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface]> {
+    [DeclareOpInterfaceMethods<Amp_GradientOpInterface>, Amp_PrecisionOpInterface,
+     DeclareOpInterfaceMethods<Amp_ArithmeticOpInterface>]> {
   let precision = "Low";
   let precisionReason = "compute-bound GEMM: low-precision operands, FP32 accumulation";
   let widensResult = 1;
@@ -174,7 +175,8 @@ def Amp_MatmulOp : Amp_ShapedOp<"matmul",
 }
 
 def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface,
-    DeclareOpInterfaceMethods<Amp_GradientOpInterface>]> {
+    DeclareOpInterfaceMethods<Amp_GradientOpInterface>,
+    DeclareOpInterfaceMethods<Amp_ArithmeticOpInterface>]> {
   let precision = "Low";
   let precisionReason = "compute-bound convolution: low-precision operands, FP32 accumulation";
   let widensResult = 1;
@@ -211,7 +213,8 @@ def Amp_ConvOp : Amp_ShapedOp<"conv", [Amp_PrecisionOpInterface,
 /// forward's input or filter type; the output size rounds down, so it does
 /// not follow from the gradient's shape), checked against the forward rule.
 class Amp_ConvGradientOp<string mnemonic, string summaryText>
-    : Amp_Op<mnemonic, [Amp_PrecisionOpInterface]> {
+    : Amp_Op<mnemonic, [Amp_PrecisionOpInterface,
+                        DeclareOpInterfaceMethods<Amp_ArithmeticOpInterface>]> {
   let precision = "Low";
   let precisionReason = "compute-bound convolution gradient: low-precision operands, FP32 accumulation";
   let widensResult = 1;

@@ -71,6 +71,9 @@ LogicalResult mlir::amp::buildAmpPipeline(OpPassManager &pm,
   pm.addPass(createAmpFuseWeightCasts());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // After CSE, which would merge a recomputed gradient with its original.
+  pm.addPass(createAmpRecomputeGradients(
+      AmpRecomputeGradientsOptions{options.recomputeGradients}));
   // Last: the passes above may add readers of a parameter or gradient.
   pm.addPass(createAmpScheduleUpdates());
   return success();
@@ -82,7 +85,7 @@ void mlir::amp::registerAmpPipeline() {
       "Imported forward graph -> static-shaped training step "
       "(options: precision policy loss ignore-index optimizer lr momentum nesterov beta1 beta2 "
       "eps weight-decay batch loss-scale loss-scale-init growth-factor backoff-factor "
-      "growth-interval skip-nonfinite clip accumulate data-parallel grad-reduce bucket-mb "
+      "growth-interval skip-nonfinite clip recompute-gradients accumulate data-parallel grad-reduce bucket-mb "
       "backend)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {

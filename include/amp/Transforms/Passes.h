@@ -60,6 +60,12 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::init("auto")};
   Option<double> clip{*this, "clip", llvm::cl::desc("clip gradients to this global norm"),
                       llvm::cl::init(0.0)};
+  Option<double> recomputeGradients{
+      *this, "recompute-gradients",
+      llvm::cl::desc("when updates wait for the gradient check: at most this share (percent) "
+                     "of the step's arithmetic spent computing large gradients again at "
+                     "their updates instead of holding them (0: never)"),
+      llvm::cl::init(10.0)};
   Option<int64_t> accumulate{*this, "accumulate",
                              llvm::cl::desc("micro-batches per optimizer step"),
                              llvm::cl::init(1)};

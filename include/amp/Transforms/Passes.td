@@ -213,6 +213,28 @@ def AmpFuseWeightCasts : Pass<"amp-fuse-weight-casts", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::amp::AmpDialect"];
 }
 
+def AmpRecomputeGradients : Pass<"amp-recompute-gradients", "mlir::ModuleOp"> {
+  let summary = "Checks large gradients where they are made and computes them again at their update";
+  let description = [{
+    Where updates wait for the step's gradient check (the non-finite skip
+    or clipping), every gradient would stay alive until the end of the
+    step. A gradient larger than the tensors it is computed from (a
+    filter's gradient on small maps) can instead be checked
+    alone as soon as it is made (the step's check and norm combine the
+    partial ones) and computed again, by the same ops from the same inputs,
+    just before its update. The gradients saving the most bytes per
+    operation go first while the added arithmetic stays within `percent` of
+    the step's GEMM and convolution operations. Run after CSE and before
+    amp-schedule-updates.
+  }];
+  let options = [
+    Option<"percent", "percent", "double", /*default=*/"10.0",
+           "At most this share (percent) of the step's arithmetic spent "
+           "recomputing gradients (0: never)">
+  ];
+  let dependentDialects = ["mlir::amp::AmpDialect"];
+}
+
 def AmpScheduleUpdates : Pass<"amp-schedule-updates", "mlir::ModuleOp"> {
   let summary = "Runs each optimizer update as soon as its gradient is ready";
   let description = [{
