@@ -235,7 +235,8 @@ LogicalResult ConvBackwardFilterOp::verify() {
 /// filter row: `C / group` channels times the kernel's taps.
 static int64_t convFlops(Value convResult, Value filter) {
   auto filterType = tensorType(filter);
-  if (!filterType.hasStaticShape() || !tensorType(convResult).hasStaticShape())
+  if (!filterType.hasStaticShape() || !tensorType(convResult).hasStaticShape() ||
+      filterType.getDimSize(0) == 0)
     return 0;
   return 2 * tensorType(convResult).getNumElements() *
          (filterType.getNumElements() / filterType.getDimSize(0));

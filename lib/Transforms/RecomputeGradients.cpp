@@ -96,9 +96,15 @@ std::optional<GradientChain> chainOf(OptimizerUpdateOpInterface update,
     value = carried;
     reader = op;
   }
+  // The first op is a GEMM or convolution, whose cost the op states and
+  // whose kernels compute the same bits again (not, e.g., a scatter-add of
+  // an embedding's gradient, which sums with atomics on the GPU).
   Operation *first = chain.ops.empty() ? nullptr : chain.ops.front();
-  if (!chain.checked || !first || !isPure(first) || first->getNumResults() != 1 ||
-      first->getNumOperands() == 0 || first->hasTrait<OpTrait::ConstantLike>())
+  if (!chain.checked || !first || !isa<ArithmeticOpInterface>(first) || !isPure(first) ||
+      first->getNumResults() != 1)
+    return std::nullopt;
+  auto isStatic = [](Value value) { return cast<ShapedType>(value.getType()).hasStaticShape(); };
+  if (!isStatic(chain.checked) || !llvm::all_of(first->getOperands(), isStatic))
     return std::nullopt;
   return chain;
 }

@@ -7,8 +7,9 @@
 // With the non-finite skip, a gradient larger than its inputs is computed
 // and checked after the backward pass and again just before its update. Step FLOPs:
 // 16384 + 1024 forward, 1024 + 1024 + 16384 backward (35840). w1's gradient
-// (16 KB from 1 KB of inputs, 16384 FLOPs) saves the most per FLOP; w2's
-// (1 KB from 544 bytes) costs 1024.
+// (16 KB from 512 bytes of activation gradient; x is an input, not in the
+// arena; 16384 FLOPs) saves the most per FLOP; w2's (1 KB from 544 bytes)
+// costs 1024.
 
 func.func @forward(%x: tensor<2x64xf32> {amp.input = "x"},
                    %w1: tensor<64x64xf32> {amp.param = "w1", amp.init = dense<0.5> : tensor<64x64xf32>},
