@@ -182,28 +182,31 @@ struct RecomputeGradientsPass
     for (Operation &op : body)
       stepFlops += flopsOf(&op);
     double budget = percent / 100.0 * static_cast<double>(stepFlops);
+    // The step's check (found_nonfinite and global_norm, in either order):
+    // the partial checks go before it.
+    Operation *check = found->isBeforeInBlock(norm) ? found.getOperation() : norm.getOperation();
     SmallVector<Value> partialFound, partialNorm;
     for (Candidate &candidate : candidates) {
       if (static_cast<double>(candidate.flops) > budget)
         continue;
       budget -= static_cast<double>(candidate.flops);
-      recompute(candidate.update, candidate.chain, found, norm, partialFound, partialNorm);
+      recompute(candidate.update, candidate.chain, check, found, norm, partialFound,
+                partialNorm);
     }
     if (partialFound.empty())
       return;
     combine(found, norm, partialFound, partialNorm);
   }
 
-  /// Computes and checks `chain`'s gradient alone just before the step's
-  /// check, and makes it again for `update`.
+  /// Computes and checks `chain`'s gradient alone just before `check` (the
+  /// step's), and makes it again for `update`.
   void recompute(OptimizerUpdateOpInterface update, const GradientChain &chain,
-                 FoundNonFiniteOp found, GlobalNormOp norm, SmallVectorImpl<Value> &partialFound,
-                 SmallVectorImpl<Value> &partialNorm) {
+                 Operation *check, FoundNonFiniteOp found, GlobalNormOp norm,
+                 SmallVectorImpl<Value> &partialFound, SmallVectorImpl<Value> &partialNorm) {
     // Computed and checked where the step's check is: after the backward
     // pass, when the activations are gone, so that the gradient's bytes
     // never add to their peak. Its inputs live that long anyway, for the
     // copy; the ops moved only ever move later than their operands.
-    Operation *check = found->isBeforeInBlock(norm) ? found.getOperation() : norm.getOperation();
     for (Operation *op : chain.ops) {
       op->moveBefore(check);
       if (op->getResult(0) == chain.checked)

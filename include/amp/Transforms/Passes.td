@@ -214,15 +214,15 @@ def AmpFuseWeightCasts : Pass<"amp-fuse-weight-casts", "mlir::ModuleOp"> {
 }
 
 def AmpRecomputeGradients : Pass<"amp-recompute-gradients", "mlir::ModuleOp"> {
-  let summary = "Checks large gradients where they are made and computes them again at their update";
+  let summary = "Checks large gradients after the backward pass and computes them again at their update";
   let description = [{
     Where updates wait for the step's gradient check (the non-finite skip
     or clipping), every gradient would stay alive until the end of the
     step. A gradient larger than the tensors it is computed from (a
-    filter's gradient on small maps) can instead be checked
-    alone as soon as it is made (the step's check and norm combine the
-    partial ones) and computed again, by the same ops from the same inputs,
-    just before its update. The gradients saving the most bytes per
+    filter's gradient on small maps) can instead be computed and checked
+    alone just before the step's check, after the backward pass (the
+    step's check and norm combine the partial ones), and computed again,
+    by the same ops from the same inputs, just before its update. The gradients saving the most bytes per
     operation go first while the added arithmetic stays within `percent` of
     the step's GEMM and convolution operations. Run after CSE and before
     amp-schedule-updates.
