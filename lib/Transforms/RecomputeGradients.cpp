@@ -28,6 +28,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace mlir::amp {
 #define GEN_PASS_DEF_AMPRECOMPUTEGRADIENTS
@@ -87,7 +88,8 @@ std::optional<GradientChain> chainOf(OptimizerUpdateOpInterface update,
     });
     if (!onlyChecked || op->getBlock() != update->getBlock())
       return std::nullopt;
-    if (llvm::is_contained(found->getOperands(), value))
+    // Its users are few; the check's operands are all the gradients.
+    if (llvm::is_contained(value.getUsers(), found.getOperation()))
       chain.checked = value;
     chain.ops.insert(chain.ops.begin(), op);
     Value carried = passedThrough(op);
@@ -221,10 +223,6 @@ struct RecomputeGradientsPass
     partialNormOp->setAttrs(norm->getAttrDictionary());
     partialFound.push_back(partial);
     partialNorm.push_back(partialNormOp);
-    unsigned index =
-        llvm::find(found->getOperands(), chain.checked) - found->getOperands().begin();
-    found.getTensorsMutable().erase(index);
-    norm.getTensorsMutable().erase(index);
     b.setInsertionPoint(update);
     IRMapping copies;
     for (Operation *op : chain.ops)
@@ -236,11 +234,22 @@ struct RecomputeGradientsPass
         op->erase();
   }
 
-  /// found' = maximum(found, f_1, ...), norm' = global_norm(norm, n_1, ...)
-  /// take the places of the step's check, which is dropped when no
-  /// gradient is left to it.
+  /// The gradients checked alone leave the step's check; found' =
+  /// maximum(found, f_1, ...) and norm' = global_norm(norm, n_1, ...) take
+  /// its places, and it is dropped when no gradient is left to it.
   void combine(FoundNonFiniteOp found, GlobalNormOp norm, ArrayRef<Value> partialFound,
                ArrayRef<Value> partialNorm) {
+    // The gradients checked alone leave the step's check, in one pass (the
+    // check reads every gradient of the step).
+    llvm::SmallPtrSet<Operation *, 16> alone;
+    for (Value flag : partialFound)
+      alone.insert(flag.getDefiningOp());
+    SmallVector<Value> rest;
+    for (Value grad : found->getOperands())
+      if (llvm::none_of(grad.getUsers(), [&](Operation *user) { return alone.contains(user); }))
+        rest.push_back(grad);
+    found->setOperands(rest);
+    norm->setOperands(rest);
     OpBuilder b(found);
     b.setInsertionPointAfter(found->isBeforeInBlock(norm) ? norm : found);
     Location loc = found.getLoc();
