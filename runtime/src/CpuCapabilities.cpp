@@ -68,6 +68,9 @@ CpuCapabilities cpuCapabilities() {
   CpuContext context;
   capabilities.bf16GemmNative = context.nativeGemm(DType::BF16);
   capabilities.f16GemmNative = context.nativeGemm(DType::F16);
+  capabilities.bf16DotRate = context.bf16DotRateHere();
+  capabilities.bf16NativeFaster =
+      capabilities.bf16GemmNative && context.nativeFaster(DType::BF16);
   capabilities.vectorConversions = cpu::vectorConversions();
   return capabilities;
 }

@@ -227,25 +227,30 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
     weightsSlot = 2;
   try {
     // Native: the operands' type in, the result's type out. Emulated (no
-    // kernel, or only oneDNN's slow reference one, for a low type here):
-    // everything in f32, operands widened and the result rounded around it.
+    // kernel, or only oneDNN's slow reference one, for a low type here) or
+    // widened by choice (CpuGemmChoice.cpp): everything in f32, operands
+    // widened and the result rounded around it.
     ConvDescs chosen;
     std::string impl;
     std::optional<dnnl::primitive> primitive;
     DType src = id == KernelId::ConvBackwardData ? out.dtype : low;
     DType weights = id == KernelId::ConvBackwardFilter ? out.dtype : low;
     DType dst = id == KernelId::Conv ? out.dtype : low;
-    try {
-      primitive = makePrimitive(id, cut, g, src, weights, dst, *context.engine, &chosen, &impl);
-      if (low != DType::F32 && impl.find("ref") != std::string::npos)
-        primitive.reset();
-    } catch (const dnnl::error &) {
-      if (low == DType::F32)
-        throw;
+    if (context.runsNative(low, product(t.dst.shape, 2))) {
+      try {
+        primitive =
+            makePrimitive(id, cut, g, src, weights, dst, *context.engine, &chosen, &impl);
+        if (low != DType::F32 && impl.find("ref") != std::string::npos)
+          primitive.reset();
+      } catch (const dnnl::error &) {
+        if (low == DType::F32)
+          throw;
+      }
+      if (!primitive)
+        context.emulatedGemms.insert(low);
     }
     bool emulated = !primitive;
     if (emulated) {
-      context.emulatedGemms.insert(low);
       primitive = makePrimitive(id, cut, g, DType::F32, DType::F32, DType::F32, *context.engine,
                                 &chosen, &impl);
     }

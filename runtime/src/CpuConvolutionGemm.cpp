@@ -220,7 +220,7 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
   try {
     std::optional<dnnl::matmul::primitive_desc> pd;
     DType gemmType = operands;
-    if (operands == DType::F32 || context.nativeGemm(operands)) {
+    if (context.runsNative(operands)) {
       try {
         pd = build(operands);
         // oneDNN's reference kernel is far slower than widening to f32.
@@ -229,9 +229,10 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
           pd.reset();
       } catch (const dnnl::error &) {
       }
+      if (!pd)
+        context.emulatedGemms.insert(operands);
     }
     if (!pd) {
-      context.emulatedGemms.insert(operands);
       gemmType = DType::F32;
       pd = build(DType::F32);
     }

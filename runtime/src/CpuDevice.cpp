@@ -64,8 +64,10 @@ private:
 
 class CpuDevice : public Device {
 public:
-  CpuDevice(int numThreads, Communicator *communicator) : numThreads(numThreads) {
+  CpuDevice(int numThreads, CpuGemms gemms, Communicator *communicator)
+      : numThreads(numThreads) {
     context.communicator = communicator;
+    context.gemms = gemms;
   }
   const char *name() const override { return "cpu"; }
   void *allocate(size_t bytes) override {
@@ -103,6 +105,9 @@ public:
   std::vector<DType> emulatedGemmTypes() const override {
     return {context.emulatedGemms.begin(), context.emulatedGemms.end()};
   }
+  std::vector<DType> widenedGemmTypes() const override {
+    return {context.widenedGemms.begin(), context.widenedGemms.end()};
+  }
 
 private:
   int numThreads; // 0: the calling thread's OpenMP default
@@ -111,8 +116,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<Device> makeCpuDevice(int numThreads, Communicator *communicator) {
-  return std::make_unique<CpuDevice>(numThreads, communicator);
+std::unique_ptr<Device> makeCpuDevice(int numThreads, CpuGemms gemms,
+                                      Communicator *communicator) {
+  return std::make_unique<CpuDevice>(numThreads, gemms, communicator);
 }
 
 } // namespace amprt

@@ -176,17 +176,17 @@ Status buildMatmul(const proto::Kernel &kernel, const std::vector<TensorRef> &in
     bias = {in[2], in[2].dtype != DType::F32};
   try {
     std::optional<dnnl::matmul::primitive_desc> pd;
-    if (context.nativeGemm(operands)) {
+    if (context.runsNative(operands)) {
       // With relu the f32 result is finished by us, so C is staged in f32.
       out.staged = shape.relu && c.dtype != DType::F32;
       try {
         pd = matmulDesc(shape, operands, out.staged ? DType::F32 : c.dtype, *context.engine);
       } catch (const dnnl::error &) {
         // This form (a result type, a transpose) has no native kernel: emulate.
+        context.emulatedGemms.insert(operands);
       }
     }
     if (!pd) {
-      context.emulatedGemms.insert(operands);
       a.staged = b.staged = operands != DType::F32;
       out.staged = c.dtype != DType::F32;
       pd = matmulDesc(shape, DType::F32, DType::F32, *context.engine);

@@ -82,10 +82,13 @@ public:
   makeExecutable(std::vector<std::unique_ptr<Kernel>> kernels) = 0;
   /// Low precisions whose GEMMs the kernels built so far emulate in f32.
   virtual std::vector<DType> emulatedGemmTypes() const { return {}; }
+  /// Low precisions whose GEMMs or convolutions run widened by choice.
+  virtual std::vector<DType> widenedGemmTypes() const { return {}; }
 };
 
 /// `communicator` (not owned, may be null) serves the plan's all_reduce kernels.
-std::unique_ptr<Device> makeCpuDevice(int numThreads, Communicator *communicator);
+std::unique_ptr<Device> makeCpuDevice(int numThreads, CpuGemms gemms,
+                                      Communicator *communicator);
 /// The CUDA backend, or an error saying why there is none (not built in,
 /// no GPU, driver too old). `communicator` as for the CPU.
 Status makeCudaDevice(int deviceIndex, bool allowTf32, Communicator *communicator,

@@ -273,7 +273,7 @@ std::vector<std::string> listDevices(std::string *whyNoGpu) {
 static Status makeDevice(const SessionOptions &options, std::unique_ptr<Device> *device) {
   const std::string &spec = options.device;
   if (spec.empty() || spec == "cpu") {
-    *device = makeCpuDevice(options.numThreads, options.communicator);
+    *device = makeCpuDevice(options.numThreads, options.cpuGemms, options.communicator);
     return Status::ok();
   }
   if (spec == "cuda")
@@ -387,6 +387,10 @@ const char *Session::deviceName() const { return impl_->device->name(); }
 
 std::vector<DType> Session::emulatedGemmTypes() const {
   return impl_->device->emulatedGemmTypes();
+}
+
+std::vector<DType> Session::widenedGemmTypes() const {
+  return impl_->device->widenedGemmTypes();
 }
 
 const std::string &Session::firstNonFinite() const { return impl_->firstNonFinite; }

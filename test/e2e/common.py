@@ -29,6 +29,14 @@ def parse_args(description):
             print(f"SKIPPED: AMP_DEVICE={device} but this machine has no usable GPU\n{listed}")
             sys.exit(SKIPPED)
         print(f"device: {[l for l in listed.splitlines() if l.startswith('cuda:')][0]}")
+    if os.environ.get("AMP_CPU_GEMMS") == "fastest" and not device.startswith("cuda"):
+        # The gemms.fastest.* variants: bf16 GEMMs and convolutions widened by
+        # choice, on CPUs where --cpu-gemms fastest widens them; elsewhere it
+        # runs what the plain run does.
+        listed = run([os.path.join(args.bin, "amp-run"), "devices"])
+        if "bf16 with --cpu-gemms fastest: GEMMs" not in listed:
+            print(f"SKIPPED: --cpu-gemms fastest widens nothing here\n{listed}")
+            sys.exit(SKIPPED)
     return args
 
 

@@ -55,8 +55,8 @@ Status info(const Args &args);
 Status devicesCommand(const Args &args);
 
 /// Flags of every command that runs a plan (see createSession).
-const std::vector<std::string> kSessionFlags = {"device", "threads", "collectives",
-                                                "collective-timeout"};
+const std::vector<std::string> kSessionFlags = {"device", "threads", "cpu-gemms",
+                                                "collectives", "collective-timeout"};
 const std::vector<std::string> kSessionSwitches = {"tf32"};
 
 const std::vector<Command> &commands() {
@@ -107,8 +107,10 @@ const std::vector<Command> &commands() {
 
 const char kSessionHelp[] =
     "every command that runs a plan also takes --device cpu|cuda|cuda:N (default: the\n"
-    "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads), on a GPU\n"
-    "--tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default) and, under mpirun,\n"
+    "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads),\n"
+    "--cpu-gemms native|fastest|widened (low-precision GEMMs and convolutions on the\n"
+    "CPU: always native, native only where faster here, or in f32 on widened\n"
+    "operands; the default: AMP_CPU_GEMMS, else native), on a GPU --tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default) and, under mpirun,\n"
     "--collectives mpi|nccl (on GPUs: NCCL by default, or MPI through host memory) and\n"
     "--collective-timeout SECONDS (a collective that long means a rank died or hangs: the\n"
     "job stops with an error; default 300, 0 waits forever)\n";
@@ -268,6 +270,18 @@ Status createSession(const Args &args, const std::string &plan,
   options.device = args.ranks->deviceFor(
       args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu"));
   options.allowTf32 = args.flags.count("tf32") > 0;
+  const char *gemmsFromEnvironment = std::getenv("AMP_CPU_GEMMS");
+  std::string gemms = args.get(
+      "cpu-gemms", gemmsFromEnvironment && *gemmsFromEnvironment ? gemmsFromEnvironment : "native");
+  if (gemms == "native")
+    options.cpuGemms = amprt::CpuGemms::Native;
+  else if (gemms == "fastest")
+    options.cpuGemms = amprt::CpuGemms::Fastest;
+  else if (gemms == "widened")
+    options.cpuGemms = amprt::CpuGemms::Widened;
+  else
+    return Status::error("--cpu-gemms: expected native, fastest or widened, got '" + gemms +
+                         "'");
   int64_t timeout;
   AMPRT_RETURN_IF_ERROR(args.getInt("collective-timeout", 300, &timeout));
   AMPRT_RETURN_IF_ERROR(args.ranks->communicator(options.device, args.get("collectives"),
@@ -280,20 +294,32 @@ Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return createSession(args, args.plan, session);
 }
 
-/// One line when some GEMMs of the plan are emulated, so that a BF16 run at
-/// FP32 speed is explained rather than a mystery.
+/// "bf16 and fp16".
+std::string typeList(const std::vector<amprt::DType> &types) {
+  std::string text;
+  for (amprt::DType type : types)
+    text += std::string(text.empty() ? "" : " and ") + amprt::dtypeName(type);
+  return text;
+}
+
+/// One line when some GEMMs of the plan are emulated or widened, so that a
+/// BF16 run at FP32 speed is explained rather than a mystery.
 void noteEmulation(const Session &session) {
-  std::vector<amprt::DType> emulated = session.emulatedGemmTypes();
-  if (emulated.empty())
+  std::vector<amprt::DType> emulated = session.emulatedGemmTypes(),
+                            widened = session.widenedGemmTypes();
+  if (emulated.empty() && widened.empty())
     return;
-  std::string types;
-  for (amprt::DType type : emulated)
-    types += std::string(types.empty() ? "" : " and ") + amprt::dtypeName(type);
   amprt::CpuCapabilities cpu = amprt::cpuCapabilities();
-  std::fprintf(stderr,
-               "amp-run: note: %s GEMMs are emulated on this CPU (%s, oneDNN ISA %s has no "
-               "native kernel): f32 GEMMs on widened operands, expect FP32 speed\n",
-               types.c_str(), cpu.model.c_str(), cpu.onednnIsa.c_str());
+  if (!emulated.empty())
+    std::fprintf(stderr,
+                 "amp-run: note: %s GEMMs are emulated on this CPU (%s, oneDNN ISA %s has no "
+                 "native kernel): f32 GEMMs on widened operands, expect FP32 speed\n",
+                 typeList(emulated).c_str(), cpu.model.c_str(), cpu.onednnIsa.c_str());
+  if (!widened.empty())
+    std::fprintf(stderr,
+                 "amp-run: note: %s GEMMs run in f32 on widened operands on this CPU (%s): "
+                 "its bf16 dot products run at %.2fx its f32 FMA rate\n",
+                 typeList(widened).c_str(), cpu.model.c_str(), cpu.bf16DotRate);
 }
 
 using MetricsFile = std::unique_ptr<std::FILE, int (*)(std::FILE *)>;
@@ -893,6 +919,14 @@ Status devicesCommand(const Args &) {
     std::printf("  %s GEMMs: %s\n", name,
                 native ? "native (oneDNN, f32 accumulation)"
                        : "emulated (operands widened to f32, f32 GEMM, rounded once: f32 speed)");
+  if (cpu.bf16DotRate > 0)
+    std::printf("  bf16 dot products: %.2fx the f32 FMA rate (measured)\n", cpu.bf16DotRate);
+  if (cpu.bf16GemmNative)
+    std::printf("  bf16 with --cpu-gemms fastest: %s\n",
+                cpu.bf16NativeFaster
+                    ? "native"
+                    : "GEMMs, and convolutions on maps of 16 or more positions, widened to f32 "
+                      "(faster here)");
   std::printf("  bf16/fp16 conversions: %s\n",
               cpu.vectorConversions ? "bf16 vectorised, fp16 F16C"
                                     : "bf16 vectorised, fp16 scalar (no AVX2/F16C)");

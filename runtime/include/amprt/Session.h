@@ -51,6 +51,14 @@ struct Feed {
   size_t bytes = 0;
 };
 
+/// How the CPU runs a low-precision GEMM or convolution that oneDNN has a
+/// native kernel for (without one it is always widened).
+enum class CpuGemms {
+  Native,  // always the native kernel (the default)
+  Fastest, // native where it is faster here, else operands widened to f32
+  Widened, // always an f32 kernel on widened operands, the result rounded once
+};
+
 struct SessionOptions {
   /// Where the plan runs: "cpu" (default), "cuda" or "cuda:N" (the CUDA
   /// backend, when the runtime was built with it and a GPU is present).
@@ -59,6 +67,12 @@ struct SessionOptions {
   bool allowTf32 = false;
   /// Threads for the CPU kernels; 0 keeps OpenMP's default.
   int numThreads = 0;
+  /// CPU: native or widened low-precision GEMMs and convolutions. Fastest
+  /// measures this CPU's bf16 dot-product rate against its f32 FMA rate
+  /// (see CpuCapabilities::bf16DotRate). The choice changes low bits of the
+  /// results, never their f32-accumulation semantics. Not yet the default:
+  /// see docs/runtime-api.md.
+  CpuGemms cpuGemms = CpuGemms::Native;
   /// Time every kernel (see Session::kernelProfile); off by default.
   bool profile = false;
   /// After every kernel, look for inf/NaN in its float outputs and remember
@@ -96,6 +110,13 @@ struct CpuCapabilities {
   std::string model;     // the CPU's name, e.g. "AMD EPYC 7B13"
   std::string onednnIsa; // the ISA oneDNN's kernels use: "avx2", "avx512_core_bf16", ...
   bool bf16GemmNative = false, f16GemmNative = false;
+  /// This CPU's bf16 dot products (AVX-512 BF16) per second, in FLOPs,
+  /// against its f32 FMAs: measured, about 0.5 on a Sapphire Rapids-class
+  /// Xeon, 2 on Zen 4; 0 without them.
+  double bf16DotRate = 0;
+  /// Whether CpuGemms::Fastest runs bf16 GEMMs natively (a native kernel,
+  /// and AMX or a bf16 dot rate of at least kNativeBf16Rate).
+  bool bf16NativeFaster = false;
   bool vectorConversions = false; // AVX2/F16C f16 conversions (bf16 is vectorised anywhere)
 };
 /// Probes this CPU (and oneDNN under DNNL_MAX_CPU_ISA, if set).
@@ -149,6 +170,9 @@ public:
   /// Low precisions whose GEMMs this session emulates in f32 (CPU without a
   /// native primitive for them), e.g. {DType::BF16}; empty when all native.
   std::vector<DType> emulatedGemmTypes() const;
+  /// Low precisions some GEMM or convolution of this session runs widened
+  /// by choice (CpuGemms): native kernels exist but are slower here.
+  std::vector<DType> widenedGemmTypes() const;
   /// Runs the forward (eval) program on `feeds`.
   Status evaluate(const std::vector<Feed> &feeds);
   /// Copies an output of the last run of `program` into `data`.
