@@ -4,8 +4,8 @@
 // its operands widened, on the f32 one. Native is not always faster: on a
 // Sapphire Rapids-class Xeon without AMX, vdpbf16ps (two bf16 products per
 // lane) issues once every two cycles while f32 FMAs issue twice per cycle,
-// so bf16 dot products reach half the f32 rate (measured 0.49x), and oneDNN
-// 2.6's bf16 GEMMs and convolutions on large maps ran 1.5-2.8x slower than
+// so bf16 dot products reach half the f32 rate (measured 0.50x), and oneDNN
+// 2.6's bf16 GEMMs and convolutions on large maps ran 1.5-2x slower than
 // its f32 ones (bench/README.md). Zen 4 runs them at twice the f32 rate and
 // AMX far above it. Under CpuGemms::Fastest the rate is measured, once per
 // session that has a bf16 kernel to build, and the faster path chosen.
@@ -33,16 +33,22 @@ namespace {
      " %%zmm14, %%zmm15, %%zmm6\n\t" op " %%zmm14, %%zmm15, %%zmm7\n\t" op                    \
      " %%zmm14, %%zmm15, %%zmm8\n\t" op " %%zmm14, %%zmm15, %%zmm9\n\t" op                    \
      " %%zmm14, %%zmm15, %%zmm10\n\t" op " %%zmm14, %%zmm15, %%zmm11\n\t"
+// Every register starts at zero: a denormal left in an accumulator would
+// slow the FMAs alone (vdpbf16ps flushes them). vzeroupper clears the upper
+// halves of all sixteen, so all are clobbered.
+#define AMPRT_ZERO(r) "vpxord %%zmm" #r ", %%zmm" #r ", %%zmm" #r "\n\t"
 #define AMPRT_ISSUE_LOOP(op, iterations)                                                       \
-  __asm__ volatile("vpxord %%zmm14, %%zmm14, %%zmm14\n\t"                                     \
-                   "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"                                     \
+  __asm__ volatile(AMPRT_ZERO(0) AMPRT_ZERO(1) AMPRT_ZERO(2) AMPRT_ZERO(3) AMPRT_ZERO(4)        \
+                       AMPRT_ZERO(5) AMPRT_ZERO(6) AMPRT_ZERO(7) AMPRT_ZERO(8) AMPRT_ZERO(9)   \
+                           AMPRT_ZERO(10) AMPRT_ZERO(11) AMPRT_ZERO(14) AMPRT_ZERO(15)         \
                    "1:\n\t" AMPRT_TWELVE(op) "dec %0\n\t"                                      \
                    "jnz 1b\n\t"                                                                \
                    "vzeroupper"                                                                \
                    : "+r"(iterations)                                                          \
                    :                                                                           \
-                   : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",     \
-                     "xmm8", "xmm9", "xmm10", "xmm11", "xmm14", "xmm15")
+                   : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",   \
+                     "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",      \
+                     "xmm15")
 
 template <typename Loop> double fastestSeconds(Loop loop) {
   double best = 1e30;
@@ -96,6 +102,8 @@ bool lowPrecisionRunsNative(CpuGemms policy, bool nativeFaster, int64_t convolut
   // f32 direct convolutions reach a quarter of their large-map rate while
   // its bf16 ones keep theirs, and widening a large filter for little work
   // costs more than it saves: native stays faster there even at half rate.
+  // (Filter gradients on maps of up to 4 positions run as GEMMs, which are
+  // widened: there oneDNN's f32 matmul is twice as fast as its bf16 one.)
   return nativeFaster || (convolutionPositions > 0 && convolutionPositions < kSmallConvolutionMap);
 }
 
@@ -107,7 +115,7 @@ double CpuContext::bf16DotRateHere() {
 
 bool CpuContext::nativeFaster(DType type) {
   if (type != DType::BF16)
-    return true; // f16: no such measurement; its native kernels need AVX512-FP16 or AMX
+    return true; // f16: not measured; native wherever oneDNN has a kernel
   return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx ||
          bf16DotRateHere() >= kNativeBf16Rate;
 }
@@ -115,6 +123,8 @@ bool CpuContext::nativeFaster(DType type) {
 bool CpuContext::runsNative(DType type, int64_t convolutionPositions) {
   if (type == DType::F32)
     return true;
+  // oneDNN 2.6 has bf16 and f16 convolutions where it has matmuls of the
+  // type, so the matmul probe answers for both.
   if (!nativeGemm(type)) {
     emulatedGemms.insert(type);
     return false;

@@ -87,14 +87,17 @@ proto::Kernel convKernel(const std::string &op, int64_t stride) {
   return kernel;
 }
 
-/// Builds and runs one kernel in a context of its own under `policy`.
+/// Builds and runs one kernel in a context of its own under `policy`;
+/// `widened`: whether it ran widened by choice.
 void runKernel(const proto::Kernel &kernel, std::vector<TensorRef> in, TensorRef out,
-               CpuGemms policy) {
+               CpuGemms policy, bool *widened = nullptr) {
   CpuContext context;
   context.gemms = policy;
   std::unique_ptr<CpuKernel> built;
   ASSERT_TRUE(buildCpuKernel(kernel, std::move(in), {out}, context, &built).isOk());
   ASSERT_TRUE(built->run().isOk());
+  if (widened)
+    *widened = context.widenedGemms.count(DType::BF16) > 0;
 }
 
 /// A bf16 convolution (forward, backward data) on a large map (36 output
@@ -139,12 +142,21 @@ TEST(CpuGemmChoice, Bf16ConvolutionsInEveryPolicyMatchDoubleReference) {
                 {{operand.values.data(), DType::F32, inShape},
                  {weights.values.data(), DType::F32, wShape}},
                 {f32.data(), DType::F32, outShape}, CpuGemms::Fastest);
+      bool native = CpuContext().nativeGemm(DType::BF16);
       for (CpuGemms policy : {CpuGemms::Native, CpuGemms::Widened, CpuGemms::Fastest}) {
         std::vector<uint16_t> result(expected.size());
+        bool widened = false;
         runKernel(convKernel(op, stride),
                   {{operand.bits.data(), DType::BF16, inShape},
                    {weights.bits.data(), DType::BF16, wShape}},
-                  {result.data(), DType::BF16, outShape}, policy);
+                  {result.data(), DType::BF16, outShape}, policy, &widened);
+        // The path taken: widened by choice only where a native kernel
+        // exists; under Fastest, never on the small map.
+        if (policy != CpuGemms::Fastest) {
+          EXPECT_EQ(widened, native && policy == CpuGemms::Widened) << op << " map " << side;
+        } else if (out * out < kSmallConvolutionMap) {
+          EXPECT_FALSE(widened) << op << " map " << side;
+        }
         for (size_t i = 0; i < result.size(); ++i) {
           double got = math::bf16ToFloat(result[i]);
           EXPECT_NEAR(got, expected[i], std::abs(expected[i]) * 0x1p-8 + 1e-5)

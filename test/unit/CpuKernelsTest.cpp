@@ -829,11 +829,18 @@ TEST_F(CpuKernels, FusedChainRejectsMalformedPrograms) {
 /// others must come out as exact zeros); a 1x5 map at stride 1 (5 output
 /// positions) takes oneDNN's kernel with the dead top and bottom taps cut
 /// and zeroed. Strides 1 and 2.
+/// Also with low-precision kernels native and widened (CpuGemms): maps of
+/// up to 4 output positions take the GEMM path, the 1x5 map at stride 1
+/// oneDNN's convolution.
 TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
   const int64_t batch = 3, channels = 5, filters = 4;
   for (auto [height, width] : {std::pair<int64_t, int64_t>{1, 1}, {2, 2}, {1, 5}})
     for (int64_t stride : {1, 2})
-      for (DType type : {DType::F32, DType::BF16, DType::F16}) {
+      for (auto [type, policy] : {std::pair{DType::F32, CpuGemms::Native},
+                                  {DType::BF16, CpuGemms::Native},
+                                  {DType::BF16, CpuGemms::Widened},
+                                  {DType::F16, CpuGemms::Native},
+                                  {DType::F16, CpuGemms::Widened}}) {
         int64_t outH = (height + 2 - 3) / stride + 1, outW = (width + 2 - 3) / stride + 1;
         Tensor x32({batch, channels, height, width}, 11), dy32({batch, filters, outH, outW}, 12);
         LowTensor xLow(x32, type == DType::F32 ? DType::BF16 : type),
@@ -852,6 +859,7 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
         for (auto &[k, v] : attrs)
           (*kernel.mutable_attrs())[k] = v;
         CpuContext context;
+        context.gemms = policy;
         std::unique_ptr<CpuKernel> built;
         TensorRef xRef = type == DType::F32 ? x32.ref() : xLow.ref();
         TensorRef dyRef = type == DType::F32 ? dy32.ref() : dyLow.ref();
@@ -873,7 +881,8 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
                     }
                 float got = dw.data[((o * channels + c) * 3 + kh) * 3 + kw];
                 EXPECT_NEAR(got, expected, 1e-5)
-                    << dtypeName(type) << " map " << height << "x" << width << " stride " << stride
+                    << dtypeName(type) << " policy " << int(policy) << " map " << height << "x"
+                    << width << " stride " << stride
                     << " at "
                     << o << "," << c << "," << kh << "," << kw;
               }

@@ -271,6 +271,7 @@ Status createSession(const Args &args, const std::string &plan,
       args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu"));
   options.allowTf32 = args.flags.count("tf32") > 0;
   const char *gemmsFromEnvironment = std::getenv("AMP_CPU_GEMMS");
+  bool fromFlag = args.flags.count("cpu-gemms") > 0;
   std::string gemms = args.get(
       "cpu-gemms", gemmsFromEnvironment && *gemmsFromEnvironment ? gemmsFromEnvironment : "native");
   if (gemms == "native")
@@ -280,8 +281,8 @@ Status createSession(const Args &args, const std::string &plan,
   else if (gemms == "widened")
     options.cpuGemms = amprt::CpuGemms::Widened;
   else
-    return Status::error("--cpu-gemms: expected native, fastest or widened, got '" + gemms +
-                         "'");
+    return Status::error(std::string(fromFlag ? "--cpu-gemms" : "AMP_CPU_GEMMS") +
+                         ": expected native, fastest or widened, got '" + gemms + "'");
   int64_t timeout;
   AMPRT_RETURN_IF_ERROR(args.getInt("collective-timeout", 300, &timeout));
   AMPRT_RETURN_IF_ERROR(args.ranks->communicator(options.device, args.get("collectives"),
@@ -292,6 +293,13 @@ Status createSession(const Args &args, const std::string &plan,
 
 Status createSession(const Args &args, std::unique_ptr<Session> *session) {
   return createSession(args, args.plan, session);
+}
+
+/// "0.50".
+std::string formatRate(double rate) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", rate);
+  return text;
 }
 
 /// "bf16 and fp16".
@@ -315,11 +323,16 @@ void noteEmulation(const Session &session) {
                  "amp-run: note: %s GEMMs are emulated on this CPU (%s, oneDNN ISA %s has no "
                  "native kernel): f32 GEMMs on widened operands, expect FP32 speed\n",
                  typeList(emulated).c_str(), cpu.model.c_str(), cpu.onednnIsa.c_str());
-  if (!widened.empty())
-    std::fprintf(stderr,
-                 "amp-run: note: %s GEMMs run in f32 on widened operands on this CPU (%s): "
-                 "its bf16 dot products run at %.2fx its f32 FMA rate\n",
-                 typeList(widened).c_str(), cpu.model.c_str(), cpu.bf16DotRate);
+  if (widened.empty())
+    return;
+  std::string why = cpu.bf16DotRate > 0
+                        ? "its bf16 dot products run at " + formatRate(cpu.bf16DotRate) +
+                              "x its f32 FMA rate"
+                        : "it has no AVX-512 BF16 instructions";
+  std::fprintf(stderr,
+               "amp-run: note: %s GEMMs run in f32 on widened operands (--cpu-gemms) on this "
+               "CPU (%s): %s\n",
+               typeList(widened).c_str(), cpu.model.c_str(), why.c_str());
 }
 
 using MetricsFile = std::unique_ptr<std::FILE, int (*)(std::FILE *)>;
