@@ -12,6 +12,9 @@ machine touches every row alike, not one). Rows:
 
   ours fp32 / bf16 / fp16   amp-run bench on plans amp-opt compiles from the
                             PyTorch export (precision=fp32, bf16, fp16)
+  ours bf16 fastest         the bf16 plan with --cpu-gemms fastest: bf16 GEMMs
+                            and large-map convolutions in f32 on widened
+                            operands where native bf16 is slower here
   torch2 ...                PyTorch 2.x from bench/.venv: eager (foreach and
                             fused AdamW), torch.compile of the model and of
                             the whole step, eager BF16 autocast
@@ -89,10 +92,14 @@ def cpu_name():
 
 
 def gemm_modes(bin_dir):
-    """{'bf16': 'native' or 'emulated', ...} from amp-run devices, and its output."""
+    """{'bf16': 'native' or 'emulated', ..., 'bf16_fastest': 'widened' where
+    --cpu-gemms fastest widens bf16 GEMMs} from amp-run devices, and its output."""
     out = subprocess.run([os.path.join(bin_dir, "amp-run"), "devices"], check=True,
                          capture_output=True, text=True).stdout
-    return dict(re.findall(r"(fp32|bf16|fp16) GEMMs: (native|emulated)", out)), out
+    modes = dict(re.findall(r"(fp32|bf16|fp16) GEMMs: (native|emulated)", out))
+    if "bf16 with --cpu-gemms fastest: GEMMs" in out:
+        modes["bf16_fastest"] = "widened"
+    return modes, out
 
 
 def main():
@@ -145,11 +152,11 @@ def main():
                                check=True)
             return plan
 
-        def ours(precision):
+        def ours(precision, *flags):
             return lambda batch: [os.path.join(args.bin, "amp-run"), "bench",
-                                  plan_path(precision, batch), *timing]
+                                  plan_path(precision, batch), *timing, *flags]
 
-        def interleaved_ratios(batch, lows):
+        def interleaved_ratios(batch, lows, *flags):
             """ours low / ours fp32 measured in one amp-run process that times the
             plans in turn in each of many short repetitions (bench --versus): the
             machine's drift, tens of percent within minutes on a shared machine,
@@ -158,7 +165,7 @@ def main():
             for low in lows:
                 command += ["--versus", plan_path(low, batch)]
             command += ["--steps", "4", "--warmup", str(args.warmup),
-                        "--repeat", str(args.interleaved_repeat)]
+                        "--repeat", str(args.interleaved_repeat), *flags]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
             return {low: line["median_ratio_to_first"] for low, line in zip(lows, lines[1:])}
@@ -171,6 +178,7 @@ def main():
             "ours fp32": ("fp32", ours("fp32")),
             "ours bf16": ("bf16", ours("bf16")),
             "ours fp16": ("fp16", ours("fp16")),
+            "ours bf16 fastest": ("bf16", ours("bf16", "--cpu-gemms", "fastest")),
             "torch2 eager fp32": ("fp32", torch_row(venv_python, "eager")),
             "torch2 eager fp32 fused-adamw": ("fp32", torch_row(venv_python, "eager-fused")),
             "torch2 compile(model) fp32": ("fp32", torch_row(venv_python, "compile-model")),
@@ -215,7 +223,9 @@ def main():
                 cells.append(rate if isinstance(rate, str) else
                              f"{rate:.0f}" + (" BUSY" if busy else ""))
             label = name
-            if name.startswith("ours ") and precision != "fp32":
+            if name == "ours bf16 fastest":
+                label += f" ({'widened' if modes.get('bf16_fastest') == 'widened' else 'native'} GEMMs)"
+            elif name.startswith("ours ") and precision != "fp32":
                 label += f" ({modes.get(precision, '?')} GEMMs)"
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
@@ -241,6 +251,11 @@ def main():
                 ratios.append(f"ours {low} / ours fp32 = "
                               f"{rate[f'ours {low}'] / rate['ours fp32']:.2f} from the table, "
                               f"{together[low]:.2f} interleaved in one process")
+            if "ours bf16 fastest" in rate and "ours fp32" in rate:
+                fastest = interleaved_ratios(batch, ["bf16"], "--cpu-gemms", "fastest")
+                ratios.append(f"ours bf16 fastest / ours fp32 = "
+                              f"{rate['ours bf16 fastest'] / rate['ours fp32']:.2f} from the "
+                              f"table, {fastest['bf16']:.2f} interleaved in one process")
             against_best_peer("bf16")
             print(f"batch {batch}: " + "; ".join(ratios))
 
