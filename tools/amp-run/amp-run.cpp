@@ -110,7 +110,8 @@ const char kSessionHelp[] =
     "AMP_DEVICE environment variable, else cpu), --threads N (CPU threads),\n"
     "--cpu-gemms native|fastest|widened (low-precision GEMMs and convolutions on the\n"
     "CPU: always native, native only where faster here, or in f32 on widened\n"
-    "operands; the default: AMP_CPU_GEMMS, else native), on a GPU --tf32 (let FP32 GEMMs use TF32 Tensor Cores; off by default) and, under mpirun,\n"
+    "operands; the default: AMP_CPU_GEMMS, else native), on a GPU --tf32 (let FP32\n"
+    "GEMMs use TF32 Tensor Cores; off by default) and, under mpirun,\n"
     "--collectives mpi|nccl (on GPUs: NCCL by default, or MPI through host memory) and\n"
     "--collective-timeout SECONDS (a collective that long means a rank died or hangs: the\n"
     "job stops with an error; default 300, 0 waits forever)\n";
