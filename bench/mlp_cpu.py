@@ -224,7 +224,7 @@ def main():
                              f"{rate:.0f}" + (" BUSY" if busy else ""))
             label = name
             if name == "ours bf16 fastest":
-                label += f" ({'widened' if modes.get('bf16_fastest') == 'widened' else 'native'} GEMMs)"
+                label += f" ({modes.get('bf16_fastest', 'native')} GEMMs)"
             elif name.startswith("ours ") and precision != "fp32":
                 label += f" ({modes.get(precision, '?')} GEMMs)"
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)

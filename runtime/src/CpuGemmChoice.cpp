@@ -129,8 +129,7 @@ bool CpuContext::runsNative(DType type, int64_t convolutionPositions) {
     emulatedGemms.insert(type);
     return false;
   }
-  if (gemms == CpuGemms::Native)
-    return true; // no measurement needed
+  // Only Fastest asks whether native is faster (measuring the rate).
   if (lowPrecisionRunsNative(gemms, gemms == CpuGemms::Fastest && nativeFaster(type),
                              convolutionPositions))
     return true;

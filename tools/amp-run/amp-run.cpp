@@ -258,6 +258,14 @@ void drawProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, fl
   std::fflush(stderr);
 }
 
+/// --`flag`'s value, else the environment `variable`'s if set and not
+/// empty, else `fallback`.
+std::string flagOrEnvironment(const Args &args, const std::string &flag, const char *variable,
+                              const char *fallback) {
+  const char *fromEnvironment = std::getenv(variable);
+  return args.get(flag, fromEnvironment && *fromEnvironment ? fromEnvironment : fallback);
+}
+
 Status createSession(const Args &args, const std::string &plan,
                      std::unique_ptr<Session> *session) {
   int64_t threads;
@@ -267,14 +275,10 @@ Status createSession(const Args &args, const std::string &plan,
   options.profile = args.flags.count("profile") > 0;
   options.checkNumerics = args.flags.count("check-numerics") > 0;
   options.allowNonFiniteInputs = args.flags.count("allow-nonfinite-inputs") > 0;
-  const char *fromEnvironment = std::getenv("AMP_DEVICE");
-  options.device = args.ranks->deviceFor(
-      args.get("device", fromEnvironment && *fromEnvironment ? fromEnvironment : "cpu"));
+  options.device = args.ranks->deviceFor(flagOrEnvironment(args, "device", "AMP_DEVICE", "cpu"));
   options.allowTf32 = args.flags.count("tf32") > 0;
-  const char *gemmsFromEnvironment = std::getenv("AMP_CPU_GEMMS");
   bool fromFlag = args.flags.count("cpu-gemms") > 0;
-  std::string gemms = args.get(
-      "cpu-gemms", gemmsFromEnvironment && *gemmsFromEnvironment ? gemmsFromEnvironment : "native");
+  std::string gemms = flagOrEnvironment(args, "cpu-gemms", "AMP_CPU_GEMMS", "native");
   if (gemms == "native")
     options.cpuGemms = amprt::CpuGemms::Native;
   else if (gemms == "fastest")
