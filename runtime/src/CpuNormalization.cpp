@@ -9,10 +9,11 @@
 // oneDNN runs its generic kernel (1.7 ms forward for ResNet-18's first batch
 // norm at batch 64, where the three passes over memory take well under
 // 1 ms), and it reads bf16 only through a slower path, so low precision was
-// staged through f32 copies. Here each channel is one task (channels are
-// independent): sums run in 16 float lanes per row and in double across
-// rows, bf16 is read and written directly, each output rounded once; f16 goes
-// through f32 staging (vector conversions; scalar f16 loads were slower).
+// staged through f32 copies. Here each block of 16 channels is one task
+// (channels are independent), read in memory order: sums run in 16 float
+// lanes per row and in double across rows, bf16 is read and written
+// directly, each output rounded once; f16 goes through f32 staging (vector
+// conversions; scalar f16 loads were slower).
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,105 +42,205 @@ Layout layoutOf(const std::vector<int64_t> &shape) {
   return {shape[0], shape[1], product(shape, 2)};
 }
 
-/// The sum of term(i) over [0, n), in kLanes float lanes (vectorisable
-/// without reordering any lane's sum), added up in double.
-template <typename Term> double rowSum(int64_t n, Term term) {
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t j = 0; j < kLanes; ++j)
-      lanes[j] += term(i + j);
-  double sum = 0;
-  for (; i < n; ++i)
-    sum += term(i);
-  for (float lane : lanes)
-    sum += lane;
-  return sum;
+/// A sum over rows: each row's first multiple of kLanes values in kLanes
+/// float lanes (vectorisable without reordering any lane's sum), added to
+/// kLanes double lanes; the rest of each row in one double; all of it
+/// added up at the end. A channel of ResNet-18's last maps has 64 rows of
+/// 1 to 16 values: adding each row's lanes up into one double, a chain of
+/// 16 dependent adds, cost more than the row itself.
+struct LaneSums {
+  double lanes[kLanes] = {};
+  double rest = 0;
+
+  template <typename Term> AMPRT_ALWAYS_INLINE void addRow(int64_t n, Term term) {
+    int64_t i = 0;
+    if (n >= kLanes) {
+      float row[kLanes] = {};
+      for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j)
+          row[j] += term(i + j);
+      for (int64_t j = 0; j < kLanes; ++j)
+        lanes[j] += row[j];
+    }
+    for (; i < n; ++i)
+      rest += term(i);
+  }
+  double total() const {
+    double sum = rest;
+    for (double lane : lanes)
+      sum += lane;
+    return sum;
+  }
+};
+
+/// The sum of term(i) over [0, n), as one row of LaneSums.
+template <typename Term> AMPRT_ALWAYS_INLINE inline double rowSum(int64_t n, Term term) {
+  LaneSums sums;
+  sums.addRow(n, term);
+  return sums.total();
 }
 
-/// out[i] = value(i) over [0, n), rounded once to T.
-template <typename T, typename Value> void rowMap(T *out, int64_t n, Value value) {
+/// out[i] = value(i) over [0, n), rounded once to T. `omp simd`: `out`
+/// does not overlap the rows value(i) reads (the arena gives the tensors
+/// one kernel reads and writes bytes of their own), which the compiler
+/// cannot see; its overlap checks cost about 8% of ResNet-18's batch norms.
+template <typename T, typename Value>
+AMPRT_ALWAYS_INLINE inline void rowMap(T *out, int64_t n, Value value) {
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i)
     out[i] = math::store<T>(value(i));
 }
 
-/// Runs perChannel(c) for every channel, in parallel.
-template <typename Fn> void forEachChannel(const Layout &l, Fn perChannel) {
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < l.channels; ++c)
-    perChannel(c);
+/// One batch norm kernel's tensors: activations (x, and dy for the
+/// backward) in f32 or bf16 storage, everything per channel in f32.
+struct BatchNormTensors {
+  Layout l;
+  const void *x, *dy;
+  void *out; // y, or dx for the backward
+  const float *scale, *shift;
+  float epsilon;
+  float *mean, *variance; // the training forward writes them
+  bool globalStats;
+  float *dscale, *dshift;
+};
+
+/// Channels per task. A block's rows are adjacent in memory for each
+/// sample, so a task reads its block sample by sample, in memory order; a
+/// channel at a time strode across the batch, one row per sample, and the
+/// loads waited on memory.
+constexpr int64_t kChannelBlock = 16;
+
+/// Runs row(n, c, k) over the samples n and the block's channels c = c0 + k,
+/// in memory order.
+template <typename Row>
+AMPRT_ALWAYS_INLINE inline void forRows(const Layout &l, int64_t c0, int64_t c1, Row row) {
+  for (int64_t n = 0; n < l.batch; ++n)
+    for (int64_t c = c0; c < c1; ++c)
+      row(n, c, c - c0);
 }
 
 template <typename T>
-void forwardTraining(const Layout &l, const T *x, T *y, const float *scale, const float *shift,
-                     float epsilon, float *mean, float *variance) {
-  forEachChannel(l, [&](int64_t c) {
-    double sum = 0;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *v = x + l.offset(n, c);
-      sum += rowSum(l.spatial, [v](int64_t i) { return math::load(v[i]); });
-    }
-    float m = static_cast<float>(sum / l.count());
-    double squares = 0; // two passes: no cancellation in E[x^2] - m^2
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *v = x + l.offset(n, c);
-      squares += rowSum(l.spatial, [v, m](int64_t i) {
-        float d = math::load(v[i]) - m;
-        return d * d;
-      });
-    }
-    float var = static_cast<float>(squares / l.count());
-    mean[c] = m;
-    variance[c] = var;
-    float a = scale[c] / std::sqrt(var + epsilon), b = shift[c] - m * a;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *v = x + l.offset(n, c);
-      rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * a + b; });
-    }
+AMPRT_ALWAYS_INLINE inline void trainingBlock(const BatchNormTensors &t, int64_t c0, int64_t c1) {
+  const Layout &l = t.l;
+  const T *x = static_cast<const T *>(t.x);
+  T *y = static_cast<T *>(t.out);
+  LaneSums sums[kChannelBlock], squares[kChannelBlock];
+  float m[kChannelBlock], a[kChannelBlock], b[kChannelBlock];
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    sums[k].addRow(l.spatial, [v](int64_t i) { return math::load(v[i]); });
+  });
+  for (int64_t k = 0; k < c1 - c0; ++k)
+    m[k] = static_cast<float>(sums[k].total() / l.count());
+  // Two passes: no cancellation in E[x^2] - m^2.
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    float mk = m[k];
+    squares[k].addRow(l.spatial, [v, mk](int64_t i) {
+      float d = math::load(v[i]) - mk;
+      return d * d;
+    });
+  });
+  for (int64_t c = c0; c < c1; ++c) {
+    int64_t k = c - c0;
+    float var = static_cast<float>(squares[k].total() / l.count());
+    t.mean[c] = m[k];
+    t.variance[c] = var;
+    a[k] = t.scale[c] / std::sqrt(var + t.epsilon);
+    b[k] = t.shift[c] - m[k] * a[k];
+  }
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    float ak = a[k], bk = b[k];
+    rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * ak + bk; });
   });
 }
 
 template <typename T>
-void forwardInference(const Layout &l, const T *x, T *y, const float *scale, const float *shift,
-                      float epsilon, const float *mean, const float *variance) {
-  forEachChannel(l, [&](int64_t c) {
-    float a = scale[c] / std::sqrt(variance[c] + epsilon), b = shift[c] - mean[c] * a;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *v = x + l.offset(n, c);
-      rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * a + b; });
-    }
+AMPRT_ALWAYS_INLINE inline void inferenceBlock(const BatchNormTensors &t, int64_t c0,
+                                               int64_t c1) {
+  const Layout &l = t.l;
+  const T *x = static_cast<const T *>(t.x);
+  T *y = static_cast<T *>(t.out);
+  float a[kChannelBlock], b[kChannelBlock];
+  for (int64_t c = c0; c < c1; ++c) {
+    a[c - c0] = t.scale[c] / std::sqrt(t.variance[c] + t.epsilon);
+    b[c - c0] = t.shift[c] - t.mean[c] * a[c - c0];
+  }
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    float ak = a[k], bk = b[k];
+    rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * ak + bk; });
   });
 }
 
 /// dx, dscale = sum(dy * xhat), dshift = sum(dy); with batch statistics dx
 /// also carries the statistics' own gradient.
 template <typename T>
-void backward(const Layout &l, const T *dy, const T *x, T *dx, const float *scale,
-              const float *mean, const float *variance, float epsilon, bool globalStats,
-              float *dscale, float *dshift) {
-  forEachChannel(l, [&](int64_t c) {
-    float m = mean[c], invStd = 1.0f / std::sqrt(variance[c] + epsilon);
-    double sumDy = 0, sumDyCentered = 0;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *g = dy + l.offset(n, c), *v = x + l.offset(n, c);
-      sumDy += rowSum(l.spatial, [g](int64_t i) { return math::load(g[i]); });
-      sumDyCentered += rowSum(l.spatial, [g, v, m](int64_t i) {
-        return math::load(g[i]) * (math::load(v[i]) - m);
-      });
-    }
-    dshift[c] = static_cast<float>(sumDy);
-    dscale[c] = static_cast<float>(sumDyCentered * invStd);
-    float a = scale[c] * invStd;
-    float meanDy = globalStats ? 0.0f : static_cast<float>(sumDy / l.count());
-    float k = globalStats ? 0.0f
-                          : static_cast<float>(sumDyCentered / l.count()) * invStd * invStd;
-    for (int64_t n = 0; n < l.batch; ++n) {
-      const T *g = dy + l.offset(n, c), *v = x + l.offset(n, c);
-      rowMap(dx + l.offset(n, c), l.spatial, [=](int64_t i) {
-        return a * (math::load(g[i]) - meanDy - (math::load(v[i]) - m) * k);
-      });
-    }
+AMPRT_ALWAYS_INLINE inline void backwardBlock(const BatchNormTensors &t, int64_t c0, int64_t c1) {
+  const Layout &l = t.l;
+  const T *x = static_cast<const T *>(t.x), *dy = static_cast<const T *>(t.dy);
+  T *dx = static_cast<T *>(t.out);
+  LaneSums dySums[kChannelBlock], dyCenteredSums[kChannelBlock];
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *g = dy + l.offset(n, c), *v = x + l.offset(n, c);
+    float m = t.mean[c];
+    dySums[k].addRow(l.spatial, [g](int64_t i) { return math::load(g[i]); });
+    dyCenteredSums[k].addRow(l.spatial, [g, v, m](int64_t i) {
+      return math::load(g[i]) * (math::load(v[i]) - m);
+    });
   });
+  float a[kChannelBlock], meanDy[kChannelBlock], slope[kChannelBlock];
+  for (int64_t c = c0; c < c1; ++c) {
+    int64_t k = c - c0;
+    float invStd = 1.0f / std::sqrt(t.variance[c] + t.epsilon);
+    double sumDy = dySums[k].total(), sumDyCentered = dyCenteredSums[k].total();
+    t.dshift[c] = static_cast<float>(sumDy);
+    t.dscale[c] = static_cast<float>(sumDyCentered * invStd);
+    a[k] = t.scale[c] * invStd;
+    meanDy[k] = t.globalStats ? 0.0f : static_cast<float>(sumDy / l.count());
+    slope[k] = t.globalStats ? 0.0f
+                             : static_cast<float>(sumDyCentered / l.count()) * invStd * invStd;
+  }
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *g = dy + l.offset(n, c), *v = x + l.offset(n, c);
+    float ak = a[k], mdy = meanDy[k], m = t.mean[c], s = slope[k];
+    rowMap(dx + l.offset(n, c), l.spatial, [=](int64_t i) {
+      return ak * (math::load(g[i]) - mdy - (math::load(v[i]) - m) * s);
+    });
+  });
+}
+
+enum class BatchNormPass { Training, Inference, Backward };
+
+/// One block of channels [c0, c1) of one pass, compiled per vector width
+/// (AMPRT_VECTOR_CLONES): the baseline's SSE2 has no 32-to-16-bit pack, so
+/// there the bf16 stores stay scalar, and bf16 ran slower than f32. A
+/// function per block, not per kernel: an OpenMP region inside a clone
+/// would be outlined before the cloning and run the baseline code.
+AMPRT_VECTOR_CLONES
+void runBlock(BatchNormPass pass, bool bf16, const BatchNormTensors &t, int64_t c0, int64_t c1) {
+  switch (pass) {
+  case BatchNormPass::Training:
+    return bf16 ? trainingBlock<math::Bf16>(t, c0, c1) : trainingBlock<float>(t, c0, c1);
+  case BatchNormPass::Inference:
+    return bf16 ? inferenceBlock<math::Bf16>(t, c0, c1) : inferenceBlock<float>(t, c0, c1);
+  case BatchNormPass::Backward:
+    return bf16 ? backwardBlock<math::Bf16>(t, c0, c1) : backwardBlock<float>(t, c0, c1);
+  }
+}
+
+/// Runs `pass` over every block of channels (independent: one task each;
+/// each channel's sums run in the same order on any number of threads), in
+/// parallel, on activations of storage `T`: f32 or bf16 (activationKernel
+/// stages f16 through f32).
+template <typename T> void runBatchNorm(BatchNormPass pass, const BatchNormTensors &t) {
+  constexpr bool bf16 = std::is_same_v<T, math::Bf16>;
+  int64_t blocks = (t.l.channels + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < blocks; ++block)
+    runBlock(pass, bf16, t, block * kChannelBlock,
+             std::min(t.l.channels, (block + 1) * kChannelBlock));
 }
 
 /// Layer norm of `rows` rows of `width` values: each row's mean and
@@ -257,35 +358,59 @@ Status buildBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vecto
                       std::unique_ptr<CpuKernel> *result) {
   float epsilon;
   AMPRT_RETURN_IF_ERROR(checkBatchNorm(kernel, id, in, out, &epsilon));
-  Layout l = layoutOf(in[0].shape);
+  BatchNormTensors t{layoutOf(in[0].shape), nullptr, nullptr, nullptr, nullptr, nullptr,
+                     epsilon, nullptr, nullptr, false, nullptr, nullptr};
+  using std::remove_pointer_t;
   if (id == KernelId::BatchNorm) {
     // (x, scale, shift, running mean, running var) ->
     // (y, new running mean, new running var, batch mean, batch var)
     float momentum = static_cast<float>(attr(kernel, "momentum"));
+    t.scale = in[1].f32();
+    t.shift = in[2].f32();
+    t.mean = out[3].f32();
+    t.variance = out[4].f32();
     return activationKernel(context, in[0], nullptr, out[0], result,
                             [=](const auto *x, const auto *, auto *y) {
-      forwardTraining(l, x, y, in[1].f32(), in[2].f32(), epsilon, out[3].f32(), out[4].f32());
+      BatchNormTensors bound = t;
+      bound.x = x;
+      bound.out = y;
+      runBatchNorm<remove_pointer_t<decltype(y)>>(BatchNormPass::Training, bound);
       // running = running * momentum + batch * (1 - momentum) (ONNX; the
       // population variance), per element, so it may overwrite the old.
       for (int k = 0; k < 2; ++k)
-        for (int64_t c = 0; c < l.channels; ++c)
+        for (int64_t c = 0; c < t.l.channels; ++c)
           out[1 + k].f32()[c] =
               in[3 + k].f32()[c] * momentum + out[3 + k].f32()[c] * (1.0f - momentum);
     });
   }
   if (id == KernelId::BatchNormInference) {
     // (x, scale, shift, mean, var) -> y
+    t.scale = in[1].f32();
+    t.shift = in[2].f32();
+    t.mean = in[3].f32();
+    t.variance = in[4].f32();
     return activationKernel(context, in[0], nullptr, out[0], result,
                             [=](const auto *x, const auto *, auto *y) {
-      forwardInference(l, x, y, in[1].f32(), in[2].f32(), epsilon, in[3].f32(), in[4].f32());
+      BatchNormTensors bound = t;
+      bound.x = x;
+      bound.out = y;
+      runBatchNorm<remove_pointer_t<decltype(y)>>(BatchNormPass::Inference, bound);
     });
   }
   // BatchNormGrad: (dy, x, scale, mean, var) -> (dx, dscale, dshift)
-  bool globalStats = attr(kernel, "use_global_stats") != 0;
+  t.scale = in[2].f32();
+  t.mean = in[3].f32();
+  t.variance = in[4].f32();
+  t.globalStats = attr(kernel, "use_global_stats") != 0;
+  t.dscale = out[1].f32();
+  t.dshift = out[2].f32();
   return activationKernel(context, in[0], &in[1], out[0], result,
                           [=](const auto *dy, const auto *x, auto *dx) {
-    backward(l, dy, x, dx, in[2].f32(), in[3].f32(), in[4].f32(), epsilon, globalStats,
-             out[1].f32(), out[2].f32());
+    BatchNormTensors bound = t;
+    bound.dy = dy;
+    bound.x = x;
+    bound.out = dx;
+    runBatchNorm<remove_pointer_t<decltype(dx)>>(BatchNormPass::Backward, bound);
   });
 }
 

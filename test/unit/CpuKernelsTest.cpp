@@ -889,14 +889,16 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
       }
 }
 
-/// Batch normalization over [N, C, S] (S = 37: rows that are not a multiple
-/// of the kernel's 16 lanes, and S = 1) against FP64 from the same rounded
+/// Batch normalization over [N, C, S] against FP64 from the same rounded
 /// inputs, in f32/bf16/f16: training forward (batch statistics, running
-/// averages) and backward; outputs rounded once to the storage type.
+/// averages) and backward; outputs rounded once to the storage type. S = 37:
+/// rows that are not a multiple of the kernel's 16 lanes; 16: exactly one;
+/// 4 and 1: shorter (ResNet-18's last maps). 19 channels: a full block of
+/// 16 channels and a partial one.
 TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
-  const int64_t batch = 5, channels = 3;
+  const int64_t batch = 5, channels = 19;
   const float epsilon = 1e-5f, momentum = 0.9f;
-  for (int64_t spatial : {37, 1})
+  for (int64_t spatial : {37, 16, 4, 1})
     for (DType type : {DType::F32, DType::BF16, DType::F16}) {
       std::vector<int64_t> shape = {batch, channels, spatial};
       Tensor x32(shape, 21), dy32(shape, 22), y32(shape), dx32(shape);
