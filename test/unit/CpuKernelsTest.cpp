@@ -978,9 +978,8 @@ TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
 /// padding, strides, dilations and a window entirely in padding (ceil_mode
 /// shapes): the largest value (NaN wins, as in PyTorch), the first in the
 /// window's row-major order among equals, its flat index in the plane; 0
-/// and index -1 for an empty window. 2-D windows take the clipped fast
-/// path (its columns inside the input pooled side by side, 16 at a time),
-/// 1-D and 3-D the general one.
+/// and index -1 for an empty window. 2-D windows take the separable fast
+/// path (row maxima, then maxima of rows), 1-D and 3-D the general one.
 TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
   struct Case {
     std::vector<int64_t> in, kernel, strides, padBegin, padEnd, dilations;
@@ -989,8 +988,8 @@ TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
       {{7, 9}, {3, 2}, {2, 1}, {1, 0}, {2, 1}, {1, 2}},
       {{3, 3}, {2, 2}, {2, 2}, {0, 0}, {3, 3}, {1, 1}}, // last windows all padding
       {{16, 16}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}}, // ResNet-18's
-      {{5, 40}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},   // interior runs of 16, 16, 6
-      {{6, 45}, {2, 3}, {1, 2}, {0, 2}, {1, 2}, {2, 2}},   // strided, dilated runs
+      {{5, 40}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},   // rows longer than a vector
+      {{6, 45}, {2, 3}, {1, 2}, {0, 2}, {1, 2}, {2, 2}},   // strided, dilated, padded
       {{11}, {3}, {2}, {1}, {2}, {2}},
       {{4, 5, 3}, {2, 3, 2}, {1, 2, 1}, {1, 1, 0}, {0, 1, 1}, {1, 1, 2}},
   };
