@@ -212,8 +212,8 @@ Status buildConvolution(const proto::Kernel &kernel, KernelId id,
   for (size_t d = 0; d < live.count.size(); ++d)
     cut.weights.shape[d + 2] = live.count[d];
   DType low = in[0].dtype;
-  if (id == KernelId::ConvBackwardFilter && filterGradientByGemm(t, g))
-    return buildFilterGradientByGemm(t, g, live, context, result);
+  if (smallMapByGemm(id, t, g, context))
+    return buildSmallMapByGemm(id, t, g, live, context, result);
   // The oneDNN roles of in[0], in[1], out, and which of them is the weights.
   int args[3];
   int weightsSlot;

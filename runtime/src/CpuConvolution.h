@@ -1,7 +1,7 @@
 //===- CpuConvolution.h - convolution geometry shared by the CPU kernels -*- C++ -*-===//
 //
 // What the oneDNN convolutions (CpuConvolution.cpp) and the GEMM-based
-// filter gradient of small maps (CpuConvolutionGemm.cpp) share: the
+// convolutions of small maps (CpuConvolutionGemm.cpp) share: the
 // kernel's geometry, its tensors in convolution roles and the live taps.
 //
 //===----------------------------------------------------------------------===//
@@ -42,14 +42,16 @@ struct LiveTaps {
 /// The live taps of a convolution; cuts the padding in `g` to match.
 LiveTaps liveTaps(const ConvTensors &t, Geometry *g);
 
-/// Whether the filter gradient runs as one GEMM over gathered input
-/// windows (CpuConvolutionGemm.cpp) rather than a oneDNN convolution.
-bool filterGradientByGemm(const ConvTensors &t, const Geometry &g);
+/// Whether a convolution on a small map runs as one GEMM over gathered
+/// input windows (CpuConvolutionGemm.cpp) rather than a oneDNN convolution:
+/// the filter gradient always, the forward where its GEMM runs in f32 (asks
+/// `context` whether a low type runs natively), the backward-data never.
+bool smallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g, CpuContext &context);
 
-/// The filter gradient dW = sum over batch and output positions of
-/// dy (x) input window, as a GEMM; t and g as cut by liveTaps.
-Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const LiveTaps &live,
-                                 CpuContext &context, std::unique_ptr<CpuKernel> *result);
+/// That GEMM kernel; t and g as cut by liveTaps.
+Status buildSmallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
+                           const LiveTaps &live, CpuContext &context,
+                           std::unique_ptr<CpuKernel> *result);
 
 } // namespace amprt::conv
 

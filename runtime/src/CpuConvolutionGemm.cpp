@@ -1,16 +1,22 @@
-//===- CpuConvolutionGemm.cpp - filter gradients of small maps as GEMMs ---===//
+//===- CpuConvolutionGemm.cpp - convolutions of small maps as GEMMs -------===//
 //
 // On small output maps (at most kSmallMap positions: ResNet-18's last two
-// stages at 32x32 inputs) oneDNN 2.6's backward-weights convolutions are
-// slow, its BF16 one slower than FP32, and each also reorders the filter
-// gradient out of a blocked layout. There the gradient is one GEMM:
-//   dW[o, (c, tap)] = sum over (n, p) of dy[n, o, p] * x[n, c, window(p, tap)]
-// with the input windows gathered into a [N*P, C*taps] matrix (zeros where a
-// window reads padding) and dy transposed to [N*P, O]: both small, since P
-// is. oneDNN's matmul then runs natively in BF16 where the CPU has it (f32
-// accumulation), and in f32 on widened operands elsewhere, as every GEMM
-// here does. Only live taps are gathered (see LiveTaps); the dead ones get
-// zeros.
+// stages at 32x32 inputs) oneDNN 2.6's convolutions are slow: its f32 direct
+// kernels reach about a quarter of their large-map rate, and its
+// backward-weights ones also reorder the filter gradient out of a blocked
+// layout. There the filter gradient and the forward are one GEMM each over
+// the input windows gathered into a [N*P, C*taps] matrix, cols (zeros where
+// a window reads padding; small, since P is):
+//   filter gradient: dW[o, (c, tap)] = sum over (n, p) of dy[n, o, p] * cols
+//   forward:         y[(n, p), o] = sum over (c, tap) of cols * W[o, (c, tap)]
+// oneDNN's matmul runs the filter gradient natively in BF16 where the CPU has
+// it (f32 accumulation), and in f32 on widened operands elsewhere, as every
+// GEMM here does. The forward takes this path only where its GEMM runs in
+// f32 (f32 operands, or low ones widened): where bf16 runs natively, oneDNN's
+// bf16 convolutions keep their rate on small maps. (The backward-data as a
+// GEMM, with its columns added back into the input positions, was no faster
+// than oneDNN's: 1.8 against 1.6 ms on ResNet-18's 2x2 maps.) Only live taps
+// are gathered (see LiveTaps); the dead ones get zeros.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,8 +40,8 @@ struct Problem {
   dims strides, steps, padBegin;    // steps: dilation + 1; pads as cut
   // Precomputed once: for output position p and live tap l, the input
   // offset in a plane (-1: padding); for each tap of the full filter, its
-  // live index (-1: dead).
-  std::vector<int64_t> windowOffset, liveIndex;
+  // live index (-1: dead); for each live tap, its tap in the full filter.
+  std::vector<int64_t> windowOffset, liveIndex, fullTap;
   int64_t positions() const { return product(out); }
   int64_t rows() const { return batch * positions(); }
   int64_t liveTaps() const { return product(live); }
@@ -79,6 +85,10 @@ void tabulate(Problem &pb) {
     }
     pb.liveIndex.push_back(isLive ? index : -1);
   }
+  pb.fullTap.assign(pb.liveTaps(), 0);
+  for (int64_t tap = 0; tap < product(pb.taps); ++tap)
+    if (pb.liveIndex[tap] >= 0)
+      pb.fullTap[pb.liveIndex[tap]] = tap;
 }
 
 /// cols[(n, p), (c, l)] = x[n, c, window of p at tap l] (0 in padding).
@@ -120,6 +130,81 @@ void scatterFilter(const Problem &pb, const float *liveGrad, W *dw) {
       dw[oc * tapCount + tap] =
           math::store<W>(index[tap] < 0 ? 0.0f : liveGrad[oc * liveCount + index[tap]]);
 }
+
+/// Grows one of the session's shared staging buffers to `floats`.
+void grow(std::vector<float> &staging, size_t floats) {
+  if (staging.size() < floats)
+    staging.resize(floats);
+}
+
+/// wl[o, (c, l)] = w[o, c, the full filter's tap of live tap l].
+template <typename T, typename G>
+void gatherLiveFilter(const Problem &pb, const T *w, G *wl) {
+  int64_t tapCount = product(pb.taps), liveCount = pb.liveTaps();
+  const int64_t *fullTap = pb.fullTap.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t oc = 0; oc < pb.filters * pb.channels; ++oc)
+    for (int64_t l = 0; l < liveCount; ++l)
+      wl[oc * liveCount + l] = math::store<G>(math::load(w[oc * tapCount + fullTap[l]]));
+}
+
+/// y[n, o, p] = result[(n, p), o], rounded once to T.
+template <typename T> void scatterOutput(const Problem &pb, const float *result, T *y) {
+  int64_t positions = pb.positions();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < pb.rows(); ++r) {
+    T *image = y + r / positions * pb.filters * positions + r % positions;
+    for (int64_t o = 0; o < pb.filters; ++o)
+      image[o * positions] = math::store<T>(result[r * pb.filters + o]);
+  }
+}
+
+/// The forward of a small map as one f32 GEMM, [N*P, C*taps] x [C*taps, O]
+/// (operands widened from a low type as they are gathered).
+class ForwardGemm : public CpuKernel {
+public:
+  ForwardGemm(CpuContext &context, Problem problem, TensorRef x, TensorRef weights, TensorRef y,
+              dnnl::matmul matmul, dnnl::matmul::primitive_desc pd)
+      : context(context), pb(std::move(problem)), x(std::move(x)), weights(std::move(weights)),
+        y(std::move(y)), matmul(std::move(matmul)), pd(std::move(pd)) {
+    // The session's shared staging (kernels run one at a time), grown to fit.
+    grow(context.stagingA, pb.rows() * pb.columns());
+    grow(context.stagingB, pb.filters * pb.columns());
+    grow(context.stagingC, pb.rows() * pb.filters);
+  }
+
+  Status run() override {
+    float *a = context.stagingA.data(), *b = context.stagingB.data(), *c = context.stagingC.data();
+    Status status = withFloatStorage(x.dtype, [&](auto storage) {
+      using T = decltype(storage);
+      gatherWindows(pb, static_cast<const T *>(x.data), a);
+      gatherLiveFilter(pb, static_cast<const T *>(weights.data), b);
+      return Status::ok();
+    });
+    AMPRT_RETURN_IF_ERROR(status);
+    try {
+      dnnl::engine &engine = *context.engine;
+      matmul.execute(*context.stream,
+                     {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, a)},
+                      {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, b)},
+                      {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, c)}});
+      context.stream->wait();
+    } catch (const dnnl::error &e) {
+      return Status::error(std::string("oneDNN: ") + e.what());
+    }
+    return withFloatStorage(y.dtype, [&](auto storage) {
+      scatterOutput(pb, c, static_cast<decltype(storage) *>(y.data));
+      return Status::ok();
+    });
+  }
+
+private:
+  CpuContext &context;
+  Problem pb;
+  TensorRef x, weights, y;
+  dnnl::matmul matmul;
+  dnnl::matmul::primitive_desc pd;
+};
 
 class FilterGradientGemm : public CpuKernel {
 public:
@@ -177,21 +262,11 @@ private:
   DType gemmType;
   dnnl::matmul matmul;
   dnnl::matmul::primitive_desc pd;
-
-  static void grow(std::vector<float> &staging, size_t floats) {
-    if (staging.size() < floats)
-      staging.resize(floats);
-  }
 };
 
-} // namespace
-
-bool filterGradientByGemm(const ConvTensors &t, const Geometry &g) {
-  return g.group == 1 && product(t.dst.shape, 2) <= kSmallMap;
-}
-
-Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const LiveTaps &live,
-                                 CpuContext &context, std::unique_ptr<CpuKernel> *result) {
+/// The problem of a convolution in convolution roles (t, g as cut by
+/// liveTaps).
+Problem problemOf(const ConvTensors &t, const Geometry &g, const LiveTaps &live) {
   Problem pb;
   const auto &x = t.src.shape, &w = t.weights.shape, &y = t.dst.shape;
   pb.batch = x[0];
@@ -207,6 +282,14 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
   for (int64_t gap : g.dilations)
     pb.steps.push_back(gap + 1);
   tabulate(pb);
+  return pb;
+}
+
+/// The filter gradient as one GEMM, natively in a low type where the CPU
+/// runs it so.
+Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const LiveTaps &live,
+                                 CpuContext &context, std::unique_ptr<CpuKernel> *result) {
+  Problem pb = problemOf(t, g, live);
   DType operands = t.src.dtype;
   using tag = dnnl::memory::format_tag;
   auto build = [&](DType gemmType) {
@@ -238,6 +321,40 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
     }
     *result = std::make_unique<FilterGradientGemm>(context, pb, t.src, t.dst, t.weights,
                                                    gemmType, dnnl::matmul(*pd), *pd);
+  } catch (const dnnl::error &e) {
+    return Status::error(std::string("oneDNN: ") + e.what());
+  }
+  return Status::ok();
+}
+
+} // namespace
+
+bool smallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
+                    CpuContext &context) {
+  if (g.group != 1 || product(t.dst.shape, 2) > kSmallMap || id == KernelId::ConvBackwardData)
+    return false;
+  return id == KernelId::ConvBackwardFilter || t.src.dtype == DType::F32 ||
+         !context.runsNative(t.src.dtype, product(t.dst.shape, 2));
+}
+
+Status buildSmallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
+                           const LiveTaps &live, CpuContext &context,
+                           std::unique_ptr<CpuKernel> *result) {
+  if (id == KernelId::ConvBackwardFilter)
+    return buildFilterGradientByGemm(t, g, live, context, result);
+  Problem pb = problemOf(t, g, live);
+  using tag = dnnl::memory::format_tag;
+  auto f32 = dnnl::memory::data_type::f32;
+  dnnl::memory::dim r = pb.rows(), k = pb.columns(), o = pb.filters;
+  try {
+    // cols [R, K] x wl seen as [K, O] (wl is [O, K] row-major).
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(dnnl::memory::desc({r, k}, f32, tag::ab),
+                           dnnl::memory::desc({k, o}, f32, dnnl::memory::dims{1, k}),
+                           dnnl::memory::desc({r, o}, f32, tag::ab)),
+        *context.engine);
+    *result = std::make_unique<ForwardGemm>(context, std::move(pb), t.src, t.weights, t.dst,
+                                            dnnl::matmul(pd), pd);
   } catch (const dnnl::error &e) {
     return Status::error(std::string("oneDNN: ") + e.what());
   }

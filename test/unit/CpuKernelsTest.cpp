@@ -889,6 +889,82 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
       }
 }
 
+/// The forward and backward-data of a 3x3 convolution (pad 1) against FP64.
+/// On maps of up to 4 output positions the forward runs as one GEMM over
+/// gathered windows where that GEMM is f32 (f32 operands, or low ones
+/// widened), else through oneDNN; the backward-data always through oneDNN.
+/// Maps 1x1 (only the centre tap live), 2x2, 1x5 and 4x4, strides 1 and 2
+/// (4x4 and 1x5 at stride 2 take the GEMM, at stride 1 oneDNN). Outputs
+/// start as garbage: every element must be written, inputs no window reads
+/// with 0.
+TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
+  const int64_t batch = 3, channels = 5, filters = 4;
+  for (auto [height, width] :
+       {std::pair<int64_t, int64_t>{1, 1}, {2, 2}, {1, 5}, {4, 4}})
+    for (int64_t stride : {1, 2})
+      for (bool forward : {true, false})
+        for (auto [type, policy] : {std::pair{DType::F32, CpuGemms::Native},
+                                    {DType::BF16, CpuGemms::Widened},
+                                    {DType::F16, CpuGemms::Native}}) {
+          int64_t outH = (height + 2 - 3) / stride + 1, outW = (width + 2 - 3) / stride + 1;
+          std::vector<int64_t> xShape = {batch, channels, height, width},
+                               yShape = {batch, filters, outH, outW};
+          Tensor operand32(forward ? xShape : yShape, 21), w32({filters, channels, 3, 3}, 22);
+          DType low = type == DType::F32 ? DType::BF16 : type;
+          LowTensor operandLow(operand32, low), wLow(w32, low);
+          auto value = [&](const Tensor &t32, const LowTensor &t, int64_t i) {
+            return type == DType::F32 ? double(t32.data[i]) : double(t.value(i));
+          };
+          const std::vector<int64_t> &outShape = forward ? yShape : xShape;
+          Tensor out32(outShape, 23);                  // garbage that must be overwritten
+          LowTensor outLow(Tensor(outShape, 23), low); // the same for low types
+          std::vector<double> expected(out32.data.size(), 0.0);
+          for (int64_t n = 0; n < batch; ++n)
+            for (int64_t o = 0; o < filters; ++o)
+              for (int64_t c = 0; c < channels; ++c)
+                for (int64_t oh = 0; oh < outH; ++oh)
+                  for (int64_t ow = 0; ow < outW; ++ow)
+                    for (int64_t kh = 0; kh < 3; ++kh)
+                      for (int64_t kw = 0; kw < 3; ++kw) {
+                        int64_t h = oh * stride - 1 + kh, w = ow * stride - 1 + kw;
+                        if (h < 0 || h >= height || w < 0 || w >= width)
+                          continue;
+                        int64_t xi = ((n * channels + c) * height + h) * width + w;
+                        int64_t yi = ((n * filters + o) * outH + oh) * outW + ow;
+                        double wv = value(w32, wLow, ((o * channels + c) * 3 + kh) * 3 + kw);
+                        if (forward)
+                          expected[yi] += value(operand32, operandLow, xi) * wv;
+                        else
+                          expected[xi] += value(operand32, operandLow, yi) * wv;
+                      }
+          proto::Kernel kernel;
+          kernel.set_op(forward ? "conv" : "conv_backward_data");
+          kernel.set_node("test");
+          std::map<std::string, double> attrs = {
+              {"strides.0", stride}, {"strides.1", stride}, {"pads.0", 1}, {"pads.1", 1},
+              {"pads.2", 1},         {"pads.3", 1},         {"dilations.0", 1},
+              {"dilations.1", 1},    {"group", 1}};
+          for (auto &[k, v] : attrs)
+            (*kernel.mutable_attrs())[k] = v;
+          CpuContext context;
+          context.gemms = policy;
+          std::unique_ptr<CpuKernel> built;
+          bool f32 = type == DType::F32;
+          TensorRef operand = f32 ? operand32.ref() : operandLow.ref();
+          TensorRef weights = f32 ? w32.ref() : wLow.ref();
+          TensorRef result = f32 ? out32.ref() : outLow.ref();
+          ASSERT_TRUE(buildCpuKernel(kernel, {operand, weights}, {result}, context, &built).isOk());
+          ASSERT_TRUE(built->run().isOk());
+          double rounding = f32 ? 0 : type == DType::BF16 ? 0x1p-8 : 0x1p-11;
+          for (size_t i = 0; i < expected.size(); ++i) {
+            double got = f32 ? out32.data[i] : outLow.value(i);
+            EXPECT_NEAR(got, expected[i], 1e-5 + std::abs(expected[i]) * rounding)
+                << (forward ? "forward " : "backward-data ") << dtypeName(type) << " map "
+                << height << "x" << width << " stride " << stride << " at " << i;
+          }
+        }
+}
+
 /// Batch normalization over [N, C, S] against FP64 from the same rounded
 /// inputs, in f32/bf16/f16: training forward (batch statistics, running
 /// averages) and backward; outputs rounded once to the storage type. S = 37:
