@@ -1,5 +1,6 @@
 //===- CpuGemmChoiceTest.cpp - native or widened low-precision GEMMs ------===//
 
+#include "ConvolutionReference.h"
 #include "CpuKernels.h"
 #include "KernelMath.h"
 
@@ -76,17 +77,6 @@ struct Bf16Values {
   }
 };
 
-proto::Kernel convKernel(const std::string &op, int64_t stride) {
-  proto::Kernel kernel;
-  kernel.set_op(op);
-  kernel.set_node("test");
-  for (auto [name, value] : std::map<std::string, double>{
-           {"strides.0", stride}, {"strides.1", stride}, {"pads.0", 1}, {"pads.1", 1},
-           {"pads.2", 1}, {"pads.3", 1}, {"dilations.0", 1}, {"dilations.1", 1}, {"group", 1}})
-    (*kernel.mutable_attrs())[name] = value;
-  return kernel;
-}
-
 /// Builds and runs one kernel in a context of its own under `policy`;
 /// `widened`: whether it ran widened by choice.
 void runKernel(const proto::Kernel &kernel, std::vector<TensorRef> in, TensorRef out,
@@ -109,36 +99,20 @@ TEST(CpuGemmChoice, Bf16ConvolutionsInEveryPolicyMatchDoubleReference) {
   for (int64_t side : {6, 2})
     for (const char *op : {"conv", "conv_backward_data"}) {
       bool forward = std::string(op) == "conv";
-      int64_t out = (side + 2 - 3) / stride + 1;
+      test::Conv3x3Shape shape{batch, channels, filters, side, side, stride};
+      int64_t out = shape.outH();
       std::vector<int64_t> xShape = {batch, channels, side, side},
                            yShape = {batch, filters, out, out}, wShape = {filters, channels, 3, 3};
       int64_t xCount = batch * channels * side * side, yCount = batch * filters * out * out;
       Bf16Values operand(forward ? xCount : yCount, 1), weights(filters * channels * 9, 2);
-      // FP64: y[n,o,oh,ow] += x[n,c,h,w] w[o,c,kh,kw], or that into dx.
-      std::vector<double> expected(forward ? yCount : xCount, 0.0);
-      for (int64_t n = 0; n < batch; ++n)
-        for (int64_t o = 0; o < filters; ++o)
-          for (int64_t c = 0; c < channels; ++c)
-            for (int64_t oh = 0; oh < out; ++oh)
-              for (int64_t ow = 0; ow < out; ++ow)
-                for (int64_t kh = 0; kh < 3; ++kh)
-                  for (int64_t kw = 0; kw < 3; ++kw) {
-                    int64_t h = oh * stride - 1 + kh, w = ow * stride - 1 + kw;
-                    if (h < 0 || h >= side || w < 0 || w >= side)
-                      continue;
-                    int64_t xi = ((n * channels + c) * side + h) * side + w;
-                    int64_t yi = ((n * filters + o) * out + oh) * out + ow;
-                    double wv = weights.values[((o * channels + c) * 3 + kh) * 3 + kw];
-                    if (forward)
-                      expected[yi] += operand.values[xi] * wv;
-                    else
-                      expected[xi] += operand.values[yi] * wv;
-                  }
+      std::vector<double> expected = test::referenceConv3x3(
+          shape, forward, [&](int64_t i) { return double(operand.values[i]); },
+          [&](int64_t i) { return double(weights.values[i]); });
       const std::vector<int64_t> &inShape = forward ? xShape : yShape,
                                  &outShape = forward ? yShape : xShape;
       // The f32 kernel on the same values, for the widened comparison.
       std::vector<float> f32(expected.size());
-      runKernel(convKernel(op, stride),
+      runKernel(test::paddedConv3x3(op, stride),
                 {{operand.values.data(), DType::F32, inShape},
                  {weights.values.data(), DType::F32, wShape}},
                 {f32.data(), DType::F32, outShape}, CpuGemms::Fastest);
@@ -146,7 +120,7 @@ TEST(CpuGemmChoice, Bf16ConvolutionsInEveryPolicyMatchDoubleReference) {
       for (CpuGemms policy : {CpuGemms::Native, CpuGemms::Widened, CpuGemms::Fastest}) {
         std::vector<uint16_t> result(expected.size());
         bool widened = false;
-        runKernel(convKernel(op, stride),
+        runKernel(test::paddedConv3x3(op, stride),
                   {{operand.bits.data(), DType::BF16, inShape},
                    {weights.bits.data(), DType::BF16, wShape}},
                   {result.data(), DType::BF16, outShape}, policy, &widened);

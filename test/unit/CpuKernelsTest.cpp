@@ -1,5 +1,6 @@
 //===- CpuKernelsTest.cpp - CPU kernels against FP64 references -----------===//
 
+#include "ConvolutionReference.h"
 #include "CpuKernels.h"
 #include "FusedElementwise.h"
 #include "KernelMath.h"
@@ -849,15 +850,7 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
           return type == DType::F32 ? double(t32.data[i]) : double(low.value(i));
         };
         Tensor dw({filters, channels, 3, 3}, 13); // garbage that must be overwritten
-        proto::Kernel kernel;
-        kernel.set_op("conv_backward_filter");
-        kernel.set_node("test");
-        std::map<std::string, double> attrs = {
-            {"strides.0", stride}, {"strides.1", stride}, {"pads.0", 1}, {"pads.1", 1},
-            {"pads.2", 1},         {"pads.3", 1},         {"dilations.0", 1},
-            {"dilations.1", 1},    {"group", 1}};
-        for (auto &[k, v] : attrs)
-          (*kernel.mutable_attrs())[k] = v;
+        proto::Kernel kernel = test::paddedConv3x3("conv_backward_filter", stride);
         CpuContext context;
         context.gemms = policy;
         std::unique_ptr<CpuKernel> built;
@@ -906,9 +899,9 @@ TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
         for (auto [type, policy] : {std::pair{DType::F32, CpuGemms::Native},
                                     {DType::BF16, CpuGemms::Widened},
                                     {DType::F16, CpuGemms::Native}}) {
-          int64_t outH = (height + 2 - 3) / stride + 1, outW = (width + 2 - 3) / stride + 1;
+          test::Conv3x3Shape shape{batch, channels, filters, height, width, stride};
           std::vector<int64_t> xShape = {batch, channels, height, width},
-                               yShape = {batch, filters, outH, outW};
+                               yShape = {batch, filters, shape.outH(), shape.outW()};
           Tensor operand32(forward ? xShape : yShape, 21), w32({filters, channels, 3, 3}, 22);
           DType low = type == DType::F32 ? DType::BF16 : type;
           LowTensor operandLow(operand32, low), wLow(w32, low);
@@ -918,34 +911,11 @@ TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
           const std::vector<int64_t> &outShape = forward ? yShape : xShape;
           Tensor out32(outShape, 23);                  // garbage that must be overwritten
           LowTensor outLow(Tensor(outShape, 23), low); // the same for low types
-          std::vector<double> expected(out32.data.size(), 0.0);
-          for (int64_t n = 0; n < batch; ++n)
-            for (int64_t o = 0; o < filters; ++o)
-              for (int64_t c = 0; c < channels; ++c)
-                for (int64_t oh = 0; oh < outH; ++oh)
-                  for (int64_t ow = 0; ow < outW; ++ow)
-                    for (int64_t kh = 0; kh < 3; ++kh)
-                      for (int64_t kw = 0; kw < 3; ++kw) {
-                        int64_t h = oh * stride - 1 + kh, w = ow * stride - 1 + kw;
-                        if (h < 0 || h >= height || w < 0 || w >= width)
-                          continue;
-                        int64_t xi = ((n * channels + c) * height + h) * width + w;
-                        int64_t yi = ((n * filters + o) * outH + oh) * outW + ow;
-                        double wv = value(w32, wLow, ((o * channels + c) * 3 + kh) * 3 + kw);
-                        if (forward)
-                          expected[yi] += value(operand32, operandLow, xi) * wv;
-                        else
-                          expected[xi] += value(operand32, operandLow, yi) * wv;
-                      }
-          proto::Kernel kernel;
-          kernel.set_op(forward ? "conv" : "conv_backward_data");
-          kernel.set_node("test");
-          std::map<std::string, double> attrs = {
-              {"strides.0", stride}, {"strides.1", stride}, {"pads.0", 1}, {"pads.1", 1},
-              {"pads.2", 1},         {"pads.3", 1},         {"dilations.0", 1},
-              {"dilations.1", 1},    {"group", 1}};
-          for (auto &[k, v] : attrs)
-            (*kernel.mutable_attrs())[k] = v;
+          std::vector<double> expected = test::referenceConv3x3(
+              shape, forward, [&](int64_t i) { return value(operand32, operandLow, i); },
+              [&](int64_t i) { return value(w32, wLow, i); });
+          proto::Kernel kernel =
+              test::paddedConv3x3(forward ? "conv" : "conv_backward_data", stride);
           CpuContext context;
           context.gemms = policy;
           std::unique_ptr<CpuKernel> built;
