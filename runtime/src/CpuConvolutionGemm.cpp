@@ -32,7 +32,7 @@ namespace {
 
 constexpr int64_t kSmallMap = 4;
 
-/// The layout facts of one filter-gradient GEMM.
+/// The layout facts of one small-map GEMM (filter gradient or forward).
 struct Problem {
   int64_t batch, channels, filters; // N, C, O
   dims in, out, taps;               // spatial sizes; taps: the full filter's
@@ -56,7 +56,7 @@ void unflatten(int64_t flat, const dims &sizes, dims &coords) {
   }
 }
 
-/// Fills the problem's windowOffset and liveIndex tables.
+/// Fills the problem's windowOffset, liveIndex and fullTap tables.
 void tabulate(Problem &pb) {
   size_t rank = pb.in.size();
   dims o(rank), l(rank), t(rank);

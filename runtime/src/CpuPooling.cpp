@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <type_traits>
 #include <vector>
 
@@ -131,13 +132,23 @@ struct RowMaxima {
   std::vector<int64_t> index;
 };
 
+/// One column tap of 2-D windows: its index kw and the output columns
+/// whose tap kw is inside the input (contiguous: a tap's column grows with
+/// the output column).
+struct ColumnTap {
+  int64_t kw;
+  TapRange columns;
+};
+
 /// Where each 2-D window's taps lie inside the input, computed once per
-/// kernel: for each output row, its taps inside; for each column tap kw, the
-/// output columns whose tap kw is inside; for each output column, its first
-/// tap inside (-1: none).
+/// kernel: for each output row, its taps inside; for each output column, its
+/// first tap inside (-1: none); the column taps that some window has inside,
+/// in increasing kw. Only taps inside are listed, so the tables stay within
+/// the tensors' sizes whatever the kernel's.
 struct WindowTaps {
-  std::vector<TapRange> rowTaps, columnsOfTap;
+  std::vector<TapRange> rowTaps;
   std::vector<int64_t> firstColumn;
+  std::vector<ColumnTap> columnTaps;
 };
 
 WindowTaps windowTaps(const std::vector<int64_t> &in, const std::vector<int64_t> &out,
@@ -146,20 +157,18 @@ WindowTaps windowTaps(const std::vector<int64_t> &in, const std::vector<int64_t>
   for (int64_t oh = 0; oh < out[0]; ++oh)
     taps.rowTaps.push_back(
         tapsInside(oh * w.strides[0] - w.padBegin[0], w.dilations[0], w.kernel[0], in[0]));
-  taps.columnsOfTap.assign(w.kernel[1], TapRange{0, 0});
-  taps.firstColumn.assign(out[1], -1);
-  for (int64_t ow = 0; ow < out[1]; ++ow)
-    for (int64_t kw = 0; kw < w.kernel[1]; ++kw) {
-      int64_t column = ow * w.strides[1] - w.padBegin[1] + kw * w.dilations[1];
-      if (column < 0 || column >= in[1])
-        continue;
-      TapRange &columns = taps.columnsOfTap[kw]; // contiguous: grown at its end
-      if (columns.begin == columns.end)
-        columns = {ow, ow};
-      columns.end = ow + 1;
-      if (taps.firstColumn[ow] < 0)
-        taps.firstColumn[ow] = column;
+  std::map<int64_t, TapRange> columnsOfTap;
+  for (int64_t ow = 0; ow < out[1]; ++ow) {
+    int64_t left = ow * w.strides[1] - w.padBegin[1];
+    TapRange live = tapsInside(left, w.dilations[1], w.kernel[1], in[1]);
+    taps.firstColumn.push_back(live.begin < live.end ? left + live.begin * w.dilations[1] : -1);
+    for (int64_t kw = live.begin; kw < live.end; ++kw) {
+      auto [entry, added] = columnsOfTap.try_emplace(kw, TapRange{ow, ow + 1});
+      entry->second.end = ow + 1;
     }
+  }
+  for (auto [kw, columns] : columnsOfTap)
+    taps.columnTaps.push_back({kw, columns});
   return taps;
 }
 
@@ -176,9 +185,8 @@ AMPRT_ALWAYS_INLINE inline void maxPoolPlane2d(const T *x, T *y, int64_t *index,
                                                const Window &w, const WindowTaps &taps,
                                                RowMaxima &rows) {
   const int64_t inH = in[0], inW = in[1], outH = out[0], outW = out[1];
-  const int64_t kW = w.kernel[1], strideH = w.strides[0], strideW = w.strides[1],
-                padH = w.padBegin[0], padW = w.padBegin[1], dilH = w.dilations[0],
-                dilW = w.dilations[1];
+  const int64_t strideH = w.strides[0], strideW = w.strides[1], padH = w.padBegin[0],
+                padW = w.padBegin[1], dilH = w.dilations[0], dilW = w.dilations[1];
   // Each row's maxima start as -inf with the first tap's index: the first
   // tap takes its place, or keeps it as -inf itself. A column whose taps
   // all lie in the padding keeps index -1. Column by column the taps stride
@@ -190,11 +198,11 @@ AMPRT_ALWAYS_INLINE inline void maxPoolPlane2d(const T *x, T *y, int64_t *index,
       best[ow] = -INFINITY;
       at[ow] = taps.firstColumn[ow] < 0 ? -1 : r * inW + taps.firstColumn[ow];
     }
-    for (int64_t kw = 0; kw < kW; ++kw) {
+    for (const ColumnTap &tap : taps.columnTaps) {
       // Locals, and `omp simd`: the stores to `at` (int64) could otherwise
       // alias the bounds, which kept the loop scalar.
-      int64_t shift = r * inW - padW + kw * dilW, begin = taps.columnsOfTap[kw].begin,
-              end = taps.columnsOfTap[kw].end;
+      int64_t shift = r * inW - padW + tap.kw * dilW, begin = tap.columns.begin,
+              end = tap.columns.end;
 #pragma omp simd
       for (int64_t ow = begin; ow < end; ++ow)
         takeIfBeats(math::load(x[shift + ow * strideW]), shift + ow * strideW, best[ow],
@@ -261,7 +269,8 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
   Planes shape = planesOf(x, y);
   std::vector<int64_t> in = shape.in, out = shape.out;
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
-  WindowTaps taps = in.size() == 2 ? windowTaps(in, out, w) : WindowTaps{};
+  bool separable = in.size() == 2;
+  WindowTaps taps = separable ? windowTaps(in, out, w) : WindowTaps{};
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);
     const T *px = static_cast<const T *>(x.data);
@@ -271,7 +280,7 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
 #pragma omp parallel
       {
         RowMaxima rows;
-        if (in.size() == 2) {
+        if (separable) {
           rows.value.resize((in[0] + 1) * out[1]);
           rows.index.resize(in[0] * out[1]);
         }
@@ -280,7 +289,7 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
           const T *planeX = px + p * inPlane;
           T *planeY = py + p * outPlane;
           int64_t *planeIndex = pi + p * outPlane;
-          if (in.size() != 2)
+          if (!separable)
             maxPoolPlane(planeX, planeY, planeIndex, in, out, w);
           else if constexpr (std::is_same_v<T, math::F16>)
             maxPoolPlane2d(planeX, planeY, planeIndex, in, out, w, taps, rows);

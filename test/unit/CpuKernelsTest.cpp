@@ -1020,6 +1020,73 @@ TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
     }
 }
 
+/// Batch normalization with given statistics (evaluation mode) against
+/// FP64, in f32/bf16/f16, over [N, C, S] as above: batch_norm_inference,
+/// and batch_norm_grad with use_global_stats (dx = scale / std * dy; the
+/// scale and shift gradients as in training).
+TEST(CpuBatchNorm, GivenStatisticsForwardAndBackwardMatchDoubleReference) {
+  const int64_t batch = 5, channels = 19;
+  const float epsilon = 1e-5f;
+  for (int64_t spatial : {37, 4, 1})
+    for (DType type : {DType::F32, DType::BF16, DType::F16}) {
+      std::vector<int64_t> shape = {batch, channels, spatial};
+      Tensor x32(shape, 41), dy32(shape, 42), y32(shape, 43), dx32(shape, 44);
+      DType low = type == DType::F32 ? DType::BF16 : type;
+      LowTensor x(x32, low), dy(dy32, low), y(Tensor(shape, 43), low), dx(Tensor(shape, 44), low);
+      bool f32 = type == DType::F32;
+      auto value = [&](const Tensor &t32, const LowTensor &t, int64_t i) {
+        return f32 ? double(t32.data[i]) : double(t.value(i));
+      };
+      Tensor scale({channels}, 45), shift({channels}, 46), mean({channels}, 47),
+          var({channels}, 48), dscale({channels}, 49), dshift({channels}, 50);
+      for (float &v : var.data)
+        v = 0.5f + std::abs(v);
+      auto kernelOf = [](const char *op, std::map<std::string, double> attrs) {
+        proto::Kernel k;
+        k.set_op(op);
+        k.set_node("test");
+        for (auto &[name, v] : attrs)
+          (*k.mutable_attrs())[name] = v;
+        return k;
+      };
+      CpuContext context;
+      std::unique_ptr<CpuKernel> forward, backward;
+      TensorRef xr = f32 ? x32.ref() : x.ref(), yr = f32 ? y32.ref() : y.ref();
+      TensorRef dyr = f32 ? dy32.ref() : dy.ref(), dxr = f32 ? dx32.ref() : dx.ref();
+      ASSERT_TRUE(buildCpuKernel(kernelOf("batch_norm_inference", {{"epsilon", epsilon}}),
+                                 {xr, scale.ref(), shift.ref(), mean.ref(), var.ref()}, {yr},
+                                 context, &forward)
+                      .isOk());
+      ASSERT_TRUE(forward->run().isOk());
+      ASSERT_TRUE(buildCpuKernel(kernelOf("batch_norm_grad", {{"epsilon", epsilon},
+                                                               {"use_global_stats", 1}}),
+                                 {dyr, xr, scale.ref(), mean.ref(), var.ref()},
+                                 {dxr, dscale.ref(), dshift.ref()}, context, &backward)
+                      .isOk());
+      ASSERT_TRUE(backward->run().isOk());
+      double rounding = f32 ? 0 : type == DType::BF16 ? 0x1p-8 : 0x1p-11;
+      int64_t m = batch * spatial;
+      for (int64_t c = 0; c < channels; ++c) {
+        auto at = [&](int64_t n, int64_t s) { return (n * channels + c) * spatial + s; };
+        double inv = 1 / std::sqrt(double(var.data[c]) + epsilon), sdy = 0, sdyxc = 0;
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t s = 0; s < spatial; ++s) {
+            double xc = value(x32, x, at(n, s)) - mean.data[c], g = value(dy32, dy, at(n, s));
+            sdy += g;
+            sdyxc += g * xc;
+            double yRef = xc * inv * scale.data[c] + shift.data[c];
+            double dxRef = scale.data[c] * inv * g;
+            double yGot = f32 ? y32.data[at(n, s)] : y.value(at(n, s));
+            double dxGot = f32 ? dx32.data[at(n, s)] : dx.value(at(n, s));
+            EXPECT_NEAR(yGot, yRef, 1e-5 + std::abs(yRef) * rounding) << dtypeName(type);
+            EXPECT_NEAR(dxGot, dxRef, 1e-5 + std::abs(dxRef) * rounding) << dtypeName(type);
+          }
+        EXPECT_NEAR(dshift.data[c], sdy, 1e-5 * m) << dtypeName(type);
+        EXPECT_NEAR(dscale.data[c], sdyxc * inv, 1e-5 * m) << dtypeName(type);
+      }
+    }
+}
+
 /// max_pool against its definition, on data with ties, NaN and -inf, with
 /// padding, strides, dilations and a window entirely in padding (ceil_mode
 /// shapes): the largest value (NaN wins, as in PyTorch), the first in the
@@ -1102,5 +1169,42 @@ TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
     if (c.in == std::vector<int64_t>{3, 3}) {
       EXPECT_GT(empty, 0); // the case meant to have windows all in padding does
     }
+    // bf16 (the cloned 2-D path) and f16 planes of the same values, exact in
+    // both: the same indices and values.
+    for (DType low : {DType::BF16, DType::F16}) {
+      LowTensor xLow(x, low), yLow(yShape, low);
+      std::vector<int64_t> lowIndices(indices.size(), 7);
+      TensorRef lowIndexRef{lowIndices.data(), DType::I64, yShape};
+      ASSERT_TRUE(run("max_pool", {xLow.ref()}, {yLow.ref(), lowIndexRef}, attrs).isOk());
+      ASSERT_EQ(lowIndices, indices) << dtypeName(low);
+      for (size_t i = 0; i < indices.size(); ++i)
+        if (std::isnan(y.data[i]))
+          ASSERT_TRUE(std::isnan(yLow.value(i))) << dtypeName(low) << " at " << i;
+        else
+          ASSERT_EQ(yLow.value(i), y.data[i]) << dtypeName(low) << " at " << i;
+    }
+  }
+}
+
+/// A 2-D window far larger than the input (a fuzzed plan's): only the taps
+/// inside are visited, so building and running stay quick; the first
+/// version of the separable path sized a table by the kernel and failed.
+TEST_F(CpuKernels, MaxPoolWithAHugeKernelVisitsOnlyTheTapsInside) {
+  const int64_t huge = int64_t{1} << 40;
+  Tensor x({1, 1, 3, 3}, 31), y({1, 1, 3, 1});
+  std::vector<int64_t> indices(3);
+  // Column taps [huge - 2, huge) of the one output column read columns 0, 1.
+  std::map<std::string, double> attrs = {
+      {"kernel.0", 1},   {"kernel.1", double(huge)}, {"strides.0", 1},
+      {"strides.1", 1},  {"pads.0", 0},              {"pads.1", double(huge - 2)},
+      {"pads.2", 0},     {"pads.3", 0},              {"dilations.0", 1},
+      {"dilations.1", 1}};
+  ASSERT_TRUE(
+      run("max_pool", {x.ref()}, {y.ref(), {indices.data(), DType::I64, {1, 1, 3, 1}}}, attrs)
+          .isOk());
+  for (int64_t r = 0; r < 3; ++r) {
+    int64_t best = x.data[r * 3 + 1] > x.data[r * 3] ? r * 3 + 1 : r * 3;
+    EXPECT_EQ(indices[r], best);
+    EXPECT_EQ(y.data[r], x.data[best]);
   }
 }
