@@ -104,7 +104,7 @@ struct BatchNormTensors {
   float *dscale, *dshift;
 };
 
-/// Channels per task. A block's rows are adjacent in memory for each
+/// Channels per task, at most. A block's rows are adjacent in memory for each
 /// sample, so a task reads its block sample by sample, in memory order; a
 /// channel at a time strode across the batch, one row per sample, and the
 /// loads waited on memory.
@@ -236,11 +236,14 @@ void runBlock(BatchNormPass pass, bool bf16, const BatchNormTensors &t, int64_t 
 /// stages f16 through f32).
 template <typename T> void runBatchNorm(BatchNormPass pass, const BatchNormTensors &t) {
   constexpr bool bf16 = std::is_same_v<T, math::Bf16>;
-  int64_t blocks = (t.l.channels + kChannelBlock - 1) / kChannelBlock;
+  // Blocks of up to kChannelBlock channels, smaller where that leaves a
+  // thread without one (64 channels on 16 threads: blocks of 4).
+  int64_t threads = omp_get_max_threads();
+  int64_t size = std::clamp<int64_t>((t.l.channels + threads - 1) / threads, 1, kChannelBlock);
+  int64_t blocks = (t.l.channels + size - 1) / size;
 #pragma omp parallel for schedule(static)
   for (int64_t block = 0; block < blocks; ++block)
-    runBlock(pass, bf16, t, block * kChannelBlock,
-             std::min(t.l.channels, (block + 1) * kChannelBlock));
+    runBlock(pass, bf16, t, block * size, std::min(t.l.channels, (block + 1) * size));
 }
 
 /// Layer norm of `rows` rows of `width` values: each row's mean and
