@@ -9,7 +9,7 @@
 // oneDNN runs its generic kernel (1.7 ms forward for ResNet-18's first batch
 // norm at batch 64, where the three passes over memory take well under
 // 1 ms), and it reads bf16 only through a slower path, so low precision was
-// staged through f32 copies. Here each block of 16 channels is one task
+// staged through f32 copies. Here each block of up to 16 channels is one task
 // (channels are independent), read in memory order: sums run in 16 float
 // lanes per row and in double across rows, bf16 is read and written
 // directly, each output rounded once; f16 goes through f32 staging (vector
