@@ -48,9 +48,13 @@ Layout layoutOf(const std::vector<int64_t> &shape) {
 /// added up at the end. A channel of ResNet-18's last maps has 64 rows of
 /// 1 to 16 values: adding each row's lanes up into one double, a chain of
 /// 16 dependent adds, cost more than the row itself.
+///
+/// An aggregate, zeroed with `{}` where declared: clang 22 left the
+/// implicit constructor of default member initialisers undefined in the
+/// AMPRT_VECTOR_CLONES clones that use it (a link error).
 struct LaneSums {
-  double lanes[kLanes] = {};
-  double rest = 0;
+  double lanes[kLanes];
+  double rest;
 
   template <typename Term> AMPRT_ALWAYS_INLINE void addRow(int64_t n, Term term) {
     int64_t i = 0;
@@ -75,7 +79,7 @@ struct LaneSums {
 
 /// The sum of term(i) over [0, n), as one row of LaneSums.
 template <typename Term> AMPRT_ALWAYS_INLINE inline double rowSum(int64_t n, Term term) {
-  LaneSums sums;
+  LaneSums sums{};
   sums.addRow(n, term);
   return sums.total();
 }
@@ -124,7 +128,7 @@ AMPRT_ALWAYS_INLINE inline void trainingBlock(const BatchNormTensors &t, int64_t
   const Layout &l = t.l;
   const T *x = static_cast<const T *>(t.x);
   T *y = static_cast<T *>(t.out);
-  LaneSums sums[kChannelBlock], squares[kChannelBlock];
+  LaneSums sums[kChannelBlock] = {}, squares[kChannelBlock] = {};
   float m[kChannelBlock], a[kChannelBlock], b[kChannelBlock];
   forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
     const T *v = x + l.offset(n, c);
@@ -181,7 +185,7 @@ AMPRT_ALWAYS_INLINE inline void backwardBlock(const BatchNormTensors &t, int64_t
   const Layout &l = t.l;
   const T *x = static_cast<const T *>(t.x), *dy = static_cast<const T *>(t.dy);
   T *dx = static_cast<T *>(t.out);
-  LaneSums dySums[kChannelBlock], dyCenteredSums[kChannelBlock];
+  LaneSums dySums[kChannelBlock] = {}, dyCenteredSums[kChannelBlock] = {};
   forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
     const T *g = dy + l.offset(n, c), *v = x + l.offset(n, c);
     float m = t.mean[c];

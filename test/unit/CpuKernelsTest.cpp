@@ -846,8 +846,9 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
         Tensor x32({batch, channels, height, width}, 11), dy32({batch, filters, outH, outW}, 12);
         LowTensor xLow(x32, type == DType::F32 ? DType::BF16 : type),
             dyLow(dy32, type == DType::F32 ? DType::BF16 : type);
+        bool f32 = type == DType::F32; // a lambda may not capture a structured binding
         auto value = [&](const Tensor &t32, const LowTensor &low, int64_t i) {
-          return type == DType::F32 ? double(t32.data[i]) : double(low.value(i));
+          return f32 ? double(t32.data[i]) : double(low.value(i));
         };
         Tensor dw({filters, channels, 3, 3}, 13); // garbage that must be overwritten
         proto::Kernel kernel = test::paddedConv3x3("conv_backward_filter", stride);
@@ -905,8 +906,9 @@ TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
           Tensor operand32(forward ? xShape : yShape, 21), w32({filters, channels, 3, 3}, 22);
           DType low = type == DType::F32 ? DType::BF16 : type;
           LowTensor operandLow(operand32, low), wLow(w32, low);
+          bool f32 = type == DType::F32; // a lambda may not capture a structured binding
           auto value = [&](const Tensor &t32, const LowTensor &t, int64_t i) {
-            return type == DType::F32 ? double(t32.data[i]) : double(t.value(i));
+            return f32 ? double(t32.data[i]) : double(t.value(i));
           };
           const std::vector<int64_t> &outShape = forward ? yShape : xShape;
           Tensor out32(outShape, 23);                  // garbage that must be overwritten
@@ -919,7 +921,6 @@ TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
           CpuContext context;
           context.gemms = policy;
           std::unique_ptr<CpuKernel> built;
-          bool f32 = type == DType::F32;
           TensorRef operand = f32 ? operand32.ref() : operandLow.ref();
           TensorRef weights = f32 ? w32.ref() : wLow.ref();
           TensorRef result = f32 ? out32.ref() : outLow.ref();
