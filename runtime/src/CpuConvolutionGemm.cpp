@@ -137,6 +137,24 @@ void grow(std::vector<float> &staging, size_t floats) {
     staging.resize(floats);
 }
 
+/// Runs `matmul` on the src, weights and dst arrays (the session's staging)
+/// and waits for it.
+Status executeMatmul(CpuContext &context, dnnl::matmul &matmul,
+                     const dnnl::matmul::primitive_desc &pd, void *src, void *weights,
+                     void *dst) {
+  try {
+    dnnl::engine &engine = *context.engine;
+    matmul.execute(*context.stream,
+                   {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, src)},
+                    {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, weights)},
+                    {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, dst)}});
+    context.stream->wait();
+  } catch (const dnnl::error &e) {
+    return Status::error(std::string("oneDNN: ") + e.what());
+  }
+  return Status::ok();
+}
+
 /// wl[o, (c, l)] = w[o, c, the full filter's tap of live tap l].
 template <typename T, typename G>
 void gatherLiveFilter(const Problem &pb, const T *w, G *wl) {
@@ -182,16 +200,7 @@ public:
       return Status::ok();
     });
     AMPRT_RETURN_IF_ERROR(status);
-    try {
-      dnnl::engine &engine = *context.engine;
-      matmul.execute(*context.stream,
-                     {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, a)},
-                      {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, b)},
-                      {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, c)}});
-      context.stream->wait();
-    } catch (const dnnl::error &e) {
-      return Status::error(std::string("oneDNN: ") + e.what());
-    }
+    AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, a, b, c));
     return withFloatStorage(y.dtype, [&](auto storage) {
       scatterOutput(pb, c, static_cast<decltype(storage) *>(y.data));
       return Status::ok();
@@ -238,17 +247,8 @@ public:
       return Status::ok();
     });
     AMPRT_RETURN_IF_ERROR(status);
-    try {
-      dnnl::engine &engine = *context.engine;
-      matmul.execute(
-          *context.stream,
-          {{DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, context.stagingB.data())},
-           {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine, context.stagingA.data())},
-           {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, context.stagingC.data())}});
-      context.stream->wait();
-    } catch (const dnnl::error &e) {
-      return Status::error(std::string("oneDNN: ") + e.what());
-    }
+    AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, context.stagingB.data(),
+                                        context.stagingA.data(), context.stagingC.data()));
     return withFloatStorage(dw.dtype, [&](auto storage) {
       scatterFilter(pb, context.stagingC.data(), static_cast<decltype(storage) *>(dw.data));
       return Status::ok();

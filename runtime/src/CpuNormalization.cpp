@@ -123,45 +123,11 @@ AMPRT_ALWAYS_INLINE inline void forRows(const Layout &l, int64_t c0, int64_t c1,
       row(n, c, c - c0);
 }
 
+/// y = x * a + b per channel, with a = scale / sqrt(variance + epsilon)
+/// and b = shift - mean * a from t.mean and t.variance: the inference
+/// forward, and the training forward once it has written them.
 template <typename T>
-AMPRT_ALWAYS_INLINE inline void trainingBlock(const BatchNormTensors &t, int64_t c0, int64_t c1) {
-  const Layout &l = t.l;
-  const T *x = static_cast<const T *>(t.x);
-  T *y = static_cast<T *>(t.out);
-  LaneSums sums[kChannelBlock] = {}, squares[kChannelBlock] = {};
-  float m[kChannelBlock], a[kChannelBlock], b[kChannelBlock];
-  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
-    const T *v = x + l.offset(n, c);
-    sums[k].addRow(l.spatial, [v](int64_t i) { return math::load(v[i]); });
-  });
-  for (int64_t k = 0; k < c1 - c0; ++k)
-    m[k] = static_cast<float>(sums[k].total() / l.count());
-  // Two passes: no cancellation in E[x^2] - m^2.
-  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
-    const T *v = x + l.offset(n, c);
-    float mk = m[k];
-    squares[k].addRow(l.spatial, [v, mk](int64_t i) {
-      float d = math::load(v[i]) - mk;
-      return d * d;
-    });
-  });
-  for (int64_t c = c0; c < c1; ++c) {
-    int64_t k = c - c0;
-    float var = static_cast<float>(squares[k].total() / l.count());
-    t.mean[c] = m[k];
-    t.variance[c] = var;
-    a[k] = t.scale[c] / std::sqrt(var + t.epsilon);
-    b[k] = t.shift[c] - m[k] * a[k];
-  }
-  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
-    const T *v = x + l.offset(n, c);
-    float ak = a[k], bk = b[k];
-    rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * ak + bk; });
-  });
-}
-
-template <typename T>
-AMPRT_ALWAYS_INLINE inline void inferenceBlock(const BatchNormTensors &t, int64_t c0,
+AMPRT_ALWAYS_INLINE inline void normalizeBlock(const BatchNormTensors &t, int64_t c0,
                                                int64_t c1) {
   const Layout &l = t.l;
   const T *x = static_cast<const T *>(t.x);
@@ -176,6 +142,32 @@ AMPRT_ALWAYS_INLINE inline void inferenceBlock(const BatchNormTensors &t, int64_
     float ak = a[k], bk = b[k];
     rowMap(y + l.offset(n, c), l.spatial, [=](int64_t i) { return math::load(v[i]) * ak + bk; });
   });
+}
+
+/// The batch statistics (two passes: no cancellation in E[x^2] - m^2) into
+/// t.mean and t.variance, then the normalized output.
+template <typename T>
+AMPRT_ALWAYS_INLINE inline void trainingBlock(const BatchNormTensors &t, int64_t c0, int64_t c1) {
+  const Layout &l = t.l;
+  const T *x = static_cast<const T *>(t.x);
+  LaneSums sums[kChannelBlock] = {}, squares[kChannelBlock] = {};
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    sums[k].addRow(l.spatial, [v](int64_t i) { return math::load(v[i]); });
+  });
+  for (int64_t c = c0; c < c1; ++c)
+    t.mean[c] = static_cast<float>(sums[c - c0].total() / l.count());
+  forRows(l, c0, c1, [&](int64_t n, int64_t c, int64_t k) {
+    const T *v = x + l.offset(n, c);
+    float m = t.mean[c];
+    squares[k].addRow(l.spatial, [v, m](int64_t i) {
+      float d = math::load(v[i]) - m;
+      return d * d;
+    });
+  });
+  for (int64_t c = c0; c < c1; ++c)
+    t.variance[c] = static_cast<float>(squares[c - c0].total() / l.count());
+  normalizeBlock<T>(t, c0, c1);
 }
 
 /// dx, dscale = sum(dy * xhat), dshift = sum(dy); with batch statistics dx
@@ -228,7 +220,7 @@ void runBlock(BatchNormPass pass, bool bf16, const BatchNormTensors &t, int64_t 
   case BatchNormPass::Training:
     return bf16 ? trainingBlock<math::Bf16>(t, c0, c1) : trainingBlock<float>(t, c0, c1);
   case BatchNormPass::Inference:
-    return bf16 ? inferenceBlock<math::Bf16>(t, c0, c1) : inferenceBlock<float>(t, c0, c1);
+    return bf16 ? normalizeBlock<math::Bf16>(t, c0, c1) : normalizeBlock<float>(t, c0, c1);
   case BatchNormPass::Backward:
     return bf16 ? backwardBlock<math::Bf16>(t, c0, c1) : backwardBlock<float>(t, c0, c1);
   }

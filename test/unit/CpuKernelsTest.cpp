@@ -56,15 +56,21 @@ struct Labels {
   TensorRef ref() { return {data.data(), DType::I64, {static_cast<int64_t>(data.size())}}; }
 };
 
+/// A kernel `op` with `attrs`.
+proto::Kernel kernelOf(const std::string &op, const std::map<std::string, double> &attrs) {
+  proto::Kernel kernel;
+  kernel.set_op(op);
+  kernel.set_node("test");
+  for (auto &[k, v] : attrs)
+    (*kernel.mutable_attrs())[k] = v;
+  return kernel;
+}
+
 class CpuKernels : public ::testing::Test {
 protected:
   Status run(const std::string &op, std::vector<TensorRef> in, std::vector<TensorRef> out,
              std::map<std::string, double> attrs = {}, std::vector<int64_t> axes = {}) {
-    proto::Kernel kernel;
-    kernel.set_op(op);
-    kernel.set_node("test");
-    for (auto &[k, v] : attrs)
-      (*kernel.mutable_attrs())[k] = v;
+    proto::Kernel kernel = kernelOf(op, attrs);
     for (int64_t a : axes)
       kernel.add_axes(a);
     std::unique_ptr<CpuKernel> built;
@@ -961,14 +967,6 @@ TEST(CpuBatchNorm, TrainingForwardAndBackwardMatchDoubleReference) {
           var({channels}), dscale({channels}), dshift({channels});
       for (float &v : runVar.data)
         v = 1.5f;
-      auto kernelOf = [](const char *op, std::map<std::string, double> attrs) {
-        proto::Kernel k;
-        k.set_op(op);
-        k.set_node("test");
-        for (auto &[name, v] : attrs)
-          (*k.mutable_attrs())[name] = v;
-        return k;
-      };
       CpuContext context;
       std::unique_ptr<CpuKernel> forward, backward;
       TensorRef xr = type == DType::F32 ? x32.ref() : x.ref();
@@ -1042,14 +1040,6 @@ TEST(CpuBatchNorm, GivenStatisticsForwardAndBackwardMatchDoubleReference) {
           var({channels}, 48), dscale({channels}, 49), dshift({channels}, 50);
       for (float &v : var.data)
         v = 0.5f + std::abs(v);
-      auto kernelOf = [](const char *op, std::map<std::string, double> attrs) {
-        proto::Kernel k;
-        k.set_op(op);
-        k.set_node("test");
-        for (auto &[name, v] : attrs)
-          (*k.mutable_attrs())[name] = v;
-        return k;
-      };
       CpuContext context;
       std::unique_ptr<CpuKernel> forward, backward;
       TensorRef xr = f32 ? x32.ref() : x.ref(), yr = f32 ? y32.ref() : y.ref();
