@@ -8,12 +8,29 @@
 #include "dialects/Amp/AmpOps.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include <numeric>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::amp;
 
 static bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
+
+/// The padded input left over after a window of `taps` taps `dilation`
+/// apart (its span: dilation * (taps - 1) + 1); none when the window
+/// exceeds the padded input or the arithmetic leaves int64 (attributes of a
+/// hostile model).
+static std::optional<int64_t> roomAfterWindow(int64_t in, int64_t padBegin, int64_t padEnd,
+                                              int64_t taps, int64_t dilation) {
+  std::optional<int64_t> padded = llvm::checkedAdd(in, padBegin);
+  if (padded)
+    padded = llvm::checkedAdd(*padded, padEnd);
+  std::optional<int64_t> span = llvm::checkedMul(dilation, taps - 1);
+  if (taps < 1 || !padded || !span || *span >= *padded)
+    return std::nullopt;
+  return *padded - *span - 1;
+}
 
 FailureOr<SmallVector<int64_t>> mlir::amp::broadcastShapes(ArrayRef<int64_t> lhs,
                                                            ArrayRef<int64_t> rhs) {
@@ -108,15 +125,15 @@ FailureOr<SmallVector<int64_t>> mlir::amp::convShape(ArrayRef<int64_t> input,
       result.push_back(ShapedType::kDynamic);
       continue;
     }
-    int64_t span = g.dilations[d] * (kernel - 1) + 1;
-    int64_t padded = in + g.pads[d] + g.pads[d + spatial];
-    if (padded < span) {
-      error = "the kernel (" + std::to_string(span) + " wide with dilation) exceeds the " +
-              "padded input (" + std::to_string(padded) + ") in spatial dim " +
+    std::optional<int64_t> room =
+        roomAfterWindow(in, g.pads[d], g.pads[d + spatial], kernel, g.dilations[d]);
+    if (!room) {
+      error = "the kernel (" + std::to_string(kernel) + " taps, dilation " +
+              std::to_string(g.dilations[d]) + ") exceeds the padded input in spatial dim " +
               std::to_string(d);
       return failure();
     }
-    result.push_back((padded - span) / g.strides[d] + 1);
+    result.push_back(*room / g.strides[d] + 1);
   }
   return result;
 }
@@ -145,13 +162,15 @@ FailureOr<SmallVector<int64_t>> mlir::amp::poolShape(ArrayRef<int64_t> input,
       result.push_back(ShapedType::kDynamic);
       continue;
     }
-    int64_t span = g.dilations[d] * (kernel[d] - 1) + 1;
-    int64_t room = input[d + 2] + g.pads[d] + g.pads[d + spatial] - span;
-    if (room < 0) {
-      error = "the window exceeds the padded input in spatial dim " + std::to_string(d);
+    std::optional<int64_t> room =
+        roomAfterWindow(input[d + 2], g.pads[d], g.pads[d + spatial], kernel[d], g.dilations[d]);
+    if (!room || !llvm::checkedAdd(*room, g.strides[d])) { // the kernels step past room
+      error = "the window exceeds the padded input (or its positions int64) in spatial dim " +
+              std::to_string(d);
       return failure();
     }
-    result.push_back((ceilMode ? (room + g.strides[d] - 1) : room) / g.strides[d] + 1);
+    bool roundUp = ceilMode && *room % g.strides[d] != 0;
+    result.push_back(*room / g.strides[d] + 1 + roundUp);
   }
   return result;
 }

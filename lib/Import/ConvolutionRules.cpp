@@ -7,23 +7,33 @@
 
 #include "OnnxImporterImpl.h"
 
+#include "llvm/Support/CheckedArithmetic.h"
+
+#include <optional>
+
 using namespace mlir;
 using namespace mlir::amp;
 using namespace mlir::amp::onnx_import;
 
 /// ONNX's auto_pad: the begin and end pads (begin pads first) that keep
 /// out = ceil(in / stride); SAME_UPPER puts an odd extra pad at the end,
-/// SAME_LOWER at the beginning.
-static SmallVector<int64_t> samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64_t> kernel,
-                                     ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
-                                     bool upper) {
+/// SAME_LOWER at the beginning. None where a pad would leave int64 (the
+/// strides, dilations and kernel are positive).
+static std::optional<SmallVector<int64_t>>
+samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+         ArrayRef<int64_t> dilations, bool upper) {
   size_t n = spatialIn.size();
   SmallVector<int64_t> pads(2 * n, 0);
   for (size_t d = 0; d < n; ++d) {
-    int64_t out = (spatialIn[d] + strides[d] - 1) / strides[d];
-    int64_t total = std::max<int64_t>(
-        0, (out - 1) * strides[d] + dilations[d] * (kernel[d] - 1) + 1 - spatialIn[d]);
-    int64_t small = total / 2, large = total - small;
+    int64_t out = spatialIn[d] / strides[d] + (spatialIn[d] % strides[d] != 0);
+    // total = (out - 1) * stride + dilation * (kernel - 1) + 1 - in
+    std::optional<int64_t> reach = llvm::checkedMul(out - 1, strides[d]),
+                           span = llvm::checkedMul(dilations[d], kernel[d] - 1);
+    std::optional<int64_t> total = reach && span ? llvm::checkedAdd(*reach, *span) : std::nullopt;
+    if (!total)
+      return std::nullopt;
+    *total = std::max<int64_t>(0, *total + 1 - spatialIn[d]);
+    int64_t small = *total / 2, large = *total - small;
     pads[d] = upper ? small : large;
     pads[d + n] = upper ? large : small;
   }
@@ -56,13 +66,25 @@ static FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::Node
                        << " spatial dims";
     return failure();
   }
+  auto belowOne = [](int64_t v) { return v < 1 && !ShapedType::isDynamic(v); };
+  if (llvm::any_of(*kernelShape, belowOne) || llvm::any_of(*strides, belowOne) ||
+      llvm::any_of(*dilations, belowOne)) {
+    im.nodeError(node) << "expects positive kernel_shape, strides and dilations";
+    return failure();
+  }
   if (*autoPad == "SAME_UPPER" || *autoPad == "SAME_LOWER") {
     ArrayRef<int64_t> in = input.getShape().drop_front(2);
-    if (llvm::any_of(in, ShapedType::isDynamic)) {
-      im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims";
+    if (llvm::any_of(in, ShapedType::isDynamic) ||
+        llvm::any_of(*kernelShape, ShapedType::isDynamic)) {
+      im.nodeError(node) << "auto_pad " << *autoPad << " needs static spatial dims and kernel";
       return failure();
     }
-    *pads = samePads(in, *kernelShape, *strides, *dilations, *autoPad == "SAME_UPPER");
+    auto same = samePads(in, *kernelShape, *strides, *dilations, *autoPad == "SAME_UPPER");
+    if (!same) {
+      im.nodeError(node) << "auto_pad " << *autoPad << ": the padding leaves int64";
+      return failure();
+    }
+    *pads = *same;
   } else if (*autoPad == "VALID") {
     *pads = zeros;
   } else if (*autoPad != "NOTSET") {

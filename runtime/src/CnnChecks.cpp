@@ -5,6 +5,21 @@
 namespace amprt {
 namespace {
 
+/// The padded input left over after a window's span (dilation * (taps - 1)
+/// + 1), false when the window exceeds it or a sum or product leaves int64
+/// (hostile plans; the positions the kernels form stay below this sum plus
+/// a stride).
+bool roomAfterWindow(int64_t in, int64_t padBegin, int64_t padEnd, int64_t taps,
+                     int64_t dilation, int64_t *room) {
+  int64_t padded, span;
+  if (taps < 1 || __builtin_add_overflow(in, padBegin, &padded) ||
+      __builtin_add_overflow(padded, padEnd, &padded) ||
+      __builtin_mul_overflow(dilation, taps - 1, &span) || span >= padded)
+    return false;
+  *room = padded - span - 1;
+  return true;
+}
+
 Status checkConvShapes(const ConvTensors &t, const ConvGeometry &g) {
   const auto &x = t.src.shape, &w = t.weights.shape, &y = t.dst.shape;
   size_t rank = x.size();
@@ -13,28 +28,54 @@ Status checkConvShapes(const ConvTensors &t, const ConvGeometry &g) {
   if (w[0] % g.group != 0 || w[1] * g.group != x[1] || y[0] != x[0] || y[1] != w[0])
     return Status::error("channels and groups do not fit");
   for (size_t d = 0; d + 2 < rank; ++d) {
-    int64_t span = g.dilations[d] * (w[d + 2] - 1) + 1;
-    int64_t out = (x[d + 2] + g.padBegin[d] + g.padEnd[d] - span) / g.strides[d] + 1;
-    if (out != y[d + 2])
+    int64_t room;
+    if (!roomAfterWindow(x[d + 2], g.padBegin[d], g.padEnd[d], w[d + 2], g.dilations[d], &room))
+      return Status::error("the filter exceeds the padded input in spatial dim " +
+                           std::to_string(d));
+    if (room / g.strides[d] + 1 != y[d + 2])
       return Status::error("the result's spatial size does not follow from the geometry");
   }
   return Status::ok();
 }
 
-Status readWindow(const proto::Kernel &kernel, size_t spatial, PoolWindow *w) {
-  if (spatial > kMaxSpatial)
-    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
-  std::vector<int64_t> pads;
-  if (!listAttr(kernel, "kernel", spatial, std::nullopt, &w->kernel) ||
-      !listAttr(kernel, "strides", spatial, std::nullopt, &w->strides) ||
+/// Reads a pooling's window and checks it against x and y [N, C, spatial...]
+/// of one rank.
+Status readWindow(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
+                  PoolGeometry *g) {
+  size_t spatial = x.shape.size() - 2;
+  if (spatial > static_cast<size_t>(kMaxPoolDims))
+    return Status::error("at most " + std::to_string(kMaxPoolDims) + " spatial dims");
+  std::vector<int64_t> kernelSizes, strides, pads, dilations;
+  if (!listAttr(kernel, "kernel", spatial, std::nullopt, &kernelSizes) ||
+      !listAttr(kernel, "strides", spatial, std::nullopt, &strides) ||
       !listAttr(kernel, "pads", 2 * spatial, std::nullopt, &pads) ||
-      !listAttr(kernel, "dilations", spatial, 1, &w->dilations) || // avg_pool has none
-      anyBelow(w->kernel, 1) || anyBelow(w->strides, 1) || anyBelow(w->dilations, 1) ||
+      !listAttr(kernel, "dilations", spatial, 1, &dilations) || // avg_pool has none
+      anyBelow(kernelSizes, 1) || anyBelow(strides, 1) || anyBelow(dilations, 1) ||
       anyBelow(pads, 0))
     return Status::error("needs kernel, strides and pads for " + std::to_string(spatial) +
                          " spatial dims");
-  w->padBegin.assign(pads.begin(), pads.begin() + spatial);
-  w->padEnd.assign(pads.begin() + spatial, pads.end());
+  g->rank = static_cast<int>(spatial);
+  for (size_t d = 0; d < spatial; ++d) {
+    g->in[d] = x.shape[d + 2];
+    g->out[d] = y.shape[d + 2];
+    g->kernel[d] = kernelSizes[d];
+    g->strides[d] = strides[d];
+    g->padBegin[d] = pads[d];
+    g->padEnd[d] = pads[d + spatial];
+    g->dilations[d] = dilations[d];
+    int64_t room, beyond;
+    if (!roomAfterWindow(g->in[d], g->padBegin[d], g->padEnd[d], g->kernel[d], g->dilations[d],
+                         &room) ||
+        __builtin_add_overflow(room, g->strides[d], &beyond))
+      return Status::error("the window exceeds the padded input (or its positions int64) in "
+                           "spatial dim " +
+                           std::to_string(d));
+    int64_t roundedDown = room / g->strides[d] + 1;
+    if (g->out[d] != roundedDown && g->out[d] != roundedDown + (room % g->strides[d] != 0))
+      return Status::error("the result's spatial size does not follow from the window in "
+                           "spatial dim " +
+                           std::to_string(d));
+  }
   return Status::ok();
 }
 
@@ -91,13 +132,13 @@ Status checkConvolution(const proto::Kernel &kernel, KernelId id, const std::vec
 }
 
 Status checkMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
-                    const TensorRef &indices, PoolWindow *window) {
+                    const TensorRef &indices, PoolGeometry *geometry) {
   if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || indices.shape != y.shape ||
       y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
     return Status::error("expects input [N, C, spatial...] and two results of one pooled shape");
   if (indices.dtype != DType::I64 || y.dtype != x.dtype || !isFloat(x.dtype))
     return Status::error("the result takes the input's float type, the indices are int64");
-  return readWindow(kernel, x.shape.size() - 2, window);
+  return readWindow(kernel, x, y, geometry);
 }
 
 Status checkMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const TensorRef &dx) {
@@ -106,17 +147,17 @@ Status checkMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const Ten
       dx.shape[0] != dy.shape[0] || dx.shape[1] != dy.shape[1])
     return Status::error("expects a gradient and int64 indices of one shape, and a result of "
                          "the gradient's type with its batch and channels");
-  if (dx.shape.size() - 2 > kMaxSpatial)
-    return Status::error("at most " + std::to_string(kMaxSpatial) + " spatial dims");
+  if (dx.shape.size() - 2 > static_cast<size_t>(kMaxPoolDims))
+    return Status::error("at most " + std::to_string(kMaxPoolDims) + " spatial dims");
   return Status::ok();
 }
 
 Status checkAvgPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
-                    PoolWindow *window) {
+                    PoolGeometry *geometry) {
   if (x.shape.size() < 3 || y.shape.size() != x.shape.size() || y.shape[0] != x.shape[0] ||
       y.shape[1] != x.shape[1] || x.dtype != y.dtype || !isFloat(x.dtype))
     return Status::error("expects [N, C, spatial...] tensors of one type and batch and channels");
-  return readWindow(kernel, x.shape.size() - 2, window);
+  return readWindow(kernel, x, y, geometry);
 }
 
 Status checkBatchNorm(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,

@@ -10,15 +10,12 @@
 #define AMPRT_CNNCHECKS_H
 
 #include "KernelChecks.h"
+#include "PoolGeometry.h"
 
 #include <cstdint>
 #include <vector>
 
 namespace amprt {
-
-/// The most spatial dims a pooling window may have (fixed-size index
-/// arrays in the kernels).
-constexpr size_t kMaxSpatial = 8;
 
 /// A convolution's three tensors in the forward roles, whatever the
 /// direction: conv (src, weights) -> dst; backward data (diff dst,
@@ -40,19 +37,17 @@ struct ConvGeometry {
 Status checkConvolution(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const TensorRef &out, ConvTensors *tensors, ConvGeometry *geometry);
 
-/// A pooling window (avg_pool has no dilations: 1).
-struct PoolWindow {
-  std::vector<int64_t> kernel, strides, padBegin, padEnd, dilations;
-};
-
-/// max_pool: x [N, C, spatial...] -> (y of x's type, int64 indices of y's shape).
+/// max_pool: x [N, C, spatial...] -> (y of x's type, int64 indices of y's
+/// shape). Pooling windows (avg_pool's have no dilations: 1) must fit the
+/// padded input, and the result's spatial sizes follow from them, rounded
+/// down or up (ceil_mode), so that no position overflows int64.
 Status checkMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
-                    const TensorRef &indices, PoolWindow *window);
+                    const TensorRef &indices, PoolGeometry *geometry);
 /// max_pool_grad: (dy, indices) -> dx of dy's type.
 Status checkMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const TensorRef &dx);
 /// avg_pool or avg_pool_grad between the pooled input x and result y.
 Status checkAvgPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
-                    PoolWindow *window);
+                    PoolGeometry *geometry);
 
 /// batch_norm, batch_norm_inference or batch_norm_grad: activations
 /// [N, C, ...] of one float type, per-channel tensors f32 [C], epsilon > 0.

@@ -22,74 +22,26 @@
 namespace amprt {
 namespace {
 
-using Window = PoolWindow;
-
-/// The spatial sizes of a pooling's input and result, and their planes.
+/// The number of planes and their input and result sizes.
 struct Planes {
-  std::vector<int64_t> in, out;
-  int64_t count, inSize, outSize; // planes, elements per input / result plane
+  int64_t count, inSize, outSize;
 };
 
 Planes planesOf(const TensorRef &x, const TensorRef &y) {
-  Planes p;
-  p.in.assign(x.shape.begin() + 2, x.shape.end());
-  p.out.assign(y.shape.begin() + 2, y.shape.end());
-  p.count = x.shape[0] * x.shape[1];
-  p.inSize = product(p.in, 0);
-  p.outSize = product(p.out, 0);
-  return p;
-}
-
-/// Calls fn(offset, inPadded) for each position of output `flat`'s window
-/// that lies inside the input (offset: flat in the plane) or, with offset -1,
-/// inside the padding only (inPadded: within [-pad begin, in + pad end)).
-template <typename Fn>
-void forEachInWindow(int64_t flat, const std::vector<int64_t> &in,
-                     const std::vector<int64_t> &out, const Window &w, Fn fn) {
-  size_t rank = in.size();
-  int64_t o[kMaxSpatial], k[kMaxSpatial]; // readWindow checked the rank
-  for (size_t d = rank; d-- > 0;) {
-    o[d] = flat % out[d];
-    flat /= out[d];
-  }
-  int64_t windowCount = product(w.kernel, 0);
-  for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
-    int64_t rest = kFlat, offset = 0;
-    bool inside = true, inPadded = true;
-    for (size_t d = rank; d-- > 0;) {
-      k[d] = rest % w.kernel[d];
-      rest /= w.kernel[d];
-    }
-    for (size_t d = 0; d < rank; ++d) {
-      int64_t pos = o[d] * w.strides[d] - w.padBegin[d] + k[d] * w.dilations[d];
-      inside = inside && pos >= 0 && pos < in[d];
-      inPadded = inPadded && pos >= -w.padBegin[d] && pos < in[d] + w.padEnd[d];
-      offset = offset * in[d] + pos;
-    }
-    fn(inside ? offset : -1, inPadded);
-  }
-}
-
-/// Whether `v` becomes a window's maximum over `best` (none yet when
-/// `bestIndex` is -1): larger, or NaN, which wins as in PyTorch.
-inline bool beats(float v, float best, int64_t bestIndex) {
-  return bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best));
+  return {x.shape[0] * x.shape[1], product(x.shape, 2), product(y.shape, 2)};
 }
 
 /// Max pooling of one plane: for each output position, the largest input in
-/// its window (NaN wins, as in PyTorch) and its flat index.
+/// its window (larger, or NaN over a number, as in PyTorch; ties keep the
+/// earlier tap) and its flat index.
 template <typename T>
-void maxPoolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &in,
-                  const std::vector<int64_t> &out, const Window &w) {
-  int64_t outCount = product(out, 0);
+void maxPoolPlane(const T *x, T *y, int64_t *index, const PoolGeometry &g, int64_t outCount) {
   for (int64_t flat = 0; flat < outCount; ++flat) {
     float best = -INFINITY;
     int64_t bestIndex = -1;
-    forEachInWindow(flat, in, out, w, [&](int64_t offset, bool) {
-      if (offset < 0)
-        return;
+    forEachTapInside(g, flat, [&](int64_t offset) {
       float v = math::load(x[offset]);
-      if (beats(v, best, bestIndex)) {
+      if (bestIndex < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
         best = v;
         bestIndex = offset;
       }
@@ -100,20 +52,8 @@ void maxPoolPlane(const T *x, T *y, int64_t *index, const std::vector<int64_t> &
   }
 }
 
-/// The first tap (of `taps`, `dilation` apart, starting at `start`) inside
-/// [0, size), and one past the last; equal when none is.
-struct TapRange {
-  int64_t begin, end;
-};
-inline TapRange tapsInside(int64_t start, int64_t dilation, int64_t taps, int64_t size) {
-  int64_t begin = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
-  int64_t last = size - 1 - start; // the tap offset of the last position
-  int64_t end = last < 0 ? 0 : std::min(taps, last / dilation + 1);
-  return {begin, std::max(begin, end)};
-}
-
-/// Whether tap `v` (at `offset`) becomes the maximum over `best` (beats():
-/// larger, or NaN over a number; ties keep the earlier tap), blended through
+/// Whether tap `v` (at `offset`) becomes the maximum over `best` (as in
+/// maxPoolPlane: larger, or NaN over a number), blended through
 /// masks: GCC compiles `take ? v : best` to a branch, which mispredicts on
 /// about half of the taps.
 AMPRT_ALWAYS_INLINE inline void takeIfBeats(float v, int64_t offset, float &best,
@@ -151,17 +91,16 @@ struct WindowTaps {
   std::vector<ColumnTap> columnTaps;
 };
 
-WindowTaps windowTaps(const std::vector<int64_t> &in, const std::vector<int64_t> &out,
-                      const Window &w) {
+WindowTaps windowTaps(const PoolGeometry &g) {
   WindowTaps taps;
-  for (int64_t oh = 0; oh < out[0]; ++oh)
+  for (int64_t oh = 0; oh < g.out[0]; ++oh)
     taps.rowTaps.push_back(
-        tapsInside(oh * w.strides[0] - w.padBegin[0], w.dilations[0], w.kernel[0], in[0]));
+        tapsInside(oh * g.strides[0] - g.padBegin[0], g.dilations[0], g.kernel[0], g.in[0]));
   std::map<int64_t, TapRange> columnsOfTap;
-  for (int64_t ow = 0; ow < out[1]; ++ow) {
-    int64_t left = ow * w.strides[1] - w.padBegin[1];
-    TapRange live = tapsInside(left, w.dilations[1], w.kernel[1], in[1]);
-    taps.firstColumn.push_back(live.begin < live.end ? left + live.begin * w.dilations[1] : -1);
+  for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+    int64_t left = ow * g.strides[1] - g.padBegin[1];
+    TapRange live = tapsInside(left, g.dilations[1], g.kernel[1], g.in[1]);
+    taps.firstColumn.push_back(live.begin < live.end ? left + live.begin * g.dilations[1] : -1);
     for (int64_t kw = live.begin; kw < live.end; ++kw) {
       auto [entry, added] = columnsOfTap.try_emplace(kw, TapRange{ow, ow + 1});
       entry->second.end = ow + 1;
@@ -180,13 +119,11 @@ WindowTaps windowTaps(const std::vector<int64_t> &in, const std::vector<int64_t>
 /// the previous tap's compare: 10 cycles a tap on ResNet-18's 3x3 pooling.)
 template <typename T>
 AMPRT_ALWAYS_INLINE inline void maxPoolPlane2d(const T *x, T *y, int64_t *index,
-                                               const std::vector<int64_t> &in,
-                                               const std::vector<int64_t> &out,
-                                               const Window &w, const WindowTaps &taps,
+                                               const PoolGeometry &g, const WindowTaps &taps,
                                                RowMaxima &rows) {
-  const int64_t inH = in[0], inW = in[1], outH = out[0], outW = out[1];
-  const int64_t strideH = w.strides[0], strideW = w.strides[1], padH = w.padBegin[0],
-                padW = w.padBegin[1], dilH = w.dilations[0], dilW = w.dilations[1];
+  const int64_t inH = g.in[0], inW = g.in[1], outH = g.out[0], outW = g.out[1];
+  const int64_t strideH = g.strides[0], strideW = g.strides[1], padH = g.padBegin[0],
+                padW = g.padBegin[1], dilH = g.dilations[0], dilW = g.dilations[1];
   // Each row's maxima start as -inf with the first tap's index: the first
   // tap takes its place, or keeps it as -inf itself. A column whose taps
   // all lie in the padding keeps index -1. Column by column the taps stride
@@ -241,36 +178,23 @@ AMPRT_ALWAYS_INLINE inline void maxPoolPlane2d(const T *x, T *y, int64_t *index,
 /// (AMPRT_VECTOR_CLONES).
 AMPRT_VECTOR_CLONES
 void maxPoolPlane2dCloned(bool bf16, const void *x, void *y, int64_t *index,
-                          const std::vector<int64_t> &in, const std::vector<int64_t> &out,
-                          const Window &w, const WindowTaps &taps, RowMaxima &rows) {
+                          const PoolGeometry &g, const WindowTaps &taps, RowMaxima &rows) {
   if (bf16)
-    maxPoolPlane2d(static_cast<const math::Bf16 *>(x), static_cast<math::Bf16 *>(y), index, in,
-                   out, w, taps, rows);
-  else
-    maxPoolPlane2d(static_cast<const float *>(x), static_cast<float *>(y), index, in, out, w,
+    maxPoolPlane2d(static_cast<const math::Bf16 *>(x), static_cast<math::Bf16 *>(y), index, g,
                    taps, rows);
-}
-
-/// The divisor of output `flat`'s window: the input positions it covers,
-/// or with count_include_pad those inside the padded input.
-int64_t windowDivisor(int64_t flat, const std::vector<int64_t> &in,
-                      const std::vector<int64_t> &out, const Window &w, bool includePad) {
-  int64_t count = 0;
-  forEachInWindow(flat, in, out, w, [&](int64_t offset, bool inPadded) {
-    count += includePad ? inPadded : offset >= 0;
-  });
-  return count;
+  else
+    maxPoolPlane2d(static_cast<const float *>(x), static_cast<float *>(y), index, g, taps,
+                   rows);
 }
 
 Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
                     const TensorRef &indices, std::unique_ptr<CpuKernel> *result) {
-  Window w;
-  AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, x, y, indices, &w));
+  PoolGeometry g;
+  AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, x, y, indices, &g));
   Planes shape = planesOf(x, y);
-  std::vector<int64_t> in = shape.in, out = shape.out;
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
-  bool separable = in.size() == 2;
-  WindowTaps taps = separable ? windowTaps(in, out, w) : WindowTaps{};
+  bool separable = g.rank == 2;
+  WindowTaps taps = separable ? windowTaps(g) : WindowTaps{};
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);
     const T *px = static_cast<const T *>(x.data);
@@ -281,8 +205,8 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
       {
         RowMaxima rows;
         if (separable) {
-          rows.value.resize((in[0] + 1) * out[1]);
-          rows.index.resize(in[0] * out[1]);
+          rows.value.resize((g.in[0] + 1) * g.out[1]);
+          rows.index.resize(g.in[0] * g.out[1]);
         }
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < planes; ++p) {
@@ -290,12 +214,12 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
           T *planeY = py + p * outPlane;
           int64_t *planeIndex = pi + p * outPlane;
           if (!separable)
-            maxPoolPlane(planeX, planeY, planeIndex, in, out, w);
+            maxPoolPlane(planeX, planeY, planeIndex, g, outPlane);
           else if constexpr (std::is_same_v<T, math::F16>)
-            maxPoolPlane2d(planeX, planeY, planeIndex, in, out, w, taps, rows);
+            maxPoolPlane2d(planeX, planeY, planeIndex, g, taps, rows);
           else
-            maxPoolPlane2dCloned(std::is_same_v<T, math::Bf16>, planeX, planeY, planeIndex, in,
-                                 out, w, taps, rows);
+            maxPoolPlane2dCloned(std::is_same_v<T, math::Bf16>, planeX, planeY, planeIndex, g,
+                                 taps, rows);
         }
       }
       return Status::ok();
@@ -344,11 +268,10 @@ Status buildMaxPoolGrad(const TensorRef &dy, const TensorRef &indices, const Ten
 Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef &from,
                     const TensorRef &to, std::unique_ptr<CpuKernel> *result) {
   const TensorRef &x = backward ? to : from, &y = backward ? from : to;
-  Window w;
-  AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, x, y, &w));
+  PoolGeometry g;
+  AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, x, y, &g));
   bool includePad = attr(kernel, "count_include_pad") != 0;
   Planes shape = planesOf(x, y);
-  std::vector<int64_t> in = shape.in, out = shape.out;
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);
@@ -360,25 +283,21 @@ Status buildAvgPool(const proto::Kernel &kernel, bool backward, const TensorRef 
         if (!backward) {
           for (int64_t o = 0; o < outPlane; ++o) {
             float sum = 0;
-            forEachInWindow(o, in, out, w, [&](int64_t offset, bool) {
-              if (offset >= 0)
-                sum += math::load(source[p * inPlane + offset]);
+            forEachTapInside(g, o, [&](int64_t offset) {
+              sum += math::load(source[p * inPlane + offset]);
             });
-            int64_t divisor = windowDivisor(o, in, out, w, includePad);
+            auto divisor = static_cast<float>(windowDivisor(g, o, includePad));
             target[p * outPlane + o] = math::store<T>(divisor ? sum / divisor : 0.0f);
           }
           continue;
         }
         std::vector<float> sum(inPlane, 0.0f); // f32, rounded once below
         for (int64_t o = 0; o < outPlane; ++o) {
-          int64_t divisor = windowDivisor(o, in, out, w, includePad);
+          auto divisor = static_cast<float>(windowDivisor(g, o, includePad));
           if (!divisor)
             continue;
           float share = math::load(source[p * outPlane + o]) / divisor;
-          forEachInWindow(o, in, out, w, [&](int64_t offset, bool) {
-            if (offset >= 0)
-              sum[offset] += share;
-          });
+          forEachTapInside(g, o, [&](int64_t offset) { sum[offset] += share; });
         }
         for (int64_t i = 0; i < inPlane; ++i)
           target[p * inPlane + i] = math::store<T>(sum[i]);

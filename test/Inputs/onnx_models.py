@@ -284,6 +284,32 @@ def average_pool_dilations():
         [value("x", FLOAT, [1, 1, 6])], [value("y", FLOAT, [1, 1, 4])], opset=19)
 
 
+def pool_zero_stride():
+    """MaxPool with auto_pad and a zero stride: divided by zero in the
+    importer before it was refused."""
+    return model(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3], strides=[0],
+                          auto_pad="SAME_UPPER")],
+        [value("x", FLOAT, [1, 1, 6])], [value("y", FLOAT, [1, 1, 6])])
+
+
+def huge_window_pool(**attrs):
+    """MaxPool with a window of 2^40 taps 2^40 apart: its span leaves int64
+    (signed overflow in the importer before it was refused)."""
+    return model(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2**40],
+                          dilations=[2**40], **attrs)],
+        [value("x", FLOAT, [1, 1, 6])], [value("y", FLOAT, [1, 1, 6])])
+
+
+def pool_overflowing_window_pads():
+    return huge_window_pool(pads=[0, 0])
+
+
+def pool_overflowing_window_same():
+    return huge_window_pool(auto_pad="SAME_UPPER")
+
+
 def gelu_bad_approximate():
     return model(
         [helper.make_node("Gelu", ["x"], ["y"], name="gelu", approximate="fast")],
@@ -883,7 +909,8 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     batch_norm_f16_scale, pad_concat, pad_reflect, pad_negative,
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, new_ir_version, newer_opsets, pad_axes,
-    average_pool_dilations, gelu_bad_approximate, reduce_mean_axes_attribute,
+    average_pool_dilations, pool_zero_stride, pool_overflowing_window_pads,
+    pool_overflowing_window_same, gelu_bad_approximate, reduce_mean_axes_attribute,
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,

@@ -1177,25 +1177,160 @@ TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
   }
 }
 
-/// A 2-D window far larger than the input (a fuzzed plan's): only the taps
-/// inside are visited, so building and running stay quick; the first
-/// version of the separable path sized a table by the kernel and failed.
-TEST_F(CpuKernels, MaxPoolWithAHugeKernelVisitsOnlyTheTapsInside) {
-  const int64_t huge = int64_t{1} << 40;
-  Tensor x({1, 1, 3, 3}, 31), y({1, 1, 3, 1});
-  std::vector<int64_t> indices(3);
-  // Column taps [huge - 2, huge) of the one output column read columns 0, 1.
-  std::map<std::string, double> attrs = {
-      {"kernel.0", 1},   {"kernel.1", double(huge)}, {"strides.0", 1},
-      {"strides.1", 1},  {"pads.0", 0},              {"pads.1", double(huge - 2)},
-      {"pads.2", 0},     {"pads.3", 0},              {"dilations.0", 1},
-      {"dilations.1", 1}};
-  ASSERT_TRUE(
-      run("max_pool", {x.ref()}, {y.ref(), {indices.data(), DType::I64, {1, 1, 3, 1}}}, attrs)
-          .isOk());
-  for (int64_t r = 0; r < 3; ++r) {
-    int64_t best = x.data[r * 3 + 1] > x.data[r * 3] ? r * 3 + 1 : r * 3;
-    EXPECT_EQ(indices[r], best);
-    EXPECT_EQ(y.data[r], x.data[best]);
+/// A pooling window geometry for the huge-window tests: per spatial dim.
+struct PoolCase {
+  std::vector<int64_t> in, out, kernel, strides, padBegin, padEnd, dilations;
+  std::map<std::string, double> attrs() const {
+    std::map<std::string, double> a;
+    size_t rank = in.size();
+    for (size_t d = 0; d < rank; ++d) {
+      a["kernel." + std::to_string(d)] = double(kernel[d]);
+      a["strides." + std::to_string(d)] = double(strides[d]);
+      a["pads." + std::to_string(d)] = double(padBegin[d]);
+      a["pads." + std::to_string(d + rank)] = double(padEnd[d]);
+      a["dilations." + std::to_string(d)] = double(dilations[d]);
+    }
+    return a;
   }
+  /// Whether input position p along dim d is a tap of result position o:
+  /// decided from the position, never by walking the window's taps.
+  bool covers(size_t d, int64_t o, int64_t p) const {
+    int64_t fromStart = p + padBegin[d] - o * strides[d];
+    return fromStart >= 0 && fromStart % dilations[d] == 0 &&
+           fromStart / dilations[d] < kernel[d];
+  }
+  /// The input positions of result `o`'s window, in row-major order.
+  std::vector<int64_t> window(int64_t o) const {
+    size_t rank = in.size();
+    std::vector<int64_t> at(rank), found;
+    for (size_t d = rank; d-- > 0;)
+      at[d] = o % out[d], o /= out[d];
+    int64_t inPlane = 1;
+    for (int64_t v : in)
+      inPlane *= v;
+    for (int64_t flat = 0; flat < inPlane; ++flat) {
+      bool inside = true;
+      for (int64_t d = int64_t(rank) - 1, rest = flat; d >= 0; rest /= in[d], --d)
+        inside = inside && covers(d, at[d], rest % in[d]);
+      if (inside)
+        found.push_back(flat);
+    }
+    return found;
+  }
+  /// count_include_pad's divisor (dilation 1): the window clipped to the
+  /// padded input, dim by dim.
+  double paddedCount(int64_t o) const {
+    double count = 1;
+    for (size_t d = in.size(); d-- > 0; o /= out[d]) {
+      int64_t start = (o % out[d]) * strides[d] - padBegin[d];
+      count *= double(std::min(start + kernel[d], in[d] + padEnd[d]) -
+                      std::max(start, -padBegin[d]));
+    }
+    return count;
+  }
+};
+
+/// Windows of 2^40 taps over inputs of a few positions (a fuzzed plan's;
+/// hung before only the taps inside were visited) in 1, 2 and 3 dims,
+/// rounded down and up (ceil_mode): max pooling, and average pooling with
+/// and without count_include_pad forward and backward, against the
+/// windows found by testing each input position.
+TEST_F(CpuKernels, PoolingsWithHugeWindowsVisitOnlyTheTapsInside) {
+  const int64_t huge = int64_t{1} << 40;
+  std::vector<PoolCase> cases = {
+      // Taps [huge - 3, huge) of result 0 read positions 0-2; room 2.
+      {{5}, {3}, {huge}, {1}, {huge - 3}, {0}, {1}},
+      {{3, 3}, {3, 2}, {1, huge}, {1, 1}, {0, huge - 2}, {0, 0}, {1, 1}},
+      // Rounded up (ceil_mode) along dims 1 and 2; dim 2's last windows lie
+      // in the padding.
+      {{2, 3, 4}, {2, 3, 3}, {1, huge, 2}, {1, 2, 3}, {0, huge / 2, 0}, {0, huge / 2, 2},
+       {1, 1, 1}},
+      {{4, 2}, {3, 1}, {huge, 2}, {2, 1}, {huge / 2, 0}, {huge / 2, 0}, {1, 1}},
+      {{7}, {3}, {huge}, {4}, {3 * huge / 2}, {3 * huge / 2}, {3}}, // dilated: max only
+  };
+  for (const PoolCase &c : cases) {
+    std::vector<int64_t> xShape = {2, 3}, yShape = {2, 3};
+    xShape.insert(xShape.end(), c.in.begin(), c.in.end());
+    yShape.insert(yShape.end(), c.out.begin(), c.out.end());
+    Tensor x(xShape, 61), y(yShape), dy(yShape, 62), dx(xShape, 63);
+    int64_t inPlane = x.data.size() / 6, outPlane = y.data.size() / 6;
+    std::vector<int64_t> indices(y.data.size());
+    auto attrs = c.attrs();
+    ASSERT_TRUE(
+        run("max_pool", {x.ref()}, {y.ref(), {indices.data(), DType::I64, yShape}}, attrs).isOk());
+    for (int64_t p = 0; p < 6; ++p)
+      for (int64_t o = 0; o < outPlane; ++o) {
+        int64_t best = -1;
+        for (int64_t offset : c.window(o))
+          if (best < 0 || x.data[p * inPlane + offset] > x.data[p * inPlane + best])
+            best = offset;
+        ASSERT_EQ(indices[p * outPlane + o], best) << "output " << o;
+        EXPECT_EQ(y.data[p * outPlane + o], best < 0 ? 0.0f : x.data[p * inPlane + best]);
+      }
+    if (std::any_of(c.dilations.begin(), c.dilations.end(), [](int64_t v) { return v != 1; }))
+      continue; // average pooling has no dilations
+    for (int includePad : {0, 1}) {
+      attrs["count_include_pad"] = includePad;
+      attrs.erase("dilations.0"), attrs.erase("dilations.1"), attrs.erase("dilations.2");
+      ASSERT_TRUE(run("avg_pool", {x.ref()}, {y.ref()}, attrs).isOk());
+      ASSERT_TRUE(run("avg_pool_grad", {dy.ref()}, {dx.ref()}, attrs).isOk());
+      // f32 sums of a few terms: within 1e-6 of the terms' magnitudes.
+      std::vector<double> dxRef(x.data.size(), 0.0), dxScale(x.data.size(), 1e-30);
+      for (int64_t p = 0; p < 6; ++p)
+        for (int64_t o = 0; o < outPlane; ++o) {
+          std::vector<int64_t> window = c.window(o);
+          double divisor = includePad ? c.paddedCount(o) : double(window.size()), sum = 0,
+                 magnitude = 1e-30;
+          for (int64_t offset : window) {
+            sum += x.data[p * inPlane + offset];
+            magnitude += std::abs(x.data[p * inPlane + offset]) / divisor;
+            dxRef[p * inPlane + offset] += dy.data[p * outPlane + o] / divisor;
+            dxScale[p * inPlane + offset] += std::abs(dy.data[p * outPlane + o]) / divisor;
+          }
+          double mean = window.empty() ? 0.0 : sum / divisor; // no input: 0
+          EXPECT_NEAR(y.data[p * outPlane + o], mean, 1e-6 * magnitude);
+        }
+      for (size_t i = 0; i < dxRef.size(); ++i)
+        EXPECT_NEAR(dx.data[i], dxRef[i], 1e-6 * dxScale[i]) << i;
+    }
+  }
+}
+
+/// Windows that do not fit the padded input, result sizes that do not follow
+/// from the window, and geometry whose positions would leave int64 (hostile
+/// plans) are refused with an error, for pooling and convolution alike.
+TEST_F(CpuKernels, PoolingAndConvolutionRefuseGeometryThatDoesNotFit) {
+  const double big = 0x1p62;
+  Tensor x({1, 1, 4}), y({1, 1, 2});
+  std::vector<int64_t> indices(2);
+  TensorRef indexRef{indices.data(), DType::I64, {1, 1, 2}};
+  auto pool = [&](std::map<std::string, double> attrs) {
+    std::map<std::string, double> base = {
+        {"kernel.0", 3}, {"strides.0", 1}, {"pads.0", 0}, {"pads.1", 0}, {"dilations.0", 1}};
+    for (auto [name, value] : attrs)
+      base[name] = value;
+    return run("max_pool", {x.ref()}, {y.ref(), indexRef}, base);
+  };
+  EXPECT_TRUE(pool({}).isOk()); // 4 - 3 + 1 = 2 results
+  EXPECT_FALSE(pool({{"kernel.0", 2}}).isOk());          // 3 results, not 2
+  EXPECT_FALSE(pool({{"kernel.0", 5}}).isOk());          // wider than the input
+  EXPECT_FALSE(pool({{"dilations.0", big}}).isOk());     // span 2^63: overflows
+  EXPECT_FALSE(pool({{"pads.0", big}, {"pads.1", big}}).isOk()); // padded 2^63
+  Status s = pool({{"kernel.0", 1}, {"strides.0", big}, {"pads.1", big - 5}});
+  ASSERT_FALSE(s.isOk()); // room 2^62 - 2, plus the stride: overflows
+  EXPECT_NE(s.message().find("spatial dim 0"), std::string::npos) << s.message();
+  EXPECT_TRUE(run("avg_pool", {x.ref()}, {y.ref()},
+                  {{"kernel.0", 2}, {"strides.0", 3}, {"pads.0", 0}, {"pads.1", 1}})
+                  .isOk()); // room 3: rounded down 2 results
+  EXPECT_FALSE(run("avg_pool", {x.ref()}, {y.ref()},
+                   {{"kernel.0", 1}, {"strides.0", 1}, {"pads.0", 0}, {"pads.1", 0}})
+                   .isOk()); // 4 results, not 2
+  Tensor w({1, 1, 3}), convY({1, 1, 2});
+  auto conv = [&](double dilation) {
+    return run("conv", {x.ref(), w.ref()}, {convY.ref()},
+               {{"strides.0", 1}, {"pads.0", 0}, {"pads.1", 0}, {"dilations.0", dilation},
+                {"group", 1}});
+  };
+  EXPECT_TRUE(conv(1).isOk());
+  EXPECT_FALSE(conv(big).isOk());
 }

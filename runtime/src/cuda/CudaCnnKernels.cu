@@ -30,52 +30,14 @@ int blocksFor(int64_t work, int64_t cap = 65535) {
 // Pooling
 //===--------------------------------------------------------------------===//
 
-/// Calls fn(offset, inPadded) for each position of output `flat`'s window,
-/// as CpuPooling.cpp's forEachInWindow: offset -1 outside the input.
-template <typename Fn> __device__ void forEachInWindow(const PoolArgs &a, int64_t flat, Fn fn) {
-  int64_t o[kMaxPoolRank], k[kMaxPoolRank];
-  for (int d = a.rank - 1; d >= 0; --d) {
-    o[d] = flat % a.out[d];
-    flat /= a.out[d];
-  }
-  int64_t windowCount = 1;
-  for (int d = 0; d < a.rank; ++d)
-    windowCount *= a.kernel[d];
-  for (int64_t kFlat = 0; kFlat < windowCount; ++kFlat) {
-    int64_t rest = kFlat, offset = 0;
-    bool inside = true, inPadded = true;
-    for (int d = a.rank - 1; d >= 0; --d) {
-      k[d] = rest % a.kernel[d];
-      rest /= a.kernel[d];
-    }
-    for (int d = 0; d < a.rank; ++d) {
-      int64_t pos = o[d] * a.strides[d] - a.padBegin[d] + k[d] * a.dilations[d];
-      inside = inside && pos >= 0 && pos < a.in[d];
-      inPadded = inPadded && pos >= -a.padBegin[d] && pos < a.in[d] + a.padEnd[d];
-      offset = offset * a.in[d] + pos;
-    }
-    fn(inside ? offset : -1, inPadded);
-  }
-}
-
-__device__ int64_t windowDivisor(const PoolArgs &a, int64_t flat) {
-  int64_t count = 0;
-  forEachInWindow(a, flat, [&](int64_t offset, bool inPadded) {
-    count += a.includePad ? inPadded : offset >= 0;
-  });
-  return count;
-}
-
 __global__ void maxPoolKernel(PoolArgs a) {
   AMPRT_GRID_STRIDE(i, a.planes * a.outSize) {
     int64_t plane = i / a.outSize, flat = i % a.outSize, base = plane * a.inSize;
     float best = -INFINITY;
     int64_t bestIndex = -1;
-    forEachInWindow(a, flat, [&](int64_t offset, bool) {
-      if (offset < 0)
-        return;
+    forEachTapInside(a.geometry, flat, [&](int64_t offset) {
       float v = fused::loadAs(a.from, a.type, base + offset);
-      // Larger, or NaN, which wins as in PyTorch (CpuPooling.cpp's beats).
+      // Larger, or NaN, which wins as in PyTorch (CpuPooling.cpp's maxPoolPlane).
       if (bestIndex < 0 || v > best || (isnan(v) && !isnan(best))) {
         best = v;
         bestIndex = offset;
@@ -90,11 +52,9 @@ __global__ void avgPoolKernel(PoolArgs a) {
   AMPRT_GRID_STRIDE(i, a.planes * a.outSize) {
     int64_t flat = i % a.outSize, base = (i / a.outSize) * a.inSize;
     float sum = 0;
-    forEachInWindow(a, flat, [&](int64_t offset, bool) {
-      if (offset >= 0)
-        sum += fused::loadAs(a.from, a.type, base + offset);
-    });
-    int64_t divisor = windowDivisor(a, flat);
+    forEachTapInside(a.geometry, flat,
+                     [&](int64_t offset) { sum += fused::loadAs(a.from, a.type, base + offset); });
+    auto divisor = static_cast<float>(windowDivisor(a.geometry, flat, a.includePad));
     fused::storeAs(a.to, a.type, i, divisor ? sum / divisor : 0.0f);
   }
 }
@@ -128,14 +88,11 @@ __global__ void avgPoolScatterKernel(PoolArgs a) {
     return;
   float *sums = a.sums + plane * a.inSize;
   for (int64_t o = 0; o < a.outSize; ++o) {
-    int64_t divisor = windowDivisor(a, o);
+    auto divisor = static_cast<float>(windowDivisor(a.geometry, o, a.includePad));
     if (!divisor)
       continue;
     float share = fused::loadAs(a.from, a.type, plane * a.outSize + o) / divisor;
-    forEachInWindow(a, o, [&](int64_t offset, bool) {
-      if (offset >= 0)
-        sums[offset] += share;
-    });
+    forEachTapInside(a.geometry, o, [&](int64_t offset) { sums[offset] += share; });
   }
 }
 

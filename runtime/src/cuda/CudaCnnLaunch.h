@@ -11,16 +11,13 @@
 #define AMPRT_CUDA_CUDACNNLAUNCH_H
 
 #include "CudaLaunch.h"
+#include "PoolGeometry.h"
 
 namespace amprt::cuda {
 
-constexpr int kMaxPoolRank = 8; // spatial dims (CnnChecks.h's kMaxSpatial)
-
 /// A pooling over planes [N * C] of `inSize` -> `outSize` elements.
 struct PoolArgs {
-  int rank; // spatial dims
-  int64_t in[kMaxPoolRank], out[kMaxPoolRank], kernel[kMaxPoolRank], strides[kMaxPoolRank];
-  int64_t padBegin[kMaxPoolRank], padEnd[kMaxPoolRank], dilations[kMaxPoolRank];
+  PoolGeometry geometry; // max_pool_grad: rank and sizes only
   int64_t planes, inSize, outSize;
   bool includePad; // avg: count padding in the divisor
   Storage type;

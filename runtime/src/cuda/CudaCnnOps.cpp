@@ -25,10 +25,10 @@ Storage storageFor(DType dtype) {
 /// max_pool_grad needs (its indices say where each value goes).
 PoolArgs planeArgs(const TensorRef &x, const TensorRef &y) {
   PoolArgs a{};
-  a.rank = static_cast<int>(x.shape.size() - 2);
-  for (int d = 0; d < a.rank; ++d) {
-    a.in[d] = x.shape[d + 2];
-    a.out[d] = y.shape[d + 2];
+  a.geometry.rank = static_cast<int>(x.shape.size() - 2);
+  for (int d = 0; d < a.geometry.rank; ++d) {
+    a.geometry.in[d] = x.shape[d + 2];
+    a.geometry.out[d] = y.shape[d + 2];
   }
   a.planes = x.shape[0] * x.shape[1];
   a.inSize = product(x.shape, 2);
@@ -38,15 +38,9 @@ PoolArgs planeArgs(const TensorRef &x, const TensorRef &y) {
 }
 
 /// The planes and the window.
-PoolArgs poolArgs(const PoolWindow &w, const TensorRef &x, const TensorRef &y) {
+PoolArgs poolArgs(const PoolGeometry &g, const TensorRef &x, const TensorRef &y) {
   PoolArgs a = planeArgs(x, y);
-  for (int d = 0; d < a.rank; ++d) {
-    a.kernel[d] = w.kernel[d];
-    a.strides[d] = w.strides[d];
-    a.padBegin[d] = w.padBegin[d];
-    a.padEnd[d] = w.padEnd[d];
-    a.dilations[d] = w.dilations[d];
-  }
+  a.geometry = g;
   return a;
 }
 
@@ -67,13 +61,13 @@ Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<
                     const std::vector<TensorRef> &out, CudaContext &context,
                     std::unique_ptr<Kernel> *result) {
   cudaStream_t stream = context.stream;
-  PoolWindow w;
+  PoolGeometry g;
   PoolArgs a;
   std::shared_ptr<DeviceScratch> scratch;
   switch (id) {
   case KernelId::MaxPool:
-    AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, in[0], out[0], out[1], &w));
-    a = poolArgs(w, in[0], out[0]);
+    AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, in[0], out[0], out[1], &g));
+    a = poolArgs(g, in[0], out[0]);
     a.from = in[0].data;
     a.to = out[0].data;
     a.indices = out[1].i64();
@@ -95,16 +89,16 @@ Status buildPooling(const proto::Kernel &kernel, KernelId id, const std::vector<
         "max_pool_grad");
     return Status::ok();
   case KernelId::AvgPool:
-    AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, in[0], out[0], &w));
-    a = poolArgs(w, in[0], out[0]);
+    AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, in[0], out[0], &g));
+    a = poolArgs(g, in[0], out[0]);
     a.includePad = attr(kernel, "count_include_pad") != 0;
     a.from = in[0].data;
     a.to = out[0].data;
     *result = launcher([=] { return launchAvgPool(a, stream); }, "avg_pool");
     return Status::ok();
   default: // AvgPoolGrad: dy -> dx
-    AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, out[0], in[0], &w));
-    a = poolArgs(w, out[0], in[0]);
+    AMPRT_RETURN_IF_ERROR(checkAvgPool(kernel, out[0], in[0], &g));
+    a = poolArgs(g, out[0], in[0]);
     a.includePad = attr(kernel, "count_include_pad") != 0;
     a.from = in[0].data;
     a.to = out[0].data;
