@@ -114,6 +114,10 @@ FailureOr<SmallVector<int64_t>> reduceShape(ArrayRef<int64_t> input,
                                             ArrayRef<int64_t> axes,
                                             bool keepDims, std::string &error);
 
+/// The bytes of a statically shaped tensor value's elements (each rounded
+/// up to whole bytes): what it takes in the arena or on the wire.
+int64_t staticTensorBytes(Value value);
+
 /// The ONNX node name an op came from: the first NameLoc in its location,
 /// depth first (an op merged from several keeps the first one's name), or "".
 /// Policies, reports and plan kernels all name ops through this one helper.

@@ -175,6 +175,11 @@ FailureOr<SmallVector<int64_t>> mlir::amp::poolShape(ArrayRef<int64_t> input,
   return result;
 }
 
+int64_t mlir::amp::staticTensorBytes(Value value) {
+  auto type = cast<ShapedType>(value.getType());
+  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+}
+
 static int64_t staticProduct(ArrayRef<int64_t> shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1},
                          [](int64_t a, int64_t b) { return a * b; });

@@ -55,12 +55,6 @@ struct DataParallelPass : public amp::impl::AmpDataParallelBase<DataParallelPass
   SmallVector<Value> reduceBucket(ArrayRef<Value> bucket, Location loc);
 };
 
-/// Bytes of a static tensor (bucket sizes count what travels).
-int64_t bytesOf(Value value) {
-  auto type = cast<ShapedType>(value.getType());
-  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
-}
-
 SmallVector<Value> DataParallelPass::reduceBucket(ArrayRef<Value> bucket, Location loc) {
   // After the gradient made last (the bucket is in production order).
   OpBuilder b(bucket.back().getContext());
@@ -119,7 +113,7 @@ LogicalResult DataParallelPass::rewrite(func::FuncOp func) {
   };
   for (Value grad : grads) {
     bucket.push_back(grad);
-    filled += bytesOf(grad);
+    filled += staticTensorBytes(grad);
     if (filled >= bucketBytes)
       flush();
   }

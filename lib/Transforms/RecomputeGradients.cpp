@@ -111,11 +111,6 @@ std::optional<GradientChain> chainOf(OptimizerUpdateOpInterface update,
   return chain;
 }
 
-int64_t bytesOf(Value value) {
-  auto type = cast<ShapedType>(value.getType());
-  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
-}
-
 /// The bytes that recomputing keeps alive longer: the inputs of the chain's
 /// first op that the arena holds (not parameters, state or constants).
 int64_t inputBytes(Operation *first) {
@@ -123,7 +118,7 @@ int64_t inputBytes(Operation *first) {
   for (Value operand : first->getOperands()) {
     Operation *def = operand.getDefiningOp();
     if (def && !def->hasTrait<OpTrait::ConstantLike>())
-      bytes += bytesOf(operand);
+      bytes += staticTensorBytes(operand);
   }
   return bytes;
 }
@@ -167,7 +162,7 @@ struct RecomputeGradientsPass
       // Only an update that waits for the check (its skip flag, or a clip
       // between the check and it) holds its gradient that long.
       bool waits = update.getSkip() || chain->ops.back()->getResult(0) != chain->checked;
-      int64_t saved = bytesOf(chain->checked) - inputBytes(chain->ops.front());
+      int64_t saved = staticTensorBytes(chain->checked) - inputBytes(chain->ops.front());
       if (!waits || saved <= 0)
         continue;
       int64_t flops = 0;

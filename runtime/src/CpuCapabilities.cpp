@@ -71,6 +71,7 @@ CpuCapabilities cpuCapabilities() {
   capabilities.bf16DotRate = context.bf16DotRateHere();
   capabilities.bf16NativeFaster =
       capabilities.bf16GemmNative && context.nativeFaster(DType::BF16);
+  capabilities.nativeConvolutionMapBelow = kSmallConvolutionMap;
   capabilities.vectorConversions = cpu::vectorConversions();
   return capabilities;
 }

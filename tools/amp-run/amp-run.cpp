@@ -939,12 +939,12 @@ Status devicesCommand(const Args &) {
                        : "emulated (operands widened to f32, f32 GEMM, rounded once: f32 speed)");
   if (cpu.bf16DotRate > 0)
     std::printf("  bf16 dot products: %.2fx the f32 FMA rate (measured)\n", cpu.bf16DotRate);
-  if (cpu.bf16GemmNative)
-    std::printf("  bf16 with --cpu-gemms fastest: %s\n",
-                cpu.bf16NativeFaster
-                    ? "native"
-                    : "GEMMs, and convolutions on maps of 16 or more positions, widened to f32 "
-                      "(faster here)");
+  if (cpu.bf16GemmNative && cpu.bf16NativeFaster)
+    std::printf("  bf16 with --cpu-gemms fastest: native\n");
+  else if (cpu.bf16GemmNative)
+    std::printf("  bf16 with --cpu-gemms fastest: GEMMs, and convolutions on maps of %lld or "
+                "more positions, widened to f32 (faster here)\n",
+                (long long)cpu.nativeConvolutionMapBelow);
   std::printf("  bf16/fp16 conversions: %s\n",
               cpu.vectorConversions ? "bf16 vectorised, fp16 F16C"
                                     : "bf16 vectorised, fp16 scalar (no AVX2/F16C)");

@@ -117,6 +117,9 @@ struct CpuCapabilities {
   /// Whether CpuGemms::Fastest runs bf16 GEMMs natively (a native kernel,
   /// and AMX or a bf16 dot rate of at least kNativeBf16Rate).
   bool bf16NativeFaster = false;
+  /// Where it does not, convolutions with output maps of fewer positions
+  /// than this still run natively (oneDNN's f32 ones are slow there).
+  int64_t nativeConvolutionMapBelow = 0;
   bool vectorConversions = false; // AVX2/F16C f16 conversions (bf16 is vectorised anywhere)
 };
 /// Probes this CPU (and oneDNN under DNNL_MAX_CPU_ISA, if set).
