@@ -9,14 +9,18 @@
 // a window reads padding; small, since P is):
 //   filter gradient: dW[o, (c, tap)] = sum over (n, p) of dy[n, o, p] * cols
 //   forward:         y[(n, p), o] = sum over (c, tap) of cols * W[o, (c, tap)]
+//   backward-data:   cols = dy[(n, p), o] x W[o, (c, tap)], each column added
+//                    back into the input position it read
 // oneDNN's matmul runs the filter gradient natively in BF16 where the CPU has
 // it (f32 accumulation), and in f32 on widened operands elsewhere, as every
-// GEMM here does. The forward takes this path only where its GEMM runs in
-// f32 (f32 operands, or low ones widened): where bf16 runs natively, oneDNN's
-// bf16 convolutions keep their rate on small maps. (The backward-data as a
-// GEMM, with its columns added back into the input positions, was no faster
-// than oneDNN's: 1.8 against 1.6 ms on ResNet-18's 2x2 maps.) Only live taps
-// are gathered (see LiveTaps); the dead ones get zeros.
+// GEMM here does. The forward and backward-data take this path only where
+// their GEMM runs in f32 (f32 operands, or low ones widened): where bf16
+// runs natively, oneDNN's bf16 convolutions keep their rate on small maps.
+// The backward-data only on maps of one position: on ResNet-18's 2x2 maps
+// it was slower than oneDNN's (1.8 against 1.6 ms), on the 1x1 ones faster
+// (0.6 against 0.8 ms, and 0.65 against 2.05 for the 2x2-to-1x1 stride-2
+// convolution, where oneDNN ran a slow direct kernel). Only live taps are
+// gathered (see LiveTaps); the dead ones get zeros.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +31,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 namespace amprt::conv {
 namespace {
@@ -179,6 +184,32 @@ template <typename T> void scatterOutput(const Problem &pb, const float *result,
   }
 }
 
+/// dx[n, c, window of p at tap l] = the sum of cols[(n, p), (c, l)] over
+/// the windows reading it (0 where none does), in f32 (`sums`, or dx
+/// itself when T is f32), then rounded once to T.
+template <typename T>
+void scatterWindows(const Problem &pb, const float *cols, float *sums, T *dx) {
+  int64_t liveCount = pb.liveTaps(), inPlane = product(pb.in), positions = pb.positions();
+  int64_t image = pb.channels * inPlane;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < pb.batch; ++n) {
+    float *sum = std::is_same_v<T, float> ? reinterpret_cast<float *>(dx) + n * image
+                                          : sums + n * image;
+    std::fill_n(sum, image, 0.0f);
+    for (int64_t p = 0; p < positions; ++p) {
+      const float *row = cols + (n * positions + p) * pb.columns();
+      const int64_t *offsets = pb.windowOffset.data() + p * liveCount;
+      for (int64_t c = 0; c < pb.channels; ++c)
+        for (int64_t l = 0; l < liveCount; ++l)
+          if (offsets[l] >= 0)
+            sum[c * inPlane + offsets[l]] += row[c * liveCount + l];
+    }
+    if constexpr (!std::is_same_v<T, float>)
+      for (int64_t i = 0; i < image; ++i)
+        dx[n * image + i] = math::store<T>(sum[i]);
+  }
+}
+
 /// The forward of a small map as one f32 GEMM, [N*P, C*taps] x [C*taps, O]
 /// (operands widened from a low type as they are gathered).
 class ForwardGemm : public CpuKernel {
@@ -218,6 +249,52 @@ private:
   CpuContext &context;
   Problem pb;
   TensorRef x, weights, y;
+  dnnl::matmul matmul;
+  dnnl::matmul::primitive_desc pd;
+};
+
+/// The backward-data of a map of one position as one f32 GEMM: [N, O] x
+/// [O, C*taps] gives each live tap's input gradient, which lands on input
+/// positions of its own (operands widened from a low type as they are
+/// gathered).
+class BackwardDataGemm : public CpuKernel {
+public:
+  BackwardDataGemm(CpuContext &context, Problem problem, TensorRef dy, TensorRef weights,
+                   TensorRef dx, dnnl::matmul matmul, dnnl::matmul::primitive_desc pd)
+      : context(context), pb(std::move(problem)), dy(std::move(dy)), weights(std::move(weights)),
+        dx(std::move(dx)), matmul(std::move(matmul)), pd(std::move(pd)) {
+    // The session's shared staging (kernels run one at a time), grown to fit.
+    grow(context.stagingA, pb.rows() * pb.filters);
+    grow(context.stagingB, pb.filters * pb.columns());
+    grow(context.stagingC, pb.rows() * pb.columns());
+    if (this->dx.dtype != DType::F32)
+      grow(context.widenedC, this->dx.size());
+  }
+
+  Status run() override {
+    float *a = context.stagingA.data(), *b = context.stagingB.data(), *c = context.stagingC.data();
+    bool direct = weights.dtype == DType::F32 && pb.allLive(); // as in ForwardGemm
+    if (direct)
+      b = weights.f32();
+    Status status = withFloatStorage(dy.dtype, [&](auto storage) {
+      using T = decltype(storage);
+      transposeGradient(pb, static_cast<const T *>(dy.data), a);
+      if (!direct)
+        gatherLiveFilter(pb, static_cast<const T *>(weights.data), b);
+      return Status::ok();
+    });
+    AMPRT_RETURN_IF_ERROR(status);
+    AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, a, b, c));
+    return withFloatStorage(dx.dtype, [&](auto storage) {
+      scatterWindows(pb, c, context.widenedC.data(), static_cast<decltype(storage) *>(dx.data));
+      return Status::ok();
+    });
+  }
+
+private:
+  CpuContext &context;
+  Problem pb;
+  TensorRef dy, weights, dx;
   dnnl::matmul matmul;
   dnnl::matmul::primitive_desc pd;
 };
@@ -343,10 +420,13 @@ Status buildFilterGradientByGemm(const ConvTensors &t, const Geometry &g, const 
 
 bool smallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
                     CpuContext &context) {
-  if (g.group != 1 || product(t.dst.shape, 2) > kSmallMap || id == KernelId::ConvBackwardData)
+  int64_t positions = product(t.dst.shape, 2);
+  if (g.group != 1 || positions > kSmallMap ||
+      (id == KernelId::ConvBackwardData && positions != 1))
     return false;
-  return id == KernelId::ConvBackwardFilter || t.src.dtype == DType::F32 ||
-         !context.runsNative(t.src.dtype, product(t.dst.shape, 2));
+  DType operands = id == KernelId::ConvBackwardData ? t.dst.dtype : t.src.dtype;
+  return id == KernelId::ConvBackwardFilter || operands == DType::F32 ||
+         !context.runsNative(operands, positions);
 }
 
 Status buildSmallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
@@ -359,6 +439,17 @@ Status buildSmallMapByGemm(KernelId id, const ConvTensors &t, const Geometry &g,
   auto f32 = dnnl::memory::data_type::f32;
   dnnl::memory::dim r = pb.rows(), k = pb.columns(), o = pb.filters;
   try {
+    if (id == KernelId::ConvBackwardData) {
+      // dyT [R, O] x wl [O, K] -> cols [R, K].
+      dnnl::matmul::primitive_desc pd(
+          dnnl::matmul::desc(dnnl::memory::desc({r, o}, f32, tag::ab),
+                             dnnl::memory::desc({o, k}, f32, tag::ab),
+                             dnnl::memory::desc({r, k}, f32, tag::ab)),
+          *context.engine);
+      *result = std::make_unique<BackwardDataGemm>(context, std::move(pb), t.dst, t.weights,
+                                                   t.src, dnnl::matmul(pd), pd);
+      return Status::ok();
+    }
     // cols [R, K] x wl seen as [K, O] (wl is [O, K] row-major).
     dnnl::matmul::primitive_desc pd(
         dnnl::matmul::desc(dnnl::memory::desc({r, k}, f32, tag::ab),

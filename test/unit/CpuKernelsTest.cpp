@@ -13,6 +13,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <tuple>
 
 using namespace amprt;
 
@@ -887,6 +888,61 @@ TEST(CpuConvolution, FilterGradientsWithDeadTapsMatchDoubleReference) {
                     << o << "," << c << "," << kh << "," << kw;
               }
       }
+}
+
+/// A 1x1 filter at stride 2 over a 2x2 map (ResNet-18's last downsample at
+/// 32x32 inputs): one output position and every tap live, so on f32 the
+/// small-map GEMMs read the weights and write the filter gradient in place.
+/// Forward, backward-data and filter gradient against FP64.
+TEST(CpuConvolution, OnePositionPointwiseConvolutionsMatchDoubleReference) {
+  const int64_t batch = 3, channels = 5, filters = 4;
+  Tensor x({batch, channels, 2, 2}, 31), w({filters, channels, 1, 1}, 32),
+      dy({batch, filters, 1, 1}, 33);
+  Tensor y({batch, filters, 1, 1}, 34), dx({batch, channels, 2, 2}, 35),
+      dw({filters, channels, 1, 1}, 36); // garbage that must be overwritten
+  auto kernel = [](const std::string &op) {
+    proto::Kernel k;
+    k.set_op(op);
+    k.set_node("test");
+    for (auto [name, value] : std::map<std::string, double>{
+             {"strides.0", 2}, {"strides.1", 2}, {"pads.0", 0}, {"pads.1", 0}, {"pads.2", 0},
+             {"pads.3", 0}, {"dilations.0", 1}, {"dilations.1", 1}, {"group", 1}})
+      (*k.mutable_attrs())[name] = value;
+    return k;
+  };
+  CpuContext context;
+  for (auto [op, in, out] :
+       {std::tuple{"conv", std::vector<TensorRef>{x.ref(), w.ref()}, y.ref()},
+        {"conv_backward_data", {dy.ref(), w.ref()}, dx.ref()},
+        {"conv_backward_filter", {x.ref(), dy.ref()}, dw.ref()}}) {
+    std::unique_ptr<CpuKernel> built;
+    ASSERT_TRUE(buildCpuKernel(kernel(op), in, {out}, context, &built).isOk()) << op;
+    ASSERT_TRUE(built->run().isOk()) << op;
+  }
+  // The one window reads position (0, 0) of each plane; dx is 0 elsewhere.
+  auto xAt = [&](int64_t n, int64_t c) { return double(x.data[(n * channels + c) * 4]); };
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t o = 0; o < filters; ++o) {
+      double sum = 0;
+      for (int64_t c = 0; c < channels; ++c)
+        sum += xAt(n, c) * w.data[o * channels + c];
+      EXPECT_NEAR(y.data[n * filters + o], sum, 1e-5);
+    }
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < 4; ++i) {
+        double sum = 0;
+        for (int64_t o = 0; o < filters && i == 0; ++o)
+          sum += double(dy.data[n * filters + o]) * w.data[o * channels + c];
+        EXPECT_NEAR(dx.data[(n * channels + c) * 4 + i], sum, 1e-5) << n << "," << c << "," << i;
+      }
+  for (int64_t o = 0; o < filters; ++o)
+    for (int64_t c = 0; c < channels; ++c) {
+      double sum = 0;
+      for (int64_t n = 0; n < batch; ++n)
+        sum += double(dy.data[n * filters + o]) * xAt(n, c);
+      EXPECT_NEAR(dw.data[o * channels + c], sum, 1e-5);
+    }
 }
 
 /// The forward and backward-data of a 3x3 convolution (pad 1) against FP64.
