@@ -173,6 +173,19 @@ void gatherLiveFilter(const Problem &pb, const T *w, G *wl) {
       wl[oc * liveCount + l] = math::store<G>(math::load(w[oc * tapCount + fullTap[l]]));
 }
 
+/// The live filter wl [O, (c, l)] in f32 for a GEMM: f32 weights with
+/// every tap live already are wl and are read in place; others are
+/// gathered (widened) into `staging`.
+float *liveFilter(const Problem &pb, const TensorRef &weights, float *staging) {
+  if (weights.dtype == DType::F32 && pb.allLive())
+    return weights.f32();
+  (void)withFloatStorage(weights.dtype, [&](auto storage) { // the checks admit float types
+    gatherLiveFilter(pb, static_cast<const decltype(storage) *>(weights.data), staging);
+    return Status::ok();
+  });
+  return staging;
+}
+
 /// y[n, o, p] = result[(n, p), o], rounded once to T.
 template <typename T> void scatterOutput(const Problem &pb, const float *result, T *y) {
   int64_t positions = pb.positions();
@@ -225,19 +238,12 @@ public:
   }
 
   Status run() override {
-    float *a = context.stagingA.data(), *b = context.stagingB.data(), *c = context.stagingC.data();
-    // f32 weights with every tap live are already wl: the GEMM reads them.
-    bool direct = weights.dtype == DType::F32 && pb.allLive();
-    if (direct)
-      b = weights.f32();
-    Status status = withFloatStorage(x.dtype, [&](auto storage) {
-      using T = decltype(storage);
-      gatherWindows(pb, static_cast<const T *>(x.data), a);
-      if (!direct)
-        gatherLiveFilter(pb, static_cast<const T *>(weights.data), b);
+    float *a = context.stagingA.data(), *c = context.stagingC.data();
+    float *b = liveFilter(pb, weights, context.stagingB.data());
+    AMPRT_RETURN_IF_ERROR(withFloatStorage(x.dtype, [&](auto storage) {
+      gatherWindows(pb, static_cast<const decltype(storage) *>(x.data), a);
       return Status::ok();
-    });
-    AMPRT_RETURN_IF_ERROR(status);
+    }));
     AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, a, b, c));
     return withFloatStorage(y.dtype, [&](auto storage) {
       scatterOutput(pb, c, static_cast<decltype(storage) *>(y.data));
@@ -272,18 +278,12 @@ public:
   }
 
   Status run() override {
-    float *a = context.stagingA.data(), *b = context.stagingB.data(), *c = context.stagingC.data();
-    bool direct = weights.dtype == DType::F32 && pb.allLive(); // as in ForwardGemm
-    if (direct)
-      b = weights.f32();
-    Status status = withFloatStorage(dy.dtype, [&](auto storage) {
-      using T = decltype(storage);
-      transposeGradient(pb, static_cast<const T *>(dy.data), a);
-      if (!direct)
-        gatherLiveFilter(pb, static_cast<const T *>(weights.data), b);
+    float *a = context.stagingA.data(), *c = context.stagingC.data();
+    float *b = liveFilter(pb, weights, context.stagingB.data());
+    AMPRT_RETURN_IF_ERROR(withFloatStorage(dy.dtype, [&](auto storage) {
+      transposeGradient(pb, static_cast<const decltype(storage) *>(dy.data), a);
       return Status::ok();
-    });
-    AMPRT_RETURN_IF_ERROR(status);
+    }));
     AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, a, b, c));
     return withFloatStorage(dx.dtype, [&](auto storage) {
       scatterWindows(pb, c, context.widenedC.data(), static_cast<decltype(storage) *>(dx.data));
