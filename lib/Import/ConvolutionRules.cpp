@@ -30,9 +30,11 @@ samePads(ArrayRef<int64_t> spatialIn, ArrayRef<int64_t> kernel, ArrayRef<int64_t
     std::optional<int64_t> reach = llvm::checkedMul(out - 1, strides[d]),
                            span = llvm::checkedMul(dilations[d], kernel[d] - 1);
     std::optional<int64_t> total = reach && span ? llvm::checkedAdd(*reach, *span) : std::nullopt;
+    if (total)
+      total = llvm::checkedAdd(*total, int64_t{1});
     if (!total)
       return std::nullopt;
-    *total = std::max<int64_t>(0, *total + 1 - spatialIn[d]);
+    *total = std::max<int64_t>(0, *total - spatialIn[d]);
     int64_t small = *total / 2, large = *total - small;
     pads[d] = upper ? small : large;
     pads[d + n] = upper ? large : small;
@@ -66,8 +68,10 @@ static FailureOr<WindowAttrs> readWindowAttrs(OnnxImporter &im, const onnx::Node
                        << " spatial dims";
     return failure();
   }
-  auto belowOne = [](int64_t v) { return v < 1 && !ShapedType::isDynamic(v); };
-  if (llvm::any_of(*kernelShape, belowOne) || llvm::any_of(*strides, belowOne) ||
+  // A Conv's kernel comes from its weights' shape, which may be dynamic.
+  auto belowOne = [](int64_t v) { return v < 1; };
+  auto staticBelowOne = [](int64_t v) { return v < 1 && !ShapedType::isDynamic(v); };
+  if (llvm::any_of(*kernelShape, staticBelowOne) || llvm::any_of(*strides, belowOne) ||
       llvm::any_of(*dilations, belowOne)) {
     im.nodeError(node) << "expects positive kernel_shape, strides and dilations";
     return failure();

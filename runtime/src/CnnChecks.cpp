@@ -76,6 +76,22 @@ Status readWindow(const proto::Kernel &kernel, const TensorRef &x, const TensorR
                            "spatial dim " +
                            std::to_string(d));
   }
+  // The taps the kernel visits: over the planes, the product across dims of
+  // each dim's taps inside, summed over its results (a loop as long as the
+  // result's dims, which the kernel walks anyway).
+  double taps = static_cast<double>(x.shape[0]) * static_cast<double>(x.shape[1]);
+  for (int d = 0; d < g->rank; ++d) {
+    double sum = 0;
+    for (int64_t o = 0; o < g->out[d]; ++o) {
+      TapRange r = tapsInside(o * g->strides[d] - g->padBegin[d], g->dilations[d],
+                              g->kernel[d], g->in[d]);
+      sum += static_cast<double>(r.end - r.begin);
+    }
+    taps *= sum;
+  }
+  if (taps > kMaxPoolTaps)
+    return Status::error("the pooling visits " + std::to_string(taps) +
+                         " taps, more than 2^36 (windows far larger than their strides)");
   return Status::ok();
 }
 

@@ -37,6 +37,12 @@ struct ConvGeometry {
 Status checkConvolution(const proto::Kernel &kernel, KernelId id, const std::vector<TensorRef> &in,
                         const TensorRef &out, ConvTensors *tensors, ConvGeometry *geometry);
 
+/// The most taps one pooling kernel may visit, all windows of all planes
+/// together: 2^36, minutes of work. A plan's windows far larger than their
+/// strides (each overlapping millions of others) are refused, not run for
+/// hours; real poolings visit each input a few to a few dozen times.
+constexpr double kMaxPoolTaps = 0x1p36;
+
 /// max_pool: x [N, C, spatial...] -> (y of x's type, int64 indices of y's
 /// shape). Pooling windows (avg_pool's have no dilations: 1) must fit the
 /// padded input, and the result's spatial sizes follow from them, rounded

@@ -206,7 +206,12 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
   AMPRT_RETURN_IF_ERROR(checkMaxPool(kernel, x, y, indices, &g));
   Planes shape = planesOf(x, y);
   int64_t planes = shape.count, inPlane = shape.inSize, outPlane = shape.outSize;
-  bool separable = g.rank == 2;
+  // The separable path's scratch holds each input row's maxima per result
+  // column: only where that stays within the tensors' own sizes (a plan's
+  // tall input and wide result would ask for gigabytes per thread).
+  int64_t rowMaxima;
+  bool separable = g.rank == 2 && !__builtin_mul_overflow(g.in[0], g.out[1], &rowMaxima) &&
+                   rowMaxima <= inPlane + outPlane;
   WindowTaps taps = separable ? windowTaps(g) : WindowTaps{};
   return withFloatStorage(x.dtype, [&](auto storage) {
     using T = decltype(storage);

@@ -310,6 +310,16 @@ def pool_overflowing_window_same():
     return huge_window_pool(auto_pad="SAME_UPPER")
 
 
+def pool_same_pads_at_int64_max():
+    """SAME_UPPER whose total padding, (out - 1) * stride + span - in, reaches
+    int64's maximum before the last + 1 (signed overflow before it was
+    refused)."""
+    return model(
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2**63 - 1],
+                          auto_pad="SAME_UPPER")],
+        [value("x", FLOAT, [1, 1, 2])], [value("y", FLOAT, [1, 1, 2])])
+
+
 def gelu_bad_approximate():
     return model(
         [helper.make_node("Gelu", ["x"], ["y"], name="gelu", approximate="fast")],
@@ -910,7 +920,7 @@ MODELS = {f.__name__: f for f in [deep_mlp, sequence_linear, small_cnn, negative
     dropout_training, dropout_mask, mlp2, flatten_reshape, loss_output, constant_param,
     unsupported_op, old_opset, opset12_gemm, new_opset, new_ir_version, newer_opsets, pad_axes,
     average_pool_dilations, pool_zero_stride, pool_overflowing_window_pads,
-    pool_overflowing_window_same, gelu_bad_approximate, reduce_mean_axes_attribute,
+    pool_overflowing_window_same, pool_same_pads_at_int64_max, gelu_bad_approximate, reduce_mean_axes_attribute,
     split_without_parts, missing_initializer, shape_mismatch,
     broadcast_mismatch, unsupported_dtype, loss_weights, transpose_output, transposes,
     bad_transpose, layer_norm, layer_norm_stash, layer_norm_broadcast_scale,

@@ -946,11 +946,12 @@ TEST(CpuConvolution, OnePositionPointwiseConvolutionsMatchDoubleReference) {
 }
 
 /// The forward and backward-data of a 3x3 convolution (pad 1) against FP64.
-/// On maps of up to 4 output positions the forward runs as one GEMM over
-/// gathered windows where that GEMM is f32 (f32 operands, or low ones
-/// widened), else through oneDNN; the backward-data always through oneDNN.
-/// Maps 1x1 (only the centre tap live), 2x2, 1x5 and 4x4, strides 1 and 2
-/// (4x4 and 1x5 at stride 2 take the GEMM, at stride 1 oneDNN). Outputs
+/// Where its GEMM is f32 (f32 operands, or low ones widened) the forward
+/// runs as one GEMM over gathered windows on maps of up to 4 output
+/// positions, the backward-data on maps of one (1x1, and 2x2 at stride 2),
+/// else through oneDNN. Maps 1x1 (only the centre tap live), 2x2, 1x5 and
+/// 4x4, strides 1 and 2 (the forward of 4x4 and 1x5 at stride 2 takes the
+/// GEMM, at stride 1 oneDNN). Outputs
 /// start as garbage: every element must be written, inputs no window reads
 /// with 0.
 TEST(CpuConvolution, SmallMapForwardAndBackwardDataMatchDoubleReference) {
@@ -1350,6 +1351,46 @@ TEST_F(CpuKernels, PoolingsWithHugeWindowsVisitOnlyTheTapsInside) {
         EXPECT_NEAR(dx.data[i], dxRef[i], 1e-6 * dxScale[i]) << i;
     }
   }
+}
+
+/// A 2-D max pooling over a tall input into a wide result (a fuzzed plan's:
+/// 65536 rows of one column, one window of all of them, and 65535 windows
+/// in the column padding): the separable path's scratch, a row maximum per
+/// input row and result column, would take 48 GiB per thread (it threw
+/// std::bad_alloc inside the parallel region, which ended the process);
+/// such shapes take the general path.
+TEST_F(CpuKernels, MaxPoolOfATallInputIntoAWideResultStaysSmall) {
+  const int64_t rows = 65536;
+  Tensor x({1, 1, rows, 1}, 71), y({1, 1, 1, rows});
+  std::vector<int64_t> indices(rows);
+  std::map<std::string, double> attrs = {
+      {"kernel.0", double(rows)}, {"kernel.1", 1}, {"strides.0", 1}, {"strides.1", 1},
+      {"pads.0", 0}, {"pads.1", 0}, {"pads.2", 0}, {"pads.3", double(rows - 1)},
+      {"dilations.0", 1}, {"dilations.1", 1}};
+  ASSERT_TRUE(
+      run("max_pool", {x.ref()}, {y.ref(), {indices.data(), DType::I64, {1, 1, 1, rows}}}, attrs)
+          .isOk());
+  int64_t best = std::max_element(x.data.begin(), x.data.end()) - x.data.begin();
+  EXPECT_EQ(indices[0], best);
+  EXPECT_EQ(y.data[0], x.data[best]);
+  for (int64_t o = 1; o < rows; ++o) // windows in the padding only
+    ASSERT_TRUE(indices[o] == -1 && y.data[o] == 0.0f) << o;
+}
+
+/// A pooling whose windows overlap so much that it would visit more than
+/// 2^36 taps is refused when it is built: 2^19 inputs, each inside all of
+/// 2^19 + 1 windows 2^20 wide (2^38 taps, an hour of work).
+TEST_F(CpuKernels, PoolingThatWouldVisitTooManyTapsIsRefused) {
+  const int64_t in = int64_t{1} << 19;
+  Tensor x({1, 1, in}), y({1, 1, in + 1});
+  std::unique_ptr<CpuKernel> built;
+  Status s = buildCpuKernel(kernelOf("avg_pool", {{"kernel.0", double(2 * in)},
+                                                  {"strides.0", 1},
+                                                  {"pads.0", double(in)},
+                                                  {"pads.1", double(in)}}),
+                            {x.ref()}, {y.ref()}, context, &built);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("more than 2^36"), std::string::npos) << s.message();
 }
 
 /// Windows that do not fit the padded input, result sizes that do not follow
