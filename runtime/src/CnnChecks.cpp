@@ -83,8 +83,7 @@ Status readWindow(const proto::Kernel &kernel, const TensorRef &x, const TensorR
   for (int d = 0; d < g->rank; ++d) {
     double sum = 0;
     for (int64_t o = 0; o < g->out[d]; ++o) {
-      TapRange r = tapsInside(o * g->strides[d] - g->padBegin[d], g->dilations[d],
-                              g->kernel[d], g->in[d]);
+      TapRange r = tapsOfResult(*g, d, o);
       sum += static_cast<double>(r.end - r.begin);
     }
     taps *= sum;

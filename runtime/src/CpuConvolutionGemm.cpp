@@ -24,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuConversions.h"
 #include "CpuConvolution.h"
 #include "CpuDnnl.h"
 
@@ -31,7 +32,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-#include <type_traits>
 
 namespace amprt::conv {
 namespace {
@@ -198,16 +198,13 @@ template <typename T> void scatterOutput(const Problem &pb, const float *result,
 }
 
 /// dx[n, c, window of p at tap l] = the sum of cols[(n, p), (c, l)] over
-/// the windows reading it (0 where none does), in f32 (`sums`, or dx
-/// itself when T is f32), then rounded once to T.
-template <typename T>
-void scatterWindows(const Problem &pb, const float *cols, float *sums, T *dx) {
+/// the windows reading it (0 where none does), in f32.
+void scatterWindows(const Problem &pb, const float *cols, float *dx) {
   int64_t liveCount = pb.liveTaps(), inPlane = product(pb.in), positions = pb.positions();
   int64_t image = pb.channels * inPlane;
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < pb.batch; ++n) {
-    float *sum = std::is_same_v<T, float> ? reinterpret_cast<float *>(dx) + n * image
-                                          : sums + n * image;
+    float *sum = dx + n * image;
     std::fill_n(sum, image, 0.0f);
     for (int64_t p = 0; p < positions; ++p) {
       const float *row = cols + (n * positions + p) * pb.columns();
@@ -217,9 +214,6 @@ void scatterWindows(const Problem &pb, const float *cols, float *sums, T *dx) {
           if (offsets[l] >= 0)
             sum[c * inPlane + offsets[l]] += row[c * liveCount + l];
     }
-    if constexpr (!std::is_same_v<T, float>)
-      for (int64_t i = 0; i < image; ++i)
-        dx[n * image + i] = math::store<T>(sum[i]);
   }
 }
 
@@ -285,10 +279,12 @@ public:
       return Status::ok();
     }));
     AMPRT_RETURN_IF_ERROR(executeMatmul(context, matmul, pd, a, b, c));
-    return withFloatStorage(dx.dtype, [&](auto storage) {
-      scatterWindows(pb, c, context.widenedC.data(), static_cast<decltype(storage) *>(dx.data));
-      return Status::ok();
-    });
+    // Summed in f32: in dx itself, or for a low dx in staging rounded once.
+    bool f32 = dx.dtype == DType::F32;
+    scatterWindows(pb, c, f32 ? dx.f32() : context.widenedC.data());
+    if (!f32)
+      cpu::narrow(dx.dtype, context.widenedC.data(), dx.data, dx.size());
+    return Status::ok();
   }
 
 private:

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CnnChecks.h"
+#include "CpuConversions.h"
 #include "CpuKernelSupport.h"
 
 #include <algorithm>
@@ -96,12 +97,11 @@ struct WindowTaps {
 WindowTaps windowTaps(const PoolGeometry &g) {
   WindowTaps taps;
   for (int64_t oh = 0; oh < g.out[0]; ++oh)
-    taps.rowTaps.push_back(
-        tapsInside(oh * g.strides[0] - g.padBegin[0], g.dilations[0], g.kernel[0], g.in[0]));
+    taps.rowTaps.push_back(tapsOfResult(g, 0, oh));
   std::map<int64_t, TapRange> columnsOfTap;
   for (int64_t ow = 0; ow < g.out[1]; ++ow) {
-    int64_t left = ow * g.strides[1] - g.padBegin[1];
-    TapRange live = tapsInside(left, g.dilations[1], g.kernel[1], g.in[1]);
+    int64_t left = windowStart(g, 1, ow);
+    TapRange live = tapsOfResult(g, 1, ow);
     taps.firstColumn.push_back(live.begin < live.end ? left + live.begin * g.dilations[1] : -1);
     for (int64_t kw = live.begin; kw < live.end; ++kw) {
       auto [entry, added] = columnsOfTap.try_emplace(kw, TapRange{ow, ow + 1});
@@ -176,28 +176,15 @@ AMPRT_ALWAYS_INLINE inline void maxPoolPlane2d(const T *x, T *y, int64_t *index,
   }
 }
 
-/// maxPoolPlane2d on f32 or bf16 planes, compiled per vector width
-/// (AMPRT_VECTOR_CLONES). A bf16 plane is widened first, exactly, and its
-/// maxima rounded back, exactly: the strided taps then load f32 lanes,
-/// which vectorise, where 16-bit ones went one at a time (ResNet-18's max
-/// pooling took 1.5x as long in bf16 as in f32).
+/// maxPoolPlane2d on f32 planes, compiled per vector width
+/// (AMPRT_VECTOR_CLONES). bf16 planes are widened into f32 first, exactly,
+/// and their maxima rounded back, exactly: the strided taps then load f32
+/// lanes, which vectorise, where 16-bit ones went one at a time (ResNet-18's
+/// max pooling took 1.5x as long in bf16 as in f32).
 AMPRT_VECTOR_CLONES
-void maxPoolPlane2dCloned(bool bf16, const void *x, void *y, int64_t *index,
-                          const PoolGeometry &g, const WindowTaps &taps, RowMaxima &rows) {
-  if (!bf16) {
-    maxPoolPlane2d(static_cast<const float *>(x), static_cast<float *>(y), index, g, taps,
-                   rows);
-    return;
-  }
-  const auto *in = static_cast<const math::Bf16 *>(x);
-  auto *out = static_cast<math::Bf16 *>(y);
-  int64_t inCount = g.in[0] * g.in[1], outCount = g.out[0] * g.out[1];
-  float *plane = rows.plane.data(), *pooled = rows.pooled.data();
-  for (int64_t i = 0; i < inCount; ++i)
-    plane[i] = math::load(in[i]);
-  maxPoolPlane2d(plane, pooled, index, g, taps, rows);
-  for (int64_t i = 0; i < outCount; ++i)
-    out[i] = math::store<math::Bf16>(pooled[i]);
+void maxPoolPlane2dF32(const float *x, float *y, int64_t *index, const PoolGeometry &g,
+                       const WindowTaps &taps, RowMaxima &rows) {
+  maxPoolPlane2d(x, y, index, g, taps, rows);
 }
 
 Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const TensorRef &y,
@@ -235,13 +222,17 @@ Status buildMaxPool(const proto::Kernel &kernel, const TensorRef &x, const Tenso
           const T *planeX = px + p * inPlane;
           T *planeY = py + p * outPlane;
           int64_t *planeIndex = pi + p * outPlane;
-          if (!separable)
+          if (!separable) {
             maxPoolPlane(planeX, planeY, planeIndex, g, outPlane);
-          else if constexpr (std::is_same_v<T, math::F16>)
+          } else if constexpr (std::is_same_v<T, float>) {
+            maxPoolPlane2dF32(planeX, planeY, planeIndex, g, taps, rows);
+          } else if constexpr (std::is_same_v<T, math::Bf16>) {
+            cpu::widen(DType::BF16, planeX, rows.plane.data(), inPlane);
+            maxPoolPlane2dF32(rows.plane.data(), rows.pooled.data(), planeIndex, g, taps, rows);
+            cpu::narrow(DType::BF16, rows.pooled.data(), planeY, outPlane);
+          } else {
             maxPoolPlane2d(planeX, planeY, planeIndex, g, taps, rows);
-          else
-            maxPoolPlane2dCloned(std::is_same_v<T, math::Bf16>, planeX, planeY, planeIndex, g,
-                                 taps, rows);
+          }
         }
       }
       return Status::ok();

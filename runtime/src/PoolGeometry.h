@@ -5,8 +5,8 @@
 // Only the taps inside the input are visited, so the work per window is
 // bounded by the input whatever the kernel's size: a plan may declare a
 // window of 2^40 taps over a 4-wide input, padded to fit. The checks
-// (CnnChecks.cpp, checkPoolGeometry) keep every position formed here,
-// padding included, within int64.
+// (CnnChecks.cpp: checkMaxPool, checkAvgPool) keep every position formed
+// here, padding included, within int64.
 //
 //===----------------------------------------------------------------------===//
 #ifndef AMPRT_POOLGEOMETRY_H
@@ -46,10 +46,21 @@ struct PoolGeometry {
   int64_t padBegin[kMaxPoolDims], padEnd[kMaxPoolDims], dilations[kMaxPoolDims];
 };
 
-/// Where result `flat`'s window starts along dim d: the position of tap 0.
+/// Where the window of result position `o` along dim d starts: the
+/// position of its tap 0.
+AMPRT_HD inline int64_t windowStart(const PoolGeometry &g, int d, int64_t o) {
+  return o * g.strides[d] - g.padBegin[d];
+}
+
+/// The taps of result position `o`'s window along dim d inside the input.
+AMPRT_HD inline TapRange tapsOfResult(const PoolGeometry &g, int d, int64_t o) {
+  return tapsInside(windowStart(g, d, o), g.dilations[d], g.kernel[d], g.in[d]);
+}
+
+/// Where result `flat`'s window starts along each dim.
 AMPRT_HD inline void windowStarts(const PoolGeometry &g, int64_t flat, int64_t *start) {
   for (int d = g.rank; d-- > 0;) {
-    start[d] = (flat % g.out[d]) * g.strides[d] - g.padBegin[d];
+    start[d] = windowStart(g, d, flat % g.out[d]);
     flat /= g.out[d];
   }
 }

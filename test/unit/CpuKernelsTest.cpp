@@ -900,23 +900,16 @@ TEST(CpuConvolution, OnePositionPointwiseConvolutionsMatchDoubleReference) {
       dy({batch, filters, 1, 1}, 33);
   Tensor y({batch, filters, 1, 1}, 34), dx({batch, channels, 2, 2}, 35),
       dw({filters, channels, 1, 1}, 36); // garbage that must be overwritten
-  auto kernel = [](const std::string &op) {
-    proto::Kernel k;
-    k.set_op(op);
-    k.set_node("test");
-    for (auto [name, value] : std::map<std::string, double>{
-             {"strides.0", 2}, {"strides.1", 2}, {"pads.0", 0}, {"pads.1", 0}, {"pads.2", 0},
-             {"pads.3", 0}, {"dilations.0", 1}, {"dilations.1", 1}, {"group", 1}})
-      (*k.mutable_attrs())[name] = value;
-    return k;
-  };
+  const std::map<std::string, double> attrs = {
+      {"strides.0", 2}, {"strides.1", 2}, {"pads.0", 0}, {"pads.1", 0}, {"pads.2", 0},
+      {"pads.3", 0}, {"dilations.0", 1}, {"dilations.1", 1}, {"group", 1}};
   CpuContext context;
   for (auto [op, in, out] :
        {std::tuple{"conv", std::vector<TensorRef>{x.ref(), w.ref()}, y.ref()},
         {"conv_backward_data", {dy.ref(), w.ref()}, dx.ref()},
         {"conv_backward_filter", {x.ref(), dy.ref()}, dw.ref()}}) {
     std::unique_ptr<CpuKernel> built;
-    ASSERT_TRUE(buildCpuKernel(kernel(op), in, {out}, context, &built).isOk()) << op;
+    ASSERT_TRUE(buildCpuKernel(kernelOf(op, attrs), in, {out}, context, &built).isOk()) << op;
     ASSERT_TRUE(built->run().isOk()) << op;
   }
   // The one window reads position (0, 0) of each plane; dx is 0 elsewhere.
@@ -1135,6 +1128,25 @@ TEST(CpuBatchNorm, GivenStatisticsForwardAndBackwardMatchDoubleReference) {
     }
 }
 
+/// A pooling kernel's attributes, per spatial dim: kernel, strides, pads
+/// (begins, then ends) and dilations.
+std::map<std::string, double> poolAttrs(const std::vector<int64_t> &kernel,
+                                        const std::vector<int64_t> &strides,
+                                        const std::vector<int64_t> &padBegin,
+                                        const std::vector<int64_t> &padEnd,
+                                        const std::vector<int64_t> &dilations) {
+  std::map<std::string, double> attrs;
+  size_t rank = kernel.size();
+  for (size_t d = 0; d < rank; ++d) {
+    attrs["kernel." + std::to_string(d)] = double(kernel[d]);
+    attrs["strides." + std::to_string(d)] = double(strides[d]);
+    attrs["pads." + std::to_string(d)] = double(padBegin[d]);
+    attrs["pads." + std::to_string(d + rank)] = double(padEnd[d]);
+    attrs["dilations." + std::to_string(d)] = double(dilations[d]);
+  }
+  return attrs;
+}
+
 /// max_pool against its definition, on data with ties, NaN and -inf, with
 /// padding, strides, dilations and a window entirely in padding (ceil_mode
 /// shapes): the largest value (NaN wins, as in PyTorch), the first in the
@@ -1170,14 +1182,7 @@ TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
       v = level == 0 ? NAN : level == 1 ? -INFINITY : static_cast<float>(level % 4);
     }
     std::vector<int64_t> indices(y.data.size());
-    std::map<std::string, double> attrs;
-    for (size_t d = 0; d < rank; ++d) {
-      attrs["kernel." + std::to_string(d)] = c.kernel[d];
-      attrs["strides." + std::to_string(d)] = c.strides[d];
-      attrs["pads." + std::to_string(d)] = c.padBegin[d];
-      attrs["pads." + std::to_string(d + rank)] = c.padEnd[d];
-      attrs["dilations." + std::to_string(d)] = c.dilations[d];
-    }
+    auto attrs = poolAttrs(c.kernel, c.strides, c.padBegin, c.padEnd, c.dilations);
     TensorRef indexRef{indices.data(), DType::I64, yShape};
     ASSERT_TRUE(run("max_pool", {x.ref()}, {y.ref(), indexRef}, attrs).isOk());
     int64_t inPlane = 1, outPlane = 1, windowSize = 1;
@@ -1237,18 +1242,6 @@ TEST_F(CpuKernels, MaxPoolMatchesItsDefinitionWithTiesNaNAndEmptyWindows) {
 /// A pooling window geometry for the huge-window tests: per spatial dim.
 struct PoolCase {
   std::vector<int64_t> in, out, kernel, strides, padBegin, padEnd, dilations;
-  std::map<std::string, double> attrs() const {
-    std::map<std::string, double> a;
-    size_t rank = in.size();
-    for (size_t d = 0; d < rank; ++d) {
-      a["kernel." + std::to_string(d)] = double(kernel[d]);
-      a["strides." + std::to_string(d)] = double(strides[d]);
-      a["pads." + std::to_string(d)] = double(padBegin[d]);
-      a["pads." + std::to_string(d + rank)] = double(padEnd[d]);
-      a["dilations." + std::to_string(d)] = double(dilations[d]);
-    }
-    return a;
-  }
   /// Whether input position p along dim d is a tap of result position o:
   /// decided from the position, never by walking the window's taps.
   bool covers(size_t d, int64_t o, int64_t p) const {
@@ -1312,7 +1305,7 @@ TEST_F(CpuKernels, PoolingsWithHugeWindowsVisitOnlyTheTapsInside) {
     Tensor x(xShape, 61), y(yShape), dy(yShape, 62), dx(xShape, 63);
     int64_t inPlane = x.data.size() / 6, outPlane = y.data.size() / 6;
     std::vector<int64_t> indices(y.data.size());
-    auto attrs = c.attrs();
+    auto attrs = poolAttrs(c.kernel, c.strides, c.padBegin, c.padEnd, c.dilations);
     ASSERT_TRUE(
         run("max_pool", {x.ref()}, {y.ref(), {indices.data(), DType::I64, yShape}}, attrs).isOk());
     for (int64_t p = 0; p < 6; ++p)
